@@ -1,0 +1,1 @@
+"""The `trunkgate` command line: argument parsing and output, nothing else."""
