@@ -1,18 +1,40 @@
-"""Entry point of the `trunkgate` command: builds the parser and dispatches."""
+"""Entry point of the `trunkgate` command: builds the parser, dispatches, and
+turns the errors a user can cause into messages and exit codes."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from trunkgate import __version__
+from trunkgate.cli import config_cmds, demo_cmd, init_cmd
+from trunkgate.cli.errors import CliError
+from trunkgate.config.errors import ConfigInvalid
+
+_REGISTRARS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
+    demo_cmd.register,
+    init_cmd.register,
+    config_cmds.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trunkgate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="trunkgate",
+        description="Project gating CI: every change tested on fresh nodes before it merges.",
+    )
     parser.add_argument("--version", action="version", version=f"trunkgate {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        help="config file or directory (default: $TRUNKGATE_CONFIG, else ./trunkgate.yaml)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in _REGISTRARS:
+        register(commands)
     return parser
 
 
@@ -22,7 +44,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return 0
+    try:
+        code: int = args.run(args)
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        noun = "problem" if len(exc.problems) == 1 else "problems"
+        print(f"trunkgate: the configuration has {len(exc.problems)} {noun}", file=sys.stderr)
+        return 1
+    except CliError as exc:
+        print(f"trunkgate: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader (head, less) went away; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return code
 
 
 if __name__ == "__main__":

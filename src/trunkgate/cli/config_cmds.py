@@ -1,0 +1,59 @@
+"""`trunkgate config check` and `trunkgate config jobs`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from trunkgate.cli.output import print_rows
+from trunkgate.config.expanded import ExpandedJob
+from trunkgate.config.loader import load_config
+
+JOB_COLUMNS = ("project", "pipeline", "job", "nodeset")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    config = commands.add_parser("config", help="check the configuration and show its jobs")
+    actions = config.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = actions.add_parser("check", help="exit 0 when valid, else print FILE:LINE:COL lines")
+    check.set_defaults(run=run_check)
+    jobs = actions.add_parser("jobs", help="every expanded job of every project")
+    jobs.add_argument("--project", help="only this project's jobs")
+    jobs.add_argument("--pipeline", help="only this pipeline's jobs")
+    jobs.add_argument("--format", choices=("table", "json"), default="table")
+    jobs.set_defaults(run=run_jobs)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(
+        f"configuration is valid: {len(config.projects)} projects, "
+        f"{len(config.expanded)} jobs ({', '.join(config.files)})"
+    )
+    return 0
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    jobs = [
+        job
+        for job in config.expanded
+        if (args.project is None or job.project == args.project)
+        and (args.pipeline is None or job.pipeline == args.pipeline)
+    ]
+    print_rows([job_row(job) for job in jobs], JOB_COLUMNS, args.format)
+    return 0
+
+
+def job_row(job: ExpandedJob) -> dict[str, Any]:
+    return {
+        "project": job.project,
+        "pipeline": job.pipeline,
+        "job": job.name,
+        "nodeset": job.nodeset.describe(),
+        "nodes": [{"name": n.name, "label": n.label} for n in job.nodeset.nodes],
+        "voting": job.voting,
+        "timeout": job.timeout,
+        "template": job.template,
+        "parameters": job.parameters,
+    }

@@ -1,0 +1,364 @@
+"""Loading a configuration: find the files, read each with positions, validate
+each item, merge the files over the built-in defaults, check references, and
+expand every project's jobs. Every problem is collected; none stops the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from trunkgate.config.blueprint import build_blueprints
+from trunkgate.config.errors import ConfigInvalid, ConfigProblem, Where, did_you_mean
+from trunkgate.config.expand import Expander, Layer, ListedJob, ProjectPlan
+from trunkgate.config.expanded import ExpandedJob
+from trunkgate.config.files import NAMED_SECTIONS, SINGLE_SECTIONS, ConfigFile
+from trunkgate.config.jobs import (
+    JobRef,
+    JobSection,
+    JobVariant,
+    NodesetSection,
+    ProjectSection,
+    ProjectTemplateSection,
+)
+from trunkgate.config.sections import (
+    HistorySection,
+    ImageSection,
+    LabelSection,
+    PipelineSection,
+    PoolSection,
+    ProviderSection,
+    Source,
+    StateSection,
+    WebSection,
+)
+from trunkgate.config.validation import aliases, problems_from_validation
+from trunkgate.config.yamlsource import Origin, YamlDocument, parse_yaml, read_yaml
+
+CONFIG_ENV = "TRUNKGATE_CONFIG"
+DEFAULT_CONFIG = "trunkgate.yaml"
+HOST_IMAGE = "host"
+BUILTIN_PREFIX = "<builtin>"
+
+_SECTION_KEYS = {(f.alias or n): n for n, f in ConfigFile.model_fields.items()}
+_ITEM_TYPES: dict[str, Any] = {
+    name: get_args(ConfigFile.model_fields[name].annotation)[0] for name in NAMED_SECTIONS
+}
+_SINGLE_TYPES: dict[str, Any] = {
+    name: get_args(ConfigFile.model_fields[name].annotation)[0] for name in SINGLE_SECTIONS
+}
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(kind) for name, kind in (_ITEM_TYPES | _SINGLE_TYPES).items()
+}
+_JOB_LIST: TypeAdapter[list[JobRef]] = TypeAdapter(list[JobRef])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A config item and where it was written."""
+
+    item: Any
+    origin: Origin
+    builtin: bool
+
+
+@dataclass
+class Config:
+    """A whole, valid configuration with every project's jobs expanded."""
+
+    files: list[str]
+    base_dir: Path
+    state: StateSection
+    history: HistorySection
+    web: WebSection
+    pool: PoolSection
+    sources: dict[str, Source]
+    providers: dict[str, ProviderSection]
+    labels: dict[str, LabelSection]
+    images: dict[str, ImageSection]
+    pipelines: dict[str, PipelineSection]
+    nodesets: dict[str, NodesetSection]
+    jobs: dict[str, JobSection]
+    project_templates: dict[str, ProjectTemplateSection]
+    projects: dict[str, ProjectSection]
+    expanded: list[ExpandedJob] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.state.data_dir)
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config's own directory."""
+        return (self.base_dir / os.path.expanduser(path)).resolve()
+
+    def jobs_for(self, project: str, pipeline: str | None = None) -> list[ExpandedJob]:
+        return [
+            job
+            for job in self.expanded
+            if job.project == project and (pipeline is None or job.pipeline == pipeline)
+        ]
+
+
+def config_path(given: str | os.PathLike[str] | None) -> Path:
+    """`-c PATH`, else $TRUNKGATE_CONFIG, else ./trunkgate.yaml."""
+    if given:
+        return Path(given)
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and check a configuration; raise `ConfigInvalid` with every problem."""
+    return _Loader(config_path(path)).load()
+
+
+class _Loader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[ConfigProblem] = []
+        self.single: dict[str, Entry] = {}
+        self.named: dict[str, dict[str, Entry]] = {name: {} for name in NAMED_SECTIONS}
+        self.broken: dict[str, set[str]] = {name: set() for name in NAMED_SECTIONS}
+
+    def load(self) -> Config:
+        files = self._files()
+        for builtin in self._builtin_documents():
+            self._add_document(builtin, builtin=True)
+        for file in files:
+            document, problems = read_yaml(file)
+            self.problems += problems
+            if document is not None:
+                self._add_document(document, builtin=False)
+        config = self._assemble(files)
+        self._check_references(config)
+        config.expanded = self._expand(config)
+        if self.problems:
+            raise ConfigInvalid(self.problems)
+        return config
+
+    def _files(self) -> list[Path]:
+        path = self.path
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            if not files:
+                self._problem(Where(str(path), 1, 1), "directory holds no .yaml files")
+            return files
+        if not path.exists():
+            self._problem(
+                Where(str(path), 1, 1),
+                f"no config file here (give one with -c PATH or ${CONFIG_ENV}, or create "
+                "one with 'trunkgate init DIR')",
+            )
+            return []
+        return [path]
+
+    def _builtin_documents(self) -> Iterator[YamlDocument]:
+        for entry in sorted(resources.files("trunkgate.builtin").iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".yaml"):
+                parsed, problems = parse_yaml(
+                    entry.read_text(encoding="utf-8"), f"{BUILTIN_PREFIX}/{entry.name}"
+                )
+                self.problems += problems
+                if parsed is not None:
+                    yield parsed
+
+    def _problem(self, where: Where, message: str) -> None:
+        self.problems.append(ConfigProblem(where, message))
+
+    def _add_document(self, document: YamlDocument, *, builtin: bool) -> None:
+        data, source = document.data, document.source
+        if not isinstance(data, dict):
+            self._problem(source.where(()), "a config file must be a mapping of sections")
+            return
+        for key, value in data.items():
+            name = _SECTION_KEYS.get(key)
+            origin = Origin(source, (key,))
+            if name is None:
+                self._problem(
+                    origin.at(),
+                    f"unknown section '{key}'" + did_you_mean(str(key), _SECTION_KEYS),
+                )
+            elif name in SINGLE_SECTIONS:
+                item = self._validate(name, value, origin)
+                if item is None:
+                    continue
+                if name in self.single and not self.single[name].builtin:
+                    first = self.single[name].origin.at()
+                    self._problem(origin.at(), f"section '{key}' is already given at {first}")
+                    continue
+                self.single[name] = Entry(item, origin, builtin)
+            elif not isinstance(value, list):
+                self._problem(origin.at(), f"section '{key}' must be a list")
+            else:
+                for index, raw in enumerate(value):
+                    self._add_item(name, key, raw, Origin(source, (key, index)), builtin)
+
+    def _add_item(self, name: str, key: str, raw: Any, origin: Origin, builtin: bool) -> None:
+        item = self._validate(name, raw, origin)
+        if item is None:
+            if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+                self.broken[name].add(raw["name"])
+            return
+        entries = self.named[name]
+        existing = entries.get(item.name)
+        if existing is not None and not existing.builtin:
+            kind = key.rstrip("s").replace("-", " ")
+            self._problem(
+                origin.at("name"),
+                f"duplicate {kind} name '{item.name}' (first defined at {existing.origin.at()})",
+            )
+            return
+        entries[item.name] = Entry(item, origin, builtin)
+
+    def _validate(self, name: str, raw: Any, origin: Origin) -> Any:
+        try:
+            return _ADAPTERS[name].validate_python(raw)
+        except ValidationError as exc:
+            kind = _ITEM_TYPES.get(name) or _SINGLE_TYPES[name]
+            self.problems += problems_from_validation(exc, raw, origin.source, kind, origin.path)
+            return None
+
+    def _assemble(self, files: list[Path]) -> Config:
+        def single(name: str, default: BaseModel) -> Any:
+            entry = self.single.get(name)
+            return entry.item if entry is not None else default
+
+        def named(name: str) -> dict[str, Any]:
+            return {key: entry.item for key, entry in self.named[name].items()}
+
+        base = self.path if self.path.is_dir() else self.path.parent
+        return Config(
+            files=[str(f) for f in files],
+            base_dir=base.resolve(),
+            state=single("state", StateSection()),
+            history=single("history", HistorySection()),
+            web=single("web", WebSection()),
+            pool=single("pool", PoolSection()),
+            sources=named("sources"),
+            providers=named("providers"),
+            labels=named("labels"),
+            images=named("images"),
+            pipelines=named("pipelines"),
+            nodesets=named("nodesets"),
+            jobs=named("jobs"),
+            project_templates=named("project_templates"),
+            projects=named("projects"),
+        )
+
+    def _known(self, section: str, config_items: Mapping[str, Any]) -> set[str]:
+        return set(config_items) | self.broken[section]
+
+    def _check_references(self, config: Config) -> None:
+        labels = self._known("labels", config.labels)
+        images = self._known("images", config.images) | {HOST_IMAGE}
+        for entry in self.named["providers"].values():
+            provider: ProviderSection = entry.item
+            for index, label in enumerate(provider.labels):
+                at = entry.origin.at("labels", index)
+                if label.name not in labels:
+                    self._problem(
+                        at,
+                        f"provider '{provider.name}' offers label '{label.name}', which is not "
+                        "defined in labels" + did_you_mean(label.name, labels),
+                    )
+                if label.image not in images:
+                    self._problem(
+                        at,
+                        f"label '{label.name}' of provider '{provider.name}' boots image "
+                        f"'{label.image}', which is not defined in images"
+                        + did_you_mean(label.image, images),
+                    )
+        templates = self._known("project_templates", config.project_templates)
+        sources = self._known("sources", config.sources)
+        for entry in self.named["projects"].values():
+            project: ProjectSection = entry.item
+            for index, template in enumerate(project.templates):
+                if template not in templates:
+                    self._problem(
+                        entry.origin.at("templates", index),
+                        f"project '{project.name}' uses template '{template}', which is not "
+                        "defined in project-templates" + did_you_mean(template, templates),
+                    )
+            if project.source is not None and project.source not in sources:
+                self._problem(
+                    entry.origin.at("source"),
+                    f"project '{project.name}' names source '{project.source}', which is not "
+                    "defined in sources" + did_you_mean(project.source, sources),
+                )
+
+    def _listed_jobs(self, entry: Entry, pipelines: set[str]) -> list[ListedJob]:
+        """Validate the pipeline keys of a template or project, once."""
+        item: ProjectTemplateSection | ProjectSection = entry.item
+        listed: list[ListedJob] = []
+        for pipeline, raw in item.pipelines.items():
+            if pipeline not in pipelines:
+                fields = aliases(type(item))
+                self._problem(
+                    entry.origin.at(pipeline),
+                    f"'{pipeline}' is neither a key of a {_kind(item)} nor a defined pipeline"
+                    + did_you_mean(pipeline, fields | pipelines),
+                )
+                continue
+            try:
+                refs = _JOB_LIST.validate_python(raw)
+            except ValidationError as exc:
+                self.problems += problems_from_validation(
+                    exc, raw, entry.origin.source, list[JobRef], (*entry.origin.path, pipeline)
+                )
+                continue
+            for index, ref in enumerate(refs):
+                path = (pipeline, index)
+                if isinstance(ref, str):
+                    listed.append(ListedJob(pipeline, ref, None, entry.origin, path))
+                elif len(ref) != 1:
+                    self._problem(
+                        entry.origin.at(*path),
+                        "a listed job with settings is written 'job-name: {settings}', "
+                        "one job per list item",
+                    )
+                else:
+                    ((job, variant),) = ref.items()
+                    listed.append(ListedJob(pipeline, job, variant, entry.origin, path))
+        return listed
+
+    def _expand(self, config: Config) -> list[ExpandedJob]:
+        jobs = {name: (e.item, e.origin) for name, e in self.named["jobs"].items()}
+        blueprints, problems = build_blueprints(jobs)
+        self.problems += problems
+        pipelines = self._known("pipelines", config.pipelines)
+        expander = Expander(blueprints, config.nodesets, self._known("labels", config.labels))
+        template_layers = {
+            name: _layer(entry.item, self._listed_jobs(entry, pipelines))
+            for name, entry in self.named["project_templates"].items()
+        }
+        expanded: list[ExpandedJob] = []
+        for entry in self.named["projects"].values():
+            project: ProjectSection = entry.item
+            plan = ProjectPlan(
+                name=project.name,
+                templates=[template_layers[t] for t in project.templates if t in template_layers],
+                own=_layer(project, self._listed_jobs(entry, pipelines)),
+                remove_jobs=[
+                    (job, entry.origin.at("remove-jobs", index))
+                    for index, job in enumerate(project.remove_jobs)
+                ],
+            )
+            expanded += expander.expand(plan)
+        self.problems += expander.problems + expander.missing_parameter_problems()
+        return expanded
+
+
+def _layer(item: ProjectTemplateSection | ProjectSection, listed: list[ListedJob]) -> Layer:
+    return Layer(item.parameters, item.exclude, listed)
+
+
+def _kind(item: BaseModel) -> str:
+    return "project template" if isinstance(item, ProjectTemplateSection) else "project"
+
+
+__all__ = ["Config", "ConfigInvalid", "JobVariant", "config_path", "load_config"]

@@ -1,0 +1,185 @@
+"""Models of the site sections of the config: state, history, web, pool,
+sources, providers, labels, images and pipelines. Jobs, nodesets, templates
+and projects live in `trunkgate.config.jobs`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from trunkgate.config.types import ConfigModel, Duration
+
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$")]
+
+
+class TlsSettings(ConfigModel):
+    ca: str
+    cert: str
+    key: str
+
+
+class StateSection(ConfigModel):
+    """Where shared state lives: one SQLite file (one host) or ZooKeeper."""
+
+    backend: Literal["sqlite", "zookeeper"] = "sqlite"
+    data_dir: str = "./trunkgate-data"
+    path: str | None = None
+    lease: Duration = 10.0
+    hosts: str = "127.0.0.1:2181"
+    chroot: str = "/trunkgate"
+    tls: TlsSettings | None = None
+    session_timeout: Duration = 10.0
+
+
+class HistorySection(ConfigModel):
+    """Finished builds: any SQLAlchemy URL; SQLite in the data dir by default."""
+
+    url: str | None = None
+
+
+class WebSection(ConfigModel):
+    listen: str = "127.0.0.1"
+    port: int = Field(default=9000, ge=0, le=65535)
+    url: str | None = None
+
+
+class PoolSection(ConfigModel):
+    """Site-wide node pool policy."""
+
+    hold_failed_for: Duration = 24 * 3600.0
+    max_held_nodes: int = Field(default=2, ge=0)
+    reap_interval: Duration = 60.0
+
+
+class LocalSource(ConfigModel):
+    name: Name
+    driver: Literal["local"]
+    path: str | None = None
+
+
+class GerritSource(ConfigModel):
+    name: Name
+    driver: Literal["gerrit"]
+    server: str
+    port: int = 29418
+    user: str
+    ssh_key: str | None = None
+    web_url: str | None = None
+
+
+class GitHubSource(ConfigModel):
+    name: Name
+    driver: Literal["github"]
+    api_url: str = "https://api.github.com"
+    app_id: int | None = None
+    app_key: str | None = None
+    token_file: str | None = None
+    webhook_secret_file: str | None = None
+
+
+Source = Annotated[LocalSource | GerritSource | GitHubSource, Field(discriminator="driver")]
+
+
+class ProviderLabel(ConfigModel):
+    name: Name
+    image: Name = "host"
+
+
+class StaticHost(ConfigModel):
+    name: Name
+    address: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = "root"
+    key: str | None = None
+    labels: list[Name] = Field(min_length=1)
+    reset_command: str | None = None
+
+
+class ProviderSection(ConfigModel):
+    name: Name
+    driver: Literal["namespace", "static", "openstack"]
+    max_servers: int = Field(default=10, ge=1)
+    launch_retries: int = Field(default=3, ge=1)
+    boot_timeout: Duration = 60.0
+    labels: list[ProviderLabel] = Field(default_factory=list)
+    network: str | None = None
+    hosts: list[StaticHost] = Field(default_factory=list)
+    cloud: str | None = None
+    region: str | None = None
+
+
+class LabelSection(ConfigModel):
+    name: Name
+    description: str = ""
+    min_ready: int = Field(default=0, ge=0)
+    max_ready_age: Duration | None = None
+
+
+class ImageSection(ConfigModel):
+    name: Name
+    description: str = ""
+    base: Literal["host", "debootstrap"] = "host"
+    release: str = "bookworm"
+    packages: list[str] = Field(default_factory=list)
+    steps: list[str] = Field(default_factory=list)
+    rebuild_age: Duration = 24 * 3600.0
+    keep_builds: int = Field(default=2, ge=1)
+
+
+class Trigger(ConfigModel):
+    event: Literal[
+        "change-created",
+        "patchset-created",
+        "change-approved",
+        "comment-added",
+        "change-restored",
+        "ref-updated",
+        "timer",
+    ]
+    comment: str | None = None
+    branch: str | None = None
+    time: str | None = None
+
+    @field_validator("comment", "branch")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"'{value}' is not a valid regular expression: {exc}") from None
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError(f"'{value}' is not a cron time: write five fields, like '0 3 * * *'")
+        return value
+
+
+class Report(ConfigModel):
+    vote: int | None = None
+    merge: bool = False
+    comment: bool = True
+
+
+class Window(ConfigModel):
+    size: int = Field(default=20, ge=1)
+    floor: int = Field(default=3, ge=1)
+    increase: int = Field(default=1, ge=0)
+    decrease_factor: int = Field(default=2, ge=1)
+
+
+class PipelineSection(ConfigModel):
+    name: Name
+    description: str = ""
+    manager: Literal["independent", "dependent", "serial"]
+    precedence: Literal["high", "normal", "low"] = "normal"
+    trigger: list[Trigger] = Field(default_factory=list)
+    success: Report = Report()
+    failure: Report = Report()
+    window: Window = Window()

@@ -1,0 +1,54 @@
+"""Small value types shared by the config models: the model base class and
+durations. No section models here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class ConfigModel(BaseModel):
+    """Base of every config model: kebab-case keys, unknown keys refused."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=_kebab,
+        populate_by_name=True,
+        frozen=True,
+        str_strip_whitespace=False,
+    )
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number of seconds or a text like '90s', '1h30m', '2d'."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a text like '30m' or '1h30m'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if text and _DURATION.sub("", text) == "":
+            return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
+        try:
+            return parse_duration(float(text))
+        except ValueError:
+            pass
+    raise ValueError(
+        f"'{value}' is not a duration: write seconds (600) or a text like '30m', '1h30m', '2d'"
+    )
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]

@@ -1,0 +1,125 @@
+"""The example site that `trunkgate init` and `trunkgate demo` write: a config
+and a small Python project with real unit tests in a git repository."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+EXAMPLE_PROJECT = "example/calc"
+
+CONFIG = """\
+# trunkgate configuration written by `trunkgate init`.
+# Check it with `trunkgate -c {config} config check`;
+# list every job with `trunkgate -c {config} config jobs`.
+state:
+  backend: sqlite
+  data-dir: ./data
+
+labels:
+  - name: default
+    description: A fresh node booted from the host's own root filesystem.
+    min-ready: 2
+
+providers:
+  - name: local-a
+    driver: namespace
+    max-servers: 6
+    labels:
+      - {{name: default, image: host}}
+  - name: local-b
+    driver: namespace
+    max-servers: 6
+    labels:
+      - {{name: default, image: host}}
+
+sources:
+  - name: local
+    driver: local
+
+jobs:
+  - name: unit-{{python}}
+    description: The example's unit tests on Python {{python}}.
+    run:
+      - cd ~/src/{{project}} && python{{python}} -m unittest discover -v -s tests
+
+  - name: style
+    description: Every Python file of the example compiles.
+    run:
+      - cd ~/src/{{project}} && python3 -m compileall -q calc tests
+
+project-templates:
+  - name: example-jobs
+    parameters:
+      python: ['{python}']
+    check:
+      - unit-{{python}}
+      - style
+    gate:
+      - unit-{{python}}
+      - style
+
+projects:
+  - name: {project}
+    source: local
+    templates: [example-jobs]
+    # The standard Python jobs (unit tests per version, lint, docs, coverage,
+    # sdist and wheel) come with one line: templates: [python-pti]
+"""
+
+FILES = {
+    "calc/__init__.py": '''\
+        """A tiny calculator, the project trunkgate's example gates."""
+
+
+        def add(a: int, b: int) -> int:
+            return a + b
+
+
+        def multiply(a: int, b: int) -> int:
+            return a * b
+        ''',
+    "tests/__init__.py": "",
+    "tests/test_calc.py": """\
+        import unittest
+
+        from calc import add, multiply
+
+
+        class CalcTest(unittest.TestCase):
+            def test_add(self) -> None:
+                self.assertEqual(add(2, 3), 5)
+
+            def test_multiply(self) -> None:
+                self.assertEqual(multiply(4, 5), 20)
+        """,
+    "README.md": "# calc\n\nThe example project of trunkgate.\n",
+}
+
+
+def write_example(directory: Path) -> Path:
+    """Write the config and the example project's repository; return the config path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "trunkgate.yaml"
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    config.write_text(CONFIG.format(config=config, python=python, project=EXAMPLE_PROJECT))
+    repo = directory / "src" / EXAMPLE_PROJECT
+    for name, text in FILES.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    git = [
+        "git",
+        "-C",
+        str(repo),
+        "-c",
+        "user.name=trunkgate",
+        "-c",
+        "user.email=trunkgate@localhost",
+    ]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "Initial calculator"], check=True)
+    return config
