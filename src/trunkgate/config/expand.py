@@ -19,6 +19,7 @@ from trunkgate.config.params import param_text
 from trunkgate.config.yamlsource import Origin
 
 BUILTIN_PARAMS = ("project", "name")
+BUILTIN_PREFIX = "<builtin>"
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Expander:
     def __init__(
         self,
         blueprints: Mapping[str, JobBlueprint],
-        nodesets: Mapping[str, NodesetSection],
+        nodesets: Mapping[str, tuple[NodesetSection, Origin]],
         labels: Iterable[str],
     ) -> None:
         self.blueprints = blueprints
@@ -230,22 +231,19 @@ class Expander:
             )
             return None
         if nodeset.name is not None:
-            key: tuple[Any, ...] = (nodeset.where, nodeset.name.render(values))
+            key: tuple[Any, ...] = (nodeset.name.render(values),)
         else:
             key = (nodeset.where, *(n.label.render(values) for n in nodeset.nodes))
-        if key in self._nodeset_cache:
-            return self._nodeset_cache[key]
-        result = self._resolve_nodeset(nodeset, key[1:])
-        self._nodeset_cache[key] = result
-        return result
+        if key not in self._nodeset_cache:
+            self._nodeset_cache[key] = self._resolve_nodeset(nodeset, key)
+        return self._nodeset_cache[key]
 
-    def _resolve_nodeset(
-        self, nodeset: NodesetBlueprint, rendered: tuple[str, ...]
-    ) -> Nodeset | None:
+    def _resolve_nodeset(self, nodeset: NodesetBlueprint, key: tuple[Any, ...]) -> Nodeset | None:
+        hint = ""
         if nodeset.name is not None:
-            name = rendered[0]
-            section = self.nodesets.get(name)
-            if section is None:
+            name = key[0]
+            found = self.nodesets.get(name)
+            if found is None:
                 self.problems.append(
                     ConfigProblem(
                         nodeset.where,
@@ -253,24 +251,25 @@ class Expander:
                     )
                 )
                 return None
+            section, origin = found
             result = Nodeset(name, tuple(Node(n.name, n.label) for n in section.nodes))
+            places = [origin.at("nodes", i, "label") for i in range(len(section.nodes))]
+            if origin.source.file.startswith(BUILTIN_PREFIX):
+                hint = f"; define the label, or your own nodeset '{name}' to replace this one"
         else:
-            result = Nodeset(
-                None,
-                tuple(
-                    Node(n.name, label) for n, label in zip(nodeset.nodes, rendered, strict=True)
-                ),
-            )
+            pairs = zip(nodeset.nodes, key[1:], strict=True)
+            result = Nodeset(None, tuple(Node(n.name, label) for n, label in pairs))
+            places = [nodeset.where] * len(result.nodes)
         ok = True
-        for node in result.nodes:
+        for node, where in zip(result.nodes, places, strict=True):
             if node.label not in self.labels:
                 ok = False
                 self.problems.append(
                     ConfigProblem(
-                        nodeset.where,
+                        where,
                         f"node '{node.name}' of nodeset '{result.describe()}' uses label "
                         f"'{node.label}', which is not defined in labels"
-                        + did_you_mean(node.label, self.labels),
+                        + (did_you_mean(node.label, self.labels) or hint),
                     )
                 )
         names = [n.name for n in result.nodes]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from trunkgate.config.blueprint import build_blueprints
 from trunkgate.config.errors import ConfigInvalid, ConfigProblem, Where, did_you_mean
-from trunkgate.config.expand import Expander, Layer, ListedJob, ProjectPlan
+from trunkgate.config.expand import BUILTIN_PREFIX, Expander, Layer, ListedJob, ProjectPlan
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.files import NAMED_SECTIONS, SINGLE_SECTIONS, ConfigFile
 from trunkgate.config.jobs import (
@@ -44,7 +44,6 @@ from trunkgate.config.yamlsource import Origin, YamlDocument, parse_yaml, read_y
 CONFIG_ENV = "TRUNKGATE_CONFIG"
 DEFAULT_CONFIG = "trunkgate.yaml"
 HOST_IMAGE = "host"
-BUILTIN_PREFIX = "<builtin>"
 
 _SECTION_KEYS = {(f.alias or n): n for n, f in ConfigFile.model_fields.items()}
 _ITEM_TYPES: dict[str, Any] = {
@@ -331,7 +330,8 @@ class _Loader:
         blueprints, problems = build_blueprints(jobs)
         self.problems += problems
         pipelines = self._known("pipelines", config.pipelines)
-        expander = Expander(blueprints, config.nodesets, self._known("labels", config.labels))
+        nodesets = {name: (e.item, e.origin) for name, e in self.named["nodesets"].items()}
+        expander = Expander(blueprints, nodesets, self._known("labels", config.labels))
         template_layers = {
             name: _layer(entry.item, self._listed_jobs(entry, pipelines))
             for name, entry in self.named["project_templates"].items()
