@@ -1,0 +1,1 @@
+"""The node pool: launchers, node requests, holds and the reaper."""
