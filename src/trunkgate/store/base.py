@@ -83,9 +83,10 @@ class Store(abc.ABC):
         """Create a record, and any missing parents; return its real path.
 
         ``sequential`` appends a zero-padded ten-digit number, higher than any
-        earlier one under the same parent. Raises RecordExists.
+        earlier one under the same parent; a sequential ``path`` may end with
+        ``/`` to name the record by the number alone. Raises RecordExists.
         """
-        paths.check_record_path(path)
+        paths.check_record_path(path[:-1] if sequential and path.endswith("/") else path)
         data = encode(path, value)
         self._check_open()
         return await self._create(path, data, ephemeral=ephemeral, sequential=sequential)

@@ -1,0 +1,453 @@
+"""A launcher: one per provider. It serves node requests from ready nodes
+first, launches what is missing, keeps min-ready, deletes used nodes, and
+reacts to store notifications rather than polling. Decisions are made by
+`trunkgate.pool.decisions`; this module carries them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from trunkgate.pool import layout
+from trunkgate.pool.decisions import (
+    Decline,
+    Fill,
+    ProviderView,
+    Wait,
+    min_ready_launches,
+    plan_request,
+    requests_to_serve,
+)
+from trunkgate.pool.driver import Driver, DriverError, Instance, NodeSpec, QuotaExceeded
+from trunkgate.pool.keys import ClientKey
+from trunkgate.pool.metrics import POOL_METRICS
+from trunkgate.pool.readiness import check_ready
+from trunkgate.pool.records import Node, NodeRequest
+from trunkgate.pool.repository import PoolRecords
+from trunkgate.pool.states import NodeState, RequestState
+from trunkgate.store import Lock, LockTimeout, NoRecord, Store, VersionConflict
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+ReadyCheck = Callable[[Instance, Node], Awaitable[None]]
+
+TAG_NODE = "trunkgate-node"
+TAG_PROVIDER = "trunkgate-provider"
+SAFETY_WAKE = 5.0
+
+
+@dataclass(frozen=True)
+class LauncherSettings:
+    """What one launcher needs of the configuration."""
+
+    provider: str
+    driver_name: str
+    max_servers: int
+    labels: dict[str, str]
+    """label -> image"""
+    min_ready: dict[str, int] = field(default_factory=dict)
+    launch_retries: int = 3
+    boot_timeout: float = 60.0
+    reusable: bool = False
+    """Static hosts go back to ready after use instead of being deleted."""
+    providers_by_label: dict[str, frozenset[str]] = field(default_factory=dict)
+    """For each label, every provider that offers it (to know when all declined)."""
+    image_paths: dict[str, str | None] = field(default_factory=dict)
+    ready_command: str = "true"
+
+    @property
+    def view(self) -> ProviderView:
+        return ProviderView(self.provider, frozenset(self.labels), self.max_servers)
+
+
+class Launcher:
+    def __init__(
+        self,
+        store: Store,
+        settings: LauncherSettings,
+        driver: Driver,
+        key: ClientKey,
+        *,
+        clock: Clock = time.time,
+        ready_check: ReadyCheck | None = None,
+    ) -> None:
+        self.store = store
+        self.records = PoolRecords(store)
+        self.settings = settings
+        self.driver = driver
+        self.key = key
+        self.clock = clock
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{settings.provider}"
+        self._ready_check = ready_check or self._ssh_ready
+        self._serving: set[str] = set()
+        self._deleting: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.paused = False
+
+    # -- running --------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set; wakes on every change to nodes or requests."""
+        await self.records.ensure_layout()
+        await self.store.create(
+            f"{layout.launcher(self.settings.provider)}-",
+            self.identity,
+            ephemeral=True,
+            sequential=True,
+        )
+        async with (
+            self.store.watch(layout.REQUESTS) as requests,
+            self.store.watch(layout.NODES) as nodes,
+        ):
+            waiters = [
+                asyncio.ensure_future(_forever(requests.changed, self._wake)),
+                asyncio.ensure_future(_forever(nodes.changed, self._wake)),
+            ]
+            try:
+                while not stop.is_set():
+                    self._wake.clear()
+                    await self.step()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(SAFETY_WAKE):
+                            await _first(self._wake.wait(), stop.wait())
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+                await asyncio.gather(*waiters, return_exceptions=True)
+                await self.drain()
+
+    async def drain(self) -> None:
+        """Wait for every launch and delete this launcher started."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def step(self) -> None:
+        """One pass: tidy own nodes, serve requests, keep min-ready."""
+        nodes = await self.records.nodes()
+        mine = [n for n in nodes if n.provider == self.settings.provider]
+        for node in mine:
+            if node.state in (NodeState.USED, NodeState.DELETING, NodeState.FAILED):
+                self._start(self._retire(node), f"retire {node.id}")
+        self.paused = False
+        for request in requests_to_serve(await self.records.requests(), self.settings.provider):
+            if request.id in self._serving:
+                continue
+            outcome = await self._serve(request, nodes)
+            if isinstance(outcome, Wait):
+                self.paused = True
+                break
+            nodes = await self.records.nodes()
+        if not self.paused:
+            await self._keep_min_ready()
+        POOL_METRICS.observe_nodes(nodes)
+
+    def _start(self, work: Awaitable[None], what: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("launcher %s: %s failed", self.settings.provider, what)
+            finally:
+                self._wake.set()
+
+        task = asyncio.ensure_future(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- requests ---------------------------------------------------------
+
+    async def _serve(self, request: NodeRequest, nodes: list[Node]) -> Decline | Wait | Fill | None:
+        lock = self.store.lock(layout.request_lock(request.id), identity=self.identity, timeout=0)
+        try:
+            await lock.acquire()
+        except LockTimeout:
+            return None
+        release = True
+        try:
+            record = await self.records.request(request.id)
+            if record is None or record.value.state != RequestState.REQUESTED:
+                return None
+            request = record.value
+            plan = plan_request(request, self.settings.view, nodes)
+            if isinstance(plan, Decline):
+                await self._decline(request, plan.reason)
+            elif isinstance(plan, Fill):
+                claimed = await self._claim(plan.allocate, request.id)
+                if claimed is None:
+                    return None
+                await self.records.update_request(
+                    request.id,
+                    lambda r: _pending(r, self.settings.provider, claimed),
+                    state=RequestState.PENDING,
+                )
+                self._serving.add(request.id)
+                release = False
+                self._start(self._fill(request, claimed, plan.launch, lock), f"fill {request.id}")
+            return plan
+        finally:
+            if release:
+                await lock.release()
+
+    async def _claim(self, node_ids: Iterable[str], request_id: str) -> list[str] | None:
+        claimed: list[str] = []
+        for node_id in node_ids:
+            if await self._claim_node(node_id, request_id):
+                claimed.append(node_id)
+            else:
+                for done in claimed:
+                    await self.records.update_node(done, _unclaim)
+                return None
+        return claimed
+
+    async def _claim_node(self, node_id: str, request_id: str) -> bool:
+        while True:
+            record = await self.records.node(node_id)
+            if record is None:
+                return False
+            node = record.value
+            if node.state != NodeState.READY or node.request is not None:
+                return False
+            node.request = request_id
+            try:
+                await self.store.set(layout.node(node_id), node, version=record.version)
+            except VersionConflict:
+                continue
+            except NoRecord:
+                return False
+            return True
+
+    async def _fill(
+        self,
+        request: NodeRequest,
+        claimed: list[str],
+        labels: tuple[str, ...],
+        lock: Lock,
+    ) -> None:
+        try:
+            started = [await self._new_node(label, request.id) for label in labels]
+            results = await asyncio.gather(*(self._bring_up(n) for n in started))
+            launched = [n.id for n, ok in zip(started, results, strict=True) if ok]
+            if len(launched) < len(labels):
+                for node_id in claimed + launched:
+                    await self.records.update_node(node_id, _unclaim)
+                await self._decline(request, f"launch failed on provider {self.settings.provider}")
+                return
+            node_ids = claimed + launched
+            now = self.clock()
+            updated = await self.records.update_request(
+                request.id,
+                lambda r: _fulfilled(r, node_ids, now),
+                state=RequestState.FULFILLED,
+            )
+            if updated is None:  # the requester gave up meanwhile
+                for node_id in node_ids:
+                    await self.records.update_node(node_id, _unclaim)
+            else:
+                POOL_METRICS.request_wait.observe(now - request.created)
+        finally:
+            self._serving.discard(request.id)
+            await lock.release()
+
+    async def _decline(self, request: NodeRequest, reason: str) -> None:
+        could_serve = (
+            frozenset.intersection(
+                *(
+                    self.settings.providers_by_label.get(label, frozenset())
+                    for label in request.labels
+                )
+            )
+            if request.labels
+            else frozenset()
+        )
+
+        def decline(r: NodeRequest) -> None:
+            if self.settings.provider not in r.declined_by:
+                r.declined_by.append(self.settings.provider)
+            r.nodes = []
+            r.provider = None
+            if could_serve <= set(r.declined_by):
+                r.state = RequestState.FAILED
+                r.reason = f"every provider declined; last: {reason}"
+            else:
+                r.state = RequestState.REQUESTED
+
+        await self.records.update_request(request.id, decline)
+        log.info("provider %s declined request %s: %s", self.settings.provider, request.id, reason)
+
+    # -- nodes ------------------------------------------------------------
+
+    async def _keep_min_ready(self) -> None:
+        if not self.settings.min_ready:
+            return
+        try:
+            async with self.store.lock(layout.min_ready_lock(), identity=self.identity, timeout=0):
+                nodes = await self.records.nodes()
+                labels = min_ready_launches(self.settings.min_ready, self.settings.view, nodes)
+                for label in labels:
+                    node = await self._new_node(label, None)
+                    self._start(self._bring_up_quietly(node), f"launch {node.id}")
+        except LockTimeout:
+            return
+
+    async def _new_node(self, label: str, request_id: str | None, attempt: int = 1) -> Node:
+        now = self.clock()
+        return await self.records.new_node(
+            Node(
+                id="",
+                provider=self.settings.provider,
+                label=label,
+                image=self.settings.labels[label],
+                created=now,
+                state=NodeState.BUILDING,
+                state_time=now,
+                launcher=self.identity,
+                request=request_id,
+                launch_attempt=attempt,
+            )
+        )
+
+    async def _bring_up_quietly(self, node: Node) -> None:
+        await self._bring_up(node)
+
+    async def _bring_up(self, node: Node) -> bool:
+        """Create, wait for SSH and the ready command; relaunch up to launch-retries."""
+        attempt = node.launch_attempt
+        while True:
+            started = time.monotonic()
+            try:
+                instance = await self.driver.create(self._spec(node))
+                await self.records.update_node(
+                    node.id, functools.partial(_located, instance=instance)
+                )
+                await self._ready_check(instance, node)
+            except QuotaExceeded as exc:
+                log.info("provider %s: quota: %s", self.settings.provider, exc)
+                POOL_METRICS.launches.labels(self.settings.provider, "quota").inc()
+                await self._delete(node, keep_record=False)
+                return False
+            except (DriverError, OSError) as exc:
+                log.warning(
+                    "provider %s: node %s (attempt %d) failed: %s",
+                    self.settings.provider,
+                    node.id,
+                    attempt,
+                    exc,
+                )
+                POOL_METRICS.launches.labels(self.settings.provider, "failure").inc()
+                request = node.request
+                self._start(self._delete(node), f"delete {node.id}")
+                if attempt >= self.settings.launch_retries:
+                    return False
+                attempt += 1
+                node = await self._new_node(node.label, request, attempt)
+                continue
+            now = self.clock()
+            became = await self.records.update_node(node.id, _stamped(now), state=NodeState.READY)
+            if became is None:
+                return False
+            POOL_METRICS.launches.labels(self.settings.provider, "success").inc()
+            POOL_METRICS.launch_seconds.observe(time.monotonic() - started)
+            return True
+
+    def _spec(self, node: Node) -> NodeSpec:
+        return NodeSpec(
+            node_id=node.id,
+            name=node.name,
+            provider=node.provider,
+            label=node.label,
+            image=node.image,
+            client_key=self.key.public,
+            image_path=self.settings.image_paths.get(node.image),
+            tags={TAG_NODE: node.id, TAG_PROVIDER: node.provider},
+        )
+
+    async def _ssh_ready(self, instance: Instance, node: Node) -> None:
+        await check_ready(
+            instance,
+            self.key,
+            boot_timeout=self.settings.boot_timeout,
+            ready_command=self.settings.ready_command,
+            node_id=node.id,
+        )
+
+    async def _retire(self, node: Node) -> None:
+        if node.state == NodeState.USED and self.settings.reusable:
+            await self.records.update_node(node.id, _reset, state=NodeState.READY)
+            return
+        await self._delete(node)
+
+    async def _delete(self, node: Node, *, keep_record: bool = True) -> None:
+        """Delete a node's instance and then its record; at most once at a time."""
+        if node.id in self._deleting:
+            return
+        self._deleting.add(node.id)
+        try:
+            if keep_record:
+                now = self.clock()
+                with contextlib.suppress(Exception):
+                    await self.records.update_node(node.id, _stamped(now), state=NodeState.DELETING)
+            record = await self.records.node(node.id)
+            external = record.value.external_id if record else node.external_id
+            await self.driver.delete(external or node.id)
+            await self.records.forget_node(node.id)
+        finally:
+            self._deleting.discard(node.id)
+
+
+def _pending(request: NodeRequest, provider: str, claimed: list[str]) -> None:
+    request.provider = provider
+    request.nodes = list(claimed)
+
+
+def _fulfilled(request: NodeRequest, node_ids: list[str], now: float) -> None:
+    request.nodes = node_ids
+    request.fulfilled = now
+
+
+def _unclaim(node: Node) -> None:
+    node.request = None
+
+
+def _reset(node: Node) -> None:
+    node.request = None
+    node.build = None
+
+
+def _stamped(now: float) -> Callable[[Node], None]:
+    def stamp(node: Node) -> None:
+        node.state_time = now
+
+    return stamp
+
+
+def _located(node: Node, *, instance: Instance) -> None:
+    node.external_id = instance.external_id
+    node.address = instance.address
+    node.port = instance.port
+    node.username = instance.username
+    node.host_key = instance.host_key
+
+
+async def _forever(changed: Callable[[float | None], Awaitable[bool]], wake: asyncio.Event) -> None:
+    while True:
+        if await changed(None):
+            wake.set()
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

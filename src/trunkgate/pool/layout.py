@@ -1,0 +1,48 @@
+"""Where the pool keeps its records in the store. One place, so every
+component reads and writes the same paths."""
+
+from __future__ import annotations
+
+ROOT = "/pool"
+NODES = f"{ROOT}/nodes"
+REQUESTS = f"{ROOT}/requests"
+AUTOHOLDS = f"{ROOT}/autoholds"
+LAUNCHERS = f"{ROOT}/launchers"
+LOCKS = f"{ROOT}/locks"
+REAPER = f"{ROOT}/reaper"
+
+
+def node(node_id: str) -> str:
+    return f"{NODES}/{node_id}"
+
+
+def request(request_id: str) -> str:
+    return f"{REQUESTS}/{request_id}"
+
+
+def autohold(autohold_id: str) -> str:
+    return f"{AUTOHOLDS}/{autohold_id}"
+
+
+def request_lock(request_id: str) -> str:
+    return f"{LOCKS}/requests/{request_id}"
+
+
+def node_lock(node_id: str) -> str:
+    return f"{LOCKS}/nodes/{node_id}"
+
+
+def min_ready_lock() -> str:
+    return f"{LOCKS}/min-ready"
+
+
+def launcher(provider: str) -> str:
+    return f"{LAUNCHERS}/{provider}"
+
+
+def reaper_suspects() -> str:
+    return f"{REAPER}/suspects"
+
+
+def last(path: str) -> str:
+    return path.rsplit("/", 1)[-1]

@@ -1,0 +1,57 @@
+"""Is a node ready? It answers SSH with the host key recorded at creation and
+a ready command succeeds. Library errors become `NodeUnreachable`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncssh
+
+from trunkgate.pool.driver import Instance, NodeUnreachable
+from trunkgate.pool.keys import ClientKey
+
+RETRY_DELAY = 0.05
+
+
+async def check_ready(
+    instance: Instance,
+    key: ClientKey,
+    *,
+    boot_timeout: float,
+    ready_command: str = "true",
+    node_id: str = "",
+) -> None:
+    """Retry until the node answers or `boot_timeout` passes; raise NodeUnreachable."""
+    deadline = time.monotonic() + boot_timeout
+    last_error = "no answer"
+    trusted = asyncssh.import_public_key(instance.host_key)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise NodeUnreachable(
+                f"node {node_id} at {instance.address}:{instance.port} not ready after "
+                f"{boot_timeout:.0f}s: {last_error}"
+            )
+        try:
+            async with asyncio.timeout(min(remaining, 10.0)):
+                async with asyncssh.connect(
+                    instance.address,
+                    port=instance.port,
+                    username=instance.username,
+                    client_keys=[key.private],
+                    known_hosts=([trusted], [], []),
+                    agent_path=None,
+                ) as conn:
+                    result = await conn.run(ready_command, check=False)
+            if result.exit_status == 0:
+                return
+            last_error = f"ready command {ready_command!r} exited {result.exit_status}"
+        except asyncssh.HostKeyNotVerifiable:
+            raise NodeUnreachable(
+                f"node {node_id} at {instance.address}: host key differs from the one recorded "
+                "at creation"
+            ) from None
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            last_error = str(exc) or type(exc).__name__
+        await asyncio.sleep(RETRY_DELAY)

@@ -1,0 +1,139 @@
+"""Typed reading and writing of the pool's records in the store. Every state
+change goes through the transition table and a compare-and-set write."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import TypeVar
+
+from trunkgate.pool import layout
+from trunkgate.pool.records import Autohold, Node, NodeRequest
+from trunkgate.pool.states import NodeState, RequestState, node_transition, request_transition
+from trunkgate.store import NoRecord, Record, Store, VersionConflict
+
+T = TypeVar("T", Node, NodeRequest, Autohold)
+
+
+class PoolRecords:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def ensure_layout(self) -> None:
+        for path in (layout.NODES, layout.REQUESTS, layout.AUTOHOLDS, layout.LAUNCHERS):
+            await self.store.ensure_path(path)
+
+    # -- nodes ----------------------------------------------------------
+
+    async def new_node(self, node: Node) -> Node:
+        path = await self.store.create(f"{layout.NODES}/", node, sequential=True)
+        node.id = layout.last(path)
+        node.name = node.name or f"tg-{node.id}"
+        await self.store.set(path, node, version=None)
+        return node
+
+    async def node(self, node_id: str) -> Record[Node] | None:
+        return await self.store.get_model(layout.node(node_id), Node)
+
+    async def nodes(self) -> list[Node]:
+        return [r.value for r in await self._all(layout.NODES, Node)]
+
+    async def update_node(
+        self, node_id: str, change: Callable[[Node], None], *, state: NodeState | None = None
+    ) -> Node | None:
+        """Apply `change` (and a state transition) with CAS; None if the node is gone."""
+
+        def apply(node: Node) -> None:
+            if state is not None and state != node.state:
+                node.state = node_transition(node.state, state)
+            change(node)
+
+        return await self._update(layout.node(node_id), Node, apply)
+
+    async def forget_node(self, node_id: str) -> None:
+        with contextlib.suppress(NoRecord):
+            await self.store.delete(layout.node(node_id))
+
+    # -- requests ---------------------------------------------------------
+
+    async def new_request(self, request: NodeRequest) -> NodeRequest:
+        path = await self.store.create(f"{layout.REQUESTS}/", request, sequential=True)
+        request.id = layout.last(path)
+        await self.store.set(path, request, version=None)
+        return request
+
+    async def request(self, request_id: str) -> Record[NodeRequest] | None:
+        return await self.store.get_model(layout.request(request_id), NodeRequest)
+
+    async def requests(self) -> list[NodeRequest]:
+        return [r.value for r in await self._all(layout.REQUESTS, NodeRequest)]
+
+    async def update_request(
+        self,
+        request_id: str,
+        change: Callable[[NodeRequest], None],
+        *,
+        state: RequestState | None = None,
+    ) -> NodeRequest | None:
+        def apply(request: NodeRequest) -> None:
+            if state is not None and state != request.state:
+                request.state = request_transition(request.state, state)
+            change(request)
+
+        return await self._update(layout.request(request_id), NodeRequest, apply)
+
+    async def forget_request(self, request_id: str) -> None:
+        with contextlib.suppress(NoRecord):
+            await self.store.delete(layout.request(request_id))
+
+    # -- autoholds --------------------------------------------------------
+
+    async def new_autohold(self, autohold: Autohold) -> Autohold:
+        path = await self.store.create(f"{layout.AUTOHOLDS}/", autohold, sequential=True)
+        autohold.id = layout.last(path)
+        await self.store.set(path, autohold, version=None)
+        return autohold
+
+    async def autoholds(self) -> list[Autohold]:
+        return [r.value for r in await self._all(layout.AUTOHOLDS, Autohold)]
+
+    async def update_autohold(
+        self, autohold_id: str, change: Callable[[Autohold], None]
+    ) -> Autohold | None:
+        return await self._update(layout.autohold(autohold_id), Autohold, change)
+
+    async def forget_autohold(self, autohold_id: str) -> bool:
+        try:
+            await self.store.delete(layout.autohold(autohold_id))
+        except NoRecord:
+            return False
+        return True
+
+    # -- shared -----------------------------------------------------------
+
+    async def _all(self, parent: str, kind: type[T]) -> list[Record[T]]:
+        try:
+            names = await self.store.children(parent)
+        except NoRecord:
+            return []
+        found = []
+        for name in names:
+            record = await self.store.get_model(f"{parent}/{name}", kind)
+            if record is not None and record.value is not None:
+                found.append(record)
+        return found
+
+    async def _update(self, path: str, kind: type[T], change: Callable[[T], None]) -> T | None:
+        while True:
+            record = await self.store.get_model(path, kind)
+            if record is None or record.value is None:
+                return None
+            value = record.value
+            change(value)
+            try:
+                await self.store.set(path, value, version=record.version)
+            except VersionConflict:
+                continue
+            except NoRecord:
+                return None
+            return value
