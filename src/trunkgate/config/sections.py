@@ -104,6 +104,7 @@ class ProviderSection(ConfigModel):
     max_servers: int = Field(default=10, ge=1)
     launch_retries: int = Field(default=3, ge=1)
     boot_timeout: Duration = 60.0
+    ready_command: str = "true"
     labels: list[ProviderLabel] = Field(default_factory=list)
     network: str | None = None
     hosts: list[StaticHost] = Field(default_factory=list)

@@ -10,6 +10,7 @@ AUTOHOLDS = f"{ROOT}/autoholds"
 LAUNCHERS = f"{ROOT}/launchers"
 LOCKS = f"{ROOT}/locks"
 REAPER = f"{ROOT}/reaper"
+USERS = f"{ROOT}/users"
 
 
 def node(node_id: str) -> str:
@@ -40,8 +41,13 @@ def launcher(provider: str) -> str:
     return f"{LAUNCHERS}/{provider}"
 
 
-def reaper_suspects() -> str:
-    return f"{REAPER}/suspects"
+def reaper_suspects(provider: str) -> str:
+    return f"{REAPER}/{provider}-suspects"
+
+
+def user(build: str) -> str:
+    """An ephemeral claim of a build on its nodes, gone when its process dies."""
+    return f"{USERS}/{build}"
 
 
 def last(path: str) -> str:

@@ -47,11 +47,20 @@ def plan_reap(
     policy: ReapPolicy,
     live_builds: set[str],
     suspects: set[tuple[str, str]],
+    live_launchers: set[str] | None = None,
 ) -> ReapPlan:
+    """`live_launchers`, when given, lets building nodes of a dead launcher go at once."""
     plan = ReapPlan()
     nodes = list(nodes)
     for node in nodes:
         reason = _why_delete(node, now, policy, live_builds)
+        if (
+            not reason
+            and live_launchers is not None
+            and node.state == NodeState.BUILDING
+            and node.launcher not in live_launchers
+        ):
+            reason = f"its launcher {node.launcher} is gone"
         if reason:
             plan.delete.append((node.id, reason))
     known_ids = {n.id for n in nodes}

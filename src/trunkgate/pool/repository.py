@@ -20,7 +20,13 @@ class PoolRecords:
         self.store = store
 
     async def ensure_layout(self) -> None:
-        for path in (layout.NODES, layout.REQUESTS, layout.AUTOHOLDS, layout.LAUNCHERS):
+        for path in (
+            layout.NODES,
+            layout.REQUESTS,
+            layout.AUTOHOLDS,
+            layout.LAUNCHERS,
+            layout.USERS,
+        ):
             await self.store.ensure_path(path)
 
     # -- nodes ----------------------------------------------------------

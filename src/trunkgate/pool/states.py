@@ -31,7 +31,7 @@ class InvalidTransition(Exception):
 N = NodeState
 NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
     N.BUILDING: frozenset({N.READY, N.FAILED, N.DELETING}),
-    N.READY: frozenset({N.IN_USE, N.DELETING}),
+    N.READY: frozenset({N.IN_USE, N.HOLD, N.DELETING}),
     N.IN_USE: frozenset({N.USED, N.HOLD, N.DELETING, N.READY}),
     N.USED: frozenset({N.DELETING, N.READY}),
     N.HOLD: frozenset({N.DELETING, N.USED}),

@@ -1,0 +1,191 @@
+"""The requester's side of the pool: ask for a nodeset and wait for it, take
+the nodes into use for a build, give them back (held after a failure), and
+the hand controls behind `trunkgate node hold/release/delete`."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from trunkgate.pool import layout
+from trunkgate.pool.holding import FinishedBuild, HoldPolicy, plan_holds
+from trunkgate.pool.records import Autohold, Node, NodeRequest
+from trunkgate.pool.repository import PoolRecords
+from trunkgate.pool.states import InvalidTransition, NodeState, RequestState
+from trunkgate.store import NoRecord, RecordExists, Store
+
+
+class NodeRequestFailed(Exception):
+    def __init__(self, request: NodeRequest) -> None:
+        super().__init__(f"node request {request.id} failed: {request.reason}")
+        self.request = request
+
+
+class NodeControlError(Exception):
+    """A hand control that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    request: NodeRequest
+    nodes: list[Node]
+
+
+class PoolClient:
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.records = PoolRecords(store)
+        self.clock = clock
+
+    async def request_nodes(
+        self,
+        labels: Sequence[str],
+        *,
+        requestor: str,
+        build: str | None = None,
+        priority: int = 100,
+    ) -> Grant:
+        """Ask for nodes and wait until the pool gives them; NodeRequestFailed if it cannot.
+
+        The nodes come back in the order of `labels`, in state in-use for
+        `build`, which holds an ephemeral claim so the reaper can tell when
+        the build's process is gone.
+        """
+        await self.records.ensure_layout()
+        if build is not None:
+            with contextlib.suppress(RecordExists):
+                await self.store.create(layout.user(build), requestor, ephemeral=True)
+        request = await self.records.new_request(
+            NodeRequest(
+                id="",
+                labels=list(labels),
+                created=self.clock(),
+                requestor=requestor,
+                priority=priority,
+                build=build,
+            )
+        )
+        try:
+            async with self.store.watch(layout.request(request.id)) as watch:
+                while True:
+                    record = await self.records.request(request.id)
+                    if record is None:
+                        raise NodeRequestFailed(request)
+                    current = record.value
+                    if current.state == RequestState.FAILED:
+                        raise NodeRequestFailed(current)
+                    if current.state == RequestState.FULFILLED:
+                        nodes = await self._take(current, build)
+                        return Grant(current, nodes)
+                    await watch.changed()
+        finally:
+            await self.records.forget_request(request.id)
+
+    async def _take(self, request: NodeRequest, build: str | None) -> list[Node]:
+        taken: list[Node] = []
+        for node_id in request.nodes:
+            node = await self.records.update_node(
+                node_id, lambda n: setattr(n, "build", build), state=NodeState.IN_USE
+            )
+            if node is None:
+                raise NodeRequestFailed(request)
+            taken.append(node)
+        order = {label: [n for n in taken if n.label == label] for label in request.labels}
+        return [order[label].pop(0) for label in request.labels]
+
+    async def return_nodes(
+        self,
+        nodes: Sequence[Node],
+        build: FinishedBuild,
+        policy: HoldPolicy,
+    ) -> list[str]:
+        """Give back a build's nodes: held after a failure per policy and autoholds,
+        otherwise used (then deleted, or reset for static hosts). Returns held ids."""
+        now = self.clock()
+        everything = await self.records.nodes()
+        autoholds = await self.records.autoholds()
+        current = {n.id: n for n in everything}
+        mine = [current[n.id] for n in nodes if n.id in current]
+        plan = plan_holds(build, mine, held=everything, autoholds=autoholds, policy=policy, now=now)
+        held = {node_id for node_id, _, _ in plan.hold}
+        for node_id, until, reason in plan.hold:
+            await self.records.update_node(
+                node_id,
+                _holder(until, reason, plan.autohold, now),
+                state=NodeState.HOLD,
+            )
+        if plan.autohold is not None:
+            await self.records.update_autohold(plan.autohold, _count_hold(sorted(held)))
+        for node_id in plan.release:
+            await self.records.update_node(node_id, _stamp(now), state=NodeState.DELETING)
+        for node in mine:
+            if node.id not in held:
+                await self.records.update_node(node.id, _stamp(now), state=NodeState.USED)
+        if build.id:
+            with contextlib.suppress(NoRecord):
+                await self.store.delete(layout.user(build.id))
+        return sorted(held)
+
+    # -- hand controls ------------------------------------------------------
+
+    async def hold(self, node_id: str, *, hold_for: float | None, reason: str) -> Node:
+        now = self.clock()
+        until = now + hold_for if hold_for is not None else None
+        return await self._control(
+            node_id, _holder(until, reason, None, now), NodeState.HOLD, "hold"
+        )
+
+    async def release(self, node_id: str) -> Node:
+        record = await self.records.node(node_id)
+        if record is None:
+            raise NodeControlError(f"node {node_id} does not exist")
+        if record.value.state != NodeState.HOLD:
+            raise NodeControlError(f"node {node_id} is {record.value.state}, not held")
+        return await self._control(node_id, _stamp(self.clock()), NodeState.USED, "release")
+
+    async def delete(self, node_id: str) -> Node:
+        return await self._control(node_id, _stamp(self.clock()), NodeState.DELETING, "delete")
+
+    async def _control(
+        self, node_id: str, change: Callable[[Node], None], state: NodeState, verb: str
+    ) -> Node:
+        try:
+            node = await self.records.update_node(node_id, change, state=state)
+        except InvalidTransition as exc:
+            raise NodeControlError(f"cannot {verb} node {node_id}: {exc}") from None
+        if node is None:
+            raise NodeControlError(f"node {node_id} does not exist")
+        return node
+
+    async def add_autohold(self, autohold: Autohold) -> Autohold:
+        await self.records.ensure_layout()
+        return await self.records.new_autohold(autohold)
+
+
+def _stamp(now: float) -> Callable[[Node], None]:
+    def stamp(node: Node) -> None:
+        node.state_time = now
+
+    return stamp
+
+
+def _holder(
+    until: float | None, reason: str, autohold: str | None, now: float
+) -> Callable[[Node], None]:
+    def hold(node: Node) -> None:
+        node.hold_until = until
+        node.hold_reason = reason
+        node.held_by_autohold = autohold
+        node.state_time = now
+
+    return hold
+
+
+def _count_hold(node_ids: list[str]) -> Callable[[Autohold], None]:
+    def count(autohold: Autohold) -> None:
+        autohold.held += 1
+        autohold.nodes += node_ids
+
+    return count

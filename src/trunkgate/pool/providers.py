@@ -1,0 +1,73 @@
+"""From the configuration to running pool parts: each provider's driver
+(found by name through the `trunkgate.drivers` entry points, imported only
+when used) and each launcher's settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from trunkgate.pool.driver import Driver, DriverUnavailable
+from trunkgate.pool.launcher import LauncherSettings
+from trunkgate.pool.reaping import ReapPolicy
+
+if TYPE_CHECKING:
+    from trunkgate.config.loader import Config
+    from trunkgate.config.sections import ProviderSection
+
+DriverFactory = Callable[["ProviderSection", "Config"], Driver]
+DRIVER_GROUP = "trunkgate.drivers"
+REUSABLE_DRIVERS = frozenset({"static"})
+_EXTRAS = {"openstack": "openstack"}
+
+
+def make_driver(provider: ProviderSection, config: Config) -> Driver:
+    found = {ep.name: ep for ep in entry_points(group=DRIVER_GROUP)}
+    entry = found.get(provider.driver)
+    if entry is None:
+        raise DriverUnavailable(
+            f"provider {provider.name}: no driver named {provider.driver!r} is installed"
+        )
+    try:
+        factory: DriverFactory = entry.load()
+    except ImportError as exc:
+        extra = _EXTRAS.get(provider.driver)
+        hint = f"; pip install 'trunkgate[{extra}]'" if extra else ""
+        raise DriverUnavailable(
+            f"provider {provider.name}: driver {provider.driver} cannot load: {exc}{hint}"
+        ) from None
+    return factory(provider, config)
+
+
+def launcher_settings(config: Config) -> list[LauncherSettings]:
+    offered: dict[str, set[str]] = {}
+    for provider in config.providers.values():
+        for label in provider.labels:
+            offered.setdefault(label.name, set()).add(provider.name)
+    by_label = {label: frozenset(names) for label, names in offered.items()}
+    min_ready = {name: label.min_ready for name, label in config.labels.items() if label.min_ready}
+    return [
+        LauncherSettings(
+            provider=provider.name,
+            driver_name=provider.driver,
+            max_servers=provider.max_servers,
+            labels={label.name: label.image for label in provider.labels},
+            min_ready={k: v for k, v in min_ready.items() if k in by_label},
+            launch_retries=provider.launch_retries,
+            boot_timeout=provider.boot_timeout,
+            reusable=provider.driver in REUSABLE_DRIVERS,
+            providers_by_label=by_label,
+            ready_command=provider.ready_command,
+        )
+        for provider in config.providers.values()
+    ]
+
+
+def reap_policy(config: Config) -> ReapPolicy:
+    return ReapPolicy(
+        boot_timeout={
+            p.name: p.boot_timeout * p.launch_retries + 60.0 for p in config.providers.values()
+        },
+        max_ready_age={name: label.max_ready_age for name, label in config.labels.items()},
+    )

@@ -1,0 +1,133 @@
+"""The reaper of one provider: every pass it reads the records and what the
+provider holds, asks `plan_reap` what must go, and deletes it. It also puts
+back the requests whose launcher died while filling them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from trunkgate.pool import layout
+from trunkgate.pool.driver import Driver
+from trunkgate.pool.launcher import TAG_NODE
+from trunkgate.pool.reaping import Instance, ReapPlan, ReapPolicy, plan_reap
+from trunkgate.pool.records import Node, NodeRequest
+from trunkgate.pool.repository import PoolRecords
+from trunkgate.pool.states import NodeState, RequestState
+from trunkgate.store import NoRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+class Reaper:
+    def __init__(
+        self,
+        store: Store,
+        provider: str,
+        driver: Driver,
+        policy: ReapPolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.records = PoolRecords(store)
+        self.provider = provider
+        self.driver = driver
+        self.policy = policy
+        self.clock = clock
+
+    async def run(self, stop: asyncio.Event, interval: float) -> None:
+        while not stop.is_set():
+            try:
+                await self.reap_once()
+            except Exception:
+                log.exception("reaper of provider %s: pass failed", self.provider)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await stop.wait()
+
+    async def reap_once(self) -> ReapPlan:
+        await self.records.ensure_layout()
+        launchers = await self._live_launchers()
+        await self._put_back_orphaned_requests(launchers)
+        nodes = [n for n in await self.records.nodes() if n.provider == self.provider]
+        found = await self.driver.list_instances()
+        instances = [Instance(self.provider, i.external_id, i.tags.get(TAG_NODE)) for i in found]
+        suspects_path = layout.reaper_suspects(self.provider)
+        record = await self.store.get(suspects_path)
+        suspects = _suspects(record.value if record is not None else None)
+        plan = plan_reap(
+            nodes,
+            instances,
+            now=self.clock(),
+            policy=self.policy,
+            live_builds=set(await self._children(layout.USERS)),
+            suspects=suspects,
+            live_launchers=launchers,
+        )
+        by_id = {n.id: n for n in nodes}
+        for node_id, why in plan.delete:
+            log.info("reaper: deleting node %s: %s", node_id, why)
+            node = by_id[node_id]
+            with contextlib.suppress(Exception):
+                await self.records.update_node(node_id, _noop, state=NodeState.DELETING)
+            await self.driver.delete(node.external_id or node.id)
+            await self.records.forget_node(node_id)
+        for instance, why in plan.leaked:
+            log.info("reaper: deleting leaked instance %s: %s", instance.external_id, why)
+            await self.driver.delete(instance.external_id)
+        value = sorted([list(s) for s in plan.suspects])
+        if record is None:
+            with contextlib.suppress(Exception):
+                await self.store.create(suspects_path, value)
+        else:
+            await self.store.set(suspects_path, value, version=None)
+        return plan
+
+    async def _live_launchers(self) -> set[str]:
+        names = await self._children(layout.LAUNCHERS)
+        alive = set()
+        for name in names:
+            record = await self.store.get(f"{layout.LAUNCHERS}/{name}")
+            if record is not None and isinstance(record.value, str):
+                alive.add(record.value)
+        return alive
+
+    async def _put_back_orphaned_requests(self, launchers: set[str]) -> None:
+        for request in await self.records.requests():
+            if request.state != RequestState.PENDING or request.provider != self.provider:
+                continue
+            owner = await self.store.lock_owner(layout.request_lock(request.id))
+            if owner is not None and owner in launchers:
+                continue
+            for node_id in request.nodes:
+                await self.records.update_node(node_id, _unclaim)
+            await self.records.update_request(request.id, _requeue, state=RequestState.REQUESTED)
+
+    async def _children(self, path: str) -> list[str]:
+        try:
+            return await self.store.children(path)
+        except NoRecord:
+            return []
+
+
+def _suspects(value: object) -> set[tuple[str, str]]:
+    if not isinstance(value, list):
+        return set()
+    return {(str(p[0]), str(p[1])) for p in value if isinstance(p, list) and len(p) == 2}
+
+
+def _noop(_: object) -> None:
+    return None
+
+
+def _unclaim(node: Node) -> None:
+    node.request = None
+
+
+def _requeue(request: NodeRequest) -> None:
+    request.nodes = []
+    request.provider = None
