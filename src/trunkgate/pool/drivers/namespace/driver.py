@@ -1,0 +1,218 @@
+"""The `namespace` driver: disposable nodes made of kernel namespaces, an
+overlay root and an sshd, one private network per provider. It creates,
+deletes and lists nodes; readiness, retries and records are the framework's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+from trunkgate.pool.driver import DriverError, Instance, LaunchFailed, NodeSpec
+from trunkgate.pool.drivers.namespace import host
+from trunkgate.pool.drivers.namespace.boot import (
+    HOST_MASKS,
+    BootPlan,
+    generate_host_key,
+    render_boot_script,
+    render_sshd_config,
+)
+from trunkgate.pool.drivers.namespace.commands import CommandFailed, run
+from trunkgate.pool.drivers.namespace.naming import (
+    NODE_ID_PATTERN,
+    NodeNames,
+    ProviderNames,
+    parse_node_netns,
+    provider_key,
+)
+from trunkgate.pool.drivers.namespace.network import ProviderNetwork
+from trunkgate.pool.drivers.namespace.nodes import (
+    NodeFiles,
+    find_node_processes,
+    kill_and_wait,
+    start_node,
+)
+from trunkgate.pool.drivers.namespace.settings import NamespaceSettings, require_root
+
+__all__ = ["NamespaceDriver"]
+
+_SSH_PORT = 22
+_SSH_USER = "root"
+
+
+class NamespaceDriver:
+    """Nodes of one namespace provider on this host; needs root."""
+
+    def __init__(self, provider: str, settings: NamespaceSettings) -> None:
+        require_root()
+        self.provider = provider
+        self.settings = settings
+        self.state_dir = settings.state_dir.resolve()
+        self.dir = self.state_dir / "namespace" / quote(provider, safe="")
+        self.names = ProviderNames(provider_key(self.state_dir, provider))
+        self.network = ProviderNetwork(
+            self.names,
+            self.dir,
+            settings.network,
+            settings.subnet_prefix,
+            settings.run_dir / "network.lock",
+        )
+        self._processes: dict[str, asyncio.subprocess.Process] = {}
+
+    def files(self, node_id: str) -> NodeFiles:
+        return NodeFiles(self.dir / "nodes" / node_id)
+
+    async def create(self, node: NodeSpec) -> Instance:
+        if not NODE_ID_PATTERN.fullmatch(node.node_id):
+            raise LaunchFailed(f"node {node.node_id!r}: not a usable node id")
+        names = self.names.node(node.node_id)
+        files = self.files(node.node_id)
+        lower = node.image_path or "/"
+        sshd = self.settings.sshd
+        if not _has_file(lower, sshd):
+            raise LaunchFailed(f"node {node.node_id}: image {node.image!r} has no {sshd}")
+        try:
+            if files.dir.exists() or names.netns in host.netns_names():
+                await self.delete(node.node_id)
+            key = generate_host_key(node.name)
+            files.config.mkdir(parents=True)
+            files.root.mkdir()
+            files.rw.mkdir()
+            files.write_record(node, key.public)
+            files.write_private("ssh_host_ed25519_key", key.private)
+            (files.config / "sshd_config").write_text(
+                render_sshd_config(node.node_id, names.netns), encoding="utf-8"
+            )
+            (files.config / "authorized_keys").write_text(
+                node.client_key.strip() + "\n", encoding="utf-8"
+            )
+            async with self.network.locked():
+                subnet = await self.network.ensure_switch()
+                address = self.network.lease(node.node_id)
+                files.write_record(node, key.public, str(address))
+                await self.network.add_node(names, address, subnet.prefixlen)
+            plan = BootPlan(
+                marker=names.netns,
+                hostname=node.name,
+                lower=lower,
+                root_dir=str(files.root),
+                rw_dir=str(files.rw),
+                config_dir=str(files.config),
+                upper_size=(self.settings.upper_size or "")
+                if self.settings.upper == "tmpfs"
+                else None,
+                masks=self._masks() if lower == "/" else (),
+                address=address,
+                sshd=sshd,
+            )
+            files.boot_script.write_text(render_boot_script(plan), encoding="utf-8")
+            self._processes[node.node_id] = await start_node(names, files)
+        except DriverError:
+            await self._cleanup_failed(node.node_id)
+            raise
+        except (CommandFailed, OSError, TimeoutError) as exc:
+            await self._cleanup_failed(node.node_id)
+            raise LaunchFailed(f"node {node.node_id}: {exc}") from exc
+        return Instance(
+            external_id=node.node_id,
+            address=str(address),
+            port=_SSH_PORT,
+            username=_SSH_USER,
+            host_key=key.public,
+            tags=dict(node.tags),
+        )
+
+    async def delete(self, external_id: str) -> None:
+        if not NODE_ID_PATTERN.fullmatch(external_id):
+            return
+        names = self.names.node(external_id)
+        files = self.files(external_id)
+        try:
+            await self._stop(names)
+            async with self.network.locked():
+                await self.network.remove_node(names)
+                self.network.release(external_id)
+                if not self.network.leases():
+                    await self.network.remove_switch()
+            for mount in reversed(host.mounts()):
+                if Path(mount.target).is_relative_to(files.dir):
+                    await run("umount", "-l", mount.target)
+            await asyncio.to_thread(shutil.rmtree, files.dir, ignore_errors=True)
+        except (CommandFailed, OSError, TimeoutError) as exc:
+            raise DriverError(f"node {external_id}: delete failed: {exc}") from exc
+
+    async def list_instances(self) -> list[Instance]:
+        node_ids: set[str] = set()
+        with contextlib.suppress(FileNotFoundError):
+            node_ids.update(e.name for e in os.scandir(self.dir / "nodes"))
+        for name in host.netns_names():
+            parsed = parse_node_netns(name)
+            if parsed and parsed[0] == self.names.key:
+                node_ids.add(parsed[1])
+        async with self.network.locked():
+            leases = self.network.leases()
+            try:
+                ports = await self.network.switch_ports()
+            except CommandFailed as exc:
+                raise DriverError(f"provider {self.provider}: cannot list nodes: {exc}") from exc
+        node_ids.update(leases.values())
+        nodes_dir = self.dir / "nodes"
+        for mount in host.mounts():
+            target = Path(mount.target)
+            if target.is_relative_to(nodes_dir) and target != nodes_dir:
+                node_ids.add(target.relative_to(nodes_dir).parts[0])
+        prefix = self.names.node_prefix
+        for process in host.processes():
+            for arg in process.argv:
+                for word in arg.replace("/", " ").split():
+                    parsed = parse_node_netns(word.removesuffix(".sshd_config"))
+                    if parsed and word.startswith(prefix) and parsed[0] == self.names.key:
+                        node_ids.add(parsed[1])
+        known_ports = {self.names.node(i).port for i in node_ids}
+        for port in ports - known_ports:
+            if port.startswith("n") and NODE_ID_PATTERN.fullmatch(port[1:]):
+                node_ids.add(port[1:])
+        addresses = {node_id: str(address) for address, node_id in leases.items()}
+        return [self._instance(i, addresses.get(i, "")) for i in sorted(node_ids)]
+
+    def _instance(self, node_id: str, address: str) -> Instance:
+        record = self.files(node_id).read_record()
+        tags = record.get("tags")
+        return Instance(
+            external_id=node_id,
+            address=address or str(record.get("address", "")),
+            port=_SSH_PORT,
+            username=_SSH_USER,
+            host_key=str(record.get("host_key", "")),
+            tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
+        )
+
+    def _masks(self) -> tuple[str, ...]:
+        masks = [*HOST_MASKS, *self.settings.masks, str(self.state_dir)]
+        return tuple(dict.fromkeys(masks))
+
+    async def _stop(self, names: NodeNames) -> None:
+        """Kill every process of the node and wait for them (not the kernel) to go."""
+        process = self._processes.pop(names.node_id, None)
+        pids = find_node_processes(names)
+        if process is not None and process.returncode is None:
+            pids.append(process.pid)
+        alive = await kill_and_wait(pids)
+        if process is not None:
+            with contextlib.suppress(RuntimeError):
+                await asyncio.wait_for(process.wait(), timeout=3.0)
+        if alive:
+            raise DriverError(f"node {names.node_id}: processes {alive} survived SIGKILL")
+
+    async def _cleanup_failed(self, node_id: str) -> None:
+        """Undo a failed create; if that fails too, the reaper finds the rest."""
+        with contextlib.suppress(DriverError):
+            await self.delete(node_id)
+
+
+def _has_file(root: str, path: str) -> bool:
+    return Path(root, path.lstrip("/")).is_file()

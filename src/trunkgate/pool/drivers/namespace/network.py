@@ -1,0 +1,232 @@
+"""A namespace provider's private network on the host: the switch namespace
+with its bridge, the host's uplink into it, the address leases of its nodes,
+and each node's veth pair. Every change runs under the provider's file lock,
+so several launcher processes on one host can create nodes at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from trunkgate.pool.driver import LaunchFailed, QuotaExceeded
+from trunkgate.pool.drivers.namespace import host
+from trunkgate.pool.drivers.namespace.addressing import (
+    choose_subnet,
+    gateway,
+    next_address,
+    parse_routes,
+)
+from trunkgate.pool.drivers.namespace.commands import CommandFailed, run
+from trunkgate.pool.drivers.namespace.locking import file_lock
+from trunkgate.pool.drivers.namespace.naming import NodeNames, ProviderNames
+
+__all__ = ["ProviderNetwork"]
+
+_BRIDGE = "br0"
+_SWITCH_UPLINK = "uplink"
+_GONE = ("Cannot find device", "No such file", "does not exist", "Invalid argument")
+
+
+class ProviderNetwork:
+    """The switch, uplink and leases of one provider.
+
+    `state_dir` is the provider's own directory; `host_lock` is a file every
+    trunkgate on the host locks while it picks a subnet, so two providers
+    never take the same one.
+    """
+
+    def __init__(
+        self,
+        names: ProviderNames,
+        state_dir: Path,
+        network: IPv4Network,
+        prefix: int,
+        host_lock: Path,
+    ) -> None:
+        self.names = names
+        self.network = network
+        self.prefix = prefix
+        self._host_lock = host_lock
+        self._lock = state_dir / "network.lock"
+        self._leases = state_dir / "leases"
+        self._subnet_file = state_dir / "subnet"
+        self._cursor = state_dir / "last-address"
+
+    @asynccontextmanager
+    async def locked(self) -> AsyncIterator[None]:
+        """Hold the provider's lock (switch, leases and node ports change only under it)."""
+        async with file_lock(self._lock):
+            yield
+
+    # Leases; callers hold the lock.
+
+    def leases(self) -> dict[IPv4Address, str]:
+        """Every leased address and the node id holding it."""
+        result = {}
+        try:
+            entries = list(os.scandir(self._leases))
+        except FileNotFoundError:
+            return {}
+        for entry in entries:
+            try:
+                address = IPv4Address(entry.name)
+                result[address] = Path(entry.path).read_text(encoding="utf-8").strip()
+            except (ValueError, OSError):
+                continue
+        return result
+
+    def lease(self, node_id: str) -> IPv4Address:
+        """Lease the next free address of the subnet to `node_id`."""
+        subnet = self.subnet()
+        if subnet is None:
+            raise LaunchFailed(f"node {node_id}: provider has no switch to lease an address on")
+        leases = self.leases()
+        for address, holder in leases.items():
+            if holder == node_id:
+                return address
+        try:
+            after: IPv4Address | None = IPv4Address(self._cursor.read_text().strip())
+        except (OSError, ValueError):
+            after = None
+        free = next_address(subnet, set(leases), after)
+        if free is None:
+            raise QuotaExceeded(f"node {node_id}: all {len(leases)} addresses of {subnet} in use")
+        address = free
+        self._leases.mkdir(parents=True, exist_ok=True)
+        (self._leases / str(address)).write_text(node_id + "\n", encoding="utf-8")
+        self._cursor.write_text(f"{address}\n", encoding="utf-8")
+        return address
+
+    def release(self, node_id: str) -> None:
+        """Give back every address `node_id` holds."""
+        for address, holder in self.leases().items():
+            if holder == node_id:
+                (self._leases / str(address)).unlink(missing_ok=True)
+
+    def subnet(self) -> IPv4Network | None:
+        """The provider's subnet while its switch exists."""
+        try:
+            return IPv4Network(self._subnet_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    # The switch; callers hold the lock.
+
+    def switch_exists(self) -> bool:
+        return (
+            host.netns_inode(self.names.switch_netns) is not None
+            and self.names.uplink in host.host_links()
+            and self.subnet() is not None
+        )
+
+    async def ensure_switch(self) -> IPv4Network:
+        """Create the switch namespace, bridge and uplink unless they exist."""
+        if self.switch_exists():
+            subnet = self.subnet()
+            assert subnet is not None
+            return subnet
+        if self.leases():
+            raise LaunchFailed(
+                f"the switch of namespace {self.names.switch_netns} is broken while nodes use it"
+            )
+        await self.remove_switch()
+        sw = self.names.switch_netns
+        await run("ip", "netns", "add", sw)
+        await run("ip", "-n", sw, "link", "add", _BRIDGE, "up", "type", "bridge")
+        await _disable_ipv6(sw)
+        async with file_lock(self._host_lock):
+            routes = parse_routes(await run("ip", "-o", "-4", "route", "show", "table", "all"))
+            subnet = choose_subnet(self.network, self.prefix, routes)
+            if subnet is None:
+                raise QuotaExceeded(f"no free /{self.prefix} left in {self.network} on this host")
+            uplink = self.names.uplink
+            await run(
+                "ip", "-n", sw, "link", "add", _SWITCH_UPLINK, "master", _BRIDGE, "up",
+                "type", "veth", "peer", "name", uplink, "netns", str(os.getpid()),
+            )  # fmt: skip
+            _write_sysctl(f"net/ipv6/conf/{uplink}/disable_ipv6", "1")
+            await run(
+                "ip", "-batch", "-",
+                input_text=f"addr add {gateway(subnet)}/{subnet.prefixlen} dev {uplink}\n"
+                f"link set {uplink} up\n",
+            )  # fmt: skip
+        self._subnet_file.parent.mkdir(parents=True, exist_ok=True)
+        self._subnet_file.write_text(f"{subnet}\n", encoding="utf-8")
+        return subnet
+
+    async def remove_switch(self) -> None:
+        """Remove the uplink and the switch namespace; what is gone already is fine."""
+        await _run_ignoring_gone("ip", "link", "del", self.names.uplink)
+        await _run_ignoring_gone("ip", "netns", "del", self.names.switch_netns)
+        self._subnet_file.unlink(missing_ok=True)
+        self._cursor.unlink(missing_ok=True)
+
+    async def switch_ports(self) -> set[str]:
+        """Names of the node ports on the bridge."""
+        if host.netns_inode(self.names.switch_netns) is None:
+            return set()
+        out = await run("ip", "-n", self.names.switch_netns, "-o", "link", "show")
+        ports = set()
+        for line in out.splitlines():
+            words = line.split()
+            if len(words) > 1:
+                name = words[1].rstrip(":").split("@", 1)[0]
+                if name not in (_BRIDGE, _SWITCH_UPLINK, "lo"):
+                    ports.add(name)
+        return ports
+
+    # One node's network; callers hold the lock.
+
+    async def add_node(self, node: NodeNames, address: IPv4Address, prefixlen: int) -> None:
+        """Create the node's namespace and its veth pair, plugged into the bridge.
+
+        The node's side is up with its address before the node boots, so a
+        connection attempt meanwhile is refused at once instead of its SYN
+        being lost (and retried by TCP only a second later).
+        """
+        await run("ip", "netns", "add", node.netns)
+        await run(
+            "ip", "-n", self.names.switch_netns, "link", "add", node.port, "master", _BRIDGE,
+            "up", "type", "veth", "peer", "name", "eth0", "netns", node.netns,
+        )  # fmt: skip
+        await run(
+            "ip", "-n", node.netns, "-batch", "-",
+            input_text=f"addr add {address}/{prefixlen} dev eth0\nlink set lo up\n"
+            "link set eth0 up\n",
+        )  # fmt: skip
+        # The address may have been another node's, with another MAC.
+        await run("ip", "neigh", "del", str(address), "dev", self.names.uplink, check=False)
+
+    async def remove_node(self, node: NodeNames) -> None:
+        """Unplug and remove the node's network; the kernel frees the rest later."""
+        if host.netns_inode(self.names.switch_netns) is not None:
+            await _run_ignoring_gone("ip", "-n", self.names.switch_netns, "link", "del", node.port)
+        if (host.NETNS_DIR / node.netns).exists():
+            await _run_ignoring_gone("ip", "netns", "del", node.netns)
+
+
+async def _run_ignoring_gone(*argv: str) -> None:
+    try:
+        await run(*argv)
+    except CommandFailed as exc:
+        if not any(marker in exc.message for marker in _GONE):
+            raise
+
+
+async def _disable_ipv6(netns: str) -> None:
+    """No IPv6 in trunkgate's namespaces: nodes are reached by IPv4 only."""
+    await run(
+        "ip", "netns", "exec", netns, "sh", "-c",
+        "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6;"
+        " echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6",
+        check=False,
+    )  # fmt: skip
+
+
+def _write_sysctl(key: str, value: str) -> None:
+    with suppress(OSError):
+        Path("/proc/sys", key).write_text(value, encoding="ascii")

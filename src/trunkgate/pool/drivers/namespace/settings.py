@@ -1,0 +1,64 @@
+"""Settings of one namespace provider and the check that it can run here.
+Defaults match DESIGN.md: link-local 169.254.0.0/17, upper layers on tmpfs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Literal
+
+from trunkgate.pool.driver import DriverUnavailable
+from trunkgate.pool.drivers.namespace.addressing import DEFAULT_NETWORK, METADATA_ADDRESS
+
+__all__ = ["NamespaceSettings", "require_root"]
+
+
+@dataclass(frozen=True)
+class NamespaceSettings:
+    """How a namespace provider builds its nodes.
+
+    `state_dir` is trunkgate's state directory; the driver keeps its files in
+    `state_dir/namespace/PROVIDER` and hides `state_dir` from nodes that boot
+    the host's root. `network` is the range provider subnets (of
+    `subnet_prefix` bits) are taken from. `upper` puts each node's writes on a
+    tmpfs (of `upper_size`, the kernel's default if None) or on disk under the
+    state dir. `masks` are extra host directories to hide from nodes.
+    `run_dir` holds the host-wide lock that keeps two providers' subnets apart.
+    """
+
+    state_dir: Path
+    network: IPv4Network = DEFAULT_NETWORK
+    subnet_prefix: int = 24
+    upper: Literal["tmpfs", "disk"] = "tmpfs"
+    upper_size: str | None = None
+    masks: tuple[str, ...] = ()
+    sshd: str = "/usr/sbin/sshd"
+    run_dir: Path = Path("/run/trunkgate")
+
+    def __post_init__(self) -> None:
+        if not self.network.network_address.is_link_local and not self.network.is_private:
+            raise ValueError(f"network {self.network} is neither link-local nor private")
+        if not self.network.prefixlen <= self.subnet_prefix <= 30:
+            raise ValueError(
+                f"subnet-prefix {self.subnet_prefix} must lie between {self.network.prefixlen}"
+                " and 30"
+            )
+        if self.network.prefixlen == self.subnet_prefix and METADATA_ADDRESS in self.network:
+            raise ValueError(f"network {self.network} is one subnet holding {METADATA_ADDRESS}")
+        for mask in self.masks:
+            if not mask.startswith("/") or mask == "/":
+                raise ValueError(f"mask {mask!r} must be an absolute directory other than /")
+
+
+def require_root(uid: int | None = None) -> None:
+    """Raise `DriverUnavailable` unless running as root (`uid` injectable for tests)."""
+    uid = os.geteuid() if uid is None else uid
+    if uid != 0:
+        raise DriverUnavailable(
+            f"the namespace driver needs root (running as uid {uid}): it creates network,"
+            " mount and PID namespaces and overlay mounts. Run trunkgate as root, or use the"
+            " `static` driver, which reaches existing hosts (localhost included) over SSH."
+        )

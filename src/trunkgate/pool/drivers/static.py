@@ -1,0 +1,175 @@
+"""The `static` driver: hosts that exist already (localhost included), one
+node per host, reached over SSH. "Creating" a node claims a free host with the
+label and authorizes the pool's key on it; "deleting" runs the host's reset
+command and hands the host back. Claims are files in the state dir, so every
+launcher on this host sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncssh
+
+from trunkgate.pool.driver import (
+    Instance,
+    LaunchFailed,
+    NodeSpec,
+    NodeUnreachable,
+    QuotaExceeded,
+)
+
+__all__ = ["StaticDriver", "StaticHost", "StaticSettings"]
+
+
+@dataclass(frozen=True)
+class StaticHost:
+    """One existing host. `key` is the private key file the driver logs in
+    with (the user's default keys when None); `host_key` pins the host's
+    public key, learned on first contact and then kept when None."""
+
+    name: str
+    address: str
+    labels: tuple[str, ...]
+    port: int = 22
+    user: str = "root"
+    key: str | None = None
+    reset_command: str | None = None
+    host_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StaticSettings:
+    state_dir: Path
+    hosts: Sequence[StaticHost] = field(default_factory=tuple)
+    connect_timeout: float = 10.0
+
+
+class StaticDriver:
+    """Nodes of one static provider; the external id of a node is its host's name."""
+
+    def __init__(self, provider: str, settings: StaticSettings) -> None:
+        self.provider = provider
+        self.settings = settings
+        self.hosts = {h.name: h for h in settings.hosts}
+        self.dir = settings.state_dir.resolve() / "static" / quote(provider, safe="")
+        self._claims = self.dir / "claims"
+        self._host_keys = self.dir / "host-keys"
+
+    async def create(self, node: NodeSpec) -> Instance:
+        offering = [h for h in self.hosts.values() if node.label in h.labels]
+        if not offering:
+            raise LaunchFailed(f"node {node.node_id}: no host offers label {node.label!r}")
+        host = next((h for h in offering if self._claim(h, node)), None)
+        if host is None:
+            raise QuotaExceeded(
+                f"node {node.node_id}: every host with label {node.label!r} is in use"
+            )
+        try:
+            host_key = await self._host_key(host)
+            async with self._connect(host, host_key) as connection:
+                await connection.run(_authorize_command(node.client_key), check=True)
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            self._release(host.name)
+            raise LaunchFailed(f"node {node.node_id}: host {host.name}: {_describe(exc)}") from exc
+        return Instance(host.name, host.address, host.port, host.user, host_key, dict(node.tags))
+
+    async def delete(self, external_id: str) -> None:
+        host = self.hosts.get(external_id)
+        if host is None or not (self._claims / host.name).exists():
+            return
+        if host.reset_command:
+            try:
+                async with self._connect(host, await self._host_key(host)) as connection:
+                    await connection.run(host.reset_command, check=True)
+            except (OSError, asyncssh.Error, TimeoutError) as exc:
+                raise NodeUnreachable(
+                    f"host {host.name}: reset failed, keeping it out of the pool: {_describe(exc)}"
+                ) from exc
+        self._release(host.name)
+
+    async def list_instances(self) -> list[Instance]:
+        instances = []
+        for name, host in sorted(self.hosts.items()):
+            try:
+                claim = json.loads((self._claims / name).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError):
+                claim = {}
+            tags = claim.get("tags", {}) if isinstance(claim, dict) else {}
+            host_key = host.host_key or self._pinned_key(name) or ""
+            instances.append(
+                Instance(name, host.address, host.port, host.user, host_key, dict(tags))
+            )
+        return instances
+
+    def _claim(self, host: StaticHost, node: NodeSpec) -> bool:
+        """Atomically claim `host` for `node`; False if someone holds it."""
+        self._claims.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self._claims / host.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"node_id": node.node_id, "tags": dict(node.tags)}, f)
+        return True
+
+    def _release(self, name: str) -> None:
+        (self._claims / name).unlink(missing_ok=True)
+
+    def _pinned_key(self, name: str) -> str | None:
+        try:
+            return (self._host_keys / f"{name}.pub").read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    async def _host_key(self, host: StaticHost) -> str:
+        """The host's public key: configured, else pinned on first contact."""
+        known = host.host_key or self._pinned_key(host.name)
+        if known:
+            return known
+        key = await asyncio.wait_for(
+            asyncssh.get_server_host_key(host.address, host.port), self.settings.connect_timeout
+        )
+        if key is None:
+            raise NodeUnreachable(f"host {host.name} offered no host key")
+        public = key.export_public_key("openssh").decode().strip()
+        self._host_keys.mkdir(parents=True, exist_ok=True)
+        (self._host_keys / f"{host.name}.pub").write_text(public + "\n", encoding="utf-8")
+        return public
+
+    @asynccontextmanager
+    async def _connect(
+        self, host: StaticHost, host_key: str
+    ) -> AsyncIterator[asyncssh.SSHClientConnection]:
+        pattern = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+        async with asyncssh.connect(
+            host.address,
+            port=host.port,
+            username=host.user,
+            known_hosts=asyncssh.import_known_hosts(f"{pattern} {host_key}\n"),
+            client_keys=[host.key] if host.key is not None else (),
+            connect_timeout=self.settings.connect_timeout,
+        ) as connection:
+            yield connection
+
+
+def _authorize_command(public_key: str) -> str:
+    line = shlex.quote(public_key.strip())
+    return (
+        "umask 077 && mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && "
+        f"(grep -qxF {line} ~/.ssh/authorized_keys || echo {line} >> ~/.ssh/authorized_keys)"
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

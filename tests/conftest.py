@@ -1,0 +1,71 @@
+"""The leak guard: every test in the repository fails if it leaves behind a
+network namespace, a host network link, an overlay or trunkgate mount, or a
+node process. Nothing else belongs in this file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from trunkgate.pool.drivers.namespace import host
+
+_NODE_MARKER = re.compile(r"tg-[0-9a-f]{8}-")
+_SETTLE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class _Resources:
+    netns: frozenset[str]
+    links: frozenset[str]
+    mounts: frozenset[str]
+    processes: frozenset[str]
+
+    def minus(self, before: _Resources) -> list[str]:
+        return sorted(
+            [f"network namespace {n}" for n in self.netns - before.netns]
+            + [f"link {n}" for n in self.links - before.links]
+            + [f"mount {m}" for m in self.mounts - before.mounts]
+            + [f"process {p}" for p in self.processes - before.processes]
+        )
+
+
+def _resources() -> _Resources:
+    own_net = os.stat("/proc/self/ns/net").st_ino
+    mounts = frozenset(
+        f"{m.target} ({m.fstype})"
+        for m in host.mounts()
+        if m.fstype in ("overlay", "nsfs") or "trunkgate" in m.target or "trunkgate" in m.source
+    )
+    processes = frozenset(
+        f"{p.pid} {' '.join(p.argv)[:120]}"
+        for p in host.processes()
+        if any(_NODE_MARKER.search(a) for a in p.argv)
+        or (p.net_inode is not None and p.net_inode != own_net)
+    )
+    return _Resources(
+        frozenset(host.netns_names()), frozenset(host.host_links()), mounts, processes
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail the test if anything it created in the kernel outlives it.
+
+    The kernel tears a network namespace down a second or so after its last
+    process dies, so leftovers get a short, bounded time to go.
+    """
+    before = _resources()
+    yield
+    deadline = time.monotonic() + _SETTLE_SECONDS
+    leaked = _resources().minus(before)
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.02)
+        leaked = _resources().minus(before)
+    if leaked:
+        pytest.fail("the test left behind:\n  " + "\n  ".join(leaked), pytrace=False)
