@@ -57,8 +57,6 @@ class LauncherSettings:
     min_ready: dict[str, int] = field(default_factory=dict)
     launch_retries: int = 3
     boot_timeout: float = 60.0
-    reusable: bool = False
-    """Static hosts go back to ready after use instead of being deleted."""
     providers_by_label: dict[str, frozenset[str]] = field(default_factory=dict)
     """For each label, every provider that offers it (to know when all declined)."""
     image_paths: dict[str, str | None] = field(default_factory=dict)
@@ -190,9 +188,11 @@ class Launcher:
                     lambda r: _pending(r, self.settings.provider, claimed),
                     state=RequestState.PENDING,
                 )
+                # Records first, so the next decision counts these nodes against max-servers.
+                started = [await self._new_node(label, request.id) for label in plan.launch]
                 self._serving.add(request.id)
                 release = False
-                self._start(self._fill(request, claimed, plan.launch, lock), f"fill {request.id}")
+                self._start(self._fill(request, claimed, started, lock), f"fill {request.id}")
             return plan
         finally:
             if release:
@@ -230,14 +230,13 @@ class Launcher:
         self,
         request: NodeRequest,
         claimed: list[str],
-        labels: tuple[str, ...],
+        started: list[Node],
         lock: Lock,
     ) -> None:
         try:
-            started = [await self._new_node(label, request.id) for label in labels]
             results = await asyncio.gather(*(self._bring_up(n) for n in started))
             launched = [n.id for n, ok in zip(started, results, strict=True) if ok]
-            if len(launched) < len(labels):
+            if len(launched) < len(started):
                 for node_id in claimed + launched:
                     await self.records.update_node(node_id, _unclaim)
                 await self._decline(request, f"launch failed on provider {self.settings.provider}")
@@ -345,7 +344,12 @@ class Launcher:
                 )
                 POOL_METRICS.launches.labels(self.settings.provider, "failure").inc()
                 request = node.request
-                self._start(self._delete(node), f"delete {node.id}")
+                # Wait for the delete: a relaunch must not exceed max-servers meanwhile.
+                try:
+                    await self._delete(node)
+                except (DriverError, OSError) as error:
+                    log.warning("provider %s: %s", self.settings.provider, error)
+                    return False
                 if attempt >= self.settings.launch_retries:
                     return False
                 attempt += 1
@@ -381,9 +385,7 @@ class Launcher:
         )
 
     async def _retire(self, node: Node) -> None:
-        if node.state == NodeState.USED and self.settings.reusable:
-            await self.records.update_node(node.id, _reset, state=NodeState.READY)
-            return
+        """Used and failed nodes go; a static host is reset and offered again."""
         await self._delete(node)
 
     async def _delete(self, node: Node, *, keep_record: bool = True) -> None:
@@ -416,11 +418,6 @@ def _fulfilled(request: NodeRequest, node_ids: list[str], now: float) -> None:
 
 def _unclaim(node: Node) -> None:
     node.request = None
-
-
-def _reset(node: Node) -> None:
-    node.request = None
-    node.build = None
 
 
 def _stamped(now: float) -> Callable[[Node], None]:

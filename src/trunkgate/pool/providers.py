@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 DriverFactory = Callable[["ProviderSection", "Config"], Driver]
 DRIVER_GROUP = "trunkgate.drivers"
-REUSABLE_DRIVERS = frozenset({"static"})
 _EXTRAS = {"openstack": "openstack"}
 
 
@@ -51,17 +50,23 @@ def launcher_settings(config: Config) -> list[LauncherSettings]:
         LauncherSettings(
             provider=provider.name,
             driver_name=provider.driver,
-            max_servers=provider.max_servers,
+            max_servers=_capacity(provider),
             labels={label.name: label.image for label in provider.labels},
             min_ready={k: v for k, v in min_ready.items() if k in by_label},
             launch_retries=provider.launch_retries,
             boot_timeout=provider.boot_timeout,
-            reusable=provider.driver in REUSABLE_DRIVERS,
             providers_by_label=by_label,
             ready_command=provider.ready_command,
         )
         for provider in config.providers.values()
     ]
+
+
+def _capacity(provider: ProviderSection) -> int:
+    """A static provider has as many slots as hosts, whatever max-servers says."""
+    if provider.driver == "static":
+        return min(provider.max_servers, len(provider.hosts))
+    return provider.max_servers
 
 
 def reap_policy(config: Config) -> ReapPolicy:

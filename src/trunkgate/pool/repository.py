@@ -32,14 +32,12 @@ class PoolRecords:
     # -- nodes ----------------------------------------------------------
 
     async def new_node(self, node: Node) -> Node:
+        """Store a new node in one write; its id is the number the store gives it."""
         path = await self.store.create(f"{layout.NODES}/", node, sequential=True)
-        node.id = layout.last(path)
-        node.name = node.name or f"tg-{node.id}"
-        await self.store.set(path, node, version=None)
-        return node
+        return _identified(node, layout.last(path))
 
     async def node(self, node_id: str) -> Record[Node] | None:
-        return await self.store.get_model(layout.node(node_id), Node)
+        return await self._one(layout.node(node_id), Node)
 
     async def nodes(self) -> list[Node]:
         return [r.value for r in await self._all(layout.NODES, Node)]
@@ -64,12 +62,10 @@ class PoolRecords:
 
     async def new_request(self, request: NodeRequest) -> NodeRequest:
         path = await self.store.create(f"{layout.REQUESTS}/", request, sequential=True)
-        request.id = layout.last(path)
-        await self.store.set(path, request, version=None)
-        return request
+        return _identified(request, layout.last(path))
 
     async def request(self, request_id: str) -> Record[NodeRequest] | None:
-        return await self.store.get_model(layout.request(request_id), NodeRequest)
+        return await self._one(layout.request(request_id), NodeRequest)
 
     async def requests(self) -> list[NodeRequest]:
         return [r.value for r in await self._all(layout.REQUESTS, NodeRequest)]
@@ -96,9 +92,7 @@ class PoolRecords:
 
     async def new_autohold(self, autohold: Autohold) -> Autohold:
         path = await self.store.create(f"{layout.AUTOHOLDS}/", autohold, sequential=True)
-        autohold.id = layout.last(path)
-        await self.store.set(path, autohold, version=None)
-        return autohold
+        return _identified(autohold, layout.last(path))
 
     async def autoholds(self) -> list[Autohold]:
         return [r.value for r in await self._all(layout.AUTOHOLDS, Autohold)]
@@ -124,14 +118,22 @@ class PoolRecords:
             return []
         found = []
         for name in names:
-            record = await self.store.get_model(f"{parent}/{name}", kind)
-            if record is not None and record.value is not None:
+            record = await self._one(f"{parent}/{name}", kind)
+            if record is not None:
                 found.append(record)
         return found
 
+    async def _one(self, path: str, kind: type[T]) -> Record[T] | None:
+        """A record with its id taken from its path, which is the truth."""
+        record = await self.store.get_model(path, kind)
+        if record is None or record.value is None:
+            return None
+        _identified(record.value, layout.last(path))
+        return record
+
     async def _update(self, path: str, kind: type[T], change: Callable[[T], None]) -> T | None:
         while True:
-            record = await self.store.get_model(path, kind)
+            record = await self._one(path, kind)
             if record is None or record.value is None:
                 return None
             value = record.value
@@ -143,3 +145,10 @@ class PoolRecords:
             except NoRecord:
                 return None
             return value
+
+
+def _identified(value: T, record_id: str) -> T:
+    value.id = record_id
+    if isinstance(value, Node) and not value.name:
+        value.name = f"tg-{record_id}"
+    return value

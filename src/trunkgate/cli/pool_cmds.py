@@ -1,0 +1,248 @@
+"""`trunkgate nodes`, `requests`, `node hold|release|delete` and `autohold ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from trunkgate.cli.errors import CliError
+from trunkgate.cli.output import print_rows
+from trunkgate.config.loader import Config, load_config
+from trunkgate.config.types import parse_duration
+from trunkgate.pool.client import NodeControlError, PoolClient
+from trunkgate.pool.records import Autohold, Node, NodeRequest
+from trunkgate.pool.repository import PoolRecords
+from trunkgate.site import open_site_store
+from trunkgate.store import Store, StoreError
+
+T = TypeVar("T")
+
+NODE_COLUMNS = (
+    "id",
+    "state",
+    "provider",
+    "label",
+    "image",
+    "image_build",
+    "address",
+    "created",
+    "hold_until",
+    "hold_reason",
+)
+REQUEST_COLUMNS = ("id", "state", "labels", "priority", "requestor", "provider", "nodes", "age")
+AUTOHOLD_COLUMNS = ("id", "project", "job", "change", "count", "held", "hold_for", "reason")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    nodes = commands.add_parser("nodes", help="every node of the pool")
+    _format(nodes)
+    nodes.set_defaults(run=run_nodes)
+    requests = commands.add_parser("requests", help="node requests and their states")
+    _format(requests)
+    requests.set_defaults(run=run_requests)
+
+    node = commands.add_parser("node", help="hold, release or delete a node by hand")
+    actions = node.add_subparsers(dest="action", metavar="ACTION", required=True)
+    hold = actions.add_parser("hold", help="keep a node for a person to look at")
+    hold.add_argument("id")
+    hold.add_argument("--for", dest="hold_for", metavar="DUR", help="e.g. 4h (default: no end)")
+    hold.add_argument("--reason", default="held by hand")
+    hold.set_defaults(run=run_node_hold)
+    for verb, help_text in (("release", "end a hold"), ("delete", "delete a node now")):
+        sub = actions.add_parser(verb, help=help_text)
+        sub.add_argument("id")
+        sub.set_defaults(run=run_node_control, verb=verb)
+
+    autohold = commands.add_parser("autohold", help="hold the nodes of matching failed builds")
+    verbs = autohold.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = verbs.add_parser("add", help="add an autohold request")
+    add.add_argument("--project", required=True)
+    add.add_argument("--job", required=True)
+    add.add_argument("--change", type=int)
+    add.add_argument("--count", type=int, default=1)
+    add.add_argument("--for", dest="hold_for", metavar="DUR", help="how long each hold lasts")
+    add.add_argument("--reason", required=True)
+    add.set_defaults(run=run_autohold_add)
+    listing = verbs.add_parser("list", help="autohold requests")
+    _format(listing)
+    listing.set_defaults(run=run_autohold_list)
+    delete = verbs.add_parser("delete", help="delete an autohold request")
+    delete.add_argument("id")
+    delete.set_defaults(run=run_autohold_delete)
+
+
+def _format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def with_store(args: argparse.Namespace, work: Callable[[Config, Store], Awaitable[T]]) -> T:
+    config = load_config(args.config)
+
+    async def main() -> T:
+        try:
+            store = await open_site_store(config)
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+        try:
+            return await work(config, store)
+        except (NodeControlError, StoreError) as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def _time(value: float | None) -> str | None:
+    if value is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
+    return moment.isoformat(timespec="seconds")
+
+
+def node_row(node: Node) -> dict[str, Any]:
+    return {
+        "id": node.id,
+        "name": node.name,
+        "state": node.state.value,
+        "provider": node.provider,
+        "label": node.label,
+        "image": node.image,
+        "image_build": node.image_build,
+        "address": node.address,
+        "port": node.port,
+        "created": _time(node.created),
+        "state_time": _time(node.state_time),
+        "hold_until": _time(node.hold_until),
+        "hold_reason": node.hold_reason,
+        "request": node.request,
+        "build": node.build,
+    }
+
+
+def request_row(request: NodeRequest, now: float) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "state": request.state.value,
+        "labels": request.labels,
+        "priority": request.priority,
+        "requestor": request.requestor,
+        "provider": request.provider,
+        "nodes": request.nodes,
+        "declined_by": request.declined_by,
+        "reason": request.reason,
+        "created": _time(request.created),
+        "age": f"{now - request.created:.1f}s",
+    }
+
+
+def autohold_row(autohold: Autohold) -> dict[str, Any]:
+    return {
+        "id": autohold.id,
+        "project": autohold.project,
+        "job": autohold.job,
+        "change": autohold.change,
+        "count": autohold.count,
+        "held": autohold.held,
+        "hold_for": autohold.hold_for,
+        "reason": autohold.reason,
+        "nodes": autohold.nodes,
+    }
+
+
+def run_nodes(args: argparse.Namespace) -> int:
+    async def work(_: Config, store: Store) -> list[Node]:
+        return await PoolRecords(store).nodes()
+
+    nodes = with_store(args, work)
+    print_rows([node_row(n) for n in nodes], NODE_COLUMNS, args.format)
+    return 0
+
+
+def run_requests(args: argparse.Namespace) -> int:
+    async def work(_: Config, store: Store) -> list[NodeRequest]:
+        return await PoolRecords(store).requests()
+
+    requests = with_store(args, work)
+    now = time.time()
+    print_rows([request_row(r, now) for r in requests], REQUEST_COLUMNS, args.format)
+    return 0
+
+
+def _duration(text: str | None, flag: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise CliError(f"{flag}: {exc}") from None
+
+
+def run_node_hold(args: argparse.Namespace) -> int:
+    hold_for = _duration(args.hold_for, "--for")
+
+    async def work(_: Config, store: Store) -> Node:
+        return await PoolClient(store).hold(args.id, hold_for=hold_for, reason=args.reason)
+
+    node = with_store(args, work)
+    until = _time(node.hold_until) or "released by hand"
+    print(f"node {node.id} held until {until}: {node.hold_reason}")
+    return 0
+
+
+def run_node_control(args: argparse.Namespace) -> int:
+    async def work(_: Config, store: Store) -> Node:
+        client = PoolClient(store)
+        return await (client.release(args.id) if args.verb == "release" else client.delete(args.id))
+
+    node = with_store(args, work)
+    print(f"node {node.id} is now {node.state.value}")
+    return 0
+
+
+def run_autohold_add(args: argparse.Namespace) -> int:
+    hold_for = _duration(args.hold_for, "--for")
+    if args.count < 1:
+        raise CliError("--count must be at least 1")
+
+    async def work(config: Config, store: Store) -> Autohold:
+        if args.project not in config.projects:
+            raise CliError(f"project {args.project!r} is not in the configuration")
+        request = Autohold(
+            id="",
+            project=args.project,
+            job=args.job,
+            reason=args.reason,
+            created=time.time(),
+            change=args.change,
+            count=args.count,
+            hold_for=hold_for,
+        )
+        return await PoolClient(store).add_autohold(request)
+
+    autohold = with_store(args, work)
+    print(f"autohold {autohold.id} added")
+    return 0
+
+
+def run_autohold_list(args: argparse.Namespace) -> int:
+    async def work(_: Config, store: Store) -> list[Autohold]:
+        return await PoolRecords(store).autoholds()
+
+    autoholds = with_store(args, work)
+    print_rows([autohold_row(a) for a in autoholds], AUTOHOLD_COLUMNS, args.format)
+    return 0
+
+
+def run_autohold_delete(args: argparse.Namespace) -> int:
+    async def work(_: Config, store: Store) -> bool:
+        return await PoolRecords(store).forget_autohold(args.id)
+
+    if not with_store(args, work):
+        raise CliError(f"autohold {args.id} does not exist")
+    print(f"autohold {args.id} deleted")
+    return 0

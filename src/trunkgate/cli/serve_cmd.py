@@ -1,0 +1,58 @@
+"""`trunkgate serve [--components LIST]`: run components until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from trunkgate.cli.errors import CliError
+from trunkgate.components import COMPONENTS
+from trunkgate.config.loader import Config, load_config
+from trunkgate.pool.driver import DriverError
+from trunkgate.site import open_site_store
+from trunkgate.store import StoreError
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="run trunkgate's components")
+    serve.add_argument(
+        "--components",
+        default=",".join(COMPONENTS),
+        help=f"comma-separated, from: {', '.join(COMPONENTS)} (default: all)",
+    )
+    serve.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    names = [n.strip() for n in args.components.split(",") if n.strip()]
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown or not names:
+        raise CliError(
+            f"unknown component {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(COMPONENTS)}"
+        )
+    config = load_config(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return asyncio.run(_serve(config, names))
+
+
+async def _serve(config: Config, names: list[str]) -> int:
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        store = await open_site_store(config)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        print(f"trunkgate: serving {', '.join(names)}; stop with Ctrl-C", flush=True)
+        await asyncio.gather(*(COMPONENTS[name](config, store, stop) for name in names))
+    except DriverError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await store.close()
+    return 0

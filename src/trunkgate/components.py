@@ -1,0 +1,42 @@
+"""The components `trunkgate serve` can run, by name, each an async function
+of the config, the store and a stop event. They share nothing but the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from trunkgate.config.loader import Config
+from trunkgate.pool.keys import ClientKey, load_client_key
+from trunkgate.pool.launcher import Launcher
+from trunkgate.pool.providers import launcher_settings, make_driver, reap_policy
+from trunkgate.pool.reaper import Reaper
+from trunkgate.store import Store
+
+Component = Callable[[Config, Store, asyncio.Event], Awaitable[None]]
+KEYS_DIR = "keys"
+
+
+def pool_key(config: Config) -> ClientKey:
+    return load_client_key(config.data_dir / KEYS_DIR)
+
+
+async def run_launchers(
+    config: Config, store: Store, stop: asyncio.Event, *, clock: Callable[[], float] = time.time
+) -> None:
+    """A launcher and a reaper for every provider of the config."""
+    key = pool_key(config)
+    policy = reap_policy(config)
+    work = []
+    for settings in launcher_settings(config):
+        driver = make_driver(config.providers[settings.provider], config)
+        launcher = Launcher(store, settings, driver, key, clock=clock)
+        reaper = Reaper(store, settings.provider, driver, policy, clock=clock)
+        work += [launcher.run(stop), reaper.run(stop, config.pool.reap_interval)]
+    await asyncio.gather(*work)
+
+
+COMPONENTS: dict[str, Component] = {
+    "launcher": run_launchers,
+}

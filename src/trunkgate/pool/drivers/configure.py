@@ -1,0 +1,47 @@
+"""Drivers made from a provider's config section; the `trunkgate.drivers`
+entry points name these factories, so a driver's module loads only when a
+provider uses it."""
+
+from __future__ import annotations
+
+import dataclasses
+from ipaddress import IPv4Network
+from typing import TYPE_CHECKING
+
+from trunkgate.pool.driver import DriverUnavailable
+
+if TYPE_CHECKING:
+    from trunkgate.config.loader import Config
+    from trunkgate.config.sections import ProviderSection
+    from trunkgate.pool.drivers.namespace import NamespaceDriver
+    from trunkgate.pool.drivers.static import StaticDriver
+
+
+def namespace_driver(provider: ProviderSection, config: Config) -> NamespaceDriver:
+    from trunkgate.pool.drivers.namespace import NamespaceDriver, NamespaceSettings
+
+    try:
+        settings = NamespaceSettings(state_dir=config.data_dir)
+        if provider.network:
+            settings = dataclasses.replace(settings, network=IPv4Network(provider.network))
+    except ValueError as exc:
+        raise DriverUnavailable(f"provider {provider.name}: {exc}") from None
+    return NamespaceDriver(provider.name, settings)
+
+
+def static_driver(provider: ProviderSection, config: Config) -> StaticDriver:
+    from trunkgate.pool.drivers.static import StaticDriver, StaticHost, StaticSettings
+
+    hosts = tuple(
+        StaticHost(
+            name=host.name,
+            address=host.address,
+            labels=tuple(host.labels),
+            port=host.port,
+            user=host.user,
+            key=str(config.resolve(host.key)) if host.key else None,
+            reset_command=host.reset_command,
+        )
+        for host in provider.hosts
+    )
+    return StaticDriver(provider.name, StaticSettings(state_dir=config.data_dir, hosts=hosts))

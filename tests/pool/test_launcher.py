@@ -1,0 +1,198 @@
+"""Launchers on real namespace nodes, reached over real SSH: min-ready across
+providers, max-servers under load, multi-node nodesets, failing providers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from tests.pool.site import PoolSite, launches
+from trunkgate.pool.client import NodeRequestFailed
+from trunkgate.pool.holding import FinishedBuild, HoldPolicy
+from trunkgate.pool.states import USES_CAPACITY, NodeState, RequestState
+
+TWO_PROVIDERS = """\
+labels:
+  - name: small
+    min-ready: {min_ready}
+providers:
+  - name: east
+    driver: namespace
+    max-servers: {max_servers}
+    labels: [{{name: small}}]
+  - name: west
+    driver: namespace
+    max-servers: {max_servers}
+    labels: [{{name: small}}]
+"""
+
+
+@pytest.fixture
+async def make_site(tmp_path: Path) -> AsyncIterator[object]:
+    sites: list[PoolSite] = []
+
+    async def make(text: str) -> PoolSite:
+        site = PoolSite(tmp_path / f"site{len(sites)}", text)
+        sites.append(site)
+        await site.open()
+        return site
+
+    yield make
+    for site in sites:
+        await site.close()
+
+
+def ready(nodes: list) -> list:  # type: ignore[type-arg]
+    return [n for n in nodes if n.state == NodeState.READY and n.request is None]
+
+
+async def test_min_ready_is_kept_across_two_providers(make_site) -> None:  # type: ignore[no-untyped-def]
+    site = await make_site(TWO_PROVIDERS.format(min_ready=3, max_servers=2))
+    site.start("east")
+    site.start("west")
+    nodes = await site.wait_for(lambda nodes: len(ready(nodes)) == 3)
+    assert Counter(n.provider for n in nodes) <= Counter(east=2, west=2)
+    grant = await site.client.request_nodes(["small"], requestor="test", build="b1")
+    assert grant.nodes[0].state == NodeState.IN_USE
+    # One node left the ready set: the pool makes another.
+    await site.wait_for(lambda nodes: len(ready(nodes)) == 3)
+    assert len(await site.nodes()) == 4
+
+
+async def test_max_servers_holds_while_fifty_requests_are_served(make_site) -> None:  # type: ignore[no-untyped-def]
+    site = await make_site(TWO_PROVIDERS.format(min_ready=0, max_servers=3))
+    site.start("east")
+    site.start("west")
+    assert site.store is not None
+    peak: Counter[str] = Counter()
+    done = asyncio.Event()
+
+    async def watch_capacity() -> None:
+        async with site.store.watch("/pool/nodes") as watch:
+            while not done.is_set():
+                nodes = await site.records.nodes()
+                counts = Counter(n.provider for n in nodes if n.state in USES_CAPACITY)
+                for provider, count in counts.items():
+                    peak[provider] = max(peak[provider], count)
+                await watch.changed(0.5)
+
+    async def one_build(index: int) -> str:
+        grant = await site.client.request_nodes(["small"], requestor="test", build=f"build-{index}")
+        build = FinishedBuild(f"build-{index}", "app", "unit", None, failed=False)
+        await site.client.return_nodes(grant.nodes, build, HoldPolicy(0, 0))
+        return grant.nodes[0].provider
+
+    monitor = asyncio.ensure_future(watch_capacity())
+    providers = await asyncio.wait_for(
+        asyncio.gather(*(one_build(i) for i in range(50))), timeout=240
+    )
+    done.set()
+    await monitor
+    assert len(providers) == 50
+    assert set(providers) == {"east", "west"}
+    assert peak["east"] <= 3
+    assert peak["west"] <= 3
+    assert await site.records.requests() == []
+
+
+async def test_a_two_node_nodeset_comes_from_one_provider_and_nodes_reach_each_other(
+    make_site,  # type: ignore[no-untyped-def]
+) -> None:
+    site = await make_site(TWO_PROVIDERS.format(min_ready=0, max_servers=3))
+    site.start("east")
+    grant = await site.client.request_nodes(["small", "small"], requestor="test", build="b")
+    first, second = grant.nodes
+    assert first.provider == second.provider == "east"
+    assert first.address != second.address
+    key = site.launchers["east"].key
+    async with asyncssh.connect(
+        first.address,
+        username="root",
+        client_keys=[key.private],
+        known_hosts=([asyncssh.import_public_key(first.host_key)], [], []),
+    ) as conn:
+        result = await conn.run(
+            f"exec 3<>/dev/tcp/{second.address}/22 && head -c 7 <&3", check=False
+        )
+        hostname = await conn.run("hostname", check=True)
+    assert result.stdout == "SSH-2.0"
+    assert str(hostname.stdout).strip() == first.name
+
+
+async def test_a_provider_whose_launches_fail_declines_and_another_serves(make_site) -> None:  # type: ignore[no-untyped-def]
+    site = await make_site(
+        """\
+        labels:
+          - name: small
+        providers:
+          - name: broken
+            driver: namespace
+            ready-command: "false"
+            boot-timeout: 2s
+            launch-retries: 2
+            labels: [{name: small}]
+          - name: good
+            driver: namespace
+            labels: [{name: small}]
+        """
+    )
+    failures_before = launches("broken", "failure")
+    site.start("broken")
+    wanted = asyncio.ensure_future(
+        site.client.request_nodes(["small"], requestor="test", build="b")
+    )
+
+    async def declined_by_broken() -> None:
+        while True:
+            requests = await site.records.requests()
+            if requests and "broken" in requests[0].declined_by:
+                return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(declined_by_broken(), timeout=30)
+    assert launches("broken", "failure") - failures_before == 2
+    (request,) = await site.records.requests()
+    assert request.state == RequestState.REQUESTED  # the other provider may still serve it
+    site.start("good")
+    grant = await asyncio.wait_for(wanted, timeout=30)
+    assert grant.nodes[0].provider == "good"
+    assert grant.request.declined_by == ["broken"]
+    # Every failed node of the broken provider is gone.
+    await site.wait_for(lambda nodes: all(n.provider == "good" for n in nodes))
+
+
+async def test_a_request_fails_when_every_provider_declined(make_site) -> None:  # type: ignore[no-untyped-def]
+    site = await make_site(
+        """\
+        labels:
+          - name: small
+        providers:
+          - name: tiny
+            driver: namespace
+            max-servers: 1
+            labels: [{name: small}]
+        """
+    )
+    site.start("tiny")
+    with pytest.raises(NodeRequestFailed, match="more than provider tiny's max-servers 1"):
+        await asyncio.wait_for(
+            site.client.request_nodes(["small", "small"], requestor="test"), timeout=10
+        )
+
+
+async def test_failed_build_nodes_are_held_then_released_by_hand(make_site) -> None:  # type: ignore[no-untyped-def]
+    site = await make_site(TWO_PROVIDERS.format(min_ready=0, max_servers=2))
+    site.start("east")
+    grant = await site.client.request_nodes(["small"], requestor="test", build="b9")
+    failed = FinishedBuild("b9", "app", "unit", 42, failed=True)
+    held = await site.client.return_nodes(grant.nodes, failed, HoldPolicy(3600, 2))
+    assert held == [grant.nodes[0].id]
+    (node,) = await site.nodes(NodeState.HOLD)
+    assert node.hold_reason == "build b9 of unit failed"
+    await site.client.release(node.id)
+    await site.wait_for(lambda nodes: nodes == [])
