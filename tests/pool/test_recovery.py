@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -42,19 +41,17 @@ async def site(tmp_path: Path) -> AsyncIterator[PoolSite]:
 
 async def test_killed_launcher_leaves_nothing_after_restart_and_one_reap(site: PoolSite) -> None:
     assert site.store is not None
-    serve = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trunkgate.cli.main",
-            "-c",
-            str(site.path),
-            "serve",
-            "--components",
-            "launcher",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trunkgate.cli.main",
+        "-c",
+        str(site.path),
+        "serve",
+        "--components",
+        "launcher",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         # Kill it while nodes are still on their way up.
@@ -62,7 +59,7 @@ async def test_killed_launcher_leaves_nothing_after_restart_and_one_reap(site: P
         await site.wait_for(lambda nodes: len(nodes) >= 3)
     finally:
         os.kill(serve.pid, signal.SIGKILL)
-        serve.wait()
+        await serve.wait()
     wanted = [
         asyncio.ensure_future(
             site.client.request_nodes(["small"], requestor="test", build=f"after-{i}")
