@@ -41,6 +41,7 @@ async def test_node_answers_ssh_as_itself_with_the_recorded_host_key(
     connection = await connect(instance)
     result = await connection.run("hostname; id -u; cat /proc/1/comm", check=True)
     assert str(result.stdout).split() == ["tg-0000000001", "0", "sshd"]
+    assert "Accepted publickey for root" in driver.console(instance.external_id)
 
 
 async def test_a_node_with_another_host_key_is_refused(
