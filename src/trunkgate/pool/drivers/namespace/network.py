@@ -7,6 +7,7 @@ so several launcher processes on one host can create nodes at once.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address, IPv4Network
@@ -129,11 +130,20 @@ class ProviderNetwork:
             subnet = self.subnet()
             assert subnet is not None
             return subnet
-        if self.leases():
+        # Leases change only under the lock, together with the node's
+        # namespace, so a lease whose namespace is gone is stale (the host
+        # rebooted, or a create crashed): it must not block a new switch.
+        live = [
+            node_id
+            for node_id in self.leases().values()
+            if host.netns_inode(self.names.node(node_id).netns) is not None
+        ]
+        if live:
             raise LaunchFailed(
-                f"the switch of namespace {self.names.switch_netns} is broken while nodes use it"
+                f"the switch {self.names.switch_netns} is broken while nodes {live} use it"
             )
         await self.remove_switch()
+        shutil.rmtree(self._leases, ignore_errors=True)
         sw = self.names.switch_netns
         await run("ip", "netns", "add", sw)
         await run("ip", "-n", sw, "link", "add", _BRIDGE, "up", "type", "bridge")
