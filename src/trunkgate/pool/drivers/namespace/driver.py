@@ -59,7 +59,7 @@ class NamespaceDriver:
             self.dir,
             settings.network,
             settings.subnet_prefix,
-            settings.run_dir / "network.lock",
+            settings.run_dir,
         )
         self._processes: dict[str, asyncio.subprocess.Process] = {}
 
