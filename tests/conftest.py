@@ -10,12 +10,15 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from trunkgate.pool.drivers.namespace import host
+from trunkgate.pool.drivers.namespace import NamespaceSettings, host, registry
 
+_PROVIDER_KEY = re.compile(r"tg-?([0-9a-f]{8})")
 _NODE_MARKER = re.compile(r"tg-[0-9a-f]{8}-")
+_RUN_DIR = NamespaceSettings.run_dir
 _SETTLE_SECONDS = 3.0
 
 
@@ -26,13 +29,25 @@ class _Resources:
     mounts: frozenset[str]
     processes: frozenset[str]
 
-    def minus(self, before: _Resources) -> list[str]:
-        return sorted(
+    def minus(self, before: _Resources, ours: Path) -> list[str]:
+        """What is new since `before`, less what another test run on the host made.
+
+        A trunkgate object names its provider's key; the host's registry says
+        whose state dir that key belongs to. Unregistered objects count as ours.
+        """
+
+        def foreign(name: str) -> bool:
+            match = _PROVIDER_KEY.search(name)
+            state_dir = registry.state_dir_of(_RUN_DIR, match.group(1)) if match else None
+            return state_dir is not None and not state_dir.is_relative_to(ours)
+
+        new = (
             [f"network namespace {n}" for n in self.netns - before.netns]
             + [f"link {n}" for n in self.links - before.links]
             + [f"mount {m}" for m in self.mounts - before.mounts]
             + [f"process {p}" for p in self.processes - before.processes]
         )
+        return sorted(n for n in new if not foreign(n))
 
 
 def _resources() -> _Resources:
@@ -54,18 +69,19 @@ def _resources() -> _Resources:
 
 
 @pytest.fixture(autouse=True)
-def no_leaks() -> Iterator[None]:
+def no_leaks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Fail the test if anything it created in the kernel outlives it.
 
     The kernel tears a network namespace down a second or so after its last
     process dies, so leftovers get a short, bounded time to go.
     """
+    ours = tmp_path_factory.getbasetemp().resolve()
     before = _resources()
     yield
     deadline = time.monotonic() + _SETTLE_SECONDS
-    leaked = _resources().minus(before)
+    leaked = _resources().minus(before, ours)
     while leaked and time.monotonic() < deadline:
         time.sleep(0.02)
-        leaked = _resources().minus(before)
+        leaked = _resources().minus(before, ours)
     if leaked:
         pytest.fail("the test left behind:\n  " + "\n  ".join(leaked), pytrace=False)

@@ -41,6 +41,7 @@ async def test_node_answers_ssh_as_itself_with_the_recorded_host_key(
     connection = await connect(instance)
     result = await connection.run("hostname; id -u; cat /proc/1/comm", check=True)
     assert str(result.stdout).split() == ["tg-0000000001", "0", "sshd"]
+    assert "Accepted publickey for root" in driver.console(instance.external_id)
 
 
 async def test_a_node_with_another_host_key_is_refused(
@@ -235,3 +236,22 @@ async def test_an_image_without_sshd_fails_to_launch(
     with pytest.raises(LaunchFailed, match=r"0000000001.*sshd"):
         await driver.create(spec("0000000001", image="empty", image_path=str(tmp_path)))
     assert await driver.list_instances() == []
+
+
+async def test_a_provider_recovers_after_its_switch_vanished(
+    driver: NamespaceDriver, spec: Spec, connect: Connect
+) -> None:
+    # As after a reboot: the kernel objects are gone, the state dir is not.
+    await driver.create(spec("0000000001"))
+    await driver.delete("0000000001")
+    driver.files("0000000002").config.mkdir(parents=True)
+    driver.files("0000000002").write_record(spec("0000000002"), host_key="")
+    async with driver.network.locked():
+        await driver.network.ensure_switch()
+        driver.network.lease("0000000002")
+        await driver.network.remove_switch()
+
+    instance = await driver.create(spec("0000000003"))
+
+    await connect(instance)
+    assert [i.external_id for i in await driver.list_instances()] == ["0000000002", "0000000003"]

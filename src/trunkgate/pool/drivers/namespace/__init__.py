@@ -2,7 +2,8 @@
 namespaces, overlayfs and sshd; see `driver.NamespaceDriver`.
 """
 
+from trunkgate.pool.drivers.namespace import host, registry
 from trunkgate.pool.drivers.namespace.driver import NamespaceDriver
 from trunkgate.pool.drivers.namespace.settings import NamespaceSettings, require_root
 
-__all__ = ["NamespaceDriver", "NamespaceSettings", "require_root"]
+__all__ = ["NamespaceDriver", "NamespaceSettings", "host", "registry", "require_root"]

@@ -59,7 +59,7 @@ class NamespaceDriver:
             self.dir,
             settings.network,
             settings.subnet_prefix,
-            settings.run_dir / "network.lock",
+            settings.run_dir,
         )
         self._processes: dict[str, asyncio.subprocess.Process] = {}
 
@@ -178,6 +178,17 @@ class NamespaceDriver:
                 node_ids.add(port[1:])
         addresses = {node_id: str(address) for address, node_id in leases.items()}
         return [self._instance(i, addresses.get(i, "")) for i in sorted(node_ids)]
+
+    def console(self, external_id: str, limit: int = 8192) -> str:
+        """The end of a node's boot and sshd output, to explain a node that never got ready."""
+        if not NODE_ID_PATTERN.fullmatch(external_id):
+            return ""
+        try:
+            with open(self.files(external_id).console, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def _instance(self, node_id: str, address: str) -> Instance:
         record = self.files(node_id).read_record()

@@ -7,13 +7,14 @@ so several launcher processes on one host can create nodes at once.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from trunkgate.pool.driver import LaunchFailed, QuotaExceeded
-from trunkgate.pool.drivers.namespace import host
+from trunkgate.pool.drivers.namespace import host, registry
 from trunkgate.pool.drivers.namespace.addressing import (
     choose_subnet,
     gateway,
@@ -34,9 +35,9 @@ _GONE = ("Cannot find device", "No such file", "does not exist", "Invalid argume
 class ProviderNetwork:
     """The switch, uplink and leases of one provider.
 
-    `state_dir` is the provider's own directory; `host_lock` is a file every
-    trunkgate on the host locks while it picks a subnet, so two providers
-    never take the same one.
+    `state_dir` is the provider's own directory; `run_dir` holds the lock every
+    trunkgate on the host takes while it picks a subnet, so two providers
+    never take the same one, and the registry of provider keys.
     """
 
     def __init__(
@@ -45,12 +46,14 @@ class ProviderNetwork:
         state_dir: Path,
         network: IPv4Network,
         prefix: int,
-        host_lock: Path,
+        run_dir: Path,
     ) -> None:
         self.names = names
         self.network = network
         self.prefix = prefix
-        self._host_lock = host_lock
+        self._state_dir = state_dir
+        self._run_dir = run_dir
+        self._host_lock = run_dir / "network.lock"
         self._lock = state_dir / "network.lock"
         self._leases = state_dir / "leases"
         self._subnet_file = state_dir / "subnet"
@@ -129,11 +132,21 @@ class ProviderNetwork:
             subnet = self.subnet()
             assert subnet is not None
             return subnet
-        if self.leases():
+        # Leases change only under the lock, together with the node's
+        # namespace, so a lease whose namespace is gone is stale (the host
+        # rebooted, or a create crashed): it must not block a new switch.
+        live = [
+            node_id
+            for node_id in self.leases().values()
+            if host.netns_inode(self.names.node(node_id).netns) is not None
+        ]
+        if live:
             raise LaunchFailed(
-                f"the switch of namespace {self.names.switch_netns} is broken while nodes use it"
+                f"the switch {self.names.switch_netns} is broken while nodes {live} use it"
             )
         await self.remove_switch()
+        shutil.rmtree(self._leases, ignore_errors=True)
+        registry.register(self._run_dir, self.names.key, self._state_dir)
         sw = self.names.switch_netns
         await run("ip", "netns", "add", sw)
         await run("ip", "-n", sw, "link", "add", _BRIDGE, "up", "type", "bridge")
@@ -164,6 +177,7 @@ class ProviderNetwork:
         await _run_ignoring_gone("ip", "netns", "del", self.names.switch_netns)
         self._subnet_file.unlink(missing_ok=True)
         self._cursor.unlink(missing_ok=True)
+        registry.unregister(self._run_dir, self.names.key)
 
     async def switch_ports(self) -> set[str]:
         """Names of the node ports on the bridge."""
