@@ -1,9 +1,11 @@
 """How long a job waits for a node. A pool of two namespace providers with
-min-ready nodes; 200 single-node requests, each made while a ready node is
-waiting, timed from the request to its nodes being handed over; each node
-is given back at once (and so deleted and replaced). Also the time from a
-node's record being made to it answering SSH and its ready command, over every
-node the launchers made. Prints one JSON object. Needs root.
+min-ready nodes, served by `trunkgate serve --components launcher` in its own
+process as in a real site; 200 single-node requests from this process, each
+made while a ready node is waiting, timed from the request to its nodes being
+handed over; each node is given back at once (and so deleted and replaced).
+Also the time from a node's record being made to it answering SSH and its
+ready command, over every node the launchers made. Prints one JSON object.
+Needs root.
 
     .venv/bin/python bench/node_wait.py [--requests 200]
 """
@@ -67,9 +69,19 @@ async def measure(directory: Path, count: int) -> dict[str, dict[str, float]]:
         note_ready(nodes)
         return any(n.state == NodeState.READY and n.request is None for n in nodes)
 
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trunkgate.cli.main",
+        "-c",
+        str(site.path),
+        "serve",
+        "--components",
+        "launcher",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
-        site.start("east")
-        site.start("west")
         await site.wait_for(
             lambda nodes: warm(nodes) and sum(n.state == NodeState.READY for n in nodes) >= 6,
             within=60,
@@ -86,6 +98,8 @@ async def measure(directory: Path, count: int) -> dict[str, dict[str, float]]:
             await site.client.return_nodes(grant.nodes, done, HoldPolicy(0, 0))
         note_ready(await site.nodes())
     finally:
+        serve.terminate()
+        await serve.wait()
         await site.close()
     launches = list(launch_ready.values())
     return {

@@ -35,6 +35,13 @@ class Wait:
 
 
 @dataclass(frozen=True)
+class Defer:
+    """Leave it: another provider can fill it from ready nodes, at once."""
+
+    provider: str
+
+
+@dataclass(frozen=True)
 class Fill:
     """Give these ready nodes and launch nodes of these labels."""
 
@@ -42,7 +49,11 @@ class Fill:
     launch: tuple[str, ...]
 
 
-Plan = Decline | Wait | Fill
+Plan = Decline | Defer | Wait | Fill
+
+# How long a request waits for a provider with ready nodes before any other
+# provider launches for it (that provider's launcher may be down).
+DEFER_LIMIT = 2.0
 
 
 def used_capacity(nodes: Iterable[Node], provider: str) -> int:
@@ -57,8 +68,11 @@ def requests_to_serve(requests: Iterable[NodeRequest], provider: str) -> list[No
     return sorted(waiting, key=lambda r: (r.priority, r.created, r.id))
 
 
-def plan_request(request: NodeRequest, provider: ProviderView, nodes: Sequence[Node]) -> Plan:
-    """Fill from this provider's ready nodes first, launching only what is missing."""
+def plan_request(
+    request: NodeRequest, provider: ProviderView, nodes: Sequence[Node], *, now: float | None = None
+) -> Plan:
+    """Fill from this provider's ready nodes first, launching only what is missing;
+    while the request is young, leave it to a provider that has every node ready."""
     missing_labels = sorted(set(request.labels) - provider.labels)
     if missing_labels:
         return Decline(f"provider {provider.name} offers no label {', '.join(missing_labels)}")
@@ -84,10 +98,28 @@ def plan_request(request: NodeRequest, provider: ProviderView, nodes: Sequence[N
         else:
             ready.remove(match)
             allocate.append(match.id)
+    if launch and now is not None and now - request.created < DEFER_LIMIT:
+        other = _provider_with_all_ready(request, provider.name, nodes)
+        if other is not None:
+            return Defer(other)
     free = provider.max_servers - used_capacity(nodes, provider.name)
     if len(launch) > free:
         return Wait(needed=len(launch), free=free)
     return Fill(tuple(allocate), tuple(launch))
+
+
+def _provider_with_all_ready(
+    request: NodeRequest, exclude: str, nodes: Sequence[Node]
+) -> str | None:
+    ready: dict[str, Counter[str]] = {}
+    for node in nodes:
+        if node.provider != exclude and node.state in AVAILABLE and node.request is None:
+            ready.setdefault(node.provider, Counter())[node.label] += 1
+    wanted = Counter(request.labels)
+    for name, labels in sorted(ready.items()):
+        if all(labels[label] >= count for label, count in wanted.items()):
+            return name
+    return None
 
 
 def min_ready_launches(

@@ -20,6 +20,7 @@ from trunkgate.pool import layout
 from trunkgate.pool.decisions import (
     Decline,
     Fill,
+    Plan,
     ProviderView,
     Wait,
     min_ready_launches,
@@ -140,11 +141,10 @@ class Launcher:
         for request in requests_to_serve(await self.records.requests(), self.settings.provider):
             if request.id in self._serving:
                 continue
-            outcome = await self._serve(request, nodes)
+            outcome = await self._serve(request)
             if isinstance(outcome, Wait):
                 self.paused = True
                 break
-            nodes = await self.records.nodes()
         if not self.paused:
             await self._keep_min_ready()
         POOL_METRICS.observe_nodes(nodes)
@@ -164,7 +164,7 @@ class Launcher:
 
     # -- requests ---------------------------------------------------------
 
-    async def _serve(self, request: NodeRequest, nodes: list[Node]) -> Decline | Wait | Fill | None:
+    async def _serve(self, request: NodeRequest) -> Plan | None:
         lock = self.store.lock(layout.request_lock(request.id), identity=self.identity, timeout=0)
         try:
             await lock.acquire()
@@ -176,7 +176,8 @@ class Launcher:
             if record is None or record.value.state != RequestState.REQUESTED:
                 return None
             request = record.value
-            plan = plan_request(request, self.settings.view, nodes)
+            nodes = await self.records.nodes()  # what is ready now, not at the pass's start
+            plan = plan_request(request, self.settings.view, nodes, now=self.clock())
             if isinstance(plan, Decline):
                 await self._decline(request, plan.reason)
             elif isinstance(plan, Fill):
