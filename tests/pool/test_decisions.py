@@ -6,6 +6,7 @@ import pytest
 
 from trunkgate.pool.decisions import (
     Decline,
+    Defer,
     Fill,
     ProviderView,
     Wait,
@@ -101,3 +102,14 @@ def test_transitions_outside_the_table_raise() -> None:
     assert node_transition(NodeState.BUILDING, NodeState.READY) == NodeState.READY
     with pytest.raises(InvalidTransition, match="a node cannot go from deleting to ready"):
         node_transition(NodeState.DELETING, NodeState.READY)
+
+
+def test_a_young_request_is_left_to_a_provider_with_every_node_ready() -> None:
+    east_ready = [node("e1", provider="east"), node("e2", "big", provider="east")]
+    young = request("r", "small", "big", created=100.0)
+    roomy = ProviderView("a", A.labels, max_servers=4)
+    assert plan_request(young, roomy, east_ready, now=101.0) == Defer("east")
+    # After a while any provider launches: the other's launcher may be down.
+    assert plan_request(young, roomy, east_ready, now=103.0) == Fill((), ("small", "big"))
+    # Partly ready elsewhere is no reason to wait.
+    assert plan_request(young, roomy, east_ready[:1], now=101.0) == Fill((), ("small", "big"))
