@@ -64,8 +64,9 @@ class Store(abc.ABC):
         """Set when the current session is lost; a new session then replaces it."""
         return self._session.lost
 
-    def _begin_session(self, session_id: str) -> None:
-        if session_id != self._session.id:
+    def _begin_session(self, session_id: str, *, fresh: bool = False) -> None:
+        """Make ``session_id`` current; ``fresh`` even if it is the same id as before."""
+        if fresh or session_id != self._session.id:
             self._session = Session(session_id)
 
     def _lose_session(self) -> None:
