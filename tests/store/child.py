@@ -1,7 +1,8 @@
 """Another process using the store, for the tests: ``child.py SETTINGS_JSON MODE ARGS...``.
 
 hold LOCK N        take LOCK, create N ephemeral records under /held, say "ready", wait
-increment PATH N   add one to the counter at PATH N times by compare-and-set, print conflicts
+increment PATH N   say "ready", wait for /go, then add one to the counter at PATH N times
+                   by compare-and-set; print how many conflicts it met
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ async def hold(settings: StoreSettings, lock: str, count: int) -> None:
 
 async def increment(settings: StoreSettings, path: str, count: int) -> None:
     async with await open_store(settings) as store:
+        # Start together with the others, when /go appears, so that they race.
+        said_ready = False
+        async for _ in store.watch("/go"):
+            if await store.get("/go") is not None:
+                break
+            if not said_ready:
+                print("ready", flush=True)
+                said_ready = True
         conflicts = 0
         for _ in range(count):
             while True:

@@ -8,6 +8,7 @@ chroot, each SQLite test its own file.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import sys
@@ -98,3 +99,11 @@ def child_command(settings: StoreSettings) -> ChildCommand:
         return [sys.executable, str(CHILD), settings.model_dump_json(), *args]
 
     return command
+
+
+async def until_children(store: Store, path: str, count: int, patience: float = 10.0) -> None:
+    """Wait, by the store's own watch, until ``path`` has at least ``count`` children."""
+    async with asyncio.timeout(patience):
+        async for _ in store.watch(path):
+            if len(await store.children(path)) >= count:
+                return
