@@ -111,12 +111,14 @@ class ZooKeeperServer:
         conf = self.directory / "conf"
         conf.mkdir(parents=True, exist_ok=True)
         (self.directory / "data").mkdir(exist_ok=True)
-        self.port = free_port()
-        if self.tls is not None:
+        # A restart keeps its ports, so that clients can reconnect.
+        if not self.port:
+            self.port = free_port()
+        if self.tls is not None and self.secure_port is None:
             self.secure_port = free_port()
         config = conf / "zoo.cfg"
         config.write_text(self._config())
-        log = (self.directory / "zookeeper.log").open("wb")
+        log = (self.directory / "zookeeper.log").open("ab")
         with log:
             self._process = subprocess.Popen(
                 [
@@ -156,6 +158,11 @@ class ZooKeeperServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports and data: sessions survive it."""
+        self.stop()
+        self.start()
 
     def __enter__(self) -> ZooKeeperServer:
         self.start()

@@ -119,9 +119,6 @@ class Database:
 
     def _prepare(self) -> None:
         db = self._db
-        db.execute("PRAGMA synchronous = NORMAL")
-        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-            raise StoreError(f"the store file {self.file} cannot be put in WAL mode")
         app_id, version, tables = self._identity()
         if app_id == 0 and version == 0 and tables == 0:
             self._create_schema()
@@ -142,6 +139,11 @@ class Database:
             raise StoreError(
                 f"the store file {self.file} is damaged ({problems}); it was left untouched"
             )
+        # Only now, sure that the file is ours: WAL lets readers and one
+        # writer of several processes work at once.
+        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            raise StoreError(f"the store file {self.file} cannot be put in WAL mode")
+        db.execute("PRAGMA synchronous = NORMAL")
 
     def _identity(self) -> tuple[int, int, int]:
         db = self._db

@@ -63,6 +63,7 @@ class ZooKeeperStore(Store):
             logger=logging.getLogger("trunkgate.store.kazoo"),
         )
         self._watcher = TreeWatcher(self)
+        self.session_wait_s = self._op_timeout
         self._suspended: asyncio.TimerHandle | None = None
 
     @classmethod
