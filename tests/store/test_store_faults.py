@@ -62,6 +62,7 @@ async def cas_increment(store: Store, path: str, times: int) -> int:
             record = await store.get(path)
             assert record is not None
             assert isinstance(record.value, int)
+            await asyncio.sleep(0)  # a component does other things meanwhile
             try:
                 await store.set(path, record.value + 1, version=record.version)
                 break
