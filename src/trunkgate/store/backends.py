@@ -22,7 +22,7 @@ Opener = Callable[[StoreSettings], Awaitable[Store]]
 
 _BUILTIN = {
     "sqlite": "trunkgate.store.sqlite.store:open_sqlite",
-    "zookeeper": "trunkgate.store.zookeeper.store:open_zookeeper",
+    "zookeeper": "trunkgate.store.zookeeper:open_zookeeper",
 }
 
 

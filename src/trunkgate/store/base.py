@@ -17,9 +17,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import locking, paths
-from .errors import RecordExists, StoreError
+from .errors import RecordExists, SessionLost, StoreError
 from .records import JSON, Record, Value, convert, decode, encode
-from .transaction import Op, OpResult, Transaction
+from .transaction import CreateOp, Op, OpResult, Transaction
 from .watching import Watch, WatchRegistry
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,13 @@ class Store(abc.ABC):
     when work started, and stop acting on that work once it is set.
     """
 
+    # How long ephemeral writes and locks wait for a lost session's successor.
+    session_wait_s = 30.0
+
     def __init__(self, address: str) -> None:
         self.address = address
         self._session = Session("")
+        self._session_ready = asyncio.Event()
         self._watches = WatchRegistry()
         self._background: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -64,16 +68,32 @@ class Store(abc.ABC):
         """Set when the current session is lost; a new session then replaces it."""
         return self._session.lost
 
-    def _begin_session(self, session_id: str) -> None:
-        if session_id != self._session.id:
+    def _begin_session(self, session_id: str, *, fresh: bool = False) -> None:
+        """Make ``session_id`` current; ``fresh`` even if it is the same id as before."""
+        if fresh or session_id != self._session.id:
             self._session = Session(session_id)
+        self._session_ready.set()
 
     def _lose_session(self) -> None:
         if not self._session.lost.is_set():
             log.warning("store %s: session %s lost", self.address, self._session.id)
             self._session.lost.set()
+        self._session_ready.clear()
         # What the watchers read may rest on records that vanished with it.
         self._watches.wake(None)
+
+    async def live_session(self) -> Session:
+        """The current session, once there is one: after a loss, wait for the next."""
+        if not self._session_ready.is_set():
+            self._check_open()
+            try:
+                async with asyncio.timeout(self.session_wait_s):
+                    await self._session_ready.wait()
+            except TimeoutError:
+                raise SessionLost(
+                    f"store {self.address}: no new session within {self.session_wait_s:g} s"
+                ) from None
+        return self._session
 
     # -- records ------------------------------------------------------------
 
@@ -89,6 +109,8 @@ class Store(abc.ABC):
         paths.check_record_path(path[:-1] if sequential and path.endswith("/") else path)
         data = encode(path, value)
         self._check_open()
+        if ephemeral:
+            await self.live_session()
         return await self._create(path, data, ephemeral=ephemeral, sequential=sequential)
 
     async def ensure_path(self, path: str) -> None:
@@ -144,6 +166,8 @@ class Store(abc.ABC):
 
     async def _commit_ops(self, ops: tuple[Op, ...]) -> list[OpResult]:
         self._check_open()
+        if any(isinstance(op, CreateOp) and op.ephemeral for op in ops):
+            await self.live_session()
         return await self._commit(ops)
 
     # -- locks --------------------------------------------------------------

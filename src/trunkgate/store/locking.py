@@ -85,16 +85,25 @@ class Lock:
         store = self._store
         loop = asyncio.get_running_loop()
         deadline = None if self.timeout is None else loop.time() + self.timeout
-        session = store._session
+        session = await store.live_session()
         await store.ensure_path(self.path)
         # The random part keeps names unique even where a backend reuses
         # sequence numbers after the lock's parent was deleted and remade.
-        node = await store.create(
-            paths.join(self.path, f"{_PREFIX}{secrets.token_hex(6)}-"),
-            {"identity": self.identity, "session": session.id},
-            ephemeral=True,
-            sequential=True,
+        creating = asyncio.ensure_future(
+            store.create(
+                paths.join(self.path, f"{_PREFIX}{secrets.token_hex(6)}-"),
+                {"identity": self.identity, "session": session.id},
+                ephemeral=True,
+                sequential=True,
+            )
         )
+        try:
+            node = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            # The create may land after all; a contender left behind would
+            # block the lock for as long as this session lives.
+            await store._run_to_end(_delete_once_created(store, creating))
+            raise
         try:
             await self._wait_turn(node, deadline, session.lost)
         except BaseException:
@@ -142,6 +151,14 @@ class Lock:
         tb: TracebackType | None,
     ) -> None:
         await self.release()
+
+
+async def _delete_once_created(store: Store, creating: asyncio.Future[str]) -> None:
+    try:
+        node = await creating
+    except (StoreError, asyncio.CancelledError):
+        return
+    await _delete_quietly(store, node)
 
 
 async def _delete_quietly(store: Store, node: str) -> None:

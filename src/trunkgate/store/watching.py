@@ -53,7 +53,11 @@ class Watch:
             except TimeoutError:
                 return False
         self._event.clear()
-        return not self._closed
+        return not self._ended
+
+    @property
+    def _ended(self) -> bool:
+        return self._closed or self._store.closed
 
     def close(self) -> None:
         if not self._closed:
@@ -69,14 +73,13 @@ class Watch:
         return self
 
     async def __anext__(self) -> None:
-        if self._closed:
+        if self._ended:
             raise StopAsyncIteration
         if not self._started:
             await self.arm()
             self._started = True
             return
-        await self.changed()
-        if self._closed:
+        if not await self.changed():
             raise StopAsyncIteration
 
     async def __aenter__(self) -> Watch:

@@ -81,11 +81,20 @@ def _translated(
     return wrapper
 
 
-class Database:
-    """One connection to the store file."""
+class Busy(StoreError):
+    """SQLite would have to wait for another connection; only from a connection that never waits."""
 
-    def __init__(self, file: Path) -> None:
+
+class Database:
+    """One connection to the store file.
+
+    A connection made with ``wait=False`` never waits for a lock (it raises
+    Busy instead) and never checkpoints the WAL: it may run on the event loop.
+    """
+
+    def __init__(self, file: Path, *, wait: bool = True) -> None:
         self.file = file
+        self.wait = wait
         self._sessions_gen = -1
         _refuse_foreign_file(file)
         try:
@@ -96,6 +105,9 @@ class Database:
             raise StoreError(f"cannot open the store file {file}: {exc}") from None
         try:
             self._prepare()
+            if not wait:
+                self._db.execute("PRAGMA busy_timeout = 0")
+                self._db.execute("PRAGMA wal_autocheckpoint = 0")
         except sqlite3.Error as exc:
             self._db.close()
             raise self.error(exc) from None
@@ -105,7 +117,10 @@ class Database:
 
     def error(self, exc: sqlite3.Error) -> StoreError:
         text = str(exc)
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        busy = isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+        if busy and not self.wait:
+            return Busy(f"the store file {self.file} is busy")
+        if busy:
             return StoreError(
                 f"the store file {self.file} stayed locked by another process "
                 f"for over {BUSY_TIMEOUT_S:g} s"
@@ -119,9 +134,6 @@ class Database:
 
     def _prepare(self) -> None:
         db = self._db
-        db.execute("PRAGMA synchronous = NORMAL")
-        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-            raise StoreError(f"the store file {self.file} cannot be put in WAL mode")
         app_id, version, tables = self._identity()
         if app_id == 0 and version == 0 and tables == 0:
             self._create_schema()
@@ -142,6 +154,11 @@ class Database:
             raise StoreError(
                 f"the store file {self.file} is damaged ({problems}); it was left untouched"
             )
+        # Only now, sure that the file is ours: WAL lets readers and one
+        # writer of several processes work at once.
+        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            raise StoreError(f"the store file {self.file} cannot be put in WAL mode")
+        db.execute("PRAGMA synchronous = NORMAL")
 
     def _identity(self) -> tuple[int, int, int]:
         db = self._db
@@ -164,6 +181,11 @@ class Database:
 
     def close(self) -> None:
         self._db.close()
+
+    @_translated
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the file, without waiting for anyone."""
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextmanager
     def _write(self) -> Iterator[None]:

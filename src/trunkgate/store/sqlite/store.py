@@ -24,7 +24,7 @@ from ..base import Store
 from ..errors import SessionLost, StoreError
 from ..settings import StoreSettings
 from ..transaction import Op, OpResult
-from .db import Database, Written
+from .db import Busy, Database, Written
 from .notify import Notifier, notify_directory
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Clock = Callable[[], float]
+
+# Commits through the fast connection between two checkpoints: each writes a
+# page or two, and SQLite's own automatic checkpoint comes every 1000 pages.
+_CHECKPOINT_EVERY = 1000
+
+# Answers on the event loop in a row before the caller yields to other tasks.
+_YIELD_EVERY = 32
 
 
 class SqliteStore(Store):
@@ -56,8 +63,15 @@ class SqliteStore(Store):
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="trunkgate-store-sqlite"
         )
+        self._loop_thread = threading.get_ident()
+        # _db waits for locks, in the thread; _fast never waits, on the loop;
+        # _beat_db belongs to the heartbeat thread.
         self._db: Database | None = None
+        self._fast: Database | None = None
         self._beat_db: Database | None = None
+        self._unchecked = 0
+        self._checkpointing = False
+        self._fast_answers = 0
         self._notifier: Notifier | None = None
         self._stop_beating = threading.Event()
         self._beater: threading.Thread | None = None
@@ -92,6 +106,7 @@ class SqliteStore(Store):
     async def _start(self) -> None:
         self._db = await self._run(Database, self.file)
         self._beat_db = await self._run(Database, self.file)
+        self._fast = await self._run(functools.partial(Database, self.file, wait=False))
         directory = notify_directory(self.file)
         try:
             self._notifier = Notifier(directory, secrets.token_hex(8), self._deliver)
@@ -126,7 +141,9 @@ class SqliteStore(Store):
 
     def _deliver(self, changed: list[str] | None) -> None:
         """From any thread: wake this process's watches."""
-        if not self._loop.is_closed():
+        if threading.get_ident() == self._loop_thread:
+            self._changed(changed)
+        elif not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._changed, changed)
 
     def _published(self, written: Written) -> None:
@@ -141,9 +158,9 @@ class SqliteStore(Store):
             notifier.send(written.seq, written.changed)
             self._deliver(written.changed)
 
-    def _writing(self, fn: Callable[..., tuple[T, Written]]) -> Callable[..., T]:
-        def write(*args: object, **kwargs: object) -> T:
-            result, written = fn(*args, **kwargs)
+    def _writing(self, call: Callable[[Database], tuple[T, Written]]) -> Callable[[Database], T]:
+        def write(db: Database) -> T:
+            result, written = call(db)
             self._published(written)
             return result
 
@@ -211,39 +228,90 @@ class SqliteStore(Store):
             raise StoreError(f"store {self.file} is not open")
         return self._db
 
+    async def _read(self, call: Callable[[Database], T]) -> T:
+        # WAL readers never wait for writers, so a read almost always answers
+        # at once, on the event loop; only when it would wait, in the thread.
+        if self._fast is not None:
+            try:
+                result = call(self._fast)
+            except Busy:
+                pass
+            else:
+                await self._share_loop()
+                return result
+        return await self._run(call, self._database())
+
+    async def _write(self, call: Callable[[Database], tuple[T, Written]]) -> T:
+        # Likewise a write, when no other process holds the write lock: a
+        # commit without fsync takes tens of microseconds, a hop to the
+        # thread and back takes more.
+        if self._fast is not None:
+            try:
+                result, written = call(self._fast)
+            except Busy:
+                pass
+            else:
+                self._published(written)
+                self._checkpoint_soon()
+                await self._share_loop()
+                return result
+        return await self._run(self._writing(call), self._database())
+
+    async def _share_loop(self) -> None:
+        # Answers on the loop never suspend the caller; now and then let the
+        # other tasks run, so that a busy component cannot starve them.
+        self._fast_answers += 1
+        if self._fast_answers % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+
+    def _checkpoint_soon(self) -> None:
+        """The fast connection never checkpoints (it may fsync); the thread does it."""
+        self._unchecked += 1
+        if self._unchecked >= _CHECKPOINT_EVERY and not self._checkpointing:
+            self._checkpointing = True
+            self._unchecked = 0
+            task = asyncio.ensure_future(self._checkpoint())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _checkpoint(self) -> None:
+        try:
+            await self._run(self._database().checkpoint)
+        except StoreError as exc:
+            log.warning("store %s: checkpoint failed: %s", self.file, exc)
+        finally:
+            self._checkpointing = False
+
     async def _get(self, path: str) -> tuple[str | None, int] | None:
-        return await self._run(self._database().get, path)
+        return await self._read(lambda db: db.get(path))
 
     async def _create(self, path: str, data: str, *, ephemeral: bool, sequential: bool) -> str:
-        db = self._database()
+        session = self._session.id
         try:
-            return await self._run(
-                self._writing(db.create),
-                path,
-                data,
-                ephemeral=ephemeral,
-                sequential=sequential,
-                session=self._session.id,
+            return await self._write(
+                lambda db: db.create(
+                    path, data, ephemeral=ephemeral, sequential=sequential, session=session
+                )
             )
         except SessionLost:
-            self._session_ended(self._session.id)
+            self._session_ended(session)
             raise
 
     async def _set(self, path: str, data: str, version: int | None) -> int:
-        return await self._run(self._writing(self._database().set), path, data, version)
+        return await self._write(lambda db: db.set(path, data, version))
 
     async def _delete(self, path: str, version: int | None, recursive: bool) -> None:
-        await self._run(self._writing(self._database().delete), path, version, recursive)
+        await self._write(lambda db: db.delete(path, version, recursive))
 
     async def _children(self, path: str) -> list[str]:
-        return await self._run(self._database().children, path)
+        return await self._read(lambda db: db.children(path))
 
     async def _commit(self, ops: tuple[Op, ...]) -> list[OpResult]:
-        db = self._database()
+        session = self._session.id
         try:
-            return await self._run(self._writing(db.commit), ops, self._session.id)
+            return await self._write(lambda db: db.commit(ops, session))
         except SessionLost:
-            self._session_ended(self._session.id)
+            self._session_ended(session)
             raise
 
     async def _watch_started(self, path: str) -> None:
@@ -261,12 +329,13 @@ class SqliteStore(Store):
             await asyncio.to_thread(self._beater.join)
         try:
             if end_session and self._db is not None and self._session.id:
-                await self._run(self._writing(self._db.close_session), self._session.id)
+                session = self._session.id
+                await self._run(self._writing(lambda db: db.close_session(session)), self._db)
         finally:
-            for db in (self._db, self._beat_db):
+            for db in (self._db, self._beat_db, self._fast):
                 if db is not None:
                     await self._run(db.close)
-            self._db = self._beat_db = None
+            self._db = self._beat_db = self._fast = None
             if self._notifier is not None:
                 await asyncio.to_thread(self._notifier.close)
                 self._notifier = None
