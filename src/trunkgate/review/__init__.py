@@ -27,7 +27,7 @@ from trunkgate.review.model import (
 )
 from trunkgate.review.repos import repo_path
 from trunkgate.review.site import open_file_review
-from trunkgate.review.source import LocalReview, Proposed, TestedCommit
+from trunkgate.review.source import LocalReview, Proposed, TreeToMerge
 from trunkgate.review.store import ChangeStore, MemoryChangeStore
 
 __all__ = [
@@ -55,7 +55,7 @@ __all__ = [
     "Proposed",
     "ReviewError",
     "ReviewEvent",
-    "TestedCommit",
+    "TreeToMerge",
     "UnknownProject",
     "Vote",
     "change_from_dict",

@@ -53,7 +53,7 @@ class Proposed:
 
 
 @dataclass(frozen=True)
-class TestedCommit:
+class TreeToMerge:
     """A tree that passed its jobs, to be merged as is: the commit and a
     repository that holds it (a merger workspace)."""
 
@@ -371,7 +371,7 @@ class LocalReview:
         return change
 
     async def merge(
-        self, number: int, tested: TestedCommit | None = None, user: str | None = None
+        self, number: int, tested: TreeToMerge | None = None, user: str | None = None
     ) -> Change:
         """Merges the change: its branch is made exactly `tested` (see
         `merger.merge_to_branch`, which refuses with `StaleTree` when that
