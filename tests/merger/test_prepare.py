@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
+
+import pytest
 
 from tests.merger.conftest import PROJECT, Upstream, lines_with
 from tests.merger.gitrepo import git, make_upstream, push_change
@@ -12,6 +15,7 @@ from trunkgate.merger import (
     MergeConflict,
     Merger,
     MergeRequest,
+    MergerError,
     PreparedTree,
     RepoSpec,
 )
@@ -218,3 +222,55 @@ async def test_change_on_a_missing_branch_fails_that_change(
 
     assert isinstance(result, MergeConflict)
     assert "no branch 'stable'" in result.detail
+
+
+async def test_a_change_named_by_commit_id_is_found_among_change_refs(
+    upstream: Upstream, merger: Merger, tmp_path: Path
+) -> None:
+    by_ref = upstream.change(1, {"one.txt": "1\n"})
+    commit = git(upstream.bare, "rev-parse", by_ref.ref)
+    by_commit = upstream.spec(1, commit)
+
+    result = await merger.prepare(MergeRequest((by_commit,)), tmp_path / "build")
+
+    assert isinstance(result, PreparedTree)
+    assert git(result.repo(PROJECT).path, "rev-parse", "HEAD^2") == commit
+
+
+async def test_builds_of_one_project_prepare_side_by_side(
+    upstream: Upstream, merger: Merger, tmp_path: Path
+) -> None:
+    changes = [upstream.change(n, {f"f{n}.txt": f"{n}\n"}) for n in (1, 2, 3)]
+    requests = [MergeRequest(tuple(changes[: i + 1])) for i in range(3)]
+
+    results = await asyncio.gather(
+        *(merger.prepare(r, tmp_path / f"build-{i}") for i, r in enumerate(requests))
+    )
+
+    trees = [r for r in results if isinstance(r, PreparedTree)]
+    assert len(trees) == 3
+    commits = [t.repo(PROJECT).commit for t in trees]
+    assert git(trees[2].repo(PROJECT).path, "rev-parse", "HEAD^1") == commits[1]
+    assert git(trees[1].repo(PROJECT).path, "rev-parse", "HEAD^1") == commits[0]
+
+
+async def test_a_broken_cache_is_cloned_again(
+    upstream: Upstream, merger: Merger, tmp_path: Path
+) -> None:
+    one = upstream.change(1, {"one.txt": "1\n"})
+    await merger.prepare(MergeRequest((one,)), tmp_path / "b1")
+    (merger.cache.path(PROJECT) / "config").write_text("this is not git config\n")
+
+    result = await merger.prepare(MergeRequest((one,)), tmp_path / "b2")
+
+    assert isinstance(result, PreparedTree)
+    assert any(c.startswith("git clone --bare") for c in result.repo(PROJECT).commands)
+
+
+async def test_a_repository_that_cannot_be_reached_is_an_error_not_a_conflict(
+    upstream: Upstream, merger: Merger, tmp_path: Path
+) -> None:
+    gone = ChangeSpec(PROJECT, str(tmp_path / "nowhere.git"), "main", "refs/changes/01/1/1", "1,1")
+
+    with pytest.raises(MergerError, match=r"nowhere\.git"):
+        await merger.prepare(MergeRequest((gone,)), tmp_path / "build")

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from trunkgate.merger.errors import GitError
 from trunkgate.merger.git import Git, isolated_env
 
 HEADS = "+refs/heads/*:refs/heads/*"
@@ -36,8 +37,9 @@ class RepoCache:
     """Bare clones under `root`, one per project. One process owns a cache
     directory; updates of one project are serialized within it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, timeout: float | None = None) -> None:
         self.root = root
+        self.timeout = timeout
         self._locks: dict[str, asyncio.Lock] = {}
 
     def path(self, project: str) -> Path:
@@ -46,29 +48,43 @@ class RepoCache:
     async def update(self, project: str, url: str, refs: Iterable[str] = ()) -> Git:
         """Brings the project's clone up to date with `url` (its branches,
         tags and the given change refs) and returns a `Git` on it whose
-        `commands` are the git commands that ran."""
+        `commands` are the git commands that ran. A clone that cannot be
+        fetched into is thrown away and made again, once."""
         lock = self._locks.setdefault(project, asyncio.Lock())
         async with lock:
             path = self.path(project)
-            git = Git(path, isolated_env())
-            if not (path / "HEAD").exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                clone = Git(path.parent, git.env)
-                await clone.run("clone", "--bare", "--quiet", url, str(path))
-                git.commands.extend(clone.commands)
-                await git.run("config", "remote.origin.url", url, record=False)
-            wanted = [ref for ref in dict.fromkeys(refs) if ref.startswith("refs/")]
-            specs = [f"+{ref}:{ref}" for ref in wanted]
-            fetched = await git.run(
-                "fetch", "--quiet", "--prune", url, HEADS, TAGS, *specs, check=False
-            )
-            if not fetched.ok:
-                # A change ref that is gone must fail that change, not the
-                # build: fetch the branches alone, then each ref on its own.
-                await git.run("fetch", "--quiet", "--prune", url, HEADS, TAGS)
-                for spec in specs:
-                    await git.run("fetch", "--quiet", url, spec, check=False)
+            git = Git(path, isolated_env(), self.timeout)
+            fresh = not await asyncio.to_thread((path / "HEAD").exists)
+            if fresh:
+                await self._clone(git, url)
+            try:
+                await self._fetch(git, url, refs)
+            except GitError:
+                if fresh:
+                    raise
+                await asyncio.to_thread(fresh_dir, path)
+                await self._clone(git, url)
+                await self._fetch(git, url, refs)
             return git
+
+    async def _clone(self, git: Git, url: str) -> None:
+        await asyncio.to_thread(git.cwd.parent.mkdir, parents=True, exist_ok=True)
+        clone = Git(git.cwd.parent, git.env, self.timeout)
+        await clone.run("clone", "--bare", "--quiet", url, str(git.cwd))
+        git.commands.extend(clone.commands)
+
+    async def _fetch(self, git: Git, url: str, refs: Iterable[str]) -> None:
+        wanted = [ref for ref in dict.fromkeys(refs) if ref.startswith("refs/")]
+        specs = [f"+{ref}:{ref}" for ref in wanted]
+        fetched = await git.run(
+            "fetch", "--quiet", "--prune", url, HEADS, TAGS, *specs, check=False
+        )
+        if not fetched.ok:
+            # A change ref that is gone must fail that change, not the
+            # build: fetch the branches alone, then each ref on its own.
+            await git.run("fetch", "--quiet", "--prune", url, HEADS, TAGS)
+            for spec in specs:
+                await git.run("fetch", "--quiet", url, spec, check=False)
 
     async def fetch_all_changes(self, git: Git, url: str) -> None:
         """For a change named by commit id that no fetched ref reaches:

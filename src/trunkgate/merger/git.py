@@ -58,13 +58,22 @@ class GitResult:
         return "\n".join(part for part in (self.stdout.strip(), self.stderr.strip()) if part)
 
 
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
 class Git:
     """Runs git in one directory. Every command is appended to `commands`
     (as `git ...`, shell-quoted) so a build's console can show what ran."""
 
-    def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, cwd: Path, env: Mapping[str, str] | None = None, timeout: float | None = None
+    ) -> None:
         self.cwd = cwd
         self.env = dict(env) if env is not None else isolated_env()
+        self.timeout = timeout
         self.commands: list[str] = []
 
     async def run(
@@ -89,7 +98,16 @@ class Git:
             )
         except OSError as exc:
             raise GitError(args, -1, f"cannot run git in {self.cwd}: {exc}") from exc
-        out, err = await proc.communicate(stdin)
+        try:
+            async with asyncio.timeout(self.timeout):
+                out, err = await proc.communicate(stdin)
+        except TimeoutError:
+            await _kill(proc)
+            raise GitError(args, -1, f"timed out after {self.timeout:g} s") from None
+        except asyncio.CancelledError:
+            # A cancelled build must not leave a git process behind.
+            await _kill(proc)
+            raise
         assert proc.returncode is not None
         result = GitResult(
             tuple(args),

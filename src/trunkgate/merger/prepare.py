@@ -36,7 +36,7 @@ class _Workspace:
         self.project = project
         self.url = url
         self.path = path
-        self.git = Git(path, cache.env)
+        self.git = Git(path, cache.env, cache.timeout)
         # The console shows how the cache was brought up to date too.
         self.git.commands.extend(cache.commands)
         self.bases: dict[str, str] = {}
@@ -139,10 +139,11 @@ def _summary(output: str) -> str:
 class Merger:
     """Prepares build trees from a cache of clones kept under `cache_dir`.
 
-    One `Merger` (one process) owns a cache directory."""
+    One `Merger` (one process) owns a cache directory. A git command that
+    runs longer than `git_timeout` seconds is stopped and fails the build."""
 
-    def __init__(self, cache_dir: Path) -> None:
-        self.cache = RepoCache(cache_dir)
+    def __init__(self, cache_dir: Path, git_timeout: float | None = 600.0) -> None:
+        self.cache = RepoCache(cache_dir, git_timeout)
 
     async def prepare(self, request: MergeRequest, build_dir: Path) -> PrepareResult:
         """Makes `build_dir/<project>` for every project in the request.
@@ -189,7 +190,7 @@ class Merger:
         path = build_dir / project_dirname(project)
         await asyncio.to_thread(fresh_dir, path)
         ws = _Workspace(project, url, path, cache)
-        clone = Git(path.parent, cache.env)
+        clone = Git(path.parent, cache.env, cache.timeout)
         await clone.run("clone", "--quiet", "--no-checkout", str(cache.cwd), str(path))
         ws.git.commands.extend(clone.commands)
         # The node sees the project's own repository as origin, not our cache.
