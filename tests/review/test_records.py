@@ -3,6 +3,7 @@ how a change survives a trip through a file store."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ from trunkgate.review import (
     VERIFIED,
     Change,
     ChangeStatus,
+    ChangeStore,
     Comment,
     InvalidTransition,
     JsonChangeStore,
     JsonlEventSink,
+    MemoryChangeStore,
     Patchset,
     ReviewError,
     ReviewEvent,
@@ -104,3 +107,37 @@ async def test_event_file_keeps_events_in_order(tmp_path: Path) -> None:
     await sink.emit(second)
 
     assert sink.read() == [first, second]
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+async def test_updates_apply_whole_or_not_at_all(kind: str, tmp_path: Path) -> None:
+    store: ChangeStore = MemoryChangeStore() if kind == "memory" else JsonChangeStore(tmp_path)
+    await store.save_change(a_change(3))
+
+    def refuse(change: Change) -> Change:
+        raise InvalidTransition("no")
+
+    with pytest.raises(InvalidTransition):
+        await store.update_change(3, refuse)
+    abandoned = await store.update_change(3, lambda c: c.move_to(ChangeStatus.ABANDONED, 1.0))
+
+    assert await store.get_change(3) == abandoned
+    assert abandoned is not None
+    assert abandoned.status == ChangeStatus.ABANDONED
+    assert await store.update_change(4, lambda c: c) is None
+
+
+async def test_concurrent_actions_on_one_change_all_land(tmp_path: Path) -> None:
+    store = JsonChangeStore(tmp_path)
+    await store.save_change(a_change(3))
+
+    await asyncio.gather(
+        *(
+            store.update_change(3, lambda c, i=i: c.with_comment(Comment("ada", str(i), 2, 0.0)))
+            for i in range(8)
+        )
+    )
+
+    stored = await store.get_change(3)
+    assert stored is not None
+    assert sorted(c.text for c in stored.comments) == [str(i) for i in range(8)]

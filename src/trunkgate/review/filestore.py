@@ -85,6 +85,17 @@ class JsonChangeStore:
 
         await asyncio.to_thread(self._update, save)
 
+    async def update_change(self, number: int, edit: Callable[[Change], Change]) -> Change | None:
+        def update(data: dict[str, Any]) -> Change | None:
+            found = data["changes"].get(str(number))
+            if found is None:
+                return None
+            edited = edit(change_from_dict(found))
+            data["changes"][str(number)] = change_to_dict(edited)
+            return edited
+
+        return await asyncio.to_thread(self._update, update)
+
     async def list_changes(self) -> list[Change]:
         def every(data: dict[str, Any]) -> list[Change]:
             return [change_from_dict(c) for _, c in sorted(data["changes"].items(), key=_number)]

@@ -268,10 +268,10 @@ class LocalReview:
                 updated=patchset.created,
             )
             kind: EventKind = "change-created"
+            await self.store.save_change(change)
         else:
-            change = existing.with_patchset(patchset)
+            change = await self._update(existing.number, lambda c: c.with_patchset(patchset))
             kind = "patchset-created"
-        await self.store.save_change(change)
         await self._emit(kind, change, user=patchset.uploader)
         return Proposed(change, patchset_number, existing is None)
 
@@ -312,13 +312,16 @@ class LocalReview:
     ) -> Change:
         """A vote on a patchset (the current one by default), as the
         reporter casts Verified; with `message`, a comment too."""
-        change = await self.get(number)
         at = self.clock()
-        on = patchset or change.patchset
-        change = change.with_vote(Vote(label, value, user, on, at))
-        if message is not None:
-            change = change.with_comment(Comment(user, message, on, at))
-        await self.store.save_change(change)
+        on = patchset or (await self.get(number)).patchset
+
+        def cast(change: Change) -> Change:
+            change = change.with_vote(Vote(label, value, user, on, at))
+            if message is not None:
+                change = change.with_comment(Comment(user, message, on, at))
+            return change
+
+        change = await self._update(number, cast)
         if message is not None:
             await self._emit("comment-added", change, user=user, comment=message, patchset=on)
         return change
@@ -326,21 +329,25 @@ class LocalReview:
     async def approve(self, number: int, user: str | None = None) -> Change:
         """Approved +1 on the current patchset: what sends a change to the gate."""
         user = user or default_user()
-        change = await self.get(number)
-        if change.status != ChangeStatus.NEW:
-            raise ReviewError(
-                f"change {number} is {change.status}; only an open change is approved"
-            )
-        change = change.with_vote(Vote(APPROVED, 1, user, change.patchset, self.clock()))
-        await self.store.save_change(change)
+        at = self.clock()
+
+        def approve(change: Change) -> Change:
+            if change.status != ChangeStatus.NEW:
+                raise ReviewError(
+                    f"change {number} is {change.status}; only an open change is approved"
+                )
+            return change.with_vote(Vote(APPROVED, 1, user, change.patchset, at))
+
+        change = await self._update(number, approve)
         await self._emit("change-approved", change, user=user)
         return change
 
     async def comment(self, number: int, text: str, user: str | None = None) -> Change:
         user = user or default_user()
-        change = await self.get(number)
-        change = change.with_comment(Comment(user, text, change.patchset, self.clock()))
-        await self.store.save_change(change)
+        at = self.clock()
+        change = await self._update(
+            number, lambda c: c.with_comment(Comment(user, text, c.patchset, at))
+        )
         await self._emit("comment-added", change, user=user, comment=text)
         return change
 
@@ -361,12 +368,15 @@ class LocalReview:
     async def _move(
         self, number: int, status: ChangeStatus, kind: EventKind, user: str, message: str | None
     ) -> Change:
-        change = await self.get(number)
         at = self.clock()
-        change = change.move_to(status, at)
-        if message:
-            change = change.with_comment(Comment(user, message, change.patchset, at))
-        await self.store.save_change(change)
+
+        def move(change: Change) -> Change:
+            change = change.move_to(status, at)
+            if message:
+                change = change.with_comment(Comment(user, message, change.patchset, at))
+            return change
+
+        change = await self._update(number, move)
         await self._emit(kind, change, user=user, comment=message)
         return change
 
@@ -398,10 +408,10 @@ class LocalReview:
             update = await merge_to_branch(
                 tested.path, tested.commit, url, change.branch, change.project
             )
-        change = replace(
-            change.move_to(ChangeStatus.MERGED, self.clock()), merged_commit=update.new
+        at = self.clock()
+        change = await self._update(
+            number, lambda c: replace(c.move_to(ChangeStatus.MERGED, at), merged_commit=update.new)
         )
-        await self.store.save_change(change)
         await self.events.emit(
             ReviewEvent(
                 kind="ref-updated",
@@ -432,6 +442,12 @@ class LocalReview:
             return await merge_to_branch(repo.path, repo.commit, url, change.branch, change.project)
         finally:
             await asyncio.to_thread(shutil.rmtree, build, True)
+
+    async def _update(self, number: int, edit: Callable[[Change], Change]) -> Change:
+        change = await self.store.update_change(number, edit)
+        if change is None:
+            raise ChangeNotFound(f"there is no change {number}")
+        return change
 
     async def _emit(
         self,
