@@ -17,6 +17,7 @@ from trunkgate.review import (
     InvalidTransition,
     ReviewError,
     TreeToMerge,
+    change_listing,
 )
 
 
@@ -178,3 +179,21 @@ async def test_a_tree_without_the_change_is_refused(site: MemorySite, tmp_path: 
 
     with pytest.raises(ReviewError, match="does not contain patchset 1 of change 2"):
         await site.review.merge(two, tree_of_one)
+
+
+async def test_listing_shows_what_change_show_prints(site: MemorySite) -> None:
+    n = await propose(site, 1)
+    await site.review.approve(n, "core")
+    await site.review.vote(n, VERIFIED, 2, "trunkgate")
+
+    listing = change_listing(await site.review.get(n))
+
+    assert {k: listing[k] for k in ("change", "project", "branch", "patchset", "status")} == {
+        "change": 1,
+        "project": PROJECT,
+        "branch": "main",
+        "patchset": 1,
+        "status": "NEW",
+    }
+    assert listing["votes"] == {APPROVED: 1, VERIFIED: 2}
+    assert listing["commit"] == git(site.bare, "rev-parse", "refs/changes/01/1/1")

@@ -151,7 +151,8 @@ class Merger:
         Returns a `PreparedTree`, or a `MergeConflict` naming the first change
         (in queue order) that did not merge. Raises `MergerError` only for
         what is no change's fault: a repository that cannot be fetched, a
-        requested project branch that does not exist."""
+        requested project branch that does not exist. The caller removes
+        `build_dir` when the build is done with it."""
         urls = request.projects()
         refs: dict[str, list[str]] = {project: [] for project in urls}
         for change in request.changes:

@@ -2,7 +2,12 @@
 directory, reviewed with votes and comments, and merged by the merger. See
 `source.LocalReview` for the operations and `hook` for `git push`."""
 
-from trunkgate.review.codec import SCHEMA_VERSION, change_from_dict, change_to_dict
+from trunkgate.review.codec import (
+    SCHEMA_VERSION,
+    change_from_dict,
+    change_listing,
+    change_to_dict,
+)
 from trunkgate.review.errors import (
     ChangeNotFound,
     InvalidTransition,
@@ -59,6 +64,7 @@ __all__ = [
     "UnknownProject",
     "Vote",
     "change_from_dict",
+    "change_listing",
     "change_ref",
     "change_to_dict",
     "open_file_review",

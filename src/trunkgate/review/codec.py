@@ -22,6 +22,24 @@ def change_to_dict(change: Change) -> dict[str, Any]:
     return data
 
 
+def change_listing(change: Change) -> dict[str, Any]:
+    """The fields `trunkgate change show` and `change list` print (see
+    DESIGN.md), plus a few more a person looks for."""
+    return {
+        "change": change.number,
+        "project": change.project,
+        "branch": change.branch,
+        "patchset": change.patchset,
+        "status": str(change.status),
+        "commit": change.commit,
+        "votes": change.votes_on(),
+        "subject": change.subject,
+        "owner": change.owner,
+        "ref": change.ref,
+        "merged_commit": change.merged_commit,
+    }
+
+
 def change_from_dict(data: dict[str, Any]) -> Change:
     schema = data.get("schema")
     if schema != SCHEMA_VERSION:
