@@ -15,9 +15,10 @@ from trunkgate.merger.git import Git, isolated_env
 from trunkgate.merger.model import BranchUpdate, PreparedRepo
 
 
-async def branch_tip(url: str, branch: str) -> str | None:
-    """The commit `branch` is at in the repository at `url`, None if absent."""
-    git = Git(Path.cwd(), isolated_env())
+async def branch_tip(url: str, branch: str, cwd: Path | None = None) -> str | None:
+    """The commit `branch` is at in the repository at `url`, None if absent
+    (a relative `url` is taken from `cwd`)."""
+    git = Git(cwd or Path.cwd(), isolated_env())
     out = await git.out("ls-remote", "--heads", url, f"refs/heads/{branch}")
     for line in out.splitlines():
         sha, _, ref = line.partition("\t")
@@ -41,7 +42,7 @@ async def merge_to_branch(
     that was checked, so a push racing this one cannot be overwritten."""
     git = Git(source, isolated_env())
     ref = f"refs/heads/{branch}"
-    tip = await branch_tip(url, branch)
+    tip = await branch_tip(url, branch, source)
     if tip == commit:
         return BranchUpdate(project, url, branch, commit, commit)
     if tip is None:

@@ -5,7 +5,8 @@ each pushed commit a change, or a new patchset, instead of a ref.
 Run as `python -m trunkgate.review.hook --factory MODULE:FUNCTION --argument
 ARG --project P`; `FUNCTION(ARG)` must return the `LocalReview` to use, so
 the hook reaches the same store as the rest of trunkgate from a fresh
-process. Messages on stderr reach the person pushing as `remote:` lines."""
+process. Messages on stderr reach the person pushing as `remote:` lines.
+Only the pushed commit becomes a change, not each commit under it."""
 
 from __future__ import annotations
 
