@@ -1,0 +1,92 @@
+"""The merger's cache of project repositories: one bare clone per project,
+cloned once and fetched on later builds, from which each build's workspace
+is cloned locally (objects hard-linked, so that is cheap)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from trunkgate.merger.errors import GitError
+from trunkgate.merger.git import Git, isolated_env
+
+HEADS = "+refs/heads/*:refs/heads/*"
+TAGS = "+refs/tags/*:refs/tags/*"
+ALL_CHANGES = "+refs/changes/*:refs/changes/*"
+
+
+def project_dirname(project: str) -> str:
+    """A project name as a relative path; names may contain `/` but must
+    not climb out of the directory they are placed in."""
+    parts = project.split("/")
+    if not project or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"'{project}' is not a valid project name")
+    return project
+
+
+def fresh_dir(path: Path) -> None:
+    """Makes room for `path`: removes it if it exists, creates its parent."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+class RepoCache:
+    """Bare clones under `root`, one per project. One process owns a cache
+    directory; updates of one project are serialized within it."""
+
+    def __init__(self, root: Path, timeout: float | None = None) -> None:
+        self.root = root
+        self.timeout = timeout
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def path(self, project: str) -> Path:
+        return self.root / f"{project_dirname(project)}.git"
+
+    async def update(self, project: str, url: str, refs: Iterable[str] = ()) -> Git:
+        """Brings the project's clone up to date with `url` (its branches,
+        tags and the given change refs) and returns a `Git` on it whose
+        `commands` are the git commands that ran. A clone that cannot be
+        fetched into is thrown away and made again, once."""
+        lock = self._locks.setdefault(project, asyncio.Lock())
+        async with lock:
+            path = self.path(project)
+            git = Git(path, isolated_env(), self.timeout)
+            fresh = not await asyncio.to_thread((path / "HEAD").exists)
+            if fresh:
+                await self._clone(git, url)
+            try:
+                await self._fetch(git, url, refs)
+            except GitError:
+                if fresh:
+                    raise
+                await asyncio.to_thread(fresh_dir, path)
+                await self._clone(git, url)
+                await self._fetch(git, url, refs)
+            return git
+
+    async def _clone(self, git: Git, url: str) -> None:
+        await asyncio.to_thread(git.cwd.parent.mkdir, parents=True, exist_ok=True)
+        clone = Git(git.cwd.parent, git.env, self.timeout)
+        await clone.run("clone", "--bare", "--quiet", url, str(git.cwd))
+        git.commands.extend(clone.commands)
+
+    async def _fetch(self, git: Git, url: str, refs: Iterable[str]) -> None:
+        wanted = [ref for ref in dict.fromkeys(refs) if ref.startswith("refs/")]
+        specs = [f"+{ref}:{ref}" for ref in wanted]
+        fetched = await git.run(
+            "fetch", "--quiet", "--prune", url, HEADS, TAGS, *specs, check=False
+        )
+        if not fetched.ok:
+            # A change ref that is gone must fail that change, not the
+            # build: fetch the branches alone, then each ref on its own.
+            await git.run("fetch", "--quiet", "--prune", url, HEADS, TAGS)
+            for spec in specs:
+                await git.run("fetch", "--quiet", url, spec, check=False)
+
+    async def fetch_all_changes(self, git: Git, url: str) -> None:
+        """For a change named by commit id that no fetched ref reaches:
+        fetch every change ref, the only other place its commit can be."""
+        await git.run("fetch", "--quiet", url, ALL_CHANGES)

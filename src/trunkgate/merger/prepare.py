@@ -1,0 +1,207 @@
+"""Preparing a build's tree: for each involved project, the branch tip with
+the changes ahead and the change under test merged onto it in order, in a
+fresh workspace cloned from the merger's cache."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from trunkgate.merger.cache import RepoCache, fresh_dir, project_dirname
+from trunkgate.merger.errors import MergerError
+from trunkgate.merger.git import Git
+from trunkgate.merger.model import (
+    BranchResult,
+    ChangeSpec,
+    MergeConflict,
+    MergeMode,
+    MergeRequest,
+    PreparedRepo,
+    PreparedTree,
+    PrepareResult,
+)
+
+
+class _Conflict(Exception):
+    def __init__(self, change: ChangeSpec, detail: str) -> None:
+        super().__init__(detail)
+        self.change = change
+        self.detail = detail
+
+
+class _Workspace:
+    """One project's repository in a build directory while it is prepared."""
+
+    def __init__(self, project: str, url: str, path: Path, cache: Git) -> None:
+        self.project = project
+        self.url = url
+        self.path = path
+        self.git = Git(path, cache.env, cache.timeout)
+        # The console shows how the cache was brought up to date too.
+        self.git.commands.extend(cache.commands)
+        self.bases: dict[str, str] = {}
+        self.current: str | None = None
+
+    async def checkout(self, branch: str) -> bool:
+        """Switches to `branch`, starting it at the upstream tip the first
+        time; False when the project has no such branch."""
+        if self.current == branch:
+            return True
+        if branch not in self.bases:
+            tip = await self.git.rev(f"refs/remotes/origin/{branch}")
+            if tip is None:
+                return False
+            await self.git.run("checkout", "--quiet", "-B", branch, tip)
+            self.bases[branch] = tip
+        else:
+            await self.git.run("checkout", "--quiet", branch)
+        self.current = branch
+        return True
+
+    async def apply(self, change: ChangeSpec, commit: str, mode: MergeMode) -> None:
+        if not await self.checkout(change.branch):
+            raise _Conflict(change, f"the project has no branch '{change.branch}'")
+        if mode == "cherry-pick":
+            await self._cherry_pick(change, commit)
+        else:
+            await self._merge(change, commit)
+
+    async def _stable_date(self, commit: str) -> dict[str, str]:
+        """Commit dates taken from the inputs instead of the clock, so that
+        the same change merged onto the same tip gives the same commit in
+        every build: the tree a gate item is tested on then starts with
+        exactly the commits its items ahead were tested as and merge as."""
+        times = await self.git.out("log", "--no-walk", "--format=%ct", "HEAD", commit)
+        date = f"@{max(int(t) for t in times.split())} +0000"
+        return {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+
+    async def _merge(self, change: ChangeSpec, commit: str) -> None:
+        message = f"Merge change {change.name}"
+        result = await self.git.run(
+            "merge",
+            "--no-ff",
+            "--quiet",
+            "-m",
+            message,
+            commit,
+            check=False,
+            env=await self._stable_date(commit),
+        )
+        if not result.ok:
+            await self.git.run("merge", "--abort", check=False)
+            await self.git.run("reset", "--hard", "--quiet", "HEAD")
+            raise _Conflict(change, _summary(result.output))
+
+    async def _cherry_pick(self, change: ChangeSpec, commit: str) -> None:
+        if await self.git.is_ancestor(commit, "HEAD"):
+            return
+        parents = (await self.git.out("rev-list", "--parents", "-n", "1", commit)).split()[1:]
+        args = ["cherry-pick", "--allow-empty"]
+        if len(parents) > 1:
+            args += ["-m", "1"]
+        date = await self._stable_date(commit)
+        del date["GIT_AUTHOR_DATE"]  # a cherry-pick keeps the change's author
+        result = await self.git.run(*args, commit, check=False, env=date)
+        if not result.ok:
+            await self.git.run("cherry-pick", "--abort", check=False)
+            await self.git.run("reset", "--hard", "--quiet", "HEAD")
+            raise _Conflict(change, _summary(result.output))
+
+    async def finish(self, branch: str) -> PreparedRepo:
+        await self.checkout(branch)
+        # `reset --hard` both leaves a pristine tree and prints the
+        # `HEAD is now at <sha> <subject>` line the console log shows.
+        head_line = (await self.git.run("reset", "--hard", branch)).stdout.strip()
+        branches = []
+        for name, base in self.bases.items():
+            branches.append(BranchResult(name, base, await self.git.out("rev-parse", name)))
+        commit = await self.git.out("rev-parse", "HEAD")
+        return PreparedRepo(
+            project=self.project,
+            url=self.url,
+            branch=branch,
+            path=self.path,
+            base=self.bases[branch],
+            commit=commit,
+            head_line=head_line,
+            commands=tuple(self.git.commands),
+            branches=tuple(branches),
+        )
+
+
+def _summary(output: str) -> str:
+    """The lines of git's output that say why a merge failed."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    telling = [line for line in lines if line.startswith(("CONFLICT", "error", "fatal"))]
+    return "; ".join(telling or lines[-3:]) or "git could not merge it"
+
+
+class Merger:
+    """Prepares build trees from a cache of clones kept under `cache_dir`.
+
+    One `Merger` (one process) owns a cache directory. A git command that
+    runs longer than `git_timeout` seconds is stopped and fails the build."""
+
+    def __init__(self, cache_dir: Path, git_timeout: float | None = 600.0) -> None:
+        self.cache = RepoCache(cache_dir, git_timeout)
+
+    async def prepare(self, request: MergeRequest, build_dir: Path) -> PrepareResult:
+        """Makes `build_dir/<project>` for every project in the request.
+
+        Returns a `PreparedTree`, or a `MergeConflict` naming the first change
+        (in queue order) that did not merge. Raises `MergerError` only for
+        what is no change's fault: a repository that cannot be fetched, a
+        requested project branch that does not exist. The caller removes
+        `build_dir` when the build is done with it."""
+        urls = request.projects()
+        refs: dict[str, list[str]] = {project: [] for project in urls}
+        for change in request.changes:
+            refs[change.project].append(change.ref)
+
+        updated = await asyncio.gather(
+            *(self.cache.update(project, url, refs[project]) for project, url in urls.items())
+        )
+        caches = dict(zip(urls, updated, strict=True))
+        commits = [
+            await self._resolve(change, caches[change.project]) for change in request.changes
+        ]
+
+        workspaces: dict[str, _Workspace] = {}
+        for project, url in urls.items():
+            workspaces[project] = await self._workspace(project, url, build_dir, caches[project])
+
+        for change, commit in zip(request.changes, commits, strict=True):
+            ws = workspaces[change.project]
+            try:
+                if commit is None:
+                    raise _Conflict(change, f"'{change.ref}' is not in the project's repository")
+                await ws.apply(change, commit, request.mode)
+            except _Conflict as conflict:
+                return MergeConflict(conflict.change, conflict.detail, tuple(ws.git.commands))
+
+        repos = []
+        for project, ws in workspaces.items():
+            branch = request.checkout_branch(project)
+            if not await ws.checkout(branch):
+                raise MergerError(f"project {project} has no branch '{branch}'")
+            repos.append(await ws.finish(branch))
+        return PreparedTree(tuple(repos))
+
+    async def _workspace(self, project: str, url: str, build_dir: Path, cache: Git) -> _Workspace:
+        path = build_dir / project_dirname(project)
+        await asyncio.to_thread(fresh_dir, path)
+        ws = _Workspace(project, url, path, cache)
+        clone = Git(path.parent, cache.env, cache.timeout)
+        await clone.run("clone", "--quiet", "--no-checkout", str(cache.cwd), str(path))
+        ws.git.commands.extend(clone.commands)
+        # The node sees the project's own repository as origin, not our cache.
+        await ws.git.run("remote", "set-url", "origin", url)
+        return ws
+
+    async def _resolve(self, change: ChangeSpec, cache: Git) -> str | None:
+        """The commit a change's ref names, fetched into the cache."""
+        commit = await cache.rev(change.ref)
+        if commit is None and not change.ref.startswith("refs/"):
+            await self.cache.fetch_all_changes(cache, change.url)
+            commit = await cache.rev(change.ref)
+        return commit

@@ -1,0 +1,476 @@
+"""The local review source's operations: propose a commit as a change or
+patchset, vote, approve, comment, abandon, restore, merge. Each reads and
+saves changes through a `ChangeStore`, keeps commits in the project's bare
+repository, and emits `ReviewEvent`s to an `EventSink`."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import re
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from trunkgate.merger import (
+    ChangeSpec,
+    MergeConflict,
+    Merger,
+    MergeRequest,
+    merge_to_branch,
+)
+from trunkgate.merger.git import Git, isolated_env
+from trunkgate.merger.model import BranchUpdate, MergeMode
+from trunkgate.review.errors import ChangeNotFound, ProposeRejected, ReviewError, UnknownProject
+from trunkgate.review.events import EventKind, EventSink, ReviewEvent
+from trunkgate.review.model import (
+    APPROVED,
+    Change,
+    ChangeStatus,
+    Comment,
+    Patchset,
+    Vote,
+    change_ref,
+)
+from trunkgate.review.repos import hook_command, init_repo, repo_path
+from trunkgate.review.store import ChangeStore
+
+_CHANGE_TRAILER = re.compile(r"^\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """What `propose` made: a new change, or a new patchset of one."""
+
+    change: Change
+    patchset: int
+    created: bool
+
+    def to_json(self) -> dict[str, int]:
+        return {"change": self.change.number, "patchset": self.patchset}
+
+
+@dataclass(frozen=True)
+class TreeToMerge:
+    """A tree that passed its jobs, to be merged as is: the commit and a
+    repository that holds it (a merger workspace)."""
+
+    path: Path
+    commit: str
+    mode: MergeMode = "merge"
+
+
+def default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class LocalReview:
+    """A review source on bare repositories under `git_root`.
+
+    `hook`, a `(factory, argument)` pair, makes new project repositories
+    turn pushes to `refs/for/<branch>` into changes (see `review.hook`);
+    `work_dir` is where a merge without a tested tree prepares one."""
+
+    def __init__(
+        self,
+        git_root: Path,
+        store: ChangeStore,
+        events: EventSink,
+        *,
+        name: str = "local",
+        work_dir: Path | None = None,
+        hook: tuple[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.git_root = git_root
+        self.store = store
+        self.events = events
+        self.name = name
+        self.work_dir = work_dir or git_root.parent / "review-merger"
+        self.hook = hook
+        self.clock = clock
+
+    # Projects and their repositories.
+
+    def repo(self, project: str) -> Path:
+        path = repo_path(self.git_root, project)
+        if not (path / "HEAD").exists():
+            raise UnknownProject(f"there is no project '{project}' in {self.git_root}")
+        return path
+
+    async def create_project(
+        self, project: str, branch: str = "main", seed: Path | None = None, rev: str = "HEAD"
+    ) -> Path:
+        """Creates the project's bare repository (idempotent), with `rev` of
+        the working repository `seed` as the initial `branch`."""
+        path = repo_path(self.git_root, project)
+        command = hook_command(*self.hook, project) if self.hook else None
+        await init_repo(path, branch, command)
+        bare = Git(path, isolated_env())
+        if seed is not None and await bare.rev(f"refs/heads/{branch}") is None:
+            await Git(seed, isolated_env()).run(
+                "push", "--quiet", str(path), f"{rev}:refs/heads/{branch}"
+            )
+        return path
+
+    async def projects(self) -> list[str]:
+        def scan() -> list[str]:
+            if not self.git_root.is_dir():
+                return []
+            found = (p for p in self.git_root.rglob("*.git") if (p / "HEAD").is_file())
+            return sorted(str(p.relative_to(self.git_root))[: -len(".git")] for p in found)
+
+        return await asyncio.to_thread(scan)
+
+    async def default_branch(self, project: str) -> str:
+        ref = await Git(self.repo(project), isolated_env()).out("symbolic-ref", "HEAD")
+        return ref.removeprefix("refs/heads/")
+
+    # Changes.
+
+    async def get(self, number: int) -> Change:
+        change = await self.store.get_change(number)
+        if change is None:
+            raise ChangeNotFound(f"there is no change {number}")
+        return change
+
+    async def changes(self) -> list[Change]:
+        return await self.store.list_changes()
+
+    async def propose(
+        self,
+        project: str,
+        branch: str | None = None,
+        repo_dir: Path = Path(),
+        rev: str = "HEAD",
+        *,
+        change: int | None = None,
+        user: str | None = None,
+    ) -> Proposed:
+        """Makes commit `rev` of the working repository `repo_dir` a new
+        change, or patchset of change `change`: the commit is pushed into the
+        project's repository under the change's `refs/changes/...` ref."""
+        bare = self.repo(project)
+        commit = await Git(repo_dir, isolated_env()).rev(rev)
+        if commit is None:
+            raise ProposeRejected(f"'{rev}' is not a commit in {repo_dir}")
+
+        async def push(ref: str) -> None:
+            await Git(repo_dir, isolated_env()).run("push", "--quiet", str(bare), f"{commit}:{ref}")
+
+        return await self._receive(
+            project, branch=branch, commit=commit, number=change, user=user, place=push
+        )
+
+    async def receive_push(
+        self,
+        project: str,
+        target: str,
+        commit: str,
+        options: Sequence[str] = (),
+        user: str | None = None,
+    ) -> Proposed:
+        """A push of `commit` to `target`, `refs/for/<branch>`, whose objects
+        are in the project's repository already (the push hook calls this).
+        A push option `change=N`, or a `Change: N` trailer in the commit
+        message, makes it a new patchset of change N."""
+        if not target.startswith("refs/for/"):
+            raise ProposeRejected(f"push to refs/for/<branch>, not {target}")
+        branch = target.removeprefix("refs/for/").split("%", 1)[0]
+        number = await self._named_change(project, commit, options)
+        bare = Git(self.repo(project), isolated_env())
+
+        async def place(ref: str) -> None:
+            await bare.run("update-ref", ref, commit, "")
+
+        return await self._receive(
+            project, branch=branch, commit=commit, number=number, user=user, place=place
+        )
+
+    async def _named_change(self, project: str, commit: str, options: Sequence[str]) -> int | None:
+        for option in options:
+            key, _, value = option.partition("=")
+            if key == "change":
+                if not value.isdigit():
+                    raise ProposeRejected(f"push option change={value}: give a change number")
+                return int(value)
+        bare = Git(self.repo(project), isolated_env())
+        trailers = await bare.out(
+            "log", "-1", "--format=%(trailers:key=Change,valueonly,separator=%x00)", commit
+        )
+        for value in trailers.split("\0"):
+            match = _CHANGE_TRAILER.match(value)
+            if match:
+                return int(match.group(1))
+        return None
+
+    async def _receive(
+        self,
+        project: str,
+        *,
+        branch: str | None,
+        commit: str,
+        number: int | None,
+        user: str | None,
+        place: Callable[[str], Awaitable[None]],
+    ) -> Proposed:
+        existing = await self.get(number) if number is not None else None
+        if existing is not None:
+            if existing.project != project:
+                raise ProposeRejected(
+                    f"change {existing.number} is of project {existing.project}, not {project}"
+                )
+            if branch is not None and branch != existing.branch:
+                raise ProposeRejected(
+                    f"change {existing.number} is for branch {existing.branch}, not {branch}"
+                )
+            if existing.status != ChangeStatus.NEW:
+                raise ProposeRejected(
+                    f"change {existing.number} is {existing.status}; "
+                    "only an open change takes a new patchset"
+                )
+            branch = existing.branch
+            if existing.commit == commit:
+                raise ProposeRejected(
+                    f"commit {commit[:12]} is identical to patchset {existing.patchset} "
+                    f"of change {existing.number}; amend it to make a new patchset"
+                )
+        if branch is None:
+            branch = await self.default_branch(project)
+        await self._check_not_merged(project, branch, commit)
+        if existing is None:
+            for other in await self.store.list_changes():
+                if other.status == ChangeStatus.NEW and other.commit == commit:
+                    raise ProposeRejected(
+                        f"commit {commit[:12]} is already patchset {other.patchset} "
+                        f"of change {other.number}"
+                    )
+
+        number = existing.number if existing else await self.store.next_change_number()
+        patchset_number = existing.patchset + 1 if existing else 1
+        ref = change_ref(number, patchset_number)
+        await place(ref)
+        patchset = await self._patchset(project, patchset_number, commit, ref, user)
+        if existing is None:
+            change = Change(
+                number=number,
+                project=project,
+                branch=branch,
+                owner=patchset.uploader,
+                status=ChangeStatus.NEW,
+                patchsets=(patchset,),
+                created=patchset.created,
+                updated=patchset.created,
+            )
+            kind: EventKind = "change-created"
+            await self.store.save_change(change)
+        else:
+            change = await self._update(existing.number, lambda c: c.with_patchset(patchset))
+            kind = "patchset-created"
+        await self._emit(kind, change, user=patchset.uploader)
+        return Proposed(change, patchset_number, existing is None)
+
+    async def _check_not_merged(self, project: str, branch: str, commit: str) -> None:
+        bare = Git(self.repo(project), isolated_env())
+        tip = await bare.rev(f"refs/heads/{branch}")
+        if tip is None:
+            raise ProposeRejected(f"project {project} has no branch '{branch}'")
+        if await bare.rev(commit) is not None and await bare.is_ancestor(commit, tip):
+            raise ProposeRejected(f"commit {commit[:12]} is already merged into {project} {branch}")
+
+    async def _patchset(
+        self, project: str, number: int, commit: str, ref: str, user: str | None
+    ) -> Patchset:
+        bare = Git(self.repo(project), isolated_env())
+        meta = await bare.out("log", "-1", "--format=%an <%ae>%x00%s%x00%B", commit)
+        author, subject, message = meta.split("\0", 2)
+        return Patchset(
+            number=number,
+            commit=commit,
+            ref=ref,
+            author=author,
+            uploader=user or default_user(),
+            subject=subject,
+            message=message.strip() + "\n",
+            created=self.clock(),
+        )
+
+    async def vote(
+        self,
+        number: int,
+        label: str,
+        value: int,
+        user: str,
+        *,
+        message: str | None = None,
+        patchset: int | None = None,
+    ) -> Change:
+        """A vote on a patchset (the current one by default), as the
+        reporter casts Verified; with `message`, a comment too."""
+        at = self.clock()
+        on = patchset or (await self.get(number)).patchset
+
+        def cast(change: Change) -> Change:
+            change = change.with_vote(Vote(label, value, user, on, at))
+            if message is not None:
+                change = change.with_comment(Comment(user, message, on, at))
+            return change
+
+        change = await self._update(number, cast)
+        if message is not None:
+            await self._emit("comment-added", change, user=user, comment=message, patchset=on)
+        return change
+
+    async def approve(self, number: int, user: str | None = None) -> Change:
+        """Approved +1 on the current patchset: what sends a change to the gate."""
+        user = user or default_user()
+        at = self.clock()
+
+        def approve(change: Change) -> Change:
+            if change.status != ChangeStatus.NEW:
+                raise ReviewError(
+                    f"change {number} is {change.status}; only an open change is approved"
+                )
+            return change.with_vote(Vote(APPROVED, 1, user, change.patchset, at))
+
+        change = await self._update(number, approve)
+        await self._emit("change-approved", change, user=user)
+        return change
+
+    async def comment(self, number: int, text: str, user: str | None = None) -> Change:
+        user = user or default_user()
+        at = self.clock()
+        change = await self._update(
+            number, lambda c: c.with_comment(Comment(user, text, c.patchset, at))
+        )
+        await self._emit("comment-added", change, user=user, comment=text)
+        return change
+
+    async def abandon(
+        self, number: int, user: str | None = None, message: str | None = None
+    ) -> Change:
+        return await self._move(
+            number, ChangeStatus.ABANDONED, "change-abandoned", user or default_user(), message
+        )
+
+    async def restore(
+        self, number: int, user: str | None = None, message: str | None = None
+    ) -> Change:
+        return await self._move(
+            number, ChangeStatus.NEW, "change-restored", user or default_user(), message
+        )
+
+    async def _move(
+        self, number: int, status: ChangeStatus, kind: EventKind, user: str, message: str | None
+    ) -> Change:
+        at = self.clock()
+
+        def move(change: Change) -> Change:
+            change = change.move_to(status, at)
+            if message:
+                change = change.with_comment(Comment(user, message, change.patchset, at))
+            return change
+
+        change = await self._update(number, move)
+        await self._emit(kind, change, user=user, comment=message)
+        return change
+
+    async def merge(
+        self, number: int, tested: TreeToMerge | None = None, user: str | None = None
+    ) -> Change:
+        """Merges the change: its branch is made exactly `tested` (see
+        `merger.merge_to_branch`, which refuses with `StaleTree` when that
+        would not be the result), or, without a tested tree, the change's
+        current patchset merged onto the branch tip now. Emits ref-updated.
+        Merging a merged change again does nothing."""
+        change = await self.get(number)
+        if change.status == ChangeStatus.MERGED:
+            return change
+        if change.status != ChangeStatus.NEW:
+            raise ReviewError(f"change {number} is {change.status}; restore it to merge it")
+        url = str(self.repo(change.project))
+        if tested is None:
+            update = await self._merge_untested(change, url)
+        else:
+            source = Git(tested.path, isolated_env())
+            if tested.mode == "merge" and not await source.is_ancestor(
+                change.commit, tested.commit
+            ):
+                raise ReviewError(
+                    f"the tested tree {tested.commit[:12]} does not contain patchset "
+                    f"{change.patchset} of change {number}"
+                )
+            update = await merge_to_branch(
+                tested.path, tested.commit, url, change.branch, change.project
+            )
+        at = self.clock()
+        change = await self._update(
+            number, lambda c: replace(c.move_to(ChangeStatus.MERGED, at), merged_commit=update.new)
+        )
+        await self.events.emit(
+            ReviewEvent(
+                kind="ref-updated",
+                source=self.name,
+                project=change.project,
+                branch=change.branch,
+                at=change.updated,
+                change=change.number,
+                patchset=change.patchset,
+                commit=update.new,
+                old_commit=update.old,
+                ref=f"refs/heads/{change.branch}",
+                user=user or default_user(),
+            )
+        )
+        return change
+
+    async def _merge_untested(self, change: Change, url: str) -> BranchUpdate:
+        spec = ChangeSpec(
+            change.project, url, change.branch, change.ref, f"{change.number},{change.patchset}"
+        )
+        build = self.work_dir / "merges" / str(change.number)
+        try:
+            result = await Merger(self.work_dir / "cache").prepare(MergeRequest((spec,)), build)
+            if isinstance(result, MergeConflict):
+                raise ReviewError(result.message)
+            repo = result.repo(change.project)
+            return await merge_to_branch(repo.path, repo.commit, url, change.branch, change.project)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, build, True)
+
+    async def _update(self, number: int, edit: Callable[[Change], Change]) -> Change:
+        change = await self.store.update_change(number, edit)
+        if change is None:
+            raise ChangeNotFound(f"there is no change {number}")
+        return change
+
+    async def _emit(
+        self,
+        kind: EventKind,
+        change: Change,
+        *,
+        user: str | None = None,
+        comment: str | None = None,
+        patchset: int | None = None,
+    ) -> None:
+        on = change.patchsets[(patchset or change.patchset) - 1]
+        await self.events.emit(
+            ReviewEvent(
+                kind=kind,
+                source=self.name,
+                project=change.project,
+                branch=change.branch,
+                at=change.updated,
+                change=change.number,
+                patchset=on.number,
+                commit=on.commit,
+                ref=on.ref,
+                user=user,
+                comment=comment,
+            )
+        )
