@@ -413,8 +413,24 @@ class Database:
         self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'sessions'")
 
 
+# Files this process has checked. Closing any descriptor of a file drops every
+# POSIX lock the process holds on it, SQLite's included: once a connection is
+# open, reading the header again would let another process think it is the
+# last user and delete the WAL under this one.
+_CHECKED: set[Path] = set()
+
+
 def _refuse_foreign_file(file: Path) -> None:
     """Refuse, before SQLite touches it, a file that is not an SQLite database at all."""
+    key = file.resolve()
+    if key in _CHECKED:
+        return
+    _check_header(file)
+    # A missing file is made by SQLite right after this: checked all the same.
+    _CHECKED.add(key)
+
+
+def _check_header(file: Path) -> None:
     if file.is_dir():
         raise StoreError(f"the store path {file} is a directory, not a file")
     try:
