@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from trunkgate.config.loader import Config
+from trunkgate.metrics_server import run_metrics
 from trunkgate.pool.keys import ClientKey, load_client_key
 from trunkgate.pool.launcher import Launcher
 from trunkgate.pool.providers import launcher_settings, make_driver, reap_policy
@@ -39,4 +40,5 @@ async def run_launchers(
 
 COMPONENTS: dict[str, Component] = {
     "launcher": run_launchers,
+    "metrics": run_metrics,
 }

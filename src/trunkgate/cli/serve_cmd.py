@@ -35,6 +35,7 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     config = load_config(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
     return asyncio.run(_serve(config, names))
 
 

@@ -1,0 +1,69 @@
+"""`trunkgate serve --components launcher,metrics` keeps a pool ready from a
+config alone, reports it on /metrics, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.pool.site import PoolSite
+from trunkgate.pool.states import NodeState
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_serve_keeps_min_ready_and_exports_metrics(tmp_path: Path) -> None:
+    port = free_port()
+    site = PoolSite(
+        tmp_path,
+        f"""\
+        web: {{listen: 127.0.0.1, port: {port}}}
+        labels:
+          - name: small
+            min-ready: 2
+        providers:
+          - name: solo
+            driver: namespace
+            labels: [{{name: small}}]
+        """,
+    )
+    await site.open()
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trunkgate.cli.main",
+        "-c",
+        str(site.path),
+        "serve",
+        "--components",
+        "launcher,metrics",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await site.wait_for(lambda nodes: sum(n.state == NodeState.READY for n in nodes) == 2)
+        await asyncio.sleep(0.2)  # the launcher's pass that saw them ready sets the gauge
+        text = await asyncio.to_thread(
+            lambda: (
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+                .read()
+                .decode()
+            )
+        )
+        assert 'trunkgate_nodes{label="small",provider="solo",state="ready"} 2.0' in text
+        assert 'trunkgate_launches_total{outcome="success",provider="solo"} 2.0' in text
+        assert "trunkgate_request_wait_seconds_bucket" in text
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        out, err = await serve.communicate()
+        await site.close()
+    assert serve.returncode == 0, err.decode()[-2000:]
+    assert "serving launcher, metrics" in out.decode()
