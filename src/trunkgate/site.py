@@ -1,5 +1,5 @@
-"""What every component of a running site starts from: the loaded config and
-the store it names. Nothing here runs a component."""
+"""What every component of a running site starts from: the loaded config, the
+store it names and the local review source on it. Nothing here runs a component."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import pydantic
 
 from trunkgate.config.loader import Config
+from trunkgate.review.source import LocalReview
+from trunkgate.review.stored import StoredChanges, StoredEvents
 from trunkgate.store import Store, StoreError, StoreSettings, TLSSettings, open_store
 
 STORE_FILE = "state.db"
@@ -43,3 +45,42 @@ async def open_site_store(config: Config) -> Store:
     if settings.backend == "sqlite":
         settings.path.parent.mkdir(parents=True, exist_ok=True)
     return await open_store(settings)
+
+
+GIT_DIR = "git"
+HOOK_FACTORY = "trunkgate.site:review_for_hook"
+
+
+def open_site_review(config: Config, store: Store) -> LocalReview:
+    """The local review source of a site, its changes and events in `store`."""
+    return _review(config, StoredChanges(store), StoredEvents(store))
+
+
+def review_for_hook(config_path: str) -> LocalReview:
+    """For the push hook: the site's review source, opening the store when first used."""
+    from trunkgate.config.loader import load_config
+
+    config = load_config(config_path)
+
+    async def opener() -> Store:
+        return await open_site_store(config)
+
+    return _review(config, StoredChanges(opener=opener), StoredEvents(opener=opener))
+
+
+def _review(config: Config, changes: StoredChanges, events: StoredEvents) -> LocalReview:
+    data = config.data_dir
+    source = next((s for s in config.sources.values() if s.driver == "local"), None)
+    return LocalReview(
+        data / GIT_DIR,
+        changes,
+        events,
+        name=source.name if source else "local",
+        work_dir=data / "review-merger",
+        hook=(HOOK_FACTORY, _config_argument(config)),
+    )
+
+
+def _config_argument(config: Config) -> str:
+    """What `load_config` needs to load this config again: its file or directory."""
+    return config.files[0] if len(config.files) == 1 else str(config.base_dir)
