@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +14,8 @@ import pydantic
 import pytest
 from kazoo.client import KazooClient
 
-from trunkgate.store import Store, StoreError, StoreSettings, open_store
-from trunkgate.store.zkserver import ZooKeeperServer, free_port
+from trunkgate.store import Store, StoreError, StoreSettings, TLSSettings, open_store
+from trunkgate.store.zkserver import ServerTLS, ZooKeeperServer, free_port
 
 PATIENCE = 10.0
 
@@ -165,3 +167,75 @@ async def test_a_restarted_server_keeps_sessions_and_watches(tmp_path: Path) -> 
             assert await store.children("/launchers") == ["l1", "l2"]
     finally:
         server.stop()
+
+
+def openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+def make_certificates(directory: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all PEM."""
+    files = {name: directory / f"{name}.pem" for name in ["ca", "server", "client", "other-ca"]}
+    keys = {name: directory / f"{name}.key" for name in files}
+    new_key = ["-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    for ca in ["ca", "other-ca"]:
+        subject = f"/CN=trunkgate test {ca}"
+        openssl("req", "-x509", *new_key, "-subj", subject, "-keyout", keys[ca], "-out", files[ca])
+    extensions = directory / "ext.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
+    for name in ["server", "client"]:
+        request = directory / f"{name}.csr"
+        openssl("req", *new_key, "-subj", f"/CN={name}", "-keyout", keys[name], "-out", request)
+        signer = ["-CA", files["ca"], "-CAkey", keys["ca"], "-CAcreateserial"]
+        openssl(
+            "x509", "-req", "-in", request, *signer, "-days", "2",
+            "-extfile", extensions, "-out", files[name],
+        )  # fmt: skip
+    bundle = directory / "server-bundle.pem"
+    bundle.write_text(files["server"].read_text() + keys["server"].read_text())
+    return {**files, "client-key": keys["client"], "server-bundle": bundle}
+
+
+@pytest.fixture(scope="module")
+def tls_zookeeper(
+    zookeeper: ZooKeeperServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ZooKeeperServer, dict[str, Path]]]:
+    """A ZooKeeper that speaks only TLS with client certificates on its secure port."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make test certificates")
+    directory = tmp_path_factory.mktemp("tls")
+    files = make_certificates(directory)
+    tls = ServerTLS(cert_and_key=files["server-bundle"], ca=files["ca"], client_ca=files["ca"])
+    server = ZooKeeperServer(directory / "zk", tls=tls)
+    server.start()
+    yield server, files
+    server.stop()
+
+
+async def test_tls_with_a_client_certificate(
+    tls_zookeeper: tuple[ZooKeeperServer, dict[str, Path]],
+) -> None:
+    server, files = tls_zookeeper
+    tls = TLSSettings(ca=files["ca"], cert=files["client"], key=files["client-key"])
+    settings = StoreSettings(backend="zookeeper", hosts=server.secure_hosts, tls=tls)
+    async with await open_store(settings) as store:
+        await store.create("/secret", {"over": "tls"})
+        assert (await store.children("/")) == ["secret"]
+
+
+@pytest.mark.parametrize("trouble", ["no client certificate", "server not trusted"])
+async def test_a_failed_tls_handshake_is_named(
+    tls_zookeeper: tuple[ZooKeeperServer, dict[str, Path]], trouble: str
+) -> None:
+    server, files = tls_zookeeper
+    if trouble == "no client certificate":
+        tls = TLSSettings(ca=files["ca"])
+    else:
+        tls = TLSSettings(ca=files["other-ca"], cert=files["client"], key=files["client-key"])
+    settings = StoreSettings(
+        backend="zookeeper", hosts=server.secure_hosts, tls=tls, connect_timeout_s=1.0
+    )
+    with pytest.raises(StoreError, match=r"cannot reach ZooKeeper at .* \(TLS\)") as raised:
+        await open_store(settings)
+    assert server.secure_hosts in str(raised.value)
+    assert "last error" in str(raised.value)

@@ -2,7 +2,16 @@
 
 A tree of versioned JSON records with compare-and-set writes, ephemeral
 records, locks, change notifications and transactions, on SQLite (one host)
-or ZooKeeper (many). Components import from here, never from a backend.
+or ZooKeeper (many). Components import from here, never from a backend::
+
+    store = await open_store(settings.store)
+    async for _ in store.watch("/requests"):       # at once, then on each change
+        for name in await store.children("/requests"):
+            request = await store.get_model(f"/requests/{name}", NodeRequest)
+            ...
+            async with store.lock(f"/requests/{name}/lock", identity=me, timeout=5) as held:
+                ...                                # stop once held.lost is set
+                await store.set(path, updated, version=request.version)  # or VersionConflict
 """
 
 from .backends import open_store

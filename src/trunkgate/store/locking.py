@@ -86,9 +86,9 @@ class Lock:
         loop = asyncio.get_running_loop()
         deadline = None if self.timeout is None else loop.time() + self.timeout
         session = await store.live_session()
-        await store.ensure_path(self.path)
-        # The random part keeps names unique even where a backend reuses
-        # sequence numbers after the lock's parent was deleted and remade.
+        # create() makes the lock's own record too when it is missing. The
+        # random part keeps names unique even where a backend reuses sequence
+        # numbers after the lock's record was deleted and made again.
         creating = asyncio.ensure_future(
             store.create(
                 paths.join(self.path, f"{_PREFIX}{secrets.token_hex(6)}-"),

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import shutil
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +18,13 @@ from types import TracebackType
 
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 MAIN_CLASS = "org.apache.zookeeper.server.ZooKeeperServerMain"
+# The jar's manifest names the rest of its class path, but not all that the
+# Netty connection factory (the one that speaks TLS) needs.
+NETTY_JARS = [
+    Path("/usr/share/java/netty-codec.jar"),
+    Path("/usr/share/java/netty-resolver.jar"),
+    Path("/usr/share/java/netty-transport-native-unix-common.jar"),
+]
 
 
 class ZooKeeperUnavailable(Exception):
@@ -54,6 +62,33 @@ def four_letter_word(port: int, word: str, timeout: float = 1.0) -> str:
         while chunk := conn.recv(4096):
             reply += chunk
     return reply.decode(errors="replace")
+
+
+def _receive(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("ZooKeeper closed the connection")
+        data += chunk
+    return data
+
+
+def accepts_sessions(port: int, timeout: float = 1.0) -> bool:
+    """Open a session with ZooKeeper's wire protocol and close it again."""
+    # ConnectRequest: protocol version, last zxid seen, timeout (ms),
+    # session id, password (length-prefixed), read-only flag.
+    connect = struct.pack(">iqiqi16s?", 0, 0, 4000, 0, 16, bytes(16), False)
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(struct.pack(">i", len(connect)) + connect)
+        (size,) = struct.unpack(">i", _receive(conn, 4))
+        reply = _receive(conn, size)
+        _, _, session = struct.unpack(">iiq", reply[:16])
+        if session == 0:
+            return False
+        close = struct.pack(">ii", 1, -11)  # xid 1, closeSession
+        conn.sendall(struct.pack(">i", len(close)) + close)
+        return True
 
 
 class ZooKeeperServer:
@@ -95,6 +130,7 @@ class ZooKeeperServer:
         if self.tls is not None:
             lines += [
                 f"secureClientPort={self.secure_port}",
+                "secureClientPortAddress=127.0.0.1",
                 "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
                 f"ssl.keyStore.location={self.tls.cert_and_key}",
                 "ssl.keyStore.type=PEM",
@@ -116,6 +152,7 @@ class ZooKeeperServer:
             self.port = free_port()
         if self.tls is not None and self.secure_port is None:
             self.secure_port = free_port()
+        netty = NETTY_JARS if self.tls is not None else []
         config = conf / "zoo.cfg"
         config.write_text(self._config())
         log = (self.directory / "zookeeper.log").open("ab")
@@ -128,7 +165,7 @@ class ZooKeeperServer:
                     "-XX:+UseSerialGC",
                     "-XX:TieredStopAtLevel=1",
                     "-cp",
-                    f"{conf}:{ZOOKEEPER_JAR}",
+                    ":".join(str(p) for p in [conf, ZOOKEEPER_JAR, *netty]),
                     MAIN_CLASS,
                     str(config),
                 ],
@@ -141,12 +178,20 @@ class ZooKeeperServer:
             if self._process.poll() is not None:
                 break
             with contextlib.suppress(OSError):
-                if four_letter_word(self.port, "ruok") == "imok":
+                if self._ready():
                     return
             time.sleep(0.05)
         self.stop()
         tail = (self.directory / "zookeeper.log").read_text(errors="replace")[-2000:]
         raise ZooKeeperUnavailable(f"ZooKeeper did not answer ruok on {self.hosts}:\n{tail}")
+
+    def _ready(self) -> bool:
+        # The Netty connection factory (needed for TLS) does not answer the
+        # four-letter words; and ruok says imok a moment before sessions are
+        # accepted. Opening a session is the test that counts.
+        if self.tls is None and four_letter_word(self.port, "ruok") != "imok":
+            return False
+        return accepts_sessions(self.port)
 
     def stop(self) -> None:
         process, self._process = self._process, None

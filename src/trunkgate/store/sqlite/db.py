@@ -26,8 +26,6 @@ APPLICATION_ID = 0x74726B67
 # How long a writer waits for another process's write transaction to end.
 BUSY_TIMEOUT_S = 30.0
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
 _SCHEMA = """
 CREATE TABLE records (
     path TEXT PRIMARY KEY,
@@ -96,7 +94,7 @@ class Database:
         self.file = file
         self.wait = wait
         self._sessions_gen = -1
-        _refuse_foreign_file(file)
+        _check_place(file)
         try:
             self._db = sqlite3.connect(
                 file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -124,6 +122,11 @@ class Database:
             return StoreError(
                 f"the store file {self.file} stayed locked by another process "
                 f"for over {BUSY_TIMEOUT_S:g} s"
+            )
+        if "file is not a database" in text:
+            return StoreError(
+                f"{self.file} is not an SQLite database, so not a trunkgate store; "
+                "it was left untouched (point the store at another path)"
             )
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
             return StoreError(
@@ -413,39 +416,16 @@ class Database:
         self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'sessions'")
 
 
-# Files this process has checked. Closing any descriptor of a file drops every
-# POSIX lock the process holds on it, SQLite's included: once a connection is
-# open, reading the header again would let another process think it is the
-# last user and delete the WAL under this one.
-_CHECKED: set[Path] = set()
+def _check_place(file: Path) -> None:
+    """Refuse a store path that cannot be a database file, without opening it.
 
-
-def _refuse_foreign_file(file: Path) -> None:
-    """Refuse, before SQLite touches it, a file that is not an SQLite database at all."""
-    key = file.resolve()
-    if key in _CHECKED:
-        return
-    _check_header(file)
-    # A missing file is made by SQLite right after this: checked all the same.
-    _CHECKED.add(key)
-
-
-def _check_header(file: Path) -> None:
+    Never open the database file itself outside SQLite: closing any
+    descriptor of it drops every POSIX lock this process holds on it, and
+    other processes would then take this one's connections for gone.
+    """
     if file.is_dir():
         raise StoreError(f"the store path {file} is a directory, not a file")
-    try:
-        with file.open("rb") as handle:
-            head = handle.read(len(_SQLITE_MAGIC))
-    except FileNotFoundError:
-        if not file.parent.is_dir():
-            raise StoreError(
-                f"cannot create the store file {file}: directory {file.parent} does not exist"
-            ) from None
-        return
-    except OSError as exc:
-        raise StoreError(f"cannot read the store file {file}: {exc.strerror}") from None
-    if head and head != _SQLITE_MAGIC:
+    if not file.exists() and not file.parent.is_dir():
         raise StoreError(
-            f"{file} is not an SQLite database, so not a trunkgate store; "
-            "it was left untouched (point the store at another path)"
+            f"cannot create the store file {file}: directory {file.parent} does not exist"
         )

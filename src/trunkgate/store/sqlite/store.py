@@ -1,9 +1,11 @@
 """The SQLite backend: one file shared by the processes of one host.
 
-Statements run on a dedicated thread so the event loop never waits on the
-disk; a second thread renews this session's lease and ends the sessions of
-processes that stopped renewing theirs, removing their ephemeral records and
-so releasing their locks.
+A statement runs on the event loop when SQLite can answer at once (through a
+connection that never waits for a lock), else on a thread of the store's
+own, so the loop never waits for another process. A second thread renews
+this session's lease and ends the sessions of processes that stopped
+renewing theirs, removing their ephemeral records and so releasing their
+locks.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class SqliteStore(Store):
         self._clock = clock
         self._heartbeat_s = heartbeat_s if heartbeat_s is not None else lease_s / 3
         self._loop = asyncio.get_running_loop()
-        # One thread per store: sqlite3 connections are not for sharing,
-        # and one writer per process is all SQLite allows at a time anyway.
+        # One thread per store for statements that may wait: one writer at a
+        # time is all SQLite allows anyway.
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="trunkgate-store-sqlite"
         )

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import json
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from ..errors import NoRecord, NotEmpty, RecordExists, StoreError
 from ..schema import SCHEMA_VERSION, STORE_MARKER
 from ..settings import StoreSettings
 from ..transaction import CreateOp, DeleteOp, Op, OpResult, SetOp
+from .connect import ConnectingHandler, tls_context
 from .errors import BYSTANDERS, translate
 from .watches import TreeWatcher
 
@@ -50,16 +52,17 @@ class ZooKeeperStore(Store):
         self.loop = asyncio.get_running_loop()
         self._chroot = settings.chroot
         self._op_timeout = settings.session_timeout_s + settings.connect_timeout_s
+        try:
+            context = tls_context(tls) if tls is not None else None
+        except (OSError, ssl.SSLError) as exc:
+            raise StoreError(f"TLS settings for {self.server}: {exc}") from None
+        self._handler = ConnectingHandler(context)
         self._client = KazooClient(
             hosts=settings.hosts,
             timeout=settings.session_timeout_s,
+            handler=self._handler,
             # Keep trying to reconnect for ever, quickly at first.
             connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 2, "max_delay": 1.0},
-            use_ssl=tls is not None,
-            ca=str(tls.ca) if tls is not None and tls.ca is not None else None,
-            certfile=str(tls.cert) if tls is not None and tls.cert is not None else None,
-            keyfile=str(tls.key) if tls is not None and tls.key is not None else None,
-            verify_certs=tls.verify if tls is not None else True,
             logger=logging.getLogger("trunkgate.store.kazoo"),
         )
         self._watcher = TreeWatcher(self)
@@ -76,8 +79,10 @@ class ZooKeeperStore(Store):
         try:
             await asyncio.to_thread(store._client.start, settings.connect_timeout_s)
         except KazooTimeoutError:
+            why = store._handler.last_error
             raise StoreError(
                 f"cannot reach {store.server} within {settings.connect_timeout_s:g} s"
+                + (f" (last error: {why})" if why is not None else "")
             ) from None
         except Exception as exc:  # kazoo raises many kinds while connecting
             await store._stop_client()
