@@ -64,6 +64,15 @@ async def test_sequential_names_are_unique_and_ordered(store: Store) -> None:
     assert [f"/requests/{n}" for n in names] == made
 
 
+async def test_a_sequential_record_may_be_named_by_its_number_alone(store: Store) -> None:
+    first = await store.create("/nodes/", {"n": 1}, sequential=True)
+    second = await store.create("/nodes/", {"n": 2}, sequential=True)
+    assert first.startswith("/nodes/")
+    assert first.removeprefix("/nodes/").isdigit()
+    assert first < second
+    assert await store.children("/nodes") == [first[7:], second[7:]]
+
+
 async def test_compare_and_set_moves_the_version(store: Store) -> None:
     await store.create("/c", 0)
     assert await store.set("/c", 1, version=0) == 1
