@@ -31,6 +31,7 @@ class Dequeue:
 
     project: str
     number: int
+    reason: str = "dequeued"
     kind: Literal["dequeue"] = "dequeue"
 
 

@@ -125,35 +125,47 @@ class QueueManager:
         names = [job.name for job in event.jobs]
         if len(set(names)) != len(names):
             raise ValueError(f"{event.change}: a job is named twice in {names}")
+        item = Item(change=event.change, jobs=event.jobs)
         found = self.state.find(event.change.key)
         if found is not None:
-            _, old = found
-            if old.change.patchset >= event.change.patchset or old.phase is Phase.MERGING:
+            queue, old = found
+            if old.change == event.change:
+                return  # already enqueued: one item, one report
+            if old.change.patchset > event.change.patchset:
+                reason = f"patchset {old.change.patchset} is already enqueued"
+                step.append(self._report(queue, item, ItemResult.DEQUEUED, reason=reason))
                 return
-            self._remove_unreported(step, *found)
-        queue = self.state.queues.get(event.queue)
-        if queue is None:
+            if old.phase is Phase.MERGING:
+                reason = f"patchset {old.change.patchset} is being merged"
+                step.append(self._report(queue, item, ItemResult.DEQUEUED, reason=reason))
+                return
+            self._remove(step, queue, old, f"replaced by patchset {event.change.patchset}")
+        if event.queue not in self.state.queues:
             start = None if self.window_policy is None else self.window_policy.start
-            queue = ChangeQueue(name=event.queue, window=start)
-            self.state.queues[event.queue] = queue
-        queue.items.append(Item(change=event.change, jobs=event.jobs))
+            self.state.queues[event.queue] = ChangeQueue(name=event.queue, window=start)
+        self.state.queues[event.queue].items.append(item)
 
     def _dequeue(self, step: _Step, event: Dequeue | NewPatchset) -> None:
         found = self.state.find((event.project, event.number))
         if found is None:
             return
         queue, item = found
-        if isinstance(event, NewPatchset) and item.change.patchset >= event.patchset:
-            return
+        if isinstance(event, NewPatchset):
+            if item.change.patchset >= event.patchset:
+                return
+            reason = f"patchset {event.patchset} was uploaded"
+        else:
+            reason = event.reason
         # A merge under way cannot be taken back; its answer reports the item.
         if item.phase is Phase.MERGING:
             return
-        self._remove_unreported(step, queue, item)
+        self._remove(step, queue, item, reason)
 
-    def _remove_unreported(self, step: _Step, queue: ChangeQueue, item: Item) -> None:
+    def _remove(self, step: _Step, queue: ChangeQueue, item: Item, reason: str) -> None:
+        """Take an item out before it finished: cancel its builds, report DEQUEUED."""
         self._cancel_builds(step, item)
         queue.items.remove(item)
-        step.append(self._report(queue, item, ItemResult.DEQUEUED, merged=False))
+        step.append(self._report(queue, item, ItemResult.DEQUEUED, reason=reason))
 
     def _promote(self, event: Promote) -> None:
         found = self.state.find((event.project, event.number))
@@ -337,7 +349,13 @@ class QueueManager:
         )
 
     def _report(
-        self, queue: ChangeQueue, item: Item, result: ItemResult, *, merged: bool
+        self,
+        queue: ChangeQueue,
+        item: Item,
+        result: ItemResult,
+        *,
+        merged: bool = False,
+        reason: str | None = None,
     ) -> Report:
         jobs = tuple(
             JobResult(
@@ -357,5 +375,5 @@ class QueueManager:
             merged=merged,
             tree=item.tree or (item.change,),
             jobs=jobs,
-            reason=item.reason,
+            reason=item.reason if reason is None else reason,
         )
