@@ -89,6 +89,7 @@ class SimulatedGate:
     accepted: Counter[ChangeRef] = field(default_factory=Counter)
     reported: Counter[ChangeRef] = field(default_factory=Counter)
     actions: list[Action] = field(default_factory=list)
+    windows: list[int | None] = field(default_factory=list)  # after each report
 
     def __post_init__(self) -> None:
         self.engine = MANAGERS[self.manager](new_state(self.pipeline), self.window)
@@ -131,6 +132,7 @@ class SimulatedGate:
                 self.canceled.add((action.buildset, action.job))
             case Report():
                 self.reports.append(action)
+                self.windows.append(self.window_of(action.queue))
                 self.reported[action.change] += 1
                 assert self.reported[action.change] <= self.accepted[action.change], (
                     f"{action.change} reported more often than enqueued"
@@ -270,7 +272,14 @@ class SimulatedGate:
         return [(ran.tree, ran.result) for ran in self.history if ran.change == change]
 
     def builds(self, change: ChangeRef) -> list[StartJob]:
-        return [a for a in self.pending if isinstance(a, StartJob) and a.change == change]
+        """The change's builds that are running and not cancelled."""
+        return [
+            a
+            for a in self.pending
+            if isinstance(a, StartJob)
+            and a.change == change
+            and (a.buildset, a.job) not in self.canceled
+        ]
 
     def preparing(self) -> list[ChangeRef]:
         return [a.change for a in self.pending if isinstance(a, PrepareMerge)]
