@@ -44,7 +44,7 @@ def test_after_a_crash_the_outstanding_actions_are_carried_out_again() -> None:
         ("StartJob", a),
         ("PrepareMerge", b),
     ]
-    gate.pending.extend(redo)  # type: ignore[arg-type]  # outstanding() holds no reports
+    gate.pending.extend(redo)
     gate.settle()
     assert gate.merged == [a, b]
     assert gate.engine.outstanding() == []

@@ -5,6 +5,7 @@ serial) that decide. No I/O here; the scheduler carries out the actions.
 
 from trunkgate.gate.actions import (
     Action,
+    Awaited,
     CancelBuild,
     JobResult,
     Merge,
@@ -53,6 +54,7 @@ __all__ = [
     "SERIAL_WINDOW",
     "STATE_VERSION",
     "Action",
+    "Awaited",
     "BuildFinished",
     "BuildResult",
     "BuildStarted",

@@ -85,3 +85,5 @@ class Report:
 
 
 Action = PrepareMerge | StartJob | CancelBuild | Merge | Report
+# The actions the engine waits on an answer for.
+Awaited = PrepareMerge | StartJob | Merge

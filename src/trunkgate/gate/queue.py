@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from trunkgate.gate.actions import (
     Action,
+    Awaited,
     CancelBuild,
     JobResult,
     Merge,
@@ -100,11 +101,11 @@ class QueueManager:
             self._settle(step, queue)
         return step
 
-    def outstanding(self) -> list[Action]:
+    def outstanding(self) -> list[Awaited]:
         """The actions whose answers the engine still waits for: what a
         restarted scheduler carries out again (idempotently) if it cannot
         tell whether they were done."""
-        actions: list[Action] = []
+        actions: list[Awaited] = []
         for queue in self.state.queues.values():
             for item in queue.items:
                 if item.phase is Phase.PREPARING:
