@@ -89,6 +89,7 @@ class SimulatedGate:
     reported: Counter[ChangeRef] = field(default_factory=Counter)
     actions: list[Action] = field(default_factory=list)
     windows: list[int | None] = field(default_factory=list)  # after each report
+    answers: list[Event] = field(default_factory=list)  # from merger, executor, source
 
     def __post_init__(self) -> None:
         self.engine = MANAGERS[self.manager](new_state(self.pipeline), self.window)
@@ -104,6 +105,8 @@ class SimulatedGate:
             live = self.engine.state.find(event.change.key)
             if live is None or live[1].change != event.change:
                 self.accepted[event.change] += 1
+        if not isinstance(event, Enqueue | Dequeue | NewPatchset | Promote):
+            self.answers.append(event)
         actions = self.engine.handle(event)
         self._restart()
         for sent in actions:
@@ -147,7 +150,7 @@ class SimulatedGate:
         self.pending.remove(action)
         match action:
             case PrepareMerge():
-                self._prepare(action)
+                self.prepare(action)
             case StartJob():
                 if result is None:
                     result = self._outcome(action)
@@ -158,7 +161,10 @@ class SimulatedGate:
                 else:
                     self.merge(action)
 
-    def _prepare(self, action: PrepareMerge, conflict: bool | None = None) -> None:
+    def prepare(self, action: PrepareMerge, conflict: bool | None = None) -> None:
+        """Answer a merge request; conflicting as arranged unless told."""
+        if action in self.pending:
+            self.pending.remove(action)
         if conflict is None:
             conflict = action.change in self.conflicting and (
                 self.conflicting[action.change] in (None, *action.tree)
@@ -203,18 +209,26 @@ class SimulatedGate:
 
     def merge(self, action: Merge) -> None:
         self._check_mergeable(action)
+        # The review source merges whatever the outbox says; the engine must
+        # still hold the item to report it.
+        held = self.engine.state.find_buildset(action.buildset)
+        assert held is not None, f"{action.change} merges after the engine let it go"
+        assert held[1].phase.value == "MERGING"
         self.merged.append(action.change)
         self.send(ItemMerged(buildset=action.buildset))
 
     def settle(self, hold: frozenset[tuple[ChangeRef, str]] = frozenset()) -> None:
         """Answer everything, oldest first, until the engine waits for nothing
-        but the builds held back: (change, job) pairs."""
+        but what is held back: (change, job name) for a build, (change,
+        "merge") for its merge."""
+
+        def held(action: Awaited) -> bool:
+            if isinstance(action, StartJob):
+                return (action.change, action.job) in hold
+            return isinstance(action, Merge) and (action.change, "merge") in hold
+
         for _ in range(10_000):
-            ready = [
-                a
-                for a in self.pending
-                if not (isinstance(a, StartJob) and (a.change, a.job) in hold)
-            ]
+            ready = [a for a in self.pending if not held(a)]
             if not ready:
                 return
             self.answer(ready[0])
@@ -257,6 +271,10 @@ class SimulatedGate:
 
     def promote(self, change: ChangeRef) -> None:
         self.send(Promote(project=change.project, number=change.number))
+
+    def jobs_of(self, change: ChangeRef) -> tuple[JobSpec, ...]:
+        """The jobs the change was first enqueued with, at any patchset."""
+        return next(jobs for c, jobs in self.jobs.items() if c.key == change.key)
 
     def result(self, change: ChangeRef) -> ItemResult:
         (found,) = [r for r in self.reports if r.change == change]
@@ -323,3 +341,5 @@ class SimulatedGate:
         for queue in self.engine.state.queues.values():
             assert not queue.items, f"stuck in {queue.name}: {queue.items}"
         assert self.reported == self.accepted
+        merged_reports = [r.change for r in self.reports if r.merged]
+        assert merged_reports == self.merged

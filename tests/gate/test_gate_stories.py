@@ -12,6 +12,7 @@ from trunkgate.gate import (
     ItemMerged,
     ItemResult,
     JobResult,
+    Merge,
     MergePrepared,
     StartJob,
 )
@@ -215,6 +216,39 @@ def test_promote_after_builds_started_cancels_them() -> None:
     assert gate.merged == [b, a]
     assert gate.trees(a) == [((a,), CANCELED), ((b, a), OK)]
     assert gate.trees(b) == [((a, b), CANCELED), ((b,), OK)]
+
+
+def test_promote_while_the_head_is_merging_puts_the_change_right_behind_it() -> None:
+    gate = SimulatedGate()
+    a = gate.approve("org/app", 1)
+    b = gate.approve("org/app", 2)
+    c = gate.approve("org/app", 3)
+    gate.settle(hold=frozenset({(a, "merge"), (b, "unit"), (c, "unit")}))
+    assert [m.change for m in gate.pending if isinstance(m, Merge)] == [a]
+    gate.promote(c)
+    gate.settle()
+
+    assert gate.merged == [a, c, b]
+    assert gate.trees(c) == [((a, b, c), CANCELED), ((a, c), OK)]
+    assert gate.trees(b) == [((a, b), CANCELED), ((a, c, b), OK)]
+
+
+def test_a_change_being_merged_cannot_be_dequeued_or_replaced() -> None:
+    gate = SimulatedGate()
+    a = gate.approve("org/app", 1)
+    gate.answer(gate.pending[0])
+    (build,) = gate.builds(a)
+    gate.answer(build)
+    (merge,) = gate.pending
+    gate.dequeue(a)
+    gate.new_patchset(a)
+    a2 = gate.approve("org/app", 1, patchset=2)
+    assert gate.result(a2) is ItemResult.DEQUEUED
+    assert gate.report(a2).reason == "patchset 1 is being merged"
+
+    gate.answer(merge)
+    assert gate.merged == [a]
+    assert gate.result(a) is ItemResult.SUCCESS
 
 
 def test_results_for_a_stale_tree_are_ignored() -> None:
