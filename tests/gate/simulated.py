@@ -194,8 +194,8 @@ class SimulatedGate:
     def finish(self, action: StartJob, result: BuildResult) -> None:
         if action in self.pending:
             self.pending.remove(action)
-        tree = self.prepared[action.buildset]
-        self.history.append(Ran(action.job, action.change, tree, result))
+        assert action.tree == self.prepared[action.buildset]
+        self.history.append(Ran(action.job, action.change, action.tree, result))
         self.results.setdefault(action.buildset, {}).setdefault(action.job, result)
         self.send(
             BuildFinished(

@@ -49,7 +49,7 @@ def test_failed_change_is_left_out_and_the_change_behind_is_retested_without_it(
     assert gate.merged == [a, c]
     assert gate.result(b) is ItemResult.FAILURE
     assert gate.report(b).reason == "failed: unit"
-    assert gate.report(b).tree == (b,)
+    assert gate.report(b).tree == (a, b)  # the tree it failed on; a merged since
     assert gate.trees(b) == [((a, b), FAILED)]
     # c's first build (on a + b + c) was cancelled when b failed; it was
     # tested again on a + c and merged on that.

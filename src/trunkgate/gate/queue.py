@@ -25,7 +25,7 @@ from trunkgate.gate.actions import (
     Report,
     StartJob,
 )
-from trunkgate.gate.changes import ChangeRef, Tree
+from trunkgate.gate.changes import ChangeRef, Tree, format_tree
 from trunkgate.gate.events import (
     BuildFinished,
     BuildStarted,
@@ -196,7 +196,8 @@ class QueueManager:
         queue, item = found
         if isinstance(event, MergeConflict):
             item.move(Phase.CONFLICT)
-            item.reason = event.reason or f"{item.change} does not merge on {item.tree}"
+            tree = format_tree(item.attempt[1])
+            item.reason = event.reason or f"{item.change} does not merge on {tree}"
             return
         item.move(Phase.TESTING)
         item.commits = dict(event.commits)
@@ -297,6 +298,7 @@ class QueueManager:
     def _prepare(self, step: _Step, queue: ChangeQueue, item: Item, tree: Tree) -> None:
         item.move(Phase.PREPARING)
         item.tree = tree
+        item.prepared_tree = tree
         item.buildset = f"{self.state.pipeline}#{self.state.next_id}"
         self.state.next_id += 1
         step.append(self._prepare_action(queue, item))
@@ -305,6 +307,7 @@ class QueueManager:
         self._cancel_builds(step, item)
         item.move(Phase.WAITING)
         item.tree = None
+        item.prepared_tree = None
         item.buildset = None
         item.commits = {}
         item.builds = {}
@@ -374,7 +377,7 @@ class QueueManager:
             change=item.change,
             result=result,
             merged=merged,
-            tree=item.tree or (item.change,),
+            tree=item.prepared_tree or (item.change,),
             jobs=jobs,
             reason=item.reason if reason is None else reason,
         )

@@ -85,7 +85,12 @@ class Item:
     change: ChangeRef
     jobs: tuple[JobSpec, ...]
     phase: Phase = Phase.WAITING
+    # The tree the item must be tested on now: changes ahead that merged
+    # since are dropped from its front. None while WAITING.
     tree: Tree | None = None
+    # The tree as given to the merger, merged changes and all: what the
+    # builds run on and the report names.
+    prepared_tree: Tree | None = None
     buildset: str | None = None
     commits: dict[str, str] = field(default_factory=dict)
     builds: dict[str, Build] = field(default_factory=dict)
@@ -99,10 +104,11 @@ class Item:
 
     @property
     def attempt(self) -> tuple[str, Tree]:
-        """The buildset and tree of the current attempt, for an item that has one."""
-        if self.buildset is None or self.tree is None:
+        """The buildset and prepared tree of the current attempt, for an item
+        that has one."""
+        if self.buildset is None or self.prepared_tree is None:
             raise TransitionError(f"item {self.change} has no tree while {self.phase}")
-        return self.buildset, self.tree
+        return self.buildset, self.prepared_tree
 
     @property
     def failing(self) -> bool:
