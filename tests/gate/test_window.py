@@ -1,0 +1,83 @@
+"""The active window of a dependent queue: only the changes inside it are
+tested; it grows on each merge and is halved on each failure, within its
+floor and ceiling.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.gate.simulated import SimulatedGate
+from trunkgate.config.sections import Window
+from trunkgate.gate import ChangeRef, PrepareMerge, WindowPolicy
+
+SMALL = WindowPolicy(start=4, floor=2, ceiling=6, increase=1, decrease_factor=2)
+
+
+def prepared(gate: SimulatedGate) -> list[ChangeRef]:
+    """Every change the merger was asked about so far, once each, in order."""
+    seen: list[ChangeRef] = []
+    for action in gate.actions:
+        if isinstance(action, PrepareMerge) and action.change not in seen:
+            seen.append(action.change)
+    return seen
+
+
+def test_only_changes_inside_the_window_are_tested_and_it_grows_and_halves() -> None:
+    gate = SimulatedGate(window=SMALL)
+    changes = [gate.approve("org/app", n) for n in range(1, 9)]
+    first, second, *rest = changes
+    assert prepared(gate) == changes[:4]
+
+    gate.settle(hold=frozenset((c, "unit") for c in changes[1:]))
+    assert gate.merged == [first]
+    assert gate.window_of() == 5
+    assert prepared(gate) == changes[:6]  # seven left, five of them in the window
+
+    gate.fail_job("unit", second)
+    gate.settle(hold=frozenset((c, "unit") for c in rest))
+    assert gate.result(second).value == "FAILURE"
+    assert gate.window_of() == 2
+    # The changes already under test were re-tested at once, without the
+    # failed one; the two beyond the window still wait.
+    assert prepared(gate) == changes[:6]
+    assert all(build.tree[0] != second for c in rest for build in gate.builds(c))
+
+    gate.settle()
+    assert gate.merged == [first, *rest]
+    assert gate.windows == [5, 2, 3, 4, 5, 6, 6, 6]
+
+
+def test_the_window_never_drops_below_its_floor() -> None:
+    gate = SimulatedGate(window=SMALL)
+    changes = [gate.approve("org/app", n) for n in range(1, 5)]
+    for change in changes[:3]:
+        gate.fail_job("unit", change)
+    gate.settle()
+
+    assert gate.merged == [changes[3]]
+    assert gate.windows == [2, 2, 2, 3]
+
+
+def test_default_window_starts_at_twenty() -> None:
+    gate = SimulatedGate()
+    changes = [gate.approve("org/app", n) for n in range(1, 26)]
+    assert prepared(gate) == changes[:20]
+    gate.settle()
+    assert gate.merged == changes
+
+
+def test_window_from_config() -> None:
+    policy = WindowPolicy.from_config(Window())
+    assert policy == WindowPolicy(start=20, floor=3, ceiling=20, increase=1, decrease_factor=2)
+    tiny = WindowPolicy.from_config(Window.model_validate({"size": 2, "floor": 3}))
+    assert (tiny.start, tiny.floor, tiny.ceiling) == (2, 2, 2)
+    roomy = WindowPolicy.from_config(Window(), ceiling=50)
+    assert roomy.grown(49) == 50
+    assert roomy.grown(50) == 50
+    assert roomy.shrunk(7) == 3
+
+
+def test_window_settings_out_of_order_are_refused() -> None:
+    with pytest.raises(ValueError, match="floor"):
+        WindowPolicy(start=2, floor=3, ceiling=20)
