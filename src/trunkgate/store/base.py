@@ -106,7 +106,7 @@ class Store(abc.ABC):
         earlier one under the same parent; a sequential ``path`` may end with
         ``/`` to name the record by the number alone. Raises RecordExists.
         """
-        paths.check_record_path(path[:-1] if sequential and path.endswith("/") else path)
+        paths.check_create_path(path, sequential=sequential)
         data = encode(path, value)
         self._check_open()
         if ephemeral:

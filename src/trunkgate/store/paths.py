@@ -40,6 +40,15 @@ def check_record_path(path: str) -> str:
     return path
 
 
+def check_create_path(path: str, *, sequential: bool) -> str:
+    """Like check_record_path; a sequential record's path may end with '/', to
+    be named by its number alone."""
+    if sequential and path.endswith("/") and path != ROOT:
+        check_record_path(path[:-1])
+        return path
+    return check_record_path(path)
+
+
 def parent(path: str) -> str:
     """The parent of ``path``; the root's parent is the root."""
     head = path.rsplit("/", 1)[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, TypeAlias
 
-from .paths import check_path, check_record_path
+from .paths import check_create_path, check_path, check_record_path
 from .records import Value, encode
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Transaction:
     def create(
         self, path: str, value: Value = None, *, ephemeral: bool = False, sequential: bool = False
     ) -> Transaction:
-        check_record_path(path)
+        check_create_path(path, sequential=sequential)
         self._ops.append(CreateOp(path, encode(path, value), ephemeral, sequential))
         return self
 

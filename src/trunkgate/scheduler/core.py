@@ -1,0 +1,475 @@
+"""The scheduler's loop. It reads review events, queue commands and build
+results from the store, feeds them to each pipeline's queue engine, writes the
+new queue state together with the consumed inputs and the reports to send in
+one transaction, and carries out the engine's actions: speculative merges
+(here, with the merger), builds (records for the executors), merges and
+reports (through the review source). After a kill it resumes from the store:
+the engine names every action it still awaits, and each is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from trunkgate.config.loader import Config
+from trunkgate.gate.actions import (
+    Action,
+    CancelBuild,
+    Merge,
+    PrepareMerge,
+    Report,
+    StartJob,
+)
+from trunkgate.gate.changes import ChangeRef, Tree
+from trunkgate.gate.codec import action_from_dict, action_to_dict, state_from_dict, state_to_dict
+from trunkgate.gate.events import (
+    BuildFinished,
+    BuildStarted,
+    Dequeue,
+    Event,
+    ItemMerged,
+    MergeConflict,
+    MergeFailed,
+    MergePrepared,
+    Promote,
+)
+from trunkgate.gate.manager import manager_for, new_state
+from trunkgate.gate.queue import QueueManager
+from trunkgate.gate.results import BuildResult
+from trunkgate.merger.errors import MergerError
+from trunkgate.merger.model import ChangeSpec, MergeRequest, PreparedTree
+from trunkgate.merger.prepare import Merger
+from trunkgate.review.errors import ReviewError
+from trunkgate.review.events import ReviewEvent
+from trunkgate.review.model import change_ref
+from trunkgate.review.source import LocalReview, TreeToMerge
+from trunkgate.review.stored import take_events
+from trunkgate.scheduler import layout
+from trunkgate.scheduler.records import BuildOutcome, BuildRequest, Command, TreeChange
+from trunkgate.scheduler.reporting import VERIFIED, report_comment, report_vote
+from trunkgate.scheduler.triggers import Routed, enqueue_for, route
+from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
+
+log = logging.getLogger(__name__)
+
+REPORTER = "trunkgate"
+SAFETY_WAKE = 5.0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        review: LocalReview,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.review = review
+        self.clock = clock
+        self.merger = Merger(config.data_dir / "merger" / "cache")
+        self.trees = config.data_dir / "merger" / "trees"
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:scheduler"
+        self.managers: dict[str, QueueManager] = {}
+        self.versions: dict[str, int] = {}
+        self.answers: list[Routed] = []
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy: set[tuple[str, str]] = set()
+        self.reported: list[tuple[str, Report]] = []
+
+    # -- running --------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Lead (one scheduler at a time) until `stop` is set."""
+        for path in (
+            layout.PIPELINES,
+            layout.OUTBOX,
+            layout.COMMANDS,
+            layout.BUILD_REQUESTS,
+            layout.BUILD_RESULTS,
+            "/events",
+        ):
+            await self.store.ensure_path(path)
+        async with self.store.lock(layout.LEADER, identity=self.identity, timeout=None):
+            await self._load()
+            await self._send_outbox()
+            for name, manager in self.managers.items():
+                for action in manager.outstanding():
+                    await self._carry_out(name, action)
+            watches = [
+                self.store.watch(p) for p in ("/events", layout.COMMANDS, layout.BUILD_RESULTS)
+            ]
+            async with contextlib.AsyncExitStack() as stack:
+                for watch in watches:
+                    await stack.enter_async_context(watch)
+                waiters = [asyncio.ensure_future(_forever(w.changed, self._wake)) for w in watches]
+                try:
+                    while not stop.is_set():
+                        self._wake.clear()
+                        try:
+                            await self.step()
+                        except Exception:
+                            # One bad input must not stop every queue: log, take the
+                            # state the store holds again, go on.
+                            log.exception("scheduler: a pass failed")
+                            await self._load()
+                        if self._wake.is_set():
+                            continue
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(SAFETY_WAKE):
+                                await _first(self._wake.wait(), stop.wait())
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+                    await asyncio.gather(*waiters, return_exceptions=True)
+                    for task in list(self._tasks):
+                        task.cancel()
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def step(self) -> None:
+        """Take in everything waiting: answers, review events, commands, build results."""
+        while self.answers:
+            routed, self.answers = self.answers, []
+            await self._apply(routed, ())
+        for path, event in await take_events(self.store):
+            await self._apply(route(self.config, await self._complete(event)), (path,))
+        for path, command in await self._records(layout.COMMANDS, Command):
+            await self._apply(await self._command(command), (path,))
+        for path, outcome in await self._records(layout.BUILD_RESULTS, BuildOutcome):
+            await self._finished(path, outcome)
+        await self._send_outbox()
+
+    # -- state ------------------------------------------------------------
+
+    async def _load(self) -> None:
+        for name, section in self.config.pipelines.items():
+            path = layout.pipeline(name)
+            record = await self.store.get(path)
+            if record is None or not isinstance(record.value, dict):
+                state = new_state(name)
+                with contextlib.suppress(RecordExists):
+                    await self.store.create(path, state_to_dict(state))
+                record = await self.store.get(path)
+                assert record is not None
+            state = state_from_dict(record.value)  # type: ignore[arg-type]
+            self.managers[name] = manager_for(section, state)
+            self.versions[name] = record.version
+
+    async def _apply(self, routed: Iterable[Routed], consumed: Iterable[str]) -> None:
+        """Feed events to their engines; store the states, consumed inputs and
+        reports in one transaction; then carry out the awaited actions."""
+        touched: dict[str, list[Action]] = {}
+        for item in routed:
+            manager = self.managers.get(item.pipeline)
+            if manager is None:
+                continue
+            try:
+                actions = manager.handle(item.event)
+            except Exception:
+                log.exception("pipeline %s: cannot apply %s", item.pipeline, item.event)
+                continue
+            touched.setdefault(item.pipeline, []).extend(actions)
+        transaction = self.store.transaction()
+        for name in touched:
+            data = state_to_dict(self.managers[name].state)
+            transaction.set(layout.pipeline(name), data, version=self.versions[name])
+        for name, actions in touched.items():
+            for action in actions:
+                if isinstance(action, Report | CancelBuild):
+                    entry: dict[str, Any] = {"pipeline": name, "action": action_to_dict(action)}
+                    transaction.create(f"{layout.OUTBOX}/", entry, sequential=True)
+        for path in consumed:
+            transaction.delete(path)
+        try:
+            await transaction.commit()
+        except (VersionConflict, NoRecord):
+            # Another scheduler wrote meanwhile (it cannot while we lead) or an
+            # input vanished: start again from what the store holds.
+            log.warning("scheduler: state moved under us; reloading")
+            await self._load()
+            return
+        for name in touched:
+            self.versions[name] += 1
+        for name, actions in touched.items():
+            for action in actions:
+                if not isinstance(action, Report | CancelBuild):
+                    await self._carry_out(name, action)
+
+    # -- inputs -----------------------------------------------------------
+
+    async def _complete(self, event: ReviewEvent) -> ReviewEvent:
+        """A merge's ref-updated names the change; give it its patchset too."""
+        if event.kind == "ref-updated" and event.change is not None and event.patchset is None:
+            with contextlib.suppress(ReviewError):
+                change = await self.review.get(event.change)
+                return dataclasses.replace(event, patchset=change.patchset)
+        return event
+
+    async def _command(self, command: Command) -> list[Routed]:
+        if command.kind == "dequeue":
+            event: Event = Dequeue(
+                project=command.project, number=command.change, reason="dequeued by hand"
+            )
+        elif command.kind == "promote":
+            event = Promote(project=command.project, number=command.change)
+        else:
+            try:
+                change = await self.review.get(command.change)
+            except ReviewError:
+                return []
+            ref = ChangeRef(change.project, change.number, change.patchset, change.branch)
+            enqueue = enqueue_for(self.config, command.pipeline, ref)
+            if enqueue is None:
+                return []
+            event = enqueue
+        return [Routed(command.pipeline, event)]
+
+    async def _finished(self, path: str, outcome: BuildOutcome) -> None:
+        record = await self.store.get_model(layout.build_request(outcome.id), BuildRequest)
+        if record is None:
+            with contextlib.suppress(NoRecord):
+                await self.store.delete(path)
+            return
+        request = record.value
+        try:
+            result = BuildResult(outcome.result)
+        except ValueError:
+            result = BuildResult.ERROR
+        event = BuildFinished(
+            buildset=request.buildset,
+            job=request.job,
+            result=result,
+            build_id=request.id,
+            url=outcome.log_path,
+        )
+        await self._apply(
+            [Routed(request.pipeline, event)], (path, layout.build_request(request.id))
+        )
+
+    async def _records(self, parent: str, kind: type[Any]) -> list[tuple[str, Any]]:
+        try:
+            names = await self.store.children(parent)
+        except NoRecord:
+            return []
+        found = []
+        for name in names:
+            path = f"{parent}/{name}"
+            try:
+                record = await self.store.get_model(path, kind)
+            except Exception:
+                log.exception("scheduler: unreadable record %s; dropping it", path)
+                with contextlib.suppress(NoRecord):
+                    await self.store.delete(path)
+                continue
+            if record is not None:
+                found.append((path, record.value))
+        return found
+
+    # -- actions ----------------------------------------------------------
+
+    async def _carry_out(self, pipeline: str, action: Action) -> None:
+        if isinstance(action, PrepareMerge):
+            self._spawn(("prepare", action.buildset), self._prepare(pipeline, action))
+        elif isinstance(action, StartJob):
+            await self._start_job(pipeline, action)
+        elif isinstance(action, Merge):
+            self._spawn(("merge", action.buildset), self._merge(pipeline, action))
+
+    def _spawn(self, key: tuple[str, str], work: Awaitable[None]) -> None:
+        if key in self._busy:
+            return
+        self._busy.add(key)
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("scheduler: %s %s failed", *key)
+            finally:
+                self._busy.discard(key)
+
+        task = asyncio.ensure_future(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _answer(self, pipeline: str, event: Event) -> None:
+        self.answers.append(Routed(pipeline, event))
+        self._wake.set()
+
+    def _specs(self, tree: Tree) -> tuple[ChangeSpec, ...]:
+        return tuple(
+            ChangeSpec(
+                project=change.project,
+                url=str(self.review.repo(change.project)),
+                branch=change.branch,
+                ref=change_ref(change.number, change.patchset),
+                name=str(change),
+            )
+            for change in tree
+        )
+
+    async def _prepare_tree(self, buildset: str, tree: Tree) -> PreparedTree | str:
+        """The tree in the buildset's work dir; a text saying why when it does not merge."""
+        directory = self.trees / buildset
+        shutil.rmtree(directory, ignore_errors=True)
+        result = await self.merger.prepare(MergeRequest(changes=self._specs(tree)), directory)
+        if isinstance(result, PreparedTree):
+            return result
+        return result.message
+
+    async def _prepare(self, pipeline: str, action: PrepareMerge) -> None:
+        try:
+            prepared = await self._prepare_tree(action.buildset, action.tree)
+        except (MergerError, ReviewError) as exc:
+            prepared = f"the merger could not prepare the tree: {exc}"
+        if isinstance(prepared, str):
+            self._answer(pipeline, MergeConflict(buildset=action.buildset, reason=prepared))
+        else:
+            commits = {repo.project: repo.commit for repo in prepared.repos}
+            self._answer(pipeline, MergePrepared(buildset=action.buildset, commits=commits))
+
+    async def _start_job(self, pipeline: str, action: StartJob) -> None:
+        build_id = _build_id(action.buildset, action.job)
+        change = action.change
+        request = BuildRequest(
+            id=build_id,
+            buildset=action.buildset,
+            pipeline=pipeline,
+            queue=action.queue,
+            project=change.project,
+            change=change.number,
+            patchset=change.patchset,
+            branch=change.branch,
+            job=action.job,
+            voting=action.voting,
+            tree=[TreeChange.of(c) for c in action.tree],
+            commits=dict(action.commits),
+            created=self.clock(),
+        )
+        with contextlib.suppress(RecordExists):
+            await self.store.create(layout.build_request(build_id), request)
+        self._answer(
+            pipeline, BuildStarted(buildset=action.buildset, job=action.job, build_id=build_id)
+        )
+
+    async def _merge(self, pipeline: str, action: Merge) -> None:
+        manager = self.managers[pipeline]
+        found = manager.state.find_buildset(action.buildset)
+        if found is None:
+            return
+        _, item = found
+        change = action.change
+        directory = self.trees / action.buildset / change.project
+        try:
+            if not directory.is_dir() and item.prepared_tree is not None:
+                await self._prepare_tree(action.buildset, item.prepared_tree)
+            commit = item.commits.get(change.project)
+            tested = TreeToMerge(directory, commit, "merge") if commit else None
+            await self.review.merge(change.number, tested, user=REPORTER)
+        except (ReviewError, MergerError) as exc:
+            self._answer(pipeline, MergeFailed(buildset=action.buildset, reason=str(exc)))
+            return
+        self._answer(pipeline, ItemMerged(buildset=action.buildset))
+
+    async def _send_outbox(self) -> None:
+        for path, entry in await self._records(layout.OUTBOX, dict):
+            try:
+                action = action_from_dict(entry["action"])
+                pipeline = str(entry["pipeline"])
+                if isinstance(action, Report):
+                    await self._report(pipeline, action)
+                elif isinstance(action, CancelBuild):
+                    await self._cancel(action)
+            except Exception:
+                log.exception("scheduler: cannot send %s", path)
+            with contextlib.suppress(NoRecord):
+                await self.store.delete(path)
+        self._tidy_trees()
+
+    async def _report(self, pipeline: str, report: Report) -> None:
+        section = self.config.pipelines[pipeline]
+        comment = report_comment(section, report)
+        vote = report_vote(section, report)
+        change = report.change
+        try:
+            if vote is not None:
+                await self.review.vote(
+                    change.number,
+                    VERIFIED,
+                    vote,
+                    REPORTER,
+                    message=comment,
+                    patchset=change.patchset,
+                )
+            elif section.success.comment or section.failure.comment:
+                await self.review.comment(change.number, comment, REPORTER)
+        except ReviewError as exc:
+            log.warning("scheduler: cannot report on change %s: %s", change, exc)
+        self.reported.append((pipeline, report))
+
+    async def _cancel(self, action: CancelBuild) -> None:
+        build_id = action.build_id or _build_id(action.buildset, action.job)
+        path = layout.build_request(build_id)
+        while True:
+            record = await self.store.get_model(path, BuildRequest)
+            if record is None:
+                return
+            request = record.value
+            request.cancel = True
+            try:
+                await self.store.set(path, request, version=record.version)
+            except VersionConflict:
+                continue
+            except NoRecord:
+                return
+            return
+
+    def _tidy_trees(self) -> None:
+        """Drop the work dirs of buildsets no queue uses any more."""
+        if not self.trees.is_dir():
+            return
+        current = {
+            item.buildset
+            for manager in self.managers.values()
+            for queue in manager.state.queues.values()
+            for item in queue.items
+            if item.buildset
+        }
+        for directory in self.trees.iterdir():
+            if directory.name not in current and ("prepare", directory.name) not in self._busy:
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+def _build_id(buildset: str, job: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{buildset}/{job}").hex
+
+
+async def _forever(changed: Callable[[float | None], Awaitable[bool]], wake: asyncio.Event) -> None:
+    while True:
+        if await changed(None):
+            wake.set()
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+__all__ = ["Scheduler"]

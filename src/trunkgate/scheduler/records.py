@@ -1,0 +1,62 @@
+"""The records the scheduler and executors exchange through the store: what
+to build, and how a build ended. Plain dataclasses; the store serialises them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trunkgate.gate.changes import ChangeRef
+
+
+@dataclass
+class TreeChange:
+    project: str
+    number: int
+    patchset: int
+    branch: str
+
+    @classmethod
+    def of(cls, change: ChangeRef) -> TreeChange:
+        return cls(change.project, change.number, change.patchset, change.branch)
+
+
+@dataclass
+class BuildRequest:
+    """One job to run for one item's tree; its id is its record's name."""
+
+    id: str
+    buildset: str
+    pipeline: str
+    queue: str
+    project: str
+    change: int
+    patchset: int
+    branch: str
+    job: str
+    voting: bool
+    tree: list[TreeChange]
+    commits: dict[str, str]
+    created: float
+    cancel: bool = False
+
+
+@dataclass
+class BuildOutcome:
+    id: str
+    result: str
+    started: float
+    ended: float
+    log_path: str | None = None
+    node_provider: str | None = None
+    nodes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Command:
+    """A queue command given by hand: enqueue, dequeue or promote."""
+
+    kind: str
+    pipeline: str
+    project: str
+    change: int

@@ -1,0 +1,46 @@
+"""What a pipeline says when an item leaves it: the vote and the comment with
+a table of job results and log paths. Pure."""
+
+from __future__ import annotations
+
+from trunkgate.config.sections import PipelineSection
+from trunkgate.gate.actions import Report
+from trunkgate.gate.changes import format_tree
+from trunkgate.gate.results import ItemResult
+
+VERIFIED = "Verified"
+
+_HEADLINES = {
+    ItemResult.SUCCESS: "Build succeeded",
+    ItemResult.FAILURE: "Build failed",
+    ItemResult.MERGE_CONFLICT: "Merge failed: the change does not merge",
+    ItemResult.DEQUEUED: "Dequeued",
+}
+
+
+def report_vote(pipeline: PipelineSection, report: Report) -> int | None:
+    if report.result is ItemResult.SUCCESS:
+        return pipeline.success.vote
+    if report.result in (ItemResult.FAILURE, ItemResult.MERGE_CONFLICT):
+        return pipeline.failure.vote
+    return None
+
+
+def report_comment(pipeline: PipelineSection, report: Report) -> str:
+    headline = f"{_HEADLINES[report.result]} ({pipeline.name} pipeline)."
+    lines = [headline]
+    if report.reason:
+        lines.append(report.reason)
+    if report.merged:
+        lines.append("The change has merged.")
+    if report.tree:
+        lines.append(f"Tested on: {format_tree(report.tree)}")
+    if report.jobs:
+        lines.append("")
+        width = max(len(job.job) for job in report.jobs)
+        for job in report.jobs:
+            result = str(job.result) if job.result is not None else "NOT RUN"
+            voting = "" if job.voting else " (non-voting)"
+            where = f"  {job.url}" if job.url else ""
+            lines.append(f"- {job.job.ljust(width)}  {result}{voting}{where}")
+    return "\n".join(lines)
