@@ -13,6 +13,8 @@ from trunkgate.pool.keys import ClientKey, load_client_key
 from trunkgate.pool.launcher import Launcher
 from trunkgate.pool.providers import launcher_settings, make_driver, reap_policy
 from trunkgate.pool.reaper import Reaper
+from trunkgate.scheduler.core import Scheduler
+from trunkgate.site import open_site_review
 from trunkgate.store import Store
 
 Component = Callable[[Config, Store, asyncio.Event], Awaitable[None]]
@@ -38,7 +40,13 @@ async def run_launchers(
     await asyncio.gather(*work)
 
 
+async def run_scheduler(config: Config, store: Store, stop: asyncio.Event) -> None:
+    """The scheduler, over the site's local review source."""
+    await Scheduler(config, store, open_site_review(config, store)).run(stop)
+
+
 COMPONENTS: dict[str, Component] = {
+    "scheduler": run_scheduler,
     "launcher": run_launchers,
     "metrics": run_metrics,
 }

@@ -167,6 +167,7 @@ def _row(change: Change) -> dict[str, Any]:
 
 
 def _reviewing(args: argparse.Namespace, work: Any) -> Any:
+    """`with_store`, with the review source's errors as messages."""
     try:
         return with_store(args, work)
     except ReviewError as exc:

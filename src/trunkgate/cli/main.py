@@ -9,7 +9,15 @@ import sys
 from collections.abc import Callable, Sequence
 
 from trunkgate import __version__
-from trunkgate.cli import change_cmds, config_cmds, demo_cmd, init_cmd, pool_cmds, serve_cmd
+from trunkgate.cli import (
+    change_cmds,
+    config_cmds,
+    demo_cmd,
+    gate_cmds,
+    init_cmd,
+    pool_cmds,
+    serve_cmd,
+)
 from trunkgate.cli.errors import CliError
 from trunkgate.config.errors import ConfigInvalid
 
@@ -20,6 +28,7 @@ _REGISTRARS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     serve_cmd.register,
     pool_cmds.register,
     change_cmds.register,
+    gate_cmds.register,
 )
 
 
