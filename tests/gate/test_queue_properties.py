@@ -173,7 +173,7 @@ class RandomPipeline(RuleBasedStateMachine):
     # -- what must always hold ---------------------------------------------
 
     @invariant()
-    def window_in_bounds(self) -> None:
+    def window_in_bounds_and_nothing_awaited_unasked(self) -> None:
         self.gate.check()
 
     def teardown(self) -> None:

@@ -11,6 +11,8 @@ matches is reset at once: its builds are cancelled and it starts again on the
 new tree. A failing item stays in its queue, out of everyone's tree, until
 nothing that is not failing is ahead of it (it is at the head): only then is
 its failure its own, and it is reported. The items behind never wait on it.
+The window bounds how many items, counted from the head, may be given a
+tree; an item that already has one keeps it when the window shrinks.
 """
 
 from __future__ import annotations
@@ -55,7 +57,15 @@ _Step = list[Action]
 
 
 class QueueManager:
-    """One pipeline's queues. Subclasses set the policy; see module docs."""
+    """One pipeline's queues. Subclasses set the policy; see module docs.
+
+    The scheduler, for each event: loads the state from the store, builds
+    the manager over it (`manager_for`), calls `handle`, then stores the new
+    state and the returned actions in one write (an outbox) and carries the
+    actions out in order. Answers come back as events naming the buildset;
+    (buildset, job) identifies a build, so carrying an action out twice after
+    a crash can be detected. `outstanding` lists what is still awaited.
+    """
 
     kind = "dependent"
     merges = True  # passing items at the head are merged
