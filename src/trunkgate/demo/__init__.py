@@ -1,0 +1,1 @@
+"""`trunkgate demo`: the whole system on a throw-away example site."""
