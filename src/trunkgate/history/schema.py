@@ -1,0 +1,17 @@
+"""The version of the build history's stored shape, and its log.
+
+Each version is an Alembic revision under migrations/versions, named by its
+number. Bump SCHEMA_HEAD with a line below whenever tables.py changes, in
+the same commit as the migration that makes the change; a database at a
+revision this trunkgate does not know is refused on connect.
+"""
+
+from __future__ import annotations
+
+# 0001: first shape. trunkgate_buildset (one queue item's jobs) and
+#       trunkgate_build (one run of a job; nodes and tree as JSON);
+#       Alembic's version row in trunkgate_history_version.
+SCHEMA_HEAD = "0001"
+
+# Where Alembic finds env.py and versions/, as a package resource.
+SCRIPT_LOCATION = "trunkgate.history:migrations"
