@@ -102,18 +102,21 @@ def check_connection(engine: Engine, shown: str) -> None:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
-        raise translate(engine, shown, exc) from exc
+        raise translate(engine, shown, exc, opening=True) from exc
 
 
-def translate(engine: Engine, shown: str, exc: SQLAlchemyError) -> HistoryError:
+def translate(
+    engine: Engine, shown: str, exc: SQLAlchemyError, *, opening: bool = False
+) -> HistoryError:
     """The HistoryError for a failed database operation, without the password.
 
-    ``shown`` is the URL as the user wrote it, masked.
+    ``shown`` is the URL as the user wrote it, masked. Any failure while
+    opening, and a lost connection at any time, make the history unavailable.
     """
     reason = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
     reason = " ".join(reason.split())
     if engine.url.password:
         reason = reason.replace(str(engine.url.password), "***")
-    if isinstance(exc, OperationalError | InterfaceError):
+    if opening or isinstance(exc, OperationalError | InterfaceError):
         return HistoryUnavailable(f"cannot use history database {shown}: {reason}")
     return HistoryError(f"history database {shown}: {reason}")

@@ -59,7 +59,7 @@ def upgrade(engine: Engine, shown: str) -> None:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
     except SQLAlchemyError as exc:
-        raise translate(engine, shown, exc) from exc
+        raise translate(engine, shown, exc, opening=True) from exc
     except CommandError as exc:
         raise HistoryUnavailable(
             f"history database {shown}: cannot migrate to schema {SCHEMA_HEAD}: {exc}"
