@@ -229,3 +229,25 @@ async def test_a_closed_history_says_so(url: str) -> None:
     await history.close()
     with pytest.raises(HistoryError, match="is closed"):
         await history.builds()
+
+
+async def test_the_listing_has_the_fields_of_trunkgate_builds(history: History) -> None:
+    buildset = await history.add_buildset(pipeline="gate", project="p", change=5, patchset=3)
+    build = await history.add_build(
+        buildset=buildset.uuid, job="unit", node_provider="local", started=at(0)
+    )
+    done = await history.finish_build(build.id, result="SUCCESS", log_path="logs/x", ended=at(1))
+    assert done.listing() == {
+        "id": build.id,
+        "job": "unit",
+        "project": "p",
+        "change": 5,
+        "patchset": 3,
+        "pipeline": "gate",
+        "result": "SUCCESS",
+        "node_provider": "local",
+        "log_path": "logs/x",
+        "started": "2025-03-01T12:00:00.123456+00:00",
+        "ended": "2025-03-01T12:01:00.123456+00:00",
+    }
+    assert len({done, build, done}) == 2  # records can be kept in sets

@@ -7,7 +7,14 @@ migrated with Alembic on connect. Components import from here only.
 
 from .database import History
 from .errors import HistoryError, HistoryUnavailable, SchemaTooNew, UnknownRecord
-from .records import BUILD_RESULTS, BUILDSET_RESULTS, BuildNode, BuildRecord, BuildsetRecord
+from .records import (
+    BUILD_RESULTS,
+    BUILDSET_RESULTS,
+    LISTED_FIELDS,
+    BuildNode,
+    BuildRecord,
+    BuildsetRecord,
+)
 from .schema import SCHEMA_HEAD
 from .site import history_url, open_site_history
 from .urls import default_url
@@ -15,6 +22,7 @@ from .urls import default_url
 __all__ = [
     "BUILDSET_RESULTS",
     "BUILD_RESULTS",
+    "LISTED_FIELDS",
     "SCHEMA_HEAD",
     "BuildNode",
     "BuildRecord",

@@ -65,7 +65,8 @@ class History:
 
     ``await History.open(url)``; every method after that is a coroutine
     until ``await history.close()``. Times are aware datetimes, UTC on the
-    way out; a time left out is the clock's now.
+    way out; a time left out is the clock's now. A call whose caller is
+    cancelled may still reach the database: the worker thread finishes it.
     """
 
     def __init__(

@@ -78,9 +78,33 @@ class BuildRecord:
     voting: bool = True
     nodes: tuple[BuildNode, ...] = ()
     retries: int = 0
-    tree: Mapping[str, str] = field(default_factory=dict)
+    tree: Mapping[str, str] = field(default_factory=dict, hash=False)
     error: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.result is not None
+
+    def listing(self) -> dict[str, str | int | None]:
+        """The fields ``trunkgate builds`` lists, in order, times in ISO 8601."""
+        row: dict[str, str | int | None] = {}
+        for name in LISTED_FIELDS:
+            value = getattr(self, name)
+            row[name] = value.isoformat() if isinstance(value, datetime) else value
+        return row
+
+
+# What `trunkgate builds` prints (DESIGN.md, Command line contract).
+LISTED_FIELDS = (
+    "id",
+    "job",
+    "project",
+    "change",
+    "patchset",
+    "pipeline",
+    "result",
+    "node_provider",
+    "log_path",
+    "started",
+    "ended",
+)
