@@ -5,7 +5,9 @@ refused rather than written.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -14,8 +16,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 
+import trunkgate.history
 from trunkgate.history import SCHEMA_HEAD, History, SchemaTooNew
 from trunkgate.history.migrate import alembic_config, current_revisions
+from trunkgate.history.revise import draft
 from trunkgate.history.tables import VERSION_TABLE, metadata
 from trunkgate.history.urls import parse
 
@@ -91,3 +95,29 @@ async def test_a_database_from_a_newer_trunkgate_is_refused_and_left_alone(
         assert current_revisions(connection) == ("0042",)
         count = connection.execute(text("SELECT COUNT(*) FROM trunkgate_buildset")).scalar()
     assert count == 1
+
+
+def test_the_next_migration_is_drafted_against_the_head(tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    shutil.copytree(
+        Path(trunkgate.history.__file__).parent / "migrations",
+        migrations,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    drafted = draft("nothing changed", str(migrations))
+    assert drafted.name == "r0002_nothing_changed.py"
+    text_of_draft = drafted.read_text()
+    assert "down_revision: str | None = '0001'" in text_of_draft
+    assert "    pass\n" in text_of_draft
+    assert "op." not in text_of_draft  # tables.py matches the head: nothing to do
+
+    config = alembic_config()
+    config.set_main_option("script_location", str(migrations))
+    engine = create_engine(f"sqlite:///{tmp_path}/h.db")
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            assert current_revisions(connection) == ("0002",)
+    finally:
+        engine.dispose()

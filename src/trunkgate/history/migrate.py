@@ -31,6 +31,8 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.set_main_option("path_separator", "os")
+    # Revision files are modules, whose names cannot start with a digit.
+    config.set_main_option("file_template", "r%%(rev)s_%%(slug)s")
     return config
 
 

@@ -1,9 +1,10 @@
 """The version of the build history's stored shape, and its log.
 
 Each version is an Alembic revision under migrations/versions, named by its
-number. Bump SCHEMA_HEAD with a line below whenever tables.py changes, in
-the same commit as the migration that makes the change; a database at a
-revision this trunkgate does not know is refused on connect.
+number. Whenever tables.py changes, draft the migration with ``python -m
+trunkgate.history.revise "what changed"``, and bump SCHEMA_HEAD with a line
+below in the same commit. A database at a revision this trunkgate does not
+know is refused on connect.
 """
 
 from __future__ import annotations
