@@ -77,34 +77,14 @@ class PostgresServer:
             raise PostgresUnavailable(f"{argv[0]} failed:\n{done.stdout}{done.stderr}")
 
     def start(self) -> None:
+        """Start the server: a new one, or again on the same data and port after halt()."""
         reason = missing()
         if reason is not None:
             raise PostgresUnavailable(reason)
-        self.directory = Path(tempfile.mkdtemp(prefix="trunkgate-pg-"))
-        if os.geteuid() == 0:
-            owner = pwd.getpwnam(SUPERUSER)
-            os.chown(self.directory, owner.pw_uid, owner.pw_gid)
-        password_file = self.directory / "password"
-        password_file.write_text(PASSWORD + "\n")
-        if os.geteuid() == 0:
-            os.chown(password_file, owner.pw_uid, owner.pw_gid)
-        data = self.directory / "data"
-        self.port = free_port()
         try:
-            self._run(
-                "initdb",
-                "--pgdata",
-                str(data),
-                "--username",
-                SUPERUSER,
-                "--pwfile",
-                str(password_file),
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-            )
+            if self.directory is None:
+                self._init()
+            assert self.directory is not None
             options = " ".join(
                 [
                     "-c listen_addresses=127.0.0.1",
@@ -119,7 +99,7 @@ class PostgresServer:
             self._run(
                 "pg_ctl",
                 "--pgdata",
-                str(data),
+                str(self.directory / "data"),
                 "--log",
                 str(self.directory / "server.log"),
                 "--options",
@@ -132,25 +112,50 @@ class PostgresServer:
             self.stop()
             raise
 
+    def _init(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="trunkgate-pg-"))
+        password_file = self.directory / "password"
+        password_file.write_text(PASSWORD + "\n")
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam(SUPERUSER)
+            for path in (self.directory, password_file):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        self.port = free_port()
+        self._run(
+            "initdb",
+            "--pgdata",
+            str(self.directory / "data"),
+            "--username",
+            SUPERUSER,
+            "--pwfile",
+            str(password_file),
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+
     def create_database(self, name: str) -> str:
         """A new, empty database; its URL."""
         with psycopg.connect(self.url(), autocommit=True) as connection:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server, closing every connection; start() brings it back.
+
+        Not "immediate" when the data is to survive: with synchronous_commit
+        off, that loses the last commits.
+        """
+        if self.directory is not None and (self.directory / "data/postmaster.pid").exists():
+            self._run("pg_ctl", "--pgdata", str(self.directory / "data"), f"--mode={mode}", "stop")
+
     def stop(self) -> None:
-        directory, self.directory = self.directory, None
-        if directory is None:
-            return
+        """Stop the server and remove its directory."""
         try:
-            if (directory / "data" / "postmaster.pid").exists():
-                self._run(
-                    "pg_ctl",
-                    "--pgdata",
-                    str(directory / "data"),
-                    "--mode=immediate",
-                    "--wait",
-                    "stop",
-                )
+            self.halt(mode="immediate")
         finally:
-            shutil.rmtree(directory, ignore_errors=True)
+            directory, self.directory = self.directory, None
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)

@@ -84,3 +84,22 @@ async def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     message = await refusal(f"sqlite:///{tmp_path}/history.db")
     assert f"cannot use history database sqlite:///{tmp_path}/history.db" in message
     assert "not a database" in message
+
+
+async def test_a_server_that_goes_away_and_comes_back(postgres: PostgresServer) -> None:
+    server = PostgresServer()  # its own, to stop it; `postgres` only checks one can run
+    server.start()
+    try:
+        url = server.create_database("history")
+        async with await History.open(url) as history:
+            buildset = await history.add_buildset(pipeline="gate", project="p", change=1)
+            server.halt()
+            with pytest.raises(HistoryUnavailable) as refused:
+                await history.builds()
+            assert "cannot use history database postgresql://postgres:***@127.0.0.1:" in str(
+                refused.value
+            )
+            server.start()
+            assert await history.buildsets() == [buildset]
+    finally:
+        server.stop()
