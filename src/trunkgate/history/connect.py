@@ -28,6 +28,7 @@ SUPPORTED = "sqlite (the default) or postgresql"
 WRITE = "trunkgate_history_write"
 
 _SQLITE_BUSY_S = 30.0
+_CONNECT_TIMEOUT_S = 10
 
 
 def create(url: str) -> Engine:
@@ -59,8 +60,14 @@ def create(url: str) -> Engine:
 def _options(url: URL) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": _SQLITE_BUSY_S}}
-    # A server may restart between two builds; test a pooled connection first.
-    return {"pool_pre_ping": True}
+    options: dict[str, Any] = {
+        # A server may restart between two builds; test a pooled connection first.
+        "pool_pre_ping": True,
+    }
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        # An address that drops packets would otherwise hang for minutes.
+        options["connect_args"] = {"connect_timeout": _CONNECT_TIMEOUT_S}
+    return options
 
 
 def _missing_driver(url: URL, shown: str, exc: ImportError) -> str:
