@@ -1,0 +1,196 @@
+"""The build history's reads and writes as plain functions on a SQLAlchemy
+connection, turning rows into records and back. They run in the history's
+worker thread; nothing here knows about the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, Select, select
+
+from trunkgate.history.errors import UnknownRecord
+from trunkgate.history.records import BuildNode, BuildRecord, BuildsetRecord
+from trunkgate.history.tables import build, buildset
+
+_BUILD_COLUMNS = (
+    build,
+    buildset.c.project,
+    buildset.c.change,
+    buildset.c.patchset,
+    buildset.c.pipeline,
+)
+
+
+@dataclass(frozen=True)
+class BuildFilter:
+    """Which builds to list; None matches anything."""
+
+    change: int | None = None
+    patchset: int | None = None
+    job: str | None = None
+    project: str | None = None
+    pipeline: str | None = None
+    buildset: str | None = None
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildsetFilter:
+    """Which buildsets to list; None matches anything."""
+
+    change: int | None = None
+    patchset: int | None = None
+    project: str | None = None
+    pipeline: str | None = None
+    result: str | None = None
+
+
+def insert_buildset(connection: Connection, record: BuildsetRecord) -> None:
+    connection.execute(
+        buildset.insert().values(
+            uuid=record.uuid,
+            pipeline=record.pipeline,
+            project=record.project,
+            change=record.change,
+            patchset=record.patchset,
+            ref=record.ref,
+            branch=record.branch,
+            result=record.result,
+            message=record.message,
+            started=record.started,
+            ended=record.ended,
+        )
+    )
+
+
+def update_buildset(connection: Connection, uuid: str, values: Mapping[str, Any]) -> None:
+    done = connection.execute(buildset.update().where(buildset.c.uuid == uuid).values(**values))
+    if done.rowcount != 1:
+        raise UnknownRecord(f"no buildset {uuid}")
+
+
+def get_buildset(connection: Connection, uuid: str) -> BuildsetRecord | None:
+    row = connection.execute(select(buildset).where(buildset.c.uuid == uuid)).one_or_none()
+    return None if row is None else _buildset_record(row._mapping)
+
+
+def list_buildsets(
+    connection: Connection, where: BuildsetFilter, limit: int, offset: int
+) -> list[BuildsetRecord]:
+    query = select(buildset)
+    for name in ("change", "patchset", "project", "pipeline", "result"):
+        wanted = getattr(where, name)
+        if wanted is not None:
+            query = query.where(buildset.c[name] == wanted)
+    query = query.order_by(buildset.c.started.desc(), buildset.c.uuid.desc())
+    rows = connection.execute(query.limit(limit).offset(offset))
+    return [_buildset_record(row._mapping) for row in rows]
+
+
+def insert_build(connection: Connection, record: BuildRecord) -> None:
+    connection.execute(
+        build.insert().values(
+            id=record.id,
+            buildset_uuid=record.buildset,
+            **_build_values(record),
+        )
+    )
+
+
+def update_build(connection: Connection, build_id: str, record: BuildRecord) -> None:
+    done = connection.execute(
+        build.update().where(build.c.id == build_id).values(**_build_values(record))
+    )
+    if done.rowcount != 1:
+        raise UnknownRecord(f"no build {build_id}")
+
+
+def get_build(connection: Connection, build_id: str) -> BuildRecord | None:
+    row = connection.execute(_builds_query().where(build.c.id == build_id)).one_or_none()
+    return None if row is None else _build_record(row._mapping)
+
+
+def list_builds(
+    connection: Connection, where: BuildFilter, limit: int, offset: int
+) -> list[BuildRecord]:
+    query = _builds_query()
+    columns = {
+        "change": buildset.c.change,
+        "patchset": buildset.c.patchset,
+        "job": build.c.job,
+        "project": buildset.c.project,
+        "pipeline": buildset.c.pipeline,
+        "buildset": build.c.buildset_uuid,
+        "result": build.c.result,
+    }
+    for name, column in columns.items():
+        wanted = getattr(where, name)
+        if wanted is not None:
+            query = query.where(column == wanted)
+    query = query.order_by(build.c.started.desc(), build.c.id.desc())
+    rows = connection.execute(query.limit(limit).offset(offset))
+    return [_build_record(row._mapping) for row in rows]
+
+
+def _builds_query() -> Select[Any]:
+    return select(*_BUILD_COLUMNS).join_from(
+        build, buildset, build.c.buildset_uuid == buildset.c.uuid
+    )
+
+
+def _build_values(record: BuildRecord) -> dict[str, Any]:
+    return {
+        "job": record.job,
+        "result": record.result,
+        "voting": record.voting,
+        "node_provider": record.node_provider,
+        "nodes": [{"name": n.name, "label": n.label} for n in record.nodes],
+        "log_path": record.log_path,
+        "started": record.started,
+        "ended": record.ended,
+        "retries": record.retries,
+        "tree": dict(record.tree),
+        "error": record.error,
+    }
+
+
+def _buildset_record(row: RowMapping) -> BuildsetRecord:
+    return BuildsetRecord(
+        uuid=row["uuid"],
+        pipeline=row["pipeline"],
+        project=row["project"],
+        change=row["change"],
+        patchset=row["patchset"],
+        ref=row["ref"],
+        branch=row["branch"],
+        result=row["result"],
+        message=row["message"],
+        started=row["started"],
+        ended=row["ended"],
+    )
+
+
+def _build_record(row: RowMapping) -> BuildRecord:
+    nodes: Sequence[Mapping[str, str]] = row["nodes"]
+    return BuildRecord(
+        id=row["id"],
+        job=row["job"],
+        project=row["project"],
+        change=row["change"],
+        patchset=row["patchset"],
+        pipeline=row["pipeline"],
+        result=row["result"],
+        node_provider=row["node_provider"],
+        log_path=row["log_path"],
+        started=row["started"],
+        ended=row["ended"],
+        buildset=row["buildset_uuid"],
+        voting=bool(row["voting"]),
+        nodes=tuple(BuildNode(name=n["name"], label=n["label"]) for n in nodes),
+        retries=row["retries"],
+        tree=dict(row["tree"]),
+        error=row["error"],
+    )

@@ -1,0 +1,18 @@
+"""The version of the build history's stored shape, and its log.
+
+Each version is an Alembic revision under migrations/versions, named by its
+number. Whenever tables.py changes, draft the migration with ``python -m
+trunkgate.history.revise "what changed"``, and bump SCHEMA_HEAD with a line
+below in the same commit. A database at a revision this trunkgate does not
+know is refused on connect.
+"""
+
+from __future__ import annotations
+
+# 0001: first shape. trunkgate_buildset (one queue item's jobs) and
+#       trunkgate_build (one run of a job; nodes and tree as JSON);
+#       Alembic's version row in trunkgate_history_version.
+SCHEMA_HEAD = "0001"
+
+# Where Alembic finds env.py and versions/, as a package resource.
+SCRIPT_LOCATION = "trunkgate.history:migrations"
