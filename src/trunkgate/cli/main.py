@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from trunkgate import __version__
 from trunkgate.cli import (
+    builds_cmd,
     change_cmds,
     config_cmds,
     demo_cmd,
@@ -29,6 +30,7 @@ _REGISTRARS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     pool_cmds.register,
     change_cmds.register,
     gate_cmds.register,
+    builds_cmd.register,
 )
 
 
