@@ -1,0 +1,90 @@
+"""A build's console log: the header lines (pure functions of the build and
+its nodes) and `ConsoleLog`, which appends timestamped lines and flushes each
+one so that `tail -f` and a live console see it at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from trunkgate.executor.model import BuildNode, BuildSpec
+
+EXECUTOR = "executor"
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def header_lines(spec: BuildSpec, started: datetime) -> Iterator[str]:
+    """What the build is: written before anything runs."""
+    job = spec.job
+    yield f"Build {spec.id} of job {job.name} started at {stamp(started)} UTC"
+    yield f"Pipeline: {spec.pipeline}"
+    yield f"Project: {spec.project}"
+    if spec.change is not None:
+        yield f"Change: {spec.change}"
+        yield f"Patchset: {spec.patchset if spec.patchset is not None else '-'}"
+    if spec.buildset:
+        yield f"Buildset: {spec.buildset}"
+    yield f"Nodeset: {job.nodeset.describe()}"
+    yield f"Timeout: {job.timeout:g}s"
+
+
+def node_lines(nodes: Sequence[BuildNode], attempt: int) -> Iterator[str]:
+    """The nodes of one attempt: the provider, then each node's name, label and image build."""
+    if attempt > 1:
+        yield f"Attempt {attempt}, on new nodes"
+    yield f"NODE_PROVIDER={nodes[0].provider if nodes else ''}"
+    for node in nodes:
+        yield (
+            f"Node {node.name}: label {node.label}, image {node.image} "
+            f"build {node.image_build or '-'}, host {node.hostname}, address {node.address}, "
+            f"id {node.id}"
+        )
+
+
+def exit_description(status: int | None, signal: str | None) -> str:
+    """How a step's process ended, as the console says it."""
+    if signal:
+        return f"was killed by signal {signal}"
+    if status == 127:
+        return "exited 127 (command not found)"
+    if status == 126:
+        return "exited 126 (command not executable)"
+    return f"exited {status}"
+
+
+class ConsoleLog:
+    """Appends lines to the console file: `<timestamp> | <source> | <text>`.
+
+    Every line is flushed when written. Writes are small and local, so they
+    happen on the event loop.
+    """
+
+    def __init__(self, path: Path, clock: Callable[[], datetime]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.clock = clock
+        self._file: TextIO | None = path.open("a", encoding="utf-8", errors="replace")
+
+    def plain(self, lines: Iterable[str]) -> None:
+        """Header lines, without a timestamp, so they read as a header."""
+        for line in lines:
+            self._write(line)
+
+    def line(self, text: str, source: str = EXECUTOR) -> None:
+        self._write(f"{stamp(self.clock())} | {source} | {text}")
+
+    def _write(self, text: str) -> None:
+        if self._file is None:
+            return
+        self._file.write(text + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

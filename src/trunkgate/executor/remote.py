@@ -1,0 +1,176 @@
+"""SSH to a build's nodes with asyncssh: one connection per node, trusting
+only the host key the pool recorded, reused for setup commands, files and
+steps, whose output is handed on line by line. asyncssh and OS errors become
+`NodeLost` here; nothing of asyncssh leaves this module."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+from collections.abc import Callable
+
+import asyncssh
+
+from trunkgate.executor.decisions import StepEnd
+from trunkgate.executor.errors import ExecutorError, NodeLost
+from trunkgate.executor.model import ExecutorSettings
+from trunkgate.executor.nodefiles import kill_command
+from trunkgate.pool.keys import ClientKey
+from trunkgate.pool.records import Node as PoolNode
+
+_SSH_ERRORS = (asyncssh.Error, OSError)
+
+
+class _Watch(asyncssh.SSHClient):
+    """Notices the connection going away, whoever is using it at the time."""
+
+    def __init__(self, lost: asyncio.Event, why: list[str]) -> None:
+        self._lost = lost
+        self._why = why
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._why.append(str(exc) if exc else "connection closed")
+        self._lost.set()
+
+
+class NodeConnection:
+    """One SSH connection to one node of a build, named as in the nodeset."""
+
+    def __init__(
+        self,
+        name: str,
+        conn: asyncssh.SSHClientConnection,
+        lost: asyncio.Event,
+        why: list[str],
+        settings: ExecutorSettings,
+    ) -> None:
+        self.name = name
+        self._conn = conn
+        self.lost = lost
+        self._why = why
+        self._settings = settings
+
+    @classmethod
+    async def open(
+        cls, name: str, node: PoolNode, key: ClientKey, settings: ExecutorSettings
+    ) -> NodeConnection:
+        if not node.address or not node.host_key:
+            raise NodeLost(name, f"the pool gave node {node.id} without an address or host key")
+        lost = asyncio.Event()
+        why: list[str] = []
+        try:
+            trusted = asyncssh.import_public_key(node.host_key)
+            async with asyncio.timeout(settings.connect_timeout):
+                conn = await asyncssh.connect(
+                    node.address,
+                    port=node.port,
+                    username=node.username,
+                    client_factory=lambda: _Watch(lost, why),
+                    client_keys=[key.private],
+                    known_hosts=([trusted], [], []),
+                    agent_path=None,
+                    config=None,
+                    keepalive_interval=settings.keepalive_interval,
+                    keepalive_count_max=settings.keepalive_count_max,
+                )
+        except asyncssh.HostKeyNotVerifiable:
+            raise NodeLost(name, "its host key differs from the one the pool recorded") from None
+        except TimeoutError:
+            raise NodeLost(
+                name, f"no SSH connection to {node.address} within {settings.connect_timeout:g}s"
+            ) from None
+        except _SSH_ERRORS as exc:
+            raise NodeLost(name, f"cannot connect to {node.address}: {_say(exc)}") from None
+        return cls(name, conn, lost, why, settings)
+
+    @property
+    def why_lost(self) -> str:
+        return self._why[0] if self._why else "connection closed"
+
+    def _lost(self, exc: BaseException | None = None) -> NodeLost:
+        detail = _say(exc) if exc is not None and not self.lost.is_set() else self.why_lost
+        return NodeLost(self.name, detail)
+
+    async def run(self, command: str, *, input: str | None = None) -> str:
+        """Runs a short command; its output, or ExecutorError if it fails."""
+        try:
+            async with asyncio.timeout(self._settings.connect_timeout):
+                result = await self._conn.run(command, input=input, check=False)
+        except TimeoutError:
+            raise NodeLost(
+                self.name, f"no answer to a command within {self._settings.connect_timeout:g}s"
+            ) from None
+        except _SSH_ERRORS as exc:
+            raise self._lost(exc) from None
+        if result.exit_status is None and result.exit_signal is None:
+            raise self._lost()
+        if result.exit_status != 0:
+            raise ExecutorError(
+                f"on node {self.name}, {command.splitlines()[0]!r} exited "
+                f"{result.exit_status}: {_text(result.stderr).strip()}"
+            )
+        return _text(result.stdout)
+
+    async def put(self, path: str, text: str) -> None:
+        """Writes a file, `path` relative to the home directory."""
+        await self.run(f"cat > {shlex.quote(path)}", input=text)
+
+    async def stream(self, command: str, on_line: Callable[[str], None]) -> StepEnd:
+        """Runs a step, handing on each line of its output (stdout and stderr
+        together) as it comes. When the caller gives up (timeout, cancel),
+        the step's process group is killed before this returns."""
+        try:
+            process = await self._conn.create_process(
+                command,
+                stdin=asyncssh.DEVNULL,
+                stderr=asyncssh.STDOUT,
+                encoding="utf-8",
+                errors="replace",
+            )
+        except _SSH_ERRORS as exc:
+            raise self._lost(exc) from None
+        try:
+            while True:
+                line = await process.stdout.readline()
+                if not line:
+                    break
+                on_line(line.rstrip("\r\n"))
+            await process.wait()
+        except asyncio.CancelledError:
+            await self._stop(process)
+            raise
+        except _SSH_ERRORS as exc:
+            raise self._lost(exc) from None
+        finally:
+            process.close()
+        signal = process.exit_signal
+        if (process.exit_status is None and signal is None) or self._conn.is_closed():
+            raise self._lost()
+        return StepEnd(process.exit_status, signal[0] if signal else None)
+
+    async def _stop(self, process: asyncssh.SSHClientProcess[str]) -> None:
+        """Kills the running step and waits (bounded) for it to end. The
+        wrapper may not have recorded its process group yet: try twice."""
+        for _ in range(2):
+            with contextlib.suppress(ExecutorError, NodeLost):
+                await self.run(kill_command())
+            with contextlib.suppress(TimeoutError, *_SSH_ERRORS):
+                async with asyncio.timeout(self._settings.kill_grace):
+                    await process.wait()
+                return
+
+    async def close(self) -> None:
+        self._conn.close()
+        with contextlib.suppress(*_SSH_ERRORS):
+            await self._conn.wait_closed()
+
+
+def _say(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)

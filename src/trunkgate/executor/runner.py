@@ -1,0 +1,394 @@
+"""Runs one build of one job: nodes from the pool, the prepared tree and the
+inventory onto every node, the steps over SSH with a live console log, the
+artifacts back, the nodes returned. Every way a build can end, a lost node,
+a timeout, a cancel or a fault of ours included, ends in a `BuildOutcome`
+with the nodes given back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from trunkgate.executor.console import ConsoleLog, header_lines, node_lines
+from trunkgate.executor.decisions import (
+    PlannedStep,
+    StepEnd,
+    final_result,
+    holds_nodes,
+    main_result,
+    main_steps,
+    pair_nodes,
+    post_steps,
+    retry_after_node_loss,
+)
+from trunkgate.executor.errors import ExecutorError, NodeLost
+from trunkgate.executor.inventory import NODE_DIR, SRC_DIR, src_path
+from trunkgate.executor.model import BuildNode, BuildOutcome, BuildSpec, ExecutorSettings
+from trunkgate.executor.nodefiles import SYSTEM_LOG_COMMAND, node_files, step_command
+from trunkgate.executor.remote import NodeConnection
+from trunkgate.executor.results import BuildResult
+from trunkgate.executor.rsync import Rsync
+from trunkgate.pool.client import NodeRequestFailed, PoolClient
+from trunkgate.pool.holding import FinishedBuild
+from trunkgate.pool.keys import ClientKey
+from trunkgate.pool.records import Node as PoolNode
+from trunkgate.pool.states import NodeState
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRunner:
+    """Runs builds on nodes of the pool that `pool` speaks to, with its client key."""
+
+    def __init__(
+        self,
+        pool: PoolClient,
+        key: ClientKey,
+        settings: ExecutorSettings | None = None,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.pool = pool
+        self.key = key
+        self.settings = settings or ExecutorSettings()
+        self.clock = clock
+
+    def start(self, spec: BuildSpec) -> RunningBuild:
+        """Starts the build in a task of its own; cancel it with `RunningBuild.cancel`."""
+        build = _Build(self, spec)
+        return RunningBuild(build, asyncio.ensure_future(build.execute()))
+
+    async def run(self, spec: BuildSpec) -> BuildOutcome:
+        """Runs the build to its end. If the caller is cancelled, the build is
+        canceled, its nodes given back, and the cancellation goes on."""
+        running = self.start(spec)
+        try:
+            return await running.outcome()
+        except asyncio.CancelledError:
+            running.cancel()
+            await running.outcome()
+            raise
+
+
+class RunningBuild:
+    """A build under way."""
+
+    def __init__(self, build: _Build, task: asyncio.Task[BuildOutcome]) -> None:
+        self._build = build
+        self._task = task
+        self._cancel_sent = False
+
+    @property
+    def spec(self) -> BuildSpec:
+        return self._build.spec
+
+    def done(self) -> bool:
+        return self._task.done()
+
+    def cancel(self) -> None:
+        """Stops the build: its running step is killed, its nodes are given
+        back, and its outcome is CANCELED (unless it had already ended)."""
+        if not self._cancel_sent:
+            self._cancel_sent = True
+            self._task.cancel()
+
+    async def outcome(self) -> BuildOutcome:
+        try:
+            return await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            if not self._task.cancelled():
+                raise
+            # Canceled before it ran a line: nothing was requested or written.
+            return self._build.outcome(BuildResult.CANCELED, "canceled before it started")
+
+
+class _Build:
+    """One build's run, attempt by attempt, and what it holds at the moment."""
+
+    def __init__(self, runner: JobRunner, spec: BuildSpec) -> None:
+        self.runner = runner
+        self.spec = spec
+        self.settings = runner.settings
+        self.started = runner.clock()
+        self.console: ConsoleLog | None = None
+        self.granted: list[PoolNode] = []
+        self.nodes: list[BuildNode] = []
+        self.attempt = 0
+        self.held: tuple[str, ...] = ()
+
+    # -- the whole build -------------------------------------------------------
+
+    async def execute(self) -> BuildOutcome:
+        self.started = self.runner.clock()
+        try:
+            self.console = ConsoleLog(self.spec.console_path, self.runner.clock)
+            self.console.plain(header_lines(self.spec, self.started))
+            result, error = await self._attempts()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            result, error = BuildResult.CANCELED, "the build was canceled"
+        except Exception as exc:  # every fault must still end the build and free its nodes
+            result, error = BuildResult.ERROR, f"{type(exc).__name__}: {exc}"
+        try:
+            self.held = await self._give_back(result)
+        except Exception as exc:  # the outcome must still be reported
+            error = f"{error + '; ' if error else ''}giving the nodes back failed: {exc}"
+        self._footer(result, error)
+        return self.outcome(result, error)
+
+    def outcome(self, result: BuildResult, error: str | None) -> BuildOutcome:
+        spec = self.spec
+        return BuildOutcome(
+            id=spec.id,
+            job=spec.job.name,
+            project=spec.project,
+            pipeline=spec.pipeline,
+            buildset=spec.buildset,
+            change=spec.change,
+            patchset=spec.patchset,
+            voting=spec.job.voting,
+            result=result,
+            node_provider=self.nodes[0].provider if self.nodes else None,
+            nodes=tuple(self.nodes),
+            log_path=str(spec.console_path),
+            started=self.started,
+            ended=self.runner.clock(),
+            retries=max(self.attempt - 1, 0),
+            tree=spec.tree.commits,
+            error=error,
+            held=self.held,
+        )
+
+    def _footer(self, result: BuildResult, error: str | None) -> None:
+        if self.console is None:
+            return
+        with contextlib.suppress(OSError):
+            if error:
+                self.console.line(f"Error: {error}")
+            if self.held:
+                self.console.line(f"Nodes held for inspection: {', '.join(self.held)}")
+            self.console.line(f"Build {self.spec.id} finished: {result}")
+            self.console.close()
+
+    @property
+    def log(self) -> ConsoleLog:
+        assert self.console is not None
+        return self.console
+
+    async def _attempts(self) -> tuple[BuildResult, str | None]:
+        attempts = max(self.settings.attempts, 1)
+        while True:
+            self.attempt += 1
+            try:
+                return await self._attempt()
+            except NodeLost as lost:
+                self.log.line(f"NODE LOST: {lost}")
+                await self._give_back(BuildResult.NODE_FAILURE)
+                if not retry_after_node_loss(self.attempt, attempts):
+                    return BuildResult.NODE_FAILURE, str(lost)
+                self.log.line(f"Retrying the build on new nodes ({self.attempt + 1} of {attempts})")
+
+    async def _give_back(self, result: BuildResult) -> tuple[str, ...]:
+        """Returns this build's nodes to the pool: those it was granted, and any
+        the pool put in use for it that it never saw (a cancel mid-request)."""
+        nodes, self.granted = self.granted, []
+        known = {n.id for n in nodes}
+        everything = await self.runner.pool.records.nodes()
+        nodes += [
+            n
+            for n in everything
+            if n.build == self.spec.id and n.state == NodeState.IN_USE and n.id not in known
+        ]
+        finished = FinishedBuild(
+            self.spec.id,
+            self.spec.project,
+            self.spec.job.name,
+            self.spec.change,
+            failed=holds_nodes(result),
+        )
+        held = await self.runner.pool.return_nodes(nodes, finished, self.settings.hold)
+        return tuple(held)
+
+    # -- one attempt ---------------------------------------------------------------
+
+    async def _attempt(self) -> tuple[BuildResult, str | None]:
+        spec = self.spec
+        self.log.line(f"Waiting for nodes: {spec.job.nodeset.describe()}")
+        try:
+            grant = await self.runner.pool.request_nodes(
+                [n.label for n in spec.job.nodeset.nodes],
+                requestor=self.settings.requestor,
+                build=spec.id,
+            )
+        except NodeRequestFailed as exc:
+            return BuildResult.NODE_FAILURE, str(exc)
+        self.granted = list(grant.nodes)
+        pairs = pair_nodes(spec.job.nodeset.nodes, grant.nodes)
+        self.nodes = [_build_node(name.name, node) for name, node in pairs]
+        self.log.plain(node_lines(self.nodes, self.attempt))
+        if self.attempt == 1:
+            self.log.plain(spec.tree.console_lines())
+        records = {name.name: node for name, node in pairs}
+        async with contextlib.AsyncExitStack() as stack:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tg-build-")))
+            Rsync.write_known_hosts(workdir / "known_hosts", grant.nodes)
+            rsync = Rsync(
+                self.runner.key.path, workdir / "known_hosts", self.settings.transfer_timeout
+            )
+            conns: dict[str, NodeConnection] = {}
+            stack.push_async_callback(_close_all, conns)
+            await _together(self._connect(conns, name, node) for name, node in records.items())
+            await _together(
+                self._prepare(conns[n.name], records[n.name], n, rsync) for n in self.nodes
+            )
+            result, error = await self._steps(conns)
+            await self._collect(conns, records, rsync)
+        return result, error
+
+    async def _connect(self, conns: dict[str, NodeConnection], name: str, node: PoolNode) -> None:
+        conns[name] = await NodeConnection.open(name, node, self.runner.key, self.settings)
+
+    async def _prepare(
+        self, conn: NodeConnection, record: PoolNode, node: BuildNode, rsync: Rsync
+    ) -> None:
+        """Writes the build's files onto a node and copies the tree there."""
+        targets = [src_path(repo.project) for repo in self.spec.tree.repos]
+        dirs = " ".join(shlex.quote(d) for d in [NODE_DIR, SRC_DIR, *targets])
+        home = (await conn.run(f"mkdir -p {dirs} && printf '%s' \"$HOME\"")).strip()
+        for path, text in node_files(self.spec, self.nodes, node, home).items():
+            await conn.put(path, text)
+        for repo, target in zip(self.spec.tree.repos, targets, strict=True):
+            self.log.line(f"Copying {repo.project} to {node.name}:~/{target}")
+            await rsync.push(node.name, record, repo.path, target)
+
+    # -- steps ---------------------------------------------------------------------
+
+    async def _steps(self, conns: dict[str, NodeConnection]) -> tuple[BuildResult, str | None]:
+        """Pre-run and run until the first failure, within the job's timeout;
+        then every post-run step, within a timeout as long again."""
+        job = self.spec.job
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + job.timeout
+        failed: tuple[PlannedStep, StepEnd] | None = None
+        for planned in main_steps(job):
+            end = await self._step(conns, planned, deadline)
+            if not end.ok:
+                failed = (planned, end)
+                break
+        result = main_result(failed[1] if failed else None)
+        deadline = loop.time() + job.timeout
+        post: list[tuple[PlannedStep, StepEnd]] = []
+        for planned in post_steps(job):
+            post.append((planned, await self._step(conns, planned, deadline)))
+        result = final_result(result, [end for _, end in post])
+        culprit = failed or next(((p, e) for p, e in post if not e.ok), None)
+        error = f"{culprit[0].title} {culprit[1].describe()}" if culprit else None
+        return result, error
+
+    async def _step(
+        self, conns: dict[str, NodeConnection], planned: PlannedStep, deadline: float
+    ) -> StepEnd:
+        """One step on its node. A node of the build lost meanwhile (any of
+        them: the others may be waiting for it) stops the step: NodeLost."""
+        conn = conns.get(planned.step.node)
+        if conn is None:
+            raise ExecutorError(f"{planned.title}: the nodeset has no node {planned.step.node}")
+        self.log.line(f"{planned.title}:")
+        for line in planned.step.shell.rstrip("\n").splitlines():
+            self.log.line(f"  $ {line}")
+        began = time.monotonic()
+        running = asyncio.ensure_future(self._stream(conn, planned, deadline))
+        lost = {asyncio.ensure_future(c.lost.wait()): c for c in conns.values()}
+        try:
+            await asyncio.wait([running, *lost], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in lost:
+                waiter.cancel()
+            if not running.done():
+                running.cancel()
+            await asyncio.gather(running, *lost, return_exceptions=True)
+        if running.cancelled():
+            gone = next(c for c in conns.values() if c.lost.is_set())
+            raise NodeLost(gone.name, gone.why_lost)
+        end = running.result()
+        verdict = "succeeded" if end.ok else end.describe()
+        self.log.line(f"{planned.title} {verdict} after {time.monotonic() - began:.1f}s")
+        return end
+
+    async def _stream(self, conn: NodeConnection, planned: PlannedStep, deadline: float) -> StepEnd:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await conn.stream(
+                    step_command(planned.step.shell), lambda line: self.log.line(line, conn.name)
+                )
+        except TimeoutError:
+            self.log.line(f"TIMED OUT after the job's timeout of {self.spec.job.timeout:g}s")
+            return StepEnd(None, timed_out=True)
+
+    # -- collection --------------------------------------------------------------
+
+    async def _collect(
+        self, conns: dict[str, NodeConnection], records: dict[str, PoolNode], rsync: Rsync
+    ) -> None:
+        """Artifacts and system logs into the log directory, a directory per
+        node. What cannot be collected is said in the console; the result stands."""
+        await asyncio.gather(
+            *(self._collect_node(conns[n.name], records[n.name], rsync) for n in self.nodes)
+        )
+        for pattern in self.spec.job.artifacts:
+            found = [n.name for n in self.nodes if any((self.spec.log_dir / n.name).glob(pattern))]
+            where = f"collected from {', '.join(found)}" if found else "not found on any node"
+            self.log.line(f"Artifact {pattern}: {where}")
+
+    async def _collect_node(self, conn: NodeConnection, record: PoolNode, rsync: Rsync) -> None:
+        dest = self.spec.log_dir / conn.name
+        try:
+            if self.spec.job.artifacts:
+                complete = await rsync.pull(conn.name, record, self.spec.job.artifacts, dest)
+                if not complete:
+                    self.log.line(f"Some artifacts of {conn.name} could not be copied")
+            system_log = (await conn.run(SYSTEM_LOG_COMMAND)).strip()
+            if system_log:
+                await rsync.pull_file(conn.name, record, system_log, dest / "system.log")
+                self.log.line(f"Collected {conn.name}:{system_log}")
+        except ExecutorError as exc:
+            self.log.line(f"Collecting from {conn.name} failed: {exc}")
+
+
+def _build_node(name: str, node: PoolNode) -> BuildNode:
+    return BuildNode(
+        name=name,
+        label=node.label,
+        id=node.id,
+        provider=node.provider,
+        image=node.image,
+        image_build=node.image_build,
+        hostname=node.name,
+        address=node.address or "",
+    )
+
+
+async def _together(work: Iterable[Awaitable[None]]) -> None:
+    """Runs `work` side by side to the end of all of it, then raises the first
+    failure, a lost node before anything else (it decides on a retry)."""
+    results = await asyncio.gather(*work, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    lost = [e for e in errors if isinstance(e, NodeLost)]
+    if lost or errors:
+        raise (lost or errors)[0]
+
+
+async def _close_all(conns: dict[str, NodeConnection]) -> None:
+    await asyncio.gather(*(c.close() for c in conns.values()), return_exceptions=True)
