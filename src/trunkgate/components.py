@@ -45,8 +45,16 @@ async def run_scheduler(config: Config, store: Store, stop: asyncio.Event) -> No
     await Scheduler(config, store, open_site_review(config, store)).run(stop)
 
 
+async def run_executor(config: Config, store: Store, stop: asyncio.Event) -> None:
+    """An executor: runs the builds the scheduler asks for."""
+    from trunkgate.executor.service import ExecutorService
+
+    await ExecutorService(config, store).run(stop)
+
+
 COMPONENTS: dict[str, Component] = {
     "scheduler": run_scheduler,
+    "executor": run_executor,
     "launcher": run_launchers,
     "metrics": run_metrics,
 }

@@ -3,12 +3,42 @@ and a small Python project with real unit tests in a git repository."""
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trunkgate.review.source import LocalReview
 
 EXAMPLE_PROJECT = "example/calc"
+
+NAMESPACE_PROVIDERS = """\
+providers:
+  - name: local-a
+    driver: namespace
+    max-servers: 6
+    labels:
+      - {name: default, image: host}
+  - name: local-b
+    driver: namespace
+    max-servers: 6
+    labels:
+      - {name: default, image: host}
+"""
+
+STATIC_PROVIDERS = """\
+providers:
+  # Not root: the nodes are this host itself, reached over SSH as {user}.
+  - name: localhost
+    driver: static
+    hosts:
+      - {{name: localhost, address: 127.0.0.1, user: {user}, labels: [default]}}
+    labels:
+      - {{name: default}}
+"""
 
 CONFIG = """\
 # trunkgate configuration written by `trunkgate init`.
@@ -23,18 +53,7 @@ labels:
     description: A fresh node booted from the host's own root filesystem.
     min-ready: 2
 
-providers:
-  - name: local-a
-    driver: namespace
-    max-servers: 6
-    labels:
-      - {{name: default, image: host}}
-  - name: local-b
-    driver: namespace
-    max-servers: 6
-    labels:
-      - {{name: default, image: host}}
-
+{providers}
 sources:
   - name: local
     driver: local
@@ -99,12 +118,20 @@ FILES = {
 }
 
 
-def write_example(directory: Path) -> Path:
-    """Write the config and the example project's repository; return the config path."""
+def write_example(directory: Path, *, static_localhost: bool = False) -> Path:
+    """Write the config and the example project's repository; return the config path.
+
+    Nodes come from two namespace providers, or, with `static_localhost`
+    (for a user who is not root), from this host over SSH."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "trunkgate.yaml"
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    config.write_text(CONFIG.format(config=config, python=python, project=EXAMPLE_PROJECT))
+    providers = (
+        STATIC_PROVIDERS.format(user=getpass.getuser()) if static_localhost else NAMESPACE_PROVIDERS
+    )
+    config.write_text(
+        CONFIG.format(config=config, python=python, project=EXAMPLE_PROJECT, providers=providers)
+    )
     repo = directory / "src" / EXAMPLE_PROJECT
     for name, text in FILES.items():
         path = repo / name
@@ -123,3 +150,16 @@ def write_example(directory: Path) -> Path:
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "Initial calculator"], check=True)
     return config
+
+
+async def create_example_repository(review: LocalReview, working: Path) -> Path:
+    """The example project's repository in the site, started from `working`."""
+    return await review.create_project(EXAMPLE_PROJECT, "main", seed=working)
+
+
+def track(working: Path, bare: Path) -> None:
+    """Make the working copy a clone of the project's repository, as after `git clone`."""
+    git = ["git", "-C", str(working)]
+    subprocess.run([*git, "remote", "add", "origin", str(bare)], check=True)
+    subprocess.run([*git, "fetch", "-q", "origin"], check=True)
+    subprocess.run([*git, "branch", "-q", "--set-upstream-to=origin/main", "main"], check=True)

@@ -1,46 +1,36 @@
-"""`trunkgate demo`: the system on a throw-away example.
-
-Until the gate is built, the demo writes the example site, loads and checks
-its configuration, and shows every job each pipeline would run; it says so.
-"""
+"""`trunkgate demo [--keep]`: the whole system on a throw-away example site."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import shutil
 import tempfile
 from pathlib import Path
 
-from trunkgate.cli.config_cmds import JOB_COLUMNS, job_row
-from trunkgate.cli.output import print_rows
-from trunkgate.config.loader import load_config
-from trunkgate.example import write_example
+from trunkgate.demo.run import run_demo
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = commands.add_parser("demo", help="run trunkgate on a throw-away example")
-    demo.add_argument("--keep", action="store_true", help="keep the example directory")
-    demo.set_defaults(run=run_demo)
+    demo = commands.add_parser(
+        "demo", help="five changes through the gate on a throw-away example site"
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the example site's directory afterwards"
+    )
+    demo.set_defaults(run=run_demo_command)
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    tmp = tempfile.mkdtemp(prefix="trunkgate-demo-")
+def run_demo_command(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    directory = Path(tempfile.mkdtemp(prefix="trunkgate-demo-"))
+    print(f"trunkgate demo: an example site in {directory}", flush=True)
     try:
-        config_path = write_example(Path(tmp))
-        print(f"example site written to {tmp}")
-        config = load_config(config_path)
-        print(
-            f"configuration valid: {len(config.projects)} project(s), "
-            f"{len(config.pipelines)} pipelines, {len(config.expanded)} jobs\n"
-        )
-        print_rows([job_row(job) for job in config.expanded], JOB_COLUMNS, "table")
-        print(
-            "\nThis demo stops at the configuration: the node pool and the gate, which run "
-            "these jobs, are not built yet."
-        )
+        ok = asyncio.run(run_demo(directory, lambda line: print(line, flush=True)))
     finally:
         if args.keep:
-            print(f"kept {tmp}")
+            print(f"kept {directory} (config: {directory / 'trunkgate.yaml'})")
         else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+            shutil.rmtree(directory, ignore_errors=True)
+    return 0 if ok else 1

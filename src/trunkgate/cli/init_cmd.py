@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 from pathlib import Path
 
 from trunkgate.cli.errors import CliError
 from trunkgate.config.loader import Config, load_config
-from trunkgate.example import EXAMPLE_PROJECT, write_example
+from trunkgate.example import (
+    EXAMPLE_PROJECT,
+    create_example_repository,
+    track,
+    write_example,
+)
 from trunkgate.site import open_site_review, open_site_store
 
 
@@ -26,7 +30,7 @@ def run_init(args: argparse.Namespace) -> int:
     config_path = write_example(directory)
     config = load_config(config_path)
     working = directory / "src" / EXAMPLE_PROJECT
-    bare = asyncio.run(create_example_repository(config, working))
+    bare = asyncio.run(_create_repository(config, working))
     track(working, bare)
     print(f"wrote {config_path} ({len(config.expanded)} jobs) and the example project")
     print(f"the example's repository is {bare}; {working} is a clone to work in")
@@ -34,20 +38,9 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-async def create_example_repository(config: Config, working: Path) -> Path:
-    """The example project's repository in the site, started from `working`."""
+async def _create_repository(config: Config, working: Path) -> Path:
     store = await open_site_store(config)
     try:
-        review = open_site_review(config, store)
-        bare = await review.create_project(EXAMPLE_PROJECT, "main", seed=working)
+        return await create_example_repository(open_site_review(config, store), working)
     finally:
         await store.close()
-    return bare
-
-
-def track(working: Path, bare: Path) -> None:
-    """Make the working copy a clone of the project's repository, as after `git clone`."""
-    git = ["git", "-C", str(working)]
-    subprocess.run([*git, "remote", "add", "origin", str(bare)], check=True)
-    subprocess.run([*git, "fetch", "-q", "origin"], check=True)
-    subprocess.run([*git, "branch", "-q", "--set-upstream-to=origin/main", "main"], check=True)
