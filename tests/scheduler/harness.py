@@ -141,8 +141,9 @@ class SchedulerSite:
         return found
 
     async def wait_pending(self, check: Callable[[list[BuildRequest]], bool]) -> None:
+        """Wait until `check` holds for the builds asked for so far, answered or not."""
         deadline = time.monotonic() + 30
-        while not check(await self.pending()):
+        while not check([*self.requests, *await self.pending()]):
             assert time.monotonic() < deadline, "the builds never showed up"
             await asyncio.sleep(0.02)
 

@@ -41,6 +41,8 @@ class _Workspace:
         self.git.commands.extend(cache.commands)
         self.bases: dict[str, str] = {}
         self.current: str | None = None
+        # Merges made here, as memo refs for the cache: ref name -> result.
+        self.made: dict[str, str] = {}
 
     async def checkout(self, branch: str) -> bool:
         """Switches to `branch`, starting it at the upstream tip the first
@@ -58,13 +60,22 @@ class _Workspace:
         self.current = branch
         return True
 
+    async def start_at(self, branch: str, tip: str, commit: str) -> None:
+        """Start `branch` (whose upstream tip is `tip`) at `commit`: the
+        memoized result of merging the first changes onto the tip."""
+        await self.git.run("checkout", "--quiet", "-B", branch, commit)
+        self.bases[branch] = tip
+        self.current = branch
+
     async def apply(self, change: ChangeSpec, commit: str, mode: MergeMode) -> None:
         if not await self.checkout(change.branch):
             raise _Conflict(change, f"the project has no branch '{change.branch}'")
+        before = await self.git.out("rev-parse", "HEAD")
         if mode == "cherry-pick":
             await self._cherry_pick(change, commit)
         else:
             await self._merge(change, commit)
+        self.made[memo_ref(mode, before, commit)] = await self.git.out("rev-parse", "HEAD")
 
     async def _stable_date(self, commit: str) -> dict[str, str]:
         """Commit dates taken from the inputs instead of the clock, so that
@@ -129,6 +140,29 @@ class _Workspace:
         )
 
 
+MEMO_PREFIX = "refs/trunkgate/memo"
+
+
+def memo_ref(mode: MergeMode, base: str, commit: str) -> str:
+    """Where the cache keeps the result of merging `commit` onto `base`:
+    merges are deterministic, so the same inputs always give that commit."""
+    return f"{MEMO_PREFIX}/{mode}/{base}/{commit}"
+
+
+def memoized_prefix(
+    memo: dict[str, str], mode: MergeMode, tip: str, commits: list[str]
+) -> tuple[str, int]:
+    """How far the changes' merges onto `tip` are known: the commit they
+    lead to and how many of them it covers."""
+    head, done = tip, 0
+    for commit in commits:
+        result = memo.get(memo_ref(mode, head, commit))
+        if result is None:
+            break
+        head, done = result, done + 1
+    return head, done
+
+
 def _summary(output: str) -> str:
     """The lines of git's output that say why a merge failed."""
     lines = [line for line in output.splitlines() if line.strip()]
@@ -170,7 +204,11 @@ class Merger:
         for project, url in urls.items():
             workspaces[project] = await self._workspace(project, url, build_dir, caches[project])
 
-        for change, commit in zip(request.changes, commits, strict=True):
+        pending = list(zip(request.changes, commits, strict=True))
+        skipped = await self._skip_memoized(pending, workspaces, caches, request.mode)
+        for change, commit in pending:
+            if id(change) in skipped:
+                continue
             ws = workspaces[change.project]
             try:
                 if commit is None:
@@ -178,6 +216,9 @@ class Merger:
                 await ws.apply(change, commit, request.mode)
             except _Conflict as conflict:
                 return MergeConflict(conflict.change, conflict.detail, tuple(ws.git.commands))
+        await asyncio.gather(
+            *(self._remember(ws, caches[project]) for project, ws in workspaces.items())
+        )
 
         repos = []
         for project, ws in workspaces.items():
@@ -186,6 +227,45 @@ class Merger:
                 raise MergerError(f"project {project} has no branch '{branch}'")
             repos.append(await ws.finish(branch))
         return PreparedTree(tuple(repos))
+
+    async def _skip_memoized(
+        self,
+        pending: list[tuple[ChangeSpec, str | None]],
+        workspaces: dict[str, _Workspace],
+        caches: dict[str, Git],
+        mode: MergeMode,
+    ) -> set[int]:
+        """Start each branch at the known result of its first merges; the
+        changes that covers need no merging again."""
+        skipped: set[int] = set()
+        lanes: dict[tuple[str, str], list[tuple[ChangeSpec, str | None]]] = {}
+        for change, commit in pending:
+            lanes.setdefault((change.project, change.branch), []).append((change, commit))
+        memos: dict[str, dict[str, str]] = {}
+        for (project, branch), lane in lanes.items():
+            ws = workspaces[project]
+            tip = await ws.git.rev(f"refs/remotes/origin/{branch}")
+            known = [commit for _, commit in lane]
+            if tip is None or None in known:
+                continue
+            if project not in memos:
+                listing = await caches[project].out(
+                    "for-each-ref", "--format=%(refname) %(objectname)", MEMO_PREFIX
+                )
+                memos[project] = dict(
+                    line.split(" ", 1) for line in listing.splitlines() if line.strip()
+                )
+            head, done = memoized_prefix(memos[project], mode, tip, [c for c in known if c])
+            if done:
+                await ws.start_at(branch, tip, head)
+                skipped.update(id(change) for change, _ in lane[:done])
+        return skipped
+
+    async def _remember(self, ws: _Workspace, cache: Git) -> None:
+        """Keep this build's merges in the cache for the next build of a longer tree."""
+        if ws.made:
+            refspecs = [f"{result}:{ref}" for ref, result in ws.made.items()]
+            await ws.git.run("push", "--quiet", "--force", str(cache.cwd), *refspecs, check=False)
 
     async def _workspace(self, project: str, url: str, build_dir: Path, cache: Git) -> _Workspace:
         path = build_dir / project_dirname(project)

@@ -145,6 +145,7 @@ class Scheduler:
             routed, self.answers = self.answers, []
             await self._apply(routed, ())
         for path, event in await take_events(self.store):
+            log.debug("scheduler: event %s %s,%s", event.kind, event.change, event.patchset)
             await self._apply(route(self.config, await self._complete(event)), (path,))
         for path, command in await self._records(layout.COMMANDS, Command):
             await self._apply(await self._command(command), (path,))

@@ -1,0 +1,131 @@
+"""Speculative gating, measured: 20 changes approved at once, each with one
+job that sleeps T = 5 s on a namespace node, against a pool warm enough for
+all of them; wall time from the first approval to the last report, and the
+speculative efficiency 20*T/wall. Then the same with change 10 failing.
+Prints one JSON object. Needs root.
+
+    .venv/bin/python bench/gate_throughput.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from trunkgate.config.loader import load_config
+from trunkgate.demo.run import gate_outcome
+from trunkgate.local_site import LocalSite
+from trunkgate.pool.repository import PoolRecords
+from trunkgate.pool.states import NodeState
+from trunkgate.site import open_site_review
+
+CHANGES = 20
+JOB_SECONDS = 5
+FAILING = 10
+PROJECT = "bench/app"
+
+CONFIG = f"""\
+state:
+  data-dir: ./data
+labels:
+  - name: default
+    min-ready: 22
+providers:
+  - name: east
+    driver: namespace
+    max-servers: 18
+    labels: [{{name: default, image: host}}]
+  - name: west
+    driver: namespace
+    max-servers: 18
+    labels: [{{name: default, image: host}}]
+jobs:
+  - name: sleep
+    run:
+      - cd ~/src/{{project}} && sleep {JOB_SECONDS} && test ! -e FAIL
+projects:
+  - name: {PROJECT}
+    gate: [sleep]
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=Bench",
+            "-c",
+            "user.email=bench@localhost",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+async def one_run(directory: Path, failing: int | None) -> dict[str, float]:
+    directory.mkdir(parents=True)
+    (directory / "trunkgate.yaml").write_text(textwrap.dedent(CONFIG))
+    config = load_config(directory / "trunkgate.yaml")
+    work = directory / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "README").write_text("bench\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Initial")
+    site = LocalSite(config)
+    store = await site.start(("scheduler", "executor", "launcher"))
+    try:
+        review = open_site_review(config, store)
+        await review.create_project(PROJECT, "main", seed=work)
+        numbers = []
+        for index in range(1, CHANGES + 1):
+            git(work, "checkout", "-q", "--detach", "main")
+            (work / f"file-{index}").write_text(f"{index}\n")
+            if index == failing:
+                (work / "FAIL").write_text("this change breaks the job\n")
+            git(work, "add", "-A")
+            git(work, "commit", "-q", "-m", f"Change {index}")
+            commit = git(work, "rev-parse", "HEAD")
+            git(work, "checkout", "-q", "main")
+            numbers.append((await review.propose(PROJECT, "main", work, commit)).change.number)
+        records = PoolRecords(store)
+        while sum(n.state == NodeState.READY for n in await records.nodes()) < 22:
+            await asyncio.sleep(0.2)
+        start = time.monotonic()
+        for number in numbers:
+            await review.approve(number)
+        while True:
+            outcomes = [gate_outcome(await review.get(n)) for n in numbers]
+            if all(outcomes):
+                break
+            if site.failed():
+                raise RuntimeError(site.failed())
+            await asyncio.sleep(0.1)
+        wall = time.monotonic() - start
+        expected = ["FAILURE" if n == failing else "SUCCESS" for n in numbers]
+        if outcomes != expected:
+            raise RuntimeError(f"unexpected outcomes: {outcomes}")
+    finally:
+        await site.stop()
+    return {"wall_s": round(wall, 2), "efficiency": round(CHANGES * JOB_SECONDS / wall, 1)}
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="trunkgate-bench-") as tmp:
+        all_pass = await one_run(Path(tmp) / "all-pass", None)
+        one_failure = await one_run(Path(tmp) / "one-failure", FAILING)
+    print(json.dumps({"all_pass": all_pass, "one_failure": one_failure}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
