@@ -44,7 +44,7 @@ from trunkgate.store import Lock, LockTimeout, NoRecord, RecordExists, Store
 log = logging.getLogger(__name__)
 
 LOGS_DIR = "logs"
-DEFAULT_MAX_BUILDS = 8
+DEFAULT_MAX_BUILDS = 32
 
 
 class ExecutorService:

@@ -60,12 +60,16 @@ class _Workspace:
         self.current = branch
         return True
 
-    async def start_at(self, branch: str, tip: str, commit: str) -> None:
+    async def start_at(self, branch: str, tip: str, commit: str) -> bool:
         """Start `branch` (whose upstream tip is `tip`) at `commit`: the
-        memoized result of merging the first changes onto the tip."""
-        await self.git.run("checkout", "--quiet", "-B", branch, commit)
+        memoized result of merging the first changes onto the tip. False,
+        and nothing changed, if this workspace lacks that commit."""
+        result = await self.git.run("checkout", "--quiet", "-B", branch, commit, check=False)
+        if not result.ok:
+            return False
         self.bases[branch] = tip
         self.current = branch
+        return True
 
     async def apply(self, change: ChangeSpec, commit: str, mode: MergeMode) -> None:
         if not await self.checkout(change.branch):
@@ -163,6 +167,11 @@ def memoized_prefix(
     return head, done
 
 
+async def _memo(cache: Git) -> dict[str, str]:
+    listing = await cache.out("for-each-ref", "--format=%(refname) %(objectname)", MEMO_PREFIX)
+    return dict(line.split(" ", 1) for line in listing.splitlines() if line.strip())
+
+
 def _summary(output: str) -> str:
     """The lines of git's output that say why a merge failed."""
     lines = [line for line in output.splitlines() if line.strip()]
@@ -200,12 +209,14 @@ class Merger:
             await self._resolve(change, caches[change.project]) for change in request.changes
         ]
 
+        # Read the memo before cloning, so every commit it names is in the clones.
+        memos = {project: await _memo(cache) for project, cache in caches.items()}
         workspaces: dict[str, _Workspace] = {}
         for project, url in urls.items():
             workspaces[project] = await self._workspace(project, url, build_dir, caches[project])
 
         pending = list(zip(request.changes, commits, strict=True))
-        skipped = await self._skip_memoized(pending, workspaces, caches, request.mode)
+        skipped = await self._skip_memoized(pending, workspaces, memos, request.mode)
         for change, commit in pending:
             if id(change) in skipped:
                 continue
@@ -232,7 +243,7 @@ class Merger:
         self,
         pending: list[tuple[ChangeSpec, str | None]],
         workspaces: dict[str, _Workspace],
-        caches: dict[str, Git],
+        memos: dict[str, dict[str, str]],
         mode: MergeMode,
     ) -> set[int]:
         """Start each branch at the known result of its first merges; the
@@ -241,23 +252,14 @@ class Merger:
         lanes: dict[tuple[str, str], list[tuple[ChangeSpec, str | None]]] = {}
         for change, commit in pending:
             lanes.setdefault((change.project, change.branch), []).append((change, commit))
-        memos: dict[str, dict[str, str]] = {}
         for (project, branch), lane in lanes.items():
             ws = workspaces[project]
             tip = await ws.git.rev(f"refs/remotes/origin/{branch}")
-            known = [commit for _, commit in lane]
-            if tip is None or None in known:
+            known = [commit for _, commit in lane if commit is not None]
+            if tip is None or len(known) < len(lane):
                 continue
-            if project not in memos:
-                listing = await caches[project].out(
-                    "for-each-ref", "--format=%(refname) %(objectname)", MEMO_PREFIX
-                )
-                memos[project] = dict(
-                    line.split(" ", 1) for line in listing.splitlines() if line.strip()
-                )
-            head, done = memoized_prefix(memos[project], mode, tip, [c for c in known if c])
-            if done:
-                await ws.start_at(branch, tip, head)
+            head, done = memoized_prefix(memos[project], mode, tip, known)
+            if done and await ws.start_at(branch, tip, head):
                 skipped.update(id(change) for change, _ in lane[:done])
         return skipped
 

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 REPORTER = "trunkgate"
 SAFETY_WAKE = 5.0
+MERGER_ATTEMPTS = 3
 
 
 class Scheduler:
@@ -182,6 +183,12 @@ class Scheduler:
             except Exception:
                 log.exception("pipeline %s: cannot apply %s", item.pipeline, item.event)
                 continue
+            log.debug(
+                "scheduler: %s %s -> %s",
+                item.pipeline,
+                type(item.event).__name__,
+                [type(a).__name__ for a in actions],
+            )
             touched.setdefault(item.pipeline, []).extend(actions)
         transaction = self.store.transaction()
         for name in touched:
@@ -332,10 +339,17 @@ class Scheduler:
         return result.message
 
     async def _prepare(self, pipeline: str, action: PrepareMerge) -> None:
-        try:
-            prepared = await self._prepare_tree(action.buildset, action.tree)
-        except (MergerError, ReviewError) as exc:
-            prepared = f"the merger could not prepare the tree: {exc}"
+        prepared: PreparedTree | str = ""
+        for attempt in range(MERGER_ATTEMPTS):
+            try:
+                prepared = await self._prepare_tree(action.buildset, action.tree)
+                break
+            except (MergerError, ReviewError) as exc:
+                # Not the change's fault (a fetch that failed, a busy repository):
+                # try again before calling it a conflict.
+                prepared = f"the merger could not prepare the tree: {exc}"
+                log.warning("scheduler: %s (attempt %d)", prepared, attempt + 1)
+                await asyncio.sleep(0.5 * (attempt + 1))
         if isinstance(prepared, str):
             self._answer(pipeline, MergeConflict(buildset=action.buildset, reason=prepared))
         else:
