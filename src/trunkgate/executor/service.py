@@ -62,6 +62,7 @@ class ExecutorService:
         self.history: History | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max_builds)
+        self._merging = asyncio.Lock()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.store.ensure_path(layout.BUILD_REQUESTS)
@@ -188,7 +189,10 @@ class ExecutorService:
             )
             for c in request.tree
         )
-        prepared = await self.merger.prepare(MergeRequest(changes=specs), directory)
+        # One tree at a time: the next build's tree then starts from the
+        # remembered merges of this one and merges only what is new.
+        async with self._merging:
+            prepared = await self.merger.prepare(MergeRequest(changes=specs), directory)
         if not isinstance(prepared, PreparedTree):
             raise MergerError(f"the tree no longer merges: {prepared.message}")
         commits = {repo.project: repo.commit for repo in prepared.repos}

@@ -167,6 +167,16 @@ def memoized_prefix(
     return head, done
 
 
+async def _refs(cache: Git, wanted: set[str]) -> dict[str, str]:
+    """The commits the wanted refs (full ref names) point to in the cache."""
+    prefixes = sorted({ref.rsplit("/", 2)[0] for ref in wanted if ref.startswith("refs/")})
+    if not prefixes:
+        return {}
+    listing = await cache.out("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)
+    pairs = (line.split(" ", 1) for line in listing.splitlines() if line.strip())
+    return {ref: commit for ref, commit in pairs if ref in wanted}
+
+
 async def _memo(cache: Git) -> dict[str, str]:
     listing = await cache.out("for-each-ref", "--format=%(refname) %(objectname)", MEMO_PREFIX)
     return dict(line.split(" ", 1) for line in listing.splitlines() if line.strip())
@@ -205,8 +215,15 @@ class Merger:
             *(self.cache.update(project, url, refs[project]) for project, url in urls.items())
         )
         caches = dict(zip(urls, updated, strict=True))
+        # Every change ref of a project in one listing, not one git call per change.
+        listed = {
+            project: await _refs(cache, {c.ref for c in request.changes if c.project == project})
+            for project, cache in caches.items()
+        }
         commits = [
-            await self._resolve(change, caches[change.project]) for change in request.changes
+            listed[change.project].get(change.ref)
+            or await self._resolve(change, caches[change.project])
+            for change in request.changes
         ]
 
         # Read the memo before cloning, so every commit it names is in the clones.

@@ -89,6 +89,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[tuple[str, str]] = set()
+        self._queue_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.reported: list[tuple[str, Report]] = []
 
     # -- running --------------------------------------------------------
@@ -339,6 +340,13 @@ class Scheduler:
         return result.message
 
     async def _prepare(self, pipeline: str, action: PrepareMerge) -> None:
+        # One queue's trees in queue order, one at a time: each then starts
+        # from the remembered merge of the tree ahead and merges one change.
+        lock = self._queue_locks.setdefault((pipeline, action.queue), asyncio.Lock())
+        async with lock:
+            await self._prepare_in_turn(pipeline, action)
+
+    async def _prepare_in_turn(self, pipeline: str, action: PrepareMerge) -> None:
         prepared: PreparedTree | str = ""
         for attempt in range(MERGER_ATTEMPTS):
             try:
