@@ -2,7 +2,9 @@
 job that sleeps T = 5 s on a namespace node, against a pool warm enough for
 all of them; wall time from the first approval to the last report, and the
 speculative efficiency 20*T/wall. Then the same with change 10 failing.
-Prints one JSON object. Needs root.
+The scheduler and executor run in this process, the launchers in a `trunkgate
+serve` process of their own, as a site would run them. Prints one JSON
+object. Needs root.
 
     .venv/bin/python bench/gate_throughput.py
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -83,7 +86,19 @@ async def one_run(directory: Path, failing: int | None) -> dict[str, float]:
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "Initial")
     site = LocalSite(config)
-    store = await site.start(("scheduler", "executor", "launcher"))
+    store = await site.start(("scheduler", "executor"))
+    launchers = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trunkgate.cli.main",
+        "-c",
+        str(directory / "trunkgate.yaml"),
+        "serve",
+        "--components",
+        "launcher",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         review = open_site_review(config, store)
         await review.create_project(PROJECT, "main", seed=work)
@@ -116,6 +131,8 @@ async def one_run(directory: Path, failing: int | None) -> dict[str, float]:
         if outcomes != expected:
             raise RuntimeError(f"unexpected outcomes: {outcomes}")
     finally:
+        launchers.terminate()
+        await launchers.wait()
         await site.stop()
     return {"wall_s": round(wall, 2), "efficiency": round(CHANGES * JOB_SECONDS / wall, 1)}
 

@@ -37,7 +37,7 @@ from trunkgate.review.model import change_ref
 from trunkgate.review.repos import repo_path
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildOutcome as ResultRecord
-from trunkgate.scheduler.records import BuildRequest
+from trunkgate.scheduler.records import BuildRequest, split_bases
 from trunkgate.site import GIT_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, RecordExists, Store
 
@@ -189,14 +189,16 @@ class ExecutorService:
             )
             for c in request.tree
         )
+        tested, bases = split_bases(request.commits)
         # One tree at a time: the next build's tree then starts from the
         # remembered merges of this one and merges only what is new.
         async with self._merging:
-            prepared = await self.merger.prepare(MergeRequest(changes=specs), directory)
+            request_ = MergeRequest(changes=specs, bases=bases)
+            prepared = await self.merger.prepare(request_, directory)
         if not isinstance(prepared, PreparedTree):
             raise MergerError(f"the tree no longer merges: {prepared.message}")
         commits = {repo.project: repo.commit for repo in prepared.repos}
-        for project, commit in request.commits.items():
+        for project, commit in tested.items():
             if commits.get(project) != commit:
                 raise MergerError(
                     f"{project} prepared as {commits.get(project)}, not the {commit} "
@@ -225,7 +227,7 @@ class ExecutorService:
                 job=request.job,
                 voting=request.voting,
                 log_path=str(spec.console_path),
-                tree=dict(request.commits),
+                tree=split_bases(request.commits)[0],
             )
         except HistoryError as exc:
             log.warning("executor: cannot record build %s: %s", request.id, exc)

@@ -41,11 +41,18 @@ class RepoSpec:
 @dataclass(frozen=True)
 class MergeRequest:
     """The tree of one build: `changes` in queue order, the changes ahead
-    first and the change under test last; `repos` for further projects."""
+    first and the change under test last; `repos` for further projects.
+    `bases` pins the commit a (project, branch) starts from, instead of the
+    branch's tip now: a build then tests exactly the tree that was prepared
+    for it, even if the branch moved since."""
 
     changes: tuple[ChangeSpec, ...] = ()
     repos: tuple[RepoSpec, ...] = ()
     mode: MergeMode = "merge"
+    bases: tuple[tuple[str, str, str], ...] = ()
+
+    def base(self, project: str, branch: str) -> str | None:
+        return next((c for p, b, c in self.bases if (p, b) == (project, branch)), None)
 
     def projects(self) -> dict[str, str]:
         """Every involved project and its repository URL, in first-seen order."""

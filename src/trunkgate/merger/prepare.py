@@ -32,8 +32,11 @@ class _Conflict(Exception):
 class _Workspace:
     """One project's repository in a build directory while it is prepared."""
 
-    def __init__(self, project: str, url: str, path: Path, cache: Git) -> None:
+    def __init__(
+        self, project: str, url: str, path: Path, cache: Git, pinned: dict[str, str] | None = None
+    ) -> None:
         self.project = project
+        self.pinned = pinned or {}
         self.url = url
         self.path = path
         self.git = Git(path, cache.env, cache.timeout)
@@ -50,7 +53,7 @@ class _Workspace:
         if self.current == branch:
             return True
         if branch not in self.bases:
-            tip = await self.git.rev(f"refs/remotes/origin/{branch}")
+            tip = await self.tip(branch)
             if tip is None:
                 return False
             await self.git.run("checkout", "--quiet", "-B", branch, tip)
@@ -59,6 +62,12 @@ class _Workspace:
             await self.git.run("checkout", "--quiet", branch)
         self.current = branch
         return True
+
+    async def tip(self, branch: str) -> str | None:
+        """Where `branch` starts: the pinned base, else the upstream tip now."""
+        if branch in self.pinned:
+            return await self.git.rev(self.pinned[branch])
+        return await self.git.rev(f"refs/remotes/origin/{branch}")
 
     async def start_at(self, branch: str, tip: str, commit: str) -> bool:
         """Start `branch` (whose upstream tip is `tip`) at `commit`: the
@@ -231,6 +240,7 @@ class Merger:
         workspaces: dict[str, _Workspace] = {}
         for project, url in urls.items():
             workspaces[project] = await self._workspace(project, url, build_dir, caches[project])
+            workspaces[project].pinned = {b: c for p, b, c in request.bases if p == project}
 
         pending = list(zip(request.changes, commits, strict=True))
         skipped = await self._skip_memoized(pending, workspaces, memos, request.mode)
@@ -256,6 +266,46 @@ class Merger:
             repos.append(await ws.finish(branch))
         return PreparedTree(tuple(repos))
 
+    async def remembered(
+        self, request: MergeRequest
+    ) -> tuple[dict[str, str], tuple[tuple[str, str, str], ...]] | None:
+        """The commits the request's tree comes to, per project, when every one
+        of its merges is remembered from an earlier tree: no workspace, no
+        merging. None when some merge was never made (prepare the tree then).
+        The caches are brought up to date first, so the branch tips are now's;
+        the (project, branch, base) each started from come with the commits."""
+        urls = request.projects()
+        wanted: dict[str, list[str]] = {project: [] for project in urls}
+        for change in request.changes:
+            wanted[change.project].append(change.ref)
+        caches = await asyncio.gather(
+            *(self.cache.update(project, url, wanted[project]) for project, url in urls.items())
+        )
+        commits: dict[str, str] = {}
+        bases: list[tuple[str, str, str]] = []
+        for project, cache in zip(urls, caches, strict=True):
+            refs = await _refs(cache, set(wanted[project]))
+            memo = await _memo(cache)
+            heads: dict[str, str] = {}
+            lanes: dict[str, list[str]] = {}
+            for change in request.changes:
+                if change.project == project:
+                    if change.ref not in refs:
+                        return None
+                    lanes.setdefault(change.branch, []).append(refs[change.ref])
+            branch = request.checkout_branch(project)
+            for name in {*lanes, branch}:
+                tip = await cache.rev(request.base(project, name) or f"refs/heads/{name}")
+                if tip is None:
+                    return None
+                head, done = memoized_prefix(memo, request.mode, tip, lanes.get(name, []))
+                if done < len(lanes.get(name, [])):
+                    return None
+                heads[name] = head
+                bases.append((project, name, tip))
+            commits[project] = heads[branch]
+        return commits, tuple(bases)
+
     async def _skip_memoized(
         self,
         pending: list[tuple[ChangeSpec, str | None]],
@@ -271,7 +321,7 @@ class Merger:
             lanes.setdefault((change.project, change.branch), []).append((change, commit))
         for (project, branch), lane in lanes.items():
             ws = workspaces[project]
-            tip = await ws.git.rev(f"refs/remotes/origin/{branch}")
+            tip = await ws.tip(branch)
             known = [commit for _, commit in lane if commit is not None]
             if tip is None or len(known) < len(lane):
                 continue

@@ -55,7 +55,14 @@ from trunkgate.review.model import change_ref
 from trunkgate.review.source import LocalReview, TreeToMerge
 from trunkgate.review.stored import take_events
 from trunkgate.scheduler import layout
-from trunkgate.scheduler.records import BuildOutcome, BuildRequest, Command, TreeChange
+from trunkgate.scheduler.records import (
+    BuildOutcome,
+    BuildRequest,
+    Command,
+    TreeChange,
+    split_bases,
+    with_bases,
+)
 from trunkgate.scheduler.reporting import VERIFIED, report_comment, report_vote
 from trunkgate.scheduler.triggers import Routed, enqueue_for, route
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
@@ -89,7 +96,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[tuple[str, str]] = set()
-        self._queue_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._waiting: dict[tuple[str, str], dict[str, PrepareMerge]] = {}
+        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.reported: list[tuple[str, Report]] = []
 
     # -- running --------------------------------------------------------
@@ -291,7 +299,7 @@ class Scheduler:
 
     async def _carry_out(self, pipeline: str, action: Action) -> None:
         if isinstance(action, PrepareMerge):
-            self._spawn(("prepare", action.buildset), self._prepare(pipeline, action))
+            self._queue_prepare(pipeline, action)
         elif isinstance(action, StartJob):
             await self._start_job(pipeline, action)
         elif isinstance(action, Merge):
@@ -330,39 +338,85 @@ class Scheduler:
             for change in tree
         )
 
-    async def _prepare_tree(self, buildset: str, tree: Tree) -> PreparedTree | str:
-        """The tree in the buildset's work dir; a text saying why when it does not merge."""
-        directory = self.trees / buildset
-        shutil.rmtree(directory, ignore_errors=True)
-        result = await self.merger.prepare(MergeRequest(changes=self._specs(tree)), directory)
-        if isinstance(result, PreparedTree):
-            return result
-        return result.message
+    def _request(self, tree: Tree, commits: dict[str, str] | None = None) -> MergeRequest:
+        """The merger's request for a tree, pinned to the bases it was tested on."""
+        bases = split_bases(commits)[1] if commits else ()
+        return MergeRequest(changes=self._specs(tree), bases=bases)
 
-    async def _prepare(self, pipeline: str, action: PrepareMerge) -> None:
-        # One queue's trees in queue order, one at a time: each then starts
-        # from the remembered merge of the tree ahead and merges one change.
-        lock = self._queue_locks.setdefault((pipeline, action.queue), asyncio.Lock())
-        async with lock:
-            await self._prepare_in_turn(pipeline, action)
+    async def _merge_tree(self, tree: Tree) -> PreparedTree | str:
+        """Merge a tree in a scratch workspace (the merger remembers every merge);
+        its result, or a text saying why it does not merge."""
+        return await self._merge_request(self._request(tree))
 
-    async def _prepare_in_turn(self, pipeline: str, action: PrepareMerge) -> None:
-        prepared: PreparedTree | str = ""
+    async def _merge_request(self, request: MergeRequest) -> PreparedTree | str:
+        directory = self.trees / uuid.uuid4().hex
+        try:
+            result = await self.merger.prepare(request, directory)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, directory, True)
+        return result if isinstance(result, PreparedTree) else result.message
+
+    def _queue_prepare(self, pipeline: str, action: PrepareMerge) -> None:
+        key = (pipeline, action.queue)
+        self._waiting.setdefault(key, {})[action.buildset] = action
+        worker = self._workers.get(key)
+        if worker is None or worker.done():
+            self._workers[key] = asyncio.ensure_future(self._prepare_queue(key))
+            self._tasks.add(self._workers[key])
+            self._workers[key].add_done_callback(self._tasks.discard)
+
+    async def _prepare_queue(self, key: tuple[str, str]) -> None:
+        """Answer a queue's PrepareMerge actions, shortest tree first. A tree
+        whose merges are all remembered is answered at once; otherwise the
+        longest waiting tree that extends it is merged first, which leaves
+        every tree on the way remembered: one pass of merges serves them all."""
+        pipeline, _ = key
+        waiting = self._waiting[key]
+        while waiting:
+            action = min(waiting.values(), key=lambda a: len(a.tree))
+            del waiting[action.buildset]
+            try:
+                await self._prepare_one(pipeline, action, list(waiting.values()))
+            except Exception:
+                log.exception("scheduler: preparing %s failed", action.buildset)
+
+    async def _prepare_one(
+        self, pipeline: str, action: PrepareMerge, waiting: list[PrepareMerge]
+    ) -> None:
+        reason = ""
         for attempt in range(MERGER_ATTEMPTS):
             try:
-                prepared = await self._prepare_tree(action.buildset, action.tree)
-                break
+                known = await self.merger.remembered(self._request(action.tree))
+                if known is None:
+                    size = len(action.tree)
+                    longer = [a for a in waiting if a.tree[:size] == action.tree]
+                    if longer:
+                        await self._merge_tree(max(longer, key=lambda a: len(a.tree)).tree)
+                        known = await self.merger.remembered(self._request(action.tree))
+                if known is None:
+                    merged = await self._merge_tree(action.tree)
+                    if isinstance(merged, str):
+                        conflict = MergeConflict(buildset=action.buildset, reason=merged)
+                        self._answer(pipeline, conflict)
+                        return
+                    known = (
+                        {repo.project: repo.commit for repo in merged.repos},
+                        tuple(
+                            (repo.project, b.branch, b.base)
+                            for repo in merged.repos
+                            for b in repo.branches
+                        ),
+                    )
+                commits = with_bases(*known)
+                self._answer(pipeline, MergePrepared(buildset=action.buildset, commits=commits))
+                return
             except (MergerError, ReviewError) as exc:
                 # Not the change's fault (a fetch that failed, a busy repository):
                 # try again before calling it a conflict.
-                prepared = f"the merger could not prepare the tree: {exc}"
-                log.warning("scheduler: %s (attempt %d)", prepared, attempt + 1)
+                reason = f"the merger could not prepare the tree: {exc}"
+                log.warning("scheduler: %s (attempt %d)", reason, attempt + 1)
                 await asyncio.sleep(0.5 * (attempt + 1))
-        if isinstance(prepared, str):
-            self._answer(pipeline, MergeConflict(buildset=action.buildset, reason=prepared))
-        else:
-            commits = {repo.project: repo.commit for repo in prepared.repos}
-            self._answer(pipeline, MergePrepared(buildset=action.buildset, commits=commits))
+        self._answer(pipeline, MergeConflict(buildset=action.buildset, reason=reason))
 
     async def _start_job(self, pipeline: str, action: StartJob) -> None:
         build_id = _build_id(action.buildset, action.job)
@@ -395,12 +449,16 @@ class Scheduler:
             return
         _, item = found
         change = action.change
-        directory = self.trees / action.buildset / change.project
         try:
-            if not directory.is_dir() and item.prepared_tree is not None:
-                await self._prepare_tree(action.buildset, item.prepared_tree)
             commit = item.commits.get(change.project)
-            tested = TreeToMerge(directory, commit, "merge") if commit else None
+            tested = None
+            if commit is not None and item.prepared_tree is not None:
+                # The merger's cache holds the tested commit (it remembers its
+                # merges there); merge it from there, making it again if needed.
+                request = self._request(item.prepared_tree, item.commits)
+                if await self.merger.remembered(request) is None:
+                    await self._merge_request(request)
+                tested = TreeToMerge(self.merger.cache.path(change.project), commit, "merge")
             await self.review.merge(change.number, tested, user=REPORTER)
         except (ReviewError, MergerError) as exc:
             self._answer(pipeline, MergeFailed(buildset=action.buildset, reason=str(exc)))
@@ -420,7 +478,6 @@ class Scheduler:
                 log.exception("scheduler: cannot send %s", path)
             with contextlib.suppress(NoRecord):
                 await self.store.delete(path)
-        self._tidy_trees()
 
     async def _report(self, pipeline: str, report: Report) -> None:
         section = self.config.pipelines[pipeline]
@@ -459,21 +516,6 @@ class Scheduler:
             except NoRecord:
                 return
             return
-
-    def _tidy_trees(self) -> None:
-        """Drop the work dirs of buildsets no queue uses any more."""
-        if not self.trees.is_dir():
-            return
-        current = {
-            item.buildset
-            for manager in self.managers.values()
-            for queue in manager.state.queues.values()
-            for item in queue.items
-            if item.buildset
-        }
-        for directory in self.trees.iterdir():
-            if directory.name not in current and ("prepare", directory.name) not in self._busy:
-                shutil.rmtree(directory, ignore_errors=True)
 
 
 def _build_id(buildset: str, job: str) -> str:

@@ -60,3 +60,25 @@ class Command:
     pipeline: str
     project: str
     change: int
+
+
+# The scheduler passes, with a tree's commits, the commit each branch started
+# from, under keys no project name can have; executors build on exactly those.
+_BASE = "^base:"
+
+
+def with_bases(commits: dict[str, str], bases: tuple[tuple[str, str, str], ...]) -> dict[str, str]:
+    return {**commits, **{f"{_BASE}{p}:{b}": c for p, b, c in bases}}
+
+
+def split_bases(
+    commits: dict[str, str],
+) -> tuple[dict[str, str], tuple[tuple[str, str, str], ...]]:
+    """The tested commits per project, and the (project, branch, base) pins."""
+    tested = {k: v for k, v in commits.items() if not k.startswith(_BASE)}
+    bases = tuple(
+        (*key[len(_BASE) :].rsplit(":", 1), value)
+        for key, value in commits.items()
+        if key.startswith(_BASE)
+    )
+    return tested, bases  # type: ignore[return-value]
