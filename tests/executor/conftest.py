@@ -101,9 +101,39 @@ jobs:
     run:
       - echo STEP-STARTED; sleep 6; echo STEP-DONE
 
+  - name: two-nodes-slow
+    timeout: 60s
+    nodeset:
+      nodes:
+        - {name: controller, label: default}
+        - {name: worker, label: default}
+    run:
+      - shell: echo STEP-STARTED; sleep 6; echo STEP-DONE
+        node: controller
+
+  - name: bad-env
+    timeout: 60s
+    env: {"NOT A NAME": x}
+    run:
+      - "true"
+
+  - name: system-log
+    timeout: 60s
+    run:
+      - echo "a line for the system log" >> /var/log/syslog
+
 projects:
   - name: example/calc
-    check: [passes, fails, missing-command, times-out, two-nodes, slow]
+    check:
+      - passes
+      - fails
+      - missing-command
+      - times-out
+      - two-nodes
+      - slow
+      - two-nodes-slow
+      - bad-env
+      - system-log
 """
 
 
@@ -143,9 +173,14 @@ class ExecutorSite:
             assert time.monotonic() < deadline, f"{text!r} never appeared {count} times"
             await asyncio.sleep(0.02)
 
-    async def kill_nodes(self, build: str) -> list[Node]:
-        """Deletes the build's nodes under it, through their driver."""
-        nodes = [n for n in await self.nodes_of(build) if n.state.value == "in-use"]
+    async def kill_nodes(self, build: str, only: str | None = None) -> list[Node]:
+        """Deletes the build's nodes under it (or only the node with id
+        `only`), through their driver."""
+        nodes = [
+            n
+            for n in await self.nodes_of(build)
+            if n.state.value == "in-use" and only in (None, n.id)
+        ]
         for node in nodes:
             assert node.external_id is not None
             await self.pool.drivers[node.provider].delete(node.external_id)

@@ -198,6 +198,55 @@ async def test_a_build_whose_nodes_keep_dying_ends_in_node_failure(site: Executo
     assert not [n for n in await site.nodes_of(spec.id) if n.state == NodeState.IN_USE]
 
 
+async def test_a_node_lost_while_another_runs_a_step_stops_the_step_and_the_build_retries(
+    site: ExecutorSite,
+) -> None:
+    spec = site.spec("two-nodes-slow")
+    running = site.runner.start(spec)
+    await site.wait_for_console(spec, "| controller | STEP-STARTED")
+    match = re.search(r"^Node worker: .* id (\S+)$", spec.console_path.read_text(), re.M)
+    assert match is not None
+    (worker,) = await site.kill_nodes(spec.id, only=match.group(1))
+
+    outcome = await asyncio.wait_for(running.outcome(), timeout=60)
+
+    console = spec.console_path.read_text()
+    assert outcome.result == BuildResult.SUCCESS, console
+    assert outcome.retries == 1
+    assert "NODE LOST: node worker lost" in console
+    # The first attempt's step stopped when the worker went, long before its end.
+    assert output_of(console, "controller").count("STEP-DONE") == 1
+    assert worker.id not in {n.id for n in outcome.nodes}
+
+
+async def test_a_fault_of_the_job_definition_is_an_error_and_the_node_is_not_held(
+    site: ExecutorSite,
+) -> None:
+    spec = site.spec("bad-env")
+    outcome = await site.runner.run(spec)
+
+    assert outcome.result == BuildResult.ERROR
+    assert outcome.error is not None
+    assert "'NOT A NAME' is not a shell variable name" in outcome.error
+    assert f"Error: {outcome.error}" in spec.console_path.read_text()
+    (record,) = await site.nodes_of(spec.id)
+    assert record.state in (NodeState.USED, NodeState.DELETING)
+
+
+async def test_the_nodes_system_log_is_collected_when_it_has_one(site: ExecutorSite) -> None:
+    spec = site.spec("system-log")
+    outcome = await site.runner.run(spec)
+
+    assert outcome.result == BuildResult.SUCCESS
+    collected = spec.log_dir / "primary" / "system.log"
+    assert collected.read_text().endswith("a line for the system log\n")
+    # Nodes without one (the others here) have nothing collected, and no complaint.
+    other = site.spec("missing-command")
+    await site.runner.run(other)
+    assert not (other.log_dir / "primary").exists()
+    assert "Collect" not in other.console_path.read_text()
+
+
 async def test_a_canceled_build_ends_canceled_and_gives_its_nodes_back(
     site: ExecutorSite,
 ) -> None:
