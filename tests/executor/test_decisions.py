@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from trunkgate.config.expanded import Node
+from trunkgate.config.expanded import ExpandedJob, Node, Nodeset, Step
 from trunkgate.executor import BuildResult, ExecutorError
 from trunkgate.executor.decisions import (
     StepEnd,
+    check_job,
     final_result,
     holds_nodes,
     job_variables,
@@ -67,6 +68,38 @@ def test_the_jobs_env_must_be_shell_names_and_not_ours() -> None:
         job_variables({"NOT OK": "x"})
     with pytest.raises(ExecutorError, match="are the executor's"):
         job_variables({"TRUNKGATE_BUILD": "x"})
+
+
+def test_a_job_that_cannot_run_as_defined_is_refused_before_it_takes_nodes() -> None:
+    good = Nodeset(None, (Node("a", "small"), Node("b", "small")))
+    check_job(job(good, run=(Step("true", "b"),)))
+    with pytest.raises(ExecutorError, match="runs on node 'c', which is not in its nodeset"):
+        check_job(job(good, run=(Step("true", "c"),)))
+    with pytest.raises(ExecutorError, match="names a node twice"):
+        check_job(job(Nodeset(None, (Node("a", "x"), Node("a", "y"))), run=()))
+    with pytest.raises(ExecutorError, match="has no nodes"):
+        check_job(job(Nodeset(None, ()), run=()))
+    with pytest.raises(ExecutorError, match="not a shell variable name"):
+        check_job(job(good, run=(), env={"A B": "x"}))
+
+
+def job(nodeset: Nodeset, run: tuple[Step, ...], env: dict[str, str] | None = None) -> ExpandedJob:
+    return ExpandedJob(
+        project="p",
+        pipeline="check",
+        name="j",
+        template="j",
+        description="",
+        nodeset=nodeset,
+        pre_run=(),
+        run=run,
+        post_run=(),
+        timeout=60.0,
+        env=env or {},
+        artifacts=(),
+        voting=True,
+        parameters={},
+    )
 
 
 def pool_node(node_id: str, label: str) -> PoolNode:

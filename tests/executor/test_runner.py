@@ -219,7 +219,7 @@ async def test_a_node_lost_while_another_runs_a_step_stops_the_step_and_the_buil
     assert worker.id not in {n.id for n in outcome.nodes}
 
 
-async def test_a_fault_of_the_job_definition_is_an_error_and_the_node_is_not_held(
+async def test_a_fault_of_the_job_definition_is_an_error_before_any_node_is_taken(
     site: ExecutorSite,
 ) -> None:
     spec = site.spec("bad-env")
@@ -229,8 +229,8 @@ async def test_a_fault_of_the_job_definition_is_an_error_and_the_node_is_not_hel
     assert outcome.error is not None
     assert "'NOT A NAME' is not a shell variable name" in outcome.error
     assert f"Error: {outcome.error}" in spec.console_path.read_text()
-    (record,) = await site.nodes_of(spec.id)
-    assert record.state in (NodeState.USED, NodeState.DELETING)
+    assert outcome.nodes == ()
+    assert await site.nodes_of(spec.id) == []
 
 
 async def test_the_nodes_system_log_is_collected_when_it_has_one(site: ExecutorSite) -> None:
