@@ -122,6 +122,12 @@ jobs:
     run:
       - echo "a line for the system log" >> /var/log/syslog
 
+  - name: loses-rsync
+    timeout: 60s
+    run:
+      - mkdir -p out && echo kept > out/a.txt && rm "$(command -v rsync)"
+    artifacts: [out/a.txt]
+
 projects:
   - name: example/calc
     check:
@@ -134,6 +140,7 @@ projects:
       - two-nodes-slow
       - bad-env
       - system-log
+      - loses-rsync
 """
 
 

@@ -289,3 +289,36 @@ async def test_a_build_canceled_before_it_starts_is_canceled(site: ExecutorSite)
 
     assert outcome.result == BuildResult.CANCELED
     assert await site.nodes_of(spec.id) == []
+
+
+async def test_a_build_canceled_while_it_waits_for_nodes_leaves_no_request(
+    site: ExecutorSite,
+) -> None:
+    await site.pool.stop("east")
+    spec = site.spec("slow")
+    running = site.runner.start(spec)
+    await site.wait_for_console(spec, "Waiting for nodes")
+    async with asyncio.timeout(10):
+        while True:
+            if await site.pool.records.requests():
+                break
+            await asyncio.sleep(0.01)
+    running.cancel()
+
+    outcome = await asyncio.wait_for(running.outcome(), timeout=10)
+
+    assert outcome.result == BuildResult.CANCELED
+    assert outcome.nodes == ()
+    assert await site.pool.records.requests() == []
+
+
+async def test_artifacts_that_cannot_be_collected_are_reported_and_the_result_stands(
+    site: ExecutorSite,
+) -> None:
+    spec = site.spec("loses-rsync")
+    outcome = await site.runner.run(spec)
+
+    assert outcome.result == BuildResult.SUCCESS
+    console = spec.console_path.read_text()
+    assert "Collecting from primary failed: node primary has no rsync" in console
+    assert "Artifact out/a.txt: not found on any node" in console
