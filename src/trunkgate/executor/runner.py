@@ -176,13 +176,16 @@ class _Build:
     def _footer(self, result: BuildResult, error: str | None) -> None:
         if self.console is None:
             return
-        with contextlib.suppress(OSError):
-            if error:
-                self.console.line(f"Error: {error}")
-            if self.held:
-                self.console.line(f"Nodes held for inspection: {', '.join(self.held)}")
-            self.console.line(f"Build {self.spec.id} finished: {result}")
-            self.console.close()
+        try:
+            with contextlib.suppress(OSError):
+                if error:
+                    self.console.line(f"Error: {error}")
+                if self.held:
+                    self.console.line(f"Nodes held for inspection: {', '.join(self.held)}")
+                self.console.line(f"Build {self.spec.id} finished: {result}")
+        finally:
+            with contextlib.suppress(OSError):
+                self.console.close()
 
     @property
     def log(self) -> ConsoleLog:
