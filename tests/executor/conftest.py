@@ -99,7 +99,7 @@ jobs:
   - name: slow
     timeout: 60s
     run:
-      - echo STEP-STARTED; sleep 6; echo STEP-DONE
+      - echo STEP-STARTED; sleep 3; echo STEP-DONE
 
   - name: two-nodes-slow
     timeout: 60s
@@ -108,7 +108,7 @@ jobs:
         - {name: controller, label: default}
         - {name: worker, label: default}
     run:
-      - shell: echo STEP-STARTED; sleep 6; echo STEP-DONE
+      - shell: echo STEP-STARTED; sleep 3; echo STEP-DONE
         node: controller
 
   - name: bad-env
