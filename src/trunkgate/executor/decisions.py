@@ -94,9 +94,21 @@ def holds_nodes(result: BuildResult) -> bool:
     return result in JOB_FAILED
 
 
-def step_nodes(job: ExpandedJob) -> set[str]:
-    """The names of the nodes the job's steps run on."""
-    return {s.node for s in (*job.pre_run, *job.run, *job.post_run)}
+def check_job(job: ExpandedJob) -> None:
+    """Raises ExecutorError for a job that cannot run as defined, before any
+    node is asked for: no nodes, a step on a node the nodeset lacks, a bad env."""
+    names = [n.name for n in job.nodeset.nodes]
+    if not names:
+        raise ExecutorError(f"job {job.name} has no nodes")
+    if len(set(names)) != len(names):
+        raise ExecutorError(f"job {job.name}'s nodeset names a node twice: {names}")
+    for step in (*job.pre_run, *job.run, *job.post_run):
+        if step.node not in names:
+            raise ExecutorError(
+                f"a step of job {job.name} runs on node {step.node!r}, which is not in "
+                f"its nodeset ({', '.join(names)})"
+            )
+    job_variables(job.env)
 
 
 def pair_nodes(nodeset: Sequence[Node], granted: Sequence[PoolNode]) -> list[tuple[Node, PoolNode]]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncssh
 
@@ -20,6 +21,7 @@ from trunkgate.pool.keys import ClientKey
 from trunkgate.pool.records import Node as PoolNode
 
 _SSH_ERRORS = (asyncssh.Error, OSError)
+T = TypeVar("T")
 
 
 class _Watch(asyncssh.SSHClient):
@@ -131,23 +133,26 @@ class NodeConnection:
         except _SSH_ERRORS as exc:
             raise self._lost(exc) from None
         try:
-            while True:
-                line = await process.stdout.readline()
-                if not line:
-                    break
+            # Only the SSH calls are guarded: a failure of `on_line` (a full
+            # disk under the console log) is ours, not the node's.
+            while line := await self._guarded(process.stdout.readline()):
                 on_line(line.rstrip("\r\n"))
-            await process.wait()
+            await self._guarded(process.wait())
         except asyncio.CancelledError:
             await self._stop(process)
             raise
-        except _SSH_ERRORS as exc:
-            raise self._lost(exc) from None
         finally:
             process.close()
         signal = process.exit_signal
         if (process.exit_status is None and signal is None) or self._conn.is_closed():
             raise self._lost()
         return StepEnd(process.exit_status, signal[0] if signal else None)
+
+    async def _guarded(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except _SSH_ERRORS as exc:
+            raise self._lost(exc) from None
 
     async def _stop(self, process: asyncssh.SSHClientProcess[str]) -> None:
         """Kills the running step and waits (bounded) for it to end. The

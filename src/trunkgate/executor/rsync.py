@@ -107,6 +107,8 @@ class Rsync:
         if process.returncode in _PARTIAL:
             return False
         detail = f"rsync ({verb} the node) exited {process.returncode}: {text}"
+        if "rsync: command not found" in text or "rsync: not found" in text:
+            raise ExecutorError(f"node {name} has no rsync; its image must provide it")
         if process.returncode in _CONNECTION_FAILED:
             raise NodeLost(name, detail)
         raise ExecutorError(f"node {name}: {detail}")

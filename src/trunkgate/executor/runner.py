@@ -19,6 +19,7 @@ from trunkgate.executor.console import ConsoleLog, header_lines, node_lines
 from trunkgate.executor.decisions import (
     PlannedStep,
     StepEnd,
+    check_job,
     final_result,
     holds_nodes,
     main_result,
@@ -133,6 +134,7 @@ class _Build:
         try:
             self.console = ConsoleLog(self.spec.console_path, self.runner.clock)
             self.console.plain(header_lines(self.spec, self.started))
+            check_job(self.spec.job)
             result, error = await self._attempts()
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -174,13 +176,16 @@ class _Build:
     def _footer(self, result: BuildResult, error: str | None) -> None:
         if self.console is None:
             return
-        with contextlib.suppress(OSError):
-            if error:
-                self.console.line(f"Error: {error}")
-            if self.held:
-                self.console.line(f"Nodes held for inspection: {', '.join(self.held)}")
-            self.console.line(f"Build {self.spec.id} finished: {result}")
-            self.console.close()
+        try:
+            with contextlib.suppress(OSError):
+                if error:
+                    self.console.line(f"Error: {error}")
+                if self.held:
+                    self.console.line(f"Nodes held for inspection: {', '.join(self.held)}")
+                self.console.line(f"Build {self.spec.id} finished: {result}")
+        finally:
+            with contextlib.suppress(OSError):
+                self.console.close()
 
     @property
     def log(self) -> ConsoleLog:
@@ -302,9 +307,7 @@ class _Build:
     ) -> StepEnd:
         """One step on its node. A node of the build lost meanwhile (any of
         them: the others may be waiting for it) stops the step: NodeLost."""
-        conn = conns.get(planned.step.node)
-        if conn is None:
-            raise ExecutorError(f"{planned.title}: the nodeset has no node {planned.step.node}")
+        conn = conns[planned.step.node]
         self.log.line(f"{planned.title}:")
         for line in planned.step.shell.rstrip("\n").splitlines():
             self.log.line(f"  $ {line}")
