@@ -75,16 +75,34 @@ def git(repo: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-async def one_run(directory: Path, failing: int | None) -> dict[str, float]:
+def write_site(directory: Path) -> Path:
+    """The site's config and a working repository; returns the repository."""
     directory.mkdir(parents=True)
     (directory / "trunkgate.yaml").write_text(textwrap.dedent(CONFIG))
-    config = load_config(directory / "trunkgate.yaml")
     work = directory / "work"
     work.mkdir()
     git(work, "init", "-q", "-b", "main")
     (work / "README").write_text("bench\n")
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "Initial")
+    return work
+
+
+def write_change(work: Path, index: int, failing: int | None) -> str:
+    git(work, "checkout", "-q", "--detach", "main")
+    (work / f"file-{index}").write_text(f"{index}\n")
+    if index == failing:
+        (work / "FAIL").write_text("this change breaks the job\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", f"Change {index}")
+    commit = git(work, "rev-parse", "HEAD")
+    git(work, "checkout", "-q", "main")
+    return commit
+
+
+async def one_run(directory: Path, failing: int | None) -> dict[str, float]:
+    work = write_site(directory)
+    config = load_config(directory / "trunkgate.yaml")
     site = LocalSite(config)
     store = await site.start(("scheduler", "executor"))
     launchers = await asyncio.create_subprocess_exec(
@@ -104,18 +122,12 @@ async def one_run(directory: Path, failing: int | None) -> dict[str, float]:
         await review.create_project(PROJECT, "main", seed=work)
         numbers = []
         for index in range(1, CHANGES + 1):
-            git(work, "checkout", "-q", "--detach", "main")
-            (work / f"file-{index}").write_text(f"{index}\n")
-            if index == failing:
-                (work / "FAIL").write_text("this change breaks the job\n")
-            git(work, "add", "-A")
-            git(work, "commit", "-q", "-m", f"Change {index}")
-            commit = git(work, "rev-parse", "HEAD")
-            git(work, "checkout", "-q", "main")
+            commit = write_change(work, index, failing)
             numbers.append((await review.propose(PROJECT, "main", work, commit)).change.number)
         records = PoolRecords(store)
-        while sum(n.state == NodeState.READY for n in await records.nodes()) < 22:
-            await asyncio.sleep(0.2)
+        async with store.watch("/pool/nodes") as watch:
+            while sum(n.state == NodeState.READY for n in await records.nodes()) < 22:
+                await watch.changed(1.0)
         start = time.monotonic()
         for number in numbers:
             await review.approve(number)

@@ -105,10 +105,3 @@ def test_init_writes_a_config_that_checks_and_a_git_repository(tmp_path: Path) -
     again = trunkgate("init", str(tmp_path / "site"))
     assert again.returncode == 1
     assert "exists already" in again.stderr
-
-
-def test_demo_shows_the_expanded_jobs_and_says_what_it_does_not_do() -> None:
-    result = trunkgate("demo")
-    assert result.returncode == 0, result.stderr
-    assert "example/calc  check" in result.stdout
-    assert "not built yet" in result.stdout
