@@ -35,6 +35,7 @@ from trunkgate.pool.records import Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.pool.states import NodeState, RequestState
 from trunkgate.store import Lock, LockTimeout, NoRecord, Store, VersionConflict
+from trunkgate.waiting import first_of, wake_on_change
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ class Launcher:
             self.store.watch(layout.NODES) as nodes,
         ):
             waiters = [
-                asyncio.ensure_future(_forever(requests.changed, self._wake)),
-                asyncio.ensure_future(_forever(nodes.changed, self._wake)),
+                asyncio.ensure_future(wake_on_change(requests.changed, self._wake)),
+                asyncio.ensure_future(wake_on_change(nodes.changed, self._wake)),
             ]
             try:
                 while not stop.is_set():
@@ -118,7 +119,7 @@ class Launcher:
                     await self.step()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(SAFETY_WAKE):
-                            await _first(self._wake.wait(), stop.wait())
+                            await first_of(self._wake.wait(), stop.wait())
             finally:
                 for waiter in waiters:
                     waiter.cancel()
@@ -434,18 +435,3 @@ def _located(node: Node, *, instance: Instance) -> None:
     node.port = instance.port
     node.username = instance.username
     node.host_key = instance.host_key
-
-
-async def _forever(changed: Callable[[float | None], Awaitable[bool]], wake: asyncio.Event) -> None:
-    while True:
-        if await changed(None):
-            wake.set()
-
-
-async def _first(*waits: Awaitable[object]) -> None:
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

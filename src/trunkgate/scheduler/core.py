@@ -66,6 +66,7 @@ from trunkgate.scheduler.records import (
 from trunkgate.scheduler.reporting import VERIFIED, report_comment, report_vote
 from trunkgate.scheduler.triggers import Routed, enqueue_for, route
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
+from trunkgate.waiting import first_of, wake_on_change
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,9 @@ class Scheduler:
             async with contextlib.AsyncExitStack() as stack:
                 for watch in watches:
                     await stack.enter_async_context(watch)
-                waiters = [asyncio.ensure_future(_forever(w.changed, self._wake)) for w in watches]
+                waiters = [
+                    asyncio.ensure_future(wake_on_change(w.changed, self._wake)) for w in watches
+                ]
                 try:
                     while not stop.is_set():
                         self._wake.clear()
@@ -140,7 +143,7 @@ class Scheduler:
                             continue
                         with contextlib.suppress(TimeoutError):
                             async with asyncio.timeout(SAFETY_WAKE):
-                                await _first(self._wake.wait(), stop.wait())
+                                await first_of(self._wake.wait(), stop.wait())
                 finally:
                     for waiter in waiters:
                         waiter.cancel()
@@ -520,21 +523,6 @@ class Scheduler:
 
 def _build_id(buildset: str, job: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"{buildset}/{job}").hex
-
-
-async def _forever(changed: Callable[[float | None], Awaitable[bool]], wake: asyncio.Event) -> None:
-    while True:
-        if await changed(None):
-            wake.set()
-
-
-async def _first(*waits: Awaitable[object]) -> None:
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 __all__ = ["Scheduler"]

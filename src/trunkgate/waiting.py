@@ -1,0 +1,27 @@
+"""Small helpers for components that sleep until something happens: wake an
+event whenever a store watch reports a change, and wait for the first of
+several awaitables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+
+async def wake_on_change(
+    changed: Callable[[float | None], Awaitable[bool]], wake: asyncio.Event
+) -> None:
+    """Set `wake` on every change a watch reports; runs until cancelled."""
+    while True:
+        if await changed(None):
+            wake.set()
+
+
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Return when the first of `waits` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
