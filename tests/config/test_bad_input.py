@@ -326,3 +326,20 @@ def test_missing_config_file_says_how_to_make_one(tmp_path: Path) -> None:
         f"{tmp_path}/nope.yaml:1:1: no config file here (give one with -c PATH or "
         "$TRUNKGATE_CONFIG, or create one with 'trunkgate init DIR')"
     )
+
+
+def test_a_bad_timer_time_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        pipelines:
+          - name: nightly
+            manager: independent
+            trigger:
+              - event: timer
+                time: "0 25 * * *"
+        """,
+    )
+    assert found == [
+        "trunkgate.yaml:6:9: 'time': '0 25 * * *' is not a cron time: '25' is outside 0-23"
+    ]

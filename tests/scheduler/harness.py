@@ -54,10 +54,11 @@ def git(repo: Path, *args: str) -> str:
 
 
 class SchedulerSite:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, config: str = CONFIG) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "trunkgate.yaml").write_text(textwrap.dedent(CONFIG))
+        (directory / "trunkgate.yaml").write_text(textwrap.dedent(config))
+        self.now = time.time()
         self.config: Config = load_config(directory / "trunkgate.yaml")
         self.work = directory / "work"
         self.store: Store | None = None
@@ -85,7 +86,7 @@ class SchedulerSite:
         assert self.store is not None
         assert self.review is not None
         self._stop = asyncio.Event()
-        self.scheduler = Scheduler(self.config, self.store, self.review)
+        self.scheduler = Scheduler(self.config, self.store, self.review, clock=lambda: self.now)
         self._tasks.append(asyncio.ensure_future(self.scheduler.run(self._stop)))
         return self.scheduler
 

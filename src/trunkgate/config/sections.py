@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from trunkgate.config.types import ConfigModel, Duration
+from trunkgate.scheduler.cron import Cron
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$")]
 
@@ -157,8 +158,8 @@ class Trigger(ConfigModel):
     @field_validator("time")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5:
-            raise ValueError(f"'{value}' is not a cron time: write five fields, like '0 3 * * *'")
+        if value is not None:
+            Cron.parse(value)  # raises a ValueError that says what is wrong
         return value
 
 

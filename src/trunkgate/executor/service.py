@@ -30,14 +30,14 @@ from trunkgate.history import History, HistoryError
 from trunkgate.history.records import BuildNode as HistoryNode
 from trunkgate.history.site import open_site_history
 from trunkgate.merger.errors import MergerError
-from trunkgate.merger.model import ChangeSpec, MergeRequest, PreparedTree
+from trunkgate.merger.model import PreparedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.pool.client import PoolClient
 from trunkgate.review.model import change_ref
-from trunkgate.review.repos import repo_path
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildOutcome as ResultRecord
 from trunkgate.scheduler.records import BuildRequest, split_bases
+from trunkgate.scheduler.trees import merge_request
 from trunkgate.site import GIT_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, RecordExists, Store
 
@@ -179,21 +179,11 @@ class ExecutorService:
         )
 
     async def _prepare(self, request: BuildRequest, directory: Path) -> PreparedTree:
-        specs = tuple(
-            ChangeSpec(
-                project=c.project,
-                url=str(repo_path(self.git_root, c.project)),
-                branch=c.branch,
-                ref=change_ref(c.number, c.patchset),
-                name=f"{c.project}~{c.number},{c.patchset}",
-            )
-            for c in request.tree
-        )
         tested, bases = split_bases(request.commits)
         # One tree at a time: the next build's tree then starts from the
         # remembered merges of this one and merges only what is new.
         async with self._merging:
-            request_ = MergeRequest(changes=specs, bases=bases)
+            request_ = merge_request(request.tree, self.git_root, bases)
             prepared = await self.merger.prepare(request_, directory)
         if not isinstance(prepared, PreparedTree):
             raise MergerError(f"the tree no longer merges: {prepared.message}")

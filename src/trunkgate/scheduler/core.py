@@ -47,14 +47,14 @@ from trunkgate.gate.manager import manager_for, new_state
 from trunkgate.gate.queue import QueueManager
 from trunkgate.gate.results import BuildResult
 from trunkgate.merger.errors import MergerError
-from trunkgate.merger.model import ChangeSpec, MergeRequest, PreparedTree
+from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.review.errors import ReviewError
 from trunkgate.review.events import ReviewEvent
-from trunkgate.review.model import change_ref
 from trunkgate.review.source import LocalReview, TreeToMerge
 from trunkgate.review.stored import take_events
 from trunkgate.scheduler import layout
+from trunkgate.scheduler.cron import Cron
 from trunkgate.scheduler.records import (
     BuildOutcome,
     BuildRequest,
@@ -64,6 +64,7 @@ from trunkgate.scheduler.records import (
     with_bases,
 )
 from trunkgate.scheduler.reporting import VERIFIED, report_comment, report_vote
+from trunkgate.scheduler.trees import BRANCH_TIP, merge_request
 from trunkgate.scheduler.triggers import Routed, enqueue_for, route
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
 from trunkgate.waiting import first_of, wake_on_change
@@ -164,7 +165,46 @@ class Scheduler:
             await self._apply(await self._command(command), (path,))
         for path, outcome in await self._records(layout.BUILD_RESULTS, BuildOutcome):
             await self._finished(path, outcome)
+        await self._timers()
         await self._send_outbox()
+
+    def poke(self) -> None:
+        """Take a look now (after the clock moved, say) rather than at the next change."""
+        self._wake.set()
+
+    async def _timers(self) -> None:
+        """Enqueue every project's branch tip in each pipeline whose timer fired."""
+        now = self.clock()
+        for name, pipeline in self.config.pipelines.items():
+            crons = [Cron.parse(t.time) for t in pipeline.trigger if t.event == "timer" and t.time]
+            if not crons:
+                continue
+            path = layout.timer(name)
+            record = await self.store.get(path)
+            if record is None:
+                with contextlib.suppress(RecordExists):
+                    await self.store.create(path, now)
+                continue
+            last = float(record.value) if isinstance(record.value, int | float) else now
+            if now <= last:
+                continue
+            fired = any(cron.fired_between(last, now) for cron in crons)
+            routed = [
+                Routed(name, enqueue)
+                for project, section in self.config.projects.items()
+                if fired
+                and (
+                    enqueue := enqueue_for(
+                        self.config,
+                        name,
+                        ChangeRef(project, BRANCH_TIP, BRANCH_TIP, section.default_branch),
+                    )
+                )
+                is not None
+            ]
+            await self._apply(routed, ())
+            with contextlib.suppress(VersionConflict, NoRecord):
+                await self.store.set(path, now, version=record.version)
 
     # -- state ------------------------------------------------------------
 
@@ -329,22 +369,10 @@ class Scheduler:
         self.answers.append(Routed(pipeline, event))
         self._wake.set()
 
-    def _specs(self, tree: Tree) -> tuple[ChangeSpec, ...]:
-        return tuple(
-            ChangeSpec(
-                project=change.project,
-                url=str(self.review.repo(change.project)),
-                branch=change.branch,
-                ref=change_ref(change.number, change.patchset),
-                name=str(change),
-            )
-            for change in tree
-        )
-
     def _request(self, tree: Tree, commits: dict[str, str] | None = None) -> MergeRequest:
         """The merger's request for a tree, pinned to the bases it was tested on."""
         bases = split_bases(commits)[1] if commits else ()
-        return MergeRequest(changes=self._specs(tree), bases=bases)
+        return merge_request(tree, self.review.git_root, bases)
 
     async def _merge_tree(self, tree: Tree) -> PreparedTree | str:
         """Merge a tree in a scratch workspace (the merger remembers every merge);
@@ -487,6 +515,10 @@ class Scheduler:
         comment = report_comment(section, report)
         vote = report_vote(section, report)
         change = report.change
+        if change.number == BRANCH_TIP:
+            log.info("%s: %s of %s", pipeline, report.result, change.project)
+            self.reported.append((pipeline, report))
+            return
         try:
             if vote is not None:
                 await self.review.vote(

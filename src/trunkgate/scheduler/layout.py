@@ -7,6 +7,7 @@ PIPELINES = f"{SCHEDULER}/pipelines"
 OUTBOX = f"{SCHEDULER}/outbox"
 COMMANDS = f"{SCHEDULER}/commands"
 LEADER = f"{SCHEDULER}/leader"
+TIMERS = f"{SCHEDULER}/timers"
 BUILDS = "/builds"
 BUILD_REQUESTS = f"{BUILDS}/requests"
 BUILD_RESULTS = f"{BUILDS}/results"
@@ -27,3 +28,8 @@ def build_result(build_id: str) -> str:
 
 def build_lock(build_id: str) -> str:
     return f"{BUILD_LOCKS}/{build_id}"
+
+
+def timer(pipeline: str) -> str:
+    """When the pipeline's timer triggers were last looked at."""
+    return f"{TIMERS}/{pipeline}"

@@ -1,0 +1,48 @@
+"""From a queue's tree to the merger's request. A change numbered 0 stands for
+its branch's tip (periodic runs, pushes without a change): it adds the
+project's branch but no change to merge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from trunkgate.merger.model import ChangeSpec, MergeRequest, RepoSpec
+from trunkgate.review.model import change_ref
+from trunkgate.review.repos import repo_path
+
+BRANCH_TIP = 0
+
+
+class TreeEntry(Protocol):
+    @property
+    def project(self) -> str: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def patchset(self) -> int: ...
+    @property
+    def branch(self) -> str: ...
+
+
+def merge_request(
+    tree: Iterable[TreeEntry], git_root: Path, bases: tuple[tuple[str, str, str], ...] = ()
+) -> MergeRequest:
+    changes: list[ChangeSpec] = []
+    repos: list[RepoSpec] = []
+    for entry in tree:
+        url = str(repo_path(git_root, entry.project))
+        if entry.number == BRANCH_TIP:
+            repos.append(RepoSpec(project=entry.project, url=url, branch=entry.branch))
+        else:
+            changes.append(
+                ChangeSpec(
+                    project=entry.project,
+                    url=url,
+                    branch=entry.branch,
+                    ref=change_ref(entry.number, entry.patchset),
+                    name=f"{entry.project}~{entry.number},{entry.patchset}",
+                )
+            )
+    return MergeRequest(changes=tuple(changes), repos=tuple(repos), bases=bases)
