@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -75,6 +76,31 @@ def side_commit(work: Path, name: str) -> str:
     commit = git(work, "rev-parse", "HEAD")
     git(work, "checkout", "-q", "main")
     return commit
+
+
+def gate_builds(config_path: Path) -> list[dict[str, str]]:
+    """The successful gate builds `trunkgate builds` lists, each with its console log."""
+    listing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trunkgate.cli.main",
+            "-c",
+            str(config_path),
+            "builds",
+            "--pipeline",
+            "gate",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    builds = [b for b in json.loads(listing.stdout) if b["result"] == "SUCCESS"]
+    for build in builds:
+        build["console"] = Path(build["log_path"]).read_text()
+    return builds
 
 
 class Serve:
@@ -148,5 +174,10 @@ async def test_the_gate_resumes_after_sigkill(site: tuple[Config, Path, Serve]) 
         subjects = git(bare, "log", "--format=%s", "main").splitlines()
         for name in names:
             assert subjects.count(f"Add {name}") == 1
+        # Every gate build is in the history, with its node provider and console log.
+        finished = await asyncio.to_thread(gate_builds, serve.config_path)
+        assert {b["change"] for b in finished} == set(numbers)
+        assert all(b["node_provider"] == "solo" for b in finished)
+        assert all("NODE_PROVIDER=solo" in b["console"] for b in finished)
     finally:
         await store.close()

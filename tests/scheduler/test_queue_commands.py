@@ -1,0 +1,81 @@
+"""`trunkgate status`, `dequeue` and `promote` against a running scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.scheduler.harness import SchedulerSite
+from trunkgate.gate.results import ItemResult
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[SchedulerSite]:
+    site = SchedulerSite(tmp_path)
+    await site.open()
+    yield site
+    await site.close()
+
+
+async def trunkgate(site: SchedulerSite, *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trunkgate.cli.main",
+        "-c",
+        str(site.directory / "trunkgate.yaml"),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_status_dequeue_and_promote(site: SchedulerSite) -> None:
+    site.hold.clear()  # builds wait, so the queue stays put while we look
+    scheduler = site.start_scheduler()
+    site.start_executor()
+    assert site.review is not None
+    numbers = [await site.propose(n, f"{n}!\n", f"Edit {n}") for n in ("a.txt", "b.txt", "c.txt")]
+    for number in numbers:
+        await site.review.approve(number)
+    await site.wait_pending(
+        lambda builds: {b.change for b in builds if b.pipeline == "gate"} == {1, 2, 3}
+    )
+
+    code, out, _ = await trunkgate(site, "status", "--format", "json")
+    assert code == 0
+    gate = next(p for p in json.loads(out) if p["pipeline"] == "gate")
+    (queue,) = gate["queues"]
+    assert [item["change"] for item in queue["items"]] == [1, 2, 3]
+    assert queue["items"][2]["tree"] == "acme/app~1,1 + acme/app~2,1 + acme/app~3,1"
+    assert {job["job"] for job in queue["items"][0]["jobs"]} == {"unit", "lint"}
+    table = (await trunkgate(site, "status"))[1]
+    assert "gate: 3 item(s)" in table
+
+    code, out, _ = await trunkgate(site, "promote", "--pipeline", "gate", "--change", "3")
+    assert code == 0, out
+    code, _, _ = await trunkgate(site, "dequeue", "--pipeline", "gate", "--change", "2")
+    assert code == 0
+    await site.settle(
+        lambda: any(p == "gate" and r.change.number == 2 for p, r in scheduler.reported)
+    )
+    site.hold.set()
+    await site.settle(lambda: len([1 for p, _ in scheduler.reported if p == "gate"]) == 3)
+    results = {r.change.number: r.result for p, r in scheduler.reported if p == "gate"}
+    assert results == {1: ItemResult.SUCCESS, 2: ItemResult.DEQUEUED, 3: ItemResult.SUCCESS}
+    # Promoted: 3 was tested at the head, on nothing but itself.
+    assert [
+        c.number
+        for c in next(r for p, r in scheduler.reported if p == "gate" and r.change.number == 3).tree
+    ] in ([3],)
+    code, _, err = await trunkgate(site, "dequeue", "--pipeline", "nope", "--change", "1")
+    assert code == 1
+    assert "there is no pipeline 'nope'" in err
