@@ -10,6 +10,7 @@ import pytest
 
 from tests.scheduler.harness import PROJECT, SchedulerSite, git
 from trunkgate.gate.results import ItemResult
+from trunkgate.history.site import open_site_history
 from trunkgate.review.model import ChangeStatus
 from trunkgate.scheduler.records import BuildRequest
 
@@ -75,6 +76,14 @@ async def test_three_changes_the_second_fails_the_third_merges_without_it(
     assert "Change b.txt" not in branch
     failed = await site.change(2)
     assert failed.votes_on().get("Verified") == -2
+    # The history knows how each change's last gate buildset ended.
+    history = await open_site_history(site.config)
+    try:
+        buildsets = await history.buildsets(pipeline="gate")
+    finally:
+        await history.close()
+    ended = {b.change: b.result for b in buildsets if b.result is not None}
+    assert ended == {1: "SUCCESS", 2: "FAILURE", 3: "SUCCESS"}
     assert any("Build failed (gate pipeline)" in c.text for c in failed.comments)
 
 

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import socket
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -238,13 +237,6 @@ class ExecutorService:
             )
         except HistoryError as exc:
             log.warning("executor: cannot record the end of build %s: %s", outcome.id, exc)
-
-
-def history_buildset(request: BuildRequest) -> str:
-    """The history's id of a build's buildset: the queue's buildset names an
-    attempt only within one store, so the change is part of it."""
-    key = f"{request.buildset}/{request.project}/{request.change},{request.patchset}"
-    return uuid.uuid5(uuid.NAMESPACE_URL, key).hex
 
 
 def _safe(name: str) -> str:

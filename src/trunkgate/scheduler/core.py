@@ -46,6 +46,8 @@ from trunkgate.gate.events import (
 from trunkgate.gate.manager import manager_for, new_state
 from trunkgate.gate.queue import QueueManager
 from trunkgate.gate.results import BuildResult
+from trunkgate.history import History, HistoryError
+from trunkgate.history.site import open_site_history
 from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
@@ -60,6 +62,7 @@ from trunkgate.scheduler.records import (
     BuildRequest,
     Command,
     TreeChange,
+    history_buildset,
     split_bases,
     with_bases,
 )
@@ -101,6 +104,7 @@ class Scheduler:
         self._waiting: dict[tuple[str, str], dict[str, PrepareMerge]] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.reported: list[tuple[str, Report]] = []
+        self.history: History | None = None
 
     # -- running --------------------------------------------------------
 
@@ -152,6 +156,8 @@ class Scheduler:
                     for task in list(self._tasks):
                         task.cancel()
                     await asyncio.gather(*self._tasks, return_exceptions=True)
+                    if self.history is not None:
+                        await self.history.close()
 
     async def step(self) -> None:
         """Take in everything waiting: answers, review events, commands, build results."""
@@ -226,10 +232,16 @@ class Scheduler:
         """Feed events to their engines; store the states, consumed inputs and
         reports in one transaction; then carry out the awaited actions."""
         touched: dict[str, list[Action]] = {}
+        buildsets: dict[tuple[str, str, int], str] = {}
         for item in routed:
             manager = self.managers.get(item.pipeline)
             if manager is None:
                 continue
+            for queue in manager.state.queues.values():
+                for queued in queue.items:
+                    if queued.buildset:
+                        key = (item.pipeline, *queued.change.key)
+                        buildsets[key] = queued.buildset
             try:
                 actions = manager.handle(item.event)
             except Exception:
@@ -250,6 +262,8 @@ class Scheduler:
             for action in actions:
                 if isinstance(action, Report | CancelBuild):
                     entry: dict[str, Any] = {"pipeline": name, "action": action_to_dict(action)}
+                    if isinstance(action, Report):
+                        entry["buildset"] = buildsets.get((name, *action.change.key))
                     transaction.create(f"{layout.OUTBOX}/", entry, sequential=True)
         for path in consumed:
             transaction.delete(path)
@@ -503,6 +517,7 @@ class Scheduler:
                 pipeline = str(entry["pipeline"])
                 if isinstance(action, Report):
                     await self._report(pipeline, action)
+                    await self._record(pipeline, action, entry.get("buildset"))
                 elif isinstance(action, CancelBuild):
                     await self._cancel(action)
             except Exception:
@@ -534,6 +549,29 @@ class Scheduler:
         except ReviewError as exc:
             log.warning("scheduler: cannot report on change %s: %s", change, exc)
         self.reported.append((pipeline, report))
+
+    async def _record(self, pipeline: str, report: Report, buildset: str | None) -> None:
+        """How the item's last buildset ended, into the build history."""
+        if buildset is None:
+            return
+        change = report.change
+        uuid_ = history_buildset(buildset, change.project, change.number, change.patchset)
+        try:
+            if self.history is None:
+                self.history = await open_site_history(self.config)
+            if await self.history.buildset(uuid_) is None:
+                await self.history.add_buildset(
+                    uuid=uuid_,
+                    pipeline=pipeline,
+                    project=change.project,
+                    change=change.number,
+                    patchset=change.patchset,
+                    branch=change.branch,
+                )
+            message = report_comment(self.config.pipelines[pipeline], report)
+            await self.history.finish_buildset(uuid_, result=str(report.result), message=message)
+        except HistoryError as exc:
+            log.warning("scheduler: cannot record buildset %s: %s", buildset, exc)
 
     async def _cancel(self, action: CancelBuild) -> None:
         build_id = action.build_id or _build_id(action.buildset, action.job)

@@ -3,6 +3,7 @@ to build, and how a build ended. Plain dataclasses; the store serialises them.""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from trunkgate.gate.changes import ChangeRef
@@ -82,3 +83,9 @@ def split_bases(
         if key.startswith(_BASE)
     )
     return tested, bases  # type: ignore[return-value]
+
+
+def history_buildset(buildset: str, project: str, change: int, patchset: int) -> str:
+    """The history's id of a buildset: the queue's buildset names an attempt
+    only within one store, so the change is part of it."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{buildset}/{project}/{change},{patchset}").hex
