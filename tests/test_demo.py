@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_the_demo_gates_five_changes_with_the_expected_outcomes() -> None:
@@ -31,3 +34,47 @@ def test_the_demo_gates_five_changes_with_the_expected_outcomes() -> None:
     assert rows[4][3] == "none (no jobs run)"
     assert all(row[4] != "-" for row in rows[:4])  # each ran on a named provider
     assert "Traceback" not in result.stderr
+
+
+def test_demo_keep_leaves_the_site_running_until_interrupted() -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "trunkgate.cli.main", "demo", "--keep"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert demo.stdout is not None
+    config = None
+    try:
+        for line in demo.stdout:
+            found = re.search(r"try trunkgate -c (\S+) status", line)
+            if found:
+                config = found.group(1)
+                break
+        assert config is not None, "the demo never said it keeps running"
+        status = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "trunkgate.cli.main",
+                "-c",
+                config,
+                "change",
+                "list",
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert "MERGED" in status.stdout
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.communicate(timeout=60)
+    assert demo.returncode == 0
+    assert config is not None
+    # The directory is kept, and so is what the story wrote in it.
+    assert Path(config).exists()
+    shutil.rmtree(Path(config).parent)

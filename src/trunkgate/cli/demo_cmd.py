@@ -17,7 +17,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "demo", help="five changes through the gate on a throw-away example site"
     )
     demo.add_argument(
-        "--keep", action="store_true", help="keep the example site's directory afterwards"
+        "--keep",
+        action="store_true",
+        help="keep the site running after the story (until Ctrl-C), and its directory",
     )
     demo.set_defaults(run=run_demo_command)
 
@@ -27,7 +29,9 @@ def run_demo_command(args: argparse.Namespace) -> int:
     directory = Path(tempfile.mkdtemp(prefix="trunkgate-demo-"))
     print(f"trunkgate demo: an example site in {directory}", flush=True)
     try:
-        ok = asyncio.run(run_demo(directory, lambda line: print(line, flush=True)))
+        ok = asyncio.run(
+            run_demo(directory, lambda line: print(line, flush=True), keep_running=args.keep)
+        )
     finally:
         if args.keep:
             print(f"kept {directory} (config: {directory / 'trunkgate.yaml'})")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,8 +63,11 @@ def gate_outcome(change: Change) -> str | None:
     return None
 
 
-async def run_demo(directory: Path, say: Say) -> bool:
-    """The whole demo in `directory`; True when every change got its expected outcome."""
+async def run_demo(directory: Path, say: Say, *, keep_running: bool = False) -> bool:
+    """The whole demo in `directory`; True when every change got its expected outcome.
+
+    With `keep_running`, the site goes on after the story until SIGINT or
+    SIGTERM, for a look around with the other commands."""
     started = time.monotonic()
 
     def stamp(text: str) -> None:
@@ -87,9 +91,20 @@ async def run_demo(directory: Path, say: Say) -> bool:
             await review.approve(number, user="reviewer")
         stamp(f"approved changes {', '.join(map(str, numbers))}: they enter the gate together")
         finished = await _follow(site, store, review, numbers, stamp=stamp, started=started)
-        rows = await _rows(config, review, numbers)
+        ok = _verdict(await _rows(config, review, numbers), finished, say, started)
+        if keep_running:
+            say(
+                f"\nthe site keeps running: try trunkgate -c {config_path} status (or nodes, "
+                "builds, change list); Ctrl-C stops it"
+            )
+            await _until_stopped()
     finally:
         await site.stop()
+    return ok
+
+
+def _verdict(rows: list[Row], finished: bool, say: Say, started: float) -> bool:
+    """Print the final table and whether every change got its outcome."""
     say("")
     _print_table(rows, say)
     if not finished:
@@ -101,6 +116,18 @@ async def run_demo(directory: Path, say: Say) -> bool:
     if not wrong:
         say(f"every change got the outcome it should, in {time.monotonic() - started:.1f}s")
     return not wrong
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 async def _propose(review: LocalReview, working: Path, stamp: Say) -> list[int]:
