@@ -196,3 +196,38 @@ async def test_failed_build_nodes_are_held_then_released_by_hand(make_site) -> N
     assert node.hold_reason == "build b9 of unit failed"
     await site.client.release(node.id)
     await site.wait_for(lambda nodes: nodes == [])
+
+
+async def test_a_relaunched_node_is_the_one_the_request_gets(make_site) -> None:  # type: ignore[no-untyped-def]
+    # The first node ever made (id 0000000000) never passes its ready check.
+    site = await make_site(
+        """\
+        labels:
+          - name: small
+        providers:
+          - name: solo
+            driver: namespace
+            boot-timeout: 1s
+            ready-command: '[ "$(hostname)" != tg-0000000000 ]'
+            labels: [{name: small}]
+        """
+    )
+    site.start("solo")
+    grant = await asyncio.wait_for(
+        site.client.request_nodes(["small"], requestor="test", build="b"), timeout=30
+    )
+    assert grant.nodes[0].id != "0000000000"
+    assert grant.nodes[0].state == NodeState.IN_USE
+    assert grant.nodes[0].launch_attempt == 2
+
+
+async def test_ready_nodes_kept_for_a_vanished_request_go_back_to_the_pool(make_site) -> None:  # type: ignore[no-untyped-def]
+    site = await make_site(TWO_PROVIDERS.format(min_ready=1, max_servers=2))
+    site.start("east")
+    (node,) = await site.wait_for(lambda nodes: len(ready(nodes)) == 1)
+    await site.stop("east")
+    await site.records.update_node(node.id, lambda n: setattr(n, "request", "0000009999"))
+    await site.reaper("east").reap_once()
+    record = await site.records.node(node.id)
+    assert record is not None
+    assert record.value.request is None

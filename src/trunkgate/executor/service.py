@@ -35,7 +35,7 @@ from trunkgate.pool.client import PoolClient
 from trunkgate.review.model import change_ref
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildOutcome as ResultRecord
-from trunkgate.scheduler.records import BuildRequest, split_bases
+from trunkgate.scheduler.records import BuildRequest, history_buildset, split_bases
 from trunkgate.scheduler.trees import merge_request
 from trunkgate.site import GIT_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, RecordExists, Store
@@ -62,6 +62,7 @@ class ExecutorService:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max_builds)
         self._merging = asyncio.Lock()
+        self._stopping = False
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.store.ensure_path(layout.BUILD_REQUESTS)
@@ -76,6 +77,9 @@ class ExecutorService:
                     waiter.cancel()
                     stopper.cancel()
         finally:
+            # Stopping is no verdict on the builds: their records stay unanswered
+            # and another executor (or this one, restarted) runs them again.
+            self._stopping = True
             for task in self._running.values():
                 task.cancel()
             await asyncio.gather(*self._running.values(), return_exceptions=True)
@@ -101,6 +105,13 @@ class ExecutorService:
             try:
                 await lock.acquire()
             except LockTimeout:
+                continue
+            # Read again under the lock: the build may have ended and been taken
+            # in by the scheduler between the first look and the lock.
+            record = await self.store.get_model(layout.build_request(name), BuildRequest)
+            answered = await self.store.get(layout.build_result(name)) is not None
+            if record is None or record.value.cancel or answered:
+                await lock.release()
                 continue
             task = asyncio.ensure_future(self._build(record.value, lock))
             self._running[name] = task
@@ -138,7 +149,8 @@ class ExecutorService:
             with contextlib.suppress(RecordExists):
                 await self.store.create(layout.build_result(request.id), result)
         except asyncio.CancelledError:
-            await self._answer_unrun(request, "CANCELED", "canceled")
+            if not self._stopping:
+                await self._answer_unrun(request, "CANCELED", "canceled")
         except Exception as exc:
             log.exception("executor: build %s failed", request.id)
             await self._answer_unrun(request, "ERROR", f"{type(exc).__name__}: {exc}")
@@ -148,7 +160,13 @@ class ExecutorService:
 
     async def _run(self, request: BuildRequest) -> BuildOutcome:
         job = self._job(request)
-        console = self.logs / _safe(request.buildset) / _safe(job.name) / "console.log"
+        # The queue's buildset names an attempt only within one store: the
+        # history's id keeps logs of a new store from overwriting old ones.
+        attempt = history_buildset(
+            request.buildset, request.project, request.change, request.patchset
+        )[:8]
+        console = self.logs / f"{_safe(request.buildset)}-{attempt}" / _safe(job.name)
+        console = console / "console.log"
         directory = self.work / request.id
         shutil.rmtree(directory, ignore_errors=True)
         try:
@@ -163,7 +181,13 @@ class ExecutorService:
                 patchset=request.patchset,
             )
             await self._record_start(request, spec)
-            outcome = await self.runner.run(spec)
+            running = self.runner.start(spec)
+            try:
+                outcome = await running.outcome()
+            except asyncio.CancelledError:
+                running.cancel()
+                await self._record_end(await running.outcome())
+                raise
             await self._record_end(outcome)
             return outcome
         finally:
@@ -198,11 +222,14 @@ class ExecutorService:
     async def _record_start(self, request: BuildRequest, spec: BuildSpec) -> None:
         if self.history is None:
             return
+        buildset = history_buildset(
+            request.buildset, request.project, request.change, request.patchset
+        )
         try:
-            if await self.history.buildset(request.buildset) is None:
+            if await self.history.buildset(buildset) is None:
                 with contextlib.suppress(HistoryError):
                     await self.history.add_buildset(
-                        uuid=request.buildset,
+                        uuid=buildset,
                         pipeline=request.pipeline,
                         project=request.project,
                         change=request.change,
@@ -212,7 +239,7 @@ class ExecutorService:
                     )
             await self.history.add_build(
                 id=request.id,
-                buildset=request.buildset,
+                buildset=buildset,
                 job=request.job,
                 voting=request.voting,
                 log_path=str(spec.console_path),

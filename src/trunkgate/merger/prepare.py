@@ -253,6 +253,10 @@ class Merger:
                     raise _Conflict(change, f"'{change.ref}' is not in the project's repository")
                 await ws.apply(change, commit, request.mode)
             except _Conflict as conflict:
+                # The merges before the conflict were good: keep them for the trees ahead.
+                await asyncio.gather(
+                    *(self._remember(w, caches[project]) for project, w in workspaces.items())
+                )
                 return MergeConflict(conflict.change, conflict.detail, tuple(ws.git.commands))
         await asyncio.gather(
             *(self._remember(ws, caches[project]) for project, ws in workspaces.items())

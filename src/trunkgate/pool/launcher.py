@@ -237,7 +237,7 @@ class Launcher:
     ) -> None:
         try:
             results = await asyncio.gather(*(self._bring_up(n) for n in started))
-            launched = [n.id for n, ok in zip(started, results, strict=True) if ok]
+            launched = [node_id for node_id in results if node_id is not None]
             if len(launched) < len(started):
                 for node_id in claimed + launched:
                     await self.records.update_node(node_id, _unclaim)
@@ -320,8 +320,9 @@ class Launcher:
     async def _bring_up_quietly(self, node: Node) -> None:
         await self._bring_up(node)
 
-    async def _bring_up(self, node: Node) -> bool:
-        """Create, wait for SSH and the ready command; relaunch up to launch-retries."""
+    async def _bring_up(self, node: Node) -> str | None:
+        """Create, wait for SSH and the ready command; relaunch up to launch-retries.
+        The id of the node that came up (a relaunch is a new node), or None."""
         attempt = node.launch_attempt
         while True:
             started = time.monotonic()
@@ -335,7 +336,7 @@ class Launcher:
                 log.info("provider %s: quota: %s", self.settings.provider, exc)
                 POOL_METRICS.launches.labels(self.settings.provider, "quota").inc()
                 await self._delete(node, keep_record=False)
-                return False
+                return None
             except (DriverError, OSError) as exc:
                 log.warning(
                     "provider %s: node %s (attempt %d) failed: %s",
@@ -351,19 +352,19 @@ class Launcher:
                     await self._delete(node)
                 except (DriverError, OSError) as error:
                     log.warning("provider %s: %s", self.settings.provider, error)
-                    return False
+                    return None
                 if attempt >= self.settings.launch_retries:
-                    return False
+                    return None
                 attempt += 1
                 node = await self._new_node(node.label, request, attempt)
                 continue
             now = self.clock()
             became = await self.records.update_node(node.id, _stamped(now), state=NodeState.READY)
             if became is None:
-                return False
+                return None
             POOL_METRICS.launches.labels(self.settings.provider, "success").inc()
             POOL_METRICS.launch_seconds.observe(time.monotonic() - started)
-            return True
+            return node.id
 
     def _spec(self, node: Node) -> NodeSpec:
         return NodeSpec(

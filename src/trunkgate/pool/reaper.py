@@ -51,9 +51,10 @@ class Reaper:
 
     async def reap_once(self) -> ReapPlan:
         await self.records.ensure_layout()
+        nodes = [n for n in await self.records.nodes() if n.provider == self.provider]
+        # Launchers after nodes: one that registered meanwhile must not look dead.
         launchers = await self._live_launchers()
         await self._put_back_orphaned_requests(launchers)
-        nodes = [n for n in await self.records.nodes() if n.provider == self.provider]
         found = await self.driver.list_instances()
         instances = [Instance(self.provider, i.external_id, i.tags.get(TAG_NODE)) for i in found]
         suspects_path = layout.reaper_suspects(self.provider)
@@ -72,13 +73,21 @@ class Reaper:
         for node_id, why in plan.delete:
             log.info("reaper: deleting node %s: %s", node_id, why)
             node = by_id[node_id]
-            with contextlib.suppress(Exception):
-                await self.records.update_node(node_id, _noop, state=NodeState.DELETING)
-            await self.driver.delete(node.external_id or node.id)
-            await self.records.forget_node(node_id)
+            try:
+                with contextlib.suppress(Exception):
+                    await self.records.update_node(node_id, _noop, state=NodeState.DELETING)
+                await self.driver.delete(node.external_id or node.id)
+                await self.records.forget_node(node_id)
+            except Exception:
+                # One node that will not go must not keep the rest of the pass from running.
+                log.exception("reaper: cannot delete node %s", node_id)
         for instance, why in plan.leaked:
             log.info("reaper: deleting leaked instance %s: %s", instance.external_id, why)
-            await self.driver.delete(instance.external_id)
+            try:
+                await self.driver.delete(instance.external_id)
+            except Exception:
+                log.exception("reaper: cannot delete instance %s", instance.external_id)
+        await self._unclaim_orphans(nodes)
         value = sorted([list(s) for s in plan.suspects])
         if record is None:
             with contextlib.suppress(Exception):
@@ -86,6 +95,17 @@ class Reaper:
         else:
             await self.store.set(suspects_path, value, version=None)
         return plan
+
+    async def _unclaim_orphans(self, nodes: list[Node]) -> None:
+        """Ready nodes claimed for a request that is gone (its requester gave up
+        or died) go back to the pool."""
+        requests = {r.id for r in await self.records.requests()}
+        for node in nodes:
+            if node.state == NodeState.READY and node.request and node.request not in requests:
+                log.info(
+                    "reaper: node %s was kept for request %s, which is gone", node.id, node.request
+                )
+                await self.records.update_node(node.id, _unclaim)
 
     async def _live_launchers(self) -> set[str]:
         names = await self._children(layout.LAUNCHERS)

@@ -4,6 +4,8 @@ changes under /review/changes, events queued under /events for the scheduler."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +19,7 @@ COUNTER = "/review/last-change"
 EVENTS = "/events"
 
 Opener = Callable[[], Awaitable[Store]]
+log = logging.getLogger(__name__)
 
 
 def change_path(number: int) -> str:
@@ -118,9 +121,19 @@ async def take_events(store: Store) -> list[tuple[str, ReviewEvent]]:
         return []
     events = []
     for name in names:
-        record = await store.get(f"{EVENTS}/{name}")
-        if record is not None and isinstance(record.value, dict):
-            events.append((f"{EVENTS}/{name}", ReviewEvent.from_dict(record.value)))
+        path = f"{EVENTS}/{name}"
+        record = await store.get(path)
+        if record is None:
+            continue
+        try:
+            if not isinstance(record.value, dict):
+                raise TypeError("not a mapping")
+            events.append((path, ReviewEvent.from_dict(record.value)))
+        except (TypeError, ValueError) as exc:
+            # One event this version cannot read must not stop every queue.
+            log.error("review events: dropping unreadable %s (%s): %r", path, exc, record.value)
+            with contextlib.suppress(NoRecord):
+                await store.delete(path)
     return events
 
 

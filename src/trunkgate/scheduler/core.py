@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 REPORTER = "trunkgate"
 SAFETY_WAKE = 5.0
 MERGER_ATTEMPTS = 3
+OUTBOX_TRIES = 5
 
 
 class Scheduler:
@@ -143,7 +144,7 @@ class Scheduler:
                             # One bad input must not stop every queue: log, take the
                             # state the store holds again, go on.
                             log.exception("scheduler: a pass failed")
-                            await self._load()
+                            await self._reload()
                         if self._wake.is_set():
                             continue
                         with contextlib.suppress(TimeoutError):
@@ -214,6 +215,14 @@ class Scheduler:
 
     # -- state ------------------------------------------------------------
 
+    async def _reload(self) -> None:
+        """Take the store's state again and carry out every action it awaits:
+        answers and actions lost with a failed pass are asked for again."""
+        await self._load()
+        for name, manager in self.managers.items():
+            for action in manager.outstanding():
+                await self._carry_out(name, action)
+
     async def _load(self) -> None:
         for name, section in self.config.pipelines.items():
             path = layout.pipeline(name)
@@ -273,7 +282,7 @@ class Scheduler:
             # Another scheduler wrote meanwhile (it cannot while we lead) or an
             # input vanished: start again from what the store holds.
             log.warning("scheduler: state moved under us; reloading")
-            await self._load()
+            await self._reload()
             return
         for name in touched:
             self.versions[name] += 1
@@ -422,8 +431,11 @@ class Scheduler:
             del waiting[action.buildset]
             try:
                 await self._prepare_one(pipeline, action, list(waiting.values()))
-            except Exception:
+            except Exception as exc:
+                # Every PrepareMerge gets an answer, or its item would wait for ever.
                 log.exception("scheduler: preparing %s failed", action.buildset)
+                reason = f"the tree could not be prepared: {exc}"
+                self._answer(pipeline, MergeConflict(buildset=action.buildset, reason=reason))
 
     async def _prepare_one(
         self, pipeline: str, action: PrepareMerge, waiting: list[PrepareMerge]
@@ -436,7 +448,9 @@ class Scheduler:
                     size = len(action.tree)
                     longer = [a for a in waiting if a.tree[:size] == action.tree]
                     if longer:
-                        await self._merge_tree(max(longer, key=lambda a: len(a.tree)).tree)
+                        # Only a head start for this tree: its failure is not ours.
+                        with contextlib.suppress(MergerError, ReviewError):
+                            await self._merge_tree(max(longer, key=lambda a: len(a.tree)).tree)
                         known = await self.merger.remembered(self._request(action.tree))
                 if known is None:
                     merged = await self._merge_tree(action.tree)
@@ -521,7 +535,12 @@ class Scheduler:
                 elif isinstance(action, CancelBuild):
                     await self._cancel(action)
             except Exception:
-                log.exception("scheduler: cannot send %s", path)
+                tries = int(entry.get("tries", 0)) + 1
+                log.exception("scheduler: cannot send %s (try %d)", path, tries)
+                if tries < OUTBOX_TRIES:
+                    with contextlib.suppress(NoRecord, VersionConflict):
+                        await self.store.set(path, {**entry, "tries": tries}, version=None)
+                    continue
             with contextlib.suppress(NoRecord):
                 await self.store.delete(path)
 
