@@ -139,3 +139,24 @@ async def test_the_scheduler_resumes_after_a_restart(site: SchedulerSite) -> Non
     assert branch.count("Edit a.txt") == 1
     assert branch.count("Edit b.txt") == 1
     assert all(isinstance(r, BuildRequest) for r in site.requests)
+
+
+async def test_a_standby_scheduler_waits_for_the_lead_and_stops_when_told(
+    site: SchedulerSite,
+) -> None:
+    import asyncio
+
+    from trunkgate.scheduler.core import Scheduler
+
+    site.start_scheduler()
+    assert site.store is not None
+    assert site.review is not None
+    await site.settle(lambda: bool(site.scheduler and site.scheduler.managers))
+    standby = Scheduler(site.config, site.store, site.review)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(standby.run(stop))
+    await asyncio.sleep(0.3)
+    assert not task.done()
+    assert standby.managers == {}  # it never led
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)

@@ -38,7 +38,7 @@ from trunkgate.scheduler.records import BuildOutcome as ResultRecord
 from trunkgate.scheduler.records import BuildRequest, history_buildset, split_bases
 from trunkgate.scheduler.trees import merge_request
 from trunkgate.site import GIT_DIR
-from trunkgate.store import Lock, LockTimeout, NoRecord, RecordExists, Store
+from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, RecordExists, Store
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,9 @@ class ExecutorService:
         finally:
             with contextlib.suppress(Exception):
                 await lock.release()
+            # The lock's own record outlives its holders; the build is done with it.
+            with contextlib.suppress(NoRecord, NotEmpty):
+                await self.store.delete(layout.build_lock(request.id))
 
     async def _run(self, request: BuildRequest) -> BuildOutcome:
         job = self._job(request)

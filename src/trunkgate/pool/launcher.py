@@ -34,7 +34,7 @@ from trunkgate.pool.readiness import check_ready
 from trunkgate.pool.records import Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.pool.states import NodeState, RequestState
-from trunkgate.store import Lock, LockTimeout, NoRecord, Store, VersionConflict
+from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, Store, VersionConflict
 from trunkgate.waiting import first_of, wake_on_change
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,7 @@ class Launcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set; wakes on every change to nodes or requests."""
         await self.records.ensure_layout()
-        await self.store.create(
-            f"{layout.launcher(self.settings.provider)}-",
-            self.identity,
-            ephemeral=True,
-            sequential=True,
-        )
+        registered = await self._register()
         async with (
             self.store.watch(layout.REQUESTS) as requests,
             self.store.watch(layout.NODES) as nodes,
@@ -116,6 +111,10 @@ class Launcher:
             try:
                 while not stop.is_set():
                     self._wake.clear()
+                    if registered.is_set():
+                        # Our session ended and its registration with it: without
+                        # one, reapers take this launcher for dead.
+                        registered = await self._register()
                     await self.step()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(SAFETY_WAKE):
@@ -125,6 +124,17 @@ class Launcher:
                     waiter.cancel()
                 await asyncio.gather(*waiters, return_exceptions=True)
                 await self.drain()
+
+    async def _register(self) -> asyncio.Event:
+        """Say this launcher lives (a record that goes with its session); the
+        returned event is set when that session ends."""
+        await self.store.create(
+            f"{layout.launcher(self.settings.provider)}-",
+            self.identity,
+            ephemeral=True,
+            sequential=True,
+        )
+        return self.store.session_lost
 
     async def drain(self) -> None:
         """Wait for every launch and delete this launcher started."""
@@ -258,6 +268,8 @@ class Launcher:
         finally:
             self._serving.discard(request.id)
             await lock.release()
+            with contextlib.suppress(NoRecord, NotEmpty):
+                await self.store.delete(layout.request_lock(request.id))
 
     async def _decline(self, request: NodeRequest, reason: str) -> None:
         could_serve = (

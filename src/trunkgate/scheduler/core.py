@@ -120,45 +120,67 @@ class Scheduler:
             "/events",
         ):
             await self.store.ensure_path(path)
-        async with self.store.lock(layout.LEADER, identity=self.identity, timeout=None):
-            await self._load()
-            await self._send_outbox()
-            for name, manager in self.managers.items():
-                for action in manager.outstanding():
-                    await self._carry_out(name, action)
-            watches = [
-                self.store.watch(p) for p in ("/events", layout.COMMANDS, layout.BUILD_RESULTS)
+        # Lead while holding the leader lock; a standby waits for it. If the
+        # lock is lost (our session ended), stop acting and wait for it again.
+        while not stop.is_set():
+            lock = self.store.lock(layout.LEADER, identity=self.identity, timeout=None)
+            acquiring = asyncio.ensure_future(lock.acquire())
+            await first_of(asyncio.shield(acquiring), stop.wait())
+            if not acquiring.done():
+                acquiring.cancel()
+                await asyncio.gather(acquiring, return_exceptions=True)
+                return
+            held = acquiring.result()
+            try:
+                await self._lead(stop, held.lost)
+            finally:
+                with contextlib.suppress(Exception):
+                    await lock.release()
+
+    async def _lead(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
+        await self._load()
+        await self._send_outbox()
+        for name, manager in self.managers.items():
+            for action in manager.outstanding():
+                await self._carry_out(name, action)
+        watches = [self.store.watch(p) for p in ("/events", layout.COMMANDS, layout.BUILD_RESULTS)]
+        async with contextlib.AsyncExitStack() as stack:
+            for watch in watches:
+                await stack.enter_async_context(watch)
+            waiters = [
+                asyncio.ensure_future(wake_on_change(w.changed, self._wake)) for w in watches
             ]
-            async with contextlib.AsyncExitStack() as stack:
-                for watch in watches:
-                    await stack.enter_async_context(watch)
-                waiters = [
-                    asyncio.ensure_future(wake_on_change(w.changed, self._wake)) for w in watches
-                ]
-                try:
-                    while not stop.is_set():
-                        self._wake.clear()
-                        try:
-                            await self.step()
-                        except Exception:
-                            # One bad input must not stop every queue: log, take the
-                            # state the store holds again, go on.
-                            log.exception("scheduler: a pass failed")
-                            await self._reload()
-                        if self._wake.is_set():
-                            continue
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(SAFETY_WAKE):
-                                await first_of(self._wake.wait(), stop.wait())
-                finally:
-                    for waiter in waiters:
-                        waiter.cancel()
-                    await asyncio.gather(*waiters, return_exceptions=True)
-                    for task in list(self._tasks):
-                        task.cancel()
-                    await asyncio.gather(*self._tasks, return_exceptions=True)
-                    if self.history is not None:
-                        await self.history.close()
+            try:
+                while not stop.is_set() and not lost.is_set():
+                    self._wake.clear()
+                    try:
+                        await self.step()
+                    except Exception:
+                        # One bad input must not stop every queue: log, take the
+                        # state the store holds again, go on.
+                        log.exception("scheduler: a pass failed")
+                        await self._reload()
+                    if self._wake.is_set():
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(SAFETY_WAKE):
+                            await first_of(self._wake.wait(), stop.wait(), lost.wait())
+                if lost.is_set():
+                    log.warning("scheduler: lost the leader lock; standing by")
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+                await asyncio.gather(*waiters, return_exceptions=True)
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                self._tasks.clear()
+                self._waiting.clear()
+                self._workers.clear()
+                self._busy.clear()
+                if self.history is not None:
+                    await self.history.close()
+                    self.history = None
 
     async def step(self) -> None:
         """Take in everything waiting: answers, review events, commands, build results."""
