@@ -11,7 +11,6 @@ from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import load_config
 from trunkgate.history import HistoryError
 from trunkgate.history.records import LISTED_FIELDS, BuildRecord
-from trunkgate.history.site import open_site_history
 
 TABLE_COLUMNS = (
     "id",
@@ -42,6 +41,8 @@ def run_builds(args: argparse.Namespace) -> int:
     config = load_config(args.config)
 
     async def query() -> list[BuildRecord]:
+        from trunkgate.history.site import open_site_history
+
         history = await open_site_history(config)
         try:
             return await history.builds(

@@ -8,30 +8,33 @@ import logging
 import signal
 
 from trunkgate.cli.errors import CliError
-from trunkgate.components import COMPONENTS
 from trunkgate.config.loader import Config, load_config
 from trunkgate.pool.driver import DriverError
 from trunkgate.site import open_site_store
 from trunkgate.store import StoreError
+
+# The names of `trunkgate.components.COMPONENTS`, here so that the command
+# line starts without loading every component.
+COMPONENT_NAMES = ("scheduler", "executor", "launcher", "metrics")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser("serve", help="run trunkgate's components")
     serve.add_argument(
         "--components",
-        default=",".join(COMPONENTS),
-        help=f"comma-separated, from: {', '.join(COMPONENTS)} (default: all)",
+        default=",".join(COMPONENT_NAMES),
+        help=f"comma-separated, from: {', '.join(COMPONENT_NAMES)} (default: all)",
     )
     serve.set_defaults(run=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.components.split(",") if n.strip()]
-    unknown = [n for n in names if n not in COMPONENTS]
+    unknown = [n for n in names if n not in COMPONENT_NAMES]
     if unknown or not names:
         raise CliError(
             f"unknown component {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(COMPONENTS)}"
+            f"choose from {', '.join(COMPONENT_NAMES)}"
         )
     config = load_config(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -40,6 +43,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Config, names: list[str]) -> int:
+    from trunkgate.components import COMPONENTS
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

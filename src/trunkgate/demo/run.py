@@ -17,7 +17,6 @@ from trunkgate.config.loader import Config, load_config
 from trunkgate.demo.changes import CHANGES, DemoChange, commit_change
 from trunkgate.example import EXAMPLE_PROJECT, create_example_repository, track, write_example
 from trunkgate.gate.codec import state_from_dict
-from trunkgate.history.site import open_site_history
 from trunkgate.local_site import LocalSite
 from trunkgate.review.model import Change
 from trunkgate.review.source import LocalReview
@@ -190,6 +189,8 @@ async def _follow(
 
 
 async def _rows(config: Config, review: LocalReview, numbers: list[int]) -> list[Row]:
+    from trunkgate.history.site import open_site_history
+
     history = await open_site_history(config)
     rows = []
     try:

@@ -5,7 +5,8 @@ SQLite in the data directory by default, any SQLAlchemy URL otherwise
 migrated with Alembic on connect. Components import from here only.
 """
 
-from .database import History
+from typing import TYPE_CHECKING, Any
+
 from .errors import HistoryError, HistoryUnavailable, SchemaTooNew, UnknownRecord
 from .records import (
     BUILD_RESULTS,
@@ -15,9 +16,32 @@ from .records import (
     BuildRecord,
     BuildsetRecord,
 )
-from .schema import SCHEMA_HEAD
-from .site import history_url, open_site_history
-from .urls import default_url
+
+if TYPE_CHECKING:
+    from .database import History
+    from .schema import SCHEMA_HEAD
+    from .site import history_url, open_site_history
+    from .urls import default_url
+
+# SQLAlchemy and Alembic load when the database is first wanted, not with
+# every command that merely names the history's records and errors.
+_LAZY = {
+    "History": "database",
+    "SCHEMA_HEAD": "schema",
+    "history_url": "site",
+    "open_site_history": "site",
+    "default_url": "urls",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "BUILDSET_RESULTS",

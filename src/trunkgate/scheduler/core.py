@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trunkgate.config.loader import Config
 from trunkgate.gate.actions import (
@@ -46,8 +46,7 @@ from trunkgate.gate.events import (
 from trunkgate.gate.manager import manager_for, new_state
 from trunkgate.gate.queue import QueueManager
 from trunkgate.gate.results import BuildResult
-from trunkgate.history import History, HistoryError
-from trunkgate.history.site import open_site_history
+from trunkgate.history.errors import HistoryError
 from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
@@ -71,6 +70,9 @@ from trunkgate.scheduler.trees import BRANCH_TIP, merge_request
 from trunkgate.scheduler.triggers import Routed, enqueue_for, route
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
 from trunkgate.waiting import first_of, wake_on_change
+
+if TYPE_CHECKING:
+    from trunkgate.history.database import History
 
 log = logging.getLogger(__name__)
 
@@ -599,6 +601,8 @@ class Scheduler:
         uuid_ = history_buildset(buildset, change.project, change.number, change.patchset)
         try:
             if self.history is None:
+                from trunkgate.history.site import open_site_history
+
                 self.history = await open_site_history(self.config)
             if await self.history.buildset(uuid_) is None:
                 await self.history.add_buildset(
