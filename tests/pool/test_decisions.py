@@ -10,6 +10,7 @@ from trunkgate.pool.decisions import (
     Fill,
     ProviderView,
     Wait,
+    every_provider_declined,
     min_ready_launches,
     plan_request,
     requests_to_serve,
@@ -113,3 +114,14 @@ def test_a_young_request_is_left_to_a_provider_with_every_node_ready() -> None:
     assert plan_request(young, roomy, east_ready, now=103.0) == Fill((), ("small", "big"))
     # Partly ready elsewhere is no reason to wait.
     assert plan_request(young, roomy, east_ready[:1], now=101.0) == Fill((), ("small", "big"))
+
+
+def test_a_request_fails_only_when_every_provider_offering_its_labels_declined() -> None:
+    offered = {"small": frozenset({"a", "b", "c"}), "big": frozenset({"a", "b"})}
+    wanted = request("r", "small", "big")
+    wanted.declined_by = ["a"]
+    assert not every_provider_declined(wanted, offered)
+    wanted.declined_by = ["a", "b"]  # c lacks "big", so it could never serve it
+    assert every_provider_declined(wanted, offered)
+    nobody = request("n", "gpu")
+    assert every_provider_declined(nobody, offered)

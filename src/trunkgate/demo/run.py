@@ -17,6 +17,7 @@ from trunkgate.config.loader import Config, load_config
 from trunkgate.demo.changes import CHANGES, DemoChange, commit_change
 from trunkgate.example import EXAMPLE_PROJECT, create_example_repository, track, write_example
 from trunkgate.gate.codec import state_from_dict
+from trunkgate.history.records import BuildRecord
 from trunkgate.local_site import LocalSite
 from trunkgate.review.model import Change
 from trunkgate.review.source import LocalReview
@@ -197,26 +198,15 @@ async def _rows(config: Config, review: LocalReview, numbers: list[int]) -> list
         for number, demo in zip(numbers, CHANGES, strict=True):
             change = await review.get(number)
             builds = await history.builds(change=number, pipeline="gate", limit=50)
-            latest: dict[str, object] = {}
+            latest: dict[str, BuildRecord] = {}
             for build in builds:  # newest first: keep each job's last run
                 latest.setdefault(build.job, build)
             jobs = ", ".join(
-                f"{job} {getattr(b, 'result', None) or 'running'}"
-                for job, b in sorted(latest.items())
+                f"{job} {build.result or 'running'}" for job, build in sorted(latest.items())
             )
-            providers = sorted(
-                {
-                    str(getattr(b, "node_provider", None))
-                    for b in latest.values()
-                    if getattr(b, "node_provider", None)
-                }
-            )
+            providers = sorted({b.node_provider for b in latest.values() if b.node_provider})
             logs = sorted(
-                {
-                    str(Path(str(getattr(b, "log_path", ""))).parent.parent)
-                    for b in latest.values()
-                    if getattr(b, "log_path", None)
-                }
+                {str(Path(b.log_path).parent.parent) for b in latest.values() if b.log_path}
             )
             rows.append(_row(number, demo, change, jobs=jobs, providers=providers, logs=logs))
     finally:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from trunkgate.pool.records import Node, NodeRequest
-from trunkgate.pool.states import AVAILABLE, COMING, USES_CAPACITY, NodeState, RequestState
+from trunkgate.pool.states import AVAILABLE, COMING, USES_CAPACITY, RequestState
 
 
 @dataclass(frozen=True)
@@ -139,12 +139,10 @@ def min_ready_launches(
     return launches
 
 
-def request_complete(request: NodeRequest, nodes: dict[str, Node]) -> bool:
-    """All of a request's nodes exist and are ready."""
-    return len(request.nodes) == len(request.labels) and all(
-        nodes.get(i) is not None and nodes[i].state == NodeState.READY for i in request.nodes
-    )
-
-
-def every_provider_declined(request: NodeRequest, providers: Iterable[str]) -> bool:
-    return set(providers) <= set(request.declined_by)
+def every_provider_declined(
+    request: NodeRequest, providers_by_label: dict[str, frozenset[str]]
+) -> bool:
+    """A request fails only when each provider offering all its labels declined it."""
+    offering = [providers_by_label.get(label, frozenset()) for label in request.labels]
+    could_serve = frozenset.intersection(*offering) if offering else frozenset()
+    return could_serve <= set(request.declined_by)

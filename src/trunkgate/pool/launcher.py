@@ -23,6 +23,7 @@ from trunkgate.pool.decisions import (
     Plan,
     ProviderView,
     Wait,
+    every_provider_declined,
     min_ready_launches,
     plan_request,
     requests_to_serve,
@@ -160,7 +161,7 @@ class Launcher:
             await self._keep_min_ready()
         POOL_METRICS.observe_nodes(nodes)
 
-    def _start(self, work: Awaitable[None], what: str) -> None:
+    def _start(self, work: Awaitable[object], what: str) -> None:
         async def guarded() -> None:
             try:
                 await work
@@ -272,23 +273,12 @@ class Launcher:
                 await self.store.delete(layout.request_lock(request.id))
 
     async def _decline(self, request: NodeRequest, reason: str) -> None:
-        could_serve = (
-            frozenset.intersection(
-                *(
-                    self.settings.providers_by_label.get(label, frozenset())
-                    for label in request.labels
-                )
-            )
-            if request.labels
-            else frozenset()
-        )
-
         def decline(r: NodeRequest) -> None:
             if self.settings.provider not in r.declined_by:
                 r.declined_by.append(self.settings.provider)
             r.nodes = []
             r.provider = None
-            if could_serve <= set(r.declined_by):
+            if every_provider_declined(r, self.settings.providers_by_label):
                 r.state = RequestState.FAILED
                 r.reason = f"every provider declined; last: {reason}"
             else:
@@ -308,7 +298,7 @@ class Launcher:
                 labels = min_ready_launches(self.settings.min_ready, self.settings.view, nodes)
                 for label in labels:
                     node = await self._new_node(label, None)
-                    self._start(self._bring_up_quietly(node), f"launch {node.id}")
+                    self._start(self._bring_up(node), f"launch {node.id}")
         except LockTimeout:
             return
 
@@ -328,9 +318,6 @@ class Launcher:
                 launch_attempt=attempt,
             )
         )
-
-    async def _bring_up_quietly(self, node: Node) -> None:
-        await self._bring_up(node)
 
     async def _bring_up(self, node: Node) -> str | None:
         """Create, wait for SSH and the ready command; relaunch up to launch-retries.

@@ -140,11 +140,8 @@ class Scheduler:
                     await lock.release()
 
     async def _lead(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
-        await self._load()
         await self._send_outbox()
-        for name, manager in self.managers.items():
-            for action in manager.outstanding():
-                await self._carry_out(name, action)
+        await self._reload()
         watches = [self.store.watch(p) for p in ("/events", layout.COMMANDS, layout.BUILD_RESULTS)]
         async with contextlib.AsyncExitStack() as stack:
             for watch in watches:
