@@ -97,6 +97,7 @@ async def test_nodes_of_one_provider_reach_each_other_by_address(
         driver.create(spec("000000000a")), driver.create(spec("000000000b"))
     )
     assert a.address != b.address
+    await driver.connect([a.external_id, b.external_id])  # as for one request's nodes
 
     on_a = await connect(a)
     await on_a.run(

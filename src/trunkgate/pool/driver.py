@@ -6,7 +6,7 @@ writes belong to the framework, not here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -14,6 +14,7 @@ __all__ = [
     "Driver",
     "DriverError",
     "DriverUnavailable",
+    "GroupsNodes",
     "Instance",
     "LaunchFailed",
     "NodeSpec",
@@ -47,9 +48,10 @@ class NodeSpec:
     """One node the framework asks a driver to create.
 
     `image_path` is the image's root directory; None means the host's own
-    root (the `host` image). `client_key` is the pool's public key in OpenSSH
-    form, to be authorized for `root` on the node. `tags` are written onto
-    everything the driver creates, so the reaper can find it again.
+    root (the `host` image). `client_key` is the public half, in OpenSSH form,
+    of a key made for this node alone, to be authorized for `root` on it.
+    `tags` are written onto everything the driver creates, so the reaper can
+    find it again.
     """
 
     node_id: str
@@ -98,4 +100,17 @@ class Driver(Protocol):
 
     async def list_instances(self) -> list[Instance]:
         """Everything in the provider that carries our tags, half-built included."""
+        ...
+
+
+@runtime_checkable
+class GroupsNodes(Protocol):
+    """A driver that keeps nodes apart unless told they serve one request."""
+
+    async def connect(self, external_ids: Sequence[str]) -> None:
+        """Let exactly these nodes reach each other, before their request is fulfilled.
+
+        Each node starts alone; nodes grouped before and not listed now lose
+        their links to the listed ones. Raises `DriverError`.
+        """
         ...

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -60,6 +61,8 @@ class NamespaceDriver:
             settings.network,
             settings.subnet_prefix,
             settings.run_dir,
+            host_ports=settings.host_ports,
+            ssh_port=_SSH_PORT,
         )
         self._processes: dict[str, asyncio.subprocess.Process] = {}
 
@@ -144,6 +147,16 @@ class NamespaceDriver:
             await asyncio.to_thread(shutil.rmtree, files.dir, ignore_errors=True)
         except (CommandFailed, OSError, TimeoutError) as exc:
             raise DriverError(f"node {external_id}: delete failed: {exc}") from exc
+
+    async def connect(self, external_ids: Sequence[str]) -> None:
+        """Let these nodes (one request's) reach each other, and no other node."""
+        try:
+            async with self.network.locked():
+                await self.network.connect(external_ids)
+        except (CommandFailed, OSError) as exc:
+            raise DriverError(
+                f"provider {self.provider}: cannot connect {external_ids}: {exc}"
+            ) from exc
 
     async def list_instances(self) -> list[Instance]:
         node_ids: set[str] = set()

@@ -1,19 +1,21 @@
 """A namespace provider's private network on the host: the switch namespace
-with its bridge, the host's uplink into it, the address leases of its nodes,
-and each node's veth pair. Every change runs under the provider's file lock,
-so several launcher processes on one host can create nodes at once.
+with its bridge and filters, the host's uplink into it, the address leases
+of its nodes, each node's veth pair, and which nodes share a network. Every
+change runs under the provider's file lock, so several launcher processes on
+one host can create nodes at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from trunkgate.pool.driver import LaunchFailed, QuotaExceeded
+from trunkgate.pool.driver import DriverError, DriverUnavailable, LaunchFailed, QuotaExceeded
 from trunkgate.pool.drivers.namespace import host, registry
 from trunkgate.pool.drivers.namespace.addressing import (
     choose_subnet,
@@ -22,6 +24,16 @@ from trunkgate.pool.drivers.namespace.addressing import (
     parse_routes,
 )
 from trunkgate.pool.drivers.namespace.commands import CommandFailed, run
+from trunkgate.pool.drivers.namespace.firewall import (
+    Port,
+    group_of,
+    node_mac,
+    render_group,
+    render_host_policy,
+    render_plug,
+    render_switch,
+    render_unplug,
+)
 from trunkgate.pool.drivers.namespace.locking import file_lock
 from trunkgate.pool.drivers.namespace.naming import NodeNames, ProviderNames
 
@@ -31,13 +43,20 @@ _BRIDGE = "br0"
 _SWITCH_UPLINK = "uplink"
 _GONE = ("Cannot find device", "No such file", "does not exist", "Invalid argument")
 
+#: Set in each node's network namespace by the host, because the node's root
+#: lives in a user namespace without CAP_NET_BIND_SERVICE or CAP_NET_RAW over
+#: it: a job can still bind port 80 and ping, as on a fresh machine.
+_NODE_SYSCTLS = ("net.ipv4.ip_unprivileged_port_start=0", "net.ipv4.ping_group_range=0 2147483647")
+
 
 class ProviderNetwork:
     """The switch, uplink and leases of one provider.
 
     `state_dir` is the provider's own directory; `run_dir` holds the lock every
     trunkgate on the host takes while it picks a subnet, so two providers
-    never take the same one, and the registry of provider keys.
+    never take the same one, and the registry of provider keys. Nodes may
+    open TCP connections to the host's `host_ports` on their gateway address
+    and nothing else of the host; `ssh_port` is where the host reaches them.
     """
 
     def __init__(
@@ -47,10 +66,20 @@ class ProviderNetwork:
         network: IPv4Network,
         prefix: int,
         run_dir: Path,
+        *,
+        host_ports: Sequence[int] = (),
+        ssh_port: int = 22,
     ) -> None:
+        if shutil.which("nft") is None:
+            raise DriverUnavailable(
+                "the namespace driver filters each node's port with nftables, and `nft` is"
+                " not installed: apt-get install nftables"
+            )
         self.names = names
         self.network = network
         self.prefix = prefix
+        self.host_ports = tuple(host_ports)
+        self.ssh_port = ssh_port
         self._state_dir = state_dir
         self._run_dir = run_dir
         self._host_lock = run_dir / "network.lock"
@@ -156,6 +185,10 @@ class ProviderNetwork:
             subnet = choose_subnet(self.network, self.prefix, routes)
             if subnet is None:
                 raise QuotaExceeded(f"no free /{self.prefix} left in {self.network} on this host")
+            # Before the uplink is plugged in: the switch forwards nothing unfiltered.
+            await self._nft(
+                render_switch(_SWITCH_UPLINK, gateway(subnet), self.host_ports, self.ssh_port)
+            )
             uplink = self.names.uplink
             await run(
                 "ip", "-n", sw, "link", "add", _SWITCH_UPLINK, "master", _BRIDGE, "up",
@@ -205,12 +238,26 @@ class ProviderNetwork:
         await run("ip", "netns", "add", node.netns)
         await run(
             "ip", "-n", self.names.switch_netns, "link", "add", node.port, "master", _BRIDGE,
-            "up", "type", "veth", "peer", "name", "eth0", "netns", node.netns,
+            "up", "type", "veth", "peer", "name", "eth0", "address", node_mac(address),
+            "netns", node.netns,
         )  # fmt: skip
-        await run(
-            "ip", "-n", node.netns, "-batch", "-",
-            input_text=f"addr add {address}/{prefixlen} dev eth0\nlink set lo up\n"
-            "link set eth0 up\n",
+        # A port without its rules passes nothing, so the order of these does not matter.
+        subnet = IPv4Network(f"{address}/{prefixlen}", strict=False)
+        port = Port(node.port, node_mac(address), address, group_of([address]))
+        await asyncio.gather(
+            run(
+                "ip", "-n", node.netns, "-batch", "-",
+                input_text=f"addr add {address}/{prefixlen} dev eth0\nlink set lo up\n"
+                "link set eth0 up\n",
+            ),
+            run("nsenter", f"--net={host.NETNS_DIR / node.netns}", "sysctl", "-q", "-w",
+                *_NODE_SYSCTLS),
+            # The offered ports are written again with each node, so a changed
+            # setting applies from the next node on, not only to a new switch.
+            self._nft(
+                render_host_policy(gateway(subnet), self.host_ports, self.ssh_port)
+                + render_plug(port)
+            ),
         )  # fmt: skip
         # The address may have been another node's, with another MAC.
         await run("ip", "neigh", "del", str(address), "dev", self.names.uplink, check=False)
@@ -218,9 +265,38 @@ class ProviderNetwork:
     async def remove_node(self, node: NodeNames) -> None:
         """Unplug and remove the node's network; the kernel frees the rest later."""
         if host.netns_inode(self.names.switch_netns) is not None:
+            try:
+                await self._nft(render_unplug(node.port))
+            except CommandFailed as exc:
+                # A switch whose table is gone passes nothing at all.
+                if not any(marker in exc.message for marker in _GONE):
+                    raise
             await _run_ignoring_gone("ip", "-n", self.names.switch_netns, "link", "del", node.port)
         if (host.NETNS_DIR / node.netns).exists():
             await _run_ignoring_gone("ip", "netns", "del", node.netns)
+
+    async def connect(self, node_ids: Sequence[str]) -> None:
+        """Let these nodes, and no others, reach each other (one request's nodes).
+
+        Nodes these were grouped with before, and not listed now, are left in
+        a group without them.
+        """
+        by_node = {holder: address for address, holder in self.leases().items()}
+        missing = [node_id for node_id in node_ids if node_id not in by_node]
+        if missing:
+            raise DriverError(
+                f"nodes {missing} have no address on provider switch {self.names.key}"
+            )
+        group = group_of(by_node[node_id] for node_id in node_ids)
+        ports = [
+            Port(self.names.node(i).port, node_mac(by_node[i]), by_node[i], group) for i in node_ids
+        ]
+        await self._nft(render_group(ports))
+
+    async def _nft(self, text: str) -> None:
+        """Apply nft commands atomically inside the switch namespace."""
+        netns = host.NETNS_DIR / self.names.switch_netns
+        await run("nsenter", f"--net={netns}", "nft", "-f", "-", input_text=text)
 
 
 async def _run_ignoring_gone(*argv: str) -> None:

@@ -27,6 +27,8 @@ class NamespaceSettings:
     tmpfs (of `upper_size`, the kernel's default if None) or on disk under the
     state dir. `masks` are extra host directories to hide from nodes.
     `run_dir` holds the host-wide lock that keeps two providers' subnets apart.
+    `host_ports` are the TCP ports of the host that nodes may connect to, on
+    their gateway address; no other host service is reachable from a node.
     """
 
     state_dir: Path
@@ -37,6 +39,7 @@ class NamespaceSettings:
     masks: tuple[str, ...] = ()
     sshd: str = "/usr/sbin/sshd"
     run_dir: Path = Path("/run/trunkgate")
+    host_ports: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.network.network_address.is_link_local and not self.network.is_private:
@@ -48,6 +51,9 @@ class NamespaceSettings:
             )
         if self.network.prefixlen == self.subnet_prefix and METADATA_ADDRESS in self.network:
             raise ValueError(f"network {self.network} is one subnet holding {METADATA_ADDRESS}")
+        for port in self.host_ports:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"host port {port} must lie between 1 and 65535")
         for mask in self.masks:
             if not mask.startswith("/") or mask == "/":
                 raise ValueError(f"mask {mask!r} must be an absolute directory other than /")
