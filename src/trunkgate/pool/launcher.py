@@ -28,7 +28,14 @@ from trunkgate.pool.decisions import (
     plan_request,
     requests_to_serve,
 )
-from trunkgate.pool.driver import Driver, DriverError, Instance, NodeSpec, QuotaExceeded
+from trunkgate.pool.driver import (
+    Driver,
+    DriverError,
+    GroupsNodes,
+    Instance,
+    NodeSpec,
+    QuotaExceeded,
+)
 from trunkgate.pool.keys import ClientKey
 from trunkgate.pool.metrics import POOL_METRICS
 from trunkgate.pool.readiness import check_ready
@@ -255,6 +262,11 @@ class Launcher:
                 await self._decline(request, f"launch failed on provider {self.settings.provider}")
                 return
             node_ids = claimed + launched
+            if not await self._connect(node_ids):
+                for node_id in node_ids:
+                    await self.records.update_node(node_id, _unclaim)
+                await self._decline(request, f"network failed on provider {self.settings.provider}")
+                return
             now = self.clock()
             updated = await self.records.update_request(
                 request.id,
@@ -262,6 +274,9 @@ class Launcher:
                 state=RequestState.FULFILLED,
             )
             if updated is None:  # the requester gave up meanwhile
+                if len(node_ids) > 1:  # back to the pool, each alone again
+                    for node_id in node_ids:
+                        await self._connect([node_id])
                 for node_id in node_ids:
                     await self.records.update_node(node_id, _unclaim)
             else:
@@ -271,6 +286,23 @@ class Launcher:
             await lock.release()
             with contextlib.suppress(NoRecord, NotEmpty):
                 await self.store.delete(layout.request_lock(request.id))
+
+    async def _connect(self, node_ids: list[str]) -> bool:
+        """Let one request's nodes, and no others, reach each other, where
+        the driver keeps nodes apart; before the request is fulfilled, so no
+        job runs before its nodes can talk."""
+        if not isinstance(self.driver, GroupsNodes):
+            return True
+        external_ids = []
+        for node_id in node_ids:
+            record = await self.records.node(node_id)
+            external_ids.append((record.value.external_id if record else None) or node_id)
+        try:
+            await self.driver.connect(external_ids)
+        except DriverError as exc:
+            log.warning("provider %s: %s", self.settings.provider, exc)
+            return False
+        return True
 
     async def _decline(self, request: NodeRequest, reason: str) -> None:
         def decline(r: NodeRequest) -> None:
