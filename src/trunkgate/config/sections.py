@@ -108,6 +108,8 @@ class ProviderSection(ConfigModel):
     ready_command: str = "true"
     labels: list[ProviderLabel] = Field(default_factory=list)
     network: str | None = None
+    host_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
+    """TCP ports of the host that a namespace provider's nodes may connect to."""
     hosts: list[StaticHost] = Field(default_factory=list)
     cloud: str | None = None
     region: str | None = None

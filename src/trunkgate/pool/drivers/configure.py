@@ -21,7 +21,9 @@ def namespace_driver(provider: ProviderSection, config: Config) -> NamespaceDriv
     from trunkgate.pool.drivers.namespace import NamespaceDriver, NamespaceSettings
 
     try:
-        settings = NamespaceSettings(state_dir=config.data_dir)
+        settings = NamespaceSettings(
+            state_dir=config.data_dir, host_ports=tuple(provider.host_ports)
+        )
         if provider.network:
             settings = dataclasses.replace(settings, network=IPv4Network(provider.network))
     except ValueError as exc:
