@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 
 from trunkgate.config.loader import Config
 from trunkgate.metrics_server import run_metrics
-from trunkgate.pool.keys import ClientKey, load_client_key
 from trunkgate.pool.launcher import Launcher
 from trunkgate.pool.providers import launcher_settings, make_driver, reap_policy
 from trunkgate.pool.reaper import Reaper
@@ -18,23 +17,17 @@ from trunkgate.site import open_site_review
 from trunkgate.store import Store
 
 Component = Callable[[Config, Store, asyncio.Event], Awaitable[None]]
-KEYS_DIR = "keys"
-
-
-def pool_key(config: Config) -> ClientKey:
-    return load_client_key(config.data_dir / KEYS_DIR)
 
 
 async def run_launchers(
     config: Config, store: Store, stop: asyncio.Event, *, clock: Callable[[], float] = time.time
 ) -> None:
     """A launcher and a reaper for every provider of the config."""
-    key = pool_key(config)
     policy = reap_policy(config)
     work = []
     for settings in launcher_settings(config):
         driver = make_driver(config.providers[settings.provider], config)
-        launcher = Launcher(store, settings, driver, key, clock=clock)
+        launcher = Launcher(store, settings, driver, clock=clock)
         reaper = Reaper(store, settings.provider, driver, policy, clock=clock)
         work += [launcher.run(stop), reaper.run(stop, config.pool.reap_interval)]
     await asyncio.gather(*work)

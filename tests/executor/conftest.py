@@ -14,7 +14,6 @@ import pytest
 
 from tests.merger.gitrepo import make_upstream, push_change
 from tests.pool.site import PoolSite
-from trunkgate.components import pool_key
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.executor import BuildSpec, ExecutorSettings, JobRunner
 from trunkgate.merger import ChangeSpec, Merger, MergeRequest, PreparedTree
@@ -214,7 +213,7 @@ async def site(tmp_path: Path) -> AsyncIterator[ExecutorSite]:
             keepalive_count_max=3,
             kill_grace=2.0,
         )
-        runner = JobRunner(pool.client, pool_key(pool.config), settings)
+        runner = JobRunner(pool.client, settings)
         yield ExecutorSite(pool, runner, tree, tmp_path / "logs")
     finally:
         await pool.close()

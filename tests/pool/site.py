@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from trunkgate.components import pool_key
 from trunkgate.config.loader import Config, load_config
 from trunkgate.pool.client import PoolClient
 from trunkgate.pool.driver import Driver
@@ -59,9 +58,7 @@ class PoolSite:
     def launcher(self, provider: str, *, clock: Callable[[], float] = time.time) -> Launcher:
         assert self.store is not None
         settings = next(s for s in launcher_settings(self.config) if s.provider == provider)
-        return Launcher(
-            self.store, settings, self.drivers[provider], pool_key(self.config), clock=clock
-        )
+        return Launcher(self.store, settings, self.drivers[provider], clock=clock)
 
     def reaper(self, provider: str, *, clock: Callable[[], float] = time.time) -> Reaper:
         assert self.store is not None

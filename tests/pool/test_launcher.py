@@ -109,11 +109,12 @@ async def test_a_two_node_nodeset_comes_from_one_provider_and_nodes_reach_each_o
     first, second = grant.nodes
     assert first.provider == second.provider == "east"
     assert first.address != second.address
-    key = site.launchers["east"].key
+    key = await site.records.node_key(first.id)
+    assert key is not None
     async with asyncssh.connect(
         first.address,
         username="root",
-        client_keys=[key.private],
+        client_keys=[key.ssh_key()],
         known_hosts=([asyncssh.import_public_key(first.host_key)], [], []),
     ) as conn:
         result = await conn.run(

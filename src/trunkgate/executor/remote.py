@@ -1,7 +1,8 @@
-"""SSH to a build's nodes with asyncssh: one connection per node, trusting
-only the host key the pool recorded, reused for setup commands, files and
-steps, whose output is handed on line by line. asyncssh and OS errors become
-`NodeLost` here; nothing of asyncssh leaves this module."""
+"""SSH to a build's nodes with asyncssh: one connection per node, with the
+node's own client key, trusting only the host key the pool recorded and
+never forwarding an agent; reused for setup commands, files and steps, whose
+output is handed on line by line. asyncssh and OS errors become `NodeLost`
+here; nothing of asyncssh leaves this module."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from trunkgate.executor.decisions import StepEnd
 from trunkgate.executor.errors import ExecutorError, NodeLost
 from trunkgate.executor.model import ExecutorSettings
 from trunkgate.executor.nodefiles import kill_command
-from trunkgate.pool.keys import ClientKey
+from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Node as PoolNode
 
 _SSH_ERRORS = (asyncssh.Error, OSError)
@@ -55,7 +56,7 @@ class NodeConnection:
 
     @classmethod
     async def open(
-        cls, name: str, node: PoolNode, key: ClientKey, settings: ExecutorSettings
+        cls, name: str, node: PoolNode, key: NodeKey, settings: ExecutorSettings
     ) -> NodeConnection:
         if not node.address or not node.host_key:
             raise NodeLost(name, f"the pool gave node {node.id} without an address or host key")
@@ -63,13 +64,14 @@ class NodeConnection:
         why: list[str] = []
         try:
             trusted = asyncssh.import_public_key(node.host_key)
+            client_key = key.ssh_key()
             async with asyncio.timeout(settings.connect_timeout):
                 conn = await asyncssh.connect(
                     node.address,
                     port=node.port,
                     username=node.username,
                     client_factory=lambda: _Watch(lost, why),
-                    client_keys=[key.private],
+                    client_keys=[client_key],
                     known_hosts=([trusted], [], []),
                     agent_path=None,
                     config=None,

@@ -1,5 +1,5 @@
-"""Copying to and from a build's nodes with rsync over ssh: with the pool's
-client key and a known_hosts file that holds exactly the host keys the pool
+"""Copying to and from a build's nodes with rsync over ssh: with each node's
+own client key and a known_hosts file that holds exactly the host keys the pool
 recorded, so ssh checks every host key strictly. Exit codes that mean the
 connection failed become `NodeLost`; other failures `ExecutorError`."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from trunkgate.executor.errors import ExecutorError, NodeLost
@@ -27,10 +27,11 @@ def known_hosts_line(node: PoolNode) -> str:
 
 
 class Rsync:
-    """rsync to and from the nodes whose host keys are in `known_hosts`."""
+    """rsync to and from the nodes whose host keys are in `known_hosts`, each
+    with the private key file `key_paths` names for its node id."""
 
-    def __init__(self, key_path: Path, known_hosts: Path, timeout: float) -> None:
-        self.key_path = key_path
+    def __init__(self, key_paths: Mapping[str, Path], known_hosts: Path, timeout: float) -> None:
+        self.key_paths = dict(key_paths)
         self.known_hosts = known_hosts
         self.timeout = timeout
 
@@ -47,7 +48,9 @@ class Rsync:
             "CheckHostIP": "no",
             "UpdateHostKeys": "no",
             "IdentitiesOnly": "yes",
-            "IdentityFile": str(self.key_path),
+            "IdentityFile": str(self.key_paths[node.id]),
+            "IdentityAgent": "none",
+            "ForwardAgent": "no",
             "ConnectTimeout": "30",
             "ServerAliveInterval": "5",
             "ServerAliveCountMax": "3",

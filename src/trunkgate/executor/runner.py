@@ -37,7 +37,7 @@ from trunkgate.executor.results import BuildResult
 from trunkgate.executor.rsync import Rsync
 from trunkgate.pool.client import NodeRequestFailed, PoolClient
 from trunkgate.pool.holding import FinishedBuild
-from trunkgate.pool.keys import ClientKey
+from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Node as PoolNode
 from trunkgate.pool.states import NodeState
 
@@ -49,18 +49,17 @@ def utc_now() -> datetime:
 
 
 class JobRunner:
-    """Runs builds on nodes of the pool that `pool` speaks to, with its client key."""
+    """Runs builds on nodes of the pool that `pool` speaks to, each node
+    reached with its own client key from the pool's records."""
 
     def __init__(
         self,
         pool: PoolClient,
-        key: ClientKey,
         settings: ExecutorSettings | None = None,
         *,
         clock: Clock = utc_now,
     ) -> None:
         self.pool = pool
-        self.key = key
         self.settings = settings or ExecutorSettings()
         self.clock = clock
 
@@ -246,15 +245,22 @@ class _Build:
         if self.attempt == 1:
             self.log.plain(spec.tree.console_lines())
         records = {name.name: node for name, node in pairs}
+        keys = {name: await self._key(name, node) for name, node in records.items()}
         async with contextlib.AsyncExitStack() as stack:
+            # Private to this build (0700) and removed with it: the only place
+            # a node's key is ever a file, for rsync's ssh.
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tg-build-")))
             Rsync.write_known_hosts(workdir / "known_hosts", grant.nodes)
-            rsync = Rsync(
-                self.runner.key.path, workdir / "known_hosts", self.settings.transfer_timeout
-            )
+            key_paths = {
+                node.id: keys[name].write(workdir / f"key-{node.id}")
+                for name, node in records.items()
+            }
+            rsync = Rsync(key_paths, workdir / "known_hosts", self.settings.transfer_timeout)
             conns: dict[str, NodeConnection] = {}
             stack.push_async_callback(_close_all, conns)
-            await _together(self._connect(conns, name, node) for name, node in records.items())
+            await _together(
+                self._connect(conns, name, node, keys[name]) for name, node in records.items()
+            )
             await _together(
                 self._prepare(conns[n.name], records[n.name], n, rsync) for n in self.nodes
             )
@@ -262,8 +268,16 @@ class _Build:
             await self._collect(conns, records, rsync)
         return result, error
 
-    async def _connect(self, conns: dict[str, NodeConnection], name: str, node: PoolNode) -> None:
-        conns[name] = await NodeConnection.open(name, node, self.runner.key, self.settings)
+    async def _key(self, name: str, node: PoolNode) -> NodeKey:
+        key = await self.runner.pool.records.node_key(node.id)
+        if key is None:
+            raise NodeLost(name, f"the pool has no client key for node {node.id}")
+        return key
+
+    async def _connect(
+        self, conns: dict[str, NodeConnection], name: str, node: PoolNode, key: NodeKey
+    ) -> None:
+        conns[name] = await NodeConnection.open(name, node, key, self.settings)
 
     async def _prepare(
         self, conn: NodeConnection, record: PoolNode, node: BuildNode, rsync: Rsync

@@ -19,7 +19,6 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trunkgate.components import pool_key
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
@@ -53,7 +52,7 @@ class ExecutorService:
         self.max_builds = max_builds
         self.identity = f"{socket.gethostname()}:{os.getpid()}:executor"
         data = config.data_dir
-        self.runner = JobRunner(PoolClient(store), pool_key(config), executor_settings(config))
+        self.runner = JobRunner(PoolClient(store), executor_settings(config))
         self.merger = Merger(data / "executor" / "cache")
         self.work = data / "executor" / "builds"
         self.logs = data / LOGS_DIR

@@ -36,7 +36,7 @@ from trunkgate.pool.driver import (
     NodeSpec,
     QuotaExceeded,
 )
-from trunkgate.pool.keys import ClientKey
+from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.metrics import POOL_METRICS
 from trunkgate.pool.readiness import check_ready
 from trunkgate.pool.records import Node, NodeRequest
@@ -48,7 +48,7 @@ from trunkgate.waiting import first_of, wake_on_change
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-ReadyCheck = Callable[[Instance, Node], Awaitable[None]]
+ReadyCheck = Callable[[Instance, Node, NodeKey], Awaitable[None]]
 
 TAG_NODE = "trunkgate-node"
 TAG_PROVIDER = "trunkgate-provider"
@@ -83,7 +83,6 @@ class Launcher:
         store: Store,
         settings: LauncherSettings,
         driver: Driver,
-        key: ClientKey,
         *,
         clock: Clock = time.time,
         ready_check: ReadyCheck | None = None,
@@ -92,7 +91,6 @@ class Launcher:
         self.records = PoolRecords(store)
         self.settings = settings
         self.driver = driver
-        self.key = key
         self.clock = clock
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{settings.provider}"
         self._ready_check = ready_check or self._ssh_ready
@@ -357,12 +355,17 @@ class Launcher:
         attempt = node.launch_attempt
         while True:
             started = time.monotonic()
+            # A key of its own, stored before the node exists: whoever finds
+            # the key that opens this node can open no other with it.
+            key = NodeKey.generate(node.id)
+            if not await self.records.new_node_key(node.id, key):
+                return None
             try:
-                instance = await self.driver.create(self._spec(node))
+                instance = await self.driver.create(self._spec(node, key))
                 await self.records.update_node(
                     node.id, functools.partial(_located, instance=instance)
                 )
-                await self._ready_check(instance, node)
+                await self._ready_check(instance, node, key)
             except QuotaExceeded as exc:
                 log.info("provider %s: quota: %s", self.settings.provider, exc)
                 POOL_METRICS.launches.labels(self.settings.provider, "quota").inc()
@@ -397,22 +400,22 @@ class Launcher:
             POOL_METRICS.launch_seconds.observe(time.monotonic() - started)
             return node.id
 
-    def _spec(self, node: Node) -> NodeSpec:
+    def _spec(self, node: Node, key: NodeKey) -> NodeSpec:
         return NodeSpec(
             node_id=node.id,
             name=node.name,
             provider=node.provider,
             label=node.label,
             image=node.image,
-            client_key=self.key.public,
+            client_key=key.public,
             image_path=self.settings.image_paths.get(node.image),
             tags={TAG_NODE: node.id, TAG_PROVIDER: node.provider},
         )
 
-    async def _ssh_ready(self, instance: Instance, node: Node) -> None:
+    async def _ssh_ready(self, instance: Instance, node: Node, key: NodeKey) -> None:
         await check_ready(
             instance,
-            self.key,
+            key,
             boot_timeout=self.settings.boot_timeout,
             ready_command=self.settings.ready_command,
             node_id=node.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 ROOT = "/pool"
 NODES = f"{ROOT}/nodes"
+NODE_KEYS = f"{ROOT}/node-keys"
 REQUESTS = f"{ROOT}/requests"
 AUTOHOLDS = f"{ROOT}/autoholds"
 LAUNCHERS = f"{ROOT}/launchers"
@@ -15,6 +16,12 @@ USERS = f"{ROOT}/users"
 
 def node(node_id: str) -> str:
     return f"{NODES}/{node_id}"
+
+
+def node_key(node_id: str) -> str:
+    """A node's client key: beside its record, not in it, so that nothing
+    that reads or lists nodes ever holds the key's private half."""
+    return f"{NODE_KEYS}/{node_id}"
 
 
 def request(request_id: str) -> str:

@@ -1,5 +1,6 @@
-"""Is a node ready? It answers SSH with the host key recorded at creation and
-a ready command succeeds. Library errors become `NodeUnreachable`."""
+"""Is a node ready? It answers SSH, with the host key recorded at creation, to
+the node's own client key, and a ready command succeeds. Library errors
+become `NodeUnreachable`."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import time
 import asyncssh
 
 from trunkgate.pool.driver import Instance, NodeUnreachable
-from trunkgate.pool.keys import ClientKey
+from trunkgate.pool.keys import NodeKey
 
 RETRY_DELAY = 0.05
 
 
 async def check_ready(
     instance: Instance,
-    key: ClientKey,
+    key: NodeKey,
     *,
     boot_timeout: float,
     ready_command: str = "true",
@@ -26,6 +27,7 @@ async def check_ready(
     deadline = time.monotonic() + boot_timeout
     last_error = "no answer"
     trusted = asyncssh.import_public_key(instance.host_key)
+    client_key = key.ssh_key()
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -39,7 +41,7 @@ async def check_ready(
                     instance.address,
                     port=instance.port,
                     username=instance.username,
-                    client_keys=[key.private],
+                    client_keys=[client_key],
                     known_hosts=([trusted], [], []),
                     agent_path=None,
                 ) as conn:

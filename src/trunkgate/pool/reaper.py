@@ -1,6 +1,7 @@
 """The reaper of one provider: every pass it reads the records and what the
 provider holds, asks `plan_reap` what must go, and deletes it. It also puts
-back the requests whose launcher died while filling them."""
+back the requests whose launcher died while filling them, and deletes client
+keys whose node record is gone."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from trunkgate.pool import layout
 from trunkgate.pool.driver import Driver
 from trunkgate.pool.launcher import TAG_NODE
-from trunkgate.pool.reaping import Instance, ReapPlan, ReapPolicy, plan_reap
+from trunkgate.pool.reaping import Instance, ReapPlan, ReapPolicy, orphan_keys, plan_reap
 from trunkgate.pool.records import Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.pool.states import NodeState, RequestState
@@ -51,7 +52,11 @@ class Reaper:
 
     async def reap_once(self) -> ReapPlan:
         await self.records.ensure_layout()
-        nodes = [n for n in await self.records.nodes() if n.provider == self.provider]
+        # Keys before nodes: a key is stored after its node's record, so a
+        # key listed here whose record is missing below has truly lost it.
+        key_ids = await self.records.node_key_ids()
+        everything = await self.records.nodes()
+        nodes = [n for n in everything if n.provider == self.provider]
         # Launchers after nodes: one that registered meanwhile must not look dead.
         launchers = await self._live_launchers()
         await self._put_back_orphaned_requests(launchers)
@@ -88,6 +93,9 @@ class Reaper:
             except Exception:
                 log.exception("reaper: cannot delete instance %s", instance.external_id)
         await self._unclaim_orphans(nodes)
+        for node_id in orphan_keys(key_ids, everything):
+            log.info("reaper: deleting the client key of node %s, whose record is gone", node_id)
+            await self.records.forget_node_key(node_id)
         value = sorted([list(s) for s in plan.suspects])
         if record is None:
             with contextlib.suppress(Exception):

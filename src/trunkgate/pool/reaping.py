@@ -76,6 +76,12 @@ def plan_reap(
     return plan
 
 
+def orphan_keys(key_ids: Iterable[str], nodes: Iterable[Node]) -> list[str]:
+    """Node ids with a stored client key but no node record: secrets to delete."""
+    known = {n.id for n in nodes}
+    return sorted(k for k in key_ids if k not in known)
+
+
 def _why_delete(node: Node, now: float, policy: ReapPolicy, live_builds: set[str]) -> str:
     age = now - node.state_time
     if node.state == NodeState.HOLD and node.hold_until is not None and node.hold_until <= now:

@@ -61,3 +61,5 @@ class Autohold:
     held: int = 0
     hold_for: float | None = None
     nodes: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    """OpenSSH public keys of the people let into the nodes this holds."""

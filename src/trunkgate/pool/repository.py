@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from trunkgate.pool import layout
+from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Autohold, Node, NodeRequest
 from trunkgate.pool.states import NodeState, RequestState, node_transition, request_transition
 from trunkgate.store import NoRecord, Record, Store, VersionConflict
@@ -22,6 +23,7 @@ class PoolRecords:
     async def ensure_layout(self) -> None:
         for path in (
             layout.NODES,
+            layout.NODE_KEYS,
             layout.REQUESTS,
             layout.AUTOHOLDS,
             layout.LAUNCHERS,
@@ -55,8 +57,45 @@ class PoolRecords:
         return await self._update(layout.node(node_id), Node, apply)
 
     async def forget_node(self, node_id: str) -> None:
+        """Remove a node's record and its client key. The key goes first: a
+        crash between the two leaves a record to delete again, not a secret
+        that no record claims."""
+        await self.forget_node_key(node_id)
         with contextlib.suppress(NoRecord):
             await self.store.delete(layout.node(node_id))
+
+    # -- node keys ----------------------------------------------------------
+
+    async def new_node_key(self, node_id: str, key: NodeKey) -> bool:
+        """Store a node's client key while its record exists; False if it is gone."""
+        while True:
+            record = await self.store.get(layout.node(node_id))
+            if record is None:
+                return False
+            # Checked in the same transaction, so no key outlives a record deleted meanwhile.
+            transaction = self.store.transaction().check(layout.node(node_id), record.version)
+            try:
+                await transaction.create(layout.node_key(node_id), key).commit()
+            except VersionConflict:
+                continue
+            except NoRecord:  # the node, or the keys' parent in a store laid out before keys
+                await self.store.ensure_path(layout.NODE_KEYS)
+                continue
+            return True
+
+    async def node_key(self, node_id: str) -> NodeKey | None:
+        record = await self.store.get_model(layout.node_key(node_id), NodeKey)
+        return None if record is None else record.value
+
+    async def node_key_ids(self) -> list[str]:
+        try:
+            return await self.store.children(layout.NODE_KEYS)
+        except NoRecord:
+            return []
+
+    async def forget_node_key(self, node_id: str) -> None:
+        with contextlib.suppress(NoRecord):
+            await self.store.delete(layout.node_key(node_id))
 
     # -- requests ---------------------------------------------------------
 

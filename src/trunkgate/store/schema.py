@@ -10,7 +10,12 @@ from __future__ import annotations
 # 1: first shape. SQLite: tables records, sessions, meta; application_id
 #    'trkg', user_version = schema. ZooKeeper: the chroot node holds
 #    {"store": "trunkgate", "schema": N}; records below it, values as JSON.
-SCHEMA_VERSION = 1
+# 2: the pool keeps each node's client key at /pool/node-keys/<node id>
+#    ({"public", "private"}), beside and not in the node's record; an
+#    autohold request holds the public keys of the people it lets in
+#    ("keys", a list, empty when missing). A store of schema 1 still opens:
+#    its nodes have no key and builds on them are retried on new nodes.
+SCHEMA_VERSION = 2
 
 # Stored in the SQLite header (PRAGMA application_id) and the ZooKeeper
 # chroot node so that a foreign file or node is told apart from an empty one.

@@ -1,8 +1,9 @@
 """The `static` driver: hosts that exist already (localhost included), one
 node per host, reached over SSH. "Creating" a node claims a free host with the
-label and authorizes the pool's key on it; "deleting" runs the host's reset
-command and hands the host back. Claims are files in the state dir, so every
-launcher on this host sees them.
+label and authorizes the node's client key on it; "deleting" takes back every
+key trunkgate authorized there (the node's, and any person's let into it
+while held), runs the host's reset command and hands the host back. Claims
+are files in the state dir, so every launcher on this host sees them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from trunkgate.pool.driver import (
     NodeUnreachable,
     QuotaExceeded,
 )
+from trunkgate.pool.keys import AUTHORIZED_BY_TRUNKGATE, authorized_line
 
 __all__ = ["StaticDriver", "StaticHost", "StaticSettings"]
 
@@ -76,7 +78,7 @@ class StaticDriver:
         try:
             host_key = await self._host_key(host)
             async with self._connect(host, host_key) as connection:
-                await connection.run(_authorize_command(node.client_key), check=True)
+                await connection.run(_authorize_command(node.client_key, node.node_id), check=True)
         except (OSError, asyncssh.Error, TimeoutError) as exc:
             self._release(host.name)
             raise LaunchFailed(f"node {node.node_id}: host {host.name}: {_describe(exc)}") from exc
@@ -86,14 +88,17 @@ class StaticDriver:
         host = self.hosts.get(external_id)
         if host is None or not (self._claims / host.name).exists():
             return
-        if host.reset_command:
-            try:
-                async with self._connect(host, await self._host_key(host)) as connection:
-                    await connection.run(host.reset_command, check=True)
-            except (OSError, asyncssh.Error, TimeoutError) as exc:
-                raise NodeUnreachable(
-                    f"host {host.name}: reset failed, keeping it out of the pool: {_describe(exc)}"
-                ) from exc
+        # The keys go even without a reset command: the node's key must not
+        # open the host for whoever had it once the host serves another node.
+        commands = [_revoke_command(), *([host.reset_command] if host.reset_command else [])]
+        try:
+            async with self._connect(host, await self._host_key(host)) as connection:
+                for command in commands:
+                    await connection.run(command, check=True)
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            raise NodeUnreachable(
+                f"host {host.name}: reset failed, keeping it out of the pool: {_describe(exc)}"
+            ) from exc
         self._release(host.name)
 
     async def list_instances(self) -> list[Instance]:
@@ -163,11 +168,22 @@ class StaticDriver:
             yield connection
 
 
-def _authorize_command(public_key: str) -> str:
-    line = shlex.quote(public_key.strip())
+def _authorize_command(public_key: str, node_id: str) -> str:
+    """Authorize the node's key alone: what an earlier node left (a host whose
+    delete never ran) is dropped first."""
+    line = shlex.quote(authorized_line(public_key, f"node-{node_id}"))
+    return f"{_revoke_command()} && printf '%s\\n' {line} >> ~/.ssh/authorized_keys"
+
+
+def _revoke_command() -> str:
+    """Drop every key trunkgate authorized; the operator's own lines stay."""
+    marker = shlex.quote(f" {AUTHORIZED_BY_TRUNKGATE}:")
     return (
         "umask 077 && mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && "
-        f"(grep -qxF {line} ~/.ssh/authorized_keys || echo {line} >> ~/.ssh/authorized_keys)"
+        # grep exits 1 when no line is left, 2 on a real error (then keep the file).
+        f"{{ grep -vF {marker} ~/.ssh/authorized_keys > ~/.ssh/authorized_keys.tg; "
+        "[ $? -le 1 ]; } && "
+        "mv ~/.ssh/authorized_keys.tg ~/.ssh/authorized_keys"
     )
 
 
