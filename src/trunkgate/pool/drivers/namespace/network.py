@@ -8,8 +8,10 @@ one host can create nodes at once.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address, IPv4Network
@@ -46,7 +48,12 @@ _GONE = ("Cannot find device", "No such file", "does not exist", "Invalid argume
 #: Set in each node's network namespace by the host, because the node's root
 #: lives in a user namespace without CAP_NET_BIND_SERVICE or CAP_NET_RAW over
 #: it: a job can still bind port 80 and ping, as on a fresh machine.
-_NODE_SYSCTLS = ("net.ipv4.ip_unprivileged_port_start=0", "net.ipv4.ping_group_range=0 2147483647")
+_NODE_SYSCTLS = {
+    "net/ipv4/ip_unprivileged_port_start": "0",
+    "net/ipv4/ping_group_range": "0 2147483647",
+}
+
+_CLONE_NEWNET = 0x40000000
 
 
 class ProviderNetwork:
@@ -87,6 +94,7 @@ class ProviderNetwork:
         self._leases = state_dir / "leases"
         self._subnet_file = state_dir / "subnet"
         self._cursor = state_dir / "last-address"
+        self._policy_file = state_dir / "host-policy"
 
     @asynccontextmanager
     async def locked(self) -> AsyncIterator[None]:
@@ -160,6 +168,11 @@ class ProviderNetwork:
         if self.switch_exists():
             subnet = self.subnet()
             assert subnet is not None
+            # A changed setting applies from the next node on, not only to a new switch.
+            policy = render_host_policy(gateway(subnet), self.host_ports, self.ssh_port)
+            if _read(self._policy_file) != policy:
+                await self._nft(policy)
+                self._policy_file.write_text(policy, encoding="utf-8")
             return subnet
         # Leases change only under the lock, together with the node's
         # namespace, so a lease whose namespace is gone is stale (the host
@@ -189,6 +202,10 @@ class ProviderNetwork:
             await self._nft(
                 render_switch(_SWITCH_UPLINK, gateway(subnet), self.host_ports, self.ssh_port)
             )
+            self._policy_file.write_text(
+                render_host_policy(gateway(subnet), self.host_ports, self.ssh_port),
+                encoding="utf-8",
+            )
             uplink = self.names.uplink
             await run(
                 "ip", "-n", sw, "link", "add", _SWITCH_UPLINK, "master", _BRIDGE, "up",
@@ -210,6 +227,7 @@ class ProviderNetwork:
         await _run_ignoring_gone("ip", "netns", "del", self.names.switch_netns)
         self._subnet_file.unlink(missing_ok=True)
         self._cursor.unlink(missing_ok=True)
+        self._policy_file.unlink(missing_ok=True)
         registry.unregister(self._run_dir, self.names.key)
 
     async def switch_ports(self) -> set[str]:
@@ -242,7 +260,8 @@ class ProviderNetwork:
             "netns", node.netns,
         )  # fmt: skip
         # A port without its rules passes nothing, so the order of these does not matter.
-        subnet = IPv4Network(f"{address}/{prefixlen}", strict=False)
+        # The host needs no neighbour entry flushed when an address is used
+        # again: the node's MAC follows from its address.
         port = Port(node.port, node_mac(address), address, group_of([address]))
         await asyncio.gather(
             run(
@@ -250,17 +269,9 @@ class ProviderNetwork:
                 input_text=f"addr add {address}/{prefixlen} dev eth0\nlink set lo up\n"
                 "link set eth0 up\n",
             ),
-            run("nsenter", f"--net={host.NETNS_DIR / node.netns}", "sysctl", "-q", "-w",
-                *_NODE_SYSCTLS),
-            # The offered ports are written again with each node, so a changed
-            # setting applies from the next node on, not only to a new switch.
-            self._nft(
-                render_host_policy(gateway(subnet), self.host_ports, self.ssh_port)
-                + render_plug(port)
-            ),
+            asyncio.to_thread(_write_sysctls, host.NETNS_DIR / node.netns, _NODE_SYSCTLS),
+            self._nft(render_plug(port)),
         )  # fmt: skip
-        # The address may have been another node's, with another MAC.
-        await run("ip", "neigh", "del", str(address), "dev", self.names.uplink, check=False)
 
     async def remove_node(self, node: NodeNames) -> None:
         """Unplug and remove the node's network; the kernel frees the rest later."""
@@ -317,6 +328,40 @@ async def _disable_ipv6(netns: str) -> None:
     )  # fmt: skip
 
 
+def _write_sysctls(netns: Path, values: dict[str, str]) -> None:
+    """Write network sysctls of another namespace, from a thread that enters
+    it and ends with it (a process would cost more than the writes)."""
+    failures: list[OSError] = []
+
+    def enter_and_write() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if libc.setns(fd, _CLONE_NEWNET) != 0:
+                    errno = ctypes.get_errno()
+                    raise OSError(errno, f"setns {netns}: {os.strerror(errno)}")
+            finally:
+                os.close(fd)
+            for key, value in values.items():
+                Path("/proc/sys", key).write_text(value, encoding="ascii")
+        except OSError as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=enter_and_write, name=f"sysctl {netns.name}")
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+
+
 def _write_sysctl(key: str, value: str) -> None:
     with suppress(OSError):
         Path("/proc/sys", key).write_text(value, encoding="ascii")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
