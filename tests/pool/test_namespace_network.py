@@ -19,10 +19,12 @@ import asyncssh
 import pytest
 
 from tests.config.helpers import problems
+from tests.pool.site import PoolSite
 from trunkgate.pool import Instance, NodeSpec
 from trunkgate.pool.drivers.namespace import NamespaceDriver, NamespaceSettings, host
 from trunkgate.pool.drivers.namespace.addressing import gateway
 from trunkgate.pool.drivers.namespace.firewall import node_mac
+from trunkgate.pool.records import Node
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the namespace driver needs root")
 
@@ -85,10 +87,12 @@ async def python_in(netns: str, script: str, *args: object) -> tuple[int, str]:
     return await as_root_in(netns, sys.executable, "-c", script, *(str(a) for a in args))
 
 
-async def can_connect(driver: NamespaceDriver, node: Instance, address: str, port: int) -> bool:
+async def can_connect(
+    driver: NamespaceDriver, node: Instance | Node, address: str, port: int
+) -> bool:
     """Whether a TCP connection from `node` to `address` gets any answer; it
     must be accepted when it does, so a test cannot pass on a service not up."""
-    netns = driver.names.node(node.external_id).netns
+    netns = driver.names.node(node.external_id or "").netns
     status, out = await python_in(netns, CONNECT, address, port, SILENT_FOR)
     assert status == 0, out
     assert out.strip() in ("connected", "no answer"), f"{address}:{port}: {out}"
@@ -214,6 +218,37 @@ async def test_only_nodes_of_one_request_reach_each_other(
     # Given back to the pool, each is alone again.
     await driver.connect([b.external_id])
     assert not await can_connect(driver, a, b.address, 22)
+
+
+async def test_the_launcher_joins_the_nodes_of_one_request_and_no_others(tmp_path: Path) -> None:
+    site = PoolSite(
+        tmp_path / "site",
+        """\
+        labels:
+          - name: small
+        providers:
+          - name: east
+            driver: namespace
+            max-servers: 3
+            labels: [{name: small}]
+        """,
+    )
+    await site.open()
+    try:
+        site.start("east")
+        pair = await site.client.request_nodes(["small", "small"], requestor="t", build="b1")
+        (alone,) = (await site.client.request_nodes(["small"], requestor="t", build="b2")).nodes
+        first, second = pair.nodes
+        assert first.address and second.address and alone.address
+        driver = site.drivers["east"]
+        assert isinstance(driver, NamespaceDriver)
+
+        assert await can_connect(driver, first, second.address, 22)
+        assert await can_connect(driver, second, first.address, 22)
+        assert not await can_connect(driver, alone, first.address, 22)
+        assert not await can_connect(driver, first, alone.address, 22)
+    finally:
+        await site.close()
 
 
 async def test_a_node_cannot_route_through_the_host_to_a_node_of_another_request(
