@@ -1,6 +1,7 @@
 """The leak guard: every test in the repository fails if it leaves behind a
-network namespace, a host network link, an overlay or trunkgate mount, or a
-node process. Nothing else belongs in this file.
+network namespace, a host network link, an overlay or trunkgate mount, a
+node process, a node's cgroup or its lease of host ids. Nothing else
+belongs in this file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from trunkgate.pool.drivers.namespace import NamespaceSettings, host, registry
+from trunkgate.pool.drivers.namespace.cgroups import leftover_cgroups
 
 _PROVIDER_KEY = re.compile(r"tg-?([0-9a-f]{8})")
 _NODE_MARKER = re.compile(r"tg-[0-9a-f]{8}-")
@@ -28,6 +30,8 @@ class _Resources:
     links: frozenset[str]
     mounts: frozenset[str]
     processes: frozenset[str]
+    cgroups: frozenset[str]
+    idranges: frozenset[str]
 
     def minus(self, before: _Resources, ours: Path) -> list[str]:
         """What is new since `before`, less what another test run on the host made.
@@ -46,6 +50,8 @@ class _Resources:
             + [f"link {n}" for n in self.links - before.links]
             + [f"mount {m}" for m in self.mounts - before.mounts]
             + [f"process {p}" for p in self.processes - before.processes]
+            + [f"cgroup {c}" for c in self.cgroups - before.cgroups]
+            + [f"id range of {r}" for r in self.idranges - before.idranges]
         )
         return sorted(n for n in new if not foreign(n))
 
@@ -63,8 +69,20 @@ def _resources() -> _Resources:
         if any(_NODE_MARKER.search(a) for a in p.argv)
         or (p.net_inode is not None and p.net_inode != own_net)
     )
+    try:
+        idranges = frozenset(
+            "tg-" + (_RUN_DIR / "idranges" / e).read_text().strip().replace("/", "-")
+            for e in os.listdir(_RUN_DIR / "idranges")
+        )
+    except OSError:
+        idranges = frozenset()
     return _Resources(
-        frozenset(host.netns_names()), frozenset(host.host_links()), mounts, processes
+        frozenset(host.netns_names()),
+        frozenset(host.host_links()),
+        mounts,
+        processes,
+        frozenset(leftover_cgroups("tg-")),
+        idranges,
     )
 
 

@@ -213,7 +213,7 @@ async def test_upper_layer_on_disk(tmp_path: Path, spec: Spec, connect: Connect)
     try:
         connection = await connect(instance)
         await connection.run("echo kept > /etc/on-disk", check=True)
-        upper = driver.files("0000000001").rw / "upper" / "etc" / "on-disk"
+        upper = driver.files("0000000001").rw / "upper0" / "etc" / "on-disk"
         assert upper.read_text() == "kept\n"
     finally:
         await driver.delete(instance.external_id)

@@ -101,6 +101,7 @@ def test_without_root_the_driver_says_so_and_names_the_alternative() -> None:
         ({"subnet_prefix": 31}, "between 17 and 30"),
         ({"network": IPv4Network("169.254.169.0/24"), "subnet_prefix": 24}, "169.254.169.254"),
         ({"masks": ("relative/dir",)}, "absolute"),
+        ({"ids_per_node": 1000}, "at least 65536"),
     ],
 )
 def test_settings_refuse_what_cannot_work(changes: dict[str, object], complaint: str) -> None:

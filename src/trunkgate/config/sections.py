@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from trunkgate.config.types import ConfigModel, Duration
+from trunkgate.config.types import ConfigModel, Duration, Size
 from trunkgate.scheduler.cron import Cron
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$")]
@@ -99,6 +99,16 @@ class StaticHost(ConfigModel):
     reset_command: str | None = None
 
 
+class NodeLimits(ConfigModel):
+    """What one node of a provider may use; a job that reaches a limit fails."""
+
+    memory: Size = 4 << 30
+    pids: int = Field(default=4096, ge=16)
+    cpus: float | None = Field(default=None, gt=0)
+    disk: Size = 8 << 30
+    shm: Size = 256 << 20
+
+
 class ProviderSection(ConfigModel):
     name: Name
     driver: Literal["namespace", "static", "openstack"]
@@ -110,6 +120,7 @@ class ProviderSection(ConfigModel):
     network: str | None = None
     host_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
     """TCP ports of the host that a namespace provider's nodes may connect to."""
+    limits: NodeLimits = Field(default_factory=NodeLimits)
     hosts: list[StaticHost] = Field(default_factory=list)
     cloud: str | None = None
     region: str | None = None

@@ -1,5 +1,5 @@
-"""Small value types shared by the config models: the model base class and
-durations. No section models here.
+"""Small value types shared by the config models: the model base class,
+durations and sizes. No section models here.
 """
 
 from __future__ import annotations
@@ -52,3 +52,28 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?", re.IGNORECASE)
+_UNIT_BYTES = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from a number of bytes or a text like '512M', '2G', '1.5GiB'."""
+    if isinstance(value, bool):
+        raise ValueError("a size is a number of bytes or a text like '512M' or '2G'")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("a size must be more than zero")
+        return value
+    if isinstance(value, str):
+        match = _SIZE.fullmatch(value.strip())
+        if match:
+            unit = (match.group(2) or "").upper().rstrip("B").rstrip("I") or ""
+            size = int(float(match.group(1)) * _UNIT_BYTES[unit or "B"])
+            if size > 0:
+                return size
+    raise ValueError(f"'{value}' is not a size: write bytes (1048576) or a text like '512M', '2G'")
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trunkgate.pool.driver import DriverUnavailable
@@ -19,10 +20,22 @@ if TYPE_CHECKING:
 
 def namespace_driver(provider: ProviderSection, config: Config) -> NamespaceDriver:
     from trunkgate.pool.drivers.namespace import NamespaceDriver, NamespaceSettings
+    from trunkgate.pool.drivers.namespace.cgroups import Limits
 
+    limits = provider.limits
     try:
         settings = NamespaceSettings(
-            state_dir=config.data_dir, host_ports=tuple(provider.host_ports)
+            state_dir=config.data_dir,
+            host_ports=tuple(provider.host_ports),
+            # The config's own files may hold secrets readable by all.
+            masks=tuple(str(Path(f).resolve()) for f in config.files),
+            limits=Limits(
+                memory=limits.memory,
+                pids=limits.pids,
+                cpus=limits.cpus,
+                disk=limits.disk,
+                shm=limits.shm,
+            ),
         )
         if provider.network:
             settings = dataclasses.replace(settings, network=IPv4Network(provider.network))

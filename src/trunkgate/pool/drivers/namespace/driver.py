@@ -1,28 +1,51 @@
-"""The `namespace` driver: disposable nodes made of kernel namespaces, an
-overlay root and an sshd, one private network per provider. It creates,
-deletes and lists nodes; readiness, retries and records are the framework's.
+"""The `namespace` driver: disposable, sandboxed nodes made of kernel
+namespaces (a user namespace of its own for each), an overlay root and an
+sshd, one private network per provider. It creates, deletes and lists
+nodes; readiness, retries and records are the framework's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from trunkgate.pool.driver import DriverError, Instance, LaunchFailed, NodeSpec
-from trunkgate.pool.drivers.namespace import host
+from trunkgate.pool.driver import (
+    DriverError,
+    DriverUnavailable,
+    Instance,
+    LaunchFailed,
+    NodeSpec,
+)
+from trunkgate.pool.drivers.namespace import host, seccomp
 from trunkgate.pool.drivers.namespace.boot import (
-    HOST_MASKS,
+    NODE_CONFIG_DIR,
     BootPlan,
     generate_host_key,
-    render_boot_script,
+    render_plan,
     render_sshd_config,
 )
+from trunkgate.pool.drivers.namespace.cgroups import (
+    CONTROLLERS,
+    available_controllers,
+    cgroup_dirs,
+    leftover_cgroups,
+    remove_cgroups,
+)
 from trunkgate.pool.drivers.namespace.commands import CommandFailed, run
+from trunkgate.pool.drivers.namespace.hostimage import (
+    HOST_LAYERS,
+    build_host_image,
+    host_image_version,
+)
+from trunkgate.pool.drivers.namespace.idranges import IdRanges
+from trunkgate.pool.drivers.namespace.locking import file_lock
 from trunkgate.pool.drivers.namespace.naming import (
     NODE_ID_PATTERN,
     NodeNames,
@@ -44,12 +67,32 @@ __all__ = ["NamespaceDriver"]
 _SSH_PORT = 22
 _SSH_USER = "root"
 
+log = logging.getLogger(__name__)
+
 
 class NamespaceDriver:
     """Nodes of one namespace provider on this host; needs root."""
 
     def __init__(self, provider: str, settings: NamespaceSettings) -> None:
         require_root()
+        if not seccomp.supported():
+            raise DriverUnavailable(
+                "the namespace driver's sandbox (its seccomp filter) is written for x86_64 only;"
+                " use the `static` driver on this machine"
+            )
+        try:
+            self.ids = IdRanges(settings.run_dir, settings.id_base, settings.ids_per_node)
+        except ValueError as exc:
+            raise DriverUnavailable(f"provider {provider}: {exc}") from None
+        self.controllers = available_controllers()
+        missing = [what for c, what in CONTROLLERS.items() if c not in self.controllers]
+        if missing:
+            log.warning(
+                "provider %s: this host has no cgroup controller for %s: nodes go without"
+                " those limits",
+                provider,
+                ", ".join(missing),
+            )
         self.provider = provider
         self.settings = settings
         self.state_dir = settings.state_dir.resolve()
@@ -74,25 +117,27 @@ class NamespaceDriver:
             raise LaunchFailed(f"node {node.node_id!r}: not a usable node id")
         names = self.names.node(node.node_id)
         files = self.files(node.node_id)
-        lower = node.image_path or "/"
         sshd = self.settings.sshd
-        if not _has_file(lower, sshd):
+        if node.image_path is not None and not _has_file(node.image_path, sshd):
             raise LaunchFailed(f"node {node.node_id}: image {node.image!r} has no {sshd}")
         try:
+            if node.image_path is None:
+                layers = [("/", str(await self._host_image())), *HOST_LAYERS]
+            else:
+                layers = [("/", node.image_path)]
             if files.dir.exists() or names.netns in host.netns_names():
                 await self.delete(node.node_id)
             key = generate_host_key(node.name)
-            files.config.mkdir(parents=True)
+            files.config.mkdir(parents=True, mode=0o700)
+            # Node root enters its root from here, and must be let through.
+            files.dir.chmod(0o711)
             files.root.mkdir()
-            files.rw.mkdir()
+            files.rw.mkdir(mode=0o700)
             files.write_record(node, key.public)
             files.write_private("ssh_host_ed25519_key", key.private)
-            (files.config / "sshd_config").write_text(
-                render_sshd_config(node.node_id, names.netns), encoding="utf-8"
-            )
-            (files.config / "authorized_keys").write_text(
-                node.client_key.strip() + "\n", encoding="utf-8"
-            )
+            files.write_private("sshd_config", render_sshd_config(node.node_id, names.netns))
+            files.write_private("authorized_keys", node.client_key.strip() + "\n")
+            ids = await self.ids.lease(self._id_owner(node.node_id))
             async with self.network.locked():
                 subnet = await self.network.ensure_switch()
                 address = self.network.lease(node.node_id)
@@ -101,18 +146,31 @@ class NamespaceDriver:
             plan = BootPlan(
                 marker=names.netns,
                 hostname=node.name,
-                lower=lower,
-                root_dir=str(files.root),
-                rw_dir=str(files.rw),
-                config_dir=str(files.config),
-                upper_size=(self.settings.upper_size or "")
-                if self.settings.upper == "tmpfs"
-                else None,
-                masks=self._masks() if lower == "/" else (),
+                netns=host.NETNS_DIR / names.netns,
+                root_dir=files.root,
+                rw_dir=files.rw,
+                layers=layers,
+                files=[
+                    (
+                        files.config / "ssh_host_ed25519_key",
+                        f"{NODE_CONFIG_DIR}/ssh_host_ed25519_key",
+                        0o600,
+                    ),
+                    (
+                        files.config / "sshd_config",
+                        f"{NODE_CONFIG_DIR}/{names.netns}.sshd_config",
+                        0o600,
+                    ),
+                    (files.config / "authorized_keys", "/root/.ssh/authorized_keys", 0o600),
+                ],
+                ids=ids,
+                limits=self.settings.limits,
+                cgroups=cgroup_dirs(names.netns, self.controllers),
+                upper_size=self.settings.limits.disk if self.settings.upper == "tmpfs" else None,
                 address=address,
                 sshd=sshd,
             )
-            files.boot_script.write_text(render_boot_script(plan), encoding="utf-8")
+            files.plan.write_text(json.dumps(render_plan(plan), indent=1), encoding="utf-8")
             self._processes[node.node_id] = await start_node(names, files)
         except DriverError:
             await self._cleanup_failed(node.node_id)
@@ -144,6 +202,10 @@ class NamespaceDriver:
             for mount in reversed(host.mounts()):
                 if Path(mount.target).is_relative_to(files.dir):
                     await run("umount", "-l", mount.target)
+            left = await remove_cgroups(names.netns)
+            if left:
+                raise DriverError(f"node {external_id}: cgroups {left} stay busy")
+            await self.ids.release(self._id_owner(external_id))
             await asyncio.to_thread(shutil.rmtree, files.dir, ignore_errors=True)
         except (CommandFailed, OSError, TimeoutError) as exc:
             raise DriverError(f"node {external_id}: delete failed: {exc}") from exc
@@ -173,12 +235,18 @@ class NamespaceDriver:
             except CommandFailed as exc:
                 raise DriverError(f"provider {self.provider}: cannot list nodes: {exc}") from exc
         node_ids.update(leases.values())
+        owner_prefix = self._id_owner("")
+        node_ids.update(o.removeprefix(owner_prefix) for o in self.ids.owners(owner_prefix))
+        prefix = self.names.node_prefix
+        for name in leftover_cgroups(prefix):
+            parsed = parse_node_netns(name)
+            if parsed and parsed[0] == self.names.key:
+                node_ids.add(parsed[1])
         nodes_dir = self.dir / "nodes"
         for mount in host.mounts():
             target = Path(mount.target)
             if target.is_relative_to(nodes_dir) and target != nodes_dir:
                 node_ids.add(target.relative_to(nodes_dir).parts[0])
-        prefix = self.names.node_prefix
         for process in host.processes():
             for arg in process.argv:
                 for word in arg.replace("/", " ").split():
@@ -215,9 +283,20 @@ class NamespaceDriver:
             tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
         )
 
-    def _masks(self) -> tuple[str, ...]:
-        masks = [*HOST_MASKS, *self.settings.masks, str(self.state_dir)]
-        return tuple(dict.fromkeys(masks))
+    def _id_owner(self, node_id: str) -> str:
+        return f"{self.names.key}/{node_id}"
+
+    async def _host_image(self) -> Path:
+        """The `host` image's own tree for the host as it is now, built on
+        first use and again whenever the host's packages or /etc change."""
+        images = self.state_dir / "namespace" / "host-image"
+        target = images / host_image_version()
+        if not target.is_dir():
+            hidden = [Path(m) for m in self.settings.masks] + [self.state_dir]
+            async with file_lock(images.with_suffix(".lock")):
+                if not target.is_dir():
+                    await asyncio.to_thread(build_host_image, target, hidden)
+        return target
 
     async def _stop(self, names: NodeNames) -> None:
         """Kill every process of the node and wait for them (not the kernel) to go."""

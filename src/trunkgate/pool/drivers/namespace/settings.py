@@ -1,17 +1,19 @@
 """Settings of one namespace provider and the check that it can run here.
-Defaults match DESIGN.md: link-local 169.254.0.0/17, upper layers on tmpfs.
+Defaults match DESIGN.md: link-local 169.254.0.0/17, upper layers on tmpfs,
+node ids from 1,000,000,000 in ranges of 65,536.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Literal
 
 from trunkgate.pool.driver import DriverUnavailable
 from trunkgate.pool.drivers.namespace.addressing import DEFAULT_NETWORK, METADATA_ADDRESS
+from trunkgate.pool.drivers.namespace.cgroups import Limits
 
 __all__ = ["NamespaceSettings", "require_root"]
 
@@ -35,8 +37,10 @@ class NamespaceSettings:
     network: IPv4Network = DEFAULT_NETWORK
     subnet_prefix: int = 24
     upper: Literal["tmpfs", "disk"] = "tmpfs"
-    upper_size: str | None = None
     masks: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    id_base: int = 1_000_000_000
+    ids_per_node: int = 65536
     sshd: str = "/usr/sbin/sshd"
     run_dir: Path = Path("/run/trunkgate")
     host_ports: tuple[int, ...] = ()
@@ -57,6 +61,9 @@ class NamespaceSettings:
         for mask in self.masks:
             if not mask.startswith("/") or mask == "/":
                 raise ValueError(f"mask {mask!r} must be an absolute directory other than /")
+        if self.ids_per_node < 65536:
+            # Debian's packages create system users up to 65534 (nobody).
+            raise ValueError(f"ids-per-node {self.ids_per_node} must be at least 65536")
 
 
 def require_root(uid: int | None = None) -> None:
@@ -64,7 +71,7 @@ def require_root(uid: int | None = None) -> None:
     uid = os.geteuid() if uid is None else uid
     if uid != 0:
         raise DriverUnavailable(
-            f"the namespace driver needs root (running as uid {uid}): it creates network,"
+            f"the namespace driver needs root (running as uid {uid}): it creates user, network,"
             " mount and PID namespaces and overlay mounts. Run trunkgate as root, or use the"
             " `static` driver, which reaches existing hosts (localhost included) over SSH."
         )
