@@ -127,6 +127,43 @@ jobs:
       - mkdir -p out && echo kept > out/a.txt && rm "$(command -v rsync)"
     artifacts: [out/a.txt]
 
+  # What an attacker's change leaves for the executor to collect.
+  - name: sends-back-dangers
+    timeout: 60s
+    run:
+      - |
+        mkdir -p out/sub
+        echo plain > out/plain.txt
+        cp /bin/true out/setuid-root && chmod 4755 out/setuid-root
+        cp /bin/true out/setgid && chmod 2755 out/setgid
+        chmod 3777 out/sub
+        mkfifo out/fifo
+        python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("out/socket")'
+        mknod out/disk b 8 0 || echo "mknod refused"
+        ln -s /etc/shadow out/shadow
+        ln -s /root/.ssh/id_ed25519 out/pool-key
+        ln -s ../../../../etc/passwd out/up
+        ln -s ../.. out/sub/back
+        ln -s sub/back/../../x out/chain
+        ln -s plain.txt out/inside
+        ln out/plain.txt out/hard
+        head -c 3M /dev/zero > out/big
+        chown 1234:1234 out/plain.txt
+    artifacts: [out]
+
+  - name: sends-back-too-much
+    timeout: 60s
+    run:
+      - mkdir -p out && for n in 1 2 3 4 5 6; do head -c 1M /dev/urandom > out/part-$n; done
+    artifacts: [out]
+
+  - name: prints-escapes
+    timeout: 60s
+    run:
+      - >-
+        printf 'title \\033]0;pwned\\007 clear \\033[2J
+        bidi \\342\\200\\256gnp.exe bad \\377 end\\n'
+
 projects:
   - name: example/calc
     check:
@@ -140,6 +177,9 @@ projects:
       - bad-env
       - system-log
       - loses-rsync
+      - sends-back-dangers
+      - sends-back-too-much
+      - prints-escapes
 """
 
 

@@ -1,9 +1,13 @@
-"""`trunkgate builds [--change N] [--job J]`: finished and running builds from the history."""
+"""`trunkgate builds [--change N] [--job J]`: finished and running builds from
+the history; `trunkgate console BUILD`: a build's console log, made safe for a
+terminal."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
 from trunkgate.cli.errors import CliError
@@ -11,6 +15,7 @@ from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import load_config
 from trunkgate.history import HistoryError
 from trunkgate.history.records import LISTED_FIELDS, BuildRecord
+from trunkgate.untrusted import printable_bytes
 
 TABLE_COLUMNS = (
     "id",
@@ -35,6 +40,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     builds.add_argument("--limit", type=int, default=50)
     builds.add_argument("--format", choices=("table", "json"), default="table")
     builds.set_defaults(run=run_builds)
+    console = commands.add_parser(
+        "console", help="a build's console log, control characters shown harmlessly"
+    )
+    console.add_argument("build", help="the build's id, or its start as `builds` shows it")
+    console.add_argument(
+        "--raw",
+        action="store_true",
+        help="the bytes as the nodes wrote them (escape sequences included): for a file, "
+        "not a terminal",
+    )
+    console.set_defaults(run=run_console)
 
 
 def run_builds(args: argparse.Namespace) -> int:
@@ -71,4 +87,41 @@ def run_builds(args: argparse.Namespace) -> int:
         for row in rows:
             row["id"] = str(row["id"])[:8]
     print_rows(rows, columns, args.format)
+    return 0
+
+
+def run_console(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+
+    async def query() -> BuildRecord | None:
+        from trunkgate.history.site import open_site_history
+
+        history = await open_site_history(config)
+        try:
+            record = await history.build(args.build)
+            if record is not None:
+                return record
+            starting = [b for b in await history.builds(limit=1000) if b.id.startswith(args.build)]
+            return starting[0] if len(starting) == 1 else None
+        finally:
+            await history.close()
+
+    try:
+        record = asyncio.run(query())
+    except HistoryError as exc:
+        raise CliError(str(exc)) from None
+    if record is None:
+        raise CliError(f"no build {args.build!r} in the history (or more than one starts so)")
+    if not record.log_path:
+        raise CliError(f"build {record.id} has no console log")
+    try:
+        data = Path(record.log_path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read the console log of build {record.id}: {exc}") from None
+    if args.raw:
+        sys.stdout.buffer.write(data)
+    else:
+        # A job prints what it likes; a terminal must not obey it.
+        sys.stdout.write(printable_bytes(data))
+    sys.stdout.flush()
     return 0

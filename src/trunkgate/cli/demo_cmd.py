@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from trunkgate.cli.output import log_to_terminal
+
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser(
@@ -25,7 +27,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run_demo_command(args: argparse.Namespace) -> int:
     from trunkgate.demo.run import run_demo
 
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    log_to_terminal(logging.WARNING, "%(name)s: %(message)s")
     directory = Path(tempfile.mkdtemp(prefix="trunkgate-demo-"))
     print(f"trunkgate demo: an example site in {directory}", flush=True)
     try:

@@ -21,6 +21,7 @@ from trunkgate.cli import (
 )
 from trunkgate.cli.errors import CliError
 from trunkgate.config.errors import ConfigInvalid
+from trunkgate.untrusted import printable
 
 _REGISTRARS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     demo_cmd.register,
@@ -62,12 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except ConfigInvalid as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            print(printable(str(problem)), file=sys.stderr)
         noun = "problem" if len(exc.problems) == 1 else "problems"
         print(f"trunkgate: the configuration has {len(exc.problems)} {noun}", file=sys.stderr)
         return 1
     except CliError as exc:
-        print(f"trunkgate: {exc}", file=sys.stderr)
+        # A message may quote a node, a review system or a change.
+        print(f"trunkgate: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

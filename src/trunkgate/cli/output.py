@@ -1,13 +1,18 @@
 """Printing listings: a readable table, or JSON (`--format json`), from the
 same rows. Rows are dicts of the field names the command line contract names.
+A table shows control characters written out (`untrusted.printable`); JSON
+escapes them itself.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
+
+from trunkgate.untrusted import PrintableFormatter, printable
 
 
 def print_rows(
@@ -36,4 +41,14 @@ def _cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ",".join(_cell(v) for v in value)
-    return str(value)
+    # A cell may hold what a node or a change wrote (a hold reason, a
+    # subject): on one line, and nothing a terminal would obey.
+    return printable(str(value), newlines=False)
+
+
+def log_to_terminal(level: int, fmt: str) -> None:
+    """Logging to stderr; a log line may quote a node's error output, so it
+    is shown through `untrusted.printable`."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter(fmt))
+    logging.basicConfig(level=level, handlers=[handler])

@@ -8,6 +8,7 @@ import logging
 import signal
 
 from trunkgate.cli.errors import CliError
+from trunkgate.cli.output import log_to_terminal
 from trunkgate.config.loader import Config, load_config
 from trunkgate.pool.driver import DriverError
 from trunkgate.site import open_site_store
@@ -37,7 +38,7 @@ def run_serve(args: argparse.Namespace) -> int:
             f"choose from {', '.join(COMPONENT_NAMES)}"
         )
     config = load_config(args.config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    log_to_terminal(logging.INFO, "%(asctime)s %(name)s %(message)s")
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     return asyncio.run(_serve(config, names))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from trunkgate.executor.model import BuildNode, BuildSpec
+from trunkgate.untrusted import printable
 
 EXECUTOR = "executor"
 
@@ -60,6 +61,14 @@ def exit_description(status: int | None, signal: str | None) -> str:
 class ConsoleLog:
     """Appends lines to the console file: `<timestamp> | <source> | <text>`.
 
+    A node's lines are kept byte for byte as the node wrote them (escape
+    sequences and bytes that are not UTF-8 included: text read with
+    "surrogateescape" is written back as the same bytes), for a reader that
+    renders them; whoever shows them on a terminal passes them through
+    `untrusted.printable`. The executor's own lines may quote a node (an
+    error, a file name): they are made printable here, one stamped line per
+    line, so a node can never write a line that reads as the executor's.
+
     Every line is flushed when written. Writes are small and local, so they
     happen on the event loop.
     """
@@ -68,15 +77,19 @@ class ConsoleLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.clock = clock
-        self._file: TextIO | None = path.open("a", encoding="utf-8", errors="replace")
+        self._file: TextIO | None = path.open("a", encoding="utf-8", errors="surrogateescape")
 
     def plain(self, lines: Iterable[str]) -> None:
         """Header lines, without a timestamp, so they read as a header."""
         for line in lines:
-            self._write(line)
+            self._write(printable(line, newlines=False))
 
     def line(self, text: str, source: str = EXECUTOR) -> None:
-        self._write(f"{stamp(self.clock())} | {source} | {text}")
+        if source != EXECUTOR:
+            self._write(f"{stamp(self.clock())} | {source} | {text}")
+            return
+        for part in text.split("\n"):
+            self._write(f"{stamp(self.clock())} | {source} | {printable(part)}")
 
     def _write(self, text: str) -> None:
         if self._file is None:

@@ -68,6 +68,11 @@ class ExecutorSettings:
     """Bound on one rsync to or from a node."""
     kill_grace: float = 5.0
     """How long a killed step may take to report its end."""
+    collect_limit: int = 1 << 30
+    """Bytes a build's nodes may send back as artifacts and logs, shared
+    evenly between its nodes; past it, collection stops (incomplete)."""
+    collect_file_limit: int = 512 << 20
+    """Bytes one collected file may have; a larger one is left out."""
 
 
 def executor_settings(config: Config) -> ExecutorSettings:

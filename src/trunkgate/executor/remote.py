@@ -130,7 +130,7 @@ class NodeConnection:
                 stdin=asyncssh.DEVNULL,
                 stderr=asyncssh.STDOUT,
                 encoding="utf-8",
-                errors="replace",
+                errors="surrogateescape",  # the console keeps the bytes
             )
         except _SSH_ERRORS as exc:
             raise self._lost(exc) from None

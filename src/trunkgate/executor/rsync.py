@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-from collections.abc import Mapping, Sequence
+import sys
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from trunkgate.executor import limited_pipe
 from trunkgate.executor.errors import ExecutorError, NodeLost
 from trunkgate.pool.records import Node as PoolNode
 
@@ -19,6 +23,52 @@ from trunkgate.pool.records import Node as PoolNode
 _CONNECTION_FAILED = frozenset({12, 30, 35, 255})
 #: Some files were not transferred (e.g. vanished); the rest were.
 _PARTIAL = frozenset({23, 24})
+
+
+def pull_options(file_limit: int) -> list[str]:
+    """rsync's options for every copy from a node: only names, contents and
+    times come; modes are set here, owners are the receiver's."""
+    return [
+        "--recursive",
+        "--links",
+        "--times",
+        "--perms",
+        "--chmod=D0755,F0644",
+        "--no-owner",
+        "--no-group",
+        "--no-devices",
+        "--no-specials",
+        # The receiver refuses devices and specials even if the sender
+        # sends them anyway.
+        "--drop-D",
+        # Every symlink arrives unusable, until `inspect_copy` has judged
+        # where it leads: rsync, root here, can never write through one the
+        # node sent, and the copy starts in an empty directory.
+        "--munge-links",
+        f"--max-size={file_limit}",
+        "--info=skip1,nonreg1",
+    ]
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """What one copy from a node did: the bytes that came (rsync's own
+    included), whether the byte limit stopped it, whether everything came,
+    and the lines rsync said (which name the files it skipped)."""
+
+    received: int
+    over_limit: bool
+    complete: bool
+    said: tuple[str, ...]
+
+
+def _relayed(report: Path) -> tuple[int, bool]:
+    """The relay's report: bytes passed on, and whether it stopped the copy."""
+    try:
+        count, state = report.read_text().split()
+    except (OSError, ValueError):
+        return 0, False
+    return int(count), state == limited_pipe.OVER
 
 
 def known_hosts_line(node: PoolNode) -> str:
@@ -64,26 +114,82 @@ class Rsync:
     async def push(self, name: str, node: PoolNode, source: Path, target: str) -> None:
         """Copies directory `source` to `target` (relative to the node's home), exactly."""
         await self._rsync(
-            name, node, ["--delete", f"{source}/", f"{node.address}:{target}/"], "copy to"
+            name, node, ["-a", "--delete", f"{source}/", f"{node.address}:{target}/"], "copy to"
         )
 
     async def pull(
-        self, name: str, node: PoolNode, paths: Sequence[str], dest: Path, *, relative: bool = True
-    ) -> bool:
+        self,
+        name: str,
+        node: PoolNode,
+        paths: Sequence[str],
+        dest: Path,
+        *,
+        limit: int,
+        file_limit: int,
+        relative: bool = True,
+    ) -> Pulled:
         """Copies `paths` (relative to the node's home) into `dest`, keeping
-        their relative paths; paths the node lacks are skipped. False when
-        some files could not be copied."""
-        await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+        their relative paths; paths the node lacks are skipped. At most
+        `limit` bytes come from the node, and no file over `file_limit`;
+        what comes is only names, contents and times (see `pull_options`).
+        `collect.inspect_copy` must judge `dest` afterwards."""
         sources = [f"{node.address}:{p}" for p in paths]
         options = ["--ignore-missing-args", *(["--relative"] if relative else [])]
-        return await self._rsync(name, node, [*options, *sources, f"{dest}/"], "copy from")
+        args = [*options, *sources, f"{dest}/"]
+        return await self._pull(name, node, args, dest, limit=limit, file_limit=file_limit)
 
-    async def pull_file(self, name: str, node: PoolNode, path: str, dest: Path) -> bool:
-        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
-        return await self._rsync(name, node, [f"{node.address}:{path}", str(dest)], "copy from")
+    async def pull_file(
+        self, name: str, node: PoolNode, path: str, dest: Path, *, limit: int, file_limit: int
+    ) -> Pulled:
+        """Copies one file, as `pull` does, to the path `dest`."""
+        args = [f"{node.address}:{path}", str(dest)]
+        return await self._pull(name, node, args, dest.parent, limit=limit, file_limit=file_limit)
 
-    async def _rsync(self, name: str, node: PoolNode, args: list[str], verb: str) -> bool:
-        command = ["rsync", "-a", "-e", self.ssh_command(node), *args]
+    async def _pull(
+        self,
+        name: str,
+        node: PoolNode,
+        args: list[str],
+        into: Path,
+        *,
+        limit: int,
+        file_limit: int,
+    ) -> Pulled:
+        await asyncio.to_thread(into.mkdir, parents=True, exist_ok=True)
+        report = self.known_hosts.with_name(f"pull-{uuid.uuid4().hex}")
+        # rsync runs this as its remote shell: ssh, behind a relay that
+        # stops the copy when more than `limit` bytes came.
+        relay = [sys.executable, "-I", "-S", limited_pipe.__file__, str(limit), str(report)]
+        rsh = " ".join(shlex.quote(w) for w in relay) + " " + self.ssh_command(node)
+        try:
+            complete, output = await self._rsync(
+                name,
+                node,
+                [*pull_options(file_limit), *args],
+                "copy from",
+                rsh=rsh,
+                stopped=lambda: _relayed(report)[1],
+            )
+            received, over = _relayed(report)
+        finally:
+            report.unlink(missing_ok=True)
+        said = tuple(line for line in output.splitlines() if line.strip())
+        return Pulled(received, over, complete and not over, said)
+
+    async def _rsync(
+        self,
+        name: str,
+        node: PoolNode,
+        args: list[str],
+        verb: str,
+        *,
+        rsh: str | None = None,
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> tuple[bool, str]:
+        """Runs rsync: whether every file was copied, and what rsync said.
+        A failure is the node's (`NodeLost`) or ours (`ExecutorError`),
+        unless `stopped` says the relay stopped it on purpose."""
+        command = ["rsync", "-e", rsh or self.ssh_command(node), *args]
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,
@@ -106,9 +212,9 @@ class Rsync:
             raise
         text = output.decode("utf-8", "replace").strip()
         if process.returncode == 0:
-            return True
-        if process.returncode in _PARTIAL:
-            return False
+            return True, text
+        if process.returncode in _PARTIAL or stopped():
+            return False, text
         detail = f"rsync ({verb} the node) exited {process.returncode}: {text}"
         if "rsync: command not found" in text or "rsync: not found" in text:
             raise ExecutorError(f"node {name} has no rsync; its image must provide it")

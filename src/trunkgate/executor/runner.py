@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shlex
+import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from trunkgate.executor.collect import inspect_copy, size_text
 from trunkgate.executor.console import ConsoleLog, header_lines, node_lines
 from trunkgate.executor.decisions import (
     PlannedStep,
@@ -34,12 +37,13 @@ from trunkgate.executor.model import BuildNode, BuildOutcome, BuildSpec, Executo
 from trunkgate.executor.nodefiles import SYSTEM_LOG_COMMAND, node_files, step_command
 from trunkgate.executor.remote import NodeConnection
 from trunkgate.executor.results import BuildResult
-from trunkgate.executor.rsync import Rsync
+from trunkgate.executor.rsync import Pulled, Rsync
 from trunkgate.pool.client import NodeRequestFailed, PoolClient
 from trunkgate.pool.holding import FinishedBuild
 from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Node as PoolNode
 from trunkgate.pool.states import NodeState
+from trunkgate.untrusted import printable
 
 Clock = Callable[[], datetime]
 
@@ -360,28 +364,86 @@ class _Build:
         self, conns: dict[str, NodeConnection], records: dict[str, PoolNode], rsync: Rsync
     ) -> None:
         """Artifacts and system logs into the log directory, a directory per
-        node. What cannot be collected is said in the console; the result stands."""
+        node, within the build's byte limit shared evenly by its nodes. What
+        cannot be collected, or was unsafe to keep, is said in the console;
+        the result stands."""
+        share = self.settings.collect_limit // max(len(self.nodes), 1)
         await asyncio.gather(
-            *(self._collect_node(conns[n.name], records[n.name], rsync) for n in self.nodes)
+            *(self._collect_node(conns[n.name], records[n.name], rsync, share) for n in self.nodes)
         )
         for pattern in self.spec.job.artifacts:
             found = [n.name for n in self.nodes if any((self.spec.log_dir / n.name).glob(pattern))]
             where = f"collected from {', '.join(found)}" if found else "not found on any node"
             self.log.line(f"Artifact {pattern}: {where}")
 
-    async def _collect_node(self, conn: NodeConnection, record: PoolNode, rsync: Rsync) -> None:
+    async def _collect_node(
+        self, conn: NodeConnection, record: PoolNode, rsync: Rsync, limit: int
+    ) -> None:
+        """Copies from one node whatever it sends within `limit` bytes, then
+        keeps only what is safe to keep (`inspect_copy`), whatever happened."""
         dest = self.spec.log_dir / conn.name
+        file_limit = self.settings.collect_file_limit
+        pulls: list[Pulled] = []
+        # A retried build's collection replaces the earlier attempt's.
+        await asyncio.to_thread(shutil.rmtree, dest, ignore_errors=True)
         try:
             if self.spec.job.artifacts:
-                complete = await rsync.pull(conn.name, record, self.spec.job.artifacts, dest)
-                if not complete:
+                artifacts = await rsync.pull(
+                    conn.name,
+                    record,
+                    self.spec.job.artifacts,
+                    dest,
+                    limit=limit,
+                    file_limit=file_limit,
+                )
+                pulls.append(artifacts)
+                if not artifacts.complete and not artifacts.over_limit:
                     self.log.line(f"Some artifacts of {conn.name} could not be copied")
-            system_log = (await conn.run(SYSTEM_LOG_COMMAND)).strip()
-            if system_log:
-                await rsync.pull_file(conn.name, record, system_log, dest / "system.log")
-                self.log.line(f"Collected {conn.name}:{system_log}")
+            # The node names its system log: one line of it, and only shown escaped.
+            system_log = next(iter((await conn.run(SYSTEM_LOG_COMMAND)).strip().splitlines()), "")
+            left = limit - sum(p.received for p in pulls)
+            if system_log and left > 0:
+                pulls.append(
+                    await rsync.pull_file(
+                        conn.name,
+                        record,
+                        system_log,
+                        dest / "system.log",
+                        limit=left,
+                        file_limit=file_limit,
+                    )
+                )
+                self.log.line(f"Collected {conn.name}:{printable(system_log, newlines=False)}")
         except ExecutorError as exc:
             self.log.line(f"Collecting from {conn.name} failed: {exc}")
+        finally:
+            await self._keep_safe(conn.name, dest, pulls, limit)
+
+    async def _keep_safe(self, name: str, dest: Path, pulls: list[Pulled], limit: int) -> None:
+        """Judges what came from node `name` into `dest`, and says what was
+        left out or changed."""
+        for pulled in pulls:
+            for said in pulled.said:
+                self.log.line(f"rsync from {name}: {said}")
+        if any(p.over_limit for p in pulls):
+            self.log.line(
+                f"Collection from {name} is INCOMPLETE: it sent more than {size_text(limit)}, "
+                f"its share of the build's limit of {size_text(self.settings.collect_limit)}; "
+                "the rest was not copied"
+            )
+        if not await asyncio.to_thread(os.path.lexists, dest):
+            return
+        try:
+            inspection = await asyncio.to_thread(
+                inspect_copy, dest, file_limit=self.settings.collect_file_limit
+            )
+        except OSError as exc:
+            # What could not be judged is not kept.
+            await asyncio.to_thread(shutil.rmtree, dest, ignore_errors=True)
+            self.log.line(f"Checking what {name} sent back failed ({exc}); none of it was kept")
+            return
+        for finding in inspection.findings:
+            self.log.line(f"Unsafe in what {name} sent back: {finding.describe()}")
 
 
 def _build_node(name: str, node: PoolNode) -> BuildNode:

@@ -7,6 +7,7 @@ from trunkgate.config.sections import PipelineSection
 from trunkgate.gate.actions import Report
 from trunkgate.gate.changes import format_tree
 from trunkgate.gate.results import ItemResult
+from trunkgate.untrusted import printable
 
 VERIFIED = "Verified"
 
@@ -30,7 +31,9 @@ def report_comment(pipeline: PipelineSection, report: Report) -> str:
     headline = f"{_HEADLINES[report.result]} ({pipeline.name} pipeline)."
     lines = [headline]
     if report.reason:
-        lines.append(report.reason)
+        # A reason may quote git or a node: a review page or a terminal
+        # shows it, and must not obey it.
+        lines.append(printable(report.reason))
     if report.merged:
         lines.append("The change has merged.")
     if report.tree:
