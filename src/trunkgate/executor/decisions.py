@@ -28,6 +28,8 @@ class StepEnd:
     status: int | None
     signal: str | None = None
     timed_out: bool = False
+    limits: tuple[str, ...] = ()
+    """The node's limits the step reached, as sentences."""
 
     @property
     def ok(self) -> bool:
@@ -36,7 +38,8 @@ class StepEnd:
     def describe(self) -> str:
         if self.timed_out:
             return "was killed when the job's timeout passed"
-        return exit_description(self.status, self.signal)
+        said = exit_description(self.status, self.signal)
+        return "; ".join([said, *self.limits])
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shlex
 import shutil
@@ -33,6 +34,7 @@ from trunkgate.executor.decisions import (
 )
 from trunkgate.executor.errors import ExecutorError, NodeLost
 from trunkgate.executor.inventory import NODE_DIR, SRC_DIR, src_path
+from trunkgate.executor.limits import LIMITS_COMMAND, limits_reached
 from trunkgate.executor.model import BuildNode, BuildOutcome, BuildSpec, ExecutorSettings
 from trunkgate.executor.nodefiles import SYSTEM_LOG_COMMAND, node_files, step_command
 from trunkgate.executor.remote import NodeConnection
@@ -344,9 +346,18 @@ class _Build:
             gone = next(c for c in conns.values() if c.lost.is_set())
             raise NodeLost(gone.name, gone.why_lost)
         end = running.result()
+        if not end.ok and not end.timed_out:
+            end = dataclasses.replace(end, limits=tuple(await self._limits_reached(conn)))
         verdict = "succeeded" if end.ok else end.describe()
         self.log.line(f"{planned.title} {verdict} after {time.monotonic() - began:.1f}s")
         return end
+
+    async def _limits_reached(self, conn: NodeConnection) -> list[str]:
+        """Which of the node's limits it reached, if the node can say."""
+        try:
+            return limits_reached(await conn.run(LIMITS_COMMAND))
+        except ExecutorError:
+            return []
 
     async def _stream(self, conn: NodeConnection, planned: PlannedStep, deadline: float) -> StepEnd:
         try:

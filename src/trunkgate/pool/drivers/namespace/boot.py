@@ -138,6 +138,7 @@ def render_plan(plan: BootPlan) -> dict[str, Any]:
             str(path): [list(pair) for pair in cgroup_settings(plan.limits, controller)]
             for controller, path in plan.cgroups.items()
         },
+        "cgroup_views": list(plan.cgroups),
         "net_sysctls": dict(plan.sysctls),
         "tmpfs": {"shm": plan.limits.shm, "run": RUN_SIZE},
         "seccomp": filter_program().hex(),

@@ -18,8 +18,9 @@ argument, so it is spelled out here:
    locked: the node's root can neither unmount nor move it, nor bind what
    lies under it.
 3. Fork the node's PID 1, which mounts its own /proc (with /proc/sys and
-   friends read-only), devpts, /dev/shm and /run, pivots into the root,
-   sets no_new_privs, loads the seccomp filter and execs sshd.
+   friends read-only), devpts, /dev/shm, /run and a read-only view of its
+   own cgroups, pivots into the root, sets no_new_privs, loads the seccomp
+   filter and execs sshd.
 """
 
 from __future__ import annotations
@@ -300,6 +301,17 @@ def node_pid1(plan: dict[str, object]) -> None:
     mount("run", "run", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0755,size={limits['run']}")
     for directory in ("run/sshd", "run/lock"):
         os.makedirs(directory, exist_ok=True)
+    # The node's own cgroups, read-only, where tools look for their limits
+    # (and the executor for which limit a failed step reached).
+    views = plan["cgroup_views"]
+    assert isinstance(views, list)
+    if views and os.path.isdir("sys/fs/cgroup"):
+        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        mount("cgroup", "sys/fs/cgroup", "tmpfs", flags, "mode=0755,size=16k")
+        for controller in views:
+            os.mkdir(f"sys/fs/cgroup/{controller}")
+            mount("cgroup", f"sys/fs/cgroup/{controller}", "cgroup", flags | MS_RDONLY, controller)
+        mount("", "sys/fs/cgroup", "", MS_REMOUNT | MS_RDONLY | flags, "mode=0755,size=16k")
     # Stacking the old root under the new one and detaching it leaves no
     # path back to the host's tree.
     _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
