@@ -1,0 +1,34 @@
+"""A report's comment quotes what git or a node said; a review page or a
+terminal shows it, and must not obey it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trunkgate.config.loader import load_config
+from trunkgate.gate.actions import Report
+from trunkgate.gate.changes import ChangeRef
+from trunkgate.gate.results import ItemResult
+from trunkgate.scheduler.reporting import report_comment
+
+
+def test_a_reason_with_escape_sequences_is_written_out_in_the_comment(tmp_path: Path) -> None:
+    (tmp_path / "trunkgate.yaml").write_text("labels: [{name: default}]\n")
+    check = load_config(tmp_path / "trunkgate.yaml").pipelines["check"]
+    change = ChangeRef("example/calc", 7, 1)
+    reason = "CONFLICT in \x1b]0;pwned\x07evil\u202etxt.sh\nAutomatic merge failed"
+    report = Report(
+        queue="q",
+        change=change,
+        result=ItemResult.MERGE_CONFLICT,
+        merged=False,
+        tree=(change,),
+        jobs=(),
+        reason=reason,
+    )
+
+    comment = report_comment(check, report)
+
+    assert "CONFLICT in \\x1b]0;pwned\\x07evil\\u202etxt.sh\nAutomatic merge failed" in comment
+    assert "\x1b" not in comment
+    assert "\u202e" not in comment
