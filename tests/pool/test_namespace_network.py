@@ -239,7 +239,9 @@ async def test_the_launcher_joins_the_nodes_of_one_request_and_no_others(tmp_pat
         pair = await site.client.request_nodes(["small", "small"], requestor="t", build="b1")
         (alone,) = (await site.client.request_nodes(["small"], requestor="t", build="b2")).nodes
         first, second = pair.nodes
-        assert first.address and second.address and alone.address
+        assert first.address
+        assert second.address
+        assert alone.address
         driver = site.drivers["east"]
         assert isinstance(driver, NamespaceDriver)
 
