@@ -1,4 +1,5 @@
-"""`trunkgate nodes`, `requests`, `node hold|release|delete` and `autohold ...`."""
+"""`trunkgate nodes`, `requests`, `node hold|release|delete` and `autohold ...`;
+`node hold --key` lets a person into a held node and prints how to get in."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import argparse
 import asyncio
 import datetime
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
 from trunkgate.config.types import parse_duration
+from trunkgate.pool.access import known_hosts_line, person_ssh_command
 from trunkgate.pool.client import NodeControlError, PoolClient
+from trunkgate.pool.keys import KeyFileError, read_public_key
 from trunkgate.pool.records import Autohold, Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.site import open_site_store
@@ -51,6 +55,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     hold.add_argument("id")
     hold.add_argument("--for", dest="hold_for", metavar="DUR", help="e.g. 4h (default: no end)")
     hold.add_argument("--reason", default="held by hand")
+    _key_option(hold, "authorize this SSH public key for root on the held node")
     hold.set_defaults(run=run_node_hold)
     for verb, help_text in (("release", "end a hold"), ("delete", "delete a node now")):
         sub = actions.add_parser(verb, help=help_text)
@@ -66,6 +71,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add.add_argument("--count", type=int, default=1)
     add.add_argument("--for", dest="hold_for", metavar="DUR", help="how long each hold lasts")
     add.add_argument("--reason", required=True)
+    _key_option(add, "authorize this SSH public key on every node the request holds")
     add.set_defaults(run=run_autohold_add)
     listing = verbs.add_parser("list", help="autohold requests")
     _format(listing)
@@ -73,6 +79,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     delete = verbs.add_parser("delete", help="delete an autohold request")
     delete.add_argument("id")
     delete.set_defaults(run=run_autohold_delete)
+
+
+def _key_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--key",
+        dest="keys",
+        action="append",
+        default=[],
+        metavar="FILE",
+        type=Path,
+        help=f"{help_text} (repeatable)",
+    )
 
 
 def _format(parser: argparse.ArgumentParser) -> None:
@@ -182,16 +200,53 @@ def _duration(text: str | None, flag: str) -> float | None:
         raise CliError(f"{flag}: {exc}") from None
 
 
+def _public_keys(files: Sequence[Path]) -> list[str]:
+    try:
+        return [read_public_key(path) for path in files]
+    except KeyFileError as exc:
+        raise CliError(str(exc)) from None
+
+
 def run_node_hold(args: argparse.Namespace) -> int:
     hold_for = _duration(args.hold_for, "--for")
+    keys = _public_keys(args.keys)
 
-    async def work(_: Config, store: Store) -> Node:
-        return await PoolClient(store).hold(args.id, hold_for=hold_for, reason=args.reason)
+    async def work(config: Config, store: Store) -> tuple[Config, Node]:
+        client = PoolClient(store)
+        node = await client.hold(args.id, hold_for=hold_for, reason=args.reason)
+        if keys:
+            await client.let_in(node.id, keys)
+        return config, node
 
-    node = with_store(args, work)
+    config, node = with_store(args, work)
     until = _time(node.hold_until) or "released by hand"
     print(f"node {node.id} held until {until}: {node.hold_reason}")
+    if keys:
+        _print_way_in(config, node, args.keys)
     return 0
+
+
+def _print_way_in(config: Config, node: Node, key_files: Sequence[Path]) -> None:
+    """The known_hosts file (the node's recorded host key alone) and, for each
+    key, the ssh command that gets its owner in."""
+    known_hosts = config.data_dir / "held-nodes" / f"node-{node.id}.known_hosts"
+    known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    known_hosts.write_text(known_hosts_line(node) + "\n", encoding="utf-8")
+    for key_file in key_files:
+        print(f"{key_file} may log in as {node.username}:")
+        print(f"  {person_ssh_command(node, known_hosts, _identity(key_file))}")
+    print(
+        "Do not forward your SSH agent (ssh -A) to a node: it runs untrusted code, "
+        "which could use your agent to log in wherever your keys are trusted."
+    )
+
+
+def _identity(public_file: Path) -> Path:
+    """The private key beside a .pub file, else the .pub itself (ssh then
+    asks the agent to sign with it, which does not forward the agent)."""
+    if public_file.suffix == ".pub" and public_file.with_suffix("").exists():
+        return public_file.with_suffix("")
+    return public_file
 
 
 def run_node_control(args: argparse.Namespace) -> int:
@@ -208,6 +263,7 @@ def run_autohold_add(args: argparse.Namespace) -> int:
     hold_for = _duration(args.hold_for, "--for")
     if args.count < 1:
         raise CliError("--count must be at least 1")
+    keys = _public_keys(args.keys)
 
     async def work(config: Config, store: Store) -> Autohold:
         if args.project not in config.projects:
@@ -221,11 +277,18 @@ def run_autohold_add(args: argparse.Namespace) -> int:
             change=args.change,
             count=args.count,
             hold_for=hold_for,
+            keys=keys,
         )
         return await PoolClient(store).add_autohold(request)
 
     autohold = with_store(args, work)
     print(f"autohold {autohold.id} added")
+    if args.keys:
+        print(
+            "each node it holds lets in the owner of "
+            + ", ".join(str(k) for k in args.keys)
+            + "; `trunkgate node hold ID --key FILE` then prints the ssh command"
+        )
     return 0
 
 

@@ -5,16 +5,21 @@ the hand controls behind `trunkgate node hold/release/delete`."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from trunkgate.pool import layout
+from trunkgate.pool.access import authorize_person
+from trunkgate.pool.driver import NodeUnreachable
 from trunkgate.pool.holding import FinishedBuild, HoldPolicy, plan_holds
 from trunkgate.pool.records import Autohold, Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.pool.states import InvalidTransition, NodeState, RequestState
 from trunkgate.store import NoRecord, RecordExists, Store
+
+log = logging.getLogger(__name__)
 
 
 class NodeRequestFailed(Exception):
@@ -117,7 +122,9 @@ class PoolClient:
                 state=NodeState.HOLD,
             )
         if plan.autohold is not None:
-            await self.records.update_autohold(plan.autohold, _count_hold(sorted(held)))
+            autohold = await self.records.update_autohold(plan.autohold, _count_hold(sorted(held)))
+            if autohold is not None and autohold.keys:
+                await self._let_in_for(autohold, sorted(held))
         for node_id in plan.release:
             await self.records.update_node(node_id, _stamp(now), state=NodeState.DELETING)
         for node in mine:
@@ -128,6 +135,14 @@ class PoolClient:
                 await self.store.delete(layout.user(build.id))
         return sorted(held)
 
+    async def _let_in_for(self, autohold: Autohold, node_ids: list[str]) -> None:
+        for node_id in node_ids:
+            try:
+                await self.let_in(node_id, autohold.keys)
+            except NodeControlError as exc:
+                # The hold stands; `node hold ID --key FILE` can try again.
+                log.warning("autohold %s: %s", autohold.id, exc)
+
     # -- hand controls ------------------------------------------------------
 
     async def hold(self, node_id: str, *, hold_for: float | None, reason: str) -> Node:
@@ -136,6 +151,26 @@ class PoolClient:
         return await self._control(
             node_id, _holder(until, reason, None, now), NodeState.HOLD, "hold"
         )
+
+    async def let_in(self, node_id: str, person_keys: Sequence[str]) -> Node:
+        """Authorize people's public keys on a held node, and nowhere else."""
+        record = await self.records.node(node_id)
+        if record is None:
+            raise NodeControlError(f"node {node_id} does not exist")
+        node = record.value
+        if node.state != NodeState.HOLD:
+            raise NodeControlError(
+                f"node {node_id} is {node.state}, not held: only a held node lets people in"
+            )
+        key = await self.records.node_key(node_id)
+        if key is None:
+            raise NodeControlError(f"node {node_id} has no client key in the pool's records")
+        try:
+            for person_key in person_keys:
+                await authorize_person(node, key, person_key)
+        except NodeUnreachable as exc:
+            raise NodeControlError(f"cannot let anyone into node {node_id}: {exc}") from None
+        return node
 
     async def release(self, node_id: str) -> Node:
         record = await self.records.node(node_id)
