@@ -35,8 +35,8 @@ _EMPTY_DIRS = {
     "usr": 0o755, "root": 0o700, "home": 0o755, "opt": 0o755, "srv": 0o755, "mnt": 0o755,
     "media": 0o755, "tmp": 0o1777, "run": 0o755, "proc": 0o555, "sys": 0o555, "dev": 0o755,
     "boot": 0o755, "var": 0o755, "var/tmp": 0o1777, "var/log": 0o755, "var/log/apt": 0o755,
-    "var/cache": 0o755, "var/cache/apt/archives/partial": 0o755, "var/lib": 0o755,
-    "var/lib/apt/lists/partial": 0o755, "var/mail": 0o2775, "var/spool": 0o755,
+    "var/cache": 0o755, "var/cache/apt/archives/partial": 0o700, "var/lib": 0o755,
+    "var/mail": 0o2775, "var/spool": 0o755,
     "var/local": 0o755, "var/opt": 0o755, "var/backups": 0o755,
     "root/.ssh": 0o700, "etc/trunkgate-node": 0o700,
 }  # fmt: skip
@@ -86,6 +86,10 @@ def build_host_image(target: Path, hidden: Iterable[Path], host_root: Path = Pat
     for source in _COPIED:
         _copy_readable(host_root / source.lstrip("/"), tmp / source.lstrip("/"), hidden)
     _fresh_shadow(tmp / "etc")
+    # apt downloads as _apt into a directory of its own.
+    apt = _account_ids(tmp / "etc" / "passwd", "_apt")
+    if apt is not None:
+        os.chown(tmp / "var/cache/apt/archives/partial", apt, 0)
     os.rename(tmp, target)
 
 
@@ -105,18 +109,34 @@ def _copy_readable(source: Path, dest: Path, hidden: list[Path]) -> None:
         st = entry.stat(follow_symlinks=False)
         if entry.is_symlink():
             os.symlink(os.readlink(src), dst)
-        elif not readable_by_all(st.st_mode):
-            continue
         elif stat.S_ISDIR(st.st_mode):
-            _copy_readable(src, dst, hidden)
+            # A directory others may not read keeps its place, owner and
+            # mode (apt's partial/ belongs to _apt), but none of its contents.
+            if readable_by_all(st.st_mode):
+                _copy_readable(src, dst, hidden)
+            else:
+                dst.mkdir(exist_ok=True)
             os.chmod(dst, stat.S_IMODE(st.st_mode))
-        elif stat.S_ISREG(st.st_mode):
+        elif stat.S_ISREG(st.st_mode) and readable_by_all(st.st_mode):
             shutil.copyfile(src, dst, follow_symlinks=False)
             # Set-id bits of the host's files mean nothing in a node.
             os.chmod(dst, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
         else:
             continue
+        # Owners as on the host: the node's idmapped view maps them 1:1.
+        os.lchown(dst, st.st_uid, st.st_gid)
         os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _account_ids(passwd: Path, name: str) -> int | None:
+    try:
+        for line in passwd.read_text(encoding="utf-8").splitlines():
+            fields = line.split(":")
+            if fields[0] == name and len(fields) > 2 and fields[2].isdigit():
+                return int(fields[2])
+    except OSError:
+        pass
+    return None
 
 
 def _is_hidden(path: Path, hidden: list[Path]) -> bool:
