@@ -121,6 +121,9 @@ class ProviderSection(ConfigModel):
     host_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
     """TCP ports of the host that a namespace provider's nodes may connect to."""
     limits: NodeLimits = Field(default_factory=NodeLimits)
+    id_base: int = Field(default=1_000_000_000, ge=65536, lt=1 << 31)
+    """The first host id that namespace nodes' user namespaces map to."""
+    ids_per_node: int = Field(default=65536, ge=65536, le=1 << 24)
     hosts: list[StaticHost] = Field(default_factory=list)
     cloud: str | None = None
     region: str | None = None

@@ -29,6 +29,8 @@ def namespace_driver(provider: ProviderSection, config: Config) -> NamespaceDriv
             host_ports=tuple(provider.host_ports),
             # The config's own files may hold secrets readable by all.
             masks=tuple(str(Path(f).resolve()) for f in config.files),
+            id_base=provider.id_base,
+            ids_per_node=provider.ids_per_node,
             limits=Limits(
                 memory=limits.memory,
                 pids=limits.pids,

@@ -58,8 +58,9 @@ def generate_host_key(comment: str) -> HostKey:
 
 def render_sshd_config(node_id: str, marker: str) -> str:
     """An sshd config for a node: key-only root login, no PAM, port 22, and
-    no forwarding of agents, X11, tunnels or sockets: a node runs untrusted
-    code, which must never get a path back to a person's agent or host."""
+    no forwarding of agents, X11, tunnels, sockets or remote ports: a node
+    runs untrusted code, which must never get a path back to a person's
+    agent or machine (a local forward, from them to the node, is fine)."""
     return f"""\
 # sshd of trunkgate node {node_id} ({marker})
 Port 22
@@ -79,6 +80,7 @@ PrintMotd no
 MaxStartups 100:30:200
 MaxSessions 100
 AllowAgentForwarding no
+AllowTcpForwarding local
 AllowStreamLocalForwarding no
 X11Forwarding no
 PermitTunnel no
