@@ -3,7 +3,9 @@ attacker's change would carry it. A script prints `ESCAPED: ...` for every
 step that worked and `blocked: ...` for every step that did not; `{{NAME}}`
 is replaced by the host path of that name (the attacker is told where the
 host keeps its secrets, as if they had guessed). The bombs end with the
-job failing on its limit, as they must.
+job failing on its limit, as they must. Where an attempt would change the
+host if it worked, it writes back what is there or only asks the kernel
+whether it may: the suite must not harm a host whose sandbox is broken.
 """
 
 # Shell scripts read best one command a line, however long.
@@ -77,8 +79,10 @@ for k in kernel/core_pattern kernel/panic vm/drop_caches kernel/modprobe; do
 done
 t=/sys/kernel/mm/transparent_hugepage/enabled
 if [ -e $t ] && sed -n 's/.*\[\(.*\)\].*/\1/p' $t > $t 2>/dev/null; then echo "ESCAPED: wrote sysfs"; else echo "blocked: sysfs"; fi
-if echo 1 > /proc/sysrq-trigger 2>/dev/null; then echo "ESCAPED: sysrq"; else echo "blocked: sysrq"; fi
-if date -s "2001-01-01" >/dev/null 2>&1; then echo "ESCAPED: set the clock"; else echo "blocked: clock"; fi
+# Permission checks that change nothing even where they succeed: opening
+# the sysrq trigger writes no key; settimeofday(NULL, NULL) sets no time.
+if python3 -c 'open("/proc/sysrq-trigger", "w")' 2>/dev/null; then echo "ESCAPED: sysrq"; else echo "blocked: sysrq"; fi
+python3 -c 'import ctypes; l=ctypes.CDLL(None, use_errno=True); r=l.settimeofday(None, None); print("ESCAPED: set the clock" if r == 0 else "blocked: clock")'
 if dmesg >/dev/null 2>&1; then echo "ESCAPED: read the kernel log"; else echo "blocked: kernel log"; fi
 """,
     # Mount the kernel's own filesystems.
