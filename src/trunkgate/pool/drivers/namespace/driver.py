@@ -43,6 +43,7 @@ from trunkgate.pool.drivers.namespace.hostimage import (
     HOST_LAYERS,
     build_host_image,
     host_image_version,
+    prune_host_images,
 )
 from trunkgate.pool.drivers.namespace.idranges import IdRanges
 from trunkgate.pool.drivers.namespace.locking import file_lock
@@ -296,7 +297,20 @@ class NamespaceDriver:
             async with file_lock(images.with_suffix(".lock")):
                 if not target.is_dir():
                     await asyncio.to_thread(build_host_image, target, hidden)
+                    in_use = await asyncio.to_thread(self._lowers_in_use)
+                    await asyncio.to_thread(prune_host_images, images, target, in_use)
         return target
+
+    def _lowers_in_use(self) -> set[str]:
+        """The lower layers every node of this state dir boots from."""
+        lowers: set[str] = set()
+        for plan in (self.state_dir / "namespace").glob("*/nodes/*/plan.json"):
+            try:
+                layers = json.loads(plan.read_text(encoding="utf-8")).get("layers", [])
+                lowers.update(str(layer["lower"]) for layer in layers)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+        return lowers
 
     async def _stop(self, names: NodeNames) -> None:
         """Kill every process of the node and wait for them (not the kernel) to go."""

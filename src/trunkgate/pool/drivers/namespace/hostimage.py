@@ -18,7 +18,13 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["HOST_LAYERS", "build_host_image", "host_image_version", "readable_by_all"]
+__all__ = [
+    "HOST_LAYERS",
+    "build_host_image",
+    "host_image_version",
+    "prune_host_images",
+    "readable_by_all",
+]
 
 #: Host directories a `host` node sees as overlays of its own: (in the node, on the host).
 HOST_LAYERS = (("/usr", "/usr"),)
@@ -91,6 +97,23 @@ def build_host_image(target: Path, hidden: Iterable[Path], host_root: Path = Pat
     if apt is not None:
         os.chown(tmp / "var/cache/apt/archives/partial", apt, 0)
     os.rename(tmp, target)
+
+
+def prune_host_images(images: Path, keep: Path, in_use: Iterable[str]) -> list[Path]:
+    """Remove the image trees of earlier host states that no node boots
+    from any more (`in_use`: the lower layers of every node's plan)."""
+    used = {Path(p) for p in in_use} | {keep}
+    removed = []
+    try:
+        entries = list(os.scandir(images))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False) and path not in used:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _copy_readable(source: Path, dest: Path, hidden: list[Path]) -> None:
