@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.config.helpers import LABELS, problems, write
+from tests.config.helpers import LABELS, load, problems, write
 from trunkgate.config.errors import ConfigInvalid
 from trunkgate.config.loader import load_config
 
@@ -343,3 +343,46 @@ def test_a_bad_timer_time_is_refused_where_it_is_written(tmp_path: Path) -> None
     assert found == [
         "trunkgate.yaml:6:9: 'time': '0 25 * * *' is not a cron time: '25' is outside 0-23"
     ]
+
+
+def test_node_limits_that_cannot_work_name_the_line(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        providers:
+          - name: local
+            driver: namespace
+            limits: {memory: lots, pids: 3, disk: 0, swap: 1G}
+            id-base: 5
+        """,
+    )
+    assert found == [
+        "trunkgate.yaml:4:14: 'memory': 'lots' is not a size: write bytes (1048576)"
+        " or a text like '512M', '2G'",
+        "trunkgate.yaml:4:28: 'pids' must be greater than or equal to 16",
+        "trunkgate.yaml:4:37: 'disk': a size must be more than zero",
+        "trunkgate.yaml:4:46: unknown key 'swap'; known keys: cpus, disk, memory, pids, shm",
+        "trunkgate.yaml:5:5: 'id-base' must be greater than or equal to 65536",
+    ]
+
+
+def test_sizes_read_as_people_write_them(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        labels:
+          - name: default
+        providers:
+          - name: local
+            driver: namespace
+            limits: {memory: 1.5GiB, disk: 512M, shm: 65536, cpus: 0.5}
+            labels: [{name: default}]
+        """,
+    )
+    limits = config.providers["local"].limits
+    assert (limits.memory, limits.disk, limits.shm, limits.cpus) == (
+        3 << 29,
+        512 << 20,
+        65536,
+        0.5,
+    )
