@@ -157,6 +157,11 @@ jobs:
       - mkdir -p out && for n in 1 2 3 4 5 6; do head -c 1M /dev/urandom > out/part-$n; done
     artifacts: [out]
 
+  - name: floods-the-console
+    timeout: 60s
+    run:
+      - python3 -c "import sys; w = sys.stdout.write; w('x'*300000 + '\\n'); w('a line\\n'*400000)"
+
   - name: prints-escapes
     timeout: 60s
     run:
@@ -180,6 +185,7 @@ projects:
       - sends-back-dangers
       - sends-back-too-much
       - prints-escapes
+      - floods-the-console
 """
 
 

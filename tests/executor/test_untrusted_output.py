@@ -162,3 +162,23 @@ async def test_escape_sequences_are_kept_in_the_console_file_and_shown_harmlessl
         in shown
     )
     assert await trunkgate(site, "console", "--raw", spec.id) == stored
+
+
+async def test_a_node_that_prints_without_end_fills_neither_memory_nor_disk(
+    site: ExecutorSite,
+) -> None:
+    site.runner.settings = dataclasses.replace(site.runner.settings, console_limit=1 * MiB)
+    spec = site.spec("floods-the-console")
+
+    outcome = await site.runner.run(spec)
+
+    assert outcome.result == BuildResult.SUCCESS
+    console = spec.console_path.read_bytes()
+    lines = console.split(b"\n")
+    node_lines = [line for line in lines if b" | primary | " in line]
+    assert max(len(line) for line in node_lines) < (64 << 10) + 100
+    # The 300,000 x's arrive whole, in pieces of at most 64 KiB.
+    assert sum(line.count(b"x") for line in node_lines) == 300_000
+    assert len(console) < 1 * MiB + 64 * 1024
+    assert b"The console keeps 1 MiB of node output: the rest is dropped" in console
+    assert lines[-2].endswith(b"finished: SUCCESS")

@@ -73,10 +73,14 @@ class ConsoleLog:
     happen on the event loop.
     """
 
-    def __init__(self, path: Path, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, path: Path, clock: Callable[[], datetime], node_limit: int = 256 << 20
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.clock = clock
+        self.node_limit = node_limit
+        self._node_bytes = 0
         self._file: TextIO | None = path.open("a", encoding="utf-8", errors="surrogateescape")
 
     def plain(self, lines: Iterable[str]) -> None:
@@ -86,7 +90,14 @@ class ConsoleLog:
 
     def line(self, text: str, source: str = EXECUTOR) -> None:
         if source != EXECUTOR:
-            self._write(f"{stamp(self.clock())} | {source} | {text}")
+            if self._node_bytes >= self.node_limit:
+                return
+            written = f"{stamp(self.clock())} | {source} | {text}"
+            self._node_bytes += len(written) + 1
+            self._write(written)
+            if self._node_bytes >= self.node_limit:
+                limit = self.node_limit >> 20
+                self.line(f"The console keeps {limit} MiB of node output: the rest is dropped")
             return
         for part in text.split("\n"):
             self._write(f"{stamp(self.clock())} | {source} | {printable(part)}")

@@ -73,6 +73,11 @@ class ExecutorSettings:
     evenly between its nodes; past it, collection stops (incomplete)."""
     collect_file_limit: int = 512 << 20
     """Bytes one collected file may have; a larger one is left out."""
+    console_limit: int = 256 << 20
+    """Bytes of node output a build's console keeps; the rest is read and
+    dropped, so a job that prints without end fills no disk."""
+    line_limit: int = 64 << 10
+    """A longer line of node output is kept as several lines."""
 
 
 def executor_settings(config: Config) -> ExecutorSettings:

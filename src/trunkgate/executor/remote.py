@@ -24,6 +24,10 @@ from trunkgate.pool.records import Node as PoolNode
 _SSH_ERRORS = (asyncssh.Error, OSError)
 T = TypeVar("T")
 
+#: What a short command may print before the rest is read and dropped.
+RUN_OUTPUT_LIMIT = 1 << 20
+_CHUNK = 1 << 16
+
 
 class _Watch(asyncssh.SSHClient):
     """Notices the connection going away, whoever is using it at the time."""
@@ -97,24 +101,39 @@ class NodeConnection:
         return NodeLost(self.name, detail)
 
     async def run(self, command: str, *, input: str | None = None) -> str:
-        """Runs a short command; its output, or ExecutorError if it fails."""
+        """Runs a short command; its output (at most `RUN_OUTPUT_LIMIT`
+        characters: the node, not the command, decides what it prints), or
+        ExecutorError if it fails."""
         try:
             async with asyncio.timeout(self._settings.connect_timeout):
-                result = await self._conn.run(command, input=input, check=False)
+                process = await self._conn.create_process(
+                    command, encoding="utf-8", errors="replace"
+                )
+                try:
+                    if input is not None:
+                        process.stdin.write(input)
+                    process.stdin.write_eof()
+                    stdout, stderr = await asyncio.gather(
+                        _read_at_most(process.stdout, RUN_OUTPUT_LIMIT),
+                        _read_at_most(process.stderr, RUN_OUTPUT_LIMIT),
+                    )
+                    await process.wait()
+                finally:
+                    process.close()
         except TimeoutError:
             raise NodeLost(
                 self.name, f"no answer to a command within {self._settings.connect_timeout:g}s"
             ) from None
         except _SSH_ERRORS as exc:
             raise self._lost(exc) from None
-        if result.exit_status is None and result.exit_signal is None:
+        if process.exit_status is None and process.exit_signal is None:
             raise self._lost()
-        if result.exit_status != 0:
+        if process.exit_status != 0:
             raise ExecutorError(
                 f"on node {self.name}, {command.splitlines()[0]!r} exited "
-                f"{result.exit_status}: {_text(result.stderr).strip()}"
+                f"{process.exit_status}: {stderr.strip()}"
             )
-        return _text(result.stdout)
+        return stdout
 
     async def put(self, path: str, text: str) -> None:
         """Writes a file, `path` relative to the home directory."""
@@ -136,9 +155,26 @@ class NodeConnection:
             raise self._lost(exc) from None
         try:
             # Only the SSH calls are guarded: a failure of `on_line` (a full
-            # disk under the console log) is ours, not the node's.
-            while line := await self._guarded(process.stdout.readline()):
-                on_line(line.rstrip("\r\n"))
+            # disk under the console log) is ours, not the node's. Read in
+            # chunks, never a whole line at once: a node may print one
+            # without end.
+            limit = self._settings.line_limit
+
+            def hand_on(line: str) -> None:
+                line = line.rstrip("\r")
+                for start in range(0, max(len(line), 1), limit):
+                    on_line(line[start : start + limit])
+
+            pending = ""
+            while chunk := await self._guarded(process.stdout.read(_CHUNK)):
+                *lines, pending = (pending + chunk).split("\n")
+                for line in lines:
+                    hand_on(line)
+                while len(pending) > limit:
+                    on_line(pending[:limit])
+                    pending = pending[limit:]
+            if pending:
+                hand_on(pending)
             await self._guarded(process.wait())
         except asyncio.CancelledError:
             await self._stop(process)
@@ -173,11 +209,16 @@ class NodeConnection:
             await self._conn.wait_closed()
 
 
+async def _read_at_most(stream: asyncssh.SSHReader[str], limit: int) -> str:
+    """All of a stream, keeping only its first `limit` characters."""
+    kept: list[str] = []
+    size = 0
+    while chunk := await stream.read(_CHUNK):
+        if size < limit:
+            kept.append(chunk[: limit - size])
+        size += len(chunk)
+    return "".join(kept)
+
+
 def _say(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return "" if value is None else str(value)

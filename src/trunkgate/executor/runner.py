@@ -137,7 +137,9 @@ class _Build:
     async def execute(self) -> BuildOutcome:
         self.started = self.runner.clock()
         try:
-            self.console = ConsoleLog(self.spec.console_path, self.runner.clock)
+            self.console = ConsoleLog(
+                self.spec.console_path, self.runner.clock, self.settings.console_limit
+            )
             self.console.plain(header_lines(self.spec, self.started))
             check_job(self.spec.job)
             result, error = await self._attempts()
