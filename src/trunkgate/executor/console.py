@@ -93,7 +93,7 @@ class ConsoleLog:
             if self._node_bytes >= self.node_limit:
                 return
             written = f"{stamp(self.clock())} | {source} | {text}"
-            self._node_bytes += len(written) + 1
+            self._node_bytes += len(written.encode("utf-8", "surrogateescape")) + 1
             self._write(written)
             if self._node_bytes >= self.node_limit:
                 limit = self.node_limit >> 20

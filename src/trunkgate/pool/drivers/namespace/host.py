@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 NETNS_DIR = Path("/run/netns")
+_ARGV_LIMIT = 4096
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
@@ -95,7 +96,9 @@ def processes() -> list[ProcessInfo]:
             continue
         try:
             with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                raw = f.read()
+                # A node's process chooses its own argv, megabytes of it if
+                # it likes: the names looked for come first.
+                raw = f.read(_ARGV_LIMIT)
         except OSError:
             continue
         if not raw:

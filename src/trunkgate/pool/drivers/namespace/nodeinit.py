@@ -71,6 +71,9 @@ SYS_OPEN_TREE = 428
 SYS_MOVE_MOUNT = 429
 SYS_MOUNT_SETATTR = 442
 
+#: How much of the node's own output (sshd's log) reaches the host's file.
+CONSOLE_LIMIT = 1 << 20
+
 #: Device files a node gets, bound from the host's /dev.
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
@@ -323,6 +326,10 @@ def node_pid1(plan: dict[str, object]) -> None:
     argv = [str(a) for a in plan["exec"]]  # type: ignore[attr-defined]
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
     os.closerange(3, 1 << 16)
+    # Standard input was a descriptor of the host's /dev/null; the node's own will do.
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     load_seccomp(filter_bytes)
     os.execve(argv[0], argv, env)
@@ -362,18 +369,43 @@ def main(plan_path: str) -> int:
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
     unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP)
+    # The node's output reaches the host's console file only through this
+    # process, and only up to CONSOLE_LIMIT bytes: a descriptor of the file
+    # itself would let node root (taking it from sshd) write without end.
+    output_r, output_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
+            os.close(output_r)
+            os.dup2(output_w, 1)
+            os.dup2(output_w, 2)
+            os.close(output_w)
             _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
             node_pid1(plan)
         except (SetupError, OSError) as exc:
             print(f"trunkgate node: {exc}", file=sys.stderr, flush=True)
         os._exit(1)
+    os.close(output_w)
     # This process stays outside the node's PID namespace as its keeper: the
     # driver's handle on the node, gone when the node's PID 1 is.
+    relay_output(output_r, CONSOLE_LIMIT)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def relay_output(source: int, limit: int) -> None:
+    """Copy the node's output to this process's stdout, up to `limit`
+    bytes; the rest is read and dropped, so the node never blocks on it."""
+    written = 0
+    while data := os.read(source, 1 << 16):
+        if written >= limit:
+            continue
+        kept = data[: limit - written]
+        os.write(1, kept)
+        written += len(kept)
+        if written >= limit:
+            os.write(1, b"\ntrunkgate node: console limit reached; the rest is dropped\n")
+    os.close(source)
 
 
 if __name__ == "__main__":

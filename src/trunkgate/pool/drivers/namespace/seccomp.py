@@ -63,6 +63,7 @@ DENIED: tuple[Denied, ...] = (
     Denied("_sysctl", 156, "obsolete sysctl interface"),
     Denied("pivot_root", 155, "re-roots a mount namespace"),
     Denied("setns", 308, "joins other namespaces"),
+    Denied("pidfd_getfd", 438, "takes open files from another process"),
     Denied("io_uring_setup", 425, "a large kernel surface that bypasses this filter"),
     Denied("io_uring_enter", 426, "a large kernel surface that bypasses this filter"),
     Denied("io_uring_register", 427, "a large kernel surface that bypasses this filter"),
