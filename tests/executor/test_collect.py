@@ -147,3 +147,68 @@ def test_the_relay_passes_on_what_is_within_the_limit(tmp_path: Path) -> None:
 
 def test_the_relay_stops_past_the_limit_and_says_so(tmp_path: Path) -> None:
     assert relay_through(tmp_path, b"x" * 300_000, 100_000) == (b"x" * 100_000, "100000 over\n")
+
+
+def munged(path: Path, target: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(MUNGED + target, path)
+
+
+def test_a_chain_too_long_to_resolve_keeps_no_link_that_leaves(tmp_path: Path) -> None:
+    # 1,200 links, one to the next: more than the kernel (or Python's
+    # realpath) follows; links out of the copy beside them.
+    root = tmp_path / "primary"
+    for n in range(1200):
+        munged(root / "art" / f"l{n}", f"l{n + 1}")
+    (root / "art" / "l1200").write_text("end\n")
+    munged(root / "art" / "shadow", "../" * 12 + "etc/shadow")
+    munged(root / "art" / "via-chain", "l0/../../../etc")
+
+    found = described(root)
+
+    assert found["art/shadow"].startswith("a symlink to ../../")
+    assert "art/via-chain" in found
+    assert not (root / "art" / "shadow").is_symlink()
+    for top, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(top, name)
+            if path.is_symlink():
+                assert os.path.realpath(path).startswith(str(root.resolve())) or not (
+                    os.path.exists(path)
+                ), path
+
+
+def test_a_link_through_another_link_is_judged_by_where_both_lead(tmp_path: Path) -> None:
+    root = tmp_path / "primary"
+    munged(root / "a" / "up", "..")
+    munged(root / "a" / "out", "up/../etc")
+    munged(root / "a" / "in", "up/a")
+    (root / "etc").mkdir()
+
+    found = described(root)
+
+    assert set(found) == {"a/out"}
+    assert os.readlink(root / "a" / "in") == "up/a"
+    assert os.readlink(root / "a" / "up") == ".."
+
+
+def test_trees_too_deep_or_too_big_are_not_kept_whole(tmp_path: Path) -> None:
+    from trunkgate.executor import collect
+
+    root = tmp_path / "primary"
+    deep = root.joinpath(*["d"] * (collect.MAX_DEPTH + 10))
+    deep.mkdir(parents=True)
+    (deep / "bottom").write_text("x")
+
+    found = described(root)
+
+    assert list(found.values()) == [f"deeper than {collect.MAX_DEPTH} levels; removed"]
+    assert not (root.joinpath(*["d"] * collect.MAX_DEPTH)).exists()
+    assert (root.joinpath(*["d"] * (collect.MAX_DEPTH - 1))).is_dir()
+
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    for n in range(60):
+        (crowded / f"f{n}").write_text("")
+    with pytest.raises(collect.TooMuch, match="more than 50"):
+        inspect_copy(crowded, file_limit=1 << 20, max_entries=50)

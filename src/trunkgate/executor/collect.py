@@ -7,8 +7,8 @@ tree), saying what it did. Local files only; the copy itself is `rsync`'s."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,11 +44,29 @@ class Inspection:
     """The size of the regular files kept."""
 
 
-def inspect_copy(root: Path, *, file_limit: int) -> Inspection:
+#: Bounds on what one node's copy may hold: deeper directories and entries
+#: past the count are not kept (a node chooses its tree's shape).
+MAX_DEPTH = 64
+MAX_ENTRIES = 200_000
+#: Links followed while resolving one symlink, as the kernel's own bound.
+MAX_HOPS = 40
+
+
+class TooMuch(Exception):
+    """The copy holds more entries than are kept."""
+
+
+def inspect_copy(root: Path, *, file_limit: int, max_entries: int = MAX_ENTRIES) -> Inspection:
     """Makes the tree under `root` safe to keep: afterwards it holds only
     directories (mode 755), regular files (644) of at most `file_limit`
     bytes with one link each, and symlinks that stay inside `root`, all
-    owned by this process's user and group."""
+    owned by this process's user and group. Raises `TooMuch` past
+    `max_entries`; the caller keeps nothing then.
+
+    Received symlinks stay unusable (as rsync's `--munge-links` left them)
+    until every one has been judged by resolving it here, with the tree's
+    own targets and the kernel's bound on hops; only those that stay inside
+    are then made usable. Nothing is ever resolved through a usable link."""
     walk = _Walk((os.geteuid(), os.getegid()), file_limit)
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
@@ -56,14 +74,26 @@ def inspect_copy(root: Path, *, file_limit: int) -> Inspection:
     finally:
         os.close(root_fd)
     for top, dirnames, filenames, dirfd in os.fwalk(root, follow_symlinks=False):
-        where = os.path.relpath(top, root)
+        where = os.path.normpath(os.path.relpath(top, root))
+        depth = 0 if where == "." else where.count(os.sep) + 1
         real_dirs = []
         for name in [*dirnames, *filenames]:
-            if walk.judge(dirfd, name, os.path.normpath(os.path.join(where, name))) == "dir":
-                real_dirs.append(name)
+            walk.count += 1
+            if walk.count > max_entries:
+                raise TooMuch(f"more than {max_entries:,} files, directories and links")
+            path = os.path.normpath(os.path.join(where, name))
+            if walk.judge(dirfd, name, path) == "dir":
+                if depth + 1 >= MAX_DEPTH:
+                    walk.remove_deep(dirfd, name, path)
+                else:
+                    real_dirs.append(name)
         # fwalk goes on into what is left here: real directories only.
         dirnames[:] = real_dirs
-    _drop_escaping_links(root, walk.links, walk.findings)
+    for path, target in walk.links.items():
+        if _resolves_inside(path, walk.links, walk.kinds):
+            walk.restore_link(root, path, target)
+        else:
+            walk.drop_link(root, path, target)
     return Inspection(tuple(walk.findings), walk.kept)
 
 
@@ -74,11 +104,20 @@ class _Walk:
         self.owner = owner
         self.file_limit = file_limit
         self.findings: list[Finding] = []
-        self.links: list[str] = []
+        self.links: dict[str, str] = {}
+        """Each received relative symlink and its target, still unusable."""
+        self.kinds: dict[str, str] = {}
         self.kept = 0
+        self.count = 0
 
     def judge(self, dirfd: int, name: str, path: str) -> str:
         """Deals with one entry; what it is now: "dir", "file", "link" or "gone"."""
+        kind = self._judge(dirfd, name, path)
+        if kind != "gone":
+            self.kinds[path] = kind
+        return kind
+
+    def _judge(self, dirfd: int, name: str, path: str) -> str:
         st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
             return self._unmunge(dirfd, name, path)
@@ -109,9 +148,13 @@ class _Walk:
         try:
             os.unlink(name, dir_fd=dirfd)
         except IsADirectoryError:
-            shutil.rmtree(name, dir_fd=dirfd)
+            remove_tree(name, dir_fd=dirfd)
         self.findings.append(Finding(path, why))
         return "gone"
+
+    def remove_deep(self, dirfd: int, name: str, path: str) -> None:
+        del self.kinds[path]
+        self._remove(dirfd, name, path, f"deeper than {MAX_DEPTH} levels; removed")
 
     def _settle_at(self, dirfd: int, name: str, seen: os.stat_result, path: str) -> bool:
         """Gives a directory or regular file its mode and owner, through a
@@ -137,20 +180,85 @@ class _Walk:
         return True
 
     def _unmunge(self, dirfd: int, name: str, path: str) -> str:
-        """Gives a received symlink back its target, unless that is absolute."""
+        """Notes a received symlink, left unusable; an absolute one goes now."""
         target = os.readlink(name, dir_fd=dirfd)
         original = target.removeprefix(MUNGED)
         if os.path.isabs(original):
             return self._remove(dirfd, name, path, _link_dropped(original))
-        if original != target:
-            # Made beside it and renamed over it, so the link is never
-            # missing or half made.
-            temporary = f".{name}.trunkgate-link"
-            os.symlink(original, temporary, dir_fd=dirfd)
-            os.replace(temporary, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
-        os.chown(name, *self.owner, dir_fd=dirfd, follow_symlinks=False)
-        self.links.append(path)
+        self.links[path] = original
         return "link"
+
+    def restore_link(self, root: Path, path: str, target: str) -> None:
+        """Makes a judged symlink usable: made beside it and renamed over
+        it, so the link is never missing or half made."""
+        parent_fd = _open_parent(root, path)
+        try:
+            name = os.path.basename(path)
+            temporary = f".{name}.trunkgate-link"
+            os.symlink(target, temporary, dir_fd=parent_fd)
+            os.replace(temporary, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+            os.chown(name, *self.owner, dir_fd=parent_fd, follow_symlinks=False)
+        finally:
+            os.close(parent_fd)
+
+    def drop_link(self, root: Path, path: str, target: str) -> None:
+        parent_fd = _open_parent(root, path)
+        try:
+            os.unlink(os.path.basename(path), dir_fd=parent_fd)
+        finally:
+            os.close(parent_fd)
+        self.findings.append(Finding(path, _link_dropped(target)))
+
+
+def _resolves_inside(path: str, links: dict[str, str], kinds: dict[str, str]) -> bool:
+    """Whether the symlink at `path` (relative to the copy's root) resolves,
+    the way the kernel would, to a place inside the copy: following the
+    copy's own links by their targets, never leaving the root on the way,
+    in at most `MAX_HOPS` links. A path through something that does not
+    exist in the copy ends there, inside."""
+    hops = 0
+    # The components still to walk, and where the walk stands.
+    # A link's target is relative to its own directory.
+    todo = [*reversed(_parts(links[path]))]
+    here = _parts(os.path.dirname(path))
+    while todo:
+        part = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not here:
+                return False
+            here.pop()
+            continue
+        candidate = "/".join([*here, part])
+        kind = kinds.get(candidate)
+        if kind == "link" and candidate in links:
+            hops += 1
+            if hops > MAX_HOPS:
+                return False
+            todo.extend(reversed(_parts(links[candidate])))
+            continue
+        if kind is None:
+            return True
+        here.append(part)
+    return True
+
+
+def _parts(path: str) -> list[str]:
+    return [p for p in path.split("/") if p]
+
+
+def remove_tree(path: str | Path, dir_fd: int | None = None) -> None:
+    """Removes a directory tree of any depth, never following a link
+    (`rm`'s walk is not bounded by Python's recursion)."""
+    if dir_fd is not None:
+        path = f"/proc/self/fd/{dir_fd}/{path}"
+    subprocess.run(
+        ["rm", "-rf", "--one-file-system", "--", str(path)],
+        check=False,
+        capture_output=True,
+        pass_fds=() if dir_fd is None else (dir_fd,),
+    )
 
 
 def _settle(fd: int, owner: tuple[int, int], mode: int, now: os.stat_result | None = None) -> None:
@@ -160,28 +268,6 @@ def _settle(fd: int, owner: tuple[int, int], mode: int, now: os.stat_result | No
     # fchown may itself have cleared set-id bits; set the mode after it.
     if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
         os.fchmod(fd, mode)
-
-
-def _drop_escaping_links(root: Path, links: list[str], findings: list[Finding]) -> None:
-    """Removes every symlink whose target, resolved the way the kernel
-    would, leaves `root`. Removing one may change where another leads: so
-    until none leaves."""
-    base = os.path.realpath(root)
-    remaining = list(links)
-    while True:
-        escaping = [p for p in remaining if not _inside(os.path.realpath(root / p), base)]
-        if not escaping:
-            return
-        for path in escaping:
-            parent_fd = _open_parent(root, path)
-            try:
-                name = os.path.basename(path)
-                target = os.readlink(name, dir_fd=parent_fd)
-                os.unlink(name, dir_fd=parent_fd)
-            finally:
-                os.close(parent_fd)
-            findings.append(Finding(path, _link_dropped(target)))
-            remaining.remove(path)
 
 
 def _open_parent(root: Path, path: str) -> int:
@@ -195,10 +281,6 @@ def _open_parent(root: Path, path: str) -> int:
             os.close(fd)
         fd = child
     return fd
-
-
-def _inside(path: str, base: str) -> bool:
-    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def _link_dropped(target: str) -> str:

@@ -11,14 +11,13 @@ import contextlib
 import dataclasses
 import os
 import shlex
-import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trunkgate.executor.collect import inspect_copy, size_text
+from trunkgate.executor.collect import inspect_copy, remove_tree, size_text
 from trunkgate.executor.console import ConsoleLog, header_lines, node_lines
 from trunkgate.executor.decisions import (
     PlannedStep,
@@ -398,7 +397,7 @@ class _Build:
         file_limit = self.settings.collect_file_limit
         pulls: list[Pulled] = []
         # A retried build's collection replaces the earlier attempt's.
-        await asyncio.to_thread(shutil.rmtree, dest, ignore_errors=True)
+        await asyncio.to_thread(remove_tree, dest)
         try:
             if self.spec.job.artifacts:
                 artifacts = await rsync.pull(
@@ -450,10 +449,14 @@ class _Build:
             inspection = await asyncio.to_thread(
                 inspect_copy, dest, file_limit=self.settings.collect_file_limit
             )
-        except OSError as exc:
-            # What could not be judged is not kept.
-            await asyncio.to_thread(shutil.rmtree, dest, ignore_errors=True)
-            self.log.line(f"Checking what {name} sent back failed ({exc}); none of it was kept")
+        except Exception as exc:
+            # Whatever went wrong (a tree too deep for a walk), nothing
+            # that was not judged stays.
+            await asyncio.to_thread(remove_tree, dest)
+            self.log.line(
+                f"Checking what {name} sent back failed ({exc or type(exc).__name__}); "
+                "none of it was kept"
+            )
             return
         for finding in inspection.findings:
             self.log.line(f"Unsafe in what {name} sent back: {finding.describe()}")
