@@ -162,6 +162,18 @@ jobs:
     run:
       - python3 -c "import sys; w = sys.stdout.write; w('x'*300000 + '\\n'); w('a line\\n'*400000)"
 
+  - name: rsync-shouts
+    timeout: 60s
+    run:
+      - |
+        mv /usr/bin/rsync /usr/bin/rsync.real
+        echo '#!/bin/sh' > /usr/bin/rsync
+        echo 'python3 -c "import sys; sys.stderr.write(chr(27) * 3000000)"' >> /usr/bin/rsync
+        echo 'exec /usr/bin/rsync.real "$@"' >> /usr/bin/rsync
+        chmod +x /usr/bin/rsync
+        mkdir -p out && echo kept > out/a.txt
+    artifacts: [out]
+
   - name: prints-escapes
     timeout: 60s
     run:
@@ -186,6 +198,7 @@ projects:
       - sends-back-too-much
       - prints-escapes
       - floods-the-console
+      - rsync-shouts
 """
 
 

@@ -182,3 +182,17 @@ async def test_a_node_that_prints_without_end_fills_neither_memory_nor_disk(
     assert len(console) < 1 * MiB + 64 * 1024
     assert b"The console keeps 1 MiB of node output: the rest is dropped" in console
     assert lines[-2].endswith(b"finished: SUCCESS")
+
+
+async def test_a_node_whose_rsync_shouts_fills_neither_memory_nor_console(
+    site: ExecutorSite,
+) -> None:
+    spec = site.spec("rsync-shouts")
+
+    outcome = await site.runner.run(spec)
+
+    assert outcome.result == BuildResult.SUCCESS
+    assert (spec.log_dir / "primary" / "out" / "a.txt").read_text() == "kept\n"
+    console = spec.console_path.read_text(errors="replace")
+    assert "more bytes of rsync's output were dropped" in console
+    assert spec.console_path.stat().st_size < 1 * MiB

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import shlex
 import sys
 import uuid
@@ -69,6 +70,30 @@ def _relayed(report: Path) -> tuple[int, bool]:
     except (OSError, ValueError):
         return 0, False
     return int(count), state == limited_pipe.OVER
+
+
+#: What rsync and ssh may say (the node's rsync speaks through them) that
+#: is kept; the rest is read and dropped.
+OUTPUT_LIMIT = 64 << 10
+#: Address space of rsync and the processes it starts: a node choosing a
+#: tree of millions of directories must not take the host's memory.
+MEMORY_LIMIT = 2 << 30
+
+
+def _bound_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+async def _read_bounded(stream: asyncio.StreamReader, limit: int) -> bytes:
+    kept = bytearray()
+    dropped = 0
+    while chunk := await stream.read(1 << 16):
+        room = max(limit - len(kept), 0)
+        kept += chunk[:room]
+        dropped += len(chunk) - min(room, len(chunk))
+    if dropped:
+        kept += f"\n({dropped} more bytes of rsync's output were dropped)".encode()
+    return bytes(kept)
 
 
 def known_hosts_line(node: PoolNode) -> str:
@@ -197,12 +222,15 @@ class Rsync:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_bound_memory,
             )
         except OSError as exc:
             raise ExecutorError(f"cannot run rsync: {exc}") from None
         try:
             async with asyncio.timeout(self.timeout):
-                output, _ = await process.communicate()
+                assert process.stdout is not None
+                output = await _read_bounded(process.stdout, OUTPUT_LIMIT)
+                await process.wait()
         except (TimeoutError, asyncio.CancelledError) as exc:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
