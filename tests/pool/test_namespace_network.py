@@ -220,6 +220,27 @@ async def test_only_nodes_of_one_request_reach_each_other(
     assert not await can_connect(driver, a, b.address, 22)
 
 
+async def test_a_new_node_on_a_reused_address_joins_no_old_group(
+    driver: NamespaceDriver, spec: Spec, connect: Connect
+) -> None:
+    # One after the other, so a has the lower address, the one a group
+    # mark made of addresses would take.
+    a = await driver.create(spec("000000000a"))
+    b = await driver.create(spec("000000000b"))
+    await driver.connect([a.external_id, b.external_id])
+    await driver.delete(a.external_id)  # b lives on, held perhaps
+    # The address cursor wraps round to a's address, as on a busy provider.
+    async with driver.network.locked():
+        previous = IPv4Address(a.address) - 1
+        (driver.dir / "last-address").write_text(f"{previous}\n")
+    c = await driver.create(spec("000000000c"))
+    assert c.address == a.address
+    await asyncio.gather(connect(b), connect(c))
+
+    assert not await can_connect(driver, c, b.address, 22)
+    assert not await can_connect(driver, b, c.address, 22)
+
+
 async def test_the_launcher_joins_the_nodes_of_one_request_and_no_others(tmp_path: Path) -> None:
     site = PoolSite(
         tmp_path / "site",

@@ -10,15 +10,14 @@ send to the host is decided per packet; see `render_host_policy`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 __all__ = [
     "TABLE",
     "Port",
-    "group_of",
-    "node_mac",
+        "node_mac",
     "render_group",
     "render_host_policy",
     "render_plug",
@@ -53,12 +52,6 @@ def node_mac(address: IPv4Address) -> str:
     """The MAC a node with `address` gets: locally administered, unicast, and
     unique on the host because subnets are (02:74 is 't' for trunkgate)."""
     return ":".join(f"{b:02x}" for b in (0x02, 0x74, *address.packed))
-
-
-def group_of(addresses: Iterable[IPv4Address]) -> int:
-    """The group mark of nodes that share a network: the lowest address among
-    them, so a node alone is in a group of its own without any stored state."""
-    return min(int(a) for a in addresses)
 
 
 def render_switch(

@@ -28,7 +28,6 @@ from trunkgate.pool.drivers.namespace.addressing import (
 from trunkgate.pool.drivers.namespace.commands import CommandFailed, run
 from trunkgate.pool.drivers.namespace.firewall import (
     Port,
-    group_of,
     node_mac,
     render_group,
     render_host_policy,
@@ -94,6 +93,7 @@ class ProviderNetwork:
         self._leases = state_dir / "leases"
         self._subnet_file = state_dir / "subnet"
         self._cursor = state_dir / "last-address"
+        self._groups = state_dir / "last-group"
         self._policy_file = state_dir / "host-policy"
 
     @asynccontextmanager
@@ -262,7 +262,7 @@ class ProviderNetwork:
         # A port without its rules passes nothing, so the order of these does not matter.
         # The host needs no neighbour entry flushed when an address is used
         # again: the node's MAC follows from its address.
-        port = Port(node.port, node_mac(address), address, group_of([address]))
+        port = Port(node.port, node_mac(address), address, self._new_group())
         await asyncio.gather(
             run(
                 "ip", "-n", node.netns, "-batch", "-",
@@ -298,11 +298,23 @@ class ProviderNetwork:
             raise DriverError(
                 f"nodes {missing} have no address on provider switch {self.names.key}"
             )
-        group = group_of(by_node[node_id] for node_id in node_ids)
+        group = self._new_group()
         ports = [
             Port(self.names.node(i).port, node_mac(by_node[i]), by_node[i], group) for i in node_ids
         ]
         await self._nft(render_group(ports))
+
+    def _new_group(self) -> int:
+        """A group mark never given before on this provider: a mark that came
+        back (say, a deleted node's address leased again) would join a new
+        node to what is left of an old request's group."""
+        try:
+            last = int(self._groups.read_text().strip())
+        except (OSError, ValueError):
+            last = 0
+        group = last % 0xFFFFFFFF + 1
+        self._groups.write_text(f"{group}\n", encoding="utf-8")
+        return group
 
     async def _nft(self, text: str) -> None:
         """Apply nft commands atomically inside the switch namespace."""
