@@ -3,7 +3,7 @@ another on a throw-away provider, times each from the start of `create`
 until an SSH connection that verifies the recorded host key has run `true`,
 then deletes the nodes, and prints `{"launch_ready": {"p50_ms": ...,
 "p95_ms": ...}, "host_image_s": ...}`. The `host` image's own tree is built
-once per change of the host's packages: the first node pays for it, and its
+when what it copies changes: the first node pays for it, and its
 time is printed apart. Needs root.
 """
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -70,6 +71,9 @@ _SSH_USER = "root"
 
 log = logging.getLogger(__name__)
 
+#: Seconds a `host` image tree is used before the host is looked at again.
+IMAGE_RECHECK = 60.0
+
 
 class NamespaceDriver:
     """Nodes of one namespace provider on this host; needs root."""
@@ -109,6 +113,7 @@ class NamespaceDriver:
             ssh_port=_SSH_PORT,
         )
         self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._host_tree: tuple[float, Path] | None = None
 
     def files(self, node_id: str) -> NodeFiles:
         return NodeFiles(self.dir / "nodes" / node_id)
@@ -289,9 +294,13 @@ class NamespaceDriver:
 
     async def _host_image(self) -> Path:
         """The `host` image's own tree for the host as it is now, built on
-        first use and again whenever the host's packages or /etc change."""
+        first use and again whenever what it copies changes; the host is
+        looked at again at most every `IMAGE_RECHECK` seconds."""
+        now = time.monotonic()
+        if self._host_tree is not None and now - self._host_tree[0] < IMAGE_RECHECK:
+            return self._host_tree[1]
         images = self.state_dir / "namespace" / "host-image"
-        target = images / host_image_version()
+        target = images / await asyncio.to_thread(host_image_version)
         if not target.is_dir():
             hidden = [Path(m) for m in self.settings.masks] + [self.state_dir]
             async with file_lock(images.with_suffix(".lock")):
@@ -299,6 +308,7 @@ class NamespaceDriver:
                     await asyncio.to_thread(build_host_image, target, hidden)
                     in_use = await asyncio.to_thread(self._lowers_in_use)
                     await asyncio.to_thread(prune_host_images, images, target, in_use)
+        self._host_tree = (now, target)
         return target
 
     def _lowers_in_use(self) -> set[str]:
