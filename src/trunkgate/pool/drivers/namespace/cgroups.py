@@ -20,6 +20,7 @@ __all__ = [
     "Limits",
     "available_controllers",
     "cgroup_dirs",
+    "cgroup_processes",
     "cgroup_settings",
     "leftover_cgroups",
     "remove_cgroups",
@@ -85,6 +86,17 @@ def available_controllers(root: Path = CGROUP_ROOT) -> list[str]:
 def cgroup_dirs(name: str, controllers: list[str], root: Path = CGROUP_ROOT) -> dict[str, Path]:
     """The node's cgroup directory in each controller."""
     return {c: root / c / PARENT / name for c in controllers}
+
+
+def cgroup_processes(name: str, root: Path = CGROUP_ROOT) -> set[int]:
+    """Every process in the node's cgroups: all of the node's processes,
+    whatever namespace or name they took, since its keeper joined them
+    before starting anything."""
+    pids: set[int] = set()
+    for path in cgroup_dirs(name, list(CONTROLLERS), root).values():
+        with contextlib.suppress(OSError, ValueError):
+            pids.update(int(p) for p in (path / "cgroup.procs").read_text().split())
+    return pids
 
 
 def leftover_cgroups(prefix: str, root: Path = CGROUP_ROOT) -> set[str]:

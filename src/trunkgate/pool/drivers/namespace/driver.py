@@ -36,6 +36,7 @@ from trunkgate.pool.drivers.namespace.cgroups import (
     CONTROLLERS,
     available_controllers,
     cgroup_dirs,
+    cgroup_processes,
     leftover_cgroups,
     remove_cgroups,
 )
@@ -70,6 +71,8 @@ _SSH_PORT = 22
 _SSH_USER = "root"
 
 log = logging.getLogger(__name__)
+
+_KILL_ROUNDS = 5
 
 #: Seconds a `host` image tree is used before the host is looked at again.
 IMAGE_RECHECK = 60.0
@@ -325,10 +328,18 @@ class NamespaceDriver:
     async def _stop(self, names: NodeNames) -> None:
         """Kill every process of the node and wait for them (not the kernel) to go."""
         process = self._processes.pop(names.node_id, None)
-        pids = find_node_processes(names)
-        if process is not None and process.returncode is None:
-            pids.append(process.pid)
-        alive = await kill_and_wait(pids)
+        alive: list[int] = []
+        # A process forked while the others were being killed (the node's
+        # PID 1, say, just after its keeper was listed) is found in the
+        # node's cgroups on the next round.
+        for _ in range(_KILL_ROUNDS):
+            pids = set(find_node_processes(names)) | cgroup_processes(names.netns)
+            if process is not None and process.returncode is None:
+                pids.add(process.pid)
+            pids.discard(os.getpid())
+            if not pids:
+                break
+            alive = await kill_and_wait(sorted(pids))
         if process is not None:
             with contextlib.suppress(RuntimeError):
                 await asyncio.wait_for(process.wait(), timeout=3.0)
