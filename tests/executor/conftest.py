@@ -174,6 +174,12 @@ jobs:
         mkdir -p out && echo kept > out/a.txt
     artifacts: [out]
 
+  - name: sends-back-many-files
+    timeout: 60s
+    run:
+      - mkdir -p out && cd out && seq 5000 | xargs touch
+    artifacts: [out]
+
   - name: prints-escapes
     timeout: 60s
     run:
@@ -199,6 +205,7 @@ projects:
       - prints-escapes
       - floods-the-console
       - rsync-shouts
+      - sends-back-many-files
 """
 
 

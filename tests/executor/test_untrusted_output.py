@@ -16,6 +16,7 @@ from pathlib import Path
 from tests.executor.conftest import PROJECT, ExecutorSite
 from trunkgate.executor import BuildOutcome, BuildResult, BuildSpec
 from trunkgate.history.site import open_site_history
+from trunkgate.pool.drivers.namespace import host
 
 MiB = 1 << 20
 
@@ -196,3 +197,21 @@ async def test_a_node_whose_rsync_shouts_fills_neither_memory_nor_console(
     console = spec.console_path.read_text(errors="replace")
     assert "more bytes of rsync's output were dropped" in console
     assert spec.console_path.stat().st_size < 1 * MiB
+
+
+async def test_a_node_sending_too_many_files_spends_no_inodes_of_the_host(
+    site: ExecutorSite,
+) -> None:
+    site.runner.settings = dataclasses.replace(site.runner.settings, collect_entry_limit=2000)
+    spec = site.spec("sends-back-many-files")
+
+    outcome = await site.runner.run(spec)
+
+    assert outcome.result == BuildResult.SUCCESS
+    console = spec.console_path.read_text()
+    assert "more than 2,000 files, directories and links" in console
+    assert "none of it was kept" in console
+    assert not (spec.log_dir / "primary").exists()
+    # Nothing is left of the area it was received in, mount included.
+    assert [p.name for p in spec.log_dir.iterdir()] == ["console.log"]
+    assert not any(m.source == "trunkgate-collect" for m in host.mounts())

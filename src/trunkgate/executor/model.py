@@ -73,6 +73,9 @@ class ExecutorSettings:
     evenly between its nodes; past it, collection stops (incomplete)."""
     collect_file_limit: int = 512 << 20
     """Bytes one collected file may have; a larger one is left out."""
+    collect_entry_limit: int = 200_000
+    """Files, directories and links one node may send back; past it, none is
+    kept (and, as root, the node cannot even make more on the host)."""
     console_limit: int = 256 << 20
     """Bytes of node output a build's console keeps; the rest is read and
     dropped, so a job that prints without end fills no disk."""

@@ -36,6 +36,7 @@ from trunkgate.executor.inventory import NODE_DIR, SRC_DIR, src_path
 from trunkgate.executor.limits import LIMITS_COMMAND, limits_reached
 from trunkgate.executor.model import BuildNode, BuildOutcome, BuildSpec, ExecutorSettings
 from trunkgate.executor.nodefiles import SYSTEM_LOG_COMMAND, node_files, step_command
+from trunkgate.executor.receiving import receiving_area, settle_into
 from trunkgate.executor.remote import NodeConnection
 from trunkgate.executor.results import BuildResult
 from trunkgate.executor.rsync import Pulled, Rsync
@@ -398,42 +399,45 @@ class _Build:
         pulls: list[Pulled] = []
         # A retried build's collection replaces the earlier attempt's.
         await asyncio.to_thread(remove_tree, dest)
-        try:
-            if self.spec.job.artifacts:
-                artifacts = await rsync.pull(
-                    conn.name,
-                    record,
-                    self.spec.job.artifacts,
-                    dest,
-                    limit=limit,
-                    file_limit=file_limit,
-                )
-                pulls.append(artifacts)
-                if not artifacts.complete and not artifacts.over_limit:
-                    self.log.line(f"Some artifacts of {conn.name} could not be copied")
-            # The node names its system log: one line of it, and only shown escaped.
-            system_log = next(iter((await conn.run(SYSTEM_LOG_COMMAND)).strip().splitlines()), "")
-            left = limit - sum(p.received for p in pulls)
-            if system_log and left > 0:
-                pulls.append(
-                    await rsync.pull_file(
+        async with receiving_area(dest, limit, self.settings.collect_entry_limit) as area:
+            try:
+                if self.spec.job.artifacts:
+                    artifacts = await rsync.pull(
                         conn.name,
                         record,
-                        system_log,
-                        dest / "system.log",
-                        limit=left,
+                        self.spec.job.artifacts,
+                        area,
+                        limit=limit,
                         file_limit=file_limit,
                     )
-                )
-                self.log.line(f"Collected {conn.name}:{printable(system_log, newlines=False)}")
-        except ExecutorError as exc:
-            self.log.line(f"Collecting from {conn.name} failed: {exc}")
-        finally:
-            await self._keep_safe(conn.name, dest, pulls, limit)
+                    pulls.append(artifacts)
+                    if not artifacts.complete and not artifacts.over_limit:
+                        self.log.line(f"Some artifacts of {conn.name} could not be copied")
+                # The node names its system log: one line of it, and only shown escaped.
+                said = await conn.run(SYSTEM_LOG_COMMAND)
+                system_log = next(iter(said.strip().splitlines()), "")
+                left = limit - sum(p.received for p in pulls)
+                if system_log and left > 0:
+                    pulls.append(
+                        await rsync.pull_file(
+                            conn.name,
+                            record,
+                            system_log,
+                            area / "system.log",
+                            limit=left,
+                            file_limit=file_limit,
+                        )
+                    )
+                    self.log.line(f"Collected {conn.name}:{printable(system_log, newlines=False)}")
+            except ExecutorError as exc:
+                self.log.line(f"Collecting from {conn.name} failed: {exc}")
+            finally:
+                if await self._keep_safe(conn.name, area, pulls, limit):
+                    await asyncio.to_thread(settle_into, area, dest)
 
-    async def _keep_safe(self, name: str, dest: Path, pulls: list[Pulled], limit: int) -> None:
+    async def _keep_safe(self, name: str, dest: Path, pulls: list[Pulled], limit: int) -> bool:
         """Judges what came from node `name` into `dest`, and says what was
-        left out or changed."""
+        left out or changed; whether anything is kept."""
         for pulled in pulls:
             for said in pulled.said:
                 self.log.line(f"rsync from {name}: {said}")
@@ -444,10 +448,13 @@ class _Build:
                 "the rest was not copied"
             )
         if not await asyncio.to_thread(os.path.lexists, dest):
-            return
+            return False
         try:
             inspection = await asyncio.to_thread(
-                inspect_copy, dest, file_limit=self.settings.collect_file_limit
+                inspect_copy,
+                dest,
+                file_limit=self.settings.collect_file_limit,
+                max_entries=self.settings.collect_entry_limit,
             )
         except Exception as exc:
             # Whatever went wrong (a tree too deep for a walk), nothing
@@ -457,9 +464,10 @@ class _Build:
                 f"Checking what {name} sent back failed ({exc or type(exc).__name__}); "
                 "none of it was kept"
             )
-            return
+            return False
         for finding in inspection.findings:
             self.log.line(f"Unsafe in what {name} sent back: {finding.describe()}")
+        return True
 
 
 def _build_node(name: str, node: PoolNode) -> BuildNode:

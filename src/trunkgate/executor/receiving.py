@@ -1,0 +1,57 @@
+"""Where what a node sends back lands before it is judged: as root, a tmpfs
+of its own, bounded in bytes and in entries, so a node cannot spend the log
+disk's inodes (millions of empty files cost it almost nothing to send);
+what is kept is copied out of it once judged. Without root, the log
+directory itself, bounded by the byte limit and the inspection only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from trunkgate.executor.collect import remove_tree
+
+__all__ = ["receiving_area", "settle_into"]
+
+#: What the tmpfs holds beyond the byte limit: directories and rsync's
+#: temporary files take room too.
+_SLACK = 16 << 20
+
+
+@asynccontextmanager
+async def receiving_area(dest: Path, size: int, entries: int) -> AsyncIterator[Path]:
+    """A directory to receive into for `dest`; gone afterwards (with its mount)."""
+    if os.geteuid() != 0:
+        yield dest
+        return
+    area = dest.with_name(f".{dest.name}.receiving")
+    await asyncio.to_thread(remove_tree, area)
+    await asyncio.to_thread(area.mkdir, parents=True, mode=0o700)
+    options = f"size={size + _SLACK},nr_inodes={entries + 64},mode=0700,nosuid,nodev,noexec"
+    mounted = await _run("mount", "-t", "tmpfs", "-o", options, "trunkgate-collect", str(area))
+    try:
+        yield area
+    finally:
+        if mounted:
+            await _run("umount", "-l", str(area))
+        await asyncio.to_thread(remove_tree, area)
+
+
+def settle_into(area: Path, dest: Path) -> None:
+    """Moves a judged tree from its receiving area to `dest`, links as
+    links; an empty area leaves no `dest`."""
+    if area == dest or not area.exists() or not any(area.iterdir()):
+        return
+    shutil.copytree(area, dest, symlinks=True, dirs_exist_ok=True)
+
+
+async def _run(*argv: str) -> bool:
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    return await process.wait() == 0
