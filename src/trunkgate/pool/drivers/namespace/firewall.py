@@ -17,7 +17,7 @@ from ipaddress import IPv4Address
 __all__ = [
     "TABLE",
     "Port",
-        "node_mac",
+    "node_mac",
     "render_group",
     "render_host_policy",
     "render_plug",
