@@ -89,8 +89,12 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        # WAL lets the dashboard read while an executor writes.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL lets the dashboard read while an executor writes. It stays set
+        # in the file: asked for again on every connection, it waited on the
+        # other connections' transactions, up to the busy timeout (30 s
+        # stalls, and "database is locked" under load).
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
