@@ -197,3 +197,25 @@ async def test_listing_shows_what_change_show_prints(site: MemorySite) -> None:
     }
     assert listing["votes"] == {APPROVED: 1, VERIFIED: 2}
     assert listing["commit"] == git(site.bare, "rev-parse", "refs/changes/01/1/1")
+
+
+async def test_a_late_report_leaves_a_merged_changes_votes_alone(site: MemorySite) -> None:
+    n = await propose(site, 1)
+    await site.review.vote(n, VERIFIED, 2, "trunkgate", message="Build succeeded (gate)")
+    await site.review.merge(n, user="trunkgate")
+
+    # The check pipeline's report, arriving after the gate merged the change.
+    change = await site.review.vote(n, VERIFIED, 1, "trunkgate", message="Build succeeded (check)")
+
+    assert change.votes_on() == {VERIFIED: 2}
+    assert change.comments[-1].text == "Build succeeded (check)"
+
+
+async def test_an_abandoned_change_keeps_its_votes(site: MemorySite) -> None:
+    n = await propose(site, 1)
+    await site.review.vote(n, VERIFIED, -1, "trunkgate")
+    await site.review.abandon(n)
+
+    change = await site.review.vote(n, VERIFIED, 1, "trunkgate", message="Build succeeded")
+
+    assert change.votes_on() == {VERIFIED: -1}

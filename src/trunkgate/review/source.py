@@ -311,12 +311,16 @@ class LocalReview:
         patchset: int | None = None,
     ) -> Change:
         """A vote on a patchset (the current one by default), as the
-        reporter casts Verified; with `message`, a comment too."""
+        reporter casts Verified; with `message`, a comment too. A change
+        that has merged or been abandoned keeps its votes: a report that
+        arrives late (a `check` run ending after the gate merged) is kept
+        as a comment only."""
         at = self.clock()
         on = patchset or (await self.get(number)).patchset
 
         def cast(change: Change) -> Change:
-            change = change.with_vote(Vote(label, value, user, on, at))
+            if change.status is ChangeStatus.NEW:
+                change = change.with_vote(Vote(label, value, user, on, at))
             if message is not None:
                 change = change.with_comment(Comment(user, message, on, at))
             return change
