@@ -386,3 +386,27 @@ def test_sizes_read_as_people_write_them(tmp_path: Path) -> None:
         65536,
         0.5,
     )
+
+
+def test_durations_that_would_spin_or_never_end_are_refused(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """\
+        state:
+          lease: .nan
+        pool:
+          reap-interval: 0
+          hold-failed-for: 1e400
+        jobs:
+          - name: unit
+            timeout: 0s
+            run: [make test]
+        """,
+    )
+    assert found == [
+        "trunkgate.yaml:2:3: 'lease': 'nan' is not a duration: write a finite number of seconds",
+        "trunkgate.yaml:4:3: 'reap-interval' must be greater than 0",
+        "trunkgate.yaml:5:3: 'hold-failed-for': '1e400' is not a duration:"
+        " write seconds (600) or a text like '30m', '1h30m', '2d'",
+        "trunkgate.yaml:8:5: 'timeout' must be greater than 0",
+    ]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field
 
 from trunkgate.config.sections import Name
-from trunkgate.config.types import ConfigModel, Duration
+from trunkgate.config.types import ConfigModel, Interval
 
 Scalar = str | int | float | bool
 ParamValue = Scalar | list[Scalar]
@@ -56,7 +56,7 @@ class JobSection(ConfigModel):
     pre_run: list[Step] | None = None
     run: list[Step] | None = None
     post_run: list[Step] | None = None
-    timeout: Duration | None = None
+    timeout: Interval | None = None
     env: dict[str, Scalar] | None = None
     artifacts: list[Text] | None = None
     voting: bool | None = None
@@ -68,7 +68,7 @@ class JobVariant(ConfigModel):
     """What a template or project may change for one job it lists."""
 
     voting: bool | None = None
-    timeout: Duration | None = None
+    timeout: Interval | None = None
     nodeset: Text | InlineNodeset | None = None
     parameters: Parameters = Field(default_factory=dict)
     exclude: Exclusions = Field(default_factory=list)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from trunkgate.config.types import ConfigModel, Duration, Size
+from trunkgate.config.types import ConfigModel, Duration, Interval, Size
 from trunkgate.scheduler.cron import Cron
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$")]
@@ -28,11 +28,11 @@ class StateSection(ConfigModel):
     backend: Literal["sqlite", "zookeeper"] = "sqlite"
     data_dir: str = "./trunkgate-data"
     path: str | None = None
-    lease: Duration = 10.0
+    lease: Interval = 10.0
     hosts: str = "127.0.0.1:2181"
     chroot: str = "/trunkgate"
     tls: TlsSettings | None = None
-    session_timeout: Duration = 10.0
+    session_timeout: Interval = 10.0
 
 
 class HistorySection(ConfigModel):
@@ -52,7 +52,7 @@ class PoolSection(ConfigModel):
 
     hold_failed_for: Duration = 24 * 3600.0
     max_held_nodes: int = Field(default=2, ge=0)
-    reap_interval: Duration = 60.0
+    reap_interval: Interval = 60.0
 
 
 class LocalSource(ConfigModel):
@@ -114,7 +114,7 @@ class ProviderSection(ConfigModel):
     driver: Literal["namespace", "static", "openstack"]
     max_servers: int = Field(default=10, ge=1)
     launch_retries: int = Field(default=3, ge=1)
-    boot_timeout: Duration = 60.0
+    boot_timeout: Interval = 60.0
     ready_command: str = "true"
     labels: list[ProviderLabel] = Field(default_factory=list)
     network: str | None = None
@@ -143,7 +143,7 @@ class ImageSection(ConfigModel):
     release: str = "bookworm"
     packages: list[str] = Field(default_factory=list)
     steps: list[str] = Field(default_factory=list)
-    rebuild_age: Duration = 24 * 3600.0
+    rebuild_age: Interval = 24 * 3600.0
     keep_builds: int = Field(default=2, ge=1)
 
 

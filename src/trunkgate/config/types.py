@@ -4,10 +4,11 @@ durations and sizes. No section models here.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _kebab(name: str) -> str:
@@ -35,6 +36,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a text like '30m' or '1h30m'")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"'{value}' is not a duration: write a finite number of seconds")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
@@ -52,6 +55,8 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+#: A duration that means "how often" or "how long to wait": zero would spin.
+Interval = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?", re.IGNORECASE)
