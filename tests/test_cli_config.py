@@ -27,7 +27,7 @@ def test_config_check_accepts_a_valid_config(tmp_path: Path) -> None:
     )
     result = trunkgate("-c", str(path), "config", "check")
     assert result.returncode == 0, result.stderr
-    assert "configuration is valid: 1 projects, 14 jobs" in result.stdout
+    assert "configuration is valid: 1 project, 14 jobs" in result.stdout
 
 
 def test_config_check_prints_every_problem_and_no_traceback(tmp_path: Path) -> None:

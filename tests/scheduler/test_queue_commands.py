@@ -79,3 +79,13 @@ async def test_status_dequeue_and_promote(site: SchedulerSite) -> None:
     code, _, err = await trunkgate(site, "dequeue", "--pipeline", "nope", "--change", "1")
     assert code == 1
     assert "there is no pipeline 'nope'" in err
+    # Merged now: out of every queue, and it cannot come back.
+    code, _, err = await trunkgate(site, "dequeue", "--pipeline", "gate", "--change", "1")
+    assert (code, err.strip()) == (1, "trunkgate: change 1 is not in pipeline gate (it is merged)")
+    code, _, err = await trunkgate(site, "promote", "--pipeline", "gate", "--change", "3")
+    assert (code, err.strip()) == (1, "trunkgate: change 3 is not in pipeline gate (it is merged)")
+    code, _, err = await trunkgate(site, "enqueue", "--pipeline", "gate", "--change", "1")
+    assert (code, err.strip()) == (
+        1,
+        "trunkgate: change 1 is merged: only an open change can be enqueued",
+    )

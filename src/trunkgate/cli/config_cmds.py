@@ -26,9 +26,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    projects, jobs = len(config.projects), len(config.expanded)
     print(
-        f"configuration is valid: {len(config.projects)} projects, "
-        f"{len(config.expanded)} jobs ({', '.join(config.files)})"
+        f"configuration is valid: {projects} project{'' if projects == 1 else 's'}, "
+        f"{jobs} job{'' if jobs == 1 else 's'} ({', '.join(config.files)})"
     )
     return 0
 

@@ -13,6 +13,7 @@ from trunkgate.gate.changes import format_tree
 from trunkgate.gate.codec import state_from_dict
 from trunkgate.gate.state import PipelineState
 from trunkgate.review.errors import ReviewError
+from trunkgate.review.model import ChangeStatus
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import Command
 from trunkgate.site import open_site_review
@@ -114,9 +115,28 @@ def run_command(args: argparse.Namespace) -> int:
             change = await open_site_review(config, store).get(args.change)
         except ReviewError as exc:
             raise CliError(str(exc)) from None
+        if args.verb == "enqueue" and change.status is not ChangeStatus.NEW:
+            raise CliError(
+                f"change {change.number} is {change.status.lower()}: only an open change"
+                " can be enqueued"
+            )
+        if args.verb in ("dequeue", "promote") and not await _queued(
+            store, args.pipeline, change.number
+        ):
+            state = "" if change.status is ChangeStatus.NEW else f" (it is {change.status.lower()})"
+            raise CliError(f"change {change.number} is not in pipeline {args.pipeline}{state}")
         command = Command(args.verb, args.pipeline, change.project, change.number)
         await store.create(f"{layout.COMMANDS}/", command, sequential=True)
 
     with_store(args, work)
     print(f"{args.verb} of change {args.change} in {args.pipeline}: sent to the scheduler")
     return 0
+
+
+async def _queued(store: Store, pipeline: str, number: int) -> bool:
+    """Whether change `number` is in a queue of `pipeline`, as the scheduler stored it."""
+    record = await store.get(layout.pipeline(pipeline))
+    if record is None or not isinstance(record.value, dict):
+        return False
+    state = state_from_dict(record.value)
+    return any(item.change.number == number for q in state.queues.values() for item in q.items)
