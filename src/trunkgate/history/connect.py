@@ -5,6 +5,10 @@ into a HistoryUnavailable that names the URL (password masked).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -92,12 +96,30 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
         # WAL lets the dashboard read while an executor writes. It stays set
         # in the file: asked for again on every connection, it waited on the
         # other connections' transactions, up to the busy timeout (30 s
-        # stalls, and "database is locked" under load).
+        # stalls). Two connections switching a new file at once deadlock,
+        # and SQLite fails one at once ("database is locked"): processes on
+        # the host take turns, under a lock beside the file.
         if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            cursor.execute("PRAGMA journal_mode=WAL")
+            path = cursor.execute("PRAGMA database_list").fetchone()[2]
+            with _host_lock(f"{path}.lock" if path else None):
+                cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+@contextlib.contextmanager
+def _host_lock(path: str | None) -> Iterator[None]:
+    """An exclusive lock every process on the host shares through `path`."""
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _sqlite_begin(connection: Connection) -> None:
