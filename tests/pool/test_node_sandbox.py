@@ -4,6 +4,7 @@ process can be taken from it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 
@@ -12,6 +13,7 @@ import pytest
 
 from trunkgate.pool import Instance, NodeSpec
 from trunkgate.pool.drivers.namespace import NamespaceDriver
+from trunkgate.pool.drivers.namespace.cgroups import cgroup_dirs, leftover_cgroups
 from trunkgate.pool.drivers.namespace.nodeinit import CONSOLE_LIMIT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the namespace driver needs root")
@@ -52,3 +54,27 @@ async def test_no_open_file_is_taken_from_another_process(
     result = await connection.run("python3 -", input=TAKE_STDERR_OF_PID_1)
 
     assert str(result.stdout).strip() == "refused: errno 1"
+
+
+async def test_delete_ends_every_process_in_the_nodes_cgroups(
+    driver: NamespaceDriver, spec: Spec, connect: Connect
+) -> None:
+    # As a node's PID 1 forked just after its keeper was listed, and then
+    # orphaned: a process in the node's cgroups that neither the node's
+    # network namespace nor its command line gives away.
+    instance = await driver.create(spec("0000000001"))
+    await connect(instance)
+    stray = await asyncio.create_subprocess_exec("sleep", "600", start_new_session=True)
+    try:
+        for path in cgroup_dirs(driver.names.node(instance.external_id).netns, ["memory"]).values():
+            await asyncio.to_thread((path / "cgroup.procs").write_text, str(stray.pid))
+
+        await driver.delete(instance.external_id)
+
+        assert await asyncio.wait_for(stray.wait(), 5) == -9
+    finally:
+        if stray.returncode is None:
+            stray.kill()
+            await stray.wait()
+    assert await driver.list_instances() == []
+    assert leftover_cgroups(driver.names.node_prefix) == set()
