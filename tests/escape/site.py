@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.merger.gitrepo import git
 from trunkgate.config.loader import Config, load_config
 from trunkgate.pool.providers import make_driver
 from trunkgate.review.model import Change
@@ -111,15 +112,6 @@ class EscapeSite:
             "MARKER": str(self.directory / "escaped"),
             "CANARY_PID": str(self.canary.pid),
         }
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=Eve", "-c", "user.email=eve@example.org", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def _commit(work: Path, files: dict[str, str | bytes], message: str) -> str:

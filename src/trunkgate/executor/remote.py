@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import asyncssh
 
+from trunkgate.executor.bounded import read_bounded
 from trunkgate.executor.decisions import StepEnd
 from trunkgate.executor.errors import ExecutorError, NodeLost
 from trunkgate.executor.model import ExecutorSettings
@@ -113,10 +114,11 @@ class NodeConnection:
                     if input is not None:
                         process.stdin.write(input)
                     process.stdin.write_eof()
-                    stdout, stderr = await asyncio.gather(
-                        _read_at_most(process.stdout, RUN_OUTPUT_LIMIT),
-                        _read_at_most(process.stderr, RUN_OUTPUT_LIMIT),
+                    (out, _), (err, _) = await asyncio.gather(
+                        read_bounded(process.stdout, RUN_OUTPUT_LIMIT),
+                        read_bounded(process.stderr, RUN_OUTPUT_LIMIT),
                     )
+                    stdout, stderr = "".join(out), "".join(err)
                     await process.wait()
                 finally:
                     process.close()
@@ -207,17 +209,6 @@ class NodeConnection:
         self._conn.close()
         with contextlib.suppress(*_SSH_ERRORS):
             await self._conn.wait_closed()
-
-
-async def _read_at_most(stream: asyncssh.SSHReader[str], limit: int) -> str:
-    """All of a stream, keeping only its first `limit` characters."""
-    kept: list[str] = []
-    size = 0
-    while chunk := await stream.read(_CHUNK):
-        if size < limit:
-            kept.append(chunk[: limit - size])
-        size += len(chunk)
-    return "".join(kept)
 
 
 def _say(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trunkgate.executor import limited_pipe
+from trunkgate.executor.bounded import read_bounded
 from trunkgate.executor.errors import ExecutorError, NodeLost
 from trunkgate.pool.records import Node as PoolNode
 
@@ -82,18 +83,6 @@ MEMORY_LIMIT = 2 << 30
 
 def _bound_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-
-
-async def _read_bounded(stream: asyncio.StreamReader, limit: int) -> bytes:
-    kept = bytearray()
-    dropped = 0
-    while chunk := await stream.read(1 << 16):
-        room = max(limit - len(kept), 0)
-        kept += chunk[:room]
-        dropped += len(chunk) - min(room, len(chunk))
-    if dropped:
-        kept += f"\n({dropped} more bytes of rsync's output were dropped)".encode()
-    return bytes(kept)
 
 
 def known_hosts_line(node: PoolNode) -> str:
@@ -229,7 +218,10 @@ class Rsync:
         try:
             async with asyncio.timeout(self.timeout):
                 assert process.stdout is not None
-                output = await _read_bounded(process.stdout, OUTPUT_LIMIT)
+                kept, dropped = await read_bounded(process.stdout, OUTPUT_LIMIT)
+                output = b"".join(kept)
+                if dropped:
+                    output += f"\n({dropped} more bytes of rsync's output were dropped)".encode()
                 await process.wait()
         except (TimeoutError, asyncio.CancelledError) as exc:
             with contextlib.suppress(ProcessLookupError):
