@@ -38,14 +38,36 @@ def test_only_changes_inside_the_window_are_tested_and_it_grows_and_halves() -> 
     gate.settle(hold=frozenset((c, "unit") for c in rest))
     assert gate.result(second).value == "FAILURE"
     assert gate.window_of() == 2
-    # The changes already under test were re-tested at once, without the
-    # failed one; the two beyond the window still wait.
-    assert prepared(gate) == changes[:6]
+    # Only the two changes the window now holds are tested again, without
+    # the failed one; the ones that were under test beyond it wait.
+    assert [c for c in rest if gate.builds(c)] == rest[:2]
     assert all(build.tree[0] != second for c in rest for build in gate.builds(c))
 
     gate.settle()
     assert gate.merged == [first, *rest]
     assert gate.windows == [5, 2, 3, 4, 5, 6, 6, 6]
+
+
+def test_a_failure_that_halves_the_window_leaves_only_that_many_under_test() -> None:
+    """Seen in real use: a window of 4 halved to 2 and three changes behind
+    were re-tested at once."""
+    gate = SimulatedGate(window=WindowPolicy(start=4, floor=2, ceiling=4))
+    first, *rest = [gate.approve("org/app", n) for n in range(1, 7)]
+    assert prepared(gate) == [first, *rest[:3]]
+
+    gate.fail_job("unit", first)
+    gate.settle(hold=frozenset((c, "unit") for c in rest))
+
+    assert gate.result(first).value == "FAILURE"
+    assert gate.window_of() == 2
+    under_test = [c for c in rest if gate.builds(c)]
+    assert under_test == rest[:2]
+    # The third was not asked to prepare again either: the merger's time counts.
+    assert prepared(gate) == [first, *rest[:3]]
+    assert [a.change for a in gate.actions if isinstance(a, PrepareMerge)].count(rest[2]) == 1
+
+    gate.settle()
+    assert gate.merged == rest
 
 
 def test_the_window_never_drops_below_its_floor() -> None:

@@ -121,6 +121,14 @@ class Item:
     def builds_outstanding(self) -> bool:
         return any(b.outstanding for b in self.builds.values())
 
+    @property
+    def busy(self) -> bool:
+        """It takes the merger's or the executors' time now: what the window
+        counts."""
+        if self.phase is Phase.TESTING:
+            return self.builds_outstanding
+        return self.phase in (Phase.PREPARING, Phase.MERGING)
+
 
 @dataclass(slots=True)
 class ChangeQueue:
