@@ -5,13 +5,16 @@ floor and ceiling.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.config.helpers import LABELS, load
 from tests.gate.simulated import SimulatedGate
 from trunkgate.config.sections import Window
-from trunkgate.gate import ChangeRef, PrepareMerge, WindowPolicy
+from trunkgate.gate import ChangeRef, PrepareMerge, WindowPolicy, manager_for
 
-SMALL = WindowPolicy(start=4, floor=2, ceiling=6, increase=1, decrease_factor=2)
+SMALL = WindowPolicy(start=4, floor=2, ceiling=6)
 
 
 def prepared(gate: SimulatedGate) -> list[ChangeRef]:
@@ -89,15 +92,59 @@ def test_default_window_starts_at_twenty() -> None:
     assert gate.merged == changes
 
 
+def test_the_builtin_gate_window_grows_past_its_start(tmp_path: Path) -> None:
+    config = load(tmp_path, LABELS)
+    engine = manager_for(config.pipelines["gate"])
+    gate = SimulatedGate(window=engine.window_policy)
+    changes = [gate.approve("org/app", n) for n in range(1, 23)]
+    assert prepared(gate) == changes[:20]
+    gate.settle()
+    assert gate.merged == changes
+    assert gate.windows == list(range(21, 43))
+
+
+def test_growth_and_shrinking_are_linear_or_exponential() -> None:
+    window = Window.model_validate(
+        {
+            "start": 4,
+            "floor": 1,
+            "ceiling": 20,
+            "increase-type": "exponential",
+            "decrease-type": "linear",
+            "decrease-factor": 3,
+        }
+    )
+    policy = WindowPolicy.from_config(window)
+    gate = SimulatedGate(window=policy)
+    changes = [gate.approve("org/app", n) for n in range(1, 9)]
+    for change in changes[:3]:
+        gate.fail_job("unit", change)
+    gate.settle()
+    # Three less on each failure down to its floor, doubled on each merge up
+    # to its ceiling.
+    assert gate.windows == [1, 1, 1, 2, 4, 8, 16, 20]
+    assert (policy.grown(16), policy.shrunk(20)) == (20, 17)
+    linear = WindowPolicy.from_config(Window.model_validate({"increase-factor": 5}))
+    assert (linear.grown(20), linear.shrunk(20), linear.ceiling) == (25, 10, None)
+
+
 def test_window_from_config() -> None:
     policy = WindowPolicy.from_config(Window())
-    assert policy == WindowPolicy(start=20, floor=3, ceiling=20, increase=1, decrease_factor=2)
-    tiny = WindowPolicy.from_config(Window.model_validate({"size": 2, "floor": 3}))
-    assert (tiny.start, tiny.floor, tiny.ceiling) == (2, 2, 2)
-    roomy = WindowPolicy.from_config(Window(), ceiling=50)
-    assert roomy.grown(49) == 50
-    assert roomy.grown(50) == 50
-    assert roomy.shrunk(7) == 3
+    assert policy == WindowPolicy(
+        start=20,
+        floor=3,
+        ceiling=None,
+        increase_type="linear",
+        increase_factor=1,
+        decrease_type="exponential",
+        decrease_factor=2,
+    )
+    # A factor left out is the one that suits its type.
+    flipped = WindowPolicy.from_config(
+        Window.model_validate({"increase-type": "exponential", "decrease-type": "linear"})
+    )
+    assert (flipped.increase_factor, flipped.decrease_factor) == (2, 1)
+    assert (flipped.grown(20), flipped.shrunk(20)) == (40, 19)
 
 
 def test_window_settings_out_of_order_are_refused() -> None:

@@ -123,6 +123,7 @@ class _Loader:
         self.single: dict[str, Entry] = {}
         self.named: dict[str, dict[str, Entry]] = {name: {} for name in NAMED_SECTIONS}
         self.broken: dict[str, set[str]] = {name: set() for name in NAMED_SECTIONS}
+        self.builtin_pipelines: dict[str, dict[str, Any]] = {}
 
     def load(self) -> Config:
         files = self._files()
@@ -198,6 +199,8 @@ class _Loader:
                     self._add_item(name, key, raw, Origin(source, (key, index)), builtin)
 
     def _add_item(self, name: str, key: str, raw: Any, origin: Origin, builtin: bool) -> None:
+        if name == "pipelines":
+            raw = self._over_builtin_pipeline(raw, builtin)
         item = self._validate(name, raw, origin)
         if item is None:
             if isinstance(raw, dict) and isinstance(raw.get("name"), str):
@@ -213,6 +216,18 @@ class _Loader:
             )
             return
         entries[item.name] = Entry(item, origin, builtin)
+
+    def _over_builtin_pipeline(self, raw: Any, builtin: bool) -> Any:
+        """A site's pipeline named like a built-in one changes only the fields
+        it names, so a site can change the gate's window in two lines. Its
+        problems are still found at the site's entry."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            return raw
+        if builtin:
+            self.builtin_pipelines[raw["name"]] = raw
+            return raw
+        base = self.builtin_pipelines.get(raw["name"])
+        return raw if base is None else _overlay(base, raw)
 
     def _validate(self, name: str, raw: Any, origin: Origin) -> Any:
         try:
@@ -351,6 +366,18 @@ class _Loader:
             expanded += expander.expand(plan)
         self.problems += expander.problems + expander.missing_parameter_problems()
         return expanded
+
+
+def _overlay(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` laid on `base`: mappings key by key, anything else replaced whole."""
+    merged = dict(base)
+    for key, value in over.items():
+        below = base.get(key)
+        if isinstance(below, dict) and isinstance(value, dict):
+            merged[key] = _overlay(below, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _layer(item: ProjectTemplateSection | ProjectSection, listed: list[ListedJob]) -> Layer:

@@ -6,9 +6,9 @@ and projects live in `trunkgate.config.jobs`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from trunkgate.config.types import ConfigModel, Duration, Interval, Size
 from trunkgate.scheduler.cron import Cron
@@ -185,11 +185,50 @@ class Report(ConfigModel):
     comment: bool = True
 
 
+WindowChange = Literal["linear", "exponential"]
+
+
 class Window(ConfigModel):
-    size: int = Field(default=20, ge=1)
+    """A dependent queue's window: where it starts, its bounds, and how it
+    grows on each merge and shrinks on each failure. A factor left out is 1
+    for a linear change and 2 for an exponential one."""
+
+    renamed_keys: ClassVar[dict[str, str]] = {
+        "size": "'size' is gone: the window starts at 'start' and grows up to 'ceiling' "
+        "(write start: {value} and ceiling: {value} to keep it at {value})",
+        "increase": "'increase' is now 'increase-factor' "
+        "(added on each merge while 'increase-type' is linear)",
+    }
+
+    start: int = Field(default=20, ge=1)
     floor: int = Field(default=3, ge=1)
-    increase: int = Field(default=1, ge=0)
-    decrease_factor: int = Field(default=2, ge=1)
+    ceiling: int | None = Field(default=None, ge=1)
+    """None: no ceiling."""
+    increase_type: WindowChange = "linear"
+    increase_factor: int | None = Field(default=None, ge=0)
+    decrease_type: WindowChange = "exponential"
+    decrease_factor: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Window:
+        wrong: list[str] = []
+        if self.start < self.floor:
+            wrong.append(
+                f"start ({self.start}) is below floor ({self.floor}): "
+                f"give a floor of at most {self.start}"
+            )
+        if self.ceiling is not None and self.ceiling < self.start:
+            wrong.append(f"ceiling ({self.ceiling}) is below start ({self.start})")
+        for which, kind, factor in (
+            ("increase", self.increase_type, self.increase_factor),
+            ("decrease", self.decrease_type, self.decrease_factor),
+        ):
+            # Multiplying or dividing by zero would empty the window.
+            if kind == "exponential" and factor is not None and factor < 1:
+                wrong.append(f"an exponential {which}-factor must be at least 1, not {factor}")
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return self
 
 
 class PipelineSection(ConfigModel):
