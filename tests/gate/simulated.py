@@ -128,6 +128,11 @@ class SimulatedGate:
         self.check()
         return actions
 
+    def reconfigure(self, window: WindowPolicy | None) -> None:
+        """The site's config changes and the scheduler restarts with it."""
+        self.window = window
+        self._restart()
+
     def _restart(self) -> None:
         """Store and load the state: the engine must need nothing else."""
         stored = json.loads(json.dumps(state_to_dict(self.engine.state)))

@@ -73,6 +73,17 @@ def test_a_failure_that_halves_the_window_leaves_only_that_many_under_test() -> 
     assert gate.merged == rest
 
 
+def test_a_lower_ceiling_in_the_config_bounds_the_queue_at_the_next_event() -> None:
+    gate = SimulatedGate(window=WindowPolicy(start=8, floor=2))
+    changes = [gate.approve("org/app", n) for n in range(1, 9)]
+    gate.reconfigure(WindowPolicy(start=4, floor=2, ceiling=4))
+    gate.answer(gate.pending[0])
+
+    assert gate.window_of() == 4
+    queue = gate.engine.state.queues["integrated"]
+    assert [item.change for item in queue.items if item.busy] == changes[:4]
+
+
 def test_the_window_never_drops_below_its_floor() -> None:
     gate = SimulatedGate(window=SMALL)
     changes = [gate.approve("org/app", n) for n in range(1, 5)]
