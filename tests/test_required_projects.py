@@ -12,18 +12,22 @@ import subprocess
 import textwrap
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from trunkgate.components import run_executor
 from trunkgate.config.loader import Config, load_config
 from trunkgate.history.records import BuildRecord
 from trunkgate.history.site import open_site_history
 from trunkgate.local_site import LocalSite
 from trunkgate.review.model import ChangeStatus
 from trunkgate.review.source import LocalReview
+from trunkgate.scheduler import layout
+from trunkgate.scheduler.records import BuildRequest
 from trunkgate.site import open_site_review
+from trunkgate.store import Store
 
 CONFIG = """\
 state:
@@ -92,14 +96,36 @@ def commit_on(work: Path, branch: str, files: dict[str, str], message: str) -> s
 @dataclass
 class Site:
     config: Config
+    store: Store
     review: LocalReview
     works: dict[str, Path]
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    executor: asyncio.Task[None] | None = None
+
+    def start_executor(self) -> None:
+        self.executor = asyncio.ensure_future(run_executor(self.config, self.store, self.stop))
+
+    async def stop_executor(self) -> None:
+        self.stop.set()
+        if self.executor is not None:
+            await self.executor
 
     async def propose(self, project: str, branch: str, files: dict[str, str]) -> int:
         work = self.works[project]
         commit = commit_on(work, branch, files, f"Change {files}")
         proposed = await self.review.propose(project, branch, work, commit)
         return proposed.change.number
+
+    async def wait_for_build_request(self, change: int, job: str) -> None:
+        deadline = time.monotonic() + 60
+        await self.store.ensure_path(layout.BUILD_REQUESTS)
+        while True:
+            for name in await self.store.children(layout.BUILD_REQUESTS):
+                record = await self.store.get_model(layout.build_request(name), BuildRequest)
+                if record is not None and (record.value.change, record.value.job) == (change, job):
+                    return
+            assert time.monotonic() < deadline, f"no build of {job} for change {change}"
+            await asyncio.sleep(0.05)
 
     async def build(self, change: int, pipeline: str, job: str) -> BuildRecord:
         """The finished build of `job` for `change`, once there is one."""
@@ -144,17 +170,22 @@ async def seed(review: LocalReview, work: Path, project: str, branches: dict[str
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    """The site with its scheduler and launchers running; the test starts the executor."""
     (tmp_path / "trunkgate.yaml").write_text(textwrap.dedent(CONFIG))
     config = load_config(tmp_path / "trunkgate.yaml")
     local = LocalSite(config)
-    store = await local.start(("scheduler", "executor", "launcher"))
+    store = await local.start(("scheduler", "launcher"))
+    site = None
     try:
         review = open_site_review(config, store)
         works = {p: tmp_path / "work" / p for p in ("acme/app", "acme/lib")}
         await seed(review, works["acme/app"], "acme/app", {"main": "app", "stable": "app"})
         await seed(review, works["acme/lib"], "acme/lib", {"trunk": "trunk", "stable": "stable"})
-        yield Site(config, review, works)
+        site = Site(config, store, review, works)
+        yield site
     finally:
+        if site is not None:
+            await site.stop_executor()
         await local.stop()
 
 
@@ -164,6 +195,7 @@ def console(build: BuildRecord) -> str:
 
 
 async def test_steps_run_in_the_project_and_find_the_required_project(site: Site) -> None:
+    site.start_executor()
     on_main = await site.propose("acme/app", "main", {"app.txt": "on main\n"})
     on_stable = await site.propose("acme/app", "stable", {"app.txt": "on stable\n"})
 
@@ -190,6 +222,7 @@ async def test_steps_run_in_the_project_and_find_the_required_project(site: Site
 async def test_a_required_project_ahead_in_the_queue_is_its_speculative_tree(
     site: Site,
 ) -> None:
+    site.start_executor()
     lib_change = await site.propose("acme/lib", "trunk", {"version.txt": "trunk, changed\n"})
     await site.review.approve(lib_change)
     app_change = await site.propose("acme/app", "main", {"app.txt": "uses the new lib\n"})
@@ -205,4 +238,19 @@ async def test_a_required_project_ahead_in_the_queue_is_its_speculative_tree(
 
     # Its check build, alone, sees the library's branch as it is.
     build = await site.build(app_change, "check", "with-lib")
+    assert "| primary | LIB=trunk\n" in console(build)
+
+
+async def test_a_required_project_is_pinned_when_the_tree_is_prepared(site: Site) -> None:
+    app_change = await site.propose("acme/app", "main", {"app.txt": "on main\n"})
+    await site.wait_for_build_request(app_change, "with-lib")
+    # The library's branch moves after the scheduler prepared the tree, before
+    # any executor took the build: the build still tests the tree prepared.
+    work = site.works["acme/lib"]
+    moved = commit_on(work, "trunk", {"version.txt": "trunk, moved\n"}, "Move trunk")
+    git(work, "push", "-q", str(site.config.data_dir / "git" / "acme/lib.git"), f"{moved}:trunk")
+    site.start_executor()
+
+    build = await site.build(app_change, "check", "with-lib")
+    assert build.result == "SUCCESS", console(build)
     assert "| primary | LIB=trunk\n" in console(build)
