@@ -3,9 +3,11 @@ find on the node beside the project under test."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from tests.config.helpers import LABELS, load, problems
+from tests.config.helpers import LABELS, load, problems, write
+from tests.test_cli_config import trunkgate
 from trunkgate.config.expanded import RequiredProject
 
 
@@ -92,3 +94,25 @@ def test_a_required_project_entry_must_name_a_project(tmp_path: Path) -> None:
     assert found[0] == (
         "trunkgate.yaml:6:9: item 1 of 'required-projects' is missing the required key 'name'"
     )
+
+
+def test_config_jobs_shows_the_required_projects(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "trunkgate.yaml",
+        LABELS
+        + """\
+        jobs:
+          - name: integration
+            required-projects:
+              - {name: acme/lib, override-checkout: stable}
+            run: [make check]
+        projects:
+          - name: acme/app
+            check: [integration]
+          - name: acme/lib
+        """,
+    )
+    result = trunkgate("-c", str(path), "config", "jobs", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["required_projects"] == [{"name": "acme/lib", "override_checkout": "stable"}]
