@@ -13,7 +13,7 @@ from typing import Any
 
 from trunkgate.config.blueprint import JobBlueprint, NodesetBlueprint, variant_nodeset
 from trunkgate.config.errors import ConfigProblem, Where, did_you_mean
-from trunkgate.config.expanded import ExpandedJob, Node, Nodeset, Step
+from trunkgate.config.expanded import ExpandedJob, Node, Nodeset, RequiredProject, Step
 from trunkgate.config.jobs import Exclusions, JobVariant, NodesetSection, Parameters
 from trunkgate.config.params import param_text
 from trunkgate.config.yamlsource import Origin
@@ -64,10 +64,12 @@ class Expander:
         blueprints: Mapping[str, JobBlueprint],
         nodesets: Mapping[str, tuple[NodesetSection, Origin]],
         labels: Iterable[str],
+        projects: Iterable[str] = (),
     ) -> None:
         self.blueprints = blueprints
         self.nodesets = nodesets
         self.labels = frozenset(labels)
+        self.projects = frozenset(projects)
         self.problems: list[ConfigProblem] = []
         self._patterns = [
             (re.compile(_name_pattern(bp)), bp)
@@ -76,6 +78,7 @@ class Expander:
         ]
         self._nodeset_cache: dict[tuple[Any, ...], Nodeset | None] = {}
         self._missing: dict[tuple[str, str, Where], list[str]] = {}
+        self._unknown_projects: set[tuple[str, Where]] = set()
 
     def expand(self, plan: ProjectPlan) -> list[ExpandedJob]:
         jobs: dict[tuple[str, str], ExpandedJob] = {}
@@ -201,6 +204,9 @@ class Expander:
             if steps is None:
                 continue
             pre_run, run, post_run = steps
+            required = self._required(blueprint, values)
+            if required is None:
+                continue
             yield ExpandedJob(
                 project=project,
                 pipeline=listed.pipeline,
@@ -216,6 +222,7 @@ class Expander:
                 artifacts=tuple(a.render(values) for a in blueprint.artifacts),
                 voting=voting,
                 parameters={k: v for k, v in values.items() if k not in BUILTIN_PARAMS},
+                required_projects=required,
             )
 
     def _nodeset(
@@ -302,6 +309,31 @@ class Expander:
                 steps.append(Step(step.shell.render(values), node, step.name))
             groups.append(tuple(steps))
         return tuple(groups)
+
+    def _required(
+        self, blueprint: JobBlueprint, values: dict[str, str]
+    ) -> tuple[RequiredProject, ...] | None:
+        """The job's required projects, rendered; None (reported once per
+        place) when one is not a project of the site."""
+        found: dict[str, RequiredProject] = {}
+        ok = True
+        for entry in blueprint.required_projects:
+            name = entry.name.render(values)
+            if name not in self.projects:
+                ok = False
+                if (name, entry.where) not in self._unknown_projects:
+                    self._unknown_projects.add((name, entry.where))
+                    self.problems.append(
+                        ConfigProblem(
+                            entry.where,
+                            f"job '{blueprint.raw_name}' requires project '{name}', which is "
+                            "not defined in projects" + did_you_mean(name, self.projects),
+                        )
+                    )
+                continue
+            override = entry.override_checkout
+            found[name] = RequiredProject(name, override.render(values) if override else None)
+        return tuple(found.values()) if ok else None
 
     def _remove(self, plan: ProjectPlan, jobs: dict[tuple[str, str], ExpandedJob]) -> None:
         for name, where in plan.remove_jobs:

@@ -29,6 +29,17 @@ class StepDef(ConfigModel):
 Step = Text | StepDef
 
 
+class RequiredProjectDef(ConfigModel):
+    """Another project of the site a job's builds need on their nodes, checked
+    out at `override-checkout` when that branch exists in it."""
+
+    name: Text
+    override_checkout: Text | None = None
+
+
+RequiredProjectRef = Text | RequiredProjectDef
+
+
 class NodeDef(ConfigModel):
     name: Name
     label: Text
@@ -59,6 +70,7 @@ class JobSection(ConfigModel):
     timeout: Interval | None = None
     env: dict[str, Scalar] | None = None
     artifacts: list[Text] | None = None
+    required_projects: list[RequiredProjectRef] | None = None
     voting: bool | None = None
     parameters: Parameters = Field(default_factory=dict)
     exclude: Exclusions = Field(default_factory=list)

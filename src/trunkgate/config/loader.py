@@ -346,7 +346,12 @@ class _Loader:
         self.problems += problems
         pipelines = self._known("pipelines", config.pipelines)
         nodesets = {name: (e.item, e.origin) for name, e in self.named["nodesets"].items()}
-        expander = Expander(blueprints, nodesets, self._known("labels", config.labels))
+        expander = Expander(
+            blueprints,
+            nodesets,
+            self._known("labels", config.labels),
+            self._known("projects", config.projects),
+        )
         template_layers = {
             name: _layer(entry.item, self._listed_jobs(entry, pipelines))
             for name, entry in self.named["project_templates"].items()

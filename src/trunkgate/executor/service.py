@@ -22,6 +22,7 @@ from pathlib import Path
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
+from trunkgate.executor.required import with_required
 from trunkgate.executor.results import BuildResult
 from trunkgate.executor.runner import JobRunner
 from trunkgate.history import History, HistoryError
@@ -172,7 +173,7 @@ class ExecutorService:
         directory = self.work / request.id
         shutil.rmtree(directory, ignore_errors=True)
         try:
-            tree = await self._prepare(request, directory)
+            tree = await self._prepare(request, job, directory)
             spec = BuildSpec(
                 id=request.id,
                 job=job,
@@ -203,17 +204,30 @@ class ExecutorService:
             f"job {request.job} of {request.project} in {request.pipeline} is not in the config"
         )
 
-    async def _prepare(self, request: BuildRequest, directory: Path) -> PreparedTree:
+    async def _prepare(
+        self, request: BuildRequest, job: ExpandedJob, directory: Path
+    ) -> PreparedTree:
         tested, bases = split_bases(request.commits)
         # One tree at a time: the next build's tree then starts from the
         # remembered merges of this one and merges only what is new.
         async with self._merging:
-            request_ = merge_request(request.tree, self.git_root, bases)
+            tree = merge_request(request.tree, self.git_root, bases)
+            defaults = {name: p.default_branch for name, p in self.config.projects.items()}
+            request_ = await with_required(
+                tree,
+                job,
+                request.branch,
+                default_branches=defaults,
+                cache=self.merger.cache,
+                git_root=self.git_root,
+            )
             prepared = await self.merger.prepare(request_, directory)
         if not isinstance(prepared, PreparedTree):
             raise MergerError(f"the tree no longer merges: {prepared.message}")
         commits = {repo.project: repo.commit for repo in prepared.repos}
         for project, commit in tested.items():
+            if request_.checkout_branch(project) != tree.checkout_branch(project):
+                continue  # the job requires the project on another branch
             if commits.get(project) != commit:
                 raise MergerError(
                     f"{project} prepared as {commits.get(project)}, not the {commit} "

@@ -66,6 +66,7 @@ from trunkgate.scheduler.records import (
     with_bases,
 )
 from trunkgate.scheduler.reporting import VERIFIED, report_comment, report_vote
+from trunkgate.scheduler.required import pin_required
 from trunkgate.scheduler.trees import BRANCH_TIP, merge_request
 from trunkgate.scheduler.triggers import Routed, enqueue_for, route
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
@@ -487,7 +488,15 @@ class Scheduler:
                             for b in repo.branches
                         ),
                     )
-                commits = with_bases(*known)
+                pins = await pin_required(
+                    self.config,
+                    pipeline,
+                    action.change,
+                    known[1],
+                    cache=self.merger.cache,
+                    git_root=self.review.git_root,
+                )
+                commits = with_bases(known[0], pins)
                 self._answer(pipeline, MergePrepared(buildset=action.buildset, commits=commits))
                 return
             except (MergerError, ReviewError) as exc:
