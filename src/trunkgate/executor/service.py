@@ -24,6 +24,7 @@ from trunkgate.config.loader import Config
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
 from trunkgate.executor.results import BuildResult
 from trunkgate.executor.runner import JobRunner
+from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.history import History, HistoryError
 from trunkgate.history.records import BuildNode as HistoryNode
 from trunkgate.history.site import open_site_history
@@ -31,10 +32,9 @@ from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import PreparedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.pool.client import PoolClient
-from trunkgate.review.model import change_ref
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildOutcome as ResultRecord
-from trunkgate.scheduler.records import BuildRequest, history_buildset, split_bases
+from trunkgate.scheduler.records import BuildRequest, history_buildset, item_ref, split_bases
 from trunkgate.scheduler.trees import merge_request
 from trunkgate.site import GIT_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, RecordExists, Store
@@ -164,9 +164,7 @@ class ExecutorService:
         job = self._job(request)
         # The queue's buildset names an attempt only within one store: the
         # history's id keeps logs of a new store from overwriting old ones.
-        attempt = history_buildset(
-            request.buildset, request.project, request.change, request.patchset
-        )[:8]
+        attempt = history_buildset(request.site, request.buildset)[:8]
         console = self.logs / f"{_safe(request.buildset)}-{attempt}" / _safe(job.name)
         console = console / "console.log"
         directory = self.work / request.id
@@ -224,19 +222,19 @@ class ExecutorService:
     async def _record_start(self, request: BuildRequest, spec: BuildSpec) -> None:
         if self.history is None:
             return
-        buildset = history_buildset(
-            request.buildset, request.project, request.change, request.patchset
-        )
+        buildset = history_buildset(request.site, request.buildset)
+        tip = request.change == BRANCH_TIP
         try:
             if await self.history.buildset(buildset) is None:
                 with contextlib.suppress(HistoryError):
                     await self.history.add_buildset(
                         uuid=buildset,
+                        site=request.site or None,
                         pipeline=request.pipeline,
                         project=request.project,
-                        change=request.change,
-                        patchset=request.patchset,
-                        ref=change_ref(request.change, request.patchset),
+                        change=None if tip else request.change,
+                        patchset=None if tip else request.patchset,
+                        ref=item_ref(request.change, request.patchset, request.branch),
                         branch=request.branch,
                     )
             await self.history.add_build(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from trunkgate.gate.changes import ChangeRef, JobSpec, Tree
+from trunkgate.gate.changes import ChangeRef, ItemKey, JobSpec, Tree
 from trunkgate.gate.results import BuildResult
 
 # Bump with a note whenever the stored shape changes.
@@ -138,8 +138,9 @@ class PipelineState:
     next_id: int = 1
     version: int = STATE_VERSION
 
-    def find(self, key: tuple[str, int]) -> tuple[ChangeQueue, Item] | None:
-        """The queue and item of a change (project, number), if it is enqueued."""
+    def find(self, key: ItemKey) -> tuple[ChangeQueue, Item] | None:
+        """The queue and item of a change or branch tip (see ChangeRef.key),
+        if it is enqueued."""
         for queue in self.queues.values():
             for item in queue.items:
                 if item.change.key == key:
