@@ -23,7 +23,7 @@ from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
 from trunkgate.executor.results import BuildResult
-from trunkgate.executor.runner import JobRunner
+from trunkgate.executor.runner import JobRunner, RunningBuild
 from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.history import History, HistoryError
 from trunkgate.history.records import BuildNode as HistoryNode
@@ -59,6 +59,7 @@ class ExecutorService:
         self.git_root = data / GIT_DIR
         self.history: History | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._cancelled: set[str] = set()
         self._slots = asyncio.Semaphore(max_builds)
         self._merging = asyncio.Lock()
         self._stopping = False
@@ -118,11 +119,17 @@ class ExecutorService:
 
     def _forget(self, name: str, _: object) -> None:
         self._running.pop(name, None)
+        self._cancelled.discard(name)
 
     async def _maybe_cancel(self, name: str) -> None:
         record = await self.store.get_model(layout.build_request(name), BuildRequest)
         task = self._running.get(name)
-        if record is not None and record.value.cancel and task is not None:
+        # Once: a cancel seen again (every pass sees the record; the scheduler
+        # may send it again) would interrupt the build's own cleanup, which
+        # closes its history record.
+        wanted = record is not None and record.value.cancel
+        if wanted and task is not None and name not in self._cancelled:
+            self._cancelled.add(name)
             task.cancel()
 
     async def _answer_unrun(self, request: BuildRequest, result: str, why: str) -> None:
@@ -180,11 +187,16 @@ class ExecutorService:
                 change=request.change,
                 patchset=request.patchset,
             )
-            await self._record_start(request, spec)
-            running = self.runner.start(spec)
+            running: RunningBuild | None = None
             try:
+                await self._record_start(request, spec)
+                running = self.runner.start(spec)
                 outcome = await running.outcome()
             except asyncio.CancelledError:
+                # Cancelled while its record was being written, too: the
+                # record is written first (one history thread, in order),
+                # then closed with the outcome of a build cancelled at once.
+                running = running or self.runner.start(spec)
                 running.cancel()
                 await self._record_end(await running.outcome())
                 raise
