@@ -13,7 +13,8 @@ from trunkgate.gate.changes import ChangeRef, ItemKey, JobSpec, Tree
 from trunkgate.gate.results import BuildResult
 
 # Bump with a note whenever the stored shape changes.
-# 1: first stored shape.
+# 1: first stored shape. A ChangeRef's `commit` (a pushed branch tip's) came
+#    later with a default, so states with and without it read alike.
 STATE_VERSION = 1
 
 
