@@ -24,7 +24,8 @@ from trunkgate.config.loader import Config
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
 from trunkgate.executor.required import with_required
 from trunkgate.executor.results import BuildResult
-from trunkgate.executor.runner import JobRunner
+from trunkgate.executor.runner import JobRunner, RunningBuild
+from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.history import History, HistoryError
 from trunkgate.history.records import BuildNode as HistoryNode
 from trunkgate.history.site import open_site_history
@@ -32,10 +33,9 @@ from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import PreparedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.pool.client import PoolClient
-from trunkgate.review.model import change_ref
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildOutcome as ResultRecord
-from trunkgate.scheduler.records import BuildRequest, history_buildset, split_bases
+from trunkgate.scheduler.records import BuildRequest, history_buildset, item_ref, split_bases
 from trunkgate.scheduler.trees import merge_request
 from trunkgate.site import GIT_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, RecordExists, Store
@@ -60,6 +60,7 @@ class ExecutorService:
         self.git_root = data / GIT_DIR
         self.history: History | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._cancelled: set[str] = set()
         self._slots = asyncio.Semaphore(max_builds)
         self._merging = asyncio.Lock()
         self._stopping = False
@@ -119,11 +120,17 @@ class ExecutorService:
 
     def _forget(self, name: str, _: object) -> None:
         self._running.pop(name, None)
+        self._cancelled.discard(name)
 
     async def _maybe_cancel(self, name: str) -> None:
         record = await self.store.get_model(layout.build_request(name), BuildRequest)
         task = self._running.get(name)
-        if record is not None and record.value.cancel and task is not None:
+        # Once: a cancel seen again (every pass sees the record; the scheduler
+        # may send it again) would interrupt the build's own cleanup, which
+        # closes its history record.
+        wanted = record is not None and record.value.cancel
+        if wanted and task is not None and name not in self._cancelled:
+            self._cancelled.add(name)
             task.cancel()
 
     async def _answer_unrun(self, request: BuildRequest, result: str, why: str) -> None:
@@ -165,9 +172,7 @@ class ExecutorService:
         job = self._job(request)
         # The queue's buildset names an attempt only within one store: the
         # history's id keeps logs of a new store from overwriting old ones.
-        attempt = history_buildset(
-            request.buildset, request.project, request.change, request.patchset
-        )[:8]
+        attempt = history_buildset(request.site, request.buildset)[:8]
         console = self.logs / f"{_safe(request.buildset)}-{attempt}" / _safe(job.name)
         console = console / "console.log"
         directory = self.work / request.id
@@ -183,11 +188,16 @@ class ExecutorService:
                 change=request.change,
                 patchset=request.patchset,
             )
-            await self._record_start(request, spec)
-            running = self.runner.start(spec)
+            running: RunningBuild | None = None
             try:
+                await self._record_start(request, spec)
+                running = self.runner.start(spec)
                 outcome = await running.outcome()
             except asyncio.CancelledError:
+                # Cancelled while its record was being written, too: the
+                # record is written first (one history thread, in order),
+                # then closed with the outcome of a build cancelled at once.
+                running = running or self.runner.start(spec)
                 running.cancel()
                 await self._record_end(await running.outcome())
                 raise
@@ -238,19 +248,19 @@ class ExecutorService:
     async def _record_start(self, request: BuildRequest, spec: BuildSpec) -> None:
         if self.history is None:
             return
-        buildset = history_buildset(
-            request.buildset, request.project, request.change, request.patchset
-        )
+        buildset = history_buildset(request.site, request.buildset)
+        tip = request.change == BRANCH_TIP
         try:
             if await self.history.buildset(buildset) is None:
                 with contextlib.suppress(HistoryError):
                     await self.history.add_buildset(
                         uuid=buildset,
+                        site=request.site or None,
                         pipeline=request.pipeline,
                         project=request.project,
-                        change=request.change,
-                        patchset=request.patchset,
-                        ref=change_ref(request.change, request.patchset),
+                        change=None if tip else request.change,
+                        patchset=None if tip else request.patchset,
+                        ref=item_ref(request.change, request.patchset, request.branch),
                         branch=request.branch,
                     )
             await self.history.add_build(

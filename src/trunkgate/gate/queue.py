@@ -29,7 +29,7 @@ from trunkgate.gate.actions import (
     Report,
     StartJob,
 )
-from trunkgate.gate.changes import ChangeRef, Tree, format_tree
+from trunkgate.gate.changes import ChangeRef, Tree, change_key, format_tree
 from trunkgate.gate.events import (
     BuildFinished,
     BuildStarted,
@@ -159,7 +159,7 @@ class QueueManager:
         self.state.queues[event.queue].items.append(item)
 
     def _dequeue(self, step: _Step, event: Dequeue | NewPatchset) -> None:
-        found = self.state.find((event.project, event.number))
+        found = self.state.find(change_key(event.project, event.number))
         if found is None:
             return
         queue, item = found
@@ -181,7 +181,7 @@ class QueueManager:
         step.append(self._report(queue, item, ItemResult.DEQUEUED, reason=reason))
 
     def _promote(self, event: Promote) -> None:
-        found = self.state.find((event.project, event.number))
+        found = self.state.find(change_key(event.project, event.number))
         if found is None:
             return
         queue, item = found

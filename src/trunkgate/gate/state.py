@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from trunkgate.gate.changes import ChangeRef, JobSpec, Tree
+from trunkgate.gate.changes import ChangeRef, ItemKey, JobSpec, Tree
 from trunkgate.gate.results import BuildResult
 
 # Bump with a note whenever the stored shape changes.
-# 1: first stored shape.
+# 1: first stored shape. A ChangeRef's `commit` (a pushed branch tip's) came
+#    later with a default, so states with and without it read alike.
 STATE_VERSION = 1
 
 
@@ -146,8 +147,9 @@ class PipelineState:
     next_id: int = 1
     version: int = STATE_VERSION
 
-    def find(self, key: tuple[str, int]) -> tuple[ChangeQueue, Item] | None:
-        """The queue and item of a change (project, number), if it is enqueued."""
+    def find(self, key: ItemKey) -> tuple[ChangeQueue, Item] | None:
+        """The queue and item of a change or branch tip (see ChangeRef.key),
+        if it is enqueued."""
         for queue in self.queues.values():
             for item in queue.items:
                 if item.change.key == key:
