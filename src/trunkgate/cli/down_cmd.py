@@ -28,7 +28,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run_down(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    done = asyncio.run(down(config))
+    report(asyncio.run(down(config)))
+    return 0
+
+
+def report(done: Teardown) -> None:
+    """Say what went; CliError if anything is left."""
     for node in done.nodes:
         print(f"deleted node {node.id} (provider {node.provider}, it was {node.state.value})")
     for provider, external_id in done.leaked:
@@ -37,7 +42,6 @@ def run_down(args: argparse.Namespace) -> int:
         raise CliError("the site is not down; left:\n  " + "\n  ".join(done.left))
     count = len(done.nodes) + len(done.leaked)
     print(f"site down: {count} deleted, nothing of it is left on this host")
-    return 0
 
 
 async def down(config: Config) -> Teardown:
