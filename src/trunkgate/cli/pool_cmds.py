@@ -17,9 +17,12 @@ from trunkgate.config.loader import Config, load_config
 from trunkgate.config.types import parse_duration
 from trunkgate.pool.access import known_hosts_line, person_ssh_command
 from trunkgate.pool.client import NodeControlError, PoolClient
+from trunkgate.pool.driver import DriverError
 from trunkgate.pool.keys import KeyFileError, read_public_key
+from trunkgate.pool.providers import make_driver
 from trunkgate.pool.records import Autohold, Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
+from trunkgate.pool.teardown import TeardownError, delete_node
 from trunkgate.site import open_site_store
 from trunkgate.store import Store, StoreError
 
@@ -57,10 +60,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     hold.add_argument("--reason", default="held by hand")
     _key_option(hold, "authorize this SSH public key for root on the held node")
     hold.set_defaults(run=run_node_hold)
-    for verb, help_text in (("release", "end a hold"), ("delete", "delete a node now")):
-        sub = actions.add_parser(verb, help=help_text)
-        sub.add_argument("id")
-        sub.set_defaults(run=run_node_control, verb=verb)
+    release = actions.add_parser("release", help="end a hold")
+    release.add_argument("id")
+    release.set_defaults(run=run_node_release)
+    delete = actions.add_parser("delete", help="delete a node now, with or without serve running")
+    delete.add_argument("id")
+    delete.set_defaults(run=run_node_delete)
 
     autohold = commands.add_parser("autohold", help="hold the nodes of matching failed builds")
     verbs = autohold.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -107,7 +112,7 @@ def with_store(args: argparse.Namespace, work: Callable[[Config, Store], Awaitab
             raise CliError(str(exc)) from None
         try:
             return await work(config, store)
-        except (NodeControlError, StoreError) as exc:
+        except (NodeControlError, StoreError, DriverError) as exc:
             raise CliError(str(exc)) from None
         finally:
             await store.close()
@@ -249,13 +254,31 @@ def _identity(public_file: Path) -> Path:
     return public_file
 
 
-def run_node_control(args: argparse.Namespace) -> int:
+def run_node_release(args: argparse.Namespace) -> int:
     async def work(_: Config, store: Store) -> Node:
-        client = PoolClient(store)
-        return await (client.release(args.id) if args.verb == "release" else client.delete(args.id))
+        return await PoolClient(store).release(args.id)
 
     node = with_store(args, work)
     print(f"node {node.id} is now {node.state.value}")
+    return 0
+
+
+def run_node_delete(args: argparse.Namespace) -> int:
+    """Deleted here and now by its provider's driver: no launcher needs to run."""
+
+    async def work(config: Config, store: Store) -> Node:
+        record = await PoolRecords(store).node(args.id)
+        if record is None:
+            raise CliError(f"node {args.id} does not exist")
+        provider = config.providers.get(record.value.provider)
+        drivers = {} if provider is None else {provider.name: make_driver(provider, config)}
+        try:
+            return await delete_node(store, drivers, args.id)
+        except TeardownError as exc:
+            raise CliError(str(exc)) from None
+
+    node = with_store(args, work)
+    print(f"node {node.id} deleted (provider {node.provider}, it was {node.state.value})")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`trunkgate serve [--components LIST]`: run components until SIGINT or SIGTERM."""
+"""`trunkgate serve [--components LIST] [--drain]`: run components until SIGINT
+or SIGTERM; with --drain, then delete every node of the site."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=",".join(COMPONENT_NAMES),
         help=f"comma-separated, from: {', '.join(COMPONENT_NAMES)} (default: all)",
     )
+    serve.add_argument(
+        "--drain",
+        action="store_true",
+        help="once stopped, delete every node of the site, as `trunkgate down` does",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -40,7 +46,14 @@ def run_serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     log_to_terminal(logging.INFO, "%(asctime)s %(name)s %(message)s")
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    return asyncio.run(_serve(config, names))
+    code = asyncio.run(_serve(config, names))
+    if args.drain:
+        # After the store is closed: our own launchers' registrations are gone.
+        from trunkgate.cli.down_cmd import down, report
+
+        print("trunkgate: stopped; taking the site's nodes down", flush=True)
+        report(asyncio.run(down(config)))
+    return code
 
 
 async def _serve(config: Config, names: list[str]) -> int:

@@ -2,8 +2,10 @@
 the store, claims each with a lock (so several executors share the work),
 prepares the build's tree with the merger, runs the job with `JobRunner`,
 records the build in the history, and answers with a result record. A build
-whose record asks to cancel is cancelled; an executor that dies releases its
-claims, and another executor runs those builds again.
+whose record asks to cancel is cancelled; an executor that dies, stops, or
+loses its store session (and with it its claims) stops its builds without a
+verdict, and another executor runs them again. A build runs to its end once:
+one whose end the history holds already is answered from there.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class ExecutorService:
         self.history: History | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()
+        # Builds stopped without a verdict: their claim is gone, another run follows.
+        self._abandoned: set[str] = set()
         self._slots = asyncio.Semaphore(max_builds)
         self._merging = asyncio.Lock()
         self._stopping = False
@@ -104,19 +108,65 @@ class ExecutorService:
                 continue
             lock = self.store.lock(layout.build_lock(name), identity=self.identity, timeout=0)
             try:
-                await lock.acquire()
+                held = await lock.acquire()
             except LockTimeout:
                 continue
             # Read again under the lock: the build may have ended and been taken
-            # in by the scheduler between the first look and the lock.
-            record = await self.store.get_model(layout.build_request(name), BuildRequest)
+            # in by the scheduler between the first look and the lock. The
+            # answer first: the scheduler takes in the answer and the record
+            # together, so a record read after no answer was seen is unanswered.
             answered = await self.store.get(layout.build_result(name)) is not None
+            record = await self.store.get_model(layout.build_request(name), BuildRequest)
             if record is None or record.value.cancel or answered:
+                await lock.release()
+                continue
+            if await self._answer_from_history(record.value):
                 await lock.release()
                 continue
             task = asyncio.ensure_future(self._build(record.value, lock))
             self._running[name] = task
             task.add_done_callback(functools.partial(self._forget, name))
+            watcher = asyncio.ensure_future(self._stop_on_loss(name, task, held.lost))
+            task.add_done_callback(functools.partial(_cancel, watcher))
+
+    async def _stop_on_loss(self, name: str, task: asyncio.Task[None], lost: asyncio.Event) -> None:
+        """Stop a build whose claim went with the store session: another
+        executor may take it now, and two runs of one build must not race."""
+        await lost.wait()
+        log.warning("executor: store session lost; stopping build %s, to run again", name)
+        self._abandoned.add(name)
+        task.cancel()
+
+    async def _answer_from_history(self, request: BuildRequest) -> bool:
+        """Answer a build whose end the history holds (its executor stopped
+        between recording it and answering): it is not run again."""
+        if self.history is None:
+            return False
+        try:
+            done = await self.history.build(request.id)
+        except HistoryError as exc:
+            log.warning("executor: cannot look up build %s in the history: %s", request.id, exc)
+            return False
+        if done is None or done.result is None:
+            return False
+        if dict(done.tree) != split_bases(request.commits)[0] or done.job != request.job:
+            return False  # another build of the same id, from another store
+        log.info(
+            "executor: build %s ended already (%s); answering from history", done.id, done.result
+        )
+        result = ResultRecord(
+            id=request.id,
+            result=done.result,
+            started=done.started.timestamp(),
+            ended=(done.ended or done.started).timestamp(),
+            log_path=done.log_path,
+            node_provider=done.node_provider,
+            nodes=[n.name for n in done.nodes],
+            error=done.error,
+        )
+        with contextlib.suppress(RecordExists):
+            await self.store.create(layout.build_result(request.id), result)
+        return True
 
     def _forget(self, name: str, _: object) -> None:
         self._running.pop(name, None)
@@ -156,12 +206,13 @@ class ExecutorService:
             with contextlib.suppress(RecordExists):
                 await self.store.create(layout.build_result(request.id), result)
         except asyncio.CancelledError:
-            if not self._stopping:
+            if not self._stopping and request.id not in self._abandoned:
                 await self._answer_unrun(request, "CANCELED", "canceled")
         except Exception as exc:
             log.exception("executor: build %s failed", request.id)
             await self._answer_unrun(request, "ERROR", f"{type(exc).__name__}: {exc}")
         finally:
+            self._abandoned.discard(request.id)
             with contextlib.suppress(Exception):
                 await lock.release()
             # The lock's own record outlives its holders; the build is done with it.
@@ -199,7 +250,10 @@ class ExecutorService:
                 # then closed with the outcome of a build cancelled at once.
                 running = running or self.runner.start(spec)
                 running.cancel()
-                await self._record_end(await running.outcome())
+                stopped = await running.outcome()
+                # Stopped without a verdict, the build runs again: its end is that run's.
+                if not self._stopping and request.id not in self._abandoned:
+                    await self._record_end(stopped)
                 raise
             await self._record_end(outcome)
             return outcome
@@ -251,6 +305,9 @@ class ExecutorService:
         buildset = history_buildset(request.site, request.buildset)
         tip = request.change == BRANCH_TIP
         try:
+            if await self.history.build(request.id) is not None:
+                log.info("executor: build %s runs again after an earlier run stopped", request.id)
+                return
             if await self.history.buildset(buildset) is None:
                 with contextlib.suppress(HistoryError):
                     await self.history.add_buildset(
@@ -290,6 +347,10 @@ class ExecutorService:
             )
         except HistoryError as exc:
             log.warning("executor: cannot record the end of build %s: %s", outcome.id, exc)
+
+
+def _cancel(task: asyncio.Future[None], _: object) -> None:
+    task.cancel()
 
 
 def _safe(name: str) -> str:
