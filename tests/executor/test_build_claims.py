@@ -185,15 +185,14 @@ async def test_a_build_whose_end_is_in_the_history_is_not_run_again(
 async def record_finished(site: Site, request: BuildRequest) -> None:
     history = await open_site_history(site.scheduler.config)
     try:
-        buildset = history_buildset(
-            request.buildset, request.project, request.change, request.patchset
-        )
+        buildset = history_buildset(request.site, request.buildset)
         await history.add_buildset(
             uuid=buildset,
             pipeline=request.pipeline,
             project=request.project,
             change=request.change,
             patchset=request.patchset,
+            site=request.site,
         )
         await history.add_build(
             id=request.id,
