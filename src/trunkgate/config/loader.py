@@ -128,14 +128,20 @@ class _Loader:
         files = self._files()
         for builtin in self._builtin_documents():
             self._add_document(builtin, builtin=True)
+        whole = True
         for file in files:
             document, problems = read_yaml(file)
             self.problems += problems
             if document is not None:
                 self._add_document(document, builtin=False)
+            else:
+                whole = False
         config = self._assemble(files)
-        self._check_references(config)
-        config.expanded = self._expand(config)
+        # What a file that could not be read defines is unknown: every name
+        # found missing might be in it, so only its own problem is reported.
+        if whole:
+            self._check_references(config)
+            config.expanded = self._expand(config)
         if self.problems:
             raise ConfigInvalid(self.problems)
         return config
@@ -171,12 +177,16 @@ class _Loader:
 
     def _add_document(self, document: YamlDocument, *, builtin: bool) -> None:
         data, source = document.data, document.source
+        if not document.readable(()):
+            return
         if not isinstance(data, dict):
             self._problem(source.where(()), "a config file must be a mapping of sections")
             return
         for key, value in data.items():
             name = _SECTION_KEYS.get(key)
             origin = Origin(source, (key,))
+            if not document.readable((key,)) and not isinstance(value, list):
+                continue
             if name is None:
                 self._problem(
                     origin.at(),
@@ -195,7 +205,11 @@ class _Loader:
                 self._problem(origin.at(), f"section '{key}' must be a list")
             else:
                 for index, raw in enumerate(value):
-                    self._add_item(name, key, raw, Origin(source, (key, index)), builtin)
+                    origin = Origin(source, (key, index))
+                    if document.readable(origin.path):
+                        self._add_item(name, key, raw, origin, builtin)
+                    elif isinstance(raw, dict) and isinstance(raw.get("name"), str):
+                        self.broken[name].add(raw["name"])
 
     def _add_item(self, name: str, key: str, raw: Any, origin: Origin, builtin: bool) -> None:
         item = self._validate(name, raw, origin)
