@@ -78,7 +78,7 @@ def matrix_config(axes: int, values: int, extra: str = "") -> str:
     return (
         "labels:\n  - name: default\n"
         f"jobs:\n  - name: unit{params}\n    run: [make]\n    parameters: {{{lists}}}\n"
-        f"projects:\n  - name: app\n    check: [unit{params}]\n" + extra
+        f"projects:\n  - name: app\n    check:\n      - unit{params}\n" + extra
     )
 
 
@@ -90,7 +90,7 @@ def test_a_matrix_of_a_hundred_million_jobs_is_refused_before_it_is_expanded(
     result = check_bounded(path)
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
-        f"{path}:9:12: job 'unit-{{p0}}-{{p1}}-{{p2}}-{{p3}}-{{p4}}-{{p5}}-{{p6}}-{{p7}}' would "
+        f"{path}:10:9: job 'unit-{{p0}}-{{p1}}-{{p2}}-{{p3}}-{{p4}}-{{p5}}-{{p6}}-{{p7}}' would "
         "expand to 100000000 jobs for project 'app', more than the 256 one listed job may "
         "expand to (matrix: max-jobs)",
         "trunkgate: the configuration has 1 problem",
@@ -101,11 +101,11 @@ def test_the_matrix_bound_is_configurable(tmp_path: Path) -> None:
     assert len(load(tmp_path, matrix_config(axes=2, values=4)).expanded) == 16
     found = problems(tmp_path, matrix_config(axes=2, values=4, extra="matrix: {max-jobs: 10}\n"))
     assert found == [
-        "trunkgate.yaml:9:12: job 'unit-{p0}-{p1}' would expand to 16 jobs for project 'app', "
+        "trunkgate.yaml:10:9: job 'unit-{p0}-{p1}' would expand to 16 jobs for project 'app', "
         "more than the 10 one listed job may expand to (matrix: max-jobs)"
     ]
     found = problems(tmp_path, "matrix: {max-jobs: 0}\n")
-    assert found == ["trunkgate.yaml:1:11: 'max-jobs' must be greater than or equal to 1"]
+    assert found == ["trunkgate.yaml:1:10: 'max-jobs' must be greater than or equal to 1"]
 
 
 @pytest.mark.parametrize(
@@ -253,15 +253,17 @@ def test_static_hosts_need_their_own_names_and_defined_labels(tmp_path: Path) ->
             hosts:
               - {name: box, address: 10.0.0.1, labels: [default]}
               - {name: box, address: 10.0.0.2, labels: [default, gpu]}
-              - {name: a/b, address: 10.0.0.3, labels: [default]}
+          - name: shelf
+            driver: static
+            hosts: [{name: a/b, address: 10.0.0.3, labels: [default]}]
         """,
     )
     assert found == [
-        "trunkgate.yaml:8:12: duplicate host name 'box' in provider 'rack' (first defined at "
-        "trunkgate.yaml:7:12)",
-        "trunkgate.yaml:8:61: static host 'box' of provider 'rack' offers label 'gpu', which "
+        "trunkgate.yaml:8:10: duplicate host name 'box' in provider 'rack' (first defined at "
+        "trunkgate.yaml:7:10)",
+        "trunkgate.yaml:8:58: static host 'box' of provider 'rack' offers label 'gpu', which "
         "is not defined in labels",
-        "trunkgate.yaml:9:12: 'name': 'a/b' is not a valid host name: use letters, digits "
+        "trunkgate.yaml:11:14: 'name': 'a/b' is not a valid host name: use letters, digits "
         "and . _ + - (no slash)",
     ]
 
@@ -305,8 +307,8 @@ def test_an_unquoted_colon_in_a_step_is_one_problem_that_says_so(tmp_path: Path)
         """,
     )
     assert found == [
-        "trunkgate.yaml:6:9: item 1 of 'run' reads as a mapping ('echo result': 'ok') because "
-        "of the unquoted ': ' in it: quote the command"
+        "trunkgate.yaml:6:9: item 1 of 'run': 'echo result: ok' reads as a mapping because of "
+        "the unquoted ': ' in it; quote the command"
     ]
 
 

@@ -6,6 +6,7 @@ Pure: data in, jobs and problems out.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,8 +65,13 @@ class Expander:
         blueprints: Mapping[str, JobBlueprint],
         nodesets: Mapping[str, tuple[NodesetSection, Origin]],
         labels: Iterable[str],
+        unreadable: Iterable[str] = (),
+        max_jobs: int | None = None,
     ) -> None:
         self.blueprints = blueprints
+        #: Jobs refused for a problem already reported; listing one is no new problem.
+        self.unreadable = frozenset(unreadable)
+        self.max_jobs = max_jobs
         self.nodesets = nodesets
         self.labels = frozenset(labels)
         self.problems: list[ConfigProblem] = []
@@ -144,6 +150,8 @@ class Expander:
                 return candidate, {
                     _param(group): value for group, value in match.groupdict().items()
                 }
+        if listed.job in self.unreadable:
+            return None, {}
         self.problems.append(
             ConfigProblem(
                 listed.where,
@@ -174,6 +182,18 @@ class Expander:
             else:
                 scalars[name] = param_text(params[name])
         if missing:
+            return
+        count = math.prod(len(values) for _, values in axes)
+        if self.max_jobs is not None and count > self.max_jobs:
+            # Refused before expanding: a few lines of lists make 10^8 jobs.
+            self.problems.append(
+                ConfigProblem(
+                    listed.where,
+                    f"job '{blueprint.raw_name}' would expand to {count} jobs for project "
+                    f"'{project}', more than the {self.max_jobs} one listed job may expand "
+                    "to (matrix: max-jobs)",
+                )
+            )
             return
         variant = listed.variant
         nodeset_bp = blueprint.nodeset

@@ -23,6 +23,7 @@ from trunkgate.config.jobs import (
     JobRef,
     JobSection,
     JobVariant,
+    MatrixSection,
     NodesetSection,
     ProjectSection,
     ProjectTemplateSection,
@@ -77,6 +78,7 @@ class Config:
     history: HistorySection
     web: WebSection
     pool: PoolSection
+    matrix: MatrixSection
     sources: dict[str, Source]
     providers: dict[str, ProviderSection]
     labels: dict[str, LabelSection]
@@ -252,6 +254,7 @@ class _Loader:
             history=single("history", HistorySection()),
             web=single("web", WebSection()),
             pool=single("pool", PoolSection()),
+            matrix=single("matrix", MatrixSection()),
             sources=named("sources"),
             providers=named("providers"),
             labels=named("labels"),
@@ -286,6 +289,7 @@ class _Loader:
                         f"'{label.image}', which is not defined in images"
                         + did_you_mean(label.image, images),
                     )
+            self._check_hosts(entry, labels)
         templates = self._known("project_templates", config.project_templates)
         sources = self._known("sources", config.sources)
         for entry in self.named["projects"].values():
@@ -303,6 +307,26 @@ class _Loader:
                     f"project '{project.name}' names source '{project.source}', which is not "
                     "defined in sources" + did_you_mean(project.source, sources),
                 )
+
+    def _check_hosts(self, entry: Entry, labels: set[str]) -> None:
+        provider: ProviderSection = entry.item
+        first: dict[str, Where] = {}
+        for index, host in enumerate(provider.hosts):
+            at = entry.origin.at("hosts", index, "name")
+            if host.name in first:
+                self._problem(
+                    at,
+                    f"duplicate host name '{host.name}' in provider '{provider.name}' "
+                    f"(first defined at {first[host.name]})",
+                )
+            first.setdefault(host.name, at)
+            for number, label in enumerate(host.labels):
+                if label not in labels:
+                    self._problem(
+                        entry.origin.at("hosts", index, "labels", number),
+                        f"static host '{host.name}' of provider '{provider.name}' offers label "
+                        f"'{label}', which is not defined in labels" + did_you_mean(label, labels),
+                    )
 
     def _listed_jobs(self, entry: Entry, pipelines: set[str]) -> list[ListedJob]:
         """Validate the pipeline keys of a template or project, once."""
@@ -341,11 +365,17 @@ class _Loader:
 
     def _expand(self, config: Config) -> list[ExpandedJob]:
         jobs = {name: (e.item, e.origin) for name, e in self.named["jobs"].items()}
-        blueprints, problems = build_blueprints(jobs)
+        blueprints, problems = build_blueprints(jobs, self.broken["jobs"])
         self.problems += problems
         pipelines = self._known("pipelines", config.pipelines)
         nodesets = {name: (e.item, e.origin) for name, e in self.named["nodesets"].items()}
-        expander = Expander(blueprints, nodesets, self._known("labels", config.labels))
+        expander = Expander(
+            blueprints,
+            nodesets,
+            self._known("labels", config.labels),
+            unreadable=self.broken["jobs"] | (jobs.keys() - blueprints.keys()),
+            max_jobs=config.matrix.max_jobs,
+        )
         template_layers = {
             name: _layer(entry.item, self._listed_jobs(entry, pipelines))
             for name, entry in self.named["project_templates"].items()
