@@ -137,6 +137,11 @@ def test_the_matrix_bound_is_configurable(tmp_path: Path) -> None:
             id="bool-tag-on-text",
         ),
         pytest.param(
+            "labels:\n  - name: a\n    description: !!timestamp soon\n",
+            "trunkgate.yaml:3:18: 'soon' is not a date",
+            id="timestamp-tag-on-text",
+        ),
+        pytest.param(
             "labels:\n  - name: a\n    <<: 5\n",
             "trunkgate.yaml:3:9: a merge key '<<' takes a mapping or a list of mappings",
             id="merge-of-a-scalar",
@@ -159,6 +164,11 @@ def test_yaml_that_crashed_the_reader_is_one_located_problem(
     found = problems(tmp_path, text)
     assert len(found) == 1, found
     assert found[0].startswith(expected), found
+
+
+def test_a_control_character_is_located(tmp_path: Path) -> None:
+    found = problems(tmp_path, "labels:\n  - name: dé\x00fault\n")
+    assert found == ["trunkgate.yaml:2:13: malformed YAML: the character #x0 is not allowed"]
 
 
 def test_a_mapping_nested_too_deep_says_so(tmp_path: Path) -> None:

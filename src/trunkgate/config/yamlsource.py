@@ -17,8 +17,13 @@ from trunkgate.config.errors import ConfigProblem, Where
 
 try:
     from yaml import CSafeLoader as _Loader
+
+    # libyaml counts a reader error's position in bytes of UTF-8.
+    _BYTE_POSITIONS = True
 except ImportError:  # pragma: no cover - PyYAML without libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+    _BYTE_POSITIONS = False
 
 Path_ = tuple[str | int, ...]
 
@@ -85,6 +90,8 @@ def parse_yaml(text: str, name: str) -> tuple[YamlDocument | None, list[ConfigPr
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "malformed YAML"
         return None, [ConfigProblem(Where(name, line, col), f"malformed YAML: {what}")]
+    except yaml.reader.ReaderError as exc:
+        return None, [_unreadable_character(exc, text, name)]
     except yaml.YAMLError as exc:
         return None, [ConfigProblem(Where(name, 1, 1), f"malformed YAML: {exc}")]
     if node is None:
@@ -95,6 +102,18 @@ def parse_yaml(text: str, name: str) -> tuple[YamlDocument | None, list[ConfigPr
     except _TooMuch as exc:
         return None, [ConfigProblem(_at(name, exc.node), str(exc))]
     return YamlDocument(data, source, reader.unreadable), reader.problems
+
+
+def _unreadable_character(exc: yaml.reader.ReaderError, text: str, name: str) -> ConfigProblem:
+    position = exc.position
+    if _BYTE_POSITIONS:
+        position = len(text.encode("utf-8", "surrogatepass")[:position].decode("utf-8", "ignore"))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return ConfigProblem(
+        Where(name, line, column), f"malformed YAML: the character #x{code:x} is not allowed"
+    )
 
 
 #: How many items aliases may add to a file in all. An alias repeats what
@@ -231,7 +250,7 @@ class _Reader:
             return None
         try:
             return construct(_constructor, node)
-        except (ValueError, KeyError, TypeError, OverflowError, yaml.YAMLError):
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, yaml.YAMLError):
             # Explicit tags on the wrong text, and integers longer than
             # Python converts (4300 digits), land here.
             text = str(node.value)
