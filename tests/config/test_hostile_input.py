@@ -142,6 +142,11 @@ def test_the_matrix_bound_is_configurable(tmp_path: Path) -> None:
             id="timestamp-tag-on-text",
         ),
         pytest.param(
+            "pool:\n  max-held-nodes: !!int\n",
+            "trunkgate.yaml:2:19: '' is not a whole number",
+            id="empty-int-tag",
+        ),
+        pytest.param(
             "labels:\n  - name: a\n    <<: 5\n",
             "trunkgate.yaml:3:9: a merge key '<<' takes a mapping or a list of mappings",
             id="merge-of-a-scalar",

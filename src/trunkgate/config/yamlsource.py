@@ -250,9 +250,12 @@ class _Reader:
             return None
         try:
             return construct(_constructor, node)
-        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, yaml.YAMLError):
-            # Explicit tags on the wrong text, and integers longer than
-            # Python converts (4300 digits), land here.
+        except Exception:
+            # PyYAML's scalar constructors fail on text not of their tag in
+            # many ways (ValueError, KeyError for !!bool 'maybe', IndexError
+            # for an empty !!int, AttributeError for a !!timestamp that is no
+            # date, ValueError for an integer of over 4300 digits); each means
+            # the same here.
             text = str(node.value)
             shown = f"'{text[:20]}…' ({len(text)} characters)" if len(text) > 40 else f"'{text}'"
             self.problem(node, f"{shown} is not {_EXPECTED.get(node.tag, node.tag)}", path)
