@@ -360,3 +360,18 @@ def test_a_child_of_an_unreadable_job_is_not_blamed_for_it(tmp_path: Path) -> No
         "trunkgate.yaml:5:5: 'timeout': 'soon' is not a duration: write seconds (600) or a text"
         " like '30m', '1h30m', '2d'"
     ]
+
+
+def test_a_listed_name_that_fits_no_job_template_is_refused_at_once(tmp_path: Path) -> None:
+    # Matched as a backtracking regular expression, this took minutes.
+    path = tmp_path / "trunkgate.yaml"
+    path.write_text(
+        "labels:\n  - name: default\n"
+        'jobs:\n  - name: "{a}{b}{c}{d}{e}{f}{g}z"\n    run: [make]\n'
+        "projects:\n  - name: app\n    check:\n      - " + "a" * 200 + "\n"
+    )
+    result = check_bounded(path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{path}:9:9: pipeline 'check' lists job '{'a' * 200}', which is not a defined job"
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,11 +74,7 @@ class Expander:
         self.nodesets = nodesets
         self.labels = frozenset(labels)
         self.problems: list[ConfigProblem] = []
-        self._patterns = [
-            (re.compile(_name_pattern(bp)), bp)
-            for bp in blueprints.values()
-            if not bp.name.is_constant
-        ]
+        self._templates = [bp for bp in blueprints.values() if not bp.name.is_constant]
         self._nodeset_cache: dict[tuple[Any, ...], Nodeset | None] = {}
         self._missing: dict[tuple[str, str, Where], list[str]] = {}
 
@@ -144,12 +139,10 @@ class Expander:
         blueprint = self.blueprints.get(listed.job)
         if blueprint is not None:
             return blueprint, {}
-        for pattern, candidate in self._patterns:
-            match = pattern.fullmatch(listed.job)
-            if match is not None:
-                return candidate, {
-                    _param(group): value for group, value in match.groupdict().items()
-                }
+        for candidate in self._templates:
+            values = candidate.name.match(listed.job)
+            if values is not None:
+                return candidate, values
         if listed.job in self.unreadable:
             return None, {}
         self.problems.append(
@@ -340,27 +333,3 @@ class Expander:
 
 def _text(value: Any) -> str | None:
     return None if value is None else param_text(value)
-
-
-def _name_pattern(blueprint: JobBlueprint) -> str:
-    parts = blueprint.name.parts
-    pattern = []
-    seen: set[str] = set()
-    for index, part in enumerate(parts):
-        if index % 2 == 0:
-            pattern.append(re.escape(part))
-        elif part in seen:
-            pattern.append(f"(?P={_group(part)})")
-        else:
-            seen.add(part)
-            pattern.append(f"(?P<{_group(part)}>.+?)")
-    return "".join(pattern)
-
-
-def _group(name: str) -> str:
-    """A regex group name for a parameter name (which may hold dashes)."""
-    return "p_" + name.replace("_", "__").replace("-", "_d")
-
-
-def _param(group: str) -> str:
-    return group[2:].replace("_d", "-").replace("__", "_")
