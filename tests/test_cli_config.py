@@ -125,3 +125,14 @@ def test_config_check_takes_a_sites_window_for_the_builtin_gate(tmp_path: Path) 
         f"{path}:5:5: 'window': ceiling (10) is below start (20)",
         "trunkgate: the configuration has 1 problem",
     ]
+
+
+def test_each_problem_is_one_line_even_when_it_quotes_a_newline(tmp_path: Path) -> None:
+    path = tmp_path / "trunkgate.yaml"
+    path.write_text('history:\n  "bad\\nkey": 1\n')
+    result = trunkgate("-c", str(path), "config", "check")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{path}:2:3: unknown key 'bad\\x0akey'; known keys: url",
+        "trunkgate: the configuration has 1 problem",
+    ]

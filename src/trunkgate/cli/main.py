@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except ConfigInvalid as exc:
         for problem in exc.problems:
-            print(printable(str(problem)), file=sys.stderr)
+            print(printable(str(problem), newlines=False), file=sys.stderr)
         noun = "problem" if len(exc.problems) == 1 else "problems"
         print(f"trunkgate: the configuration has {len(exc.problems)} {noun}", file=sys.stderr)
         return 1

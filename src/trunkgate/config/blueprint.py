@@ -5,6 +5,7 @@ every field resolved through the parent chain and every text compiled as a
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -95,17 +96,23 @@ class _Compiler:
 
 
 def build_blueprints(
-    jobs: dict[str, tuple[JobSection, Origin]],
+    jobs: dict[str, tuple[JobSection, Origin]], unreadable: Set[str] = frozenset()
 ) -> tuple[dict[str, JobBlueprint], list[ConfigProblem]]:
-    """Resolve inheritance for every job; report unknown parents and cycles."""
+    """Resolve inheritance for every job; report unknown parents and cycles.
+
+    A job whose parent is `unreadable` (refused, with its problem reported)
+    gets no blueprint and no problem of its own: what it would inherit is unknown.
+    """
     problems: list[ConfigProblem] = []
-    parents = _parents(jobs, problems)
+    parents = _parents(jobs, problems, unreadable)
     order = _inheritance_order(jobs, parents, problems)
     compiler = _Compiler(problems)
     blueprints: dict[str, JobBlueprint] = {}
     for name in order:
         job, origin = jobs[name]
         parent = parents.get(name)
+        if job.parent in unreadable or (parent is not None and parent not in blueprints):
+            continue
         blueprints[name] = _inherit(
             job, origin, blueprints.get(parent) if parent else None, parent, compiler
         )
@@ -113,13 +120,17 @@ def build_blueprints(
 
 
 def _parents(
-    jobs: dict[str, tuple[JobSection, Origin]], problems: list[ConfigProblem]
+    jobs: dict[str, tuple[JobSection, Origin]],
+    problems: list[ConfigProblem],
+    unreadable: Set[str],
 ) -> dict[str, str]:
     parents: dict[str, str] = {}
     for name, (job, origin) in jobs.items():
         if job.parent is not None:
             if job.parent in jobs:
                 parents[name] = job.parent
+            elif job.parent in unreadable:
+                pass
             else:
                 problems.append(
                     ConfigProblem(

@@ -6,7 +6,7 @@ Pure: data in, jobs and problems out.
 from __future__ import annotations
 
 import itertools
-import re
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,18 +64,20 @@ class Expander:
         blueprints: Mapping[str, JobBlueprint],
         nodesets: Mapping[str, tuple[NodesetSection, Origin]],
         labels: Iterable[str],
+        *,
         projects: Iterable[str] = (),
+        unreadable: Iterable[str] = (),
+        max_jobs: int | None = None,
     ) -> None:
         self.blueprints = blueprints
+        #: Jobs refused for a problem already reported; listing one is no new problem.
+        self.unreadable = frozenset(unreadable)
+        self.max_jobs = max_jobs
         self.nodesets = nodesets
         self.labels = frozenset(labels)
         self.projects = frozenset(projects)
         self.problems: list[ConfigProblem] = []
-        self._patterns = [
-            (re.compile(_name_pattern(bp)), bp)
-            for bp in blueprints.values()
-            if not bp.name.is_constant
-        ]
+        self._templates = [bp for bp in blueprints.values() if not bp.name.is_constant]
         self._nodeset_cache: dict[tuple[Any, ...], Nodeset | None] = {}
         self._missing: dict[tuple[str, str, Where], list[str]] = {}
         self._unknown_projects: set[tuple[str, Where]] = set()
@@ -141,12 +143,12 @@ class Expander:
         blueprint = self.blueprints.get(listed.job)
         if blueprint is not None:
             return blueprint, {}
-        for pattern, candidate in self._patterns:
-            match = pattern.fullmatch(listed.job)
-            if match is not None:
-                return candidate, {
-                    _param(group): value for group, value in match.groupdict().items()
-                }
+        for candidate in self._templates:
+            values = candidate.name.match(listed.job)
+            if values is not None:
+                return candidate, values
+        if listed.job in self.unreadable:
+            return None, {}
         self.problems.append(
             ConfigProblem(
                 listed.where,
@@ -177,6 +179,18 @@ class Expander:
             else:
                 scalars[name] = param_text(params[name])
         if missing:
+            return
+        count = math.prod(len(values) for _, values in axes)
+        if self.max_jobs is not None and count > self.max_jobs:
+            # Refused before expanding: a few lines of lists make 10^8 jobs.
+            self.problems.append(
+                ConfigProblem(
+                    listed.where,
+                    f"job '{blueprint.raw_name}' would expand to {count} jobs for project "
+                    f"'{project}', more than the {self.max_jobs} one listed job may expand "
+                    "to (matrix: max-jobs)",
+                )
+            )
             return
         variant = listed.variant
         nodeset_bp = blueprint.nodeset
@@ -352,27 +366,3 @@ class Expander:
 
 def _text(value: Any) -> str | None:
     return None if value is None else param_text(value)
-
-
-def _name_pattern(blueprint: JobBlueprint) -> str:
-    parts = blueprint.name.parts
-    pattern = []
-    seen: set[str] = set()
-    for index, part in enumerate(parts):
-        if index % 2 == 0:
-            pattern.append(re.escape(part))
-        elif part in seen:
-            pattern.append(f"(?P={_group(part)})")
-        else:
-            seen.add(part)
-            pattern.append(f"(?P<{_group(part)}>.+?)")
-    return "".join(pattern)
-
-
-def _group(name: str) -> str:
-    """A regex group name for a parameter name (which may hold dashes)."""
-    return "p_" + name.replace("_", "__").replace("-", "_d")
-
-
-def _param(group: str) -> str:
-    return group[2:].replace("_d", "-").replace("__", "_")

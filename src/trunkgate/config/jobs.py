@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from trunkgate.config.sections import Name
 from trunkgate.config.types import ConfigModel, Interval
@@ -26,7 +26,21 @@ class StepDef(ConfigModel):
     name: str | None = None
 
 
-Step = Text | StepDef
+def _unquoted_colon(value: Any) -> Any:
+    """Refuse, in one sentence, a command YAML read as a mapping because of
+    a `: ` in it (`- echo result: ok`); the step's own checks would only
+    say that `shell` is missing and `echo result` is no key."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, rest),) = value.items()
+        if key not in StepDef.model_fields and not isinstance(rest, dict | list):
+            text = f"{key}: {'' if rest is None else rest}".rstrip()
+            raise ValueError(
+                f"'{text}' reads as a mapping because of the unquoted ': ' in it; quote the command"
+            )
+    return value
+
+
+Step = Annotated[Text | StepDef, BeforeValidator(_unquoted_colon)]
 
 
 class RequiredProjectDef(ConfigModel):
@@ -87,6 +101,13 @@ class JobVariant(ConfigModel):
 
 
 JobRef = Text | dict[str, JobVariant]
+
+
+class MatrixSection(ConfigModel):
+    """Bounds on `{param}` expansion, checked before a job is expanded."""
+
+    max_jobs: int = Field(default=256, ge=1)
+    """The most jobs one listed job may expand to for one project."""
 
 
 class _PipelineLists(ConfigModel):

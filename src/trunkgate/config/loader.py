@@ -23,6 +23,7 @@ from trunkgate.config.jobs import (
     JobRef,
     JobSection,
     JobVariant,
+    MatrixSection,
     NodesetSection,
     ProjectSection,
     ProjectTemplateSection,
@@ -77,6 +78,7 @@ class Config:
     history: HistorySection
     web: WebSection
     pool: PoolSection
+    matrix: MatrixSection
     sources: dict[str, Source]
     providers: dict[str, ProviderSection]
     labels: dict[str, LabelSection]
@@ -129,14 +131,20 @@ class _Loader:
         files = self._files()
         for builtin in self._builtin_documents():
             self._add_document(builtin, builtin=True)
+        whole = True
         for file in files:
             document, problems = read_yaml(file)
             self.problems += problems
             if document is not None:
                 self._add_document(document, builtin=False)
+            else:
+                whole = False
         config = self._assemble(files)
-        self._check_references(config)
-        config.expanded = self._expand(config)
+        # What a file that could not be read defines is unknown: every name
+        # found missing might be in it, so only its own problem is reported.
+        if whole:
+            self._check_references(config)
+            config.expanded = self._expand(config)
         if self.problems:
             raise ConfigInvalid(self.problems)
         return config
@@ -172,12 +180,16 @@ class _Loader:
 
     def _add_document(self, document: YamlDocument, *, builtin: bool) -> None:
         data, source = document.data, document.source
+        if not document.readable(()):
+            return
         if not isinstance(data, dict):
             self._problem(source.where(()), "a config file must be a mapping of sections")
             return
         for key, value in data.items():
             name = _SECTION_KEYS.get(key)
             origin = Origin(source, (key,))
+            if not document.readable((key,)) and not isinstance(value, list):
+                continue
             if name is None:
                 self._problem(
                     origin.at(),
@@ -196,7 +208,11 @@ class _Loader:
                 self._problem(origin.at(), f"section '{key}' must be a list")
             else:
                 for index, raw in enumerate(value):
-                    self._add_item(name, key, raw, Origin(source, (key, index)), builtin)
+                    origin = Origin(source, (key, index))
+                    if document.readable(origin.path):
+                        self._add_item(name, key, raw, origin, builtin)
+                    elif isinstance(raw, dict) and isinstance(raw.get("name"), str):
+                        self.broken[name].add(raw["name"])
 
     def _add_item(self, name: str, key: str, raw: Any, origin: Origin, builtin: bool) -> None:
         if name == "pipelines":
@@ -253,6 +269,7 @@ class _Loader:
             history=single("history", HistorySection()),
             web=single("web", WebSection()),
             pool=single("pool", PoolSection()),
+            matrix=single("matrix", MatrixSection()),
             sources=named("sources"),
             providers=named("providers"),
             labels=named("labels"),
@@ -287,6 +304,7 @@ class _Loader:
                         f"'{label.image}', which is not defined in images"
                         + did_you_mean(label.image, images),
                     )
+            self._check_hosts(entry, labels)
         templates = self._known("project_templates", config.project_templates)
         sources = self._known("sources", config.sources)
         for entry in self.named["projects"].values():
@@ -304,6 +322,26 @@ class _Loader:
                     f"project '{project.name}' names source '{project.source}', which is not "
                     "defined in sources" + did_you_mean(project.source, sources),
                 )
+
+    def _check_hosts(self, entry: Entry, labels: set[str]) -> None:
+        provider: ProviderSection = entry.item
+        first: dict[str, Where] = {}
+        for index, host in enumerate(provider.hosts):
+            at = entry.origin.at("hosts", index, "name")
+            if host.name in first:
+                self._problem(
+                    at,
+                    f"duplicate host name '{host.name}' in provider '{provider.name}' "
+                    f"(first defined at {first[host.name]})",
+                )
+            first.setdefault(host.name, at)
+            for number, label in enumerate(host.labels):
+                if label not in labels:
+                    self._problem(
+                        entry.origin.at("hosts", index, "labels", number),
+                        f"static host '{host.name}' of provider '{provider.name}' offers label "
+                        f"'{label}', which is not defined in labels" + did_you_mean(label, labels),
+                    )
 
     def _listed_jobs(self, entry: Entry, pipelines: set[str]) -> list[ListedJob]:
         """Validate the pipeline keys of a template or project, once."""
@@ -342,7 +380,7 @@ class _Loader:
 
     def _expand(self, config: Config) -> list[ExpandedJob]:
         jobs = {name: (e.item, e.origin) for name, e in self.named["jobs"].items()}
-        blueprints, problems = build_blueprints(jobs)
+        blueprints, problems = build_blueprints(jobs, self.broken["jobs"])
         self.problems += problems
         pipelines = self._known("pipelines", config.pipelines)
         nodesets = {name: (e.item, e.origin) for name, e in self.named["nodesets"].items()}
@@ -350,7 +388,9 @@ class _Loader:
             blueprints,
             nodesets,
             self._known("labels", config.labels),
-            self._known("projects", config.projects),
+            projects=self._known("projects", config.projects),
+            unreadable=self.broken["jobs"] | (jobs.keys() - blueprints.keys()),
+            max_jobs=config.matrix.max_jobs,
         )
         template_layers = {
             name: _layer(entry.item, self._listed_jobs(entry, pipelines))

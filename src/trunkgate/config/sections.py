@@ -6,14 +6,72 @@ and projects live in `trunkgate.config.jobs`.
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from trunkgate.config.types import ConfigModel, Duration, Interval, Size
 from trunkgate.scheduler.cron import Cron
 
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$")]
+
+def _whole_parts(name: str) -> str:
+    # Names become paths under the data directory (a project's repository).
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        raise ValueError(
+            f"'{name}' is not a valid name: a part between slashes may not be empty, '.' or '..'"
+        )
+    return name
+
+
+Name = Annotated[
+    str,
+    Field(min_length=1, pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$"),
+    AfterValidator(_whole_parts),
+]
+
+
+def _host_name(name: str) -> str:
+    # A static host's name is a file name of the provider's claims.
+    if "/" in name:
+        raise ValueError(
+            f"'{name}' is not a valid host name: use letters, digits and . _ + - (no slash)"
+        )
+    return name
+
+
+HostName = Annotated[Name, AfterValidator(_host_name)]
+
+#: The cloud metadata address: a node must never reach it as a neighbour.
+METADATA_ADDRESS = IPv4Address("169.254.169.254")
+#: Where a namespace provider's network may lie: the private and link-local ranges.
+USABLE_RANGES = tuple(
+    IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
+)
+#: A namespace provider takes a subnet of this size from its network.
+PROVIDER_SUBNET_PREFIX = 24
+
+
+def _usable_network(text: str) -> str:
+    try:
+        network = IPv4Network(text)
+    except ValueError:
+        raise ValueError(
+            f"'{text}' is not an IPv4 network in CIDR form (like 10.20.0.0/16)"
+        ) from None
+    if METADATA_ADDRESS in network:
+        raise ValueError(f"{network} holds {METADATA_ADDRESS}, the cloud metadata address")
+    if not any(network.subnet_of(usable) for usable in USABLE_RANGES):
+        ranges = ", ".join(str(r) for r in USABLE_RANGES[:-1])
+        raise ValueError(
+            f"{network} is not a private or link-local range (inside {ranges} or "
+            f"{USABLE_RANGES[-1]})"
+        )
+    if network.prefixlen > PROVIDER_SUBNET_PREFIX:
+        raise ValueError(
+            f"{network} is smaller than the /{PROVIDER_SUBNET_PREFIX} the provider takes from it"
+        )
+    return text
 
 
 class TlsSettings(ConfigModel):
@@ -65,7 +123,7 @@ class GerritSource(ConfigModel):
     name: Name
     driver: Literal["gerrit"]
     server: str
-    port: int = 29418
+    port: int = Field(default=29418, ge=1, le=65535)
     user: str
     ssh_key: str | None = None
     web_url: str | None = None
@@ -90,7 +148,7 @@ class ProviderLabel(ConfigModel):
 
 
 class StaticHost(ConfigModel):
-    name: Name
+    name: HostName
     address: str
     port: int = Field(default=22, ge=1, le=65535)
     user: str = "root"
@@ -117,7 +175,7 @@ class ProviderSection(ConfigModel):
     boot_timeout: Interval = 60.0
     ready_command: str = "true"
     labels: list[ProviderLabel] = Field(default_factory=list)
-    network: str | None = None
+    network: Annotated[str, AfterValidator(_usable_network)] | None = None
     host_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
     """TCP ports of the host that a namespace provider's nodes may connect to."""
     limits: NodeLimits = Field(default_factory=NodeLimits)
@@ -180,7 +238,7 @@ class Trigger(ConfigModel):
 
 
 class Report(ConfigModel):
-    vote: int | None = None
+    vote: int | None = Field(default=None, ge=-2, le=2)
     merge: bool = False
     comment: bool = True
 
