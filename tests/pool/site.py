@@ -66,8 +66,8 @@ class PoolSite:
             self.store, provider, self.drivers[provider], reap_policy(self.config), clock=clock
         )
 
-    def start(self, provider: str) -> Launcher:
-        launcher = self.launcher(provider)
+    def start(self, provider: str, *, clock: Callable[[], float] = time.time) -> Launcher:
+        launcher = self.launcher(provider, clock=clock)
         stop = asyncio.Event()
         self._running[provider] = (stop, asyncio.ensure_future(launcher.run(stop)))
         self.launchers[provider] = launcher
