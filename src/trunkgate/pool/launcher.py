@@ -46,7 +46,7 @@ from trunkgate.pool.metrics import POOL_METRICS
 from trunkgate.pool.readiness import check_ready
 from trunkgate.pool.records import Node, NodeRequest, ProviderStatus
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.pool.states import NodeState, RequestState
+from trunkgate.pool.states import InvalidTransition, NodeState, RequestState
 from trunkgate.store import (
     Lock,
     LockTimeout,
@@ -89,6 +89,9 @@ class LauncherSettings:
     ready_command: str = "true"
     peers: tuple[ProviderView, ...] = ()
     """Every other provider of the config, to spread load and decline in favour of."""
+    shutdown_grace: float = 5.0
+    """Once stopped, how long launches and deletes in flight may take to end
+    before they are abandoned (their records left for a restart)."""
 
     @property
     def view(self) -> ProviderView:
@@ -124,6 +127,7 @@ class Launcher:
         self._serving: set[str] = set()
         self._deleting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self.paused = False
         self.status = ProviderStatus(settings.provider)
@@ -133,7 +137,10 @@ class Launcher:
     # -- running --------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set; wakes on every change to nodes or requests."""
+        """Serve until `stop` is set; wakes on every change to nodes or requests.
+        Once stopped it starts nothing, and what is in flight ends within the
+        shutdown grace or is abandoned."""
+        self._stop = stop
         await self.records.ensure_layout()
         # A restart keeps backing off where the launcher before it stopped.
         stored = (await self.records.provider_statuses()).get(self.settings.provider)
@@ -166,7 +173,7 @@ class Launcher:
                 for waiter in waiters:
                     waiter.cancel()
                 await asyncio.gather(*waiters, return_exceptions=True)
-                await self.drain()
+                await self.wind_down(self.settings.shutdown_grace)
 
     async def _register(self) -> asyncio.Event:
         """Say this launcher lives (a record that goes with its session); the
@@ -184,23 +191,53 @@ class Launcher:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def wind_down(self, grace: float) -> None:
+        """Let what is in flight end within `grace` seconds, then abandon the
+        rest: each abandoned task leaves records a restart carries on from
+        (a half-made node failed, to be deleted; its request open again)."""
+        if not self._tasks:
+            return
+        log.info(
+            "launcher %s: stopping; %d launch(es) and delete(s) in flight get %gs",
+            self.settings.provider,
+            len(self._tasks),
+            grace,
+        )
+        # asyncio.wait, unlike a timeout around gather, cancels nothing itself.
+        deadline = time.monotonic() + grace
+        while self._tasks and (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait(list(self._tasks), timeout=left)
+        if self._tasks:
+            log.info(
+                "launcher %s: abandoning %d task(s) for a restart to finish",
+                self.settings.provider,
+                len(self._tasks),
+            )
+            for task in self._tasks:
+                task.cancel()
+            await self.drain()
+
     async def step(self) -> None:
         """One pass: tidy own nodes, serve requests, keep min-ready."""
         nodes = await self.records.nodes()
         mine = [n for n in nodes if n.provider == self.settings.provider]
         for node in mine:
+            if self._stop.is_set():
+                return
             if node.state in (NodeState.USED, NodeState.DELETING, NodeState.FAILED):
                 self._start(self._retire(node), f"retire {node.id}")
         await self._look_around()
         self.paused = False
         for request in requests_to_serve(await self.records.requests(), self.settings.provider):
+            if self._stop.is_set():
+                return
             if request.id in self._serving:
                 continue
             outcome = await self._serve(request)
             if isinstance(outcome, Wait):
                 self.paused = True
                 break
-        if not self.paused:
+        if not self.paused and not self._stop.is_set():
             await self._keep_min_ready()
         POOL_METRICS.observe_nodes(nodes)
 
@@ -345,6 +382,13 @@ class Launcher:
                     await self.records.update_node(node_id, _unclaim)
             else:
                 POOL_METRICS.request_wait.observe(now - request.created)
+        except asyncio.CancelledError:
+            # Abandoned at shutdown: the request is open again, for another
+            # provider or this one restarted; claimed nodes go back.
+            for node_id in claimed:
+                await self.records.update_node(node_id, _unclaim)
+            await self._give_back(request, "launcher stopped")
+            raise
         finally:
             self._serving.discard(request.id)
             await lock.release()
@@ -376,10 +420,7 @@ class Launcher:
         provider = self.settings.provider
         failed = [f for f in failures if not f.quota]
         if not failed:
-            await self.records.update_request(request.id, _requeued, state=RequestState.REQUESTED)
-            log.info(
-                "provider %s gives request %s back: %s", provider, request.id, failures[0].cause
-            )
+            await self._give_back(request, failures[0].cause)
             return
         cause = failed[0].cause
         decision: Decline | None = None
@@ -411,6 +452,12 @@ class Launcher:
                 request.id,
                 cause,
             )
+
+    async def _give_back(self, request: NodeRequest, why: str) -> None:
+        """Open the request again, neither declined nor counted against us."""
+        with contextlib.suppress(InvalidTransition):
+            await self.records.update_request(request.id, _requeued, state=RequestState.REQUESTED)
+        log.info("provider %s gives request %s back: %s", self.settings.provider, request.id, why)
 
     async def _decline(self, request: NodeRequest, reason: str) -> None:
         provider = self.settings.provider
@@ -488,6 +535,13 @@ class Launcher:
             host = instance.external_id
             await self.records.update_node(node.id, functools.partial(_located, instance=instance))
             await self._ready_check(instance, node, key)
+        except asyncio.CancelledError:
+            # Abandoned at shutdown: failed, so a restarted launcher deletes
+            # whatever was made of it.
+            now = self.clock()
+            with contextlib.suppress(InvalidTransition, StoreError):
+                await self.records.update_node(node.id, _stamped(now), state=NodeState.FAILED)
+            raise
         except QuotaExceeded as exc:
             cause = _describe(exc)
             log.info("provider %s: full, pausing launches: %s", provider, cause)

@@ -63,6 +63,7 @@ def launcher_settings(config: Config) -> list[LauncherSettings]:
             providers_by_label=by_label,
             ready_command=provider.ready_command,
             peers=tuple(v for v in views if v.name != provider.name),
+            shutdown_grace=config.pool.shutdown_grace,
         )
         for provider in config.providers.values()
     ]
