@@ -190,6 +190,10 @@ def test_backoff_grows_exponentially_is_capped_and_resets_on_success() -> None:
     status = backoff.launch_succeeded(status, host="h1")
     assert backoff.launch_failed(status, now, "again", host="h1").launches.until == now + 1
     assert status.hosts == {}
+    # Hosts that failed once, long ago, are forgotten rather than kept forever.
+    for index in range(100):
+        status = backoff.launch_failed(status, now + index * 100, "gone", host=f"node-{index}")
+    assert len(status.hosts) == 1
 
 
 def test_a_failing_provider_declines_while_another_works_and_waits_when_alone() -> None:

@@ -32,8 +32,10 @@ def failed(previous: Backoff, now: float, cause: str) -> Backoff:
 def launch_failed(
     status: ProviderStatus, now: float, cause: str, host: str | None = None
 ) -> ProviderStatus:
-    """The provider, and the host the launch was on when known, back off."""
-    hosts = dict(status.hosts)
+    """The provider, and the host the launch was on when known, back off.
+    A host quiet for CAP past its backoff is forgotten: a driver whose every
+    node is a new instance would otherwise pile up entries."""
+    hosts = {name: b for name, b in status.hosts.items() if b.until + CAP > now}
     if host is not None:
         hosts[host] = failed(hosts.get(host, Backoff()), now, cause)
     return dataclasses.replace(status, launches=failed(status.launches, now, cause), hosts=hosts)
