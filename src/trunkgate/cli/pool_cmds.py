@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import datetime
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,15 +16,18 @@ from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
 from trunkgate.config.types import parse_duration
 from trunkgate.pool.access import known_hosts_line, person_ssh_command
+from trunkgate.pool.backoff import describe
 from trunkgate.pool.client import NodeControlError, PoolClient
 from trunkgate.pool.driver import DriverError
 from trunkgate.pool.keys import KeyFileError, read_public_key
 from trunkgate.pool.providers import make_driver
-from trunkgate.pool.records import Autohold, Node, NodeRequest
+from trunkgate.pool.records import Autohold, Node, NodeRequest, ProviderStatus
 from trunkgate.pool.repository import PoolRecords
+from trunkgate.pool.states import RequestState
 from trunkgate.pool.teardown import TeardownError, delete_node
 from trunkgate.site import open_site_store
 from trunkgate.store import Store, StoreError
+from trunkgate.untrusted import printable
 
 T = TypeVar("T")
 
@@ -40,7 +43,17 @@ NODE_COLUMNS = (
     "hold_until",
     "hold_reason",
 )
-REQUEST_COLUMNS = ("id", "state", "labels", "priority", "requestor", "provider", "nodes", "age")
+REQUEST_COLUMNS = (
+    "id",
+    "state",
+    "labels",
+    "priority",
+    "requestor",
+    "provider",
+    "nodes",
+    "age",
+    "reason",
+)
 AUTOHOLD_COLUMNS = ("id", "project", "job", "change", "count", "held", "hold_for", "reason")
 
 
@@ -147,7 +160,20 @@ def node_row(node: Node) -> dict[str, Any]:
     }
 
 
-def request_row(request: NodeRequest, now: float) -> dict[str, Any]:
+def request_row(
+    request: NodeRequest, now: float, holding_back: Mapping[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """`holding_back`: by provider, why it launches nothing now; an open
+    request's reason says it of every provider that may still serve it."""
+    reason = request.reason
+    if request.state == RequestState.REQUESTED and holding_back:
+        waiting = [
+            line
+            for name, lines in sorted(holding_back.items())
+            if name not in request.declined_by
+            for line in lines
+        ]
+        reason = "; ".join(waiting) or None
     return {
         "id": request.id,
         "state": request.state.value,
@@ -157,7 +183,9 @@ def request_row(request: NodeRequest, now: float) -> dict[str, Any]:
         "provider": request.provider,
         "nodes": request.nodes,
         "declined_by": request.declined_by,
-        "reason": request.reason,
+        "causes": request.causes,
+        "attempts": request.attempts,
+        "reason": reason,
         "created": _time(request.created),
         "age": f"{now - request.created:.1f}s",
     }
@@ -177,22 +205,51 @@ def autohold_row(autohold: Autohold) -> dict[str, Any]:
     }
 
 
-def run_nodes(args: argparse.Namespace) -> int:
-    async def work(_: Config, store: Store) -> list[Node]:
-        return await PoolRecords(store).nodes()
+def holding_back(
+    config: Config, statuses: Mapping[str, ProviderStatus], now: float, labels: Sequence[str] = ()
+) -> dict[str, list[str]]:
+    """By provider of the config (offering every one of `labels`), why it
+    launches nothing now: a backoff after failed launches, or a full pause."""
+    found = {}
+    for name, provider in config.providers.items():
+        offered = {label.name for label in provider.labels}
+        status = statuses.get(name)
+        if status is not None and set(labels) <= offered:
+            lines = describe(status, now)
+            if lines:
+                found[name] = lines
+    return found
 
-    nodes = with_store(args, work)
+
+def run_nodes(args: argparse.Namespace) -> int:
+    async def work(config: Config, store: Store) -> tuple[list[Node], dict[str, list[str]]]:
+        records = PoolRecords(store)
+        return await records.nodes(), holding_back(
+            config, await records.provider_statuses(), time.time()
+        )
+
+    nodes, held_back = with_store(args, work)
     print_rows([node_row(n) for n in nodes], NODE_COLUMNS, args.format)
+    if args.format != "json":
+        for lines in held_back.values():
+            for line in lines:
+                print(printable(line, newlines=False))
     return 0
 
 
 def run_requests(args: argparse.Namespace) -> int:
-    async def work(_: Config, store: Store) -> list[NodeRequest]:
-        return await PoolRecords(store).requests()
-
-    requests = with_store(args, work)
     now = time.time()
-    print_rows([request_row(r, now) for r in requests], REQUEST_COLUMNS, args.format)
+
+    async def work(config: Config, store: Store) -> list[dict[str, Any]]:
+        records = PoolRecords(store)
+        statuses = await records.provider_statuses()
+        return [
+            request_row(r, now, holding_back(config, statuses, now, r.labels))
+            for r in await records.requests()
+        ]
+
+    rows = with_store(args, work)
+    print_rows(rows, REQUEST_COLUMNS, args.format)
     return 0
 
 

@@ -111,6 +111,8 @@ class PoolSection(ConfigModel):
     hold_failed_for: Duration = 24 * 3600.0
     max_held_nodes: int = Field(default=2, ge=0)
     reap_interval: Interval = 60.0
+    # After SIGTERM, how long launches and deletes in flight may take to end.
+    shutdown_grace: Duration = Field(default=5.0, ge=0)
 
 
 class LocalSource(ConfigModel):
