@@ -12,6 +12,7 @@ import asyncssh
 import pytest
 
 from tests.pool.site import PoolSite, launches
+from trunkgate.pool import layout
 from trunkgate.pool.client import NodeRequestFailed
 from trunkgate.pool.holding import FinishedBuild, HoldPolicy
 from trunkgate.pool.states import USES_CAPACITY, NodeState, RequestState
@@ -317,3 +318,14 @@ async def test_light_load_is_spread_over_both_providers(make_site) -> None:  # t
         build = FinishedBuild(f"b{index}", "app", "unit", None, failed=False)
         await site.client.return_nodes(grant.nodes, build, HoldPolicy(0, 0))
     assert Counter(providers) == Counter(east=2, west=2)
+
+
+async def test_a_stopped_launcher_no_longer_says_it_runs(make_site) -> None:  # type: ignore[no-untyped-def]
+    # Its store stays open (serve's other components still use it): the
+    # registration must go with the launcher, not with the session, or
+    # `trunkgate down` and the reapers take a stopped launcher for a live one.
+    site = await make_site(TWO_PROVIDERS.format(min_ready=0, max_servers=1))
+    site.start("east")
+    await site.launchers_running(1)
+    await site.stop("east")
+    assert await site.store.children(layout.LAUNCHERS) == []

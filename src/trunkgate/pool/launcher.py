@@ -146,7 +146,7 @@ class Launcher:
         stored = (await self.records.provider_statuses()).get(self.settings.provider)
         if stored is not None:
             self.status = stored
-        registered = await self._register()
+        registration, registered = await self._register()
         async with (
             self.store.watch(layout.REQUESTS) as requests,
             self.store.watch(layout.NODES) as nodes,
@@ -161,7 +161,7 @@ class Launcher:
                     if registered.is_set():
                         # Our session ended and its registration with it: without
                         # one, reapers take this launcher for dead.
-                        registered = await self._register()
+                        registration, registered = await self._register()
                     await self.step()
                     now = self.clock()
                     ends = backoff.next_change(self.status, now)
@@ -174,17 +174,22 @@ class Launcher:
                     waiter.cancel()
                 await asyncio.gather(*waiters, return_exceptions=True)
                 await self.wind_down(self.settings.shutdown_grace)
+                # The store may stay open for other components: this launcher's
+                # record must go now, not with the session.
+                with contextlib.suppress(StoreError):
+                    await self.store.delete(registration)
 
-    async def _register(self) -> asyncio.Event:
-        """Say this launcher lives (a record that goes with its session); the
-        returned event is set when that session ends."""
-        await self.store.create(
+    async def _register(self) -> tuple[str, asyncio.Event]:
+        """Say this launcher lives (a record that goes with its session, or
+        when it stops); returns the record and an event set when that session
+        ends."""
+        path = await self.store.create(
             f"{layout.launcher(self.settings.provider)}-",
             self.identity,
             ephemeral=True,
             sequential=True,
         )
-        return self.store.session_lost
+        return path, self.store.session_lost
 
     async def drain(self) -> None:
         """Wait for every launch and delete this launcher started."""
