@@ -19,8 +19,9 @@ from __future__ import annotations
 #    (a ProviderStatus: backoff after failed launches, by host too, and a
 #    pause after the provider said it was full); a node request holds, by
 #    provider, its failed launches ("attempts") and why each provider's last
-#    launch failed or it declined ("causes"), both empty when missing. A
-#    store of schema 2 still opens.
+#    launch failed or it declined ("causes"), both empty when missing; /site
+#    holds the site's id (a hex string made on first use) that its build ids
+#    and history buildsets are derived from. A store of schema 2 still opens.
 SCHEMA_VERSION = 3
 
 # Stored in the SQLite header (PRAGMA application_id) and the ZooKeeper
