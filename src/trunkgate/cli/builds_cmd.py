@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from trunkgate.cli.arguments import positive
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import load_config
@@ -33,11 +34,11 @@ TABLE_COLUMNS = (
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     builds = commands.add_parser("builds", help="builds from the history, newest first")
-    builds.add_argument("--change", type=int)
+    builds.add_argument("--change", type=positive)
     builds.add_argument("--job")
     builds.add_argument("--project")
     builds.add_argument("--pipeline")
-    builds.add_argument("--limit", type=int, default=50)
+    builds.add_argument("--limit", type=positive, default=50)
     builds.add_argument("--format", choices=("table", "json"), default="table")
     builds.set_defaults(run=run_builds)
     console = commands.add_parser(

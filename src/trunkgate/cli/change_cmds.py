@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from trunkgate.cli.arguments import positive
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
 from trunkgate.cli.pool_cmds import with_store
@@ -44,7 +45,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     propose.add_argument("--branch", help="target branch (default: the project's)")
     propose.add_argument("--repo", type=Path, default=Path(), help="working repository (.)")
     propose.add_argument("--rev", default="HEAD", help="the commit to propose (HEAD)")
-    propose.add_argument("--change", type=int, help="a new patchset of this change")
+    propose.add_argument("--change", type=positive, help="a new patchset of this change")
     propose.set_defaults(run=run_propose)
 
     for verb, help_text in (
@@ -53,15 +54,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ("restore", "restore an abandoned change"),
     ):
         sub = actions.add_parser(verb, help=help_text)
-        sub.add_argument("number", type=int, metavar="N")
+        sub.add_argument("number", type=positive, metavar="N")
         sub.set_defaults(run=run_review_action, verb=verb)
     comment = actions.add_parser("comment", help="comment on a change ('recheck' re-runs check)")
-    comment.add_argument("number", type=int, metavar="N")
+    comment.add_argument("number", type=positive, metavar="N")
     comment.add_argument("text")
     comment.set_defaults(run=run_review_action, verb="comment")
 
     show = actions.add_parser("show", help="one change")
-    show.add_argument("number", type=int, metavar="N")
+    show.add_argument("number", type=positive, metavar="N")
     show.add_argument("--format", choices=("table", "json"), default="table")
     show.set_defaults(run=run_show)
     listing = actions.add_parser("list", help="every change")
@@ -94,6 +95,8 @@ def run_propose(args: argparse.Namespace) -> int:
             raise CliError(f"project {args.project!r} is not in the configuration")
         review = open_site_review(config, store)
         repo = args.repo.resolve()
+        if not repo.is_dir():
+            raise CliError(f"--repo {args.repo}: not a directory (a working repository is asked)")
         try:
             review.repo(args.project)
         except UnknownProject:
@@ -146,9 +149,14 @@ def run_list(args: argparse.Namespace) -> int:
     async def work(config: Config, store: Store) -> list[Change]:
         return await open_site_review(config, store).changes()
 
+    async def listed(config: Config, store: Store) -> list[Change]:
+        if args.project is not None and args.project not in config.projects:
+            raise CliError(f"project {args.project!r} is not in the configuration")
+        return await work(config, store)
+
     changes = [
         c
-        for c in _reviewing(args, work)
+        for c in _reviewing(args, listed)
         if (args.project is None or c.project == args.project)
         and (args.status is None or str(c.status) == args.status)
     ]

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from trunkgate.cli.arguments import positive
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.pool_cmds import with_store
 from trunkgate.config.loader import Config
@@ -31,7 +32,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ):
         sub = commands.add_parser(verb, help=help_text)
         sub.add_argument("--pipeline", required=True)
-        sub.add_argument("--change", type=int, required=True)
+        sub.add_argument("--change", type=positive, required=True)
         sub.set_defaults(run=run_command, verb=verb)
 
 

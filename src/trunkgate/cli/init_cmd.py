@@ -25,6 +25,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run_init(args: argparse.Namespace) -> int:
     directory: Path = args.directory
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"{directory} is a file; init writes a new directory")
     if (directory / "trunkgate.yaml").exists():
         raise CliError(f"{directory / 'trunkgate.yaml'} exists already; choose an empty directory")
     config_path = write_example(directory)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from trunkgate.cli.arguments import positive, whole_number
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
@@ -38,6 +39,11 @@ NODE_COLUMNS = (
     "hold_reason",
 )
 REQUEST_COLUMNS = ("id", "state", "labels", "priority", "requestor", "provider", "nodes", "age")
+# A hold keeps a node from the pool: a year is longer than anyone looks at
+# one, and so is a request for more holds than this.
+LONGEST_HOLD = 365 * 86400.0
+MOST_HOLDS = 100
+
 AUTOHOLD_COLUMNS = ("id", "project", "job", "change", "count", "held", "hold_for", "reason")
 
 
@@ -67,8 +73,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add = verbs.add_parser("add", help="add an autohold request")
     add.add_argument("--project", required=True)
     add.add_argument("--job", required=True)
-    add.add_argument("--change", type=int)
-    add.add_argument("--count", type=int, default=1)
+    add.add_argument("--change", type=positive)
+    add.add_argument("--count", type=whole_number(1, MOST_HOLDS), default=1)
     add.add_argument("--for", dest="hold_for", metavar="DUR", help="how long each hold lasts")
     add.add_argument("--reason", required=True)
     _key_option(add, "authorize this SSH public key on every node the request holds")
@@ -195,9 +201,12 @@ def _duration(text: str | None, flag: str) -> float | None:
     if text is None:
         return None
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as exc:
         raise CliError(f"{flag}: {exc}") from None
+    if not 0 < seconds <= LONGEST_HOLD:
+        raise CliError(f"{flag}: a hold lasts more than 0s and at most 365d, not {text}")
+    return seconds
 
 
 def _public_keys(files: Sequence[Path]) -> list[str]:
@@ -261,13 +270,19 @@ def run_node_control(args: argparse.Namespace) -> int:
 
 def run_autohold_add(args: argparse.Namespace) -> int:
     hold_for = _duration(args.hold_for, "--for")
-    if args.count < 1:
-        raise CliError("--count must be at least 1")
+    if not args.reason.strip():
+        raise CliError("--reason: say why the nodes are held (it is shown with them)")
     keys = _public_keys(args.keys)
 
     async def work(config: Config, store: Store) -> Autohold:
         if args.project not in config.projects:
             raise CliError(f"project {args.project!r} is not in the configuration")
+        jobs = {job.name for job in config.expanded if job.project == args.project}
+        if args.job not in jobs:
+            raise CliError(
+                f"project {args.project} has no job {args.job!r}; "
+                f"its jobs: {', '.join(sorted(jobs)) or 'none'}"
+            )
         request = Autohold(
             id="",
             project=args.project,

@@ -1,0 +1,126 @@
+"""Bad input through the real `trunkgate` command, on a site made by
+`trunkgate init`: every refusal is one line on stderr saying what is wrong,
+a non-zero exit, and never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HUGE = str(2**70)
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trunkgate.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
+
+
+def refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    """The one line of a refusal; fails unless it is one and names `words`."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode != 0, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bad-input")
+    result = run("init", str(root / "site"))
+    assert result.returncode == 0, result.stderr
+    return root / "site"
+
+
+def working(site: Path) -> Path:
+    return site / "src" / "example" / "calc"
+
+
+# Each: the arguments after `-c CONFIG` ({site} and {repo} filled in), and
+# words the one line of refusal must hold.
+CASES: list[tuple[str, ...]] = [
+    # Parsing: argparse's own refusals, on one line too.
+    ("nosuchcommand", "nosuchcommand"),
+    ("change", "ACTION"),
+    ("builds --limit abc", "--limit", "abc"),
+    ("status --format xml", "xml"),
+    ("config check extra", "extra"),
+    # Numbers.
+    (f"builds --limit {HUGE}", "--limit"),
+    ("builds --limit 0", "--limit"),
+    ("builds --limit -1", "--limit"),
+    (f"builds --change {HUGE}", "--change"),
+    ("builds --change -5", "--change"),
+    (f"change show {HUGE}", "N"),
+    ("change show -1", "N"),
+    ("change show 0", "N"),
+    (f"change approve {HUGE}", "N"),
+    (f"enqueue --pipeline gate --change {HUGE}", "--change"),
+    (f"promote --pipeline gate --change {HUGE}", "--change"),
+    (f"change propose --project example/calc --repo {{repo}} --change {HUGE}", "--change"),
+    ("change propose --project example/calc --repo {repo} --change -1", "--change"),
+    # Unknown things.
+    ("change show 999", "999"),
+    ("change approve 999", "999"),
+    ("change abandon 999", "999"),
+    ("change restore 999", "999"),
+    ("change comment 999 hi", "999"),
+    ("change list --project nosuch", "nosuch"),
+    ("enqueue --pipeline gate --change 999", "999"),
+    ("enqueue --pipeline nosuch --change 1", "nosuch"),
+    ("dequeue --pipeline gate --change 999", "999"),
+    ("console nosuch", "nosuch"),
+    ("node hold nosuch", "nosuch"),
+    ("node release nosuch", "nosuch"),
+    ("autohold delete nosuch", "nosuch"),
+    ("serve --components nosuch", "nosuch"),
+    ("serve --components ,", "component"),
+    # Files and directories.
+    ("change propose --project example/calc --repo /nonexistent", "/nonexistent"),
+    ("change propose --project example/calc --repo {site}/trunkgate.yaml", "trunkgate.yaml"),
+    ("change propose --project example/calc --repo {repo} --rev nosuchrev", "nosuchrev"),
+    ("change propose --project nosuch --repo {repo}", "nosuch"),
+    ("init {site}/trunkgate.yaml", "trunkgate.yaml"),
+    ("init {site}", "trunkgate.yaml"),
+    ("node hold nosuch --key /nonexistent", "/nonexistent"),
+    # Autohold requests that could never hold anything, or hold forever.
+    ("autohold add --project example/calc --job nosuchjob --reason x", "nosuchjob"),
+    ("autohold add --project nosuch --job style --reason x", "nosuch"),
+    ("autohold add --project example/calc --job style --reason x --count 0", "--count"),
+    ("autohold add --project example/calc --job style --reason x --count -3", "--count"),
+    (f"autohold add --project example/calc --job style --reason x --count {HUGE}", "--count"),
+    (f"autohold add --project example/calc --job style --reason x --change {HUGE}", "--change"),
+    ("autohold add --project example/calc --job style --reason x --change -1", "--change"),
+    ("autohold add --project example/calc --job style --reason x --for=-1h", "--for"),
+    ("autohold add --project example/calc --job style --reason x --for nonsense", "--for"),
+    (f"autohold add --project example/calc --job style --reason x --for {HUGE}", "--for"),
+    ("autohold add --project example/calc --job style --reason", "--reason"),
+    ("autohold add --project example/calc --job style --reason x --key /nonexistent", "/no"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_in_one_line(site: Path, case: tuple[str, ...]) -> None:
+    command, *words = case
+    args = command.format(site=site, repo=working(site)).split()
+    if command.endswith("--reason"):
+        args.append("")
+    result = run("-c", str(site / "trunkgate.yaml"), *args)
+    refused(result, *words)
+
+
+def test_nothing_was_added_by_the_refusals(site: Path) -> None:
+    listed = run("-c", str(site / "trunkgate.yaml"), "autohold", "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == "[]"
