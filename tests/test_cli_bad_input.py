@@ -124,3 +124,65 @@ def test_nothing_was_added_by_the_refusals(site: Path) -> None:
     listed = run("-c", str(site / "trunkgate.yaml"), "autohold", "list", "--format", "json")
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def fresh_site(tmp_path: Path) -> Path:
+    result = run("init", str(tmp_path / "site"))
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "site"
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=Dev", "-c", "user.email=dev@example.org", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_project_create_refuses_a_bad_start_and_leaves_nothing(
+    fresh_site: Path, tmp_path: Path
+) -> None:
+    config = fresh_site / "trunkgate.yaml"
+    with config.open("a") as file:
+        file.write("  - name: example/other\n    source: local\n    templates: [example-jobs]\n")
+    bare = fresh_site / "data" / "git" / "example" / "other.git"
+    (tmp_path / "plain").mkdir()
+    for start, words in (
+        (["--from", str(tmp_path / "missing")], ("missing", "not a directory")),
+        (["--from", str(config)], ("trunkgate.yaml", "not a directory")),
+        (["--from", str(tmp_path / "plain")], ("plain", "not a git")),
+        (["--from", str(working(fresh_site)), "--rev", "nosuch"], ("nosuch", "not a commit")),
+    ):
+        refused(run("-c", str(config), "project", "create", "example/other", *start), *words)
+        assert not bare.exists(), start
+    created = run(
+        "-c", str(config), "project", "create", "example/other", "--from", str(working(fresh_site))
+    )
+    assert created.returncode == 0, created.stderr
+    assert git(bare, "rev-parse", "main") == git(working(fresh_site), "rev-parse", "HEAD")
+
+
+def test_a_second_project_create_is_refused_unless_replacing(
+    fresh_site: Path, tmp_path: Path
+) -> None:
+    config = fresh_site / "trunkgate.yaml"
+    bare = fresh_site / "data" / "git" / "example" / "calc.git"
+    old = git(bare, "rev-parse", "main")
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    (other / "README").write_text("another start\n")
+    git(other, "add", "README")
+    git(other, "commit", "-q", "-m", "Another start")
+    again = ["-c", str(config), "project", "create", "example/calc", "--from", str(other)]
+    refused(run(*again), "example/calc", "--replace")
+    assert git(bare, "rev-parse", "main") == old
+    refused(run(*again, "--rev", "nosuch", "--replace"), "nosuch")
+    assert git(bare, "rev-parse", "main") == old
+    replaced = run(*again, "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    assert git(bare, "rev-parse", "main") == git(other, "rev-parse", "HEAD")

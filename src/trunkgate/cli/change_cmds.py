@@ -35,6 +35,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="a working repository whose branch the project starts from",
     )
     create.add_argument("--rev", help="the commit to start from (default: the default branch)")
+    create.add_argument(
+        "--replace",
+        action="store_true",
+        help="remove the project's repository, if it has one, and start it anew",
+    )
     create.set_defaults(run=run_project_create)
 
     change = commands.add_parser("change", help="propose and review changes (local source)")
@@ -79,8 +84,22 @@ def run_project_create(args: argparse.Namespace) -> int:
             raise CliError(f"project {args.project!r} is not in the configuration")
         review = open_site_review(config, store)
         branch = project.default_branch
+        if not args.replace:
+            try:
+                path = review.repo(args.project)
+            except UnknownProject:
+                pass
+            else:
+                raise CliError(
+                    f"project {args.project} has a repository already ({path}); "
+                    "--replace removes it, with its changes' commits, and starts anew"
+                )
         return await review.create_project(
-            args.project, branch, seed=args.source.resolve(), rev=args.rev or branch
+            args.project,
+            branch,
+            seed=args.source.resolve(),
+            rev=args.rev or branch,
+            replace=args.replace,
         )
 
     path = _reviewing(args, work)
