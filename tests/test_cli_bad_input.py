@@ -186,3 +186,19 @@ def test_a_second_project_create_is_refused_unless_replacing(
     replaced = run(*again, "--replace")
     assert replaced.returncode == 0, replaced.stderr
     assert git(bare, "rev-parse", "main") == git(other, "rev-parse", "HEAD")
+
+
+def test_a_data_dir_that_is_a_file_is_named(fresh_site: Path) -> None:
+    config = fresh_site / "trunkgate.yaml"
+    config.write_text(config.read_text().replace("data-dir: ./data", "data-dir: ./trunkgate.yaml"))
+    for command in (["nodes"], ["status"], ["builds"], ["change", "list"], ["serve"]):
+        refused(run("-c", str(config), *command), "trunkgate.yaml", "not a directory")
+
+
+def test_a_store_file_truncated_to_nothing_is_refused(fresh_site: Path) -> None:
+    config = fresh_site / "trunkgate.yaml"
+    store = fresh_site / "data" / "state.db"
+    store.write_bytes(b"")
+    for command in (["nodes"], ["change", "list"], ["serve"]):
+        refused(run("-c", str(config), *command), str(store), "empty")
+    assert store.read_bytes() == b""
