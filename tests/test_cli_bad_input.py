@@ -86,6 +86,7 @@ CASES: list[tuple[str, ...]] = [
     ("autohold delete nosuch", "nosuch"),
     ("serve --components nosuch", "nosuch"),
     ("serve --components ,", "component"),
+    ("serve --log-level loud", "loud"),
     # Files and directories.
     ("change propose --project example/calc --repo /nonexistent", "/nonexistent"),
     ("change propose --project example/calc --repo {site}/trunkgate.yaml", "trunkgate.yaml"),
