@@ -4,7 +4,9 @@ local review source from the command line."""
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from trunkgate.review.errors import ReviewError, UnknownProject
 from trunkgate.review.model import Change
 from trunkgate.site import open_site_review
 from trunkgate.store import Store
+from trunkgate.untrusted import printable
 
 CHANGE_COLUMNS = ("change", "project", "branch", "patchset", "status", "commit", "votes")
 
@@ -158,10 +161,36 @@ def run_show(args: argparse.Namespace) -> int:
 
     change = _reviewing(args, work)
     if args.format == "json":
-        print(json.dumps(change_listing(change), indent=2))
+        detail = change_listing(change)
+        detail["vote_history"] = [asdict(vote) for vote in change.votes]
+        detail["comments"] = [asdict(comment) for comment in change.comments]
+        print(json.dumps(detail, indent=2))
         return 0
     print_rows([_row(change)], CHANGE_COLUMNS, "table")
+    print(f"subject: {printable(change.subject, newlines=False)}")
+    if change.votes:
+        print("votes:")
+        for vote in change.votes:
+            print(
+                f"  {_when(vote.at)}  patchset {vote.patchset}  "
+                f"{printable(vote.label, newlines=False)} {vote.value:+d}  "
+                f"by {printable(vote.by, newlines=False)}"
+            )
+    if change.comments:
+        print("comments:")
+        for comment in change.comments:
+            # A report may quote a job's output: shown, never obeyed.
+            print(
+                f"  {_when(comment.at)}  patchset {comment.patchset}  "
+                f"{printable(comment.author, newlines=False)}:"
+            )
+            for line in printable(comment.text).splitlines():
+                print(f"    {line}".rstrip())
     return 0
+
+
+def _when(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, tz=datetime.UTC).isoformat(timespec="seconds")
 
 
 def run_list(args: argparse.Namespace) -> int:
