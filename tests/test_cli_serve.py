@@ -3,6 +3,7 @@ init`: what it refuses at start, and what its log says."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -84,3 +85,20 @@ def test_a_web_port_taken_by_another_program_is_refused_before_anything_starts(
     nodes = run("-c", str(site), "nodes", "--format", "json")
     assert nodes.returncode == 0, nodes.stderr
     assert nodes.stdout.strip() == "[]"
+
+
+def test_the_serve_log_has_levels_and_no_library_chatter(site: Path) -> None:
+    # The executor opens the history: alembic speaks of its migrations.
+    first = Serving(site, "--components", "scheduler,executor")
+    code, err = first.stop()
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines, "serve logged nothing"
+    for line in lines:
+        assert re.match(r"\d{4}-\d\d-\d\d [\d:,]+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ", line), line
+        assert " alembic" not in line, line
+        assert " sqlalchemy" not in line, line
+    quiet = Serving(site, "--components", "scheduler", "--log-level", "warning")
+    code, err = quiet.stop()
+    assert code == 0, err
+    assert not [line for line in err.splitlines() if " INFO " in line], err

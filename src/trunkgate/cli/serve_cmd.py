@@ -18,6 +18,8 @@ from trunkgate.site import open_site_store
 from trunkgate.store import Store, StoreError
 from trunkgate.web_port import WebPort, WebPortTaken, claim_web_port
 
+log = logging.getLogger("trunkgate.serve")
+
 # The names of `trunkgate.components.COMPONENTS`, here so that the command
 # line starts without loading every component.
 COMPONENT_NAMES = ("scheduler", "executor", "launcher", "metrics")
@@ -93,7 +95,10 @@ async def _serve(config: Config, names: list[str], web: WebPort | None) -> int:
         runners["metrics"] = functools.partial(run_metrics, sock=web.socket)
     try:
         print(f"trunkgate: serving {', '.join(names)}; stop with Ctrl-C", flush=True)
+        where = f"; web port {config.web.listen}:{config.web.port}" if web is not None else ""
+        log.info("serving %s, site %s%s", ", ".join(names), config.data_dir, where)
         await _run_all([runners[name](config, store, stop) for name in names], stop)
+        log.info("stopped")
     except DriverError as exc:
         raise CliError(str(exc)) from None
     finally:

@@ -54,7 +54,7 @@ from trunkgate.review.errors import ReviewError
 from trunkgate.review.events import ReviewEvent
 from trunkgate.review.source import LocalReview, TreeToMerge
 from trunkgate.review.stored import take_events
-from trunkgate.scheduler import layout
+from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.cron import Cron
 from trunkgate.scheduler.records import (
     BuildOutcome,
@@ -272,11 +272,14 @@ class Scheduler:
                     if queued.buildset:
                         key = (item.pipeline, *queued.change.key)
                         buildsets[key] = queued.buildset
+            before = queue_log.queued(manager.state)
             try:
                 actions = manager.handle(item.event)
             except Exception:
                 log.exception("pipeline %s: cannot apply %s", item.pipeline, item.event)
                 continue
+            for line in queue_log.entered(item.pipeline, before, manager.state):
+                log.info(line)
             log.debug(
                 "scheduler: %s %s -> %s",
                 item.pipeline,
@@ -543,6 +546,7 @@ class Scheduler:
         except (ReviewError, MergerError) as exc:
             self._answer(pipeline, MergeFailed(buildset=action.buildset, reason=str(exc)))
             return
+        log.info(queue_log.merged(pipeline, change))
         self._answer(pipeline, ItemMerged(buildset=action.buildset))
 
     async def _send_outbox(self) -> None:
@@ -586,6 +590,7 @@ class Scheduler:
                 )
             elif section.success.comment or section.failure.comment:
                 await self.review.comment(change.number, comment, REPORTER)
+            log.info(queue_log.reported(pipeline, report))
         except ReviewError as exc:
             log.warning("scheduler: cannot report on change %s: %s", change, exc)
         self.reported.append((pipeline, report))
