@@ -102,3 +102,12 @@ def test_the_serve_log_has_levels_and_no_library_chatter(site: Path) -> None:
     code, err = quiet.stop()
     assert code == 0, err
     assert not [line for line in err.splitlines() if " INFO " in line], err
+
+
+def test_status_before_the_first_serve_says_each_pipeline_is_empty(site: Path) -> None:
+    shown = run("-c", str(site), "status")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    for pipeline in ("check", "gate", "post", "periodic"):
+        assert any(line.startswith(f"{pipeline}: 0 item(s)") for line in lines), shown.stdout
+    assert "no scheduler has run" in shown.stdout
