@@ -56,6 +56,18 @@ CASES: list[tuple[str, ...]] = [
     ("builds --limit abc", "--limit", "abc"),
     ("status --format xml", "xml"),
     ("config check extra", "extra"),
+    # The configuration itself.
+    ("-c /nonexistent.yaml nodes", "/nonexistent.yaml", "no config file"),
+    ("-c {site}/src/example/calc/calc/__init__.py status", "__init__.py"),
+    ("config jobs --project nosuch", "nosuch"),
+    ("config jobs --pipeline nosuch", "nosuch"),
+    ("builds --project nosuch", "--project", "nosuch"),
+    ("builds --pipeline nosuch", "--pipeline", "nosuch"),
+    ("builds --job nosuch", "--job", "nosuch"),
+    ("change comment 999 {empty}", "empty"),
+    ("init {empty}", "DIR"),
+    ("init /proc/trunkgate-site", "/proc/trunkgate-site"),
+    ("init {site}/trunkgate.yaml/site", "trunkgate.yaml"),
     # Numbers.
     (f"builds --limit {HUGE}", "--limit"),
     ("builds --limit 0", "--limit"),
@@ -114,10 +126,13 @@ CASES: list[tuple[str, ...]] = [
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_in_one_line(site: Path, case: tuple[str, ...]) -> None:
     command, *words = case
-    args = command.format(site=site, repo=working(site)).split()
+    args = command.format(site=site, repo=working(site), empty="\0").split()
+    args = ["" if arg == "\0" else arg for arg in args]
     if command.endswith("--reason"):
         args.append("")
-    result = run("-c", str(site / "trunkgate.yaml"), *args)
+    if args[0] != "-c":
+        args = ["-c", str(site / "trunkgate.yaml"), *args]
+    result = run(*args)
     refused(result, *words)
 
 

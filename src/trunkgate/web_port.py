@@ -55,6 +55,8 @@ def _lock(path: Path, address: str) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (FileExistsError, NotADirectoryError):
+        raise WebPortTaken(f"the data directory {path.parent} is not a directory") from None
     except OSError as exc:
         raise WebPortTaken(
             f"cannot make the lock of the web port, {path}: {exc.strerror}"

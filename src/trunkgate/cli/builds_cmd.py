@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from trunkgate.cli.arguments import positive
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
-from trunkgate.config.loader import load_config
+from trunkgate.config.loader import Config, load_config
 from trunkgate.history import HistoryError
 from trunkgate.history.records import LISTED_FIELDS, BuildRecord
 from trunkgate.untrusted import printable_bytes
@@ -76,6 +77,8 @@ def run_builds(args: argparse.Namespace) -> int:
         records = asyncio.run(query())
     except HistoryError as exc:
         raise CliError(str(exc)) from None
+    if not records:
+        _refuse_unknown_filters(args, config)
     rows: list[dict[str, Any]] = []
     for record in records:
         row = record.listing()
@@ -89,6 +92,22 @@ def run_builds(args: argparse.Namespace) -> int:
             row["id"] = str(row["id"])[:8]
     print_rows(rows, columns, args.format)
     return 0
+
+
+def _refuse_unknown_filters(args: argparse.Namespace, config: Config) -> None:
+    """No build matched: a filter naming what the configuration does not
+    know is more likely a typo than a question (the history may still hold
+    builds of what was removed, and then they are listed)."""
+    known: tuple[tuple[str, str | None, Collection[str]], ...] = (
+        ("--project", args.project, config.projects),
+        ("--pipeline", args.pipeline, config.pipelines),
+        ("--job", args.job, {job.name for job in config.expanded}),
+    )
+    for flag, value, names in known:
+        if value is not None and value not in names:
+            raise CliError(
+                f"{flag} {value!r}: no such name in the configuration nor in the history"
+            )
 
 
 def run_console(args: argparse.Namespace) -> int:

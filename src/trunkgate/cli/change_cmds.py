@@ -140,6 +140,9 @@ def run_propose(args: argparse.Namespace) -> int:
 
 
 def run_review_action(args: argparse.Namespace) -> int:
+    if args.verb == "comment" and not args.text.strip():
+        raise CliError("the comment is empty: say something")
+
     async def work(config: Config, store: Store) -> Change:
         review = open_site_review(config, store)
         if args.verb == "approve":

@@ -71,8 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigInvalid as exc:
         for problem in exc.problems:
             print(printable(str(problem)), file=sys.stderr)
-        noun = "problem" if len(exc.problems) == 1 else "problems"
-        print(f"trunkgate: the configuration has {len(exc.problems)} {noun}", file=sys.stderr)
+        if len(exc.problems) > 1:
+            print(f"trunkgate: the configuration has {len(exc.problems)} problems", file=sys.stderr)
         return 1
     except CliError as exc:
         # A message may quote a node, a review system or a change.

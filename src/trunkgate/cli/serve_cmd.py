@@ -56,7 +56,7 @@ def configure_logging(level_name: str) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    names = [n.strip() for n in args.components.split(",") if n.strip()]
+    names = list(dict.fromkeys(n.strip() for n in args.components.split(",") if n.strip()))
     unknown = [n for n in names if n not in COMPONENT_NAMES]
     if unknown or not names:
         raise CliError(

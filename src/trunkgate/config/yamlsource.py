@@ -133,7 +133,19 @@ def _convert(node: yaml.Node, path: Path_, source: SourceMap, problems: list[Con
             )
         )
         return None
-    return construct(_constructor, node)
+    try:
+        return construct(_constructor, node)
+    except Exception:
+        # An explicit tag on a value it cannot read (`!!int ""`, `!!bool
+        # maybe`): PyYAML's constructors fail on those in many ways.
+        mark = node.start_mark
+        problems.append(
+            ConfigProblem(
+                Where(source.file, mark.line + 1, mark.column + 1),
+                f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}",
+            )
+        )
+        return None
 
 
 @dataclass(frozen=True)
