@@ -111,3 +111,8 @@ def test_status_before_the_first_serve_says_each_pipeline_is_empty(site: Path) -
     for pipeline in ("check", "gate", "post", "periodic"):
         assert any(line.startswith(f"{pipeline}: 0 item(s)") for line in lines), shown.stdout
     assert "no scheduler has run" in shown.stdout
+
+
+def test_a_web_address_that_cannot_be_had_is_named(site: Path) -> None:
+    site.write_text(site.read_text() + "  listen: 192.0.2.1\n")
+    refused(run("-c", str(site), "serve"), "192.0.2.1", "web.listen")

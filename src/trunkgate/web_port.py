@@ -5,6 +5,7 @@ port, then the listening socket itself. Nothing here touches the store."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import socket
@@ -28,6 +29,12 @@ class WebPort:
     socket: socket.socket
     lock_fd: int
 
+    @property
+    def address(self) -> str:
+        """Where it listens, the port chosen when the config asks for 0."""
+        host, port = self.socket.getsockname()[:2]
+        return f"{host}:{port}"
+
     def close(self) -> None:
         self.socket.close()
         with contextlib.suppress(OSError):
@@ -41,9 +48,14 @@ def claim_web_port(config: Config) -> WebPort:
         listening = socket.create_server((config.web.listen, config.web.port))
     except OSError as exc:
         os.close(fd)
+        if exc.errno == errno.EADDRINUSE:
+            raise WebPortTaken(
+                f"the web port {address} is taken by another program; "
+                "choose another in the config's web.port"
+            ) from None
         raise WebPortTaken(
-            f"the web port {address} is taken or cannot be had ({exc.strerror}): "
-            "another program listens there; choose another in the config's web.port"
+            f"cannot listen on the web address {address}: {exc.strerror or exc}; "
+            "check the config's web.listen and web.port"
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

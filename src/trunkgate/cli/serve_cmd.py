@@ -95,7 +95,7 @@ async def _serve(config: Config, names: list[str], web: WebPort | None) -> int:
         runners["metrics"] = functools.partial(run_metrics, sock=web.socket)
     try:
         print(f"trunkgate: serving {', '.join(names)}; stop with Ctrl-C", flush=True)
-        where = f"; web port {config.web.listen}:{config.web.port}" if web is not None else ""
+        where = f"; web port {web.address}" if web is not None else ""
         log.info("serving %s, site %s%s", ", ".join(names), config.data_dir, where)
         await _run_all([runners[name](config, store, stop) for name in names], stop)
         log.info("stopped")
