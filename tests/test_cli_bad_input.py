@@ -107,6 +107,8 @@ CASES: list[tuple[str, ...]] = [
     ("init {site}/trunkgate.yaml", "trunkgate.yaml"),
     ("init {site}", "trunkgate.yaml"),
     ("node hold nosuch --key /nonexistent", "/nonexistent"),
+    ("node hold nosuch --key /dev/zero", "/dev/zero", "too big"),
+    ("node hold nosuch --key {site}", "Is a directory"),
     # Autohold requests that could never hold anything, or hold forever.
     ("autohold add --project example/calc --job nosuchjob --reason x", "nosuchjob"),
     ("autohold add --project nosuch --job style --reason x", "nosuch"),
