@@ -121,6 +121,7 @@ CASES: list[tuple[str, ...]] = [
     ("autohold add --project example/calc --job style --reason x --for nonsense", "--for"),
     (f"autohold add --project example/calc --job style --reason x --for {HUGE}", "--for"),
     ("autohold add --project example/calc --job style --reason", "--reason"),
+    (f"autohold add --project example/calc --job style --reason {'x' * 501}", "--reason", "501"),
     ("autohold add --project example/calc --job style --reason x --key /nonexistent", "/no"),
 ]
 

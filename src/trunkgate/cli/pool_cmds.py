@@ -43,6 +43,8 @@ REQUEST_COLUMNS = ("id", "state", "labels", "priority", "requestor", "provider",
 # one, and so is a request for more holds than this.
 LONGEST_HOLD = 365 * 86400.0
 MOST_HOLDS = 100
+# A reason is shown in every listing of the nodes it holds.
+LONGEST_REASON = 500
 
 AUTOHOLD_COLUMNS = ("id", "project", "job", "change", "count", "held", "hold_for", "reason")
 
@@ -272,6 +274,8 @@ def run_autohold_add(args: argparse.Namespace) -> int:
     hold_for = _duration(args.hold_for, "--for")
     if not args.reason.strip():
         raise CliError("--reason: say why the nodes are held (it is shown with them)")
+    if len(args.reason) > LONGEST_REASON:
+        raise CliError(f"--reason: at most {LONGEST_REASON} characters, not {len(args.reason)}")
     keys = _public_keys(args.keys)
 
     async def work(config: Config, store: Store) -> Autohold:
