@@ -40,5 +40,13 @@ def whole_number(low: int, high: int = LARGEST) -> Callable[[str], int]:
     return parse
 
 
+def record_id(text: str) -> str:
+    """An argparse type: the id of a node or an autohold, as listings show
+    it; a path in the store (empty, with '/', '.' or '..') is none."""
+    if not text or "/" in text or text in (".", ".."):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id (see the listing's ID column)")
+    return text
+
+
 # A change's number, a count of results: from 1.
 positive = whole_number(1)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from trunkgate.cli.arguments import positive, whole_number
+from trunkgate.cli.arguments import positive, record_id, whole_number
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
@@ -60,14 +60,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     node = commands.add_parser("node", help="hold, release or delete a node by hand")
     actions = node.add_subparsers(dest="action", metavar="ACTION", required=True)
     hold = actions.add_parser("hold", help="keep a node for a person to look at")
-    hold.add_argument("id")
+    hold.add_argument("id", type=record_id)
     hold.add_argument("--for", dest="hold_for", metavar="DUR", help="e.g. 4h (default: no end)")
     hold.add_argument("--reason", default="held by hand")
     _key_option(hold, "authorize this SSH public key for root on the held node")
     hold.set_defaults(run=run_node_hold)
     for verb, help_text in (("release", "end a hold"), ("delete", "delete a node now")):
         sub = actions.add_parser(verb, help=help_text)
-        sub.add_argument("id")
+        sub.add_argument("id", type=record_id)
         sub.set_defaults(run=run_node_control, verb=verb)
 
     autohold = commands.add_parser("autohold", help="hold the nodes of matching failed builds")
@@ -85,7 +85,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _format(listing)
     listing.set_defaults(run=run_autohold_list)
     delete = verbs.add_parser("delete", help="delete an autohold request")
-    delete.add_argument("id")
+    delete.add_argument("id", type=record_id)
     delete.set_defaults(run=run_autohold_delete)
 
 
