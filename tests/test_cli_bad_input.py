@@ -229,3 +229,9 @@ def test_a_store_file_truncated_to_nothing_is_refused(fresh_site: Path) -> None:
     for command in (["nodes"], ["change", "list"], ["serve"]):
         refused(run("-c", str(config), *command), str(store), "empty")
     assert store.read_bytes() == b""
+
+
+def test_init_over_a_damaged_store_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "site" / "data").mkdir(parents=True)
+    (tmp_path / "site" / "data" / "state.db").write_bytes(b"")
+    refused(run("init", str(tmp_path / "site")), "state.db", "empty")

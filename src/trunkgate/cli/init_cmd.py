@@ -14,7 +14,9 @@ from trunkgate.example import (
     track,
     write_example,
 )
+from trunkgate.review.errors import ReviewError
 from trunkgate.site import open_site_review, open_site_store
+from trunkgate.store import StoreError
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +39,10 @@ def run_init(args: argparse.Namespace) -> int:
         raise CliError(f"cannot write the site into {directory}: {_os_error(exc)}") from None
     config = load_config(config_path)
     working = directory / "src" / EXAMPLE_PROJECT
-    bare = asyncio.run(_create_repository(config, working))
+    try:
+        bare = asyncio.run(_create_repository(config, working))
+    except (StoreError, ReviewError) as exc:
+        raise CliError(str(exc)) from None
     track(working, bare)
     print(f"wrote {config_path} ({len(config.expanded)} jobs) and the example project")
     print(f"the example's repository is {bare}; {working} is a clone to work in")
