@@ -56,9 +56,6 @@ CASES: list[tuple[str, ...]] = [
     ("builds --limit abc", "--limit", "abc"),
     ("status --format xml", "xml"),
     ("config check extra", "extra"),
-    # The configuration itself.
-    ("-c /nonexistent.yaml nodes", "/nonexistent.yaml", "no config file"),
-    ("-c {site}/src/example/calc/calc/__init__.py status", "__init__.py"),
     ("config jobs --project nosuch", "nosuch"),
     ("config jobs --pipeline nosuch", "nosuch"),
     ("builds --project nosuch", "--project", "nosuch"),
@@ -141,9 +138,7 @@ def test_bad_input_is_refused_in_one_line(site: Path, case: tuple[str, ...]) -> 
     args = ["" if arg == "\0" else arg for arg in args]
     if command.endswith("--reason"):
         args.append("")
-    if args[0] != "-c":
-        args = ["-c", str(site / "trunkgate.yaml"), *args]
-    result = run(*args)
+    result = run("-c", str(site / "trunkgate.yaml"), *args)
     refused(result, *words)
 
 
@@ -235,3 +230,13 @@ def test_init_over_a_damaged_store_is_refused(tmp_path: Path) -> None:
     (tmp_path / "site" / "data").mkdir(parents=True)
     (tmp_path / "site" / "data" / "state.db").write_bytes(b"")
     refused(run("init", str(tmp_path / "site")), "state.db", "empty")
+
+
+@pytest.mark.parametrize("config", ["/nonexistent.yaml", "/dev/null", "{site}/src"])
+def test_a_bad_config_path_is_a_located_problem(site: Path, config: str) -> None:
+    result = run("-c", config.format(site=site), "nodes")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1
+    problem, summary = result.stderr.strip().splitlines()
+    assert problem.startswith(config.format(site=site) + ":1:1: "), problem
+    assert summary == "trunkgate: the configuration has 1 problem"

@@ -105,3 +105,34 @@ def test_init_writes_a_config_that_checks_and_a_git_repository(tmp_path: Path) -
     again = trunkgate("init", str(tmp_path / "site"))
     assert again.returncode == 1
     assert "exists already" in again.stderr
+
+
+def test_config_check_takes_a_sites_window_for_the_builtin_gate(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "trunkgate.yaml",
+        LABELS
+        + """\
+        pipelines:
+          - name: gate
+            window: {ceiling: 40}
+        """,
+    )
+    assert trunkgate("-c", str(path), "config", "check").returncode == 0
+    path.write_text(path.read_text().replace("ceiling: 40", "ceiling: 10"))
+    result = trunkgate("-c", str(path), "config", "check")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{path}:5:5: 'window': ceiling (10) is below start (20)",
+        "trunkgate: the configuration has 1 problem",
+    ]
+
+
+def test_each_problem_is_one_line_even_when_it_quotes_a_newline(tmp_path: Path) -> None:
+    path = tmp_path / "trunkgate.yaml"
+    path.write_text('history:\n  "bad\\nkey": 1\n')
+    result = trunkgate("-c", str(path), "config", "check")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{path}:2:3: unknown key 'bad\\x0akey'; known keys: url",
+        "trunkgate: the configuration has 1 problem",
+    ]

@@ -1,6 +1,7 @@
-"""The whole site in a `trunkgate serve` process, killed with SIGKILL while the
-gate is busy and started again: the queue resumes from the store, every
-change is reported, and none merges twice."""
+"""The whole site in a `trunkgate serve` process, killed with SIGKILL (or
+stopped with SIGTERM) while the gate is busy and started again: the queue
+resumes from the store, every change is reported, none merges twice, and
+each build's end is recorded once, by the run that ended it."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ import pytest
 from trunkgate.config.loader import Config, load_config
 from trunkgate.demo.run import gate_outcome
 from trunkgate.pool.providers import make_driver
+from trunkgate.pool.repository import PoolRecords
+from trunkgate.pool.states import NodeState
 from trunkgate.review.model import ChangeStatus
-from trunkgate.scheduler import layout
 from trunkgate.site import open_site_review, open_site_store
 
 PROJECT = "acme/app"
@@ -141,7 +143,10 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[Config, Path, Serve]]:
                 await driver.delete(instance.external_id)
 
 
-async def test_the_gate_resumes_after_sigkill(site: tuple[Config, Path, Serve]) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+async def test_the_gate_resumes_after_a_stop(
+    site: tuple[Config, Path, Serve], how: signal.Signals
+) -> None:
     config, work, serve = site
     store = await open_site_store(config)
     try:
@@ -155,13 +160,13 @@ async def test_the_gate_resumes_after_sigkill(site: tuple[Config, Path, Serve]) 
         await serve.start()
         for number in numbers:
             await review.approve(number)
-        # Kill it once builds run for the gate.
+        # Stop it once a build runs on its node for the gate.
         deadline = time.monotonic() + 60
-        await store.ensure_path(layout.BUILD_REQUESTS)
-        while not await store.children(layout.BUILD_REQUESTS):
+        records = PoolRecords(store)
+        while not any(n.state == NodeState.IN_USE for n in await records.nodes()):
             assert time.monotonic() < deadline, "the gate never started a build"
             await asyncio.sleep(0.05)
-        await serve.kill(signal.SIGKILL)
+        await serve.kill(how)
         await serve.start()
         deadline = time.monotonic() + 90
         while not all([gate_outcome(await review.get(n)) for n in numbers]):

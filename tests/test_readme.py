@@ -1,12 +1,15 @@
 """The README's examples work: every YAML example loads as a whole config,
-and the Security section names every system call the node filter denies."""
+the built-in pipelines it shows are the ones built in, and the Security
+section names every system call the node filter denies."""
 
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 
 import pytest
+import yaml
 
 from trunkgate.config.loader import load_config
 from trunkgate.pool.drivers.namespace.seccomp import DENIED
@@ -24,6 +27,13 @@ def test_each_yaml_example_is_a_valid_config(example: str, tmp_path: Path) -> No
     (tmp_path / "trunkgate.yaml").write_text(example)
     config = load_config(tmp_path / "trunkgate.yaml")
     assert config.files
+
+
+def test_the_builtin_pipelines_shown_are_the_ones_built_in() -> None:
+    section = README.read_text().split("### The built-in pipelines", 1)[1]
+    shown = re.findall(r"```yaml\n(.*?)```", section, re.S)[0]
+    builtin = resources.files("trunkgate.builtin").joinpath("pipelines.yaml").read_text()
+    assert yaml.safe_load(shown) == yaml.safe_load(builtin)
 
 
 def test_the_security_section_names_every_denied_call() -> None:

@@ -3,6 +3,7 @@ store it names and the local review source on it. Nothing here runs a component.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pydantic
@@ -10,7 +11,7 @@ import pydantic
 from trunkgate.config.loader import Config
 from trunkgate.review.source import LocalReview
 from trunkgate.review.stored import StoredChanges, StoredEvents
-from trunkgate.store import Store, StoreError, StoreSettings, TLSSettings, open_store
+from trunkgate.store import RecordExists, Store, StoreError, StoreSettings, TLSSettings, open_store
 
 STORE_FILE = "state.db"
 
@@ -95,3 +96,23 @@ def _review(config: Config, changes: StoredChanges, events: StoredEvents) -> Loc
 def _config_argument(config: Config) -> str:
     """What `load_config` needs to load this config again: its file or directory."""
     return config.files[0] if len(config.files) == 1 else str(config.base_dir)
+
+
+# The site's identity: a random id made when its store is first used and kept
+# there, so it outlives restarts, and a new store (a new site) gets a new one.
+SITE_ID = "/site"
+
+
+async def site_id(store: Store) -> str:
+    """This site's id, made on first use; what keeps its builds apart from
+    another site's in a history database they share."""
+    while True:
+        record = await store.get(SITE_ID)
+        if record is not None:
+            if not isinstance(record.value, str) or not record.value:
+                raise StoreError(f"the store's {SITE_ID} holds {record.value!r}, not a site id")
+            return record.value
+        try:
+            await store.create(SITE_ID, uuid.uuid4().hex)
+        except RecordExists:
+            continue

@@ -22,22 +22,6 @@ def test_tab_indentation_is_malformed_yaml(tmp_path: Path) -> None:
     assert found[0].startswith("trunkgate.yaml:2:1: malformed YAML")
 
 
-@pytest.mark.parametrize(
-    ("value", "said"),
-    [
-        ('!!int ""', "'' is not a valid int"),
-        ("!!float x", "'x' is not a valid float"),
-        ("!!bool maybe", "'maybe' is not a valid bool"),
-        ("!!timestamp soon", "'soon' is not a valid timestamp"),
-    ],
-)
-def test_a_tagged_value_that_is_not_of_its_tag_is_a_problem(
-    tmp_path: Path, value: str, said: str
-) -> None:
-    found = problems(tmp_path, f"pool:\n  max-held-nodes: {value}\n")
-    assert f"trunkgate.yaml:2:19: {said}" in found
-
-
 def test_unknown_key_suggests_the_near_one(tmp_path: Path) -> None:
     found = problems(
         tmp_path,

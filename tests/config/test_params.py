@@ -36,3 +36,21 @@ def test_unmatched_brace_is_an_error_with_its_offset(text: str, offset: int) -> 
 
 def test_booleans_read_as_yaml_writes_them() -> None:
     assert [param_text(v) for v in (True, False, 3, "x")] == ["true", "false", "3", "x"]
+
+
+def test_a_template_matches_a_name_as_the_shortest_values_from_the_left() -> None:
+    template = compile_template("unit-{python}-{os}")
+    assert template.match("unit-3.12-debian-12") == {"python": "3.12", "os": "debian-12"}
+    assert template.match("unit-3.12") is None
+    assert compile_template("{a}-{a}").match("x-y") is None
+    assert compile_template("{a}-{a}").match("x-y-x-y") == {"a": "x-y"}
+    assert compile_template("{a}{b}").match("xyz") == {"a": "x", "b": "yz"}
+    assert compile_template("{a}z").match("a\nz") is None
+    assert compile_template("plain").match("plain") == {}
+
+
+def test_matching_a_name_that_fits_no_template_takes_no_time() -> None:
+    template = compile_template("{a}{b}{c}{d}{e}{f}{g}{h}z")
+    assert template.match("a" * 2000) is None
+    assert compile_template("{a}-{b}-{c}-{d}-{e}-{f}-{a}").match("x-" * 300) is None
+    assert template.match("a" * 300 + "z") is not None

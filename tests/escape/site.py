@@ -50,14 +50,14 @@ nodesets:
 jobs:
   - name: ci
     timeout: 120s
-    run: [cd src/acme/app && bash ci.sh]
+    run: [bash ci.sh]
   - name: pair
     timeout: 120s
     nodeset: pair
     run:
-      - shell: cd src/acme/pair && bash serve.sh
+      - shell: bash serve.sh
         node: peer
-      - cd src/acme/pair && bash fetch.sh
+      - bash fetch.sh
 projects:
   - name: acme/app
     check: [ci]

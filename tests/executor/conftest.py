@@ -35,21 +35,21 @@ jobs:
     timeout: 60s
     env: {GREETING: "hello, 'quoted' world"}
     pre-run:
-      - mkdir -p out && echo pre-run ran > out/pre.txt
+      - mkdir -p ~/out && echo pre-run ran > ~/out/pre.txt
     run:
       - echo "env project=$TRUNKGATE_PROJECT change=$TRUNKGATE_CHANGE patchset=$TRUNKGATE_PATCHSET"
       - echo "env pipeline=$TRUNKGATE_PIPELINE job=$TRUNKGATE_JOB build=$TRUNKGATE_BUILD"
       - echo "env greeting=$GREETING node=$TRUNKGATE_NODE nodes=$TRUNKGATE_NODES"
       - echo "env src=$TRUNKGATE_SRC primary-address=$TRUNKGATE_NODE_PRIMARY_ADDRESS"
+      # Steps start in the project's source tree.
       - name: source
         shell: |
-          cd "$TRUNKGATE_SRC"
           echo "source: $(git rev-parse HEAD) $(cat change.txt)"
           echo "report of $(git log -1 --format=%s)" > ~/out/report.txt
       - |
         python3 -c '
-        import json
-        inventory = json.load(open("trunkgate/inventory.json"))
+        import json, os
+        inventory = json.load(open(os.environ["TRUNKGATE_INVENTORY"]))
         print("inventory", inventory["nodes"][0]["address"])'
     post-run:
       - echo post-run ran
@@ -87,8 +87,8 @@ jobs:
         node: worker
       - shell: |
           addr=$(python3 -c '
-          import json
-          inventory = json.load(open("trunkgate/inventory.json"))
+          import json, os
+          inventory = json.load(open(os.environ["TRUNKGATE_INVENTORY"]))
           print([n["address"] for n in inventory["nodes"] if n["name"] == "worker"][0])')
           test "$addr" = "$TRUNKGATE_NODE_WORKER_ADDRESS"
           exec 3<>"/dev/tcp/$addr/22"
@@ -124,7 +124,7 @@ jobs:
   - name: loses-rsync
     timeout: 60s
     run:
-      - mkdir -p out && echo kept > out/a.txt && rm "$(command -v rsync)"
+      - mkdir -p ~/out && echo kept > ~/out/a.txt && rm "$(command -v rsync)"
     artifacts: [out/a.txt]
 
   # What an attacker's change leaves for the executor to collect.
@@ -132,6 +132,7 @@ jobs:
     timeout: 60s
     run:
       - |
+        cd ~
         mkdir -p out/sub
         echo plain > out/plain.txt
         cp /bin/true out/setuid-root && chmod 4755 out/setuid-root
@@ -154,7 +155,7 @@ jobs:
   - name: sends-back-too-much
     timeout: 60s
     run:
-      - mkdir -p out && for n in 1 2 3 4 5 6; do head -c 1M /dev/urandom > out/part-$n; done
+      - cd ~ && mkdir -p out && for n in 1 2 3 4 5 6; do head -c 1M /dev/urandom > out/part-$n; done
     artifacts: [out]
 
   - name: floods-the-console
@@ -171,13 +172,13 @@ jobs:
         echo 'python3 -c "import sys; sys.stderr.write(chr(27) * 3000000)"' >> /usr/bin/rsync
         echo 'exec /usr/bin/rsync.real "$@"' >> /usr/bin/rsync
         chmod +x /usr/bin/rsync
-        mkdir -p out && echo kept > out/a.txt
+        mkdir -p ~/out && echo kept > ~/out/a.txt
     artifacts: [out]
 
   - name: sends-back-many-files
     timeout: 60s
     run:
-      - mkdir -p out && cd out && seq 5000 | xargs touch
+      - mkdir -p ~/out && cd ~/out && seq 5000 | xargs touch
     artifacts: [out]
 
   - name: prints-escapes

@@ -2,8 +2,9 @@
 simulated merger, executor and review source answering its actions. The
 simulation checks, on every step, what a user would notice if it broke:
 nothing merges unless its exact tree passed every voting job, no change
-merges twice, no item is reported twice, the window stays in its bounds, and
-every action the engine waits for is one the simulation holds.
+merges twice, no item is reported twice, the window stays in its bounds and
+no more items are under test than it allows, and every action the engine
+waits for is one the simulation holds.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from trunkgate.gate import (
     state_from_dict,
     state_to_dict,
 )
+from trunkgate.gate.state import Item, Phase
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,14 @@ class Ran:
     change: ChangeRef
     tree: Tree
     result: BuildResult
+
+
+def busy_item(item: Item) -> bool:
+    """The item takes the merger's or the executors' time: its tree is being
+    prepared, its builds run, or it is being merged."""
+    if item.phase is Phase.TESTING:
+        return item.builds_outstanding
+    return item.phase in (Phase.PREPARING, Phase.MERGING)
 
 
 def key(action: Awaited) -> tuple[str, str, str]:
@@ -117,6 +127,11 @@ class SimulatedGate:
             self._take(action)
         self.check()
         return actions
+
+    def reconfigure(self, window: WindowPolicy | None) -> None:
+        """The site's config changes and the scheduler restarts with it."""
+        self.window = window
+        self._restart()
 
     def _restart(self) -> None:
         """Store and load the state: the engine must need nothing else."""
@@ -330,7 +345,14 @@ class SimulatedGate:
                 assert queue.window is None
             else:
                 assert queue.window is not None
-                assert policy.floor <= queue.window <= policy.ceiling
+                assert policy.clamp(queue.window) == queue.window, (
+                    f"window {queue.window} outside {policy}"
+                )
+                busy = [item.change for item in queue.items if busy_item(item)]
+                assert len(busy) <= queue.window, (
+                    f"{len(busy)} items under test in a window of {queue.window}: "
+                    + ", ".join(map(str, busy))
+                )
         waiting = {key(a) for a in self.pending}
         for action in engine.outstanding():
             assert key(action) in waiting, f"engine waits for {action} that nobody carries out"

@@ -48,7 +48,13 @@ RESULTS = [BuildResult.SUCCESS] * 5 + [
     BuildResult.NODE_FAILURE,
     BuildResult.CANCELED,
 ]
-SMALL_WINDOW = WindowPolicy(start=2, floor=1, ceiling=4, increase=1, decrease_factor=2)
+WINDOWS = [
+    None,  # the default
+    WindowPolicy(start=2, floor=1, ceiling=4),
+    WindowPolicy(
+        start=2, floor=1, increase_type="exponential", increase_factor=3, decrease_type="linear"
+    ),
+]
 
 picks = st.integers(min_value=0, max_value=1_000)
 
@@ -62,11 +68,11 @@ class RandomPipeline(RuleBasedStateMachine):
 
     @initialize(
         manager=st.sampled_from(["dependent", "serial", "independent"]),
-        small_window=st.booleans(),
+        window=st.sampled_from(WINDOWS),
         seed=st.integers(min_value=0, max_value=2**32),
     )
-    def start(self, manager: str, small_window: bool, seed: int) -> None:
-        window = SMALL_WINDOW if small_window and manager == "dependent" else None
+    def start(self, manager: str, window: WindowPolicy | None, seed: int) -> None:
+        window = window if manager == "dependent" else None
         self.gate = SimulatedGate(manager=manager, window=window)
         self.rng = random.Random(seed)
 

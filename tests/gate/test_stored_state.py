@@ -70,7 +70,7 @@ def test_events_travel_as_json() -> None:
 def test_manager_for_a_configured_pipeline() -> None:
     def section(manager: str) -> PipelineSection:
         return PipelineSection.model_validate(
-            {"name": "gate", "manager": manager, "window": {"size": 8, "floor": 2}}
+            {"name": "gate", "manager": manager, "window": {"start": 8, "floor": 2}}
         )
 
     dependent = manager_for(section("dependent"))

@@ -251,3 +251,16 @@ async def test_the_listing_has_the_fields_of_trunkgate_builds(history: History) 
         "ended": "2025-03-01T12:01:00.123456+00:00",
     }
     assert len({done, build, done}) == 2  # records can be kept in sets
+
+
+async def test_sites_sharing_a_database_each_list_their_own_builds(history: History) -> None:
+    east = await history.add_buildset(site="east", pipeline="gate", project="p", change=1)
+    west = await history.add_buildset(site="west", pipeline="gate", project="p", change=1)
+    await history.add_build(buildset=east.uuid, job="unit", id="e1")
+    await history.add_build(buildset=west.uuid, job="unit", id="w1")
+
+    assert [b.id for b in await history.builds(site="east")] == ["e1"]
+    assert [b.id for b in await history.builds(site="west", change=1)] == ["w1"]
+    assert [b.uuid for b in await history.buildsets(site="west")] == [west.uuid]
+    assert sorted(b.id for b in await history.builds()) == ["e1", "w1"]
+    assert (await history.buildset(east.uuid)).site == "east"  # type: ignore[union-attr]

@@ -105,9 +105,9 @@ def test_the_next_migration_is_drafted_against_the_head(tmp_path: Path) -> None:
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     drafted = draft("nothing changed", str(migrations))
-    assert drafted.name == "r0002_nothing_changed.py"
+    assert drafted.name == "r0003_nothing_changed.py"
     text_of_draft = drafted.read_text()
-    assert "down_revision: str | None = '0001'" in text_of_draft
+    assert "down_revision: str | None = '0002'" in text_of_draft
     assert "    pass\n" in text_of_draft
     assert "op." not in text_of_draft  # tables.py matches the head: nothing to do
 
@@ -118,6 +118,35 @@ def test_the_next_migration_is_drafted_against_the_head(tmp_path: Path) -> None:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-            assert current_revisions(connection) == ("0002",)
+            assert current_revisions(connection) == ("0003",)
     finally:
         engine.dispose()
+
+
+async def test_builds_recorded_before_sites_were_named_are_kept_and_listed_by_every_site(
+    url: str, engine: Engine
+) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO trunkgate_buildset (uuid, pipeline, project, started) "
+                "VALUES ('old', 'gate', 'p', '2025-03-01 12:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO trunkgate_build (id, buildset_uuid, job, voting, nodes, started, "
+                "retries, tree) VALUES ('b0', 'old', 'unit', true, '[]', "
+                "'2025-03-01 12:00:00', 0, '{}')"
+            )
+        )
+    async with await History.open(url) as history:
+        new = await history.add_buildset(site="east", pipeline="gate", project="p")
+        await history.add_build(buildset=new.uuid, job="unit", id="b1")
+        assert [b.id for b in await history.builds(site="east")] == ["b1", "b0"]
+        assert [b.id for b in await history.builds(site="west")] == ["b0"]
+    with engine.connect() as connection:
+        assert current_revisions(connection) == (SCHEMA_HEAD,)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trunkgate.config.loader import Config, load_config
+from trunkgate.pool import layout
 from trunkgate.pool.client import PoolClient
 from trunkgate.pool.driver import Driver
 from trunkgate.pool.launcher import Launcher
@@ -66,8 +67,8 @@ class PoolSite:
             self.store, provider, self.drivers[provider], reap_policy(self.config), clock=clock
         )
 
-    def start(self, provider: str) -> Launcher:
-        launcher = self.launcher(provider)
+    def start(self, provider: str, *, clock: Callable[[], float] = time.time) -> Launcher:
+        launcher = self.launcher(provider, clock=clock)
         stop = asyncio.Event()
         self._running[provider] = (stop, asyncio.ensure_future(launcher.run(stop)))
         self.launchers[provider] = launcher
@@ -77,6 +78,14 @@ class PoolSite:
         stop, task = self._running.pop(provider)
         stop.set()
         await task
+
+    async def launchers_running(self, count: int, within: float = 30.0) -> None:
+        """Wait (bounded) until `count` launchers have said they run."""
+        assert self.store is not None
+        await self.store.ensure_path(layout.LAUNCHERS)
+        async with asyncio.timeout(within), self.store.watch(layout.LAUNCHERS) as watch:
+            while len(await self.store.children(layout.LAUNCHERS)) < count:
+                await watch.changed(1.0)
 
     async def nodes(self, *states: NodeState) -> list[Node]:
         nodes = await self.records.nodes()

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import pytest
 
+from trunkgate.pool import backoff
 from trunkgate.pool.decisions import (
     Decline,
     Defer,
     Fill,
     ProviderView,
     Wait,
+    after_launch_failure,
     every_provider_declined,
+    failure_reason,
     min_ready_launches,
     plan_request,
     requests_to_serve,
 )
-from trunkgate.pool.records import Node, NodeRequest
+from trunkgate.pool.records import Node, NodeRequest, ProviderStatus
 from trunkgate.pool.states import InvalidTransition, NodeState, node_transition
 
 A = ProviderView("a", frozenset({"small", "big"}), max_servers=3)
@@ -109,11 +112,14 @@ def test_a_young_request_is_left_to_a_provider_with_every_node_ready() -> None:
     east_ready = [node("e1", provider="east"), node("e2", "big", provider="east")]
     young = request("r", "small", "big", created=100.0)
     roomy = ProviderView("a", A.labels, max_servers=4)
-    assert plan_request(young, roomy, east_ready, now=101.0) == Defer("east")
+    east = [ProviderView("east", A.labels, max_servers=4)]
+    assert plan_request(young, roomy, east_ready, now=101.0, peers=east) == Defer("east")
     # After a while any provider launches: the other's launcher may be down.
-    assert plan_request(young, roomy, east_ready, now=103.0) == Fill((), ("small", "big"))
-    # Partly ready elsewhere is no reason to wait.
-    assert plan_request(young, roomy, east_ready[:1], now=101.0) == Fill((), ("small", "big"))
+    assert plan_request(young, roomy, east_ready, now=103.0, peers=east) == Fill(
+        (), ("small", "big")
+    )
+    # Nor does it wait for a provider whose launcher does not run.
+    assert plan_request(young, roomy, east_ready, now=101.0) == Fill((), ("small", "big"))
 
 
 def test_a_request_fails_only_when_every_provider_offering_its_labels_declined() -> None:
@@ -125,3 +131,126 @@ def test_a_request_fails_only_when_every_provider_offering_its_labels_declined()
     assert every_provider_declined(wanted, offered)
     nobody = request("n", "gpu")
     assert every_provider_declined(nobody, offered)
+
+
+def test_light_load_is_spread_over_providers_in_turn() -> None:
+    west = ProviderView("west", frozenset({"small"}), max_servers=4)
+    east = ProviderView("east", frozenset({"small"}), max_servers=4)
+    spare = [node("e1", provider="east"), node("w1", provider="west")]
+    takers = []
+    for request_id in ("0000000001", "0000000002", "0000000003", "0000000004"):
+        wanted = request(request_id, "small", created=10.0)
+        plans = {
+            p.name: plan_request(
+                wanted, p, spare, now=10.5, peers=[o for o in (east, west) if o != p]
+            )
+            for p in (east, west)
+        }
+        (taker,) = [name for name, plan in plans.items() if isinstance(plan, Fill)]
+        assert plans[{"east": "west", "west": "east"}[taker]] == Defer(taker)
+        takers.append(taker)
+    assert sorted(takers) == ["east", "east", "west", "west"]
+    # The less loaded provider is preferred over taking turns.
+    busy_east = [*spare, node("e2", state=NodeState.IN_USE, provider="east")]
+    assert plan_request(request("0000000005", "small"), east, busy_east, now=0.5, peers=[west]) == (
+        Defer("west")
+    )
+
+
+def test_min_ready_launches_go_to_the_least_loaded_working_provider() -> None:
+    east = ProviderView("east", frozenset({"small"}), max_servers=4)
+    west = ProviderView("west", frozenset({"small"}), max_servers=4)
+    want = {"small": 3}
+    assert min_ready_launches(want, east, [], now=0.0, peers=[west]) == ["small", "small"]
+    assert min_ready_launches(want, west, [], now=0.0, peers=[east]) == ["small"]
+    # A provider that backs off launches nothing; the working one makes up for it.
+    failing = {"west": backoff.launch_failed(ProviderStatus("west"), 0.0, "refused")}
+    assert min_ready_launches(want, west, [], now=0.5, peers=[east], status=failing) == []
+    assert (
+        min_ready_launches(want, east, [], now=0.5, peers=[west], status=failing) == ["small"] * 3
+    )
+
+
+def test_backoff_grows_exponentially_is_capped_and_resets_on_success() -> None:
+    status = ProviderStatus("lab")
+    now = 1000.0
+    waits = []
+    for _ in range(9):
+        status = backoff.launch_failed(status, now, "connection refused", host="h1")
+        waits.append(status.launches.until - now)
+        assert backoff.backing_off(status, now)
+        assert backoff.hosts_backing_off(status, now + 0.5) == {"h1"}
+        now = status.launches.until
+        assert not backoff.backing_off(status, now)
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert (
+        "9 failed launches in a row; last: connection refused"
+        in backoff.describe(status, now - 1)[0]
+    )
+    status = backoff.launch_succeeded(status, host="h1")
+    assert backoff.launch_failed(status, now, "again", host="h1").launches.until == now + 1
+    assert status.hosts == {}
+    # Hosts that failed once, long ago, are forgotten rather than kept forever.
+    for index in range(100):
+        status = backoff.launch_failed(status, now + index * 100, "gone", host=f"node-{index}")
+    assert len(status.hosts) == 1
+
+
+def test_a_failing_provider_declines_while_another_works_and_waits_when_alone() -> None:
+    bad = ProviderView("bad", frozenset({"small"}), max_servers=2)
+    good = ProviderView("good", frozenset({"small"}), max_servers=2)
+    failing = {
+        "bad": backoff.launch_failed(ProviderStatus("bad"), 100.0, "ready command 'false' exited 1")
+    }
+    wanted = request("7", "small", created=50.0)
+    plan = plan_request(wanted, bad, [], now=100.5, peers=[good], status=failing)
+    assert isinstance(plan, Decline)
+    assert "ready command 'false' exited 1" in plan.reason
+    # Alone, it keeps the request and tries again once its backoff ends.
+    alone = plan_request(wanted, bad, [], now=100.5, status=failing)
+    assert isinstance(alone, Wait)
+    assert "ready command 'false' exited 1" in alone.reason
+    assert plan_request(wanted, bad, [], now=101.0, status=failing) == Fill((), ("small",))
+    # A ready node it still gives at once.
+    spare = [node("b1", provider="bad")]
+    assert plan_request(wanted, bad, spare, now=100.5, peers=[good], status=failing) == Fill(
+        ("b1",), ()
+    )
+
+
+def test_after_a_failed_launch_a_request_goes_to_a_working_provider_at_once() -> None:
+    bad = ProviderView("bad", frozenset({"small"}), max_servers=2)
+    good = ProviderView("good", frozenset({"small"}), max_servers=2)
+    failing = {"bad": backoff.launch_failed(ProviderStatus("bad"), 100.0, "exited 1")}
+    wanted = request("7", "small")
+    wanted.attempts = {"bad": 1}
+    wanted.causes = {"bad": "node 3: exited 1"}
+    decline = after_launch_failure(
+        wanted, bad, peers=[good], status=failing, now=100.0, launch_retries=3
+    )
+    assert decline is not None
+    assert "node 3: exited 1" in decline.reason
+    # With no other provider working, it tries launch-retries times.
+    for tries, declines in ((1, False), (2, False), (3, True)):
+        wanted.attempts = {"bad": tries}
+        alone = after_launch_failure(
+            wanted, bad, peers=[], status=failing, now=100.0, launch_retries=3
+        )
+        assert (alone is not None) == declines
+    wanted.declined_by = ["bad", "good"]
+    wanted.causes["good"] = "request needs 1 nodes"
+    assert failure_reason(wanted) == (
+        "every provider declined: bad: node 3: exited 1; good: request needs 1 nodes"
+    )
+
+
+def test_a_full_provider_waits_until_a_node_goes_or_the_pause_ends() -> None:
+    full = {"a": backoff.quota_exceeded(ProviderStatus("a"), 100.0, 1, "no room")}
+    one = [node("n1", state=NodeState.IN_USE)]
+    wanted = request("8", "small")
+    plan = plan_request(wanted, A, one, now=101.0, status=full)
+    assert isinstance(plan, Wait)
+    assert "no room" in plan.reason
+    assert plan_request(wanted, A, [], now=101.0, status=full) == Fill((), ("small",))
+    later = 100.0 + backoff.QUOTA_PAUSE
+    assert plan_request(wanted, A, one, now=later, status=full) == Fill((), ("small",))

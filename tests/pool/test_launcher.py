@@ -232,3 +232,88 @@ async def test_ready_nodes_kept_for_a_vanished_request_go_back_to_the_pool(make_
     record = await site.records.node(node.id)
     assert record is not None
     assert record.value.request is None
+
+
+async def test_a_failing_provider_gives_up_after_one_launch_when_another_works(make_site) -> None:  # type: ignore[no-untyped-def]
+    site = await make_site(
+        """\
+        labels:
+          - name: small
+        providers:
+          - name: broken
+            driver: namespace
+            ready-command: "false"
+            boot-timeout: 2s
+            launch-retries: 3
+            labels: [{name: small}]
+          - name: good
+            driver: namespace
+            labels: [{name: small}]
+        """
+    )
+    failures_before = launches("broken", "failure")
+    site.start("broken")
+    wanted = asyncio.ensure_future(
+        site.client.request_nodes(["small"], requestor="test", build="b1")
+    )
+    await site.wait_for(lambda nodes: any(n.provider == "broken" for n in nodes))
+    site.start("good")
+    grant = await asyncio.wait_for(wanted, timeout=30)
+    assert grant.nodes[0].provider == "good"
+    # One boot timeout, not launch-retries of them, and the reason is the real one.
+    assert launches("broken", "failure") - failures_before == 1
+    assert grant.request.declined_by == ["broken"]
+    assert "ready command 'false' exited 1" in grant.request.causes["broken"]
+    # The next request goes to the provider that works, and waits for no launch on the other.
+    second = await asyncio.wait_for(
+        site.client.request_nodes(["small"], requestor="test", build="b2"), timeout=30
+    )
+    assert second.nodes[0].provider == "good"
+    assert "broken" not in second.request.attempts
+    assert launches("broken", "failure") - failures_before == 1
+
+
+async def test_a_failed_request_says_why_each_provider_failed(make_site) -> None:  # type: ignore[no-untyped-def]
+    site = await make_site(
+        """\
+        labels:
+          - name: small
+        providers:
+          - name: broken
+            driver: namespace
+            ready-command: "exit 3"
+            boot-timeout: 1s
+            launch-retries: 1
+            labels: [{name: small}]
+          - name: tiny
+            driver: namespace
+            max-servers: 1
+            labels: [{name: small}]
+        """
+    )
+    site.start("broken")
+    site.start("tiny")
+    with pytest.raises(NodeRequestFailed) as failure:
+        await asyncio.wait_for(
+            site.client.request_nodes(["small", "small"], requestor="test"), timeout=30
+        )
+    message = str(failure.value)
+    assert "broken: " in message
+    assert "ready command 'exit 3' exited 3" in message
+    assert "tiny: request needs 2 nodes, more than provider tiny's max-servers 1" in message
+
+
+async def test_light_load_is_spread_over_both_providers(make_site) -> None:  # type: ignore[no-untyped-def]
+    site = await make_site(TWO_PROVIDERS.format(min_ready=0, max_servers=2))
+    site.start("east")
+    site.start("west")
+    await site.launchers_running(2)
+    providers = []
+    for index in range(4):
+        grant = await asyncio.wait_for(
+            site.client.request_nodes(["small"], requestor="test", build=f"b{index}"), timeout=30
+        )
+        providers.append(grant.nodes[0].provider)
+        build = FinishedBuild(f"b{index}", "app", "unit", None, failed=False)
+        await site.client.return_nodes(grant.nodes, build, HoldPolicy(0, 0))
+    assert Counter(providers) == Counter(east=2, west=2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.pool.test_decisions import node
 from trunkgate.pool.holding import FinishedBuild, HoldPolicy, plan_holds
-from trunkgate.pool.reaping import Instance, ReapPolicy, plan_reap
-from trunkgate.pool.records import Autohold
+from trunkgate.pool.reaping import Instance, ReapPolicy, abandoned_requests, plan_reap
+from trunkgate.pool.records import Autohold, NodeRequest
 from trunkgate.pool.states import NodeState
 
 HOUR = 3600.0
@@ -131,3 +131,11 @@ def test_autohold_matches_project_job_and_change_beyond_the_cap() -> None:
         now=5.0,
     )
     assert plan.hold == []
+
+
+def test_requests_of_builds_without_a_claim_are_abandoned() -> None:
+    def request(request_id: str, build: str | None) -> NodeRequest:
+        return NodeRequest(id=request_id, labels=["small"], created=0.0, build=build)
+
+    requests = [request("r1", "running"), request("r2", "gone"), request("r3", None)]
+    assert abandoned_requests(requests, {"running"}) == ["r2"]

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import socket
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -67,3 +68,56 @@ async def test_serve_keeps_min_ready_and_exports_metrics(tmp_path: Path) -> None
         await site.close()
     assert serve.returncode == 0, err.decode()[-2000:]
     assert "serving launcher, metrics" in out.decode()
+
+
+async def test_serve_stops_within_the_grace_with_launches_in_flight(tmp_path: Path) -> None:
+    site = PoolSite(
+        tmp_path,
+        """\
+        pool: {shutdown-grace: 2s}
+        labels:
+          - name: small
+            min-ready: 2
+        providers:
+          - name: slow
+            driver: namespace
+            ready-command: "false"
+            boot-timeout: 60s
+            labels: [{name: small}]
+        """,
+    )
+    await site.open()
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trunkgate.cli.main",
+        "-c",
+        str(site.path),
+        "serve",
+        "--components",
+        "launcher",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        building = await site.wait_for(
+            lambda nodes: sum(n.state == NodeState.BUILDING and bool(n.address) for n in nodes) == 2
+        )
+        started = time.monotonic()
+        serve.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(serve.communicate(), timeout=60)
+        took = time.monotonic() - started
+        assert serve.returncode == 0, err.decode()[-2000:]
+        assert took < 10, f"serve took {took:.1f}s to stop"
+        assert "abandoning 2 task(s)" in err.decode()
+        # What was abandoned is marked failed: a restarted launcher deletes it.
+        left = await site.nodes()
+        assert {n.id for n in left} == {n.id for n in building}
+        assert {n.state for n in left} == {NodeState.FAILED}
+        site.start("slow")
+        await site.wait_for(lambda nodes: not {n.id for n in building} & {n.id for n in nodes})
+    finally:
+        if serve.returncode is None:
+            serve.kill()
+            await serve.wait()
+        await site.close()

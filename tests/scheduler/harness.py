@@ -14,11 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trunkgate.config.loader import Config, load_config
+from trunkgate.history.records import BuildsetRecord
+from trunkgate.history.site import open_site_history
 from trunkgate.review.model import Change
 from trunkgate.review.source import LocalReview
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.core import Scheduler
 from trunkgate.scheduler.records import BuildOutcome, BuildRequest
+from trunkgate.scheduler.stored import settled
 from trunkgate.site import open_site_review, open_site_store
 from trunkgate.store import RecordExists, Store
 
@@ -151,6 +154,27 @@ class SchedulerSite:
     async def change(self, number: int) -> Change:
         assert self.review is not None
         return await self.review.get(number)
+
+    async def settled(self, within: float = 30.0) -> None:
+        """Wait (bounded) until the scheduler has nothing left to do, as the
+        store tells: every event, command and build answered, every report sent."""
+        assert self.store is not None
+        deadline = time.monotonic() + within
+        while not await settled(self.store):
+            assert time.monotonic() < deadline, "the scheduler did not settle"
+            await asyncio.sleep(0.02)
+
+    async def buildsets(self, pipeline: str) -> list[BuildsetRecord]:
+        """The pipeline's buildsets in the history, the oldest first."""
+        history = await open_site_history(self.config)
+        try:
+            return list(reversed(await history.buildsets(pipeline=pipeline)))
+        finally:
+            await history.close()
+
+    async def results(self, pipeline: str) -> dict[int | None, str | None]:
+        """How each change's last buildset in the pipeline ended, from the history."""
+        return {b.change: b.result for b in await self.buildsets(pipeline)}
 
     async def settle(self, done: Callable[[], bool], within: float = 30.0) -> None:
         """Wait (bounded) until `done()` holds."""

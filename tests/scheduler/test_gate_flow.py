@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.scheduler.harness import PROJECT, SchedulerSite, git
-from trunkgate.gate.results import ItemResult
-from trunkgate.history.site import open_site_history
 from trunkgate.review.model import ChangeStatus
 
 
@@ -20,11 +18,6 @@ async def site(tmp_path: Path) -> AsyncIterator[SchedulerSite]:
     await site.open()
     yield site
     await site.close()
-
-
-def reports(site: SchedulerSite, pipeline: str) -> dict[int, ItemResult]:
-    assert site.scheduler is not None
-    return {r.change.number: r.result for p, r in site.scheduler.reported if p == pipeline}
 
 
 def trees(site: SchedulerSite, number: int, pipeline: str = "gate") -> list[list[int]]:
@@ -54,12 +47,8 @@ async def test_three_changes_the_second_fails_the_third_merges_without_it(
         lambda builds: any(b.pipeline == "gate" and b.change == 3 for b in builds)
     )
     site.hold.set()
-    await site.settle(lambda: len(reports(site, "gate")) == 3)
-    assert reports(site, "gate") == {
-        1: ItemResult.SUCCESS,
-        2: ItemResult.FAILURE,
-        3: ItemResult.SUCCESS,
-    }
+    await site.settled()
+    assert await site.results("gate") == {1: "SUCCESS", 2: "FAILURE", 3: "SUCCESS"}
     assert [(await site.change(n)).status for n in numbers] == [
         ChangeStatus.MERGED,
         ChangeStatus.NEW,
@@ -75,14 +64,6 @@ async def test_three_changes_the_second_fails_the_third_merges_without_it(
     assert "Change b.txt" not in branch
     failed = await site.change(2)
     assert failed.votes_on().get("Verified") == -2
-    # The history knows how each change's last gate buildset ended.
-    history = await open_site_history(site.config)
-    try:
-        buildsets = await history.buildsets(pipeline="gate")
-    finally:
-        await history.close()
-    ended = {b.change: b.result for b in buildsets if b.result is not None}
-    assert ended == {1: "SUCCESS", 2: "FAILURE", 3: "SUCCESS"}
     assert any("Build failed (gate pipeline)" in c.text for c in failed.comments)
 
 
@@ -97,8 +78,8 @@ async def test_a_conflicting_change_fails_without_running_jobs(site: SchedulerSi
     await site.review.approve(second)
     await site.wait_pending(lambda builds: any(b.pipeline == "gate" for b in builds))
     site.hold.set()
-    await site.settle(lambda: len(reports(site, "gate")) == 2)
-    assert reports(site, "gate") == {first: ItemResult.SUCCESS, second: ItemResult.MERGE_CONFLICT}
+    await site.settled()
+    assert await site.results("gate") == {first: "SUCCESS", second: "MERGE_CONFLICT"}
     assert not [r for r in site.requests if r.change == second and r.pipeline == "gate"]
     conflicted = await site.change(second)
     assert conflicted.status == ChangeStatus.NEW
@@ -110,7 +91,8 @@ async def test_check_runs_on_upload_and_on_recheck(site: SchedulerSite) -> None:
     site.start_executor()
     assert site.review is not None
     number = await site.propose("d.txt", "d\n", "Edit d")
-    await site.settle(lambda: reports(site, "check").get(number) == ItemResult.SUCCESS)
+    await site.settled()
+    assert await site.results("check") == {number: "SUCCESS"}
     assert (await site.change(number)).votes_on().get("Verified") == 1
     count = len([r for r in site.requests if r.pipeline == "check"])
     await site.review.comment(number, "recheck")
@@ -131,7 +113,8 @@ async def test_the_scheduler_resumes_after_a_restart(site: SchedulerSite) -> Non
     first_scheduler = site.scheduler
     site.start_scheduler()
     site.start_executor()
-    await site.settle(lambda: len(reports(site, "gate")) == 2)
+    await site.settled()
+    assert await site.results("gate") == {1: "SUCCESS", 2: "SUCCESS"}
     assert first_scheduler is not None
     assert [(await site.change(n)).status for n in numbers] == [ChangeStatus.MERGED] * 2
     branch = git(site.config.data_dir / "git" / f"{PROJECT}.git", "log", "--format=%s", "main")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.scheduler.harness import CONFIG, SchedulerSite
-from trunkgate.gate.results import ItemResult
+from tests.scheduler.harness import CONFIG, PROJECT, SchedulerSite, git
+from trunkgate.review.events import ReviewEvent
 from trunkgate.scheduler import layout
 
 WITH_POST_AND_PERIODIC = CONFIG.replace(
@@ -37,10 +37,8 @@ async def test_post_runs_on_the_merged_change(site: SchedulerSite) -> None:
     assert site.review is not None
     number = await site.propose("a.txt", "merged\n", "Edit a")
     await site.review.approve(number)
-    assert site.scheduler is not None
-    await site.settle(
-        lambda: any(p == "post" for p, _ in site.scheduler.reported)  # type: ignore[union-attr]
-    )
+    await site.settled()
+    assert await site.results("post") == {number: "SUCCESS"}
     post = [r for r in site.requests if r.pipeline == "post"]
     assert [(r.change, r.job) for r in post] == [(number, "lint")]
     change = await site.change(number)
@@ -63,20 +61,63 @@ async def timer_seen(site: SchedulerSite, moment: float) -> None:
 
 async def test_periodic_runs_the_branch_tip_when_its_timer_fires(site: SchedulerSite) -> None:
     site.now = utc("2026-11-24T02:59:00")
-    scheduler = site.start_scheduler()
+    site.start_scheduler()
     site.start_executor()
     await timer_seen(site, utc("2026-11-24T02:59:00"))
     await timer_seen(site, utc("2026-11-24T02:59:50"))
     assert not [r for r in site.requests if r.pipeline == "periodic"]
     await timer_seen(site, utc("2026-11-24T03:00:05"))
-    await site.settle(lambda: any(p == "periodic" for p, _ in scheduler.reported))
-    (report,) = [r for p, r in scheduler.reported if p == "periodic"]
-    assert report.result is ItemResult.SUCCESS
+    await site.settled()
+    (run,) = await site.buildsets("periodic")
+    assert (run.ref, run.change, run.result) == ("refs/heads/main", None, "SUCCESS")
     periodic = [r for r in site.requests if r.pipeline == "periodic"]
     assert [(r.project, r.change, r.job) for r in periodic] == [("acme/app", 0, "unit")]
     # Not again the same day, and again the next.
     await timer_seen(site, utc("2026-11-24T12:00:00"))
     await timer_seen(site, utc("2026-11-25T02:00:00"))
-    assert len([p for p, _ in scheduler.reported if p == "periodic"]) == 1
+    await site.settled()
+    assert len(await site.buildsets("periodic")) == 1
     await timer_seen(site, utc("2026-11-25T03:00:30"))
-    await site.settle(lambda: len([p for p, _ in scheduler.reported if p == "periodic"]) == 2)
+    await site.settled()
+    assert [b.result for b in await site.buildsets("periodic")] == ["SUCCESS", "SUCCESS"]
+
+
+async def test_pushes_to_two_branches_and_two_pushes_to_one_each_run_and_are_recorded(
+    site: SchedulerSite,
+) -> None:
+    assert site.review is not None
+    repo = site.config.data_dir / "git" / f"{PROJECT}.git"
+    git(site.work, "push", "-q", str(repo), "main:refs/heads/stable")
+    site.hold.clear()  # every push arrives while the ones before are queued
+    site.start_scheduler()
+    site.start_executor()
+    for branch, name in (("main", "a.txt"), ("stable", "b.txt"), ("main", "c.txt")):
+        git(site.work, "checkout", "-q", "-B", branch, "main")
+        (site.work / name).write_text("pushed\n")
+        git(site.work, "commit", "-q", "-am", f"Push {name}")
+        git(site.work, "push", "-q", str(repo), f"HEAD:refs/heads/{branch}")
+        await site.review.events.emit(
+            ReviewEvent(
+                kind="ref-updated",
+                source="local",
+                project=PROJECT,
+                branch=branch,
+                at=site.now,
+                commit=git(site.work, "rev-parse", "HEAD"),
+                ref=f"refs/heads/{branch}",
+            )
+        )
+    git(site.work, "checkout", "-q", "main")
+    site.hold.set()
+    await site.settled()
+    post = await site.buildsets("post")
+    assert sorted((b.ref, b.change, b.result) for b in post) == [
+        ("refs/heads/main", None, "SUCCESS"),
+        ("refs/heads/main", None, "SUCCESS"),
+        ("refs/heads/stable", None, "SUCCESS"),
+    ]
+    assert sorted(r.branch for r in site.requests if r.pipeline == "post") == [
+        "main",
+        "main",
+        "stable",
+    ]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.scheduler.harness import SchedulerSite
-from trunkgate.gate.results import ItemResult
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ async def trunkgate(site: SchedulerSite, *args: str) -> tuple[int, str, str]:
 
 async def test_status_dequeue_and_promote(site: SchedulerSite) -> None:
     site.hold.clear()  # builds wait, so the queue stays put while we look
-    scheduler = site.start_scheduler()
+    site.start_scheduler()
     site.start_executor()
     assert site.review is not None
     numbers = [await site.propose(n, f"{n}!\n", f"Edit {n}") for n in ("a.txt", "b.txt", "c.txt")]
@@ -64,18 +64,17 @@ async def test_status_dequeue_and_promote(site: SchedulerSite) -> None:
     assert code == 0, out
     code, _, _ = await trunkgate(site, "dequeue", "--pipeline", "gate", "--change", "2")
     assert code == 0
-    await site.settle(
-        lambda: any(p == "gate" and r.change.number == 2 for p, r in scheduler.reported)
-    )
+    # Dequeued while the builds still wait: reported at once.
+    deadline = time.monotonic() + 30
+    while not any(c.text.startswith("Dequeued") for c in (await site.change(2)).comments):
+        assert time.monotonic() < deadline, "change 2 was never reported dequeued"
+        await asyncio.sleep(0.02)
     site.hold.set()
-    await site.settle(lambda: len([1 for p, _ in scheduler.reported if p == "gate"]) == 3)
-    results = {r.change.number: r.result for p, r in scheduler.reported if p == "gate"}
-    assert results == {1: ItemResult.SUCCESS, 2: ItemResult.DEQUEUED, 3: ItemResult.SUCCESS}
+    await site.settled()
+    assert await site.results("gate") == {1: "SUCCESS", 2: "DEQUEUED", 3: "SUCCESS"}
     # Promoted: 3 was tested at the head, on nothing but itself.
-    assert [
-        c.number
-        for c in next(r for p, r in scheduler.reported if p == "gate" and r.change.number == 3).tree
-    ] in ([3],)
+    (report,) = [c.text for c in (await site.change(3)).comments if "(gate pipeline)" in c.text]
+    assert "Tested on: acme/app~3,1\n" in report
     code, _, err = await trunkgate(site, "dequeue", "--pipeline", "nope", "--change", "1")
     assert code == 1
     assert "there is no pipeline 'nope'" in err

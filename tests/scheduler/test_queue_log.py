@@ -27,7 +27,6 @@ async def test_enqueue_merge_and_report_are_logged(
     site.start_scheduler()
     site.start_executor()
     assert site.review is not None
-    assert site.scheduler is not None
     first = await site.propose("a.txt", "one way\n", "First edit")
     second = await site.propose("a.txt", "another way\n", "Second edit")
     site.hold.clear()
@@ -35,8 +34,7 @@ async def test_enqueue_merge_and_report_are_logged(
     await site.review.approve(second)
     await site.wait_pending(lambda builds: any(b.pipeline == "gate" for b in builds))
     site.hold.set()
-    scheduler = site.scheduler
-    await site.settle(lambda: len([p for p, _ in scheduler.reported if p == "gate"]) == 2)
+    await site.settled()
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert f"gate: enqueued change {first},1 of acme/app on main" in lines
     assert f"gate: enqueued change {second},1 of acme/app on main" in lines

@@ -1,5 +1,5 @@
-"""`trunkgate builds [--change N] [--job J]`: finished and running builds from
-the history; `trunkgate console BUILD`: a build's console log, made safe for a
+"""`trunkgate builds [--change N] [--job J]`: this site's finished and running
+builds from the history; `trunkgate console BUILD`: a build's console log, made safe for a
 terminal."""
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
 from trunkgate.history import HistoryError
 from trunkgate.history.records import LISTED_FIELDS, BuildRecord
+from trunkgate.site import open_site_store, site_id
+from trunkgate.store import StoreError
 from trunkgate.untrusted import printable_bytes
 
 TABLE_COLUMNS = (
@@ -61,9 +63,16 @@ def run_builds(args: argparse.Namespace) -> int:
     async def query() -> list[BuildRecord]:
         from trunkgate.history.site import open_site_history
 
+        # Other sites may share the history: list the builds of this one.
+        store = await open_site_store(config)
+        try:
+            site = await site_id(store)
+        finally:
+            await store.close()
         history = await open_site_history(config)
         try:
             return await history.builds(
+                site=site,
                 change=args.change,
                 job=args.job,
                 project=args.project,
@@ -75,7 +84,7 @@ def run_builds(args: argparse.Namespace) -> int:
 
     try:
         records = asyncio.run(query())
-    except HistoryError as exc:
+    except (HistoryError, StoreError) as exc:
         raise CliError(str(exc)) from None
     if not records:
         _refuse_unknown_filters(args, config)

@@ -62,4 +62,8 @@ def job_row(job: ExpandedJob) -> dict[str, Any]:
         "timeout": job.timeout,
         "template": job.template,
         "parameters": job.parameters,
+        "required_projects": [
+            {"name": r.name, "override_checkout": r.override_checkout}
+            for r in job.required_projects
+        ],
     }

@@ -15,6 +15,7 @@ from trunkgate.cli import (
     change_cmds,
     config_cmds,
     demo_cmd,
+    down_cmd,
     gate_cmds,
     init_cmd,
     pool_cmds,
@@ -31,6 +32,7 @@ _REGISTRARS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
     config_cmds.register,
     serve_cmd.register,
     pool_cmds.register,
+    down_cmd.register,
     change_cmds.register,
     gate_cmds.register,
     builds_cmd.register,
@@ -70,9 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except ConfigInvalid as exc:
         for problem in exc.problems:
-            print(printable(str(problem)), file=sys.stderr)
-        if len(exc.problems) > 1:
-            print(f"trunkgate: the configuration has {len(exc.problems)} problems", file=sys.stderr)
+            print(printable(str(problem), newlines=False), file=sys.stderr)
+        noun = "problem" if len(exc.problems) == 1 else "problems"
+        print(f"trunkgate: the configuration has {len(exc.problems)} {noun}", file=sys.stderr)
         return 1
     except CliError as exc:
         # A message may quote a node, a review system or a change.

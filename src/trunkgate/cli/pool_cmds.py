@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import datetime
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,12 +17,18 @@ from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
 from trunkgate.config.types import parse_duration
 from trunkgate.pool.access import known_hosts_line, person_ssh_command
+from trunkgate.pool.backoff import describe
 from trunkgate.pool.client import NodeControlError, PoolClient
+from trunkgate.pool.driver import DriverError
 from trunkgate.pool.keys import KeyFileError, read_public_key
-from trunkgate.pool.records import Autohold, Node, NodeRequest
+from trunkgate.pool.providers import make_driver
+from trunkgate.pool.records import Autohold, Node, NodeRequest, ProviderStatus
 from trunkgate.pool.repository import PoolRecords
+from trunkgate.pool.states import RequestState
+from trunkgate.pool.teardown import TeardownError, delete_node
 from trunkgate.site import open_site_store
 from trunkgate.store import Store, StoreError
+from trunkgate.untrusted import printable
 
 T = TypeVar("T")
 
@@ -38,14 +44,23 @@ NODE_COLUMNS = (
     "hold_until",
     "hold_reason",
 )
-REQUEST_COLUMNS = ("id", "state", "labels", "priority", "requestor", "provider", "nodes", "age")
+REQUEST_COLUMNS = (
+    "id",
+    "state",
+    "labels",
+    "priority",
+    "requestor",
+    "provider",
+    "nodes",
+    "age",
+    "reason",
+)
 # A hold keeps a node from the pool: a year is longer than anyone looks at
 # one, and so is a request for more holds than this.
 LONGEST_HOLD = 365 * 86400.0
 MOST_HOLDS = 100
 # A reason is shown in every listing of the nodes it holds.
 LONGEST_REASON = 500
-
 AUTOHOLD_COLUMNS = ("id", "project", "job", "change", "count", "held", "hold_for", "reason")
 
 
@@ -65,10 +80,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     hold.add_argument("--reason", default="held by hand")
     _key_option(hold, "authorize this SSH public key for root on the held node")
     hold.set_defaults(run=run_node_hold)
-    for verb, help_text in (("release", "end a hold"), ("delete", "delete a node now")):
-        sub = actions.add_parser(verb, help=help_text)
-        sub.add_argument("id", type=record_id)
-        sub.set_defaults(run=run_node_control, verb=verb)
+    release = actions.add_parser("release", help="end a hold")
+    release.add_argument("id", type=record_id)
+    release.set_defaults(run=run_node_release)
+    delete = actions.add_parser("delete", help="delete a node now, with or without serve running")
+    delete.add_argument("id", type=record_id)
+    delete.set_defaults(run=run_node_delete)
 
     autohold = commands.add_parser("autohold", help="hold the nodes of matching failed builds")
     verbs = autohold.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -115,7 +132,7 @@ def with_store(args: argparse.Namespace, work: Callable[[Config, Store], Awaitab
             raise CliError(str(exc)) from None
         try:
             return await work(config, store)
-        except (NodeControlError, StoreError) as exc:
+        except (NodeControlError, StoreError, DriverError) as exc:
             raise CliError(str(exc)) from None
         finally:
             await store.close()
@@ -150,7 +167,20 @@ def node_row(node: Node) -> dict[str, Any]:
     }
 
 
-def request_row(request: NodeRequest, now: float) -> dict[str, Any]:
+def request_row(
+    request: NodeRequest, now: float, holding_back: Mapping[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """`holding_back`: by provider, why it launches nothing now; an open
+    request's reason says it of every provider that may still serve it."""
+    reason = request.reason
+    if request.state == RequestState.REQUESTED and holding_back:
+        waiting = [
+            line
+            for name, lines in sorted(holding_back.items())
+            if name not in request.declined_by
+            for line in lines
+        ]
+        reason = "; ".join(waiting) or None
     return {
         "id": request.id,
         "state": request.state.value,
@@ -160,7 +190,9 @@ def request_row(request: NodeRequest, now: float) -> dict[str, Any]:
         "provider": request.provider,
         "nodes": request.nodes,
         "declined_by": request.declined_by,
-        "reason": request.reason,
+        "causes": request.causes,
+        "attempts": request.attempts,
+        "reason": reason,
         "created": _time(request.created),
         "age": f"{now - request.created:.1f}s",
     }
@@ -180,22 +212,51 @@ def autohold_row(autohold: Autohold) -> dict[str, Any]:
     }
 
 
-def run_nodes(args: argparse.Namespace) -> int:
-    async def work(_: Config, store: Store) -> list[Node]:
-        return await PoolRecords(store).nodes()
+def holding_back(
+    config: Config, statuses: Mapping[str, ProviderStatus], now: float, labels: Sequence[str] = ()
+) -> dict[str, list[str]]:
+    """By provider of the config (offering every one of `labels`), why it
+    launches nothing now: a backoff after failed launches, or a full pause."""
+    found = {}
+    for name, provider in config.providers.items():
+        offered = {label.name for label in provider.labels}
+        status = statuses.get(name)
+        if status is not None and set(labels) <= offered:
+            lines = describe(status, now)
+            if lines:
+                found[name] = lines
+    return found
 
-    nodes = with_store(args, work)
+
+def run_nodes(args: argparse.Namespace) -> int:
+    async def work(config: Config, store: Store) -> tuple[list[Node], dict[str, list[str]]]:
+        records = PoolRecords(store)
+        return await records.nodes(), holding_back(
+            config, await records.provider_statuses(), time.time()
+        )
+
+    nodes, held_back = with_store(args, work)
     print_rows([node_row(n) for n in nodes], NODE_COLUMNS, args.format)
+    if args.format != "json":
+        for lines in held_back.values():
+            for line in lines:
+                print(printable(line, newlines=False))
     return 0
 
 
 def run_requests(args: argparse.Namespace) -> int:
-    async def work(_: Config, store: Store) -> list[NodeRequest]:
-        return await PoolRecords(store).requests()
-
-    requests = with_store(args, work)
     now = time.time()
-    print_rows([request_row(r, now) for r in requests], REQUEST_COLUMNS, args.format)
+
+    async def work(config: Config, store: Store) -> list[dict[str, Any]]:
+        records = PoolRecords(store)
+        statuses = await records.provider_statuses()
+        return [
+            request_row(r, now, holding_back(config, statuses, now, r.labels))
+            for r in await records.requests()
+        ]
+
+    rows = with_store(args, work)
+    print_rows(rows, REQUEST_COLUMNS, args.format)
     return 0
 
 
@@ -260,13 +321,31 @@ def _identity(public_file: Path) -> Path:
     return public_file
 
 
-def run_node_control(args: argparse.Namespace) -> int:
+def run_node_release(args: argparse.Namespace) -> int:
     async def work(_: Config, store: Store) -> Node:
-        client = PoolClient(store)
-        return await (client.release(args.id) if args.verb == "release" else client.delete(args.id))
+        return await PoolClient(store).release(args.id)
 
     node = with_store(args, work)
     print(f"node {node.id} is now {node.state.value}")
+    return 0
+
+
+def run_node_delete(args: argparse.Namespace) -> int:
+    """Deleted here and now by its provider's driver: no launcher needs to run."""
+
+    async def work(config: Config, store: Store) -> Node:
+        record = await PoolRecords(store).node(args.id)
+        if record is None:
+            raise CliError(f"node {args.id} does not exist")
+        provider = config.providers.get(record.value.provider)
+        drivers = {} if provider is None else {provider.name: make_driver(provider, config)}
+        try:
+            return await delete_node(store, drivers, args.id)
+        except TeardownError as exc:
+            raise CliError(str(exc)) from None
+
+    node = with_store(args, work)
+    print(f"node {node.id} deleted (provider {node.provider}, it was {node.state.value})")
     return 0
 
 

@@ -1,5 +1,6 @@
-"""`trunkgate serve [--components LIST] [--log-level LEVEL]`: run components
-until SIGINT or SIGTERM."""
+"""`trunkgate serve [--components LIST] [--log-level LEVEL] [--drain]`: run
+components until SIGINT or SIGTERM; with --drain, then delete every node of
+the site."""
 
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default="info",
         help="the least level logged (default: info)",
     )
+    serve.add_argument(
+        "--drain",
+        action="store_true",
+        help="once stopped, delete every node of the site, as `trunkgate down` does",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -72,10 +78,17 @@ def run_serve(args: argparse.Namespace) -> int:
     except WebPortTaken as exc:
         raise CliError(str(exc)) from None
     try:
-        return asyncio.run(_serve(config, names, web))
+        code = asyncio.run(_serve(config, names, web))
     finally:
         if web is not None:
             web.close()
+    if args.drain:
+        # After the store is closed: our own launchers' registrations are gone.
+        from trunkgate.cli.down_cmd import down, report
+
+        print("trunkgate: stopped; taking the site's nodes down", flush=True)
+        report(asyncio.run(down(config)))
+    return code
 
 
 async def _serve(config: Config, names: list[str], web: WebPort | None) -> int:

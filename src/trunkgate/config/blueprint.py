@@ -5,12 +5,20 @@ every field resolved through the parent chain and every text compiled as a
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from trunkgate.config.errors import ConfigProblem, Where, did_you_mean
-from trunkgate.config.jobs import InlineNodeset, JobSection, ParamValue, Scalar, StepDef
+from trunkgate.config.jobs import (
+    InlineNodeset,
+    JobSection,
+    ParamValue,
+    RequiredProjectRef,
+    Scalar,
+    StepDef,
+)
 from trunkgate.config.params import Template, TemplateError, compile_template, param_text
 from trunkgate.config.yamlsource import Origin
 
@@ -23,6 +31,15 @@ class StepBlueprint:
     shell: Template
     node: Template | None
     name: str | None
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredBlueprint:
+    """A required project as written; its name is looked up after rendering."""
+
+    name: Template
+    override_checkout: Template | None
     where: Where
 
 
@@ -54,6 +71,7 @@ class JobBlueprint:
     timeout: float
     env: tuple[tuple[str, Template], ...]
     artifacts: tuple[Template, ...]
+    required_projects: tuple[RequiredBlueprint, ...]
     voting: bool
     parameters: MappingProxyType[str, ParamValue]
     exclude: tuple[dict[str, Scalar], ...]
@@ -78,17 +96,23 @@ class _Compiler:
 
 
 def build_blueprints(
-    jobs: dict[str, tuple[JobSection, Origin]],
+    jobs: dict[str, tuple[JobSection, Origin]], unreadable: Set[str] = frozenset()
 ) -> tuple[dict[str, JobBlueprint], list[ConfigProblem]]:
-    """Resolve inheritance for every job; report unknown parents and cycles."""
+    """Resolve inheritance for every job; report unknown parents and cycles.
+
+    A job whose parent is `unreadable` (refused, with its problem reported)
+    gets no blueprint and no problem of its own: what it would inherit is unknown.
+    """
     problems: list[ConfigProblem] = []
-    parents = _parents(jobs, problems)
+    parents = _parents(jobs, problems, unreadable)
     order = _inheritance_order(jobs, parents, problems)
     compiler = _Compiler(problems)
     blueprints: dict[str, JobBlueprint] = {}
     for name in order:
         job, origin = jobs[name]
         parent = parents.get(name)
+        if job.parent in unreadable or (parent is not None and parent not in blueprints):
+            continue
         blueprints[name] = _inherit(
             job, origin, blueprints.get(parent) if parent else None, parent, compiler
         )
@@ -96,13 +120,17 @@ def build_blueprints(
 
 
 def _parents(
-    jobs: dict[str, tuple[JobSection, Origin]], problems: list[ConfigProblem]
+    jobs: dict[str, tuple[JobSection, Origin]],
+    problems: list[ConfigProblem],
+    unreadable: Set[str],
 ) -> dict[str, str]:
     parents: dict[str, str] = {}
     for name, (job, origin) in jobs.items():
         if job.parent is not None:
             if job.parent in jobs:
                 parents[name] = job.parent
+            elif job.parent in unreadable:
+                pass
             else:
                 problems.append(
                     ConfigProblem(
@@ -185,6 +213,7 @@ def _inherit(
         text(path, origin.at("artifacts", index), uses)
         for index, path in enumerate(job.artifacts or [])
     )
+    required = _required(job.required_projects, origin, compiler, uses)
     pre_run = steps("pre-run", job.pre_run)
     run = steps("run", job.run)
     post_run = steps("post-run", job.post_run)
@@ -204,6 +233,10 @@ def _inherit(
         env = tuple(inherited_env.items())
         known = {a.parts for a in artifacts}
         artifacts = tuple(a for a in parent.artifacts if a.parts not in known) + artifacts
+        # A child's entry for a project replaces the parent's, in its place.
+        mine = {r.name.parts: r for r in required}
+        inherited = tuple(mine.pop(r.name.parts, r) for r in parent.required_projects)
+        required = inherited + tuple(r for r in required if r.name.parts in mine)
     return JobBlueprint(
         raw_name=job.name,
         name=name,
@@ -218,12 +251,34 @@ def _inherit(
         else (parent.timeout if parent else DEFAULT_TIMEOUT),
         env=env,
         artifacts=artifacts,
+        required_projects=required,
         voting=job.voting if job.voting is not None else (parent.voting if parent else True),
         parameters=MappingProxyType(parameters),
         exclude=exclude,
         where=origin.at("name"),
         uses=uses,
     )
+
+
+def _required(
+    refs: list[RequiredProjectRef] | None,
+    origin: Origin,
+    compiler: _Compiler,
+    uses: dict[str, Where],
+) -> tuple[RequiredBlueprint, ...]:
+    result = []
+    for index, ref in enumerate(refs or []):
+        if isinstance(ref, str):
+            where = origin.at("required-projects", index)
+            result.append(RequiredBlueprint(compiler.text(ref, where, uses), None, where))
+            continue
+        where = origin.at("required-projects", index, "name")
+        override = None
+        if ref.override_checkout is not None:
+            at = origin.at("required-projects", index, "override-checkout")
+            override = compiler.text(ref.override_checkout, at, uses)
+        result.append(RequiredBlueprint(compiler.text(ref.name, where, uses), override, where))
+    return tuple(result)
 
 
 def _nodeset(

@@ -6,14 +6,14 @@ Pure: data in, jobs and problems out.
 from __future__ import annotations
 
 import itertools
-import re
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from trunkgate.config.blueprint import JobBlueprint, NodesetBlueprint, variant_nodeset
 from trunkgate.config.errors import ConfigProblem, Where, did_you_mean
-from trunkgate.config.expanded import ExpandedJob, Node, Nodeset, Step
+from trunkgate.config.expanded import ExpandedJob, Node, Nodeset, RequiredProject, Step
 from trunkgate.config.jobs import Exclusions, JobVariant, NodesetSection, Parameters
 from trunkgate.config.params import param_text
 from trunkgate.config.yamlsource import Origin
@@ -64,18 +64,23 @@ class Expander:
         blueprints: Mapping[str, JobBlueprint],
         nodesets: Mapping[str, tuple[NodesetSection, Origin]],
         labels: Iterable[str],
+        *,
+        projects: Iterable[str] = (),
+        unreadable: Iterable[str] = (),
+        max_jobs: int | None = None,
     ) -> None:
         self.blueprints = blueprints
+        #: Jobs refused for a problem already reported; listing one is no new problem.
+        self.unreadable = frozenset(unreadable)
+        self.max_jobs = max_jobs
         self.nodesets = nodesets
         self.labels = frozenset(labels)
+        self.projects = frozenset(projects)
         self.problems: list[ConfigProblem] = []
-        self._patterns = [
-            (re.compile(_name_pattern(bp)), bp)
-            for bp in blueprints.values()
-            if not bp.name.is_constant
-        ]
+        self._templates = [bp for bp in blueprints.values() if not bp.name.is_constant]
         self._nodeset_cache: dict[tuple[Any, ...], Nodeset | None] = {}
         self._missing: dict[tuple[str, str, Where], list[str]] = {}
+        self._unknown_projects: set[tuple[str, Where]] = set()
 
     def expand(self, plan: ProjectPlan) -> list[ExpandedJob]:
         jobs: dict[tuple[str, str], ExpandedJob] = {}
@@ -138,12 +143,12 @@ class Expander:
         blueprint = self.blueprints.get(listed.job)
         if blueprint is not None:
             return blueprint, {}
-        for pattern, candidate in self._patterns:
-            match = pattern.fullmatch(listed.job)
-            if match is not None:
-                return candidate, {
-                    _param(group): value for group, value in match.groupdict().items()
-                }
+        for candidate in self._templates:
+            values = candidate.name.match(listed.job)
+            if values is not None:
+                return candidate, values
+        if listed.job in self.unreadable:
+            return None, {}
         self.problems.append(
             ConfigProblem(
                 listed.where,
@@ -175,6 +180,18 @@ class Expander:
                 scalars[name] = param_text(params[name])
         if missing:
             return
+        count = math.prod(len(values) for _, values in axes)
+        if self.max_jobs is not None and count > self.max_jobs:
+            # Refused before expanding: a few lines of lists make 10^8 jobs.
+            self.problems.append(
+                ConfigProblem(
+                    listed.where,
+                    f"job '{blueprint.raw_name}' would expand to {count} jobs for project "
+                    f"'{project}', more than the {self.max_jobs} one listed job may expand "
+                    "to (matrix: max-jobs)",
+                )
+            )
+            return
         variant = listed.variant
         nodeset_bp = blueprint.nodeset
         if variant is not None and variant.nodeset is not None:
@@ -201,6 +218,9 @@ class Expander:
             if steps is None:
                 continue
             pre_run, run, post_run = steps
+            required = self._required(blueprint, values)
+            if required is None:
+                continue
             yield ExpandedJob(
                 project=project,
                 pipeline=listed.pipeline,
@@ -216,6 +236,7 @@ class Expander:
                 artifacts=tuple(a.render(values) for a in blueprint.artifacts),
                 voting=voting,
                 parameters={k: v for k, v in values.items() if k not in BUILTIN_PARAMS},
+                required_projects=required,
             )
 
     def _nodeset(
@@ -303,6 +324,31 @@ class Expander:
             groups.append(tuple(steps))
         return tuple(groups)
 
+    def _required(
+        self, blueprint: JobBlueprint, values: dict[str, str]
+    ) -> tuple[RequiredProject, ...] | None:
+        """The job's required projects, rendered; None (reported once per
+        place) when one is not a project of the site."""
+        found: dict[str, RequiredProject] = {}
+        ok = True
+        for entry in blueprint.required_projects:
+            name = entry.name.render(values)
+            if name not in self.projects:
+                ok = False
+                if (name, entry.where) not in self._unknown_projects:
+                    self._unknown_projects.add((name, entry.where))
+                    self.problems.append(
+                        ConfigProblem(
+                            entry.where,
+                            f"job '{blueprint.raw_name}' requires project '{name}', which is "
+                            "not defined in projects" + did_you_mean(name, self.projects),
+                        )
+                    )
+                continue
+            override = entry.override_checkout
+            found[name] = RequiredProject(name, override.render(values) if override else None)
+        return tuple(found.values()) if ok else None
+
     def _remove(self, plan: ProjectPlan, jobs: dict[tuple[str, str], ExpandedJob]) -> None:
         for name, where in plan.remove_jobs:
             doomed = [key for key, job in jobs.items() if name in (job.name, job.template)]
@@ -320,27 +366,3 @@ class Expander:
 
 def _text(value: Any) -> str | None:
     return None if value is None else param_text(value)
-
-
-def _name_pattern(blueprint: JobBlueprint) -> str:
-    parts = blueprint.name.parts
-    pattern = []
-    seen: set[str] = set()
-    for index, part in enumerate(parts):
-        if index % 2 == 0:
-            pattern.append(re.escape(part))
-        elif part in seen:
-            pattern.append(f"(?P={_group(part)})")
-        else:
-            seen.add(part)
-            pattern.append(f"(?P<{_group(part)}>.+?)")
-    return "".join(pattern)
-
-
-def _group(name: str) -> str:
-    """A regex group name for a parameter name (which may hold dashes)."""
-    return "p_" + name.replace("_", "__").replace("-", "_d")
-
-
-def _param(group: str) -> str:
-    return group[2:].replace("_d", "-").replace("__", "_")

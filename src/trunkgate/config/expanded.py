@@ -36,6 +36,16 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class RequiredProject:
+    """A project a job's builds find on their nodes at `~/src/<name>`: its
+    branch is `override_checkout` if it has that branch, else the change's
+    branch if it has that, else its default branch."""
+
+    name: str
+    override_checkout: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ExpandedJob:
     project: str
     pipeline: str
@@ -51,3 +61,4 @@ class ExpandedJob:
     artifacts: tuple[str, ...]
     voting: bool
     parameters: dict[str, str] = field(hash=False)
+    required_projects: tuple[RequiredProject, ...] = ()

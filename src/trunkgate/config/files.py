@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from trunkgate.config.jobs import JobSection, NodesetSection, ProjectSection, ProjectTemplateSection
+from trunkgate.config.jobs import (
+    JobSection,
+    MatrixSection,
+    NodesetSection,
+    ProjectSection,
+    ProjectTemplateSection,
+)
 from trunkgate.config.sections import (
     HistorySection,
     ImageSection,
@@ -26,6 +32,7 @@ class ConfigFile(ConfigModel):
     history: HistorySection | None = None
     web: WebSection | None = None
     pool: PoolSection | None = None
+    matrix: MatrixSection | None = None
     sources: list[Source] = Field(default_factory=list)
     providers: list[ProviderSection] = Field(default_factory=list)
     labels: list[LabelSection] = Field(default_factory=list)
@@ -37,7 +44,7 @@ class ConfigFile(ConfigModel):
     projects: list[ProjectSection] = Field(default_factory=list)
 
 
-SINGLE_SECTIONS = ("state", "history", "web", "pool")
+SINGLE_SECTIONS = ("state", "history", "web", "pool", "matrix")
 NAMED_SECTIONS = (
     "sources",
     "providers",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from trunkgate.config.sections import Name
 from trunkgate.config.types import ConfigModel, Interval
@@ -26,7 +26,32 @@ class StepDef(ConfigModel):
     name: str | None = None
 
 
-Step = Text | StepDef
+def _unquoted_colon(value: Any) -> Any:
+    """Refuse, in one sentence, a command YAML read as a mapping because of
+    a `: ` in it (`- echo result: ok`); the step's own checks would only
+    say that `shell` is missing and `echo result` is no key."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, rest),) = value.items()
+        if key not in StepDef.model_fields and not isinstance(rest, dict | list):
+            text = f"{key}: {'' if rest is None else rest}".rstrip()
+            raise ValueError(
+                f"'{text}' reads as a mapping because of the unquoted ': ' in it; quote the command"
+            )
+    return value
+
+
+Step = Annotated[Text | StepDef, BeforeValidator(_unquoted_colon)]
+
+
+class RequiredProjectDef(ConfigModel):
+    """Another project of the site a job's builds need on their nodes, checked
+    out at `override-checkout` when that branch exists in it."""
+
+    name: Text
+    override_checkout: Text | None = None
+
+
+RequiredProjectRef = Text | RequiredProjectDef
 
 
 class NodeDef(ConfigModel):
@@ -59,6 +84,7 @@ class JobSection(ConfigModel):
     timeout: Interval | None = None
     env: dict[str, Scalar] | None = None
     artifacts: list[Text] | None = None
+    required_projects: list[RequiredProjectRef] | None = None
     voting: bool | None = None
     parameters: Parameters = Field(default_factory=dict)
     exclude: Exclusions = Field(default_factory=list)
@@ -75,6 +101,13 @@ class JobVariant(ConfigModel):
 
 
 JobRef = Text | dict[str, JobVariant]
+
+
+class MatrixSection(ConfigModel):
+    """Bounds on `{param}` expansion, checked before a job is expanded."""
+
+    max_jobs: int = Field(default=256, ge=1)
+    """The most jobs one listed job may expand to for one project."""
 
 
 class _PipelineLists(ConfigModel):

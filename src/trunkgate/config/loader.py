@@ -23,6 +23,7 @@ from trunkgate.config.jobs import (
     JobRef,
     JobSection,
     JobVariant,
+    MatrixSection,
     NodesetSection,
     ProjectSection,
     ProjectTemplateSection,
@@ -77,6 +78,7 @@ class Config:
     history: HistorySection
     web: WebSection
     pool: PoolSection
+    matrix: MatrixSection
     sources: dict[str, Source]
     providers: dict[str, ProviderSection]
     labels: dict[str, LabelSection]
@@ -123,19 +125,26 @@ class _Loader:
         self.single: dict[str, Entry] = {}
         self.named: dict[str, dict[str, Entry]] = {name: {} for name in NAMED_SECTIONS}
         self.broken: dict[str, set[str]] = {name: set() for name in NAMED_SECTIONS}
+        self.builtin_pipelines: dict[str, dict[str, Any]] = {}
 
     def load(self) -> Config:
         files = self._files()
         for builtin in self._builtin_documents():
             self._add_document(builtin, builtin=True)
+        whole = True
         for file in files:
             document, problems = read_yaml(file)
             self.problems += problems
             if document is not None:
                 self._add_document(document, builtin=False)
+            else:
+                whole = False
         config = self._assemble(files)
-        self._check_references(config)
-        config.expanded = self._expand(config)
+        # What a file that could not be read defines is unknown: every name
+        # found missing might be in it, so only its own problem is reported.
+        if whole:
+            self._check_references(config)
+            config.expanded = self._expand(config)
         if self.problems:
             raise ConfigInvalid(self.problems)
         return config
@@ -179,12 +188,16 @@ class _Loader:
 
     def _add_document(self, document: YamlDocument, *, builtin: bool) -> None:
         data, source = document.data, document.source
+        if not document.readable(()):
+            return
         if not isinstance(data, dict):
             self._problem(source.where(()), "a config file must be a mapping of sections")
             return
         for key, value in data.items():
             name = _SECTION_KEYS.get(key)
             origin = Origin(source, (key,))
+            if not document.readable((key,)) and not isinstance(value, list):
+                continue
             if name is None:
                 self._problem(
                     origin.at(),
@@ -203,9 +216,15 @@ class _Loader:
                 self._problem(origin.at(), f"section '{key}' must be a list")
             else:
                 for index, raw in enumerate(value):
-                    self._add_item(name, key, raw, Origin(source, (key, index)), builtin)
+                    origin = Origin(source, (key, index))
+                    if document.readable(origin.path):
+                        self._add_item(name, key, raw, origin, builtin)
+                    elif isinstance(raw, dict) and isinstance(raw.get("name"), str):
+                        self.broken[name].add(raw["name"])
 
     def _add_item(self, name: str, key: str, raw: Any, origin: Origin, builtin: bool) -> None:
+        if name == "pipelines":
+            raw = self._over_builtin_pipeline(raw, builtin)
         item = self._validate(name, raw, origin)
         if item is None:
             if isinstance(raw, dict) and isinstance(raw.get("name"), str):
@@ -221,6 +240,18 @@ class _Loader:
             )
             return
         entries[item.name] = Entry(item, origin, builtin)
+
+    def _over_builtin_pipeline(self, raw: Any, builtin: bool) -> Any:
+        """A site's pipeline named like a built-in one changes only the fields
+        it names, so a site can change the gate's window in two lines. Its
+        problems are still found at the site's entry."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            return raw
+        if builtin:
+            self.builtin_pipelines[raw["name"]] = raw
+            return raw
+        base = self.builtin_pipelines.get(raw["name"])
+        return raw if base is None else _overlay(base, raw)
 
     def _validate(self, name: str, raw: Any, origin: Origin) -> Any:
         try:
@@ -246,6 +277,7 @@ class _Loader:
             history=single("history", HistorySection()),
             web=single("web", WebSection()),
             pool=single("pool", PoolSection()),
+            matrix=single("matrix", MatrixSection()),
             sources=named("sources"),
             providers=named("providers"),
             labels=named("labels"),
@@ -280,6 +312,7 @@ class _Loader:
                         f"'{label.image}', which is not defined in images"
                         + did_you_mean(label.image, images),
                     )
+            self._check_hosts(entry, labels)
         templates = self._known("project_templates", config.project_templates)
         sources = self._known("sources", config.sources)
         for entry in self.named["projects"].values():
@@ -297,6 +330,26 @@ class _Loader:
                     f"project '{project.name}' names source '{project.source}', which is not "
                     "defined in sources" + did_you_mean(project.source, sources),
                 )
+
+    def _check_hosts(self, entry: Entry, labels: set[str]) -> None:
+        provider: ProviderSection = entry.item
+        first: dict[str, Where] = {}
+        for index, host in enumerate(provider.hosts):
+            at = entry.origin.at("hosts", index, "name")
+            if host.name in first:
+                self._problem(
+                    at,
+                    f"duplicate host name '{host.name}' in provider '{provider.name}' "
+                    f"(first defined at {first[host.name]})",
+                )
+            first.setdefault(host.name, at)
+            for number, label in enumerate(host.labels):
+                if label not in labels:
+                    self._problem(
+                        entry.origin.at("hosts", index, "labels", number),
+                        f"static host '{host.name}' of provider '{provider.name}' offers label "
+                        f"'{label}', which is not defined in labels" + did_you_mean(label, labels),
+                    )
 
     def _listed_jobs(self, entry: Entry, pipelines: set[str]) -> list[ListedJob]:
         """Validate the pipeline keys of a template or project, once."""
@@ -335,11 +388,18 @@ class _Loader:
 
     def _expand(self, config: Config) -> list[ExpandedJob]:
         jobs = {name: (e.item, e.origin) for name, e in self.named["jobs"].items()}
-        blueprints, problems = build_blueprints(jobs)
+        blueprints, problems = build_blueprints(jobs, self.broken["jobs"])
         self.problems += problems
         pipelines = self._known("pipelines", config.pipelines)
         nodesets = {name: (e.item, e.origin) for name, e in self.named["nodesets"].items()}
-        expander = Expander(blueprints, nodesets, self._known("labels", config.labels))
+        expander = Expander(
+            blueprints,
+            nodesets,
+            self._known("labels", config.labels),
+            projects=self._known("projects", config.projects),
+            unreadable=self.broken["jobs"] | (jobs.keys() - blueprints.keys()),
+            max_jobs=config.matrix.max_jobs,
+        )
         template_layers = {
             name: _layer(entry.item, self._listed_jobs(entry, pipelines))
             for name, entry in self.named["project_templates"].items()
@@ -359,6 +419,18 @@ class _Loader:
             expanded += expander.expand(plan)
         self.problems += expander.problems + expander.missing_parameter_problems()
         return expanded
+
+
+def _overlay(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` laid on `base`: mappings key by key, anything else replaced whole."""
+    merged = dict(base)
+    for key, value in over.items():
+        below = base.get(key)
+        if isinstance(below, dict) and isinstance(value, dict):
+            merged[key] = _overlay(below, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _layer(item: ProjectTemplateSection | ProjectSection, listed: list[ListedJob]) -> Layer:

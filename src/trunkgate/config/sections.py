@@ -6,14 +6,72 @@ and projects live in `trunkgate.config.jobs`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from trunkgate.config.types import ConfigModel, Duration, Interval, Size
 from trunkgate.scheduler.cron import Cron
 
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$")]
+
+def _whole_parts(name: str) -> str:
+    # Names become paths under the data directory (a project's repository).
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        raise ValueError(
+            f"'{name}' is not a valid name: a part between slashes may not be empty, '.' or '..'"
+        )
+    return name
+
+
+Name = Annotated[
+    str,
+    Field(min_length=1, pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$"),
+    AfterValidator(_whole_parts),
+]
+
+
+def _host_name(name: str) -> str:
+    # A static host's name is a file name of the provider's claims.
+    if "/" in name:
+        raise ValueError(
+            f"'{name}' is not a valid host name: use letters, digits and . _ + - (no slash)"
+        )
+    return name
+
+
+HostName = Annotated[Name, AfterValidator(_host_name)]
+
+#: The cloud metadata address: a node must never reach it as a neighbour.
+METADATA_ADDRESS = IPv4Address("169.254.169.254")
+#: Where a namespace provider's network may lie: the private and link-local ranges.
+USABLE_RANGES = tuple(
+    IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
+)
+#: A namespace provider takes a subnet of this size from its network.
+PROVIDER_SUBNET_PREFIX = 24
+
+
+def _usable_network(text: str) -> str:
+    try:
+        network = IPv4Network(text)
+    except ValueError:
+        raise ValueError(
+            f"'{text}' is not an IPv4 network in CIDR form (like 10.20.0.0/16)"
+        ) from None
+    if METADATA_ADDRESS in network:
+        raise ValueError(f"{network} holds {METADATA_ADDRESS}, the cloud metadata address")
+    if not any(network.subnet_of(usable) for usable in USABLE_RANGES):
+        ranges = ", ".join(str(r) for r in USABLE_RANGES[:-1])
+        raise ValueError(
+            f"{network} is not a private or link-local range (inside {ranges} or "
+            f"{USABLE_RANGES[-1]})"
+        )
+    if network.prefixlen > PROVIDER_SUBNET_PREFIX:
+        raise ValueError(
+            f"{network} is smaller than the /{PROVIDER_SUBNET_PREFIX} the provider takes from it"
+        )
+    return text
 
 
 class TlsSettings(ConfigModel):
@@ -53,6 +111,8 @@ class PoolSection(ConfigModel):
     hold_failed_for: Duration = 24 * 3600.0
     max_held_nodes: int = Field(default=2, ge=0)
     reap_interval: Interval = 60.0
+    # After SIGTERM, how long launches and deletes in flight may take to end.
+    shutdown_grace: Duration = Field(default=5.0, ge=0)
 
 
 class LocalSource(ConfigModel):
@@ -65,7 +125,7 @@ class GerritSource(ConfigModel):
     name: Name
     driver: Literal["gerrit"]
     server: str
-    port: int = 29418
+    port: int = Field(default=29418, ge=1, le=65535)
     user: str
     ssh_key: str | None = None
     web_url: str | None = None
@@ -90,7 +150,7 @@ class ProviderLabel(ConfigModel):
 
 
 class StaticHost(ConfigModel):
-    name: Name
+    name: HostName
     address: str
     port: int = Field(default=22, ge=1, le=65535)
     user: str = "root"
@@ -117,7 +177,7 @@ class ProviderSection(ConfigModel):
     boot_timeout: Interval = 60.0
     ready_command: str = "true"
     labels: list[ProviderLabel] = Field(default_factory=list)
-    network: str | None = None
+    network: Annotated[str, AfterValidator(_usable_network)] | None = None
     host_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
     """TCP ports of the host that a namespace provider's nodes may connect to."""
     limits: NodeLimits = Field(default_factory=NodeLimits)
@@ -180,16 +240,55 @@ class Trigger(ConfigModel):
 
 
 class Report(ConfigModel):
-    vote: int | None = None
+    vote: int | None = Field(default=None, ge=-2, le=2)
     merge: bool = False
     comment: bool = True
 
 
+WindowChange = Literal["linear", "exponential"]
+
+
 class Window(ConfigModel):
-    size: int = Field(default=20, ge=1)
+    """A dependent queue's window: where it starts, its bounds, and how it
+    grows on each merge and shrinks on each failure. A factor left out is 1
+    for a linear change and 2 for an exponential one."""
+
+    renamed_keys: ClassVar[dict[str, str]] = {
+        "size": "'size' is gone: the window starts at 'start' and grows up to 'ceiling' "
+        "(write start: {value} and ceiling: {value} to keep it at {value})",
+        "increase": "'increase' is now 'increase-factor' "
+        "(added on each merge while 'increase-type' is linear)",
+    }
+
+    start: int = Field(default=20, ge=1)
     floor: int = Field(default=3, ge=1)
-    increase: int = Field(default=1, ge=0)
-    decrease_factor: int = Field(default=2, ge=1)
+    ceiling: int | None = Field(default=None, ge=1)
+    """None: no ceiling."""
+    increase_type: WindowChange = "linear"
+    increase_factor: int | None = Field(default=None, ge=0)
+    decrease_type: WindowChange = "exponential"
+    decrease_factor: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Window:
+        wrong: list[str] = []
+        if self.start < self.floor:
+            wrong.append(
+                f"start ({self.start}) is below floor ({self.floor}): "
+                f"give a floor of at most {self.start}"
+            )
+        if self.ceiling is not None and self.ceiling < self.start:
+            wrong.append(f"ceiling ({self.ceiling}) is below start ({self.start})")
+        for which, kind, factor in (
+            ("increase", self.increase_type, self.increase_factor),
+            ("decrease", self.decrease_type, self.decrease_factor),
+        ):
+            # Multiplying or dividing by zero would empty the window.
+            if kind == "exponential" and factor is not None and factor < 1:
+                wrong.append(f"an exponential {which}-factor must be at least 1, not {factor}")
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return self
 
 
 class PipelineSection(ConfigModel):

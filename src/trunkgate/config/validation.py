@@ -2,7 +2,8 @@
 the FILE:LINE:COL of the key at fault and a sentence in plain words.
 
 Union branches are folded into one message, and an unknown key gets a
-"did you mean" hint from the fields of the model it was found in.
+"did you mean" hint from the fields of the model it was found in, or the
+model's own word (`renamed_keys`) when it is a key that model once had.
 """
 
 from __future__ import annotations
@@ -97,7 +98,11 @@ def _sentence(path: Path_, error: ErrorDetails, root: Any) -> str:
         where = _subject(path[:-1]) if len(path) > 1 else "the file"
         return f"{where} is missing the required key '{path[-1]}'"
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(root, error["loc"][:-1])
+        model = _model_at(root, error["loc"][:-1])
+        renamed = getattr(model, "renamed_keys", {}).get(str(path[-1]))
+        if renamed is not None:
+            return str(renamed).format(value=error["input"])
+        allowed = aliases(model) if model is not None else set()
         hint = did_you_mean(str(path[-1]), allowed)
         if not hint and allowed:
             hint = "; known keys: " + ", ".join(sorted(allowed))
@@ -148,16 +153,17 @@ def _join_or(words: Iterable[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
 
-def _allowed_keys(root: Any, loc: tuple[str | int, ...]) -> set[str]:
+def _model_at(root: Any, loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The config model found at `loc` below `root`, if a model is there."""
     current: Any = root
     for element in loc:
         current = _step(_unwrap(current), element)
         if current is None:
-            return set()
+            return None
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return aliases(current)
-    return set()
+        return current
+    return None
 
 
 def _step(current: Any, element: str | int) -> Any:

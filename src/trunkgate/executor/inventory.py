@@ -21,9 +21,27 @@ def env_name(node_name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", node_name.upper())
 
 
-def inventory(nodes: Sequence[BuildNode]) -> dict[str, object]:
-    """The nodeset as a mapping; the first node is the primary."""
+def project_locations(spec: BuildSpec, home: str) -> dict[str, dict[str, str]]:
+    """Where each project of the build's tree is on a node (`home` is the node
+    user's home), and its checked-out branch and commit."""
+    base = f"{home.rstrip('/')}/"
     return {
+        repo.project: {
+            "src": base + src_path(repo.project),
+            "branch": repo.branch,
+            "commit": repo.commit,
+        }
+        for repo in spec.tree.repos
+    }
+
+
+def inventory(
+    nodes: Sequence[BuildNode], projects: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, object]:
+    """The nodeset as a mapping, the first node being the primary, and where
+    each project of the tree is."""
+    return {
+        "projects": {name: dict(where) for name, where in (projects or {}).items()},
         "primary": nodes[0].name if nodes else None,
         "nodes": [
             {
@@ -41,8 +59,10 @@ def inventory(nodes: Sequence[BuildNode]) -> dict[str, object]:
     }
 
 
-def inventory_json(nodes: Sequence[BuildNode]) -> str:
-    return json.dumps(inventory(nodes), indent=2, sort_keys=True) + "\n"
+def inventory_json(
+    nodes: Sequence[BuildNode], projects: Mapping[str, Mapping[str, str]] | None = None
+) -> str:
+    return json.dumps(inventory(nodes, projects), indent=2, sort_keys=True) + "\n"
 
 
 def build_variables(

@@ -8,7 +8,13 @@ import shlex
 from collections.abc import Sequence
 
 from trunkgate.executor.decisions import job_variables
-from trunkgate.executor.inventory import NODE_DIR, build_variables, env_file, inventory_json
+from trunkgate.executor.inventory import (
+    NODE_DIR,
+    build_variables,
+    env_file,
+    inventory_json,
+    project_locations,
+)
 from trunkgate.executor.model import BuildNode, BuildSpec
 
 STEP_WRAPPER = f"{NODE_DIR}/run-step"
@@ -16,13 +22,14 @@ STEP_PID = f"{NODE_DIR}/step.pid"
 
 _WRAPPER = f"""\
 # Runs one step of a trunkgate build: records the step's process group so
-# the executor can stop it, loads the build's environment, runs the step.
+# the executor can stop it, loads the build's environment, runs the step in
+# the project's source tree.
 echo "$$" > "$HOME/{STEP_PID}"
 set -a
 . "$HOME/{NODE_DIR}/job.env"
 . "$HOME/{NODE_DIR}/inventory.env"
 set +a
-cd "$HOME"
+cd "$TRUNKGATE_SRC"
 exec bash -e -o pipefail -c "$1"
 """
 
@@ -33,7 +40,7 @@ def node_files(
     """Each file's path relative to the node's home, and its text."""
     variables = build_variables(spec, nodes, node, home)
     return {
-        f"{NODE_DIR}/inventory.json": inventory_json(nodes),
+        f"{NODE_DIR}/inventory.json": inventory_json(nodes, project_locations(spec, home)),
         f"{NODE_DIR}/inventory.env": env_file(
             variables, f"trunkgate build {spec.id}: the nodeset and the build"
         ),

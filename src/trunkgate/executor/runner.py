@@ -292,8 +292,10 @@ class _Build:
     ) -> None:
         """Writes the build's files onto a node and copies the tree there."""
         targets = [src_path(repo.project) for repo in self.spec.tree.repos]
-        dirs = " ".join(shlex.quote(d) for d in [NODE_DIR, SRC_DIR, *targets])
-        home = (await conn.run(f"mkdir -p {dirs} && printf '%s' \"$HOME\"")).strip()
+        # The project's own directory even without its repository: steps start there.
+        dirs = dict.fromkeys([NODE_DIR, SRC_DIR, src_path(self.spec.project), *targets])
+        made = " ".join(shlex.quote(d) for d in dirs)
+        home = (await conn.run(f"mkdir -p {made} && printf '%s' \"$HOME\"")).strip()
         for path, text in node_files(self.spec, self.nodes, node, home).items():
             await conn.put(path, text)
         for repo, target in zip(self.spec.tree.repos, targets, strict=True):

@@ -2,8 +2,10 @@
 the store, claims each with a lock (so several executors share the work),
 prepares the build's tree with the merger, runs the job with `JobRunner`,
 records the build in the history, and answers with a result record. A build
-whose record asks to cancel is cancelled; an executor that dies releases its
-claims, and another executor runs those builds again.
+whose record asks to cancel is cancelled; an executor that dies, stops, or
+loses its store session (and with it its claims) stops its builds without a
+verdict, and another executor runs them again. A build runs to its end once:
+one whose end the history holds already is answered from there.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from pathlib import Path
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
+from trunkgate.executor.required import with_required
 from trunkgate.executor.results import BuildResult
-from trunkgate.executor.runner import JobRunner
+from trunkgate.executor.runner import JobRunner, RunningBuild
+from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.history import History, HistoryError
 from trunkgate.history.records import BuildNode as HistoryNode
 from trunkgate.history.site import open_site_history
@@ -31,10 +35,9 @@ from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import PreparedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.pool.client import PoolClient
-from trunkgate.review.model import change_ref
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildOutcome as ResultRecord
-from trunkgate.scheduler.records import BuildRequest, history_buildset, split_bases
+from trunkgate.scheduler.records import BuildRequest, history_buildset, item_ref, split_bases
 from trunkgate.scheduler.trees import merge_request
 from trunkgate.site import GIT_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, RecordExists, Store
@@ -59,6 +62,9 @@ class ExecutorService:
         self.git_root = data / GIT_DIR
         self.history: History | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._cancelled: set[str] = set()
+        # Builds stopped without a verdict: their claim is gone, another run follows.
+        self._abandoned: set[str] = set()
         self._slots = asyncio.Semaphore(max_builds)
         self._merging = asyncio.Lock()
         self._stopping = False
@@ -102,27 +108,79 @@ class ExecutorService:
                 continue
             lock = self.store.lock(layout.build_lock(name), identity=self.identity, timeout=0)
             try:
-                await lock.acquire()
+                held = await lock.acquire()
             except LockTimeout:
                 continue
             # Read again under the lock: the build may have ended and been taken
-            # in by the scheduler between the first look and the lock.
-            record = await self.store.get_model(layout.build_request(name), BuildRequest)
+            # in by the scheduler between the first look and the lock. The
+            # answer first: the scheduler takes in the answer and the record
+            # together, so a record read after no answer was seen is unanswered.
             answered = await self.store.get(layout.build_result(name)) is not None
+            record = await self.store.get_model(layout.build_request(name), BuildRequest)
             if record is None or record.value.cancel or answered:
+                await lock.release()
+                continue
+            if await self._answer_from_history(record.value):
                 await lock.release()
                 continue
             task = asyncio.ensure_future(self._build(record.value, lock))
             self._running[name] = task
             task.add_done_callback(functools.partial(self._forget, name))
+            watcher = asyncio.ensure_future(self._stop_on_loss(name, task, held.lost))
+            task.add_done_callback(functools.partial(_cancel, watcher))
+
+    async def _stop_on_loss(self, name: str, task: asyncio.Task[None], lost: asyncio.Event) -> None:
+        """Stop a build whose claim went with the store session: another
+        executor may take it now, and two runs of one build must not race."""
+        await lost.wait()
+        log.warning("executor: store session lost; stopping build %s, to run again", name)
+        self._abandoned.add(name)
+        task.cancel()
+
+    async def _answer_from_history(self, request: BuildRequest) -> bool:
+        """Answer a build whose end the history holds (its executor stopped
+        between recording it and answering): it is not run again."""
+        if self.history is None:
+            return False
+        try:
+            done = await self.history.build(request.id)
+        except HistoryError as exc:
+            log.warning("executor: cannot look up build %s in the history: %s", request.id, exc)
+            return False
+        if done is None or done.result is None:
+            return False
+        if dict(done.tree) != split_bases(request.commits)[0] or done.job != request.job:
+            return False  # another build of the same id, from another store
+        log.info(
+            "executor: build %s ended already (%s); answering from history", done.id, done.result
+        )
+        result = ResultRecord(
+            id=request.id,
+            result=done.result,
+            started=done.started.timestamp(),
+            ended=(done.ended or done.started).timestamp(),
+            log_path=done.log_path,
+            node_provider=done.node_provider,
+            nodes=[n.name for n in done.nodes],
+            error=done.error,
+        )
+        with contextlib.suppress(RecordExists):
+            await self.store.create(layout.build_result(request.id), result)
+        return True
 
     def _forget(self, name: str, _: object) -> None:
         self._running.pop(name, None)
+        self._cancelled.discard(name)
 
     async def _maybe_cancel(self, name: str) -> None:
         record = await self.store.get_model(layout.build_request(name), BuildRequest)
         task = self._running.get(name)
-        if record is not None and record.value.cancel and task is not None:
+        # Once: a cancel seen again (every pass sees the record; the scheduler
+        # may send it again) would interrupt the build's own cleanup, which
+        # closes its history record.
+        wanted = record is not None and record.value.cancel
+        if wanted and task is not None and name not in self._cancelled:
+            self._cancelled.add(name)
             task.cancel()
 
     async def _answer_unrun(self, request: BuildRequest, result: str, why: str) -> None:
@@ -148,12 +206,13 @@ class ExecutorService:
             with contextlib.suppress(RecordExists):
                 await self.store.create(layout.build_result(request.id), result)
         except asyncio.CancelledError:
-            if not self._stopping:
+            if not self._stopping and request.id not in self._abandoned:
                 await self._answer_unrun(request, "CANCELED", "canceled")
         except Exception as exc:
             log.exception("executor: build %s failed", request.id)
             await self._answer_unrun(request, "ERROR", f"{type(exc).__name__}: {exc}")
         finally:
+            self._abandoned.discard(request.id)
             with contextlib.suppress(Exception):
                 await lock.release()
             # The lock's own record outlives its holders; the build is done with it.
@@ -164,15 +223,13 @@ class ExecutorService:
         job = self._job(request)
         # The queue's buildset names an attempt only within one store: the
         # history's id keeps logs of a new store from overwriting old ones.
-        attempt = history_buildset(
-            request.buildset, request.project, request.change, request.patchset
-        )[:8]
+        attempt = history_buildset(request.site, request.buildset)[:8]
         console = self.logs / f"{_safe(request.buildset)}-{attempt}" / _safe(job.name)
         console = console / "console.log"
         directory = self.work / request.id
         shutil.rmtree(directory, ignore_errors=True)
         try:
-            tree = await self._prepare(request, directory)
+            tree = await self._prepare(request, job, directory)
             spec = BuildSpec(
                 id=request.id,
                 job=job,
@@ -182,13 +239,21 @@ class ExecutorService:
                 change=request.change,
                 patchset=request.patchset,
             )
-            await self._record_start(request, spec)
-            running = self.runner.start(spec)
+            running: RunningBuild | None = None
             try:
+                await self._record_start(request, spec)
+                running = self.runner.start(spec)
                 outcome = await running.outcome()
             except asyncio.CancelledError:
+                # Cancelled while its record was being written, too: the
+                # record is written first (one history thread, in order),
+                # then closed with the outcome of a build cancelled at once.
+                running = running or self.runner.start(spec)
                 running.cancel()
-                await self._record_end(await running.outcome())
+                stopped = await running.outcome()
+                # Stopped without a verdict, the build runs again: its end is that run's.
+                if not self._stopping and request.id not in self._abandoned:
+                    await self._record_end(stopped)
                 raise
             await self._record_end(outcome)
             return outcome
@@ -203,17 +268,30 @@ class ExecutorService:
             f"job {request.job} of {request.project} in {request.pipeline} is not in the config"
         )
 
-    async def _prepare(self, request: BuildRequest, directory: Path) -> PreparedTree:
+    async def _prepare(
+        self, request: BuildRequest, job: ExpandedJob, directory: Path
+    ) -> PreparedTree:
         tested, bases = split_bases(request.commits)
         # One tree at a time: the next build's tree then starts from the
         # remembered merges of this one and merges only what is new.
         async with self._merging:
-            request_ = merge_request(request.tree, self.git_root, bases)
+            tree = merge_request(request.tree, self.git_root, bases)
+            defaults = {name: p.default_branch for name, p in self.config.projects.items()}
+            request_ = await with_required(
+                tree,
+                job,
+                request.branch,
+                default_branches=defaults,
+                cache=self.merger.cache,
+                git_root=self.git_root,
+            )
             prepared = await self.merger.prepare(request_, directory)
         if not isinstance(prepared, PreparedTree):
             raise MergerError(f"the tree no longer merges: {prepared.message}")
         commits = {repo.project: repo.commit for repo in prepared.repos}
         for project, commit in tested.items():
+            if request_.checkout_branch(project) != tree.checkout_branch(project):
+                continue  # the job requires the project on another branch
             if commits.get(project) != commit:
                 raise MergerError(
                     f"{project} prepared as {commits.get(project)}, not the {commit} "
@@ -224,19 +302,22 @@ class ExecutorService:
     async def _record_start(self, request: BuildRequest, spec: BuildSpec) -> None:
         if self.history is None:
             return
-        buildset = history_buildset(
-            request.buildset, request.project, request.change, request.patchset
-        )
+        buildset = history_buildset(request.site, request.buildset)
+        tip = request.change == BRANCH_TIP
         try:
+            if await self.history.build(request.id) is not None:
+                log.info("executor: build %s runs again after an earlier run stopped", request.id)
+                return
             if await self.history.buildset(buildset) is None:
                 with contextlib.suppress(HistoryError):
                     await self.history.add_buildset(
                         uuid=buildset,
+                        site=request.site or None,
                         pipeline=request.pipeline,
                         project=request.project,
-                        change=request.change,
-                        patchset=request.patchset,
-                        ref=change_ref(request.change, request.patchset),
+                        change=None if tip else request.change,
+                        patchset=None if tip else request.patchset,
+                        ref=item_ref(request.change, request.patchset, request.branch),
                         branch=request.branch,
                     )
             await self.history.add_build(
@@ -266,6 +347,10 @@ class ExecutorService:
             )
         except HistoryError as exc:
             log.warning("executor: cannot record the end of build %s: %s", outcome.id, exc)
+
+
+def _cancel(task: asyncio.Future[None], _: object) -> None:
+    task.cancel()
 
 
 def _safe(name: str) -> str:

@@ -11,8 +11,10 @@ matches is reset at once: its builds are cancelled and it starts again on the
 new tree. A failing item stays in its queue, out of everyone's tree, until
 nothing that is not failing is ahead of it (it is at the head): only then is
 its failure its own, and it is reported. The items behind never wait on it.
-The window bounds how many items, counted from the head, may be given a
-tree; an item that already has one keeps it when the window shrinks.
+The window bounds how many items, counted from the head, may be under test
+at any moment: when it shrinks, an item beyond it whose tree is still being
+prepared or whose builds still run is reset and waits its turn again; one
+whose builds are all done keeps its results.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from trunkgate.gate.actions import (
     Report,
     StartJob,
 )
-from trunkgate.gate.changes import ChangeRef, Tree, format_tree
+from trunkgate.gate.changes import ChangeRef, Tree, change_key, format_tree
 from trunkgate.gate.events import (
     BuildFinished,
     BuildStarted,
@@ -157,7 +159,7 @@ class QueueManager:
         self.state.queues[event.queue].items.append(item)
 
     def _dequeue(self, step: _Step, event: Dequeue | NewPatchset) -> None:
-        found = self.state.find((event.project, event.number))
+        found = self.state.find(change_key(event.project, event.number))
         if found is None:
             return
         queue, item = found
@@ -179,7 +181,7 @@ class QueueManager:
         step.append(self._report(queue, item, ItemResult.DEQUEUED, reason=reason))
 
     def _promote(self, event: Promote) -> None:
-        found = self.state.find((event.project, event.number))
+        found = self.state.find(change_key(event.project, event.number))
         if found is None:
             return
         queue, item = found
@@ -255,25 +257,43 @@ class QueueManager:
     # -- the settle loop ------------------------------------------------
 
     def _settle(self, step: _Step, queue: ChangeQueue) -> None:
-        """Restore the rule of the module docs, start what the window allows,
-        and finish items at the head; again until nothing changes."""
+        """Restore the rule of the module docs and finish items at the head,
+        again until nothing changes; then start what the window allows.
+
+        Nothing starts before the window has settled: a failure reported at
+        the head shrinks it, and an item started in the same step only to be
+        reset would cost the merger a tree for nothing."""
         while self._align(step, queue) | self._finish_heads(step, queue):
             pass
+        self._fill_window(step, queue)
 
-    def _align(self, step: _Step, queue: ChangeQueue) -> bool:
-        changed = False
+    def _trees(self, queue: ChangeQueue) -> list[tuple[int, Item, Tree]]:
+        """Each item with its index and the tree the rule gives it now."""
+        found: list[tuple[int, Item, Tree]] = []
         ahead: Tree = ()
         for index, item in enumerate(queue.items):
-            expected = self.tree_for(ahead, item.change)
-            if item.phase is not Phase.MERGING and item.tree not in (None, expected):
-                self._reset(step, item)
-                changed = True
-            if item.phase is Phase.WAITING and self._in_window(queue, index):
-                self._prepare(step, queue, item, expected)
-                changed = True
+            found.append((index, item, self.tree_for(ahead, item.change)))
             if not item.failing:
                 ahead = (*ahead, item.change)
+        return found
+
+    def _align(self, step: _Step, queue: ChangeQueue) -> bool:
+        """Reset every item whose tree is wrong, or that is busy outside the
+        window (a merge under way is never taken back)."""
+        changed = False
+        for index, item, expected in self._trees(queue):
+            if item.phase is Phase.MERGING:
+                continue
+            wrong = item.tree not in (None, expected)
+            if wrong or (item.busy and not self._in_window(queue, index)):
+                self._reset(step, item)
+                changed = True
         return changed
+
+    def _fill_window(self, step: _Step, queue: ChangeQueue) -> None:
+        for index, item, expected in self._trees(queue):
+            if item.phase is Phase.WAITING and self._in_window(queue, index):
+                self._prepare(step, queue, item, expected)
 
     def _finish_heads(self, step: _Step, queue: ChangeQueue) -> bool:
         changed = False

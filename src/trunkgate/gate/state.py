@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from trunkgate.gate.changes import ChangeRef, JobSpec, Tree
+from trunkgate.gate.changes import ChangeRef, ItemKey, JobSpec, Tree
 from trunkgate.gate.results import BuildResult
 
 # Bump with a note whenever the stored shape changes.
-# 1: first stored shape.
+# 1: first stored shape. A ChangeRef's `commit` (a pushed branch tip's) came
+#    later with a default, so states with and without it read alike.
 STATE_VERSION = 1
 
 
@@ -121,6 +122,14 @@ class Item:
     def builds_outstanding(self) -> bool:
         return any(b.outstanding for b in self.builds.values())
 
+    @property
+    def busy(self) -> bool:
+        """It takes the merger's or the executors' time now: what the window
+        counts."""
+        if self.phase is Phase.TESTING:
+            return self.builds_outstanding
+        return self.phase in (Phase.PREPARING, Phase.MERGING)
+
 
 @dataclass(slots=True)
 class ChangeQueue:
@@ -138,8 +147,9 @@ class PipelineState:
     next_id: int = 1
     version: int = STATE_VERSION
 
-    def find(self, key: tuple[str, int]) -> tuple[ChangeQueue, Item] | None:
-        """The queue and item of a change (project, number), if it is enqueued."""
+    def find(self, key: ItemKey) -> tuple[ChangeQueue, Item] | None:
+        """The queue and item of a change or branch tip (see ChangeRef.key),
+        if it is enqueued."""
         for queue in self.queues.values():
             for item in queue.items:
                 if item.change.key == key:

@@ -6,53 +6,73 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trunkgate.config.sections import Window
+from trunkgate.config.sections import Window, WindowChange
+
+# A factor the config leaves out: one more or one less, or twice or half.
+_DEFAULT_FACTOR: dict[WindowChange, int] = {"linear": 1, "exponential": 2}
 
 
 @dataclass(frozen=True, slots=True)
 class WindowPolicy:
     """`start` is where a new queue's window begins; it never leaves
-    [floor, ceiling]. It grows by `increase` on each merge and is divided by
-    `decrease_factor` on each failure.
+    [floor, ceiling] (no ceiling when None). On each merge it grows by
+    `increase_factor` (linear) or is multiplied by it (exponential); on each
+    failure it shrinks by `decrease_factor` or is divided by it.
     """
 
     start: int = 20
     floor: int = 3
-    ceiling: int = 20
-    increase: int = 1
+    ceiling: int | None = None
+    increase_type: WindowChange = "linear"
+    increase_factor: int = 1
+    decrease_type: WindowChange = "exponential"
     decrease_factor: int = 2
 
     def __post_init__(self) -> None:
-        if not 1 <= self.floor <= self.start <= self.ceiling:
+        top = self.start if self.ceiling is None else self.ceiling
+        if not 1 <= self.floor <= self.start <= top:
             raise ValueError(
-                f"window needs 1 <= floor ({self.floor}) <= size ({self.start})"
+                f"window needs 1 <= floor ({self.floor}) <= start ({self.start})"
                 f" <= ceiling ({self.ceiling})"
             )
-        if self.increase < 0 or self.decrease_factor < 1:
-            raise ValueError("window increase must be >= 0 and decrease-factor >= 1")
+        for kind, factor in (
+            (self.increase_type, self.increase_factor),
+            (self.decrease_type, self.decrease_factor),
+        ):
+            if factor < (1 if kind == "exponential" else 0):
+                raise ValueError(f"window factor {factor} cannot be {kind}")
 
     @classmethod
-    def from_config(cls, window: Window, ceiling: int | None = None) -> WindowPolicy:
-        """The config's size is both the start and, unless given, the ceiling.
-        A floor above the size is lowered to the size."""
-        floor = min(window.floor, window.size)
-        top = window.size if ceiling is None else max(ceiling, window.size)
+    def from_config(cls, window: Window) -> WindowPolicy:
         return cls(
-            start=window.size,
-            floor=floor,
-            ceiling=top,
-            increase=window.increase,
-            decrease_factor=window.decrease_factor,
+            start=window.start,
+            floor=window.floor,
+            ceiling=window.ceiling,
+            increase_type=window.increase_type,
+            increase_factor=_factor(window.increase_type, window.increase_factor),
+            decrease_type=window.decrease_type,
+            decrease_factor=_factor(window.decrease_type, window.decrease_factor),
         )
 
     def clamp(self, size: int) -> int:
-        return max(self.floor, min(self.ceiling, size))
+        size = max(self.floor, size)
+        return size if self.ceiling is None else min(self.ceiling, size)
 
     def grown(self, size: int) -> int:
-        return self.clamp(size + self.increase)
+        if self.increase_type == "linear":
+            return self.clamp(size + self.increase_factor)
+        return self.clamp(size * self.increase_factor)
 
     def shrunk(self, size: int) -> int:
+        if self.decrease_type == "linear":
+            return self.clamp(size - self.decrease_factor)
         return self.clamp(size // self.decrease_factor)
 
 
-SERIAL_WINDOW = WindowPolicy(start=1, floor=1, ceiling=1, increase=0, decrease_factor=1)
+def _factor(kind: WindowChange, given: int | None) -> int:
+    return _DEFAULT_FACTOR[kind] if given is None else given
+
+
+SERIAL_WINDOW = WindowPolicy(
+    start=1, floor=1, ceiling=1, increase_factor=0, decrease_type="linear", decrease_factor=0
+)

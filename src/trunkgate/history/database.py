@@ -129,8 +129,11 @@ class History:
         branch: str | None = None,
         uuid: str | None = None,
         started: datetime | None = None,
+        site: str | None = None,
     ) -> BuildsetRecord:
-        """Record that an item's jobs started in a pipeline; ``uuid`` is made if not given."""
+        """Record that an item's jobs started in a pipeline; ``uuid`` is made if
+        not given. ``site`` names the site that runs it, when sites share the
+        database."""
         record = BuildsetRecord(
             uuid=uuid or uuids.uuid4().hex,
             pipeline=pipeline,
@@ -143,6 +146,7 @@ class History:
             message=None,
             started=started or self._clock(),
             ended=None,
+            site=site,
         )
 
         def add(connection: Connection) -> None:
@@ -187,11 +191,13 @@ class History:
         project: str | None = None,
         pipeline: str | None = None,
         result: str | None = None,
+        site: str | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
     ) -> list[BuildsetRecord]:
-        """Buildsets that match every filter given, the newest first."""
-        where = BuildsetFilter(change, patchset, project, pipeline, result)
+        """Buildsets that match every filter given, the newest first; with
+        ``site``, that site's and those recorded before sites had ids."""
+        where = BuildsetFilter(change, patchset, project, pipeline, result, site)
         return await self._read(
             lambda connection: queries.list_buildsets(connection, where, limit, offset)
         )
@@ -306,11 +312,13 @@ class History:
         pipeline: str | None = None,
         buildset: str | None = None,
         result: str | None = None,
+        site: str | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
     ) -> list[BuildRecord]:
-        """Builds that match every filter given, the newest first."""
-        where = BuildFilter(change, patchset, job, project, pipeline, buildset, result)
+        """Builds that match every filter given, the newest first; with
+        ``site``, that site's and those recorded before sites had ids."""
+        where = BuildFilter(change, patchset, job, project, pipeline, buildset, result, site)
         return await self._read(
             lambda connection: queries.list_builds(connection, where, limit, offset)
         )

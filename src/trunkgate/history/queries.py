@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Select, select
+from sqlalchemy import ColumnElement, Connection, RowMapping, Select, or_, select
 
 from trunkgate.history.errors import UnknownRecord
 from trunkgate.history.records import BuildNode, BuildRecord, BuildsetRecord
@@ -35,6 +35,7 @@ class BuildFilter:
     pipeline: str | None = None
     buildset: str | None = None
     result: str | None = None
+    site: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,19 @@ class BuildsetFilter:
     project: str | None = None
     pipeline: str | None = None
     result: str | None = None
+    site: str | None = None
+
+
+def _of_site(site: str) -> ColumnElement[bool]:
+    """A site's buildsets, and those recorded before sites had ids (every site's)."""
+    return or_(buildset.c.site == site, buildset.c.site.is_(None))
 
 
 def insert_buildset(connection: Connection, record: BuildsetRecord) -> None:
     connection.execute(
         buildset.insert().values(
             uuid=record.uuid,
+            site=record.site,
             pipeline=record.pipeline,
             project=record.project,
             change=record.change,
@@ -85,6 +93,8 @@ def list_buildsets(
         wanted = getattr(where, name)
         if wanted is not None:
             query = query.where(buildset.c[name] == wanted)
+    if where.site is not None:
+        query = query.where(_of_site(where.site))
     query = query.order_by(buildset.c.started.desc(), buildset.c.uuid.desc())
     rows = connection.execute(query.limit(limit).offset(offset))
     return [_buildset_record(row._mapping) for row in rows]
@@ -130,6 +140,8 @@ def list_builds(
         wanted = getattr(where, name)
         if wanted is not None:
             query = query.where(column == wanted)
+    if where.site is not None:
+        query = query.where(_of_site(where.site))
     query = query.order_by(build.c.started.desc(), build.c.id.desc())
     rows = connection.execute(query.limit(limit).offset(offset))
     return [_build_record(row._mapping) for row in rows]
@@ -170,6 +182,7 @@ def _buildset_record(row: RowMapping) -> BuildsetRecord:
         message=row["message"],
         started=row["started"],
         ended=row["ended"],
+        site=row["site"],
     )
 
 

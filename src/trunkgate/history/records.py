@@ -49,6 +49,7 @@ class BuildsetRecord:
     message: str | None
     started: datetime
     ended: datetime | None
+    site: str | None = None
 
     @property
     def finished(self) -> bool:

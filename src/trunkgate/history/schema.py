@@ -12,7 +12,9 @@ from __future__ import annotations
 # 0001: first shape. trunkgate_buildset (one queue item's jobs) and
 #       trunkgate_build (one run of a job; nodes and tree as JSON);
 #       Alembic's version row in trunkgate_history_version.
-SCHEMA_HEAD = "0001"
+# 0002: trunkgate_buildset.site, the id of the site that ran it, so that
+#       sites sharing a database keep their builds apart.
+SCHEMA_HEAD = "0002"
 
 # Where Alembic finds env.py and versions/, as a package resource.
 SCRIPT_LOCATION = "trunkgate.history:migrations"

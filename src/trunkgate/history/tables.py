@@ -69,6 +69,9 @@ buildset = Table(
     f"{PREFIX}buildset",
     metadata,
     Column("uuid", String(UUID), primary_key=True),
+    # The site whose scheduler ran it (its store's id): sites may share a
+    # database. None for buildsets recorded before sites were named.
+    Column("site", String(UUID), nullable=True),
     Column("pipeline", String(NAME), nullable=False),
     Column("project", String(NAME), nullable=False),
     Column("change", Integer, nullable=True),
@@ -83,6 +86,7 @@ buildset = Table(
     Index(None, "project"),
     Index(None, "pipeline"),
     Index(None, "started"),
+    Index(None, "site"),
 )
 
 build = Table(

@@ -24,7 +24,15 @@ __all__ = [
 
 
 class DriverError(Exception):
-    """Base of every error a driver raises; the framework maps it to a state."""
+    """Base of every error a driver raises; the framework maps it to a state.
+
+    `external_id` names the instance the error is about when the driver
+    knows it (a static host, say), so the framework can back off from it.
+    """
+
+    def __init__(self, message: str, *, external_id: str | None = None) -> None:
+        super().__init__(message)
+        self.external_id = external_id
 
 
 class DriverUnavailable(DriverError):
@@ -51,7 +59,8 @@ class NodeSpec:
     root (the `host` image). `client_key` is the public half, in OpenSSH form,
     of a key made for this node alone, to be authorized for `root` on it.
     `tags` are written onto everything the driver creates, so the reaper can
-    find it again.
+    find it again. `avoid` names instances (external ids) that failed lately:
+    a driver choosing among existing hosts takes none of them.
     """
 
     node_id: str
@@ -62,6 +71,7 @@ class NodeSpec:
     client_key: str
     image_path: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    avoid: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """A launcher: one per provider. It serves node requests from ready nodes
-first, launches what is missing, keeps min-ready, deletes used nodes, and
-reacts to store notifications rather than polling. Decisions are made by
-`trunkgate.pool.decisions`; this module carries them out.
+first, launches what is missing, keeps min-ready, deletes used nodes, backs
+off from failing launches, and reacts to store notifications rather than
+polling. Decisions are made by `trunkgate.pool.decisions` and
+`trunkgate.pool.backoff`; this module carries them out.
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from trunkgate.pool import layout
+from trunkgate.pool import backoff, layout
 from trunkgate.pool.decisions import (
     Decline,
     Fill,
     Plan,
     ProviderView,
+    Statuses,
     Wait,
+    after_launch_failure,
     every_provider_declined,
+    failure_reason,
     min_ready_launches,
     plan_request,
     requests_to_serve,
+    used_capacity,
 )
 from trunkgate.pool.driver import (
     Driver,
@@ -39,10 +44,18 @@ from trunkgate.pool.driver import (
 from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.metrics import POOL_METRICS
 from trunkgate.pool.readiness import check_ready
-from trunkgate.pool.records import Node, NodeRequest
+from trunkgate.pool.records import Node, NodeRequest, ProviderStatus
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.pool.states import NodeState, RequestState
-from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, Store, VersionConflict
+from trunkgate.pool.states import InvalidTransition, NodeState, RequestState
+from trunkgate.store import (
+    Lock,
+    LockTimeout,
+    NoRecord,
+    NotEmpty,
+    Store,
+    StoreError,
+    VersionConflict,
+)
 from trunkgate.waiting import first_of, wake_on_change
 
 log = logging.getLogger(__name__)
@@ -53,6 +66,9 @@ ReadyCheck = Callable[[Instance, Node, NodeKey], Awaitable[None]]
 TAG_NODE = "trunkgate-node"
 TAG_PROVIDER = "trunkgate-provider"
 SAFETY_WAKE = 5.0
+# Min-ready may fall to another provider's launcher, so each waits its turn
+# briefly rather than skipping the pass.
+MIN_READY_LOCK_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -71,10 +87,24 @@ class LauncherSettings:
     """For each label, every provider that offers it (to know when all declined)."""
     image_paths: dict[str, str | None] = field(default_factory=dict)
     ready_command: str = "true"
+    peers: tuple[ProviderView, ...] = ()
+    """Every other provider of the config, to spread load and decline in favour of."""
+    shutdown_grace: float = 5.0
+    """Once stopped, how long launches and deletes in flight may take to end
+    before they are abandoned (their records left for a restart)."""
 
     @property
     def view(self) -> ProviderView:
         return ProviderView(self.provider, frozenset(self.labels), self.max_servers)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How bringing up one node ended: its id, or why it failed."""
+
+    node_id: str | None
+    cause: str = ""
+    quota: bool = False
 
 
 class Launcher:
@@ -97,14 +127,25 @@ class Launcher:
         self._serving: set[str] = set()
         self._deleting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self.paused = False
+        self.status = ProviderStatus(settings.provider)
+        self._statuses: Statuses = {}
+        self._peers: list[ProviderView] = []
 
     # -- running --------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set; wakes on every change to nodes or requests."""
+        """Serve until `stop` is set; wakes on every change to nodes or requests.
+        Once stopped it starts nothing, and what is in flight ends within the
+        shutdown grace or is abandoned."""
+        self._stop = stop
         await self.records.ensure_layout()
+        # A restart keeps backing off where the launcher before it stopped.
+        stored = (await self.records.provider_statuses()).get(self.settings.provider)
+        if stored is not None:
+            self.status = stored
         registered = await self._register()
         async with (
             self.store.watch(layout.REQUESTS) as requests,
@@ -122,14 +163,17 @@ class Launcher:
                         # one, reapers take this launcher for dead.
                         registered = await self._register()
                     await self.step()
+                    now = self.clock()
+                    ends = backoff.next_change(self.status, now)
+                    wait = SAFETY_WAKE if ends is None else min(SAFETY_WAKE, ends - now)
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(SAFETY_WAKE):
+                        async with asyncio.timeout(max(wait, 0.01)):
                             await first_of(self._wake.wait(), stop.wait())
             finally:
                 for waiter in waiters:
                     waiter.cancel()
                 await asyncio.gather(*waiters, return_exceptions=True)
-                await self.drain()
+                await self.wind_down(self.settings.shutdown_grace)
 
     async def _register(self) -> asyncio.Event:
         """Say this launcher lives (a record that goes with its session); the
@@ -147,24 +191,72 @@ class Launcher:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def wind_down(self, grace: float) -> None:
+        """Let what is in flight end within `grace` seconds, then abandon the
+        rest: each abandoned task leaves records a restart carries on from
+        (a half-made node failed, to be deleted; its request open again)."""
+        if not self._tasks:
+            return
+        log.info(
+            "launcher %s: stopping; %d launch(es) and delete(s) in flight get %gs",
+            self.settings.provider,
+            len(self._tasks),
+            grace,
+        )
+        # asyncio.wait, unlike a timeout around gather, cancels nothing itself.
+        deadline = time.monotonic() + grace
+        while self._tasks and (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait(list(self._tasks), timeout=left)
+        if self._tasks:
+            log.info(
+                "launcher %s: abandoning %d task(s) for a restart to finish",
+                self.settings.provider,
+                len(self._tasks),
+            )
+            for task in self._tasks:
+                task.cancel()
+            await self.drain()
+
     async def step(self) -> None:
         """One pass: tidy own nodes, serve requests, keep min-ready."""
         nodes = await self.records.nodes()
         mine = [n for n in nodes if n.provider == self.settings.provider]
         for node in mine:
+            if self._stop.is_set():
+                return
             if node.state in (NodeState.USED, NodeState.DELETING, NodeState.FAILED):
                 self._start(self._retire(node), f"retire {node.id}")
+        await self._look_around()
         self.paused = False
         for request in requests_to_serve(await self.records.requests(), self.settings.provider):
+            if self._stop.is_set():
+                return
             if request.id in self._serving:
                 continue
             outcome = await self._serve(request)
             if isinstance(outcome, Wait):
                 self.paused = True
                 break
-        if not self.paused:
+        if not self.paused and not self._stop.is_set():
             await self._keep_min_ready()
         POOL_METRICS.observe_nodes(nodes)
+
+    async def _look_around(self) -> None:
+        """Read the other providers' health and which of their launchers run."""
+        statuses = await self.records.provider_statuses()
+        statuses[self.settings.provider] = self.status
+        self._statuses = statuses
+        try:
+            registered = await self.store.children(layout.LAUNCHERS)
+        except NoRecord:
+            registered = []
+        running = {name.rsplit("-", 1)[0] for name in registered}
+        self._peers = [p for p in self.settings.peers if p.name in running]
+
+    async def _publish(self) -> None:
+        self._statuses = {**self._statuses, self.settings.provider: self.status}
+        with contextlib.suppress(StoreError):
+            await self.records.set_provider_status(self.status)
 
     def _start(self, work: Awaitable[object], what: str) -> None:
         async def guarded() -> None:
@@ -194,7 +286,14 @@ class Launcher:
                 return None
             request = record.value
             nodes = await self.records.nodes()  # what is ready now, not at the pass's start
-            plan = plan_request(request, self.settings.view, nodes, now=self.clock())
+            plan = plan_request(
+                request,
+                self.settings.view,
+                nodes,
+                now=self.clock(),
+                peers=self._peers,
+                status=self._statuses,
+            )
             if isinstance(plan, Decline):
                 await self._decline(request, plan.reason)
             elif isinstance(plan, Fill):
@@ -207,7 +306,10 @@ class Launcher:
                     state=RequestState.PENDING,
                 )
                 # Records first, so the next decision counts these nodes against max-servers.
-                started = [await self._new_node(label, request.id) for label in plan.launch]
+                attempt = request.attempts.get(self.settings.provider, 0) + 1
+                started = [
+                    await self._new_node(label, request.id, attempt) for label in plan.launch
+                ]
                 self._serving.add(request.id)
                 release = False
                 self._start(self._fill(request, claimed, started, lock), f"fill {request.id}")
@@ -253,11 +355,11 @@ class Launcher:
     ) -> None:
         try:
             results = await asyncio.gather(*(self._bring_up(n) for n in started))
-            launched = [node_id for node_id in results if node_id is not None]
+            launched = [r.node_id for r in results if r.node_id is not None]
             if len(launched) < len(started):
                 for node_id in claimed + launched:
                     await self.records.update_node(node_id, _unclaim)
-                await self._decline(request, f"launch failed on provider {self.settings.provider}")
+                await self._launch_failed(request, [r for r in results if r.node_id is None])
                 return
             node_ids = claimed + launched
             # Each node starts alone: only several need joining (about 15 ms of nft).
@@ -280,6 +382,13 @@ class Launcher:
                     await self.records.update_node(node_id, _unclaim)
             else:
                 POOL_METRICS.request_wait.observe(now - request.created)
+        except asyncio.CancelledError:
+            # Abandoned at shutdown: the request is open again, for another
+            # provider or this one restarted; claimed nodes go back.
+            for node_id in claimed:
+                await self.records.update_node(node_id, _unclaim)
+            await self._give_back(request, "launcher stopped")
+            raise
         finally:
             self._serving.discard(request.id)
             await lock.release()
@@ -303,20 +412,70 @@ class Launcher:
             return False
         return True
 
+    async def _launch_failed(self, request: NodeRequest, failures: list[Launch]) -> None:
+        """A full provider gives the request back for later or for another
+        provider; a failed launch counts against the request on this
+        provider, which declines it when another provider works or it has
+        tried launch-retries times."""
+        provider = self.settings.provider
+        failed = [f for f in failures if not f.quota]
+        if not failed:
+            await self._give_back(request, failures[0].cause)
+            return
+        cause = failed[0].cause
+        decision: Decline | None = None
+
+        def count(r: NodeRequest) -> None:
+            nonlocal decision
+            r.attempts[provider] = r.attempts.get(provider, 0) + 1
+            r.causes[provider] = cause
+            decision = after_launch_failure(
+                r,
+                self.settings.view,
+                peers=self._peers,
+                status=self._statuses,
+                now=self.clock(),
+                launch_retries=self.settings.launch_retries,
+            )
+            _requeued(r)
+
+        updated = await self.records.update_request(request.id, count)
+        if updated is None:
+            return
+        if decision is not None:
+            await self._decline(request, decision.reason)
+        else:
+            await self.records.update_request(request.id, _pass, state=RequestState.REQUESTED)
+            log.info(
+                "provider %s tries request %s again after its backoff: %s",
+                provider,
+                request.id,
+                cause,
+            )
+
+    async def _give_back(self, request: NodeRequest, why: str) -> None:
+        """Open the request again, neither declined nor counted against us."""
+        with contextlib.suppress(InvalidTransition):
+            await self.records.update_request(request.id, _requeued, state=RequestState.REQUESTED)
+        log.info("provider %s gives request %s back: %s", self.settings.provider, request.id, why)
+
     async def _decline(self, request: NodeRequest, reason: str) -> None:
+        provider = self.settings.provider
+
         def decline(r: NodeRequest) -> None:
-            if self.settings.provider not in r.declined_by:
-                r.declined_by.append(self.settings.provider)
+            if provider not in r.declined_by:
+                r.declined_by.append(provider)
+            r.causes[provider] = reason
             r.nodes = []
             r.provider = None
             if every_provider_declined(r, self.settings.providers_by_label):
                 r.state = RequestState.FAILED
-                r.reason = f"every provider declined; last: {reason}"
+                r.reason = failure_reason(r)
             else:
                 r.state = RequestState.REQUESTED
 
         await self.records.update_request(request.id, decline)
-        log.info("provider %s declined request %s: %s", self.settings.provider, request.id, reason)
+        log.info("provider %s declined request %s: %s", provider, request.id, reason)
 
     # -- nodes ------------------------------------------------------------
 
@@ -324,9 +483,18 @@ class Launcher:
         if not self.settings.min_ready:
             return
         try:
-            async with self.store.lock(layout.min_ready_lock(), identity=self.identity, timeout=0):
+            async with self.store.lock(
+                layout.min_ready_lock(), identity=self.identity, timeout=MIN_READY_LOCK_WAIT
+            ):
                 nodes = await self.records.nodes()
-                labels = min_ready_launches(self.settings.min_ready, self.settings.view, nodes)
+                labels = min_ready_launches(
+                    self.settings.min_ready,
+                    self.settings.view,
+                    nodes,
+                    now=self.clock(),
+                    peers=self._peers,
+                    status=self._statuses,
+                )
                 for label in labels:
                     node = await self._new_node(label, None)
                     self._start(self._bring_up(node), f"launch {node.id}")
@@ -350,56 +518,70 @@ class Launcher:
             )
         )
 
-    async def _bring_up(self, node: Node) -> str | None:
-        """Create, wait for SSH and the ready command; relaunch up to launch-retries.
-        The id of the node that came up (a relaunch is a new node), or None."""
-        attempt = node.launch_attempt
-        while True:
-            started = time.monotonic()
-            # A key of its own, stored before the node exists: whoever finds
-            # the key that opens this node can open no other with it.
-            key = NodeKey.generate(node.id)
-            if not await self.records.new_node_key(node.id, key):
-                return None
-            try:
-                instance = await self.driver.create(self._spec(node, key))
-                await self.records.update_node(
-                    node.id, functools.partial(_located, instance=instance)
-                )
-                await self._ready_check(instance, node, key)
-            except QuotaExceeded as exc:
-                log.info("provider %s: quota: %s", self.settings.provider, exc)
-                POOL_METRICS.launches.labels(self.settings.provider, "quota").inc()
-                await self._delete(node, keep_record=False)
-                return None
-            except (DriverError, OSError) as exc:
-                log.warning(
-                    "provider %s: node %s (attempt %d) failed: %s",
-                    self.settings.provider,
-                    node.id,
-                    attempt,
-                    exc,
-                )
-                POOL_METRICS.launches.labels(self.settings.provider, "failure").inc()
-                request = node.request
-                # Wait for the delete: a relaunch must not exceed max-servers meanwhile.
-                try:
-                    await self._delete(node)
-                except (DriverError, OSError) as error:
-                    log.warning("provider %s: %s", self.settings.provider, error)
-                    return None
-                if attempt >= self.settings.launch_retries:
-                    return None
-                attempt += 1
-                node = await self._new_node(node.label, request, attempt)
-                continue
+    async def _bring_up(self, node: Node) -> Launch:
+        """Create, wait for SSH and the ready command, once: a failure backs
+        the provider (and the host) off, and the request decides whether to
+        try again."""
+        started = time.monotonic()
+        provider = self.settings.provider
+        # A key of its own, stored before the node exists: whoever finds
+        # the key that opens this node can open no other with it.
+        key = NodeKey.generate(node.id)
+        if not await self.records.new_node_key(node.id, key):
+            return Launch(None, f"node {node.id} was deleted while launching")
+        host: str | None = None
+        try:
+            instance = await self.driver.create(self._spec(node, key))
+            host = instance.external_id
+            await self.records.update_node(node.id, functools.partial(_located, instance=instance))
+            await self._ready_check(instance, node, key)
+        except asyncio.CancelledError:
+            # Abandoned at shutdown: failed, so a restarted launcher deletes
+            # whatever was made of it.
             now = self.clock()
-            became = await self.records.update_node(node.id, _stamped(now), state=NodeState.READY)
-            if became is None:
-                return None
-            POOL_METRICS.launches.labels(self.settings.provider, "success").inc()
-            POOL_METRICS.launch_seconds.observe(time.monotonic() - started)
-            return node.id
+            with contextlib.suppress(InvalidTransition, StoreError):
+                await self.records.update_node(node.id, _stamped(now), state=NodeState.FAILED)
+            raise
+        except QuotaExceeded as exc:
+            cause = _describe(exc)
+            log.info("provider %s: full, pausing launches: %s", provider, cause)
+            POOL_METRICS.launches.labels(provider, "quota").inc()
+            nodes = await self.records.nodes()
+            used = used_capacity([n for n in nodes if n.id != node.id], provider)
+            self.status = backoff.quota_exceeded(self.status, self.clock(), used, cause)
+            await self._publish()
+            await self._delete(node, keep_record=False)
+            return Launch(None, cause, quota=True)
+        except (DriverError, OSError) as exc:
+            cause = _describe(exc)
+            host = getattr(exc, "external_id", None) or host
+            now = self.clock()
+            self.status = backoff.launch_failed(self.status, now, cause, host)
+            await self._publish()
+            log.warning(
+                "provider %s: node %s failed: %s; backing off %.0fs after %d failed launch(es)",
+                provider,
+                node.id,
+                cause,
+                self.status.launches.until - now,
+                self.status.launches.failures,
+            )
+            POOL_METRICS.launches.labels(provider, "failure").inc()
+            try:
+                await self._delete(node)
+            except (DriverError, OSError) as error:
+                log.warning("provider %s: %s", provider, error)
+            return Launch(None, f"node {node.id}: {cause}")
+        now = self.clock()
+        became = await self.records.update_node(node.id, _stamped(now), state=NodeState.READY)
+        if became is None:
+            return Launch(None, f"node {node.id} was deleted while launching")
+        if self.status != (succeeded := backoff.launch_succeeded(self.status, host)):
+            self.status = succeeded
+            await self._publish()
+        POOL_METRICS.launches.labels(provider, "success").inc()
+        POOL_METRICS.launch_seconds.observe(time.monotonic() - started)
+        return Launch(node.id)
 
     def _spec(self, node: Node, key: NodeKey) -> NodeSpec:
         return NodeSpec(
@@ -411,6 +593,7 @@ class Launcher:
             client_key=key.public,
             image_path=self.settings.image_paths.get(node.image),
             tags={TAG_NODE: node.id, TAG_PROVIDER: node.provider},
+            avoid=backoff.hosts_backing_off(self.status, self.clock()),
         )
 
     async def _ssh_ready(self, instance: Instance, node: Node, key: NodeKey) -> None:
@@ -452,6 +635,19 @@ def _pending(request: NodeRequest, provider: str, claimed: list[str]) -> None:
 def _fulfilled(request: NodeRequest, node_ids: list[str], now: float) -> None:
     request.nodes = node_ids
     request.fulfilled = now
+
+
+def _requeued(request: NodeRequest) -> None:
+    request.nodes = []
+    request.provider = None
+
+
+def _pass(_: NodeRequest) -> None:
+    pass
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def _unclaim(node: Node) -> None:

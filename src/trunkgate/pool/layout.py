@@ -12,6 +12,7 @@ LAUNCHERS = f"{ROOT}/launchers"
 LOCKS = f"{ROOT}/locks"
 REAPER = f"{ROOT}/reaper"
 USERS = f"{ROOT}/users"
+PROVIDERS = f"{ROOT}/providers"
 
 
 def node(node_id: str) -> str:
@@ -42,6 +43,11 @@ def node_lock(node_id: str) -> str:
 
 def min_ready_lock() -> str:
     return f"{LOCKS}/min-ready"
+
+
+def provider_status(provider: str) -> str:
+    """What a provider's launcher says of its health: backoffs, quota pause."""
+    return f"{PROVIDERS}/{provider}"
 
 
 def launcher(provider: str) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
+from trunkgate.pool.decisions import ProviderView
 from trunkgate.pool.driver import Driver, DriverUnavailable
 from trunkgate.pool.launcher import LauncherSettings
 from trunkgate.pool.reaping import ReapPolicy
@@ -46,6 +47,10 @@ def launcher_settings(config: Config) -> list[LauncherSettings]:
             offered.setdefault(label.name, set()).add(provider.name)
     by_label = {label: frozenset(names) for label, names in offered.items()}
     min_ready = {name: label.min_ready for name, label in config.labels.items() if label.min_ready}
+    views = [
+        ProviderView(p.name, frozenset(label.name for label in p.labels), _capacity(p))
+        for p in config.providers.values()
+    ]
     return [
         LauncherSettings(
             provider=provider.name,
@@ -57,6 +62,8 @@ def launcher_settings(config: Config) -> list[LauncherSettings]:
             boot_timeout=provider.boot_timeout,
             providers_by_label=by_label,
             ready_command=provider.ready_command,
+            peers=tuple(v for v in views if v.name != provider.name),
+            shutdown_grace=config.pool.shutdown_grace,
         )
         for provider in config.providers.values()
     ]

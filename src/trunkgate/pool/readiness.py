@@ -13,6 +13,9 @@ from trunkgate.pool.driver import Instance, NodeUnreachable
 from trunkgate.pool.keys import NodeKey
 
 RETRY_DELAY = 0.05
+NO_ANSWER = "no answer"
+# The longest one try may take before the next begins.
+TRY_TIMEOUT = 10.0
 
 
 async def check_ready(
@@ -25,7 +28,7 @@ async def check_ready(
 ) -> None:
     """Retry until the node answers or `boot_timeout` passes; raise NodeUnreachable."""
     deadline = time.monotonic() + boot_timeout
-    last_error = "no answer"
+    last_error = NO_ANSWER
     trusted = asyncssh.import_public_key(instance.host_key)
     client_key = key.ssh_key()
     while True:
@@ -33,10 +36,11 @@ async def check_ready(
         if remaining <= 0:
             raise NodeUnreachable(
                 f"node {node_id} at {instance.address}:{instance.port} not ready after "
-                f"{boot_timeout:.0f}s: {last_error}"
+                f"{boot_timeout:g}s: {last_error}"
             )
+        cut_short = remaining < TRY_TIMEOUT
         try:
-            async with asyncio.timeout(min(remaining, 10.0)):
+            async with asyncio.timeout(min(remaining, TRY_TIMEOUT)):
                 async with asyncssh.connect(
                     instance.address,
                     port=instance.port,
@@ -54,6 +58,11 @@ async def check_ready(
                 f"node {node_id} at {instance.address}: host key differs from the one recorded "
                 "at creation"
             ) from None
-        except (OSError, asyncssh.Error, TimeoutError) as exc:
+        except TimeoutError:
+            # A try the boot timeout cut short says nothing about the node;
+            # what the tries before it saw is the reason.
+            if not cut_short or last_error == NO_ANSWER:
+                last_error = f"no answer within {min(remaining, TRY_TIMEOUT):g}s"
+        except (OSError, asyncssh.Error) as exc:
             last_error = str(exc) or type(exc).__name__
         await asyncio.sleep(RETRY_DELAY)

@@ -1,7 +1,8 @@
 """The reaper of one provider: every pass it reads the records and what the
 provider holds, asks `plan_reap` what must go, and deletes it. It also puts
-back the requests whose launcher died while filling them, and deletes client
-keys whose node record is gone."""
+back the requests whose launcher died while filling them, deletes the
+requests whose requester is gone (their nodes go back to the pool), and
+deletes client keys whose node record is gone."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from collections.abc import Callable
 from trunkgate.pool import layout
 from trunkgate.pool.driver import Driver
 from trunkgate.pool.launcher import TAG_NODE
-from trunkgate.pool.reaping import Instance, ReapPlan, ReapPolicy, orphan_keys, plan_reap
+from trunkgate.pool.reaping import (
+    Instance,
+    ReapPlan,
+    ReapPolicy,
+    abandoned_requests,
+    orphan_keys,
+    plan_reap,
+)
 from trunkgate.pool.records import Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.pool.states import NodeState, RequestState
@@ -52,6 +60,12 @@ class Reaper:
 
     async def reap_once(self) -> ReapPlan:
         await self.records.ensure_layout()
+        # Requests before the builds' claims: see abandoned_requests.
+        requests = await self.records.requests()
+        live_builds = set(await self._children(layout.USERS))
+        for request_id in abandoned_requests(requests, live_builds):
+            log.info("reaper: deleting request %s, whose requester is gone", request_id)
+            await self.records.forget_request(request_id)
         # Keys before nodes: a key is stored after its node's record, so a
         # key listed here whose record is missing below has truly lost it.
         key_ids = await self.records.node_key_ids()

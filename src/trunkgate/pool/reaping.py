@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from trunkgate.pool.records import Node
+from trunkgate.pool.records import Node, NodeRequest
 from trunkgate.pool.states import NodeState
 
 
@@ -74,6 +74,14 @@ def plan_reap(
         else:
             plan.suspects.add(key)
     return plan
+
+
+def abandoned_requests(requests: Iterable[NodeRequest], live_builds: set[str]) -> list[str]:
+    """Ids of the requests whose requester is gone: a build asks for nodes only
+    after its claim is stored, and the claim goes with the build's session,
+    so a request of a build without a claim will never be taken. Read the
+    requests before the claims, or a new build's request looks abandoned."""
+    return sorted(r.id for r in requests if r.build is not None and r.build not in live_builds)
 
 
 def orphan_keys(key_ids: Iterable[str], nodes: Iterable[Node]) -> list[str]:

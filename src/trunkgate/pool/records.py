@@ -1,5 +1,6 @@
-"""The pool's stored records: nodes, node requests and autohold requests.
-Plain dataclasses; the store serialises them."""
+"""The pool's stored records: nodes, node requests, autohold requests and
+what each launcher says of its provider's health. Plain dataclasses; the
+store serialises them."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ class NodeRequest:
     reason: str | None = None
     fulfilled: float | None = None
     build: str | None = None
+    attempts: dict[str, int] = field(default_factory=dict)
+    """Failed launches for this request, by provider."""
+    causes: dict[str, str] = field(default_factory=dict)
+    """By provider, why its last launch for this request failed or why it declined."""
 
 
 @dataclass
@@ -63,3 +68,27 @@ class Autohold:
     nodes: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     """OpenSSH public keys of the people let into the nodes this holds."""
+
+
+@dataclass
+class Backoff:
+    """Failed launches in a row of a provider, or of one host of it, and until
+    when it launches nothing; `cause` is what the last failure said."""
+
+    failures: int = 0
+    until: float = 0.0
+    cause: str = ""
+
+
+@dataclass
+class ProviderStatus:
+    """A launcher's account of its provider: its backoff, its hosts' (by
+    external id), and a pause after the provider said it was full, which
+    ends at `quota_until` or once it holds fewer than `quota_used` nodes."""
+
+    provider: str
+    launches: Backoff = field(default_factory=Backoff)
+    hosts: dict[str, Backoff] = field(default_factory=dict)
+    quota_until: float = 0.0
+    quota_used: int = 0
+    quota_cause: str = ""

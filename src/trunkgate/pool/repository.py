@@ -9,9 +9,9 @@ from typing import TypeVar
 
 from trunkgate.pool import layout
 from trunkgate.pool.keys import NodeKey
-from trunkgate.pool.records import Autohold, Node, NodeRequest
+from trunkgate.pool.records import Autohold, Node, NodeRequest, ProviderStatus
 from trunkgate.pool.states import NodeState, RequestState, node_transition, request_transition
-from trunkgate.store import NoRecord, Record, Store, VersionConflict
+from trunkgate.store import NoRecord, Record, RecordExists, Store, VersionConflict
 
 T = TypeVar("T", Node, NodeRequest, Autohold)
 
@@ -28,6 +28,7 @@ class PoolRecords:
             layout.AUTOHOLDS,
             layout.LAUNCHERS,
             layout.USERS,
+            layout.PROVIDERS,
         ):
             await self.store.ensure_path(path)
 
@@ -126,6 +127,32 @@ class PoolRecords:
     async def forget_request(self, request_id: str) -> None:
         with contextlib.suppress(NoRecord):
             await self.store.delete(layout.request(request_id))
+
+    # -- provider health ------------------------------------------------
+
+    async def provider_statuses(self) -> dict[str, ProviderStatus]:
+        try:
+            names = await self.store.children(layout.PROVIDERS)
+        except NoRecord:
+            return {}
+        found = {}
+        for name in names:
+            record = await self.store.get_model(layout.provider_status(name), ProviderStatus)
+            if record is not None and record.value is not None:
+                found[record.value.provider] = record.value
+        return found
+
+    async def set_provider_status(self, status: ProviderStatus) -> None:
+        """Only the provider's launcher writes it: the last write wins."""
+        path = layout.provider_status(status.provider)
+        try:
+            await self.store.set(path, status, version=None)
+        except NoRecord:
+            await self.store.ensure_path(layout.PROVIDERS)
+            with contextlib.suppress(RecordExists):
+                await self.store.create(path, status)
+                return
+            await self.store.set(path, status, version=None)
 
     # -- autoholds --------------------------------------------------------
 

@@ -2,7 +2,8 @@
 as documents. The stored shape has a version: bump `SCHEMA_VERSION`, with a
 note here, whenever it changes.
 
-Version 1: the first.
+Version 1: the first. A comment's `report` came later, with a default, so
+records with and without it read alike.
 """
 
 from __future__ import annotations

@@ -64,6 +64,9 @@ class Comment:
     text: str
     patchset: int
     at: float
+    # The id of the report it carries, for a reporter's comment: a report
+    # sent again (after a kill) is recognised by it and taken once.
+    report: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,9 @@ class Change:
         if not 1 <= vote.patchset <= self.patchset:
             raise ReviewError(f"change {self.number} has no patchset {vote.patchset}")
         return replace(self, votes=(*self.votes, vote), updated=vote.at)
+
+    def has_report(self, report: str) -> bool:
+        return any(comment.report == report for comment in self.comments)
 
     def with_comment(self, comment: Comment) -> Change:
         return replace(self, comments=(*self.comments, comment), updated=comment.at)

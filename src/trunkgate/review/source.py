@@ -328,24 +328,31 @@ class LocalReview:
         *,
         message: str | None = None,
         patchset: int | None = None,
+        report: str | None = None,
     ) -> Change:
         """A vote on a patchset (the current one by default), as the
         reporter casts Verified; with `message`, a comment too. A change
         that has merged or been abandoned keeps its votes: a report that
         arrives late (a `check` run ending after the gate merged) is kept
-        as a comment only."""
+        as a comment only. A vote given with a `report` id that the change
+        has taken already changes nothing: the report was sent twice."""
         at = self.clock()
         on = patchset or (await self.get(number)).patchset
+        repeated = False
 
         def cast(change: Change) -> Change:
+            nonlocal repeated
+            repeated = report is not None and change.has_report(report)
+            if repeated:
+                return change
             if change.status is ChangeStatus.NEW:
                 change = change.with_vote(Vote(label, value, user, on, at))
             if message is not None:
-                change = change.with_comment(Comment(user, message, on, at))
+                change = change.with_comment(Comment(user, message, on, at, report))
             return change
 
         change = await self._update(number, cast)
-        if message is not None:
+        if message is not None and not repeated:
             await self._emit("comment-added", change, user=user, comment=message, patchset=on)
         return change
 
@@ -365,13 +372,25 @@ class LocalReview:
         await self._emit("change-approved", change, user=user)
         return change
 
-    async def comment(self, number: int, text: str, user: str | None = None) -> Change:
+    async def comment(
+        self, number: int, text: str, user: str | None = None, *, report: str | None = None
+    ) -> Change:
+        """A comment on the current patchset; one carrying a `report` id the
+        change has taken already is not added again."""
         user = user or default_user()
         at = self.clock()
-        change = await self._update(
-            number, lambda c: c.with_comment(Comment(user, text, c.patchset, at))
-        )
-        await self._emit("comment-added", change, user=user, comment=text)
+        repeated = False
+
+        def add(change: Change) -> Change:
+            nonlocal repeated
+            repeated = report is not None and change.has_report(report)
+            if repeated:
+                return change
+            return change.with_comment(Comment(user, text, change.patchset, at, report))
+
+        change = await self._update(number, add)
+        if not repeated:
+            await self._emit("comment-added", change, user=user, comment=text)
         return change
 
     async def abandon(

@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trunkgate.config.loader import Config
 from trunkgate.gate.actions import (
@@ -30,8 +30,8 @@ from trunkgate.gate.actions import (
     Report,
     StartJob,
 )
-from trunkgate.gate.changes import ChangeRef, Tree
-from trunkgate.gate.codec import action_from_dict, action_to_dict, state_from_dict, state_to_dict
+from trunkgate.gate.changes import BRANCH_TIP, ChangeRef, ItemKey, Tree
+from trunkgate.gate.codec import state_from_dict, state_to_dict
 from trunkgate.gate.events import (
     BuildFinished,
     BuildStarted,
@@ -46,7 +46,6 @@ from trunkgate.gate.events import (
 from trunkgate.gate.manager import manager_for, new_state
 from trunkgate.gate.queue import QueueManager
 from trunkgate.gate.results import BuildResult
-from trunkgate.history.errors import HistoryError
 from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
@@ -56,30 +55,28 @@ from trunkgate.review.source import LocalReview, TreeToMerge
 from trunkgate.review.stored import take_events
 from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.cron import Cron
+from trunkgate.scheduler.outbox import REPORTER, Outbox, outbox_entry
 from trunkgate.scheduler.records import (
     BuildOutcome,
     BuildRequest,
     Command,
     TreeChange,
-    history_buildset,
+    build_id,
     split_bases,
     with_bases,
 )
-from trunkgate.scheduler.reporting import VERIFIED, report_comment, report_vote
-from trunkgate.scheduler.trees import BRANCH_TIP, merge_request
+from trunkgate.scheduler.required import pin_required
+from trunkgate.scheduler.stored import read_records
+from trunkgate.scheduler.trees import merge_request
 from trunkgate.scheduler.triggers import Routed, enqueue_for, route
+from trunkgate.site import site_id
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
 from trunkgate.waiting import first_of, wake_on_change
 
-if TYPE_CHECKING:
-    from trunkgate.history.database import History
-
 log = logging.getLogger(__name__)
 
-REPORTER = "trunkgate"
 SAFETY_WAKE = 5.0
 MERGER_ATTEMPTS = 3
-OUTBOX_TRIES = 5
 
 
 class Scheduler:
@@ -106,8 +103,8 @@ class Scheduler:
         self._busy: set[tuple[str, str]] = set()
         self._waiting: dict[tuple[str, str], dict[str, PrepareMerge]] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.reported: list[tuple[str, Report]] = []
-        self.history: History | None = None
+        self.site = ""
+        self.outbox: Outbox | None = None
 
     # -- running --------------------------------------------------------
 
@@ -140,7 +137,9 @@ class Scheduler:
                     await lock.release()
 
     async def _lead(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
-        await self._send_outbox()
+        self.site = await site_id(self.store)
+        outbox = self.outbox = Outbox(self.config, self.store, self.review, self.site)
+        await outbox.send()
         await self._reload()
         watches = [self.store.watch(p) for p in ("/events", layout.COMMANDS, layout.BUILD_RESULTS)]
         async with contextlib.AsyncExitStack() as stack:
@@ -177,9 +176,7 @@ class Scheduler:
                 self._waiting.clear()
                 self._workers.clear()
                 self._busy.clear()
-                if self.history is not None:
-                    await self.history.close()
-                    self.history = None
+                await outbox.close()
 
     async def step(self) -> None:
         """Take in everything waiting: answers, review events, commands, build results."""
@@ -194,7 +191,8 @@ class Scheduler:
         for path, outcome in await self._records(layout.BUILD_RESULTS, BuildOutcome):
             await self._finished(path, outcome)
         await self._timers()
-        await self._send_outbox()
+        if self.outbox is not None:
+            await self.outbox.send()
 
     def poke(self) -> None:
         """Take a look now (after the clock moved, say) rather than at the next change."""
@@ -262,7 +260,7 @@ class Scheduler:
         """Feed events to their engines; store the states, consumed inputs and
         reports in one transaction; then carry out the awaited actions."""
         touched: dict[str, list[Action]] = {}
-        buildsets: dict[tuple[str, str, int], str] = {}
+        buildsets: dict[tuple[str, ItemKey], str] = {}
         for item in routed:
             manager = self.managers.get(item.pipeline)
             if manager is None:
@@ -270,8 +268,7 @@ class Scheduler:
             for queue in manager.state.queues.values():
                 for queued in queue.items:
                     if queued.buildset:
-                        key = (item.pipeline, *queued.change.key)
-                        buildsets[key] = queued.buildset
+                        buildsets[(item.pipeline, queued.change.key)] = queued.buildset
             before = queue_log.queued(manager.state)
             try:
                 actions = manager.handle(item.event)
@@ -294,9 +291,10 @@ class Scheduler:
         for name, actions in touched.items():
             for action in actions:
                 if isinstance(action, Report | CancelBuild):
-                    entry: dict[str, Any] = {"pipeline": name, "action": action_to_dict(action)}
+                    buildset = None
                     if isinstance(action, Report):
-                        entry["buildset"] = buildsets.get((name, *action.change.key))
+                        buildset = buildsets.get((name, action.change.key))
+                    entry = outbox_entry(name, action, buildset)
                     transaction.create(f"{layout.OUTBOX}/", entry, sequential=True)
         for path in consumed:
             transaction.delete(path)
@@ -367,23 +365,7 @@ class Scheduler:
         )
 
     async def _records(self, parent: str, kind: type[Any]) -> list[tuple[str, Any]]:
-        try:
-            names = await self.store.children(parent)
-        except NoRecord:
-            return []
-        found = []
-        for name in names:
-            path = f"{parent}/{name}"
-            try:
-                record = await self.store.get_model(path, kind)
-            except Exception:
-                log.exception("scheduler: unreadable record %s; dropping it", path)
-                with contextlib.suppress(NoRecord):
-                    await self.store.delete(path)
-                continue
-            if record is not None:
-                found.append((path, record.value))
-        return found
+        return await read_records(self.store, parent, kind)
 
     # -- actions ----------------------------------------------------------
 
@@ -490,7 +472,15 @@ class Scheduler:
                             for b in repo.branches
                         ),
                     )
-                commits = with_bases(*known)
+                pins = await pin_required(
+                    self.config,
+                    pipeline,
+                    action.change,
+                    known[1],
+                    cache=self.merger.cache,
+                    git_root=self.review.git_root,
+                )
+                commits = with_bases(known[0], pins)
                 self._answer(pipeline, MergePrepared(buildset=action.buildset, commits=commits))
                 return
             except (MergerError, ReviewError) as exc:
@@ -502,10 +492,10 @@ class Scheduler:
         self._answer(pipeline, MergeConflict(buildset=action.buildset, reason=reason))
 
     async def _start_job(self, pipeline: str, action: StartJob) -> None:
-        build_id = _build_id(action.buildset, action.job)
+        build = build_id(self.site, action.buildset, action.job)
         change = action.change
         request = BuildRequest(
-            id=build_id,
+            id=build,
             buildset=action.buildset,
             pipeline=pipeline,
             queue=action.queue,
@@ -518,11 +508,12 @@ class Scheduler:
             tree=[TreeChange.of(c) for c in action.tree],
             commits=dict(action.commits),
             created=self.clock(),
+            site=self.site,
         )
         with contextlib.suppress(RecordExists):
-            await self.store.create(layout.build_request(build_id), request)
+            await self.store.create(layout.build_request(build), request)
         self._answer(
-            pipeline, BuildStarted(buildset=action.buildset, job=action.job, build_id=build_id)
+            pipeline, BuildStarted(buildset=action.buildset, job=action.job, build_id=build)
         )
 
     async def _merge(self, pipeline: str, action: Merge) -> None:
@@ -548,98 +539,6 @@ class Scheduler:
             return
         log.info(queue_log.merged(pipeline, change))
         self._answer(pipeline, ItemMerged(buildset=action.buildset))
-
-    async def _send_outbox(self) -> None:
-        for path, entry in await self._records(layout.OUTBOX, dict):
-            try:
-                action = action_from_dict(entry["action"])
-                pipeline = str(entry["pipeline"])
-                if isinstance(action, Report):
-                    await self._report(pipeline, action)
-                    await self._record(pipeline, action, entry.get("buildset"))
-                elif isinstance(action, CancelBuild):
-                    await self._cancel(action)
-            except Exception:
-                tries = int(entry.get("tries", 0)) + 1
-                log.exception("scheduler: cannot send %s (try %d)", path, tries)
-                if tries < OUTBOX_TRIES:
-                    with contextlib.suppress(NoRecord, VersionConflict):
-                        await self.store.set(path, {**entry, "tries": tries}, version=None)
-                    continue
-            with contextlib.suppress(NoRecord):
-                await self.store.delete(path)
-
-    async def _report(self, pipeline: str, report: Report) -> None:
-        section = self.config.pipelines[pipeline]
-        comment = report_comment(section, report)
-        vote = report_vote(section, report)
-        change = report.change
-        if change.number == BRANCH_TIP:
-            log.info("%s: %s of %s", pipeline, report.result, change.project)
-            self.reported.append((pipeline, report))
-            return
-        try:
-            if vote is not None:
-                await self.review.vote(
-                    change.number,
-                    VERIFIED,
-                    vote,
-                    REPORTER,
-                    message=comment,
-                    patchset=change.patchset,
-                )
-            elif section.success.comment or section.failure.comment:
-                await self.review.comment(change.number, comment, REPORTER)
-            log.info(queue_log.reported(pipeline, report))
-        except ReviewError as exc:
-            log.warning("scheduler: cannot report on change %s: %s", change, exc)
-        self.reported.append((pipeline, report))
-
-    async def _record(self, pipeline: str, report: Report, buildset: str | None) -> None:
-        """How the item's last buildset ended, into the build history."""
-        if buildset is None:
-            return
-        change = report.change
-        uuid_ = history_buildset(buildset, change.project, change.number, change.patchset)
-        try:
-            if self.history is None:
-                from trunkgate.history.site import open_site_history
-
-                self.history = await open_site_history(self.config)
-            if await self.history.buildset(uuid_) is None:
-                await self.history.add_buildset(
-                    uuid=uuid_,
-                    pipeline=pipeline,
-                    project=change.project,
-                    change=change.number,
-                    patchset=change.patchset,
-                    branch=change.branch,
-                )
-            message = report_comment(self.config.pipelines[pipeline], report)
-            await self.history.finish_buildset(uuid_, result=str(report.result), message=message)
-        except HistoryError as exc:
-            log.warning("scheduler: cannot record buildset %s: %s", buildset, exc)
-
-    async def _cancel(self, action: CancelBuild) -> None:
-        build_id = action.build_id or _build_id(action.buildset, action.job)
-        path = layout.build_request(build_id)
-        while True:
-            record = await self.store.get_model(path, BuildRequest)
-            if record is None:
-                return
-            request = record.value
-            request.cancel = True
-            try:
-                await self.store.set(path, request, version=record.version)
-            except VersionConflict:
-                continue
-            except NoRecord:
-                return
-            return
-
-
-def _build_id(buildset: str, job: str) -> str:
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"{buildset}/{job}").hex
 
 
 __all__ = ["Scheduler"]

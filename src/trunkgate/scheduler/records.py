@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from trunkgate.gate.changes import ChangeRef
+from trunkgate.gate.changes import BRANCH_TIP, ChangeRef
+from trunkgate.review.model import change_ref
 
 
 @dataclass
@@ -39,6 +40,9 @@ class BuildRequest:
     commits: dict[str, str]
     created: float
     cancel: bool = False
+    # The site that asked for it (see `trunkgate.site.site_id`); "" in a
+    # request written before sites had ids.
+    site: str = ""
 
 
 @dataclass
@@ -85,7 +89,21 @@ def split_bases(
     return tested, bases  # type: ignore[return-value]
 
 
-def history_buildset(buildset: str, project: str, change: int, patchset: int) -> str:
-    """The history's id of a buildset: the queue's buildset names an attempt
-    only within one store, so the change is part of it."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"{buildset}/{project}/{change},{patchset}").hex
+def build_id(site: str, buildset: str, job: str) -> str:
+    """A build's id: the same when the scheduler asks for the build again
+    after a restart (so the request is made once), and different for every
+    site, since the queue's buildset names an attempt only within one store
+    and sites may share a history database."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"trunkgate:{site}/{buildset}/{job}").hex
+
+
+def history_buildset(site: str, buildset: str) -> str:
+    """The history's id of a queue item's buildset, for the same reasons."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"trunkgate:{site}/{buildset}").hex
+
+
+def item_ref(change: int, patchset: int, branch: str) -> str:
+    """The ref an item tests: its change's patchset, or its branch for a branch tip."""
+    if change == BRANCH_TIP:
+        return f"refs/heads/{branch}"
+    return change_ref(change, patchset)

@@ -1,6 +1,6 @@
-"""From a queue's tree to the merger's request. A change numbered 0 stands for
-its branch's tip (periodic runs, pushes without a change): it adds the
-project's branch but no change to merge."""
+"""From a queue's tree to the merger's request. A change numbered BRANCH_TIP
+stands for its branch's tip (periodic runs, pushes without a change): it adds
+the project's branch but no change to merge."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.merger.model import ChangeSpec, MergeRequest, RepoSpec
 from trunkgate.review.model import change_ref
 from trunkgate.review.repos import repo_path
-
-BRANCH_TIP = 0
 
 
 class TreeEntry(Protocol):

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from trunkgate.config.loader import Config
 from trunkgate.config.sections import PipelineSection, Trigger
-from trunkgate.gate.changes import ChangeRef, JobSpec
+from trunkgate.gate.changes import BRANCH_TIP, ChangeRef, JobSpec
 from trunkgate.gate.events import Dequeue, Enqueue, Event, NewPatchset
 from trunkgate.review.events import ReviewEvent
-from trunkgate.scheduler.trees import BRANCH_TIP
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def enqueue_for(config: Config, pipeline: str, change: ChangeRef) -> Enqueue | N
 def _enqueue(config: Config, pipeline: PipelineSection, event: ReviewEvent) -> Enqueue | None:
     if event.kind == "ref-updated" and (event.change is None or event.patchset is None):
         # A push that was no change: the branch's new tip.
-        tip = ChangeRef(event.project, BRANCH_TIP, BRANCH_TIP, event.branch)
+        tip = ChangeRef(event.project, BRANCH_TIP, BRANCH_TIP, event.branch, event.commit or "")
         return enqueue_for(config, pipeline.name, tip)
     if event.change is None or event.patchset is None:
         return None

@@ -15,7 +15,13 @@ from __future__ import annotations
 #    autohold request holds the public keys of the people it lets in
 #    ("keys", a list, empty when missing). A store of schema 1 still opens:
 #    its nodes have no key and builds on them are retried on new nodes.
-SCHEMA_VERSION = 2
+# 3: each provider's launcher keeps its health at /pool/providers/<name>
+#    (a ProviderStatus: backoff after failed launches, by host too, and a
+#    pause after the provider said it was full); a node request holds, by
+#    provider, its failed launches ("attempts") and why each provider's last
+#    launch failed or it declined ("causes"), both empty when missing. A
+#    store of schema 2 still opens.
+SCHEMA_VERSION = 3
 
 # Stored in the SQLite header (PRAGMA application_id) and the ZooKeeper
 # chroot node so that a foreign file or node is told apart from an empty one.

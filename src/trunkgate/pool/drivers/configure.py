@@ -1,6 +1,7 @@
 """Drivers made from a provider's config section; the `trunkgate.drivers`
 entry points name these factories, so a driver's module loads only when a
-provider uses it."""
+provider uses it. Each says it returns a `Driver`, so mypy checks every
+driver against the protocol."""
 
 from __future__ import annotations
 
@@ -9,16 +10,14 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trunkgate.pool.driver import DriverUnavailable
+from trunkgate.pool.driver import Driver, DriverUnavailable
 
 if TYPE_CHECKING:
     from trunkgate.config.loader import Config
     from trunkgate.config.sections import ProviderSection
-    from trunkgate.pool.drivers.namespace import NamespaceDriver
-    from trunkgate.pool.drivers.static import StaticDriver
 
 
-def namespace_driver(provider: ProviderSection, config: Config) -> NamespaceDriver:
+def namespace_driver(provider: ProviderSection, config: Config) -> Driver:
     from trunkgate.pool.drivers.namespace import NamespaceDriver, NamespaceSettings
     from trunkgate.pool.drivers.namespace.cgroups import Limits
 
@@ -46,7 +45,7 @@ def namespace_driver(provider: ProviderSection, config: Config) -> NamespaceDriv
     return NamespaceDriver(provider.name, settings)
 
 
-def static_driver(provider: ProviderSection, config: Config) -> StaticDriver:
+def static_driver(provider: ProviderSection, config: Config) -> Driver:
     from trunkgate.pool.drivers.static import StaticDriver, StaticHost, StaticSettings
 
     hosts = tuple(

@@ -70,18 +70,23 @@ class StaticDriver:
         offering = [h for h in self.hosts.values() if node.label in h.labels]
         if not offering:
             raise LaunchFailed(f"node {node.node_id}: no host offers label {node.label!r}")
-        host = next((h for h in offering if self._claim(h, node)), None)
+        # Hosts that failed lately wait their turn: others with the label go first.
+        usable = [h for h in offering if h.name not in node.avoid]
+        host = next((h for h in usable if self._claim(h, node)), None)
         if host is None:
+            avoided = " or failing lately" if len(usable) < len(offering) else ""
             raise QuotaExceeded(
-                f"node {node.node_id}: every host with label {node.label!r} is in use"
+                f"node {node.node_id}: every host with label {node.label!r} is in use{avoided}"
             )
         try:
             host_key = await self._host_key(host)
             async with self._connect(host, host_key) as connection:
                 await connection.run(_authorize_command(node.client_key, node.node_id), check=True)
-        except (OSError, asyncssh.Error, TimeoutError) as exc:
+        except (OSError, asyncssh.Error, TimeoutError, NodeUnreachable) as exc:
             self._release(host.name)
-            raise LaunchFailed(f"node {node.node_id}: host {host.name}: {_describe(exc)}") from exc
+            raise LaunchFailed(
+                f"node {node.node_id}: host {host.name}: {_describe(exc)}", external_id=host.name
+            ) from exc
         return Instance(host.name, host.address, host.port, host.user, host_key, dict(node.tags))
 
     async def delete(self, external_id: str) -> None:

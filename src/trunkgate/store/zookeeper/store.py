@@ -9,11 +9,12 @@ on in the new session kazoo opens.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kazoo import exceptions as kx
@@ -22,19 +23,21 @@ from kazoo.handlers.threading import KazooTimeoutError
 
 from .. import paths
 from ..base import Store
-from ..errors import NoRecord, NotEmpty, RecordExists, StoreError
+from ..errors import NoRecord, NotEmpty, RecordExists, SessionLost, StoreError, VersionConflict
 from ..schema import SCHEMA_VERSION, STORE_MARKER
 from ..settings import StoreSettings
 from ..transaction import CreateOp, DeleteOp, Op, OpResult, SetOp
 from .connect import ConnectingHandler, tls_context
 from .errors import BYSTANDERS, translate
+from .landing import UNSENT, set_outcome
 from .watches import TreeWatcher
 
 log = logging.getLogger(__name__)
 
-# Reads are repeated after a dropped connection; writes are not, since the
-# first attempt may have been applied.
+# Reads are repeated after a dropped connection; a write is repeated only
+# after a read has shown that it did not land.
 _READ_ATTEMPTS = 3
+_WRITE_ATTEMPTS = 3
 
 # A recursive delete races with creates below it; it tries this many times.
 _DELETE_ATTEMPTS = 5
@@ -110,29 +113,86 @@ class ZooKeeperStore(Store):
         return None
 
     async def _call(self, action: str, path: str, request: Callable[[], Any]) -> Any:
-        """Send one request (``request`` returns kazoo's async result) and await its answer."""
+        """Send one request (``request`` returns kazoo's async result) and await its answer.
+
+        Reads are sent again after a dropped connection; writes go through _write.
+        """
         attempts = _READ_ATTEMPTS if action in ("read", "list") else 1
         for attempt in range(attempts):
-            future: asyncio.Future[Any] = self.loop.create_future()
-
-            def settle(result: Any, future: asyncio.Future[Any] = future) -> None:
-                if not self.loop.is_closed():
-                    self.loop.call_soon_threadsafe(_settle, future, result)
-
             try:
-                request().rawlink(settle)
-                async with asyncio.timeout(self._op_timeout):
-                    return await future
-            except TimeoutError:
-                raise StoreError(
-                    f"no answer from {self.server} within {self._op_timeout:g} s to {action} {path}"
-                ) from None
-            except (kx.ConnectionLoss, kx.ConnectionClosedError) as exc:
+                return await self._send(action, path, request)
+            except _Dropped as dropped:
                 if attempt + 1 == attempts:
-                    raise translate(exc, action=action, path=path, address=self.server) from None
-            except Exception as exc:
-                raise translate(exc, action=action, path=path, address=self.server) from None
+                    raise translate(
+                        dropped.cause, action=action, path=path, address=self.server
+                    ) from None
         raise AssertionError("unreachable")
+
+    async def _send(self, action: str, path: str, request: Callable[[], Any]) -> Any:
+        """One request, once; _Dropped when the connection dropped before its answer."""
+        future: asyncio.Future[Any] = self.loop.create_future()
+
+        def settle(result: Any) -> None:
+            if not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(_settle, future, result)
+
+        try:
+            request().rawlink(settle)
+            async with asyncio.timeout(self._op_timeout):
+                return await future
+        except TimeoutError:
+            raise StoreError(
+                f"no answer from {self.server} within {self._op_timeout:g} s to {action} {path}"
+            ) from None
+        except kx.ConnectionLoss as exc:
+            raise _Dropped(exc) from None
+        except Exception as exc:
+            raise translate(exc, action=action, path=path, address=self.server) from None
+
+    async def _write(
+        self,
+        action: str,
+        path: str,
+        request: Callable[[], Any],
+        landed: Callable[[], Awaitable[Any]],
+        *,
+        ephemeral: bool = False,
+    ) -> Any:
+        """Send a write; when the connection drops before its answer, ask
+        ``landed`` (which reads the records again) whether the server applied
+        it: its result if so, UNSENT if not, and then send it again.
+
+        A write of ephemeral records belongs to the session it started in: it
+        is not sent again once that session is lost, nor in a new one.
+        """
+        session = self._session
+        client_id = self._client.client_id
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                return await self._send(action, path, request)
+            except _Dropped as dropped:
+                log.info("%s: connection dropped during %s %s", self.server, action, path)
+                if attempt + 1 == _WRITE_ATTEMPTS:
+                    raise translate(
+                        dropped.cause, action=action, path=path, address=self.server
+                    ) from None
+            outcome = await landed()
+            if outcome is not UNSENT:
+                return outcome
+            if ephemeral and (session.lost.is_set() or self._client.client_id != client_id):
+                raise SessionLost(
+                    f"the session with {self.server} ended during {action} {path}; not sent again"
+                )
+        raise AssertionError("unreachable")
+
+    async def _stat(self, path: str) -> tuple[bytes, Any] | None:
+        """The record's bytes and ZooKeeper stat, or None (reads are retried)."""
+        zk = self.to_zk(path)
+        try:
+            data, stat = await self._call("read", path, lambda: self._client.get_async(zk))
+        except NoRecord:
+            return None
+        return (data or b""), stat
 
     async def zk_exists(self, path: str, watch: Callable[[Any], None] | None = None) -> bool:
         stat = await self._call(
@@ -257,28 +317,95 @@ class ZooKeeperStore(Store):
 
     async def _create(self, path: str, data: str, *, ephemeral: bool, sequential: bool) -> str:
         zk = self.to_zk(path)
-        real = await self._call(
+        raw = data.encode()
+        owner = self._owner() if ephemeral else 0
+
+        async def landed() -> Any:
+            if sequential:
+                return await self._sequential_landed(path, raw, owner)
+            found = await self._stat(path)
+            if found is None:
+                return UNSENT
+            if found[0] == raw and int(found[1].ephemeralOwner) == owner:
+                return zk
+            raise RecordExists(path)
+
+        real = await self._write(
             "create",
             path,
             lambda: self._client.create_async(
-                zk, data.encode(), ephemeral=ephemeral, sequence=sequential, makepath=True
+                zk, raw, ephemeral=ephemeral, sequence=sequential, makepath=True
             ),
+            landed,
+            ephemeral=ephemeral,
         )
         return self.from_zk(str(real)) or path
+
+    async def _sequential_landed(self, path: str, raw: bytes, owner: int) -> Any:
+        """Whether a sequential create landed: only an ephemeral one of this
+        session can be told from another's (its owner and content say so)."""
+        if not owner:
+            raise StoreError(
+                f"the connection to {self.server} dropped during create {path}; "
+                "the record may or may not have been created"
+            )
+        if path.endswith("/"):
+            parent, prefix = path[:-1], ""
+        else:
+            parent, prefix = paths.parent(path), paths.name(path)
+        try:
+            names = await self.zk_children(parent)
+        except NoRecord:
+            return UNSENT
+        for name in names:
+            if not name.startswith(prefix) or paths.sequence_of(name) is None:
+                continue
+            if len(name) != len(prefix) + paths.SEQUENCE_DIGITS:
+                continue
+            child = paths.join(parent, name)
+            found = await self._stat(child)
+            if found and found[0] == raw and int(found[1].ephemeralOwner) == owner:
+                return self.to_zk(child)
+        return UNSENT
+
+    def _owner(self) -> int:
+        """The ZooKeeper session id that owns this client's ephemeral records."""
+        client_id = self._client.client_id
+        return int(client_id[0]) if client_id else -1
 
     async def _set(self, path: str, data: str, version: int | None) -> int:
         zk = self.to_zk(path)
         expected = -1 if version is None else version
-        stat = await self._call(
-            "write", path, lambda: self._client.set_async(zk, data.encode(), expected)
+        raw = data.encode()
+
+        async def landed() -> Any:
+            found = await self._stat(path)
+            if found is None:
+                raise NoRecord(path)
+            return set_outcome(path, found[0], int(found[1].version), raw, version)
+
+        result = await self._write(
+            "write", path, lambda: self._client.set_async(zk, raw, expected), landed
         )
-        return int(stat.version)
+        # kazoo answers with a stat; a write found landed, with its version.
+        return result if isinstance(result, int) else int(result.version)
 
     async def _delete(self, path: str, version: int | None, recursive: bool) -> None:
         expected = -1 if version is None else version
         if not recursive:
             zk = self.to_zk(path)
-            await self._call("delete", path, lambda: self._client.delete_async(zk, expected))
+
+            async def landed() -> Any:
+                found = await self._stat(path)
+                if found is None:
+                    return None
+                if version is None or int(found[1].version) == version:
+                    return UNSENT
+                raise VersionConflict(path, version)
+
+            await self._write(
+                "delete", path, lambda: self._client.delete_async(zk, expected), landed
+            )
             return
         # One transaction deleting the whole tree: all of it goes, or (when
         # the version moved) none. A create below it meanwhile makes it fail
@@ -326,7 +453,15 @@ class ZooKeeperStore(Store):
                 txn.delete(zk, -1 if op.version is None else op.version)
             else:
                 txn.check(zk, op.version)
-        results = await self._call("commit a transaction on", ops[0].path, txn.commit_async)
+        owner = self._owner()
+        ephemeral = any(isinstance(op, CreateOp) and op.ephemeral for op in ops)
+
+        async def landed() -> Any:
+            return await self._transaction_landed(ops, owner)
+
+        results = await self._write(
+            "commit a transaction on", ops[0].path, txn.commit_async, landed, ephemeral=ephemeral
+        )
         for op, result in zip(ops, results, strict=True):
             if isinstance(result, Exception) and not isinstance(result, BYSTANDERS):
                 action = "create" if isinstance(op, CreateOp) else "write"
@@ -342,6 +477,63 @@ class ZooKeeperStore(Store):
             else:
                 out.append(None)
         return out
+
+    async def _transaction_landed(self, ops: tuple[Op, ...], owner: int) -> Any:
+        """Whether a transaction landed, told by the first operation whose
+        effect a read shows (all of a transaction lands, or none); kazoo's
+        results if it did, UNSENT if not."""
+        for op in ops:
+            if isinstance(op, CreateOp) and not op.sequential:
+                found = await self._stat(op.path)
+                if found is None:
+                    return UNSENT
+                mine = owner if op.ephemeral else 0
+                if found[0] == op.data.encode() and int(found[1].ephemeralOwner) == mine:
+                    return await self._landed_results(ops)
+                break
+            if isinstance(op, SetOp) and op.version is not None:
+                found = await self._stat(op.path)
+                if found is not None and int(found[1].version) == op.version:
+                    return UNSENT
+                if (
+                    found is not None
+                    and int(found[1].version) == op.version + 1
+                    and found[0] == op.data.encode()
+                ):
+                    return await self._landed_results(ops)
+                break
+            if isinstance(op, DeleteOp):
+                found = await self._stat(op.path)
+                if found is not None and op.version in (None, int(found[1].version)):
+                    return UNSENT
+                if found is None and all(isinstance(o, DeleteOp) for o in ops):
+                    return [True] * len(ops)
+                break
+        raise StoreError(
+            f"the connection to {self.server} dropped during a transaction on {ops[0].path}; "
+            "it may or may not have been applied"
+        )
+
+    async def _landed_results(self, ops: tuple[Op, ...]) -> list[Any]:
+        """kazoo's results for a transaction that landed, rebuilt from the records."""
+        results: list[Any] = []
+        for op in ops:
+            if isinstance(op, CreateOp):
+                if op.sequential:
+                    raise StoreError(
+                        f"the connection to {self.server} dropped during a transaction that "
+                        f"created {op.path}...; it was applied, but under which name is unknown"
+                    )
+                results.append(self.to_zk(op.path))
+            elif isinstance(op, SetOp):
+                found = await self._stat(op.path)
+                version = op.version + 1 if op.version is not None else None
+                if version is None:
+                    version = int(found[1].version) if found is not None else 0
+                results.append(_Version(version))
+            else:
+                results.append(True)
+        return results
 
     async def _watch_started(self, path: str) -> None:
         await self._watcher.watch(path)
@@ -361,6 +553,21 @@ class ZooKeeperStore(Store):
         # stop() ends the session at once, taking its ephemerals and locks.
         await asyncio.to_thread(self._client.stop)
         await asyncio.to_thread(self._client.close)
+
+
+class _Dropped(Exception):
+    """The connection dropped before a request was answered."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+@dataclasses.dataclass(frozen=True)
+class _Version:
+    """What a transaction's set answers with, as kazoo's stat does."""
+
+    version: int
 
 
 def _session_name(client_id: Any) -> str:

@@ -1,0 +1,79 @@
+"""Reading the scheduler's records from the store: every record under a
+parent, an unreadable one logged and dropped (it would block its queue for
+ever otherwise), and whether the scheduler has settled."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from trunkgate.gate.state import BuildState, Phase
+from trunkgate.review.stored import EVENTS
+from trunkgate.scheduler import layout
+from trunkgate.store import NoRecord, Store
+
+log = logging.getLogger(__name__)
+
+# Items in these phases, and builds in this state, wait on the scheduler
+# itself (a tree being prepared, a change being merged, a build record being
+# written), with nothing else in the store to show it.
+_BUSY = frozenset({Phase.PREPARING, Phase.MERGING})
+_ASKED = BuildState.REQUESTED
+
+
+async def read_records(store: Store, parent: str, kind: type[Any]) -> list[tuple[str, Any]]:
+    """(path, value) of each record under `parent`, in name order."""
+    try:
+        names = await store.children(parent)
+    except NoRecord:
+        return []
+    found = []
+    for name in names:
+        path = f"{parent}/{name}"
+        try:
+            record = await store.get_model(path, kind)
+        except Exception:
+            log.exception("scheduler: unreadable record %s; dropping it", path)
+            with contextlib.suppress(NoRecord):
+                await store.delete(path)
+            continue
+        if record is not None:
+            found.append((path, record.value))
+    return found
+
+
+async def settled(store: Store) -> bool:
+    """Whether the scheduler has nothing left to do until something new
+    happens: no review event, queue command, build result or outbox entry
+    waiting, no build asked for and unanswered, and no item waiting on the
+    scheduler's own work (a merge, a build record). Read from the store alone."""
+    for parent in (
+        EVENTS,
+        layout.COMMANDS,
+        layout.OUTBOX,
+        layout.BUILD_REQUESTS,
+        layout.BUILD_RESULTS,
+    ):
+        with contextlib.suppress(NoRecord):
+            if await store.children(parent):
+                return False
+    try:
+        pipelines = await store.children(layout.PIPELINES)
+    except NoRecord:
+        return True
+    for name in pipelines:
+        record = await store.get(layout.pipeline(name))
+        state = record.value if record is not None else None
+        if isinstance(state, dict) and _busy(state):
+            return False
+    return True
+
+
+def _busy(state: dict[str, Any]) -> bool:
+    items = [item for queue in state.get("queues", {}).values() for item in queue["items"]]
+    return any(
+        item.get("phase") in _BUSY
+        or any(build.get("state") == _ASKED for build in item.get("builds", {}).values())
+        for item in items
+    )

@@ -1,0 +1,115 @@
+"""The executor component cancelling a running build: however often the
+cancel is asked for (the scheduler sends it again after a kill), the build's
+history record is closed with its result, end and node provider."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.pool.site import PoolSite
+from tests.scheduler.harness import git
+from trunkgate.executor.service import ExecutorService
+from trunkgate.history.site import open_site_history
+from trunkgate.scheduler import layout
+from trunkgate.scheduler.records import BuildRequest, TreeChange
+from trunkgate.site import open_site_review
+from trunkgate.store import Store
+
+PROJECT = "acme/app"
+SITE = """\
+labels:
+  - name: default
+providers:
+  - name: east
+    driver: namespace
+    max-servers: 2
+    labels: [{name: default}]
+jobs:
+  - name: slow
+    timeout: 60s
+    run:
+      - echo STEP-STARTED; sleep 30; echo STEP-DONE
+projects:
+  - name: acme/app
+    post: [slow]
+"""
+
+
+@pytest.fixture
+async def pool(tmp_path: Path) -> AsyncIterator[PoolSite]:
+    pool = PoolSite(tmp_path / "site", SITE)
+    store = await pool.open()
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "README").write_text("app\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Initial")
+    await open_site_review(pool.config, store).create_project(PROJECT, "main", seed=work)
+    try:
+        pool.start("east")
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def send_cancel(store: Store, build: str) -> None:
+    """What the scheduler's outbox does to cancel a build."""
+    path = layout.build_request(build)
+    record = await store.get_model(path, BuildRequest)
+    assert record is not None
+    record.value.cancel = True
+    await store.set(path, record.value, version=record.version)
+
+
+async def test_a_build_cancelled_again_and_again_is_closed_in_the_history(
+    pool: PoolSite, tmp_path: Path
+) -> None:
+    assert pool.store is not None
+    store = pool.store
+    request = BuildRequest(
+        id="b0c1",
+        buildset="post#1",
+        pipeline="post",
+        queue=PROJECT,
+        project=PROJECT,
+        change=0,
+        patchset=0,
+        branch="main",
+        job="slow",
+        voting=True,
+        tree=[TreeChange(PROJECT, 0, 0, "main")],
+        commits={},
+        created=time.time(),
+        site="site-1",
+    )
+    stop = asyncio.Event()
+    executor = asyncio.ensure_future(ExecutorService(pool.config, store).run(stop))
+    try:
+        await store.create(layout.build_request(request.id), request)
+        logs = pool.config.data_dir / "logs"
+        deadline = time.monotonic() + 60
+        while not any("STEP-STARTED" in p.read_text() for p in logs.rglob("console.log")):
+            assert time.monotonic() < deadline, "the build never started its step"
+            await asyncio.sleep(0.05)
+        # Asked for again while the build is being cancelled, until it answers.
+        while await store.get(layout.build_result(request.id)) is None:
+            assert time.monotonic() < deadline, "the build was never answered"
+            await send_cancel(store, request.id)
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await executor
+    history = await open_site_history(pool.config)
+    try:
+        build = await history.build(request.id)
+    finally:
+        await history.close()
+    assert build is not None
+    assert (build.result, build.node_provider) == ("CANCELED", "east")
+    assert build.ended is not None
