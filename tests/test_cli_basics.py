@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 
 from trunkgate import __version__
@@ -16,3 +18,21 @@ def test_serve_names_every_component() -> None:
     from trunkgate.components import COMPONENTS
 
     assert set(COMPONENT_NAMES) == set(COMPONENTS)
+
+
+async def test_a_failing_component_stops_the_others_before_its_error_goes_on() -> None:
+    from trunkgate.cli.serve_cmd import _run_all
+
+    stop = asyncio.Event()
+    stopped: list[str] = []
+
+    async def failing() -> None:
+        raise RuntimeError("the web port went away")
+
+    async def patient(name: str) -> None:
+        await stop.wait()
+        stopped.append(name)
+
+    with pytest.raises(RuntimeError, match="web port"):
+        await _run_all([patient("launcher"), failing(), patient("scheduler")], stop)
+    assert sorted(stopped) == ["launcher", "scheduler"]

@@ -113,3 +113,26 @@ def test_bad_requests_say_what_is_wrong(site: tuple[Path, Path], tmp_path: Path)
     assert missing.returncode == 1
     assert missing.stderr.strip() == "trunkgate: there is no change 7"
     assert "Traceback" not in missing.stderr + merged.stderr + unknown.stderr
+
+
+def test_show_tells_the_comments_and_votes_of_a_change(site: tuple[Path, Path]) -> None:
+    config, repo = site
+    commit(repo, "x.py", "x = 1\n", "Add x")
+    proposed = trunkgate(
+        config, "change", "propose", "--project", "example/calc", "--repo", str(repo)
+    )
+    assert proposed.returncode == 0, proposed.stderr
+    assert trunkgate(config, "change", "approve", "1").returncode == 0
+    report = "Build failed.\n\nMERGE_CONFLICT: \x1b[31mcannot merge\x1b[0m onto main"
+    assert trunkgate(config, "change", "comment", "1", report).returncode == 0
+    shown = trunkgate(config, "change", "show", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert "Approved +1" in shown.stdout
+    assert "MERGE_CONFLICT: \\x1b[31mcannot merge\\x1b[0m onto main" in shown.stdout
+    assert "\x1b" not in shown.stdout
+    assert shown.stdout.index("Build failed.") < shown.stdout.index("MERGE_CONFLICT")
+    data = json.loads(trunkgate(config, "change", "show", "1", "--format", "json").stdout)
+    assert [c["text"] for c in data["comments"]] == [report]
+    assert [(v["label"], v["value"], v["patchset"]) for v in data["vote_history"]] == [
+        ("Approved", 1, 1)
+    ]

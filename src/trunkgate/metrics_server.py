@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -33,7 +34,14 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             await writer.wait_closed()
 
 
-async def run_metrics(config: Config, store: Store, stop: asyncio.Event) -> None:
-    server = await asyncio.start_server(_answer, config.web.listen, config.web.port)
+async def run_metrics(
+    config: Config, store: Store, stop: asyncio.Event, *, sock: socket.socket | None = None
+) -> None:
+    """Answers on `sock` when given (`serve` binds the port before it opens
+    the store), else on the config's web address."""
+    if sock is not None:
+        server = await asyncio.start_server(_answer, sock=sock)
+    else:
+        server = await asyncio.start_server(_answer, config.web.listen, config.web.port)
     async with server:
         await stop.wait()

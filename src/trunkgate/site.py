@@ -44,8 +44,19 @@ def store_settings(config: Config) -> StoreSettings:
 async def open_site_store(config: Config) -> Store:
     settings = store_settings(config)
     if settings.backend == "sqlite":
-        settings.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot make the store's directory: {_place_error(exc)}") from None
     return await open_store(settings)
+
+
+def _place_error(exc: OSError) -> str:
+    """What is wrong with a directory to be made: FileExistsError says only
+    that something is in the way."""
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        return f"{exc.filename} is not a directory"
+    return f"{exc.filename}: {exc.strerror}"
 
 
 GIT_DIR = "git"

@@ -328,6 +328,14 @@ def test_missing_config_file_says_how_to_make_one(tmp_path: Path) -> None:
     )
 
 
+def test_a_config_that_is_no_regular_file_is_refused() -> None:
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(Path("/dev/null"))
+    assert str(caught.value) == (
+        "/dev/null:1:1: not a regular file: a config is a YAML file or a directory of them"
+    )
+
+
 def test_a_bad_timer_time_is_refused_where_it_is_written(tmp_path: Path) -> None:
     found = problems(
         tmp_path,

@@ -27,8 +27,13 @@ providers:
   - name: solo
     driver: namespace
     labels: [{{name: small}}]
+jobs:
+  - name: unit
+    nodeset: {{nodes: [{{name: primary, label: small}}]}}
+    run: ["true"]
 projects:
   - name: app
+    check: [unit]
 """
 
 

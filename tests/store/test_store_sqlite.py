@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,44 @@ async def test_a_damaged_store_file_is_refused_not_reset(tmp_path: Path) -> None
         await open_store(StoreSettings(path=path))
     assert str(path) in str(raised.value)
     assert path.read_bytes() == bytes(data)
+
+
+async def test_a_store_file_truncated_to_nothing_is_refused_not_recreated(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.db"
+    await make_store(path)
+    path.write_bytes(b"")
+    with pytest.raises(StoreError, match="empty") as raised:
+        await open_store(StoreSettings(path=path))
+    assert str(path) in str(raised.value)
+    assert path.read_bytes() == b""
+
+
+async def test_processes_starting_on_a_new_file_at_once_share_one_store(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    code = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from trunkgate.store.sqlite import SqliteStore\n"
+        "async def main():\n"
+        "    async with await SqliteStore.open(Path(sys.argv[1])) as store:\n"
+        "        await store.create(f'/nodes/{sys.argv[2]}', {})\n"
+        "asyncio.run(main())\n"
+    )
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, str(path), str(n), stderr=asyncio.subprocess.PIPE
+        )
+        for n in range(6)
+    ]
+    for proc in procs:
+        _, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+    async with await SqliteStore.open(path) as store:
+        assert sorted(await store.children("/nodes")) == [str(n) for n in range(6)]
+    # No scratch file is left beside it.
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []
 
 
 async def test_a_store_from_a_newer_trunkgate_is_refused(tmp_path: Path) -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from trunkgate.cli.arguments import positive
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
-from trunkgate.config.loader import load_config
+from trunkgate.config.loader import Config, load_config
 from trunkgate.history import HistoryError
 from trunkgate.history.records import LISTED_FIELDS, BuildRecord
 from trunkgate.site import open_site_store, site_id
@@ -35,11 +37,11 @@ TABLE_COLUMNS = (
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     builds = commands.add_parser("builds", help="builds from the history, newest first")
-    builds.add_argument("--change", type=int)
+    builds.add_argument("--change", type=positive)
     builds.add_argument("--job")
     builds.add_argument("--project")
     builds.add_argument("--pipeline")
-    builds.add_argument("--limit", type=int, default=50)
+    builds.add_argument("--limit", type=positive, default=50)
     builds.add_argument("--format", choices=("table", "json"), default="table")
     builds.set_defaults(run=run_builds)
     console = commands.add_parser(
@@ -84,6 +86,8 @@ def run_builds(args: argparse.Namespace) -> int:
         records = asyncio.run(query())
     except (HistoryError, StoreError) as exc:
         raise CliError(str(exc)) from None
+    if not records:
+        _refuse_unknown_filters(args, config)
     rows: list[dict[str, Any]] = []
     for record in records:
         row = record.listing()
@@ -97,6 +101,22 @@ def run_builds(args: argparse.Namespace) -> int:
             row["id"] = str(row["id"])[:8]
     print_rows(rows, columns, args.format)
     return 0
+
+
+def _refuse_unknown_filters(args: argparse.Namespace, config: Config) -> None:
+    """No build matched: a filter naming what the configuration does not
+    know is more likely a typo than a question (the history may still hold
+    builds of what was removed, and then they are listed)."""
+    known: tuple[tuple[str, str | None, Collection[str]], ...] = (
+        ("--project", args.project, config.projects),
+        ("--pipeline", args.pipeline, config.pipelines),
+        ("--job", args.job, {job.name for job in config.expanded}),
+    )
+    for flag, value, names in known:
+        if value is not None and value not in names:
+            raise CliError(
+                f"{flag} {value!r}: no such name in the configuration nor in the history"
+            )
 
 
 def run_console(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import load_config
@@ -36,6 +37,10 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_jobs(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if args.project is not None and args.project not in config.projects:
+        raise CliError(f"project {args.project!r} is not in the configuration")
+    if args.pipeline is not None and args.pipeline not in config.pipelines:
+        raise CliError(f"there is no pipeline {args.pipeline!r}")
     jobs = [
         job
         for job in config.expanded

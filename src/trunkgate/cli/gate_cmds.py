@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from trunkgate.cli.arguments import positive
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.pool_cmds import with_store
 from trunkgate.config.loader import Config
@@ -31,24 +32,30 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ):
         sub = commands.add_parser(verb, help=help_text)
         sub.add_argument("--pipeline", required=True)
-        sub.add_argument("--change", type=int, required=True)
+        sub.add_argument("--change", type=positive, required=True)
         sub.set_defaults(run=run_command, verb=verb)
 
 
 def run_status(args: argparse.Namespace) -> int:
-    async def work(config: Config, store: Store) -> list[PipelineState]:
-        states = []
+    async def work(config: Config, store: Store) -> tuple[list[PipelineState], bool]:
+        states, scheduled = [], False
         for name in config.pipelines:
             record = await store.get(layout.pipeline(name))
             if record is not None and isinstance(record.value, dict):
                 states.append(state_from_dict(record.value))
-        return states
+                scheduled = True
+            else:
+                # No scheduler has stored it yet: an empty pipeline all the same.
+                states.append(PipelineState(pipeline=name))
+        return states, scheduled
 
-    states = with_store(args, work)
+    states, scheduled = with_store(args, work)
     rows = [pipeline_status(state) for state in states]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
+    if not scheduled:
+        print("no scheduler has run on this site yet: `trunkgate serve` starts one")
     for row in rows:
         queues = [q for q in row["queues"] if q["items"]]
         print(f"{row['pipeline']}: {sum(len(q['items']) for q in queues)} item(s)")

@@ -14,23 +14,35 @@ from trunkgate.example import (
     track,
     write_example,
 )
+from trunkgate.review.errors import ReviewError
 from trunkgate.site import open_site_review, open_site_store
+from trunkgate.store import StoreError
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init = commands.add_parser("init", help="write a working config and an example project")
-    init.add_argument("directory", metavar="DIR", type=Path)
+    init.add_argument("directory", metavar="DIR")
     init.set_defaults(run=run_init)
 
 
 def run_init(args: argparse.Namespace) -> int:
-    directory: Path = args.directory
+    if not args.directory:
+        raise CliError("DIR is empty: name the directory to write the site into")
+    directory = Path(args.directory)
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"{directory} is a file; init writes a new directory")
     if (directory / "trunkgate.yaml").exists():
         raise CliError(f"{directory / 'trunkgate.yaml'} exists already; choose an empty directory")
-    config_path = write_example(directory)
+    try:
+        config_path = write_example(directory)
+    except OSError as exc:
+        raise CliError(f"cannot write the site into {directory}: {_os_error(exc)}") from None
     config = load_config(config_path)
     working = directory / "src" / EXAMPLE_PROJECT
-    bare = asyncio.run(_create_repository(config, working))
+    try:
+        bare = asyncio.run(_create_repository(config, working))
+    except (StoreError, ReviewError) as exc:
+        raise CliError(str(exc)) from None
     track(working, bare)
     print(f"wrote {config_path} ({len(config.expanded)} jobs) and the example project")
     print(f"the example's repository is {bare}; {working} is a clone to work in")
@@ -44,3 +56,8 @@ async def _create_repository(config: Config, working: Path) -> Path:
         return await create_example_repository(open_site_review(config, store), working)
     finally:
         await store.close()
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"

@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from trunkgate import __version__
 from trunkgate.cli import (
@@ -20,6 +21,7 @@ from trunkgate.cli import (
     pool_cmds,
     serve_cmd,
 )
+from trunkgate.cli.arguments import Parser
 from trunkgate.cli.errors import CliError
 from trunkgate.config.errors import ConfigInvalid
 from trunkgate.untrusted import printable
@@ -38,7 +40,7 @@ _REGISTRARS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="trunkgate",
         description="Project gating CI: every change tested on fresh nodes before it merges.",
     )
@@ -49,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="config file or directory (default: $TRUNKGATE_CONFIG, else ./trunkgate.yaml)",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Every command's parser is a `Parser` too (argparse makes them of the
+    # top parser's class); the registrars need only an ArgumentParser's API.
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND"),
+    )
     for register in _REGISTRARS:
         register(commands)
     return parser

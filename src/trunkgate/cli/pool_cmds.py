@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from trunkgate.cli.arguments import positive, record_id, whole_number
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
@@ -54,6 +55,12 @@ REQUEST_COLUMNS = (
     "age",
     "reason",
 )
+# A hold keeps a node from the pool: a year is longer than anyone looks at
+# one, and so is a request for more holds than this.
+LONGEST_HOLD = 365 * 86400.0
+MOST_HOLDS = 100
+# A reason is shown in every listing of the nodes it holds.
+LONGEST_REASON = 500
 AUTOHOLD_COLUMNS = ("id", "project", "job", "change", "count", "held", "hold_for", "reason")
 
 
@@ -68,16 +75,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     node = commands.add_parser("node", help="hold, release or delete a node by hand")
     actions = node.add_subparsers(dest="action", metavar="ACTION", required=True)
     hold = actions.add_parser("hold", help="keep a node for a person to look at")
-    hold.add_argument("id")
+    hold.add_argument("id", type=record_id)
     hold.add_argument("--for", dest="hold_for", metavar="DUR", help="e.g. 4h (default: no end)")
     hold.add_argument("--reason", default="held by hand")
     _key_option(hold, "authorize this SSH public key for root on the held node")
     hold.set_defaults(run=run_node_hold)
     release = actions.add_parser("release", help="end a hold")
-    release.add_argument("id")
+    release.add_argument("id", type=record_id)
     release.set_defaults(run=run_node_release)
     delete = actions.add_parser("delete", help="delete a node now, with or without serve running")
-    delete.add_argument("id")
+    delete.add_argument("id", type=record_id)
     delete.set_defaults(run=run_node_delete)
 
     autohold = commands.add_parser("autohold", help="hold the nodes of matching failed builds")
@@ -85,8 +92,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add = verbs.add_parser("add", help="add an autohold request")
     add.add_argument("--project", required=True)
     add.add_argument("--job", required=True)
-    add.add_argument("--change", type=int)
-    add.add_argument("--count", type=int, default=1)
+    add.add_argument("--change", type=positive)
+    add.add_argument("--count", type=whole_number(1, MOST_HOLDS), default=1)
     add.add_argument("--for", dest="hold_for", metavar="DUR", help="how long each hold lasts")
     add.add_argument("--reason", required=True)
     _key_option(add, "authorize this SSH public key on every node the request holds")
@@ -95,7 +102,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _format(listing)
     listing.set_defaults(run=run_autohold_list)
     delete = verbs.add_parser("delete", help="delete an autohold request")
-    delete.add_argument("id")
+    delete.add_argument("id", type=record_id)
     delete.set_defaults(run=run_autohold_delete)
 
 
@@ -257,9 +264,12 @@ def _duration(text: str | None, flag: str) -> float | None:
     if text is None:
         return None
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as exc:
         raise CliError(f"{flag}: {exc}") from None
+    if not 0 < seconds <= LONGEST_HOLD:
+        raise CliError(f"{flag}: a hold lasts more than 0s and at most 365d, not {text}")
+    return seconds
 
 
 def _public_keys(files: Sequence[Path]) -> list[str]:
@@ -341,13 +351,21 @@ def run_node_delete(args: argparse.Namespace) -> int:
 
 def run_autohold_add(args: argparse.Namespace) -> int:
     hold_for = _duration(args.hold_for, "--for")
-    if args.count < 1:
-        raise CliError("--count must be at least 1")
+    if not args.reason.strip():
+        raise CliError("--reason: say why the nodes are held (it is shown with them)")
+    if len(args.reason) > LONGEST_REASON:
+        raise CliError(f"--reason: at most {LONGEST_REASON} characters, not {len(args.reason)}")
     keys = _public_keys(args.keys)
 
     async def work(config: Config, store: Store) -> Autohold:
         if args.project not in config.projects:
             raise CliError(f"project {args.project!r} is not in the configuration")
+        jobs = {job.name for job in config.expanded if job.project == args.project}
+        if args.job not in jobs:
+            raise CliError(
+                f"project {args.project} has no job {args.job!r}; "
+                f"its jobs: {', '.join(sorted(jobs)) or 'none'}"
+            )
         request = Autohold(
             id="",
             project=args.project,

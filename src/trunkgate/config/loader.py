@@ -163,6 +163,14 @@ class _Loader:
                 "one with 'trunkgate init DIR')",
             )
             return []
+        if not path.is_file():
+            # A device or a pipe: /dev/null read as an empty config would
+            # put the data directory in /dev.
+            self._problem(
+                Where(str(path), 1, 1),
+                "not a regular file: a config is a YAML file or a directory of them",
+            )
+            return []
         return [path]
 
     def _builtin_documents(self) -> Iterator[YamlDocument]:

@@ -33,5 +33,10 @@ def history_url(config: Config) -> str:
 async def open_site_history(config: Config) -> History:
     """Open the config's history, making the data directory for the default file."""
     if config.history.url is None:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise HistoryError(f"the data directory {config.data_dir} is not a directory") from None
+        except OSError as exc:
+            raise HistoryError(f"cannot make the data directory: {exc}") from None
     return await History.open(history_url(config))

@@ -59,12 +59,21 @@ class KeyFileError(Exception):
     """A person's key file that cannot be used; the message names the file."""
 
 
+# The largest OpenSSH public keys (RSA 16384 bits) are about 2.8 KB.
+LARGEST_KEY_FILE = 16384
+
+
 def read_public_key(path: Path) -> str:
     """The OpenSSH public key in `path`, checked; KeyFileError if it is none."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as file:
+            # Bounded: /dev/zero or a log given by mistake must not be read whole.
+            data = file.read(LARGEST_KEY_FILE + 1)
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if len(data) > LARGEST_KEY_FILE:
+        raise KeyFileError(f"{path}: too big for an SSH public key (over {LARGEST_KEY_FILE} bytes)")
+    text = data.decode("utf-8", errors="replace")
     if "PRIVATE KEY" in text:
         # Refused rather than converted: a private key must not travel.
         raise KeyFileError(f"{path}: this is a private key; give its public half (a .pub file)")

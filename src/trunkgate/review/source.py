@@ -104,18 +104,37 @@ class LocalReview:
         return path
 
     async def create_project(
-        self, project: str, branch: str = "main", seed: Path | None = None, rev: str = "HEAD"
+        self,
+        project: str,
+        branch: str = "main",
+        seed: Path | None = None,
+        rev: str = "HEAD",
+        *,
+        replace: bool = False,
     ) -> Path:
         """Creates the project's bare repository (idempotent), with `rev` of
-        the working repository `seed` as the initial `branch`."""
+        the working repository `seed` as the initial `branch`. With `replace`,
+        an existing repository is removed first and the project starts anew.
+        A seed that names no commit is refused before anything is written."""
         path = repo_path(self.git_root, project)
+        start = None if seed is None else await _start_commit(seed, rev)
+        existed = await asyncio.to_thread(path.exists)
+        if existed and replace:
+            await asyncio.to_thread(shutil.rmtree, path)
+            existed = False
         command = hook_command(*self.hook, project) if self.hook else None
-        await init_repo(path, branch, command)
-        bare = Git(path, isolated_env())
-        if seed is not None and await bare.rev(f"refs/heads/{branch}") is None:
-            await Git(seed, isolated_env()).run(
-                "push", "--quiet", str(path), f"{rev}:refs/heads/{branch}"
-            )
+        try:
+            await init_repo(path, branch, command)
+            bare = Git(path, isolated_env())
+            if seed is not None and await bare.rev(f"refs/heads/{branch}") is None:
+                await Git(seed, isolated_env()).run(
+                    "push", "--quiet", str(path), f"{start}:refs/heads/{branch}"
+                )
+        except BaseException:
+            # A half-made repository would pass for the project's afterwards.
+            if not existed:
+                await asyncio.to_thread(shutil.rmtree, path, True)
+            raise
         return path
 
     async def projects(self) -> list[str]:
@@ -497,3 +516,16 @@ class LocalReview:
                 comment=comment,
             )
         )
+
+
+async def _start_commit(seed: Path, rev: str) -> str:
+    """The commit `rev` names in the working repository `seed`."""
+    if not await asyncio.to_thread(seed.is_dir):
+        raise ReviewError(f"{seed} is not a directory: a project starts from a git repository")
+    git = Git(seed, isolated_env())
+    if not (await git.run("rev-parse", "--git-dir", check=False, record=False)).ok:
+        raise ReviewError(f"{seed} is not a git repository")
+    commit = await git.rev(rev)
+    if commit is None:
+        raise ReviewError(f"'{rev}' is not a commit in {seed}")
+    return commit

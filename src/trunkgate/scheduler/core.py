@@ -53,7 +53,7 @@ from trunkgate.review.errors import ReviewError
 from trunkgate.review.events import ReviewEvent
 from trunkgate.review.source import LocalReview, TreeToMerge
 from trunkgate.review.stored import take_events
-from trunkgate.scheduler import layout
+from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.cron import Cron
 from trunkgate.scheduler.outbox import REPORTER, Outbox, outbox_entry
 from trunkgate.scheduler.records import (
@@ -269,11 +269,14 @@ class Scheduler:
                 for queued in queue.items:
                     if queued.buildset:
                         buildsets[(item.pipeline, queued.change.key)] = queued.buildset
+            before = queue_log.queued(manager.state)
             try:
                 actions = manager.handle(item.event)
             except Exception:
                 log.exception("pipeline %s: cannot apply %s", item.pipeline, item.event)
                 continue
+            for line in queue_log.entered(item.pipeline, before, manager.state):
+                log.info(line)
             log.debug(
                 "scheduler: %s %s -> %s",
                 item.pipeline,
@@ -534,6 +537,7 @@ class Scheduler:
         except (ReviewError, MergerError) as exc:
             self._answer(pipeline, MergeFailed(buildset=action.buildset, reason=str(exc)))
             return
+        log.info(queue_log.merged(pipeline, change))
         self._answer(pipeline, ItemMerged(buildset=action.buildset))
 
 

@@ -21,7 +21,7 @@ from trunkgate.gate.codec import action_from_dict, action_to_dict
 from trunkgate.history.errors import HistoryError
 from trunkgate.review.errors import ReviewError
 from trunkgate.review.source import LocalReview
-from trunkgate.scheduler import layout
+from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.records import BuildRequest, build_id, history_buildset, item_ref
 from trunkgate.scheduler.reporting import VERIFIED, report_comment, report_vote
 from trunkgate.scheduler.stored import read_records
@@ -111,6 +111,7 @@ class Outbox:
                 )
             elif section.success.comment or section.failure.comment:
                 await self.review.comment(change.number, comment, REPORTER, report=report_id)
+            log.info(queue_log.reported(pipeline, report))
         except ReviewError as exc:
             log.warning("scheduler: cannot report on change %s: %s", change, exc)
 

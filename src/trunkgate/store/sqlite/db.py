@@ -7,8 +7,11 @@ here knows about asyncio, sockets or watches.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import os
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,6 +98,8 @@ class Database:
         self.wait = wait
         self._sessions_gen = -1
         _check_place(file)
+        if not file.exists():
+            _create_file(file)
         try:
             self._db = sqlite3.connect(
                 file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -139,8 +144,12 @@ class Database:
         db = self._db
         app_id, version, tables = self._identity()
         if app_id == 0 and version == 0 and tables == 0:
-            self._create_schema()
-            app_id, version, tables = self._identity()
+            # A new store file is born whole (`_create_file`): an empty one
+            # was truncated, and making it anew would drop every record.
+            raise StoreError(
+                f"the store file {self.file} is empty: damaged (truncated?); it was left "
+                "untouched (remove it to start a new, empty store)"
+            )
         if app_id != APPLICATION_ID:
             raise StoreError(
                 f"{self.file} is an SQLite database of some other program, not a trunkgate "
@@ -169,18 +178,6 @@ class Database:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         tables = db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
         return int(app_id), int(version), int(tables)
-
-    def _create_schema(self) -> None:
-        with self._write():
-            # Another process may have created it while we waited for the lock.
-            if self._identity() != (0, 0, 0):
-                return
-            # Not executescript(): it would commit the transaction half way.
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-            self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -429,3 +426,32 @@ def _check_place(file: Path) -> None:
         raise StoreError(
             f"cannot create the store file {file}: directory {file.parent} does not exist"
         )
+
+
+def _create_file(file: Path) -> None:
+    """A new store file, its schema written before it takes its name: a
+    process finding the file then finds a whole store, never an empty file
+    another process is still filling."""
+    scratch = file.with_name(f".{file.name}.new-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        db = sqlite3.connect(scratch, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            # Not executescript(): it would commit the transaction half way.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        # link() fails when the name exists: the first process names the
+        # store, the others open that one.
+        with contextlib.suppress(FileExistsError):
+            os.link(scratch, file)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot create the store file {file}: {exc}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            scratch.unlink()
