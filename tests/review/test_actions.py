@@ -211,6 +211,22 @@ async def test_a_late_report_leaves_a_merged_changes_votes_alone(site: MemorySit
     assert change.comments[-1].text == "Build succeeded (check)"
 
 
+async def test_the_report_of_the_merge_votes_after_the_merge(site: MemorySite) -> None:
+    # The scheduler merges first, then reports: the merging pipeline's vote stands.
+    n = await propose(site, 1)
+    await site.review.vote(n, VERIFIED, 1, "trunkgate", message="Build succeeded (check)")
+    await site.review.merge(n, user="trunkgate")
+
+    change = await site.review.vote(
+        n, VERIFIED, 2, "trunkgate", message="The change has merged.", merged=True
+    )
+    assert change.votes_on() == {VERIFIED: 2}
+
+    # A late check report after it still changes nothing.
+    change = await site.review.vote(n, VERIFIED, 1, "trunkgate", message="Build succeeded")
+    assert change.votes_on() == {VERIFIED: 2}
+
+
 async def test_an_abandoned_change_keeps_its_votes(site: MemorySite) -> None:
     n = await propose(site, 1)
     await site.review.vote(n, VERIFIED, -1, "trunkgate")

@@ -64,6 +64,8 @@ async def test_three_changes_the_second_fails_the_third_merges_without_it(
     assert "Change b.txt" not in branch
     failed = await site.change(2)
     assert failed.votes_on().get("Verified") == -2
+    # The gate's vote on what it merged stands: it is cast with the merge.
+    assert [(await site.change(n)).votes_on().get("Verified") for n in (1, 3)] == [2, 2]
     assert any("Build failed (gate pipeline)" in c.text for c in failed.comments)
 
 

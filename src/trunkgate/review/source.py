@@ -329,13 +329,16 @@ class LocalReview:
         message: str | None = None,
         patchset: int | None = None,
         report: str | None = None,
+        merged: bool = False,
     ) -> Change:
         """A vote on a patchset (the current one by default), as the
         reporter casts Verified; with `message`, a comment too. A change
         that has merged or been abandoned keeps its votes: a report that
         arrives late (a `check` run ending after the gate merged) is kept
-        as a comment only. A vote given with a `report` id that the change
-        has taken already changes nothing: the report was sent twice."""
+        as a comment only; the report of the merge itself (`merged`) still
+        votes on the patchset that merged. A vote given with a `report` id
+        that the change has taken already changes nothing: the report was
+        sent twice."""
         at = self.clock()
         on = patchset or (await self.get(number)).patchset
         repeated = False
@@ -345,7 +348,8 @@ class LocalReview:
             repeated = report is not None and change.has_report(report)
             if repeated:
                 return change
-            if change.status is ChangeStatus.NEW:
+            merging = merged and change.status is ChangeStatus.MERGED and on == change.patchset
+            if change.status is ChangeStatus.NEW or merging:
                 change = change.with_vote(Vote(label, value, user, on, at))
             if message is not None:
                 change = change.with_comment(Comment(user, message, on, at, report))

@@ -108,6 +108,7 @@ class Outbox:
                     message=comment,
                     patchset=change.patchset,
                     report=report_id,
+                    merged=report.merged,
                 )
             elif section.success.comment or section.failure.comment:
                 await self.review.comment(change.number, comment, REPORTER, report=report_id)
