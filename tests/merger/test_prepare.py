@@ -13,6 +13,7 @@ from tests.merger.gitrepo import git, make_upstream, push_change
 from trunkgate.merger import (
     ChangeSpec,
     MergeConflict,
+    MergedTree,
     Merger,
     MergeRequest,
     MergerError,
@@ -275,3 +276,32 @@ async def test_a_repository_that_cannot_be_reached_is_an_error_not_a_conflict(
 
     with pytest.raises(MergerError, match=r"nowhere\.git"):
         await merger.prepare(MergeRequest((gone,)), tmp_path / "build")
+
+
+async def test_a_build_cancelled_while_its_tree_is_made_leaves_the_others_theirs(
+    upstream: Upstream, merger: Merger
+) -> None:
+    """Trees asked for side by side are made together in one pass; the build
+    whose task makes that pass may be cancelled, and the others must still
+    get their trees."""
+    changes = [upstream.change(n, {f"f{n}.txt": f"{n}\n"}) for n in (1, 2, 3)]
+    tasks = [
+        asyncio.ensure_future(merger.merge([MergeRequest(tuple(changes[: i + 1]))]))
+        for i in range(3)
+    ]
+    assert isinstance((await tasks[0])[0], MergedTree)
+    # The second and third trees are made in the next pass, which the
+    # second's task makes: cancel it once that pass has begun.
+    for _ in range(100):
+        if merger._passing.locked():
+            break
+        await asyncio.sleep(0)  # a turn of the loop, not time
+    assert merger._passing.locked()
+    tasks[1].cancel()
+    (third,) = await tasks[2]
+    assert isinstance(third, MergedTree)
+    assert git(upstream.bare, "rev-parse", changes[2].ref) == git(
+        merger.cache.path(PROJECT), "rev-parse", f"{third.commits[PROJECT]}^2"
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]

@@ -60,7 +60,6 @@ class ExecutorService:
         self.history: History | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max_builds)
-        self._merging = asyncio.Lock()
         self._stopping = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -205,11 +204,10 @@ class ExecutorService:
 
     async def _prepare(self, request: BuildRequest, directory: Path) -> PreparedTree:
         tested, bases = split_bases(request.commits)
-        # One tree at a time: the next build's tree then starts from the
-        # remembered merges of this one and merges only what is new.
-        async with self._merging:
-            request_ = merge_request(request.tree, self.git_root, bases)
-            prepared = await self.merger.prepare(request_, directory)
+        # Builds prepare side by side: the merger makes their merges one
+        # tree at a time, each from the remembered merges of those before.
+        request_ = merge_request(request.tree, self.git_root, bases)
+        prepared = await self.merger.prepare(request_, directory)
         if not isinstance(prepared, PreparedTree):
             raise MergerError(f"the tree no longer merges: {prepared.message}")
         commits = {repo.project: repo.commit for repo in prepared.repos}

@@ -8,6 +8,8 @@ a workspace."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from trunkgate.merger.git import Git
 from trunkgate.merger.model import MergeMode
 
@@ -65,6 +67,18 @@ class CacheMerges:
         self.memo = memo
         self.made: dict[str, str] = {}
         self.failed: dict[str, str] = {}
+        # commit -> (its tree, its committer time): what a merge is made of.
+        self.known: dict[str, tuple[str, int]] = {}
+
+    async def describe(self, commits: Iterable[str]) -> None:
+        """Look up the trees and dates of commits about to be merged, all in
+        one git call rather than one a merge."""
+        wanted = sorted({commit for commit in commits if commit not in self.known})
+        if wanted:
+            shown = await self.git.out("show", "-s", "--format=%H %T %ct", *wanted)
+            for line in shown.splitlines():
+                sha, tree, when = line.split()
+                self.known[sha] = (tree, int(when))
 
     async def merge(self, head: str, commit: str, name: str) -> str:
         """The commit that merging change `name` (at `commit`) onto `head`
@@ -75,12 +89,43 @@ class CacheMerges:
             return known
         if ref in self.failed:
             raise NotMerged(self.failed[ref])
+        await self.describe((head, commit))
         try:
-            result = await _merge(self.git, head, commit, f"Merge change {name}")
+            result = await self._merge(head, commit, f"Merge change {name}")
         except NotMerged as exc:
             self.failed[ref] = exc.detail
             raise
         self.memo[ref] = self.made[ref] = result
+        return result
+
+    async def _merge(self, head: str, commit: str, message: str) -> str:
+        (head_tree, head_time), (_, commit_time) = self.known[head], self.known[commit]
+        merged = await self.git.run("merge-tree", "--write-tree", head, commit, check=False)
+        if not merged.ok:
+            raise NotMerged(summary(merged.output))
+        tree = merged.stdout.split("\n", 1)[0].strip()
+        # `git merge` makes no commit for a change the branch has already.
+        if tree == head_tree and await self.git.is_ancestor(commit, head):
+            return head
+        # Dates from the inputs, not the clock: the same change merged onto
+        # the same head is the same commit in every build, so an item's tree
+        # starts with exactly the commits the items ahead were tested as and
+        # merge as.
+        when = max(head_time, commit_time)
+        date = f"@{when} +0000"
+        made = await self.git.run(
+            "commit-tree",
+            tree,
+            "-p",
+            head,
+            "-p",
+            commit,
+            "-m",
+            message,
+            env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
+        )
+        result = made.stdout.strip()
+        self.known[result] = (tree, when)
         return result
 
     async def remember(self) -> None:
@@ -89,31 +134,3 @@ class CacheMerges:
             lines = "".join(f"update {ref} {commit}\n" for ref, commit in self.made.items())
             await self.git.run("update-ref", "--stdin", stdin=lines.encode(), record=False)
             self.made.clear()
-
-
-async def _merge(git: Git, head: str, commit: str, message: str) -> str:
-    shown = await git.out("show", "-s", "--format=%H %T %ct", head, commit)
-    info = {sha: (tree, int(when)) for sha, tree, when in (ln.split() for ln in shown.splitlines())}
-    merged = await git.run("merge-tree", "--write-tree", head, commit, check=False)
-    if not merged.ok:
-        raise NotMerged(summary(merged.output))
-    tree = merged.stdout.split("\n", 1)[0].strip()
-    # `git merge` makes no commit for a change the branch has already.
-    if tree == info[head][0] and await git.is_ancestor(commit, head):
-        return head
-    # Dates from the inputs, not the clock: the same change merged onto the
-    # same head is the same commit in every build, so an item's tree starts
-    # with exactly the commits the items ahead were tested as and merge as.
-    date = f"@{max(info[head][1], info[commit][1])} +0000"
-    made = await git.run(
-        "commit-tree",
-        tree,
-        "-p",
-        head,
-        "-p",
-        commit,
-        "-m",
-        message,
-        env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
-    )
-    return made.stdout.strip()

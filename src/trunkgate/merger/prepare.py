@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from trunkgate.merger.cache import RepoCache, fresh_dir, project_dirname
 from trunkgate.merger.errors import MergerError
-from trunkgate.merger.git import Git
+from trunkgate.merger.git import Git, isolated_env
 from trunkgate.merger.merging import (
     CacheMerges,
     NotMerged,
@@ -167,8 +168,11 @@ class Merger:
 
     def __init__(self, cache_dir: Path, git_timeout: float | None = 600.0) -> None:
         self.cache = RepoCache(cache_dir, git_timeout)
-        # Trees made side by side would make the same merges twice.
-        self._merging = asyncio.Lock()
+        # Trees asked for while a pass of merges runs wait for the next
+        # pass, and are made together in it: one fetch of each project for
+        # them all, and no merge made twice.
+        self._passing = asyncio.Lock()
+        self._asked: list[_Asked] = []
 
     async def prepare(self, request: MergeRequest, build_dir: Path) -> PrepareResult:
         """Makes `build_dir/<project>` for every project in the request.
@@ -180,8 +184,7 @@ class Merger:
         `build_dir` when the build is done with it."""
         if request.mode == "cherry-pick":
             return await self._pick(request, build_dir)
-        caches = await self._update([request])
-        (merged,) = await self._merge_all([request], caches)
+        (merged, caches), *_ = await self._in_a_pass([request])
         if isinstance(merged, MergerError):
             raise merged
         if isinstance(merged, MergeConflict):
@@ -202,7 +205,54 @@ class Merger:
         repository cannot be fetched. Merge mode only."""
         if any(request.mode != "merge" for request in requests):
             raise ValueError("only merges are made without a workspace")
-        return await self._merge_all(requests, await self._update(requests))
+        return [merged for merged, _ in await self._in_a_pass(requests)]
+
+    async def holds(self, project: str, commit: str) -> bool:
+        """Whether the project's cache has `commit` (a tree made earlier, say)."""
+        path = self.cache.path(project)
+        if not await asyncio.to_thread((path / "HEAD").exists):
+            return False
+        return await Git(path, isolated_env()).rev(commit) is not None
+
+    async def _in_a_pass(
+        self, requests: Sequence[MergeRequest]
+    ) -> list[tuple[TreeResult, dict[str, Git]]]:
+        """Each request's tree and the caches it is in, made in a pass with
+        whatever else was asked for meanwhile."""
+        mine = [_Asked(request) for request in requests]
+        self._asked.extend(mine)
+        try:
+            async with self._passing:
+                if any(asked.answer is None for asked in mine):
+                    batch, self._asked = self._asked, []
+                    try:
+                        await self._pass(batch)
+                    except asyncio.CancelledError:
+                        # The others still wait: the next pass is theirs.
+                        self._asked[:0] = [a for a in batch if a.answer is None]
+                        raise
+        finally:
+            # Nobody waits for these any longer: no pass makes them.
+            self._asked = [asked for asked in self._asked if asked not in mine]
+        answers = []
+        for asked in mine:
+            if isinstance(asked.answer, BaseException):
+                raise asked.answer
+            assert asked.answer is not None
+            answers.append(asked.answer)
+        return answers
+
+    async def _pass(self, batch: list[_Asked]) -> None:
+        requests = [asked.request for asked in batch]
+        try:
+            caches = await self._update(requests)
+            merged = await self._merge_all(requests, caches)
+        except Exception as exc:
+            for asked in batch:
+                asked.answer = exc
+            return
+        for asked, result in zip(batch, merged, strict=True):
+            asked.answer = (result, caches)
 
     async def _update(self, requests: Iterable[MergeRequest]) -> dict[str, Git]:
         """Every involved project's cache, fetched once with all the change refs."""
@@ -222,28 +272,31 @@ class Merger:
     async def _merge_all(
         self, requests: Sequence[MergeRequest], caches: dict[str, Git]
     ) -> list[TreeResult]:
-        async with self._merging:
-            merges = {p: CacheMerges(git, await read_memo(git)) for p, git in caches.items()}
-            changes = [change for request in requests for change in request.changes]
-            # Every change ref of a project in one listing, not one git call per change.
-            listed = {
-                project: await _refs(git, {c.ref for c in changes if c.project == project})
-                for project, git in caches.items()
-            }
-            commits: dict[tuple[str, str], str | None] = {}
-            for change in changes:
-                key = (change.project, change.ref)
-                if key not in commits:
-                    commits[key] = listed[change.project].get(change.ref) or await self._resolve(
-                        change, caches[change.project]
-                    )
-            tips = _Tips(caches)
-            try:
-                return [await _tree(request, merges, commits, tips) for request in requests]
-            finally:
-                # The merges made were good, even those before a conflict.
-                for project_merges in merges.values():
-                    await project_merges.remember()
+        merges = {p: CacheMerges(git, await read_memo(git)) for p, git in caches.items()}
+        changes = [change for request in requests for change in request.changes]
+        # Every change ref of a project in one listing, not one git call per change.
+        listed = {
+            project: await _refs(git, {c.ref for c in changes if c.project == project})
+            for project, git in caches.items()
+        }
+        commits: dict[tuple[str, str], str | None] = {}
+        for change in changes:
+            key = (change.project, change.ref)
+            if key not in commits:
+                commits[key] = listed[change.project].get(change.ref) or await self._resolve(
+                    change, caches[change.project]
+                )
+        for project, project_merges in merges.items():
+            await project_merges.describe(
+                c for (p, _), c in commits.items() if p == project and c is not None
+            )
+        tips = _Tips(caches)
+        try:
+            return [await _tree(request, merges, commits, tips) for request in requests]
+        finally:
+            # The merges made were good, even those before a conflict.
+            for project_merges in merges.values():
+                await project_merges.remember()
 
     async def _check_out(
         self, request: MergeRequest, merged: MergedTree, cache: Git, build_dir: Path, project: str
@@ -387,6 +440,14 @@ class Merger:
             await self.cache.fetch_all_changes(cache, change.url)
             commit = await cache.rev(change.ref)
         return commit
+
+
+@dataclass(eq=False)
+class _Asked:
+    """A tree asked of a pass, and its answer once the pass made it."""
+
+    request: MergeRequest
+    answer: tuple[TreeResult, dict[str, Git]] | Exception | None = None
 
 
 class _Tips:

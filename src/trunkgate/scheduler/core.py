@@ -45,7 +45,6 @@ from trunkgate.gate.queue import QueueManager
 from trunkgate.gate.results import BuildResult
 from trunkgate.history.errors import HistoryError
 from trunkgate.merger.errors import MergerError
-from trunkgate.merger.model import MergedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.review.errors import ReviewError
 from trunkgate.review.events import ReviewEvent
@@ -445,12 +444,7 @@ class Scheduler:
             if commit is not None and item.prepared_tree is not None:
                 # The merger's cache holds the tested commit (it remembers its
                 # merges there); merge it from there, making it again if needed.
-                request = self.preparer.request(item.prepared_tree, item.commits)
-                (remade,) = await self.merger.merge([request])
-                if isinstance(remade, MergerError):
-                    raise remade
-                if not isinstance(remade, MergedTree):
-                    raise MergerError(f"the tested tree cannot be made again: {remade.message}")
+                await self.preparer.make_again(item.prepared_tree, item.commits, change.project)
                 tested = TreeToMerge(self.merger.cache.path(change.project), commit, "merge")
             await self.review.merge(change.number, tested, user=REPORTER)
         except (ReviewError, MergerError) as exc:

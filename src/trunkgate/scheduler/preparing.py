@@ -43,6 +43,17 @@ class TreePreparer:
         bases = split_bases(commits)[1] if commits else ()
         return merge_request(tree, self.git_root, bases)
 
+    async def make_again(self, tree: Tree, commits: dict[str, str], project: str) -> None:
+        """Make sure the merger's cache holds the commit `tree` was tested as
+        in `project`, making the tree again (pinned to its bases) if not."""
+        if await self.merger.holds(project, commits[project]):
+            return
+        (remade,) = await self.merger.merge([self.request(tree, commits)])
+        if isinstance(remade, MergerError):
+            raise remade
+        if not isinstance(remade, MergedTree):
+            raise MergerError(f"the tested tree cannot be made again: {remade.message}")
+
     def ask(self, pipeline: str, action: PrepareMerge) -> asyncio.Task[None] | None:
         """Have the tree merged; the worker task when one had to be started."""
         key = (pipeline, action.queue)
