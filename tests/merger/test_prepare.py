@@ -305,3 +305,25 @@ async def test_a_build_cancelled_while_its_tree_is_made_leaves_the_others_theirs
     )
     with pytest.raises(asyncio.CancelledError):
         await tasks[1]
+
+
+async def test_changes_to_two_branches_of_a_project_each_merge_onto_theirs(
+    upstream: Upstream, merger: Merger, tmp_path: Path
+) -> None:
+    upstream.work.git("push", "--quiet", "origin", f"{upstream.base}:refs/heads/stable")
+    on_main = upstream.change(1, {"one.txt": "1\n"})
+    fix = upstream.change(2, {"two.txt": "2\n"})
+    on_stable = ChangeSpec(PROJECT, upstream.url, "stable", fix.ref, fix.name)
+
+    result = await merger.prepare(MergeRequest((on_main, on_stable)), tmp_path / "build")
+
+    assert isinstance(result, PreparedTree)
+    repo = result.repo(PROJECT)
+    assert repo.branch == "stable"
+    assert git(repo.path, "symbolic-ref", "HEAD") == "refs/heads/stable"
+    assert (repo.path / "two.txt").exists()
+    assert not (repo.path / "one.txt").exists()
+    assert first_parent_subjects(repo.path) == ["Merge change 2,1", "Initial import"]
+    assert git(repo.path, "log", "-1", "--format=%s", "main") == "Merge change 1,1"
+    assert {b.branch for b in repo.branches} == {"main", "stable"}
+    assert git(repo.path, "status", "--porcelain") == ""

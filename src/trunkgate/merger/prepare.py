@@ -314,15 +314,19 @@ class Merger:
         git.commands.extend(clone.commands)
         # The node sees the project's own repository as origin, not our cache.
         await git.run("remote", "set-url", "origin", url)
+        # Nothing is checked out yet: point HEAD at the branch first, so the
+        # other branches can be set and `reset --hard` starts the branch at
+        # the tree's commit, writes the files, and prints the
+        # `HEAD is now at <sha> <subject>` line the console log shows.
+        head = await asyncio.to_thread((path / ".git" / "HEAD").read_text)
+        if head.strip() != f"ref: refs/heads/{branch}":
+            await git.run("symbolic-ref", "HEAD", f"refs/heads/{branch}")
         branches = [BranchResult(b, base, c) for p, b, base, c in merged.branches if p == project]
         for result in branches:
             if result.branch != branch:
                 await git.run("branch", "--quiet", "--force", result.branch, result.commit)
         commit = merged.commits[project]
-        await git.run("checkout", "--quiet", "-B", branch, commit)
-        # `reset --hard` both leaves a pristine tree and prints the
-        # `HEAD is now at <sha> <subject>` line the console log shows.
-        head_line = (await git.run("reset", "--hard", branch)).stdout.strip()
+        head_line = (await git.run("reset", "--hard", commit)).stdout.strip()
         return PreparedRepo(
             project=project,
             url=url,
