@@ -83,3 +83,25 @@ async def test_a_conflict_in_a_queue_fails_the_trees_from_that_change_on(
         assert tree.change == two
         assert "CONFLICT" in tree.detail
         assert "lines.txt" in tree.detail
+
+
+async def test_each_tree_is_told_as_soon_as_it_is_made(upstream: Upstream, merger: Merger) -> None:
+    """So the builds of the first items can start while the trees behind
+    them are still being merged."""
+    changes = [upstream.change(n, {f"file-{n}.txt": f"{n}\n"}) for n in (1, 2, 3)]
+    cache = merger.cache.path(PROJECT)
+    told: list[tuple[int, str, int]] = []
+
+    def made(index: int, tree: object) -> None:
+        assert isinstance(tree, MergedTree)
+        kinds = git(cache, "cat-file", "--batch-all-objects", "--batch-check=%(objecttype)")
+        told.append((index, tree.commits[PROJECT], kinds.split().count("commit")))
+
+    requests = [MergeRequest(tuple(changes[: n + 1])) for n in range(3)]
+    trees = await merger.merge(requests, made)
+
+    assert [(i, c) for i, c, _ in told] == [
+        (i, t.commits[PROJECT]) for i, t in enumerate(trees) if isinstance(t, MergedTree)
+    ]
+    # The base, three changes, and by then one, two, three merges.
+    assert [commits for _, _, commits in told] == [5, 6, 7]

@@ -8,7 +8,9 @@ clone at all."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import functools
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,17 +197,26 @@ class Merger:
         ]
         return PreparedTree(tuple(repos))
 
-    async def merge(self, requests: Sequence[MergeRequest]) -> list[TreeResult]:
+    async def merge(
+        self,
+        requests: Sequence[MergeRequest],
+        made: Callable[[int, TreeResult], None] | None = None,
+    ) -> list[TreeResult]:
         """The trees of several builds (a queue's, say) as commits in the
         cache, with no workspace, in one pass: the caches are brought up to
         date once, and each tree starts from the merges of those before it.
         Each request's answer, in order: a `MergedTree`, the `MergeConflict`
         of its first change that did not merge, or the `MergerError` of a
         project branch that does not exist. Raises `MergerError` when a
-        repository cannot be fetched. Merge mode only."""
+        repository cannot be fetched. Merge mode only. `made`, if given, is
+        told each tree (by its index) as soon as it is made, before the rest."""
         if any(request.mode != "merge" for request in requests):
             raise ValueError("only merges are made without a workspace")
-        return [merged for merged, _ in await self._in_a_pass(requests)]
+        told = [
+            functools.partial(made, index) if made is not None else None
+            for index in range(len(requests))
+        ]
+        return [merged for merged, _ in await self._in_a_pass(requests, told)]
 
     async def holds(self, project: str, commit: str) -> bool:
         """Whether the project's cache has `commit` (a tree made earlier, say)."""
@@ -215,11 +226,13 @@ class Merger:
         return await Git(path, isolated_env()).rev(commit) is not None
 
     async def _in_a_pass(
-        self, requests: Sequence[MergeRequest]
+        self,
+        requests: Sequence[MergeRequest],
+        told: Sequence[Callable[[TreeResult], None] | None] = (),
     ) -> list[tuple[TreeResult, dict[str, Git]]]:
         """Each request's tree and the caches it is in, made in a pass with
         whatever else was asked for meanwhile."""
-        mine = [_Asked(request) for request in requests]
+        mine = [_Asked(request, tell) for request, tell in itertools.zip_longest(requests, told)]
         self._asked.extend(mine)
         try:
             async with self._passing:
@@ -246,7 +259,7 @@ class Merger:
         requests = [asked.request for asked in batch]
         try:
             caches = await self._update(requests)
-            merged = await self._merge_all(requests, caches)
+            merged = await self._merge_all(requests, caches, lambda i, tree: batch[i].made(tree))
         except Exception as exc:
             for asked in batch:
                 asked.answer = exc
@@ -270,7 +283,10 @@ class Merger:
         return dict(zip(urls, updated, strict=True))
 
     async def _merge_all(
-        self, requests: Sequence[MergeRequest], caches: dict[str, Git]
+        self,
+        requests: Sequence[MergeRequest],
+        caches: dict[str, Git],
+        made: Callable[[int, TreeResult], None],
     ) -> list[TreeResult]:
         merges = {p: CacheMerges(git, await read_memo(git)) for p, git in caches.items()}
         changes = [change for request in requests for change in request.changes]
@@ -292,7 +308,11 @@ class Merger:
             )
         tips = _Tips(caches)
         try:
-            return [await _tree(request, merges, commits, tips) for request in requests]
+            trees = []
+            for index, request in enumerate(requests):
+                trees.append(await _tree(request, merges, commits, tips))
+                made(index, trees[-1])
+            return trees
         finally:
             # The merges made were good, even those before a conflict.
             for project_merges in merges.values():
@@ -451,7 +471,12 @@ class _Asked:
     """A tree asked of a pass, and its answer once the pass made it."""
 
     request: MergeRequest
+    tell: Callable[[TreeResult], None] | None = None
     answer: tuple[TreeResult, dict[str, Git]] | Exception | None = None
+
+    def made(self, tree: TreeResult) -> None:
+        if self.tell is not None:
+            self.tell(tree)
 
 
 class _Tips:

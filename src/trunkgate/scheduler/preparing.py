@@ -78,19 +78,33 @@ class TreePreparer:
         while waiting:
             actions = sorted(waiting.values(), key=lambda a: len(a.tree))
             waiting.clear()
-            try:
-                results = await self._merge([self.request(a.tree) for a in actions])
-            except Exception as exc:
-                # Every PrepareMerge gets an answer, or its item would wait for ever.
-                log.exception("scheduler: preparing %d trees failed", len(actions))
-                results = [MergerError(f"the tree could not be prepared: {exc}")] * len(actions)
-            for action, result in zip(actions, results, strict=True):
-                self.answer(pipeline, _answer(action, result))
+            await self._prepare_some(pipeline, actions)
 
-    async def _merge(self, requests: list[MergeRequest]) -> list[TreeResult]:
+    async def _prepare_some(self, pipeline: str, actions: list[PrepareMerge]) -> None:
+        answered: set[int] = set()
+
+        def made(index: int, result: TreeResult) -> None:
+            # Answered as soon as made: the first items' builds start while
+            # the trees behind them are being merged.
+            if index not in answered:
+                answered.add(index)
+                self.answer(pipeline, _answer(actions[index], result))
+
+        try:
+            results = await self._merge([self.request(a.tree) for a in actions], made)
+        except Exception as exc:
+            # Every PrepareMerge gets an answer, or its item would wait for ever.
+            log.exception("scheduler: preparing %d trees failed", len(actions))
+            results = [MergerError(f"the tree could not be prepared: {exc}")] * len(actions)
+        for index, result in enumerate(results):
+            made(index, result)
+
+    async def _merge(
+        self, requests: list[MergeRequest], made: Callable[[int, TreeResult], None]
+    ) -> list[TreeResult]:
         for attempt in range(MERGER_ATTEMPTS):
             try:
-                return await self.merger.merge(requests)
+                return await self.merger.merge(requests, made)
             except (MergerError, ReviewError) as exc:
                 # Not the changes' fault (a fetch that failed, a busy
                 # repository): try again before calling it a conflict.
