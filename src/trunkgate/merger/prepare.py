@@ -245,8 +245,10 @@ class Merger:
                         self._asked[:0] = [a for a in batch if a.answer is None]
                         raise
         finally:
-            # Nobody waits for these any longer: no pass makes them.
+            # Nobody waits for these any longer: no pass makes or tells them.
             self._asked = [asked for asked in self._asked if asked not in mine]
+            for asked in mine:
+                asked.tell = None
         answers = []
         for asked in mine:
             if isinstance(asked.answer, BaseException):
