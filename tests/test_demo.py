@@ -26,11 +26,11 @@ def test_the_demo_gates_five_changes_with_the_expected_outcomes() -> None:
     assert [(row[0], row[2]) for row in rows] == [
         ("1", "SUCCESS"),
         ("2", "SUCCESS"),
-        ("3", "FAILURE"),
-        ("4", "SUCCESS"),
+        ("3", "SUCCESS"),
+        ("4", "FAILURE"),
         ("5", "MERGE_CONFLICT"),
     ]
-    assert re.search(r"unit-\d+\.\d+ FAILURE", rows[2][3])  # the broken unit test
+    assert re.search(r"unit-\d+\.\d+ FAILURE", rows[3][3])  # the broken unit test
     assert rows[4][3] == "none (no jobs run)"
     assert all(row[4] != "-" for row in rows[:4])  # each ran on a named provider
     assert "Traceback" not in result.stderr

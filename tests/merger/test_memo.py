@@ -11,7 +11,7 @@ from trunkgate.merger import Merger, MergeRequest, PreparedTree
 
 
 def merges(result: PreparedTree) -> list[str]:
-    return [c for c in result.repo(PROJECT).commands if c.startswith("git merge")]
+    return [c for c in result.repo(PROJECT).commands if c.startswith("git merge-tree")]
 
 
 async def test_a_longer_tree_merges_only_what_is_new(

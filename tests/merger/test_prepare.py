@@ -13,6 +13,7 @@ from tests.merger.gitrepo import git, make_upstream, push_change
 from trunkgate.merger import (
     ChangeSpec,
     MergeConflict,
+    MergedTree,
     Merger,
     MergeRequest,
     MergerError,
@@ -53,7 +54,8 @@ async def test_three_changes_merge_in_queue_order(
     assert result.commits == {PROJECT: repo.commit}
     assert re.fullmatch(r"HEAD is now at ([0-9a-f]{7,}) Merge change 3,1", repo.head_line)
     assert repo.commit.startswith(repo.head_line.split()[4])
-    merges = [c for c in repo.commands if c.startswith("git merge")]
+    # Merged in the cache, with no workspace: a tree, then its commit.
+    merges = [c for c in repo.commands if c.startswith("git commit-tree")]
     assert [m.split("'")[1] for m in merges] == [
         "Merge change 1,1",
         "Merge change 2,1",
@@ -61,7 +63,7 @@ async def test_three_changes_merge_in_queue_order(
     ]
     console = list(result.console_lines())
     assert console[-1] == f"[{PROJECT}] {repo.head_line}"
-    assert any(line.startswith(f"[{PROJECT}] $ git merge --no-ff") for line in console)
+    assert any(line.startswith(f"[{PROJECT}] $ git merge-tree --write-tree") for line in console)
     # The node's copy knows the project's repository, not the merger's cache.
     assert git(repo.path, "remote", "get-url", "origin") == upstream.url
     assert git(repo.path, "status", "--porcelain") == ""
@@ -274,3 +276,54 @@ async def test_a_repository_that_cannot_be_reached_is_an_error_not_a_conflict(
 
     with pytest.raises(MergerError, match=r"nowhere\.git"):
         await merger.prepare(MergeRequest((gone,)), tmp_path / "build")
+
+
+async def test_a_build_cancelled_while_its_tree_is_made_leaves_the_others_theirs(
+    upstream: Upstream, merger: Merger
+) -> None:
+    """Trees asked for side by side are made together in one pass; the build
+    whose task makes that pass may be cancelled, and the others must still
+    get their trees."""
+    changes = [upstream.change(n, {f"f{n}.txt": f"{n}\n"}) for n in (1, 2, 3)]
+    tasks = [
+        asyncio.ensure_future(merger.merge([MergeRequest(tuple(changes[: i + 1]))]))
+        for i in range(3)
+    ]
+    assert isinstance((await tasks[0])[0], MergedTree)
+    # The second and third trees are made in the next pass, which the
+    # second's task makes: cancel it once that pass has begun.
+    for _ in range(100):
+        if merger._passing.locked():
+            break
+        await asyncio.sleep(0)  # a turn of the loop, not time
+    assert merger._passing.locked()
+    tasks[1].cancel()
+    (third,) = await tasks[2]
+    assert isinstance(third, MergedTree)
+    assert git(upstream.bare, "rev-parse", changes[2].ref) == git(
+        merger.cache.path(PROJECT), "rev-parse", f"{third.commits[PROJECT]}^2"
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[1]
+
+
+async def test_changes_to_two_branches_of_a_project_each_merge_onto_theirs(
+    upstream: Upstream, merger: Merger, tmp_path: Path
+) -> None:
+    upstream.work.git("push", "--quiet", "origin", f"{upstream.base}:refs/heads/stable")
+    on_main = upstream.change(1, {"one.txt": "1\n"})
+    fix = upstream.change(2, {"two.txt": "2\n"})
+    on_stable = ChangeSpec(PROJECT, upstream.url, "stable", fix.ref, fix.name)
+
+    result = await merger.prepare(MergeRequest((on_main, on_stable)), tmp_path / "build")
+
+    assert isinstance(result, PreparedTree)
+    repo = result.repo(PROJECT)
+    assert repo.branch == "stable"
+    assert git(repo.path, "symbolic-ref", "HEAD") == "refs/heads/stable"
+    assert (repo.path / "two.txt").exists()
+    assert not (repo.path / "one.txt").exists()
+    assert first_parent_subjects(repo.path) == ["Merge change 2,1", "Initial import"]
+    assert git(repo.path, "log", "-1", "--format=%s", "main") == "Merge change 1,1"
+    assert {b.branch for b in repo.branches} == {"main", "stable"}
+    assert git(repo.path, "status", "--porcelain") == ""

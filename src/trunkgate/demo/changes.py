@@ -22,6 +22,10 @@ def _code(text: str) -> str:
     return textwrap.dedent(text).lstrip()
 
 
+# The README change comes before the breaking one: the change conflicting with
+# it then always has it in its tree. Behind the breaking change, it could fail
+# first (its tree holds the breaking change) and the gate would rightly test
+# the conflicting change without it.
 CHANGES = (
     DemoChange(
         "Add subtract",
@@ -66,6 +70,12 @@ CHANGES = (
         "good",
     ),
     DemoChange(
+        "Describe calc in the README",
+        {"README.md": "# calc\n\nA tiny calculator: add, multiply, subtract, divide.\n"},
+        "SUCCESS",
+        "good",
+    ),
+    DemoChange(
         "Make add faster",
         {
             "calc/__init__.py": _code('''
@@ -82,12 +92,6 @@ CHANGES = (
         },
         "FAILURE",
         "breaks a unit test",
-    ),
-    DemoChange(
-        "Describe calc in the README",
-        {"README.md": "# calc\n\nA tiny calculator: add, multiply, subtract, divide.\n"},
-        "SUCCESS",
-        "good",
     ),
     DemoChange(
         "Say what calc is for in the README",

@@ -66,7 +66,6 @@ class ExecutorService:
         # Builds stopped without a verdict: their claim is gone, another run follows.
         self._abandoned: set[str] = set()
         self._slots = asyncio.Semaphore(max_builds)
-        self._merging = asyncio.Lock()
         self._stopping = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -272,20 +271,19 @@ class ExecutorService:
         self, request: BuildRequest, job: ExpandedJob, directory: Path
     ) -> PreparedTree:
         tested, bases = split_bases(request.commits)
-        # One tree at a time: the next build's tree then starts from the
-        # remembered merges of this one and merges only what is new.
-        async with self._merging:
-            tree = merge_request(request.tree, self.git_root, bases)
-            defaults = {name: p.default_branch for name, p in self.config.projects.items()}
-            request_ = await with_required(
-                tree,
-                job,
-                request.branch,
-                default_branches=defaults,
-                cache=self.merger.cache,
-                git_root=self.git_root,
-            )
-            prepared = await self.merger.prepare(request_, directory)
+        # Builds prepare side by side: the merger makes their merges one
+        # tree at a time, each from the remembered merges of those before.
+        tree = merge_request(request.tree, self.git_root, bases)
+        defaults = {name: p.default_branch for name, p in self.config.projects.items()}
+        request_ = await with_required(
+            tree,
+            job,
+            request.branch,
+            default_branches=defaults,
+            cache=self.merger.cache,
+            git_root=self.git_root,
+        )
+        prepared = await self.merger.prepare(request_, directory)
         if not isinstance(prepared, PreparedTree):
             raise MergerError(f"the tree no longer merges: {prepared.message}")
         commits = {repo.project: repo.commit for repo in prepared.repos}

@@ -136,6 +136,22 @@ class PreparedTree:
 
 
 @dataclass(frozen=True)
+class MergedTree:
+    """A build's tree as commits in the merger's cache, not checked out:
+    `branches` holds (project, branch, base, commit) for every branch a
+    change merged onto and every project's checked-out branch; `commits`
+    is each project's checked-out commit."""
+
+    commits: dict[str, str]
+    branches: tuple[tuple[str, str, str, str], ...]
+
+    @property
+    def bases(self) -> tuple[tuple[str, str, str], ...]:
+        """(project, branch, base): what each branch started from."""
+        return tuple((project, branch, base) for project, branch, base, _ in self.branches)
+
+
+@dataclass(frozen=True)
 class MergeConflict:
     """The tree could not be made: `change` did not merge (or its commit
     could not be found). The build's result is MERGE_CONFLICT."""

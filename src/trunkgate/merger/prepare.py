@@ -1,25 +1,43 @@
 """Preparing a build's tree: for each involved project, the branch tip with
-the changes ahead and the change under test merged onto it in order, in a
-fresh workspace cloned from the merger's cache."""
+the changes ahead and the change under test merged onto it in order. Merges
+are made in the merger's cache (see `merging`) and only the result is
+checked out, in a fresh clone of the cache; cherry-picks are made in that
+clone. `Merger.merge` makes the trees of several builds at once, with no
+clone at all."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from trunkgate.merger.cache import RepoCache, fresh_dir, project_dirname
 from trunkgate.merger.errors import MergerError
-from trunkgate.merger.git import Git
+from trunkgate.merger.git import Git, isolated_env
+from trunkgate.merger.merging import (
+    CacheMerges,
+    NotMerged,
+    memo_ref,
+    memoized_prefix,
+    read_memo,
+    summary,
+)
 from trunkgate.merger.model import (
     BranchResult,
     ChangeSpec,
     MergeConflict,
+    MergedTree,
     MergeMode,
     MergeRequest,
     PreparedRepo,
     PreparedTree,
     PrepareResult,
 )
+
+TreeResult = MergedTree | MergeConflict | MergerError
 
 
 class _Conflict(Exception):
@@ -30,7 +48,8 @@ class _Conflict(Exception):
 
 
 class _Workspace:
-    """One project's repository in a build directory while it is prepared."""
+    """One project's repository in a build directory while changes are
+    cherry-picked into it."""
 
     def __init__(
         self, project: str, url: str, path: Path, cache: Git, pinned: dict[str, str] | None = None
@@ -84,10 +103,7 @@ class _Workspace:
         if not await self.checkout(change.branch):
             raise _Conflict(change, f"the project has no branch '{change.branch}'")
         before = await self.git.out("rev-parse", "HEAD")
-        if mode == "cherry-pick":
-            await self._cherry_pick(change, commit)
-        else:
-            await self._merge(change, commit)
+        await self._cherry_pick(change, commit)
         self.made[memo_ref(mode, before, commit)] = await self.git.out("rev-parse", "HEAD")
 
     async def _stable_date(self, commit: str) -> dict[str, str]:
@@ -98,23 +114,6 @@ class _Workspace:
         times = await self.git.out("log", "--no-walk", "--format=%ct", "HEAD", commit)
         date = f"@{max(int(t) for t in times.split())} +0000"
         return {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
-
-    async def _merge(self, change: ChangeSpec, commit: str) -> None:
-        message = f"Merge change {change.name}"
-        result = await self.git.run(
-            "merge",
-            "--no-ff",
-            "--quiet",
-            "-m",
-            message,
-            commit,
-            check=False,
-            env=await self._stable_date(commit),
-        )
-        if not result.ok:
-            await self.git.run("merge", "--abort", check=False)
-            await self.git.run("reset", "--hard", "--quiet", "HEAD")
-            raise _Conflict(change, _summary(result.output))
 
     async def _cherry_pick(self, change: ChangeSpec, commit: str) -> None:
         if await self.git.is_ancestor(commit, "HEAD"):
@@ -129,7 +128,7 @@ class _Workspace:
         if not result.ok:
             await self.git.run("cherry-pick", "--abort", check=False)
             await self.git.run("reset", "--hard", "--quiet", "HEAD")
-            raise _Conflict(change, _summary(result.output))
+            raise _Conflict(change, summary(result.output))
 
     async def finish(self, branch: str) -> PreparedRepo:
         await self.checkout(branch)
@@ -153,29 +152,6 @@ class _Workspace:
         )
 
 
-MEMO_PREFIX = "refs/trunkgate/memo"
-
-
-def memo_ref(mode: MergeMode, base: str, commit: str) -> str:
-    """Where the cache keeps the result of merging `commit` onto `base`:
-    merges are deterministic, so the same inputs always give that commit."""
-    return f"{MEMO_PREFIX}/{mode}/{base}/{commit}"
-
-
-def memoized_prefix(
-    memo: dict[str, str], mode: MergeMode, tip: str, commits: list[str]
-) -> tuple[str, int]:
-    """How far the changes' merges onto `tip` are known: the commit they
-    lead to and how many of them it covers."""
-    head, done = tip, 0
-    for commit in commits:
-        result = memo.get(memo_ref(mode, head, commit))
-        if result is None:
-            break
-        head, done = result, done + 1
-    return head, done
-
-
 async def _refs(cache: Git, wanted: set[str]) -> dict[str, str]:
     """The commits the wanted refs (full ref names) point to in the cache."""
     prefixes = sorted({ref.rsplit("/", 2)[0] for ref in wanted if ref.startswith("refs/")})
@@ -186,18 +162,6 @@ async def _refs(cache: Git, wanted: set[str]) -> dict[str, str]:
     return {ref: commit for ref, commit in pairs if ref in wanted}
 
 
-async def _memo(cache: Git) -> dict[str, str]:
-    listing = await cache.out("for-each-ref", "--format=%(refname) %(objectname)", MEMO_PREFIX)
-    return dict(line.split(" ", 1) for line in listing.splitlines() if line.strip())
-
-
-def _summary(output: str) -> str:
-    """The lines of git's output that say why a merge failed."""
-    lines = [line for line in output.splitlines() if line.strip()]
-    telling = [line for line in lines if line.startswith(("CONFLICT", "error", "fatal"))]
-    return "; ".join(telling or lines[-3:]) or "git could not merge it"
-
-
 class Merger:
     """Prepares build trees from a cache of clones kept under `cache_dir`.
 
@@ -206,6 +170,11 @@ class Merger:
 
     def __init__(self, cache_dir: Path, git_timeout: float | None = 600.0) -> None:
         self.cache = RepoCache(cache_dir, git_timeout)
+        # Trees asked for while a pass of merges runs wait for the next
+        # pass, and are made together in it: one fetch of each project for
+        # them all, and no merge made twice.
+        self._passing = asyncio.Lock()
+        self._asked: list[_Asked] = []
 
     async def prepare(self, request: MergeRequest, build_dir: Path) -> PrepareResult:
         """Makes `build_dir/<project>` for every project in the request.
@@ -215,6 +184,185 @@ class Merger:
         what is no change's fault: a repository that cannot be fetched, a
         requested project branch that does not exist. The caller removes
         `build_dir` when the build is done with it."""
+        if request.mode == "cherry-pick":
+            return await self._pick(request, build_dir)
+        (merged, caches), *_ = await self._in_a_pass([request])
+        if isinstance(merged, MergerError):
+            raise merged
+        if isinstance(merged, MergeConflict):
+            return merged
+        repos = [
+            await self._check_out(request, merged, caches[project], build_dir, project)
+            for project in request.projects()
+        ]
+        return PreparedTree(tuple(repos))
+
+    async def merge(
+        self,
+        requests: Sequence[MergeRequest],
+        made: Callable[[int, TreeResult], None] | None = None,
+    ) -> list[TreeResult]:
+        """The trees of several builds (a queue's, say) as commits in the
+        cache, with no workspace, in one pass: the caches are brought up to
+        date once, and each tree starts from the merges of those before it.
+        Each request's answer, in order: a `MergedTree`, the `MergeConflict`
+        of its first change that did not merge, or the `MergerError` of a
+        project branch that does not exist. Raises `MergerError` when a
+        repository cannot be fetched. Merge mode only. `made`, if given, is
+        told each tree (by its index) as soon as it is made, before the rest."""
+        if any(request.mode != "merge" for request in requests):
+            raise ValueError("only merges are made without a workspace")
+        told = [
+            functools.partial(made, index) if made is not None else None
+            for index in range(len(requests))
+        ]
+        return [merged for merged, _ in await self._in_a_pass(requests, told)]
+
+    async def holds(self, project: str, commit: str) -> bool:
+        """Whether the project's cache has `commit` (a tree made earlier, say)."""
+        path = self.cache.path(project)
+        if not await asyncio.to_thread((path / "HEAD").exists):
+            return False
+        return await Git(path, isolated_env()).rev(commit) is not None
+
+    async def _in_a_pass(
+        self,
+        requests: Sequence[MergeRequest],
+        told: Sequence[Callable[[TreeResult], None] | None] = (),
+    ) -> list[tuple[TreeResult, dict[str, Git]]]:
+        """Each request's tree and the caches it is in, made in a pass with
+        whatever else was asked for meanwhile."""
+        mine = [_Asked(request, tell) for request, tell in itertools.zip_longest(requests, told)]
+        self._asked.extend(mine)
+        try:
+            async with self._passing:
+                if any(asked.answer is None for asked in mine):
+                    batch, self._asked = self._asked, []
+                    try:
+                        await self._pass(batch)
+                    except asyncio.CancelledError:
+                        # The others still wait: the next pass is theirs.
+                        self._asked[:0] = [a for a in batch if a.answer is None]
+                        raise
+        finally:
+            # Nobody waits for these any longer: no pass makes or tells them.
+            self._asked = [asked for asked in self._asked if asked not in mine]
+            for asked in mine:
+                asked.tell = None
+        answers = []
+        for asked in mine:
+            if isinstance(asked.answer, BaseException):
+                raise asked.answer
+            assert asked.answer is not None
+            answers.append(asked.answer)
+        return answers
+
+    async def _pass(self, batch: list[_Asked]) -> None:
+        requests = [asked.request for asked in batch]
+        try:
+            caches = await self._update(requests)
+            merged = await self._merge_all(requests, caches, lambda i, tree: batch[i].made(tree))
+        except Exception as exc:
+            for asked in batch:
+                asked.answer = exc
+            return
+        for asked, result in zip(batch, merged, strict=True):
+            asked.answer = (result, caches)
+
+    async def _update(self, requests: Iterable[MergeRequest]) -> dict[str, Git]:
+        """Every involved project's cache, fetched once with all the change refs."""
+        urls: dict[str, str] = {}
+        refs: dict[str, list[str]] = {}
+        for request in requests:
+            for project, url in request.projects().items():
+                urls.setdefault(project, url)
+                refs.setdefault(project, [])
+            for change in request.changes:
+                refs[change.project].append(change.ref)
+        updated = await asyncio.gather(
+            *(self.cache.update(project, url, refs[project]) for project, url in urls.items())
+        )
+        return dict(zip(urls, updated, strict=True))
+
+    async def _merge_all(
+        self,
+        requests: Sequence[MergeRequest],
+        caches: dict[str, Git],
+        made: Callable[[int, TreeResult], None],
+    ) -> list[TreeResult]:
+        merges = {p: CacheMerges(git, await read_memo(git)) for p, git in caches.items()}
+        changes = [change for request in requests for change in request.changes]
+        # Every change ref of a project in one listing, not one git call per change.
+        listed = {
+            project: await _refs(git, {c.ref for c in changes if c.project == project})
+            for project, git in caches.items()
+        }
+        commits: dict[tuple[str, str], str | None] = {}
+        for change in changes:
+            key = (change.project, change.ref)
+            if key not in commits:
+                commits[key] = listed[change.project].get(change.ref) or await self._resolve(
+                    change, caches[change.project]
+                )
+        for project, project_merges in merges.items():
+            await project_merges.describe(
+                c for (p, _), c in commits.items() if p == project and c is not None
+            )
+        tips = _Tips(caches)
+        try:
+            trees = []
+            for index, request in enumerate(requests):
+                trees.append(await _tree(request, merges, commits, tips))
+                made(index, trees[-1])
+            return trees
+        finally:
+            # The merges made were good, even those before a conflict.
+            for project_merges in merges.values():
+                await project_merges.remember()
+
+    async def _check_out(
+        self, request: MergeRequest, merged: MergedTree, cache: Git, build_dir: Path, project: str
+    ) -> PreparedRepo:
+        """The project's tree, checked out in a clone of the cache."""
+        url = request.projects()[project]
+        branch = request.checkout_branch(project)
+        path = build_dir / project_dirname(project)
+        await asyncio.to_thread(fresh_dir, path)
+        git = Git(path, cache.env, cache.timeout)
+        # The console shows how the cache was brought up to date and merged.
+        git.commands.extend(cache.commands)
+        clone = Git(path.parent, cache.env, cache.timeout)
+        await clone.run("clone", "--quiet", "--no-checkout", str(cache.cwd), str(path))
+        git.commands.extend(clone.commands)
+        # The node sees the project's own repository as origin, not our cache.
+        await git.run("remote", "set-url", "origin", url)
+        # Nothing is checked out yet: point HEAD at the branch first, so the
+        # other branches can be set and `reset --hard` starts the branch at
+        # the tree's commit, writes the files, and prints the
+        # `HEAD is now at <sha> <subject>` line the console log shows.
+        head = await asyncio.to_thread((path / ".git" / "HEAD").read_text)
+        if head.strip() != f"ref: refs/heads/{branch}":
+            await git.run("symbolic-ref", "HEAD", f"refs/heads/{branch}")
+        branches = [BranchResult(b, base, c) for p, b, base, c in merged.branches if p == project]
+        for result in branches:
+            if result.branch != branch:
+                await git.run("branch", "--quiet", "--force", result.branch, result.commit)
+        commit = merged.commits[project]
+        head_line = (await git.run("reset", "--hard", commit)).stdout.strip()
+        return PreparedRepo(
+            project=project,
+            url=url,
+            branch=branch,
+            path=path,
+            base=next(r.base for r in branches if r.branch == branch),
+            commit=commit,
+            head_line=head_line,
+            commands=tuple(git.commands),
+            branches=tuple(branches),
+        )
+
+    async def _pick(self, request: MergeRequest, build_dir: Path) -> PrepareResult:
+        """`prepare` by cherry-picking, in a workspace per project."""
         urls = request.projects()
         refs: dict[str, list[str]] = {project: [] for project in urls}
         for change in request.changes:
@@ -236,7 +384,7 @@ class Merger:
         ]
 
         # Read the memo before cloning, so every commit it names is in the clones.
-        memos = {project: await _memo(cache) for project, cache in caches.items()}
+        memos = {project: await read_memo(cache) for project, cache in caches.items()}
         workspaces: dict[str, _Workspace] = {}
         for project, url in urls.items():
             workspaces[project] = await self._workspace(project, url, build_dir, caches[project])
@@ -269,46 +417,6 @@ class Merger:
                 raise MergerError(f"project {project} has no branch '{branch}'")
             repos.append(await ws.finish(branch))
         return PreparedTree(tuple(repos))
-
-    async def remembered(
-        self, request: MergeRequest
-    ) -> tuple[dict[str, str], tuple[tuple[str, str, str], ...]] | None:
-        """The commits the request's tree comes to, per project, when every one
-        of its merges is remembered from an earlier tree: no workspace, no
-        merging. None when some merge was never made (prepare the tree then).
-        The caches are brought up to date first, so the branch tips are now's;
-        the (project, branch, base) each started from come with the commits."""
-        urls = request.projects()
-        wanted: dict[str, list[str]] = {project: [] for project in urls}
-        for change in request.changes:
-            wanted[change.project].append(change.ref)
-        caches = await asyncio.gather(
-            *(self.cache.update(project, url, wanted[project]) for project, url in urls.items())
-        )
-        commits: dict[str, str] = {}
-        bases: list[tuple[str, str, str]] = []
-        for project, cache in zip(urls, caches, strict=True):
-            refs = await _refs(cache, set(wanted[project]))
-            memo = await _memo(cache)
-            heads: dict[str, str] = {}
-            lanes: dict[str, list[str]] = {}
-            for change in request.changes:
-                if change.project == project:
-                    if change.ref not in refs:
-                        return None
-                    lanes.setdefault(change.branch, []).append(refs[change.ref])
-            branch = request.checkout_branch(project)
-            for name in {*lanes, branch}:
-                tip = await cache.rev(request.base(project, name) or f"refs/heads/{name}")
-                if tip is None:
-                    return None
-                head, done = memoized_prefix(memo, request.mode, tip, lanes.get(name, []))
-                if done < len(lanes.get(name, [])):
-                    return None
-                heads[name] = head
-                bases.append((project, name, tip))
-            commits[project] = heads[branch]
-        return commits, tuple(bases)
 
     async def _skip_memoized(
         self,
@@ -358,3 +466,72 @@ class Merger:
             await self.cache.fetch_all_changes(cache, change.url)
             commit = await cache.rev(change.ref)
         return commit
+
+
+@dataclass(eq=False)
+class _Asked:
+    """A tree asked of a pass, and its answer once the pass made it."""
+
+    request: MergeRequest
+    tell: Callable[[TreeResult], None] | None = None
+    answer: tuple[TreeResult, dict[str, Git]] | Exception | None = None
+
+    def made(self, tree: TreeResult) -> None:
+        if self.tell is not None:
+            self.tell(tree)
+
+
+class _Tips:
+    """Where branches start, looked up once per pass: a pinned base or the
+    branch's tip in the cache."""
+
+    def __init__(self, caches: dict[str, Git]) -> None:
+        self.caches = caches
+        self.known: dict[tuple[str, str], str | None] = {}
+
+    async def tip(self, project: str, rev: str) -> str | None:
+        if (project, rev) not in self.known:
+            self.known[(project, rev)] = await self.caches[project].rev(rev)
+        return self.known[(project, rev)]
+
+
+async def _tree(
+    request: MergeRequest,
+    merges: dict[str, CacheMerges],
+    commits: dict[tuple[str, str], str | None],
+    tips: _Tips,
+) -> TreeResult:
+    """One request's tree in the caches: its changes merged in queue order."""
+    heads: dict[tuple[str, str], tuple[str, str]] = {}
+
+    async def start(project: str, branch: str) -> bool:
+        if (project, branch) not in heads:
+            tip = await tips.tip(project, request.base(project, branch) or f"refs/heads/{branch}")
+            if tip is None:
+                return False
+            heads[(project, branch)] = (tip, tip)
+        return True
+
+    for change in request.changes:
+        project = merges[change.project]
+        commit = commits[(change.project, change.ref)]
+        if commit is None:
+            detail = f"'{change.ref}' is not in the project's repository"
+            return MergeConflict(change, detail, tuple(project.git.commands))
+        if not await start(change.project, change.branch):
+            detail = f"the project has no branch '{change.branch}'"
+            return MergeConflict(change, detail, tuple(project.git.commands))
+        base, head = heads[(change.project, change.branch)]
+        try:
+            head = await project.merge(head, commit, change.name)
+        except NotMerged as exc:
+            return MergeConflict(change, exc.detail, tuple(project.git.commands))
+        heads[(change.project, change.branch)] = (base, head)
+    checked_out: dict[str, str] = {}
+    for name in request.projects():
+        branch = request.checkout_branch(name)
+        if not await start(name, branch):
+            return MergerError(f"project {name} has no branch '{branch}'")
+        checked_out[name] = heads[(name, branch)][1]
+    branches = tuple((p, b, base, head) for (p, b), (base, head) in heads.items())
+    return MergedTree(checked_out, branches)

@@ -14,10 +14,8 @@ import contextlib
 import dataclasses
 import logging
 import os
-import shutil
 import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -30,7 +28,7 @@ from trunkgate.gate.actions import (
     Report,
     StartJob,
 )
-from trunkgate.gate.changes import BRANCH_TIP, ChangeRef, ItemKey, Tree
+from trunkgate.gate.changes import BRANCH_TIP, ChangeRef, ItemKey
 from trunkgate.gate.codec import state_from_dict, state_to_dict
 from trunkgate.gate.events import (
     BuildFinished,
@@ -38,17 +36,15 @@ from trunkgate.gate.events import (
     Dequeue,
     Event,
     ItemMerged,
-    MergeConflict,
     MergeFailed,
-    MergePrepared,
     Promote,
 )
 from trunkgate.gate.manager import manager_for, new_state
 from trunkgate.gate.queue import QueueManager
 from trunkgate.gate.results import BuildResult
 from trunkgate.merger.errors import MergerError
-from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
+from trunkgate.required_projects import Pin
 from trunkgate.review.errors import ReviewError
 from trunkgate.review.events import ReviewEvent
 from trunkgate.review.source import LocalReview, TreeToMerge
@@ -56,18 +52,16 @@ from trunkgate.review.stored import take_events
 from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.cron import Cron
 from trunkgate.scheduler.outbox import REPORTER, Outbox, outbox_entry
+from trunkgate.scheduler.preparing import TreePreparer
 from trunkgate.scheduler.records import (
     BuildOutcome,
     BuildRequest,
     Command,
     TreeChange,
     build_id,
-    split_bases,
-    with_bases,
 )
 from trunkgate.scheduler.required import pin_required
 from trunkgate.scheduler.stored import read_records
-from trunkgate.scheduler.trees import merge_request
 from trunkgate.scheduler.triggers import Routed, enqueue_for, route
 from trunkgate.site import site_id
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
@@ -76,7 +70,6 @@ from trunkgate.waiting import first_of, wake_on_change
 log = logging.getLogger(__name__)
 
 SAFETY_WAKE = 5.0
-MERGER_ATTEMPTS = 3
 
 
 class Scheduler:
@@ -93,7 +86,9 @@ class Scheduler:
         self.review = review
         self.clock = clock
         self.merger = Merger(config.data_dir / "merger" / "cache")
-        self.trees = config.data_dir / "merger" / "trees"
+        self.preparer = TreePreparer(
+            self.merger, review.git_root, self._answer, required=self._required
+        )
         self.identity = f"{socket.gethostname()}:{os.getpid()}:scheduler"
         self.managers: dict[str, QueueManager] = {}
         self.versions: dict[str, int] = {}
@@ -101,8 +96,6 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[tuple[str, str]] = set()
-        self._waiting: dict[tuple[str, str], dict[str, PrepareMerge]] = {}
-        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.site = ""
         self.outbox: Outbox | None = None
 
@@ -173,8 +166,7 @@ class Scheduler:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 self._tasks.clear()
-                self._waiting.clear()
-                self._workers.clear()
+                self.preparer.forget()
                 self._busy.clear()
                 await outbox.close()
 
@@ -371,7 +363,10 @@ class Scheduler:
 
     async def _carry_out(self, pipeline: str, action: Action) -> None:
         if isinstance(action, PrepareMerge):
-            self._queue_prepare(pipeline, action)
+            worker = self.preparer.ask(pipeline, action)
+            if worker is not None:
+                self._tasks.add(worker)
+                worker.add_done_callback(self._tasks.discard)
         elif isinstance(action, StartJob):
             await self._start_job(pipeline, action)
         elif isinstance(action, Merge):
@@ -398,98 +393,17 @@ class Scheduler:
         self.answers.append(Routed(pipeline, event))
         self._wake.set()
 
-    def _request(self, tree: Tree, commits: dict[str, str] | None = None) -> MergeRequest:
-        """The merger's request for a tree, pinned to the bases it was tested on."""
-        bases = split_bases(commits)[1] if commits else ()
-        return merge_request(tree, self.review.git_root, bases)
-
-    async def _merge_tree(self, tree: Tree) -> PreparedTree | str:
-        """Merge a tree in a scratch workspace (the merger remembers every merge);
-        its result, or a text saying why it does not merge."""
-        return await self._merge_request(self._request(tree))
-
-    async def _merge_request(self, request: MergeRequest) -> PreparedTree | str:
-        directory = self.trees / uuid.uuid4().hex
-        try:
-            result = await self.merger.prepare(request, directory)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, directory, True)
-        return result if isinstance(result, PreparedTree) else result.message
-
-    def _queue_prepare(self, pipeline: str, action: PrepareMerge) -> None:
-        key = (pipeline, action.queue)
-        self._waiting.setdefault(key, {})[action.buildset] = action
-        worker = self._workers.get(key)
-        if worker is None or worker.done():
-            self._workers[key] = asyncio.ensure_future(self._prepare_queue(key))
-            self._tasks.add(self._workers[key])
-            self._workers[key].add_done_callback(self._tasks.discard)
-
-    async def _prepare_queue(self, key: tuple[str, str]) -> None:
-        """Answer a queue's PrepareMerge actions, shortest tree first. A tree
-        whose merges are all remembered is answered at once; otherwise the
-        longest waiting tree that extends it is merged first, which leaves
-        every tree on the way remembered: one pass of merges serves them all."""
-        pipeline, _ = key
-        waiting = self._waiting[key]
-        while waiting:
-            action = min(waiting.values(), key=lambda a: len(a.tree))
-            del waiting[action.buildset]
-            try:
-                await self._prepare_one(pipeline, action, list(waiting.values()))
-            except Exception as exc:
-                # Every PrepareMerge gets an answer, or its item would wait for ever.
-                log.exception("scheduler: preparing %s failed", action.buildset)
-                reason = f"the tree could not be prepared: {exc}"
-                self._answer(pipeline, MergeConflict(buildset=action.buildset, reason=reason))
-
-    async def _prepare_one(
-        self, pipeline: str, action: PrepareMerge, waiting: list[PrepareMerge]
-    ) -> None:
-        reason = ""
-        for attempt in range(MERGER_ATTEMPTS):
-            try:
-                known = await self.merger.remembered(self._request(action.tree))
-                if known is None:
-                    size = len(action.tree)
-                    longer = [a for a in waiting if a.tree[:size] == action.tree]
-                    if longer:
-                        # Only a head start for this tree: its failure is not ours.
-                        with contextlib.suppress(MergerError, ReviewError):
-                            await self._merge_tree(max(longer, key=lambda a: len(a.tree)).tree)
-                        known = await self.merger.remembered(self._request(action.tree))
-                if known is None:
-                    merged = await self._merge_tree(action.tree)
-                    if isinstance(merged, str):
-                        conflict = MergeConflict(buildset=action.buildset, reason=merged)
-                        self._answer(pipeline, conflict)
-                        return
-                    known = (
-                        {repo.project: repo.commit for repo in merged.repos},
-                        tuple(
-                            (repo.project, b.branch, b.base)
-                            for repo in merged.repos
-                            for b in repo.branches
-                        ),
-                    )
-                pins = await pin_required(
-                    self.config,
-                    pipeline,
-                    action.change,
-                    known[1],
-                    cache=self.merger.cache,
-                    git_root=self.review.git_root,
-                )
-                commits = with_bases(known[0], pins)
-                self._answer(pipeline, MergePrepared(buildset=action.buildset, commits=commits))
-                return
-            except (MergerError, ReviewError) as exc:
-                # Not the change's fault (a fetch that failed, a busy repository):
-                # try again before calling it a conflict.
-                reason = f"the merger could not prepare the tree: {exc}"
-                log.warning("scheduler: %s (attempt %d)", reason, attempt + 1)
-                await asyncio.sleep(0.5 * (attempt + 1))
-        self._answer(pipeline, MergeConflict(buildset=action.buildset, reason=reason))
+    async def _required(self, pipeline: str, action: PrepareMerge) -> tuple[Pin, ...]:
+        """Where the projects the change's jobs require stand now: pinned
+        with its tree, so that every build of the item sees the same."""
+        return await pin_required(
+            self.config,
+            pipeline,
+            action.change,
+            (),
+            cache=self.merger.cache,
+            git_root=self.review.git_root,
+        )
 
     async def _start_job(self, pipeline: str, action: StartJob) -> None:
         build = build_id(self.site, action.buildset, action.job)
@@ -529,9 +443,7 @@ class Scheduler:
             if commit is not None and item.prepared_tree is not None:
                 # The merger's cache holds the tested commit (it remembers its
                 # merges there); merge it from there, making it again if needed.
-                request = self._request(item.prepared_tree, item.commits)
-                if await self.merger.remembered(request) is None:
-                    await self._merge_request(request)
+                await self.preparer.make_again(item.prepared_tree, item.commits, change.project)
                 tested = TreeToMerge(self.merger.cache.path(change.project), commit, "merge")
             await self.review.merge(change.number, tested, user=REPORTER)
         except (ReviewError, MergerError) as exc:
