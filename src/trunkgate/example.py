@@ -62,12 +62,12 @@ jobs:
   - name: unit-{{python}}
     description: The example's unit tests on Python {{python}}.
     run:
-      - cd ~/src/{{project}} && python{{python}} -m unittest discover -v -s tests
+      - python{{python}} -m unittest discover -v -s tests
 
   - name: style
     description: Every Python file of the example compiles.
     run:
-      - cd ~/src/{{project}} && python3 -m compileall -q calc tests
+      - python3 -m compileall -q calc tests
 
 project-templates:
   - name: example-jobs

@@ -32,10 +32,14 @@ def standard_job(tmp_path: Path, name: str) -> ExpandedJob:
 def run_steps(
     job: ExpandedJob, home: Path, path_dirs: list[Path]
 ) -> subprocess.CompletedProcess[str]:
+    """The job's steps as a node runs them: in the project's tree."""
     script = "set -e\n" + "\n".join(step.shell for step in job.run)
     path = os.pathsep.join([*map(str, path_dirs), "/usr/bin", "/bin"])
+    tree = home / "src" / job.project
+    tree.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         ["bash", "-c", script],
+        cwd=tree,
         env={"HOME": str(home), "PATH": path},
         capture_output=True,
         text=True,
