@@ -58,13 +58,17 @@ class _Resources:
 
 def _resources() -> _Resources:
     own_net = os.stat("/proc/self/ns/net").st_ino
+    netns = host.netns_names()
+    # A node's processes (its sshd, a job's commands) name no provider: the
+    # namespace they run in does, which tells another run's nodes from ours.
+    netns_of = {host.netns_inode(name): name for name in netns}
     mounts = frozenset(
         f"{m.target} ({m.fstype})"
         for m in host.mounts()
         if m.fstype in ("overlay", "nsfs") or "trunkgate" in m.target or "trunkgate" in m.source
     )
     processes = frozenset(
-        f"{p.pid} {' '.join(p.argv)[:120]}"
+        f"{p.pid} {' '.join(p.argv)[:120]}" + _in_netns(netns_of.get(p.net_inode))
         for p in host.processes()
         if any(_NODE_MARKER.search(a) for a in p.argv)
         or (p.net_inode is not None and p.net_inode != own_net)
@@ -77,13 +81,17 @@ def _resources() -> _Resources:
     except OSError:
         idranges = frozenset()
     return _Resources(
-        frozenset(host.netns_names()),
+        frozenset(netns),
         frozenset(host.host_links()),
         mounts,
         processes,
         frozenset(leftover_cgroups("tg-")),
         idranges,
     )
+
+
+def _in_netns(name: str | None) -> str:
+    return f" (in {name})" if name else ""
 
 
 @pytest.fixture(autouse=True)
