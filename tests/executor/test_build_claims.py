@@ -6,6 +6,7 @@ recorded), or it stopped between recording the end and answering."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from tests.pool.site import PoolSite
 from tests.scheduler.harness import SchedulerSite
 from trunkgate.executor.service import ExecutorService
 from trunkgate.history.site import open_site_history
+from trunkgate.pool.drivers.namespace import host
 from trunkgate.pool.records import Node
 from trunkgate.pool.states import NodeState
 from trunkgate.scheduler import layout
@@ -207,3 +209,34 @@ async def record_finished(site: Site, request: BuildRequest) -> None:
 
 async def _is(value: Awaitable[object], expected: object) -> bool:
     return await value == expected
+
+
+async def test_an_executor_killed_while_collecting_leaves_no_mount_after_the_next_start(
+    make_site: MakeSite,
+) -> None:
+    site = await make_site(1)
+    logs = site.scheduler.config.data_dir / "logs" / "check-1-0123abcd" / "build"
+    # What a killed executor's receiving area looks like: a tmpfs named by
+    # its pid, a pid no process has now.
+    dead = await asyncio.create_subprocess_exec("true")
+    await dead.wait()
+    area = logs / f".primary.receiving-{dead.pid}"
+    area.mkdir(parents=True)
+    mount = await asyncio.create_subprocess_exec(
+        "mount", "-t", "tmpfs", "-o", "size=1m", "trunkgate-collect", str(area)
+    )
+    assert await mount.wait() == 0
+    # One of a live executor's stays.
+    live = logs / f".other.receiving-{os.getpid()}"
+    live.mkdir()
+
+    stop = site.start_executor()
+    await until(lambda: asyncio.to_thread(_gone, area), "the dead executor's area")
+    stop.set()
+    await site.stop_executors()
+    assert live.exists()
+    assert not [m for m in host.mounts() if m.source == "trunkgate-collect"]
+
+
+def _gone(area: Path) -> bool:
+    return not area.exists() and not any(m.target == str(area) for m in host.mounts())

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from trunkgate.executor.collect import remove_tree
 
-__all__ = ["receiving_area", "settle_into"]
+__all__ = ["clear_stale_areas", "receiving_area", "settle_into"]
+
+_SOURCE = "trunkgate-collect"
+_AREA = re.compile(r"\.receiving-(\d+)$")
 
 #: What the tmpfs holds beyond the byte limit: directories and rsync's
 #: temporary files take room too.
@@ -29,17 +34,49 @@ async def receiving_area(dest: Path, size: int, entries: int) -> AsyncIterator[P
     if os.geteuid() != 0:
         yield dest
         return
-    area = dest.with_name(f".{dest.name}.receiving")
+    # Named by the executor's pid: one killed while receiving leaves a mount
+    # that the next executor's start knows for a dead one's.
+    area = dest.with_name(f".{dest.name}.receiving-{os.getpid()}")
     await asyncio.to_thread(remove_tree, area)
     await asyncio.to_thread(area.mkdir, parents=True, mode=0o700)
     options = f"size={size + _SLACK},nr_inodes={entries + 64},mode=0700,nosuid,nodev,noexec"
-    mounted = await _run("mount", "-t", "tmpfs", "-o", options, "trunkgate-collect", str(area))
+    mounted = await _run("mount", "-t", "tmpfs", "-o", options, _SOURCE, str(area))
     try:
         yield area
     finally:
         if mounted:
             await _run("umount", "-l", str(area))
         await asyncio.to_thread(remove_tree, area)
+
+
+def clear_stale_areas(under: Path) -> list[Path]:
+    """Unmount and remove the receiving areas under `under` whose executor
+    is gone (killed while a node's files came in); returns them."""
+    cleared = []
+    with open("/proc/self/mounts", encoding="utf-8", errors="replace") as table:
+        targets = [
+            Path(fields[1].replace("\\040", " "))
+            for fields in (line.split() for line in table)
+            if len(fields) >= 2 and fields[0] == _SOURCE
+        ]
+    for target in targets:
+        found = _AREA.search(target.name)
+        if found is None or not target.is_relative_to(under) or _alive(int(found.group(1))):
+            continue
+        subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
+        remove_tree(target)
+        cleared.append(target)
+    return cleared
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def settle_into(area: Path, dest: Path) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
+from trunkgate.executor.receiving import clear_stale_areas
 from trunkgate.executor.required import with_required
 from trunkgate.executor.results import BuildResult
 from trunkgate.executor.runner import JobRunner, RunningBuild
@@ -70,6 +71,8 @@ class ExecutorService:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.store.ensure_path(layout.BUILD_REQUESTS)
+        for area in await asyncio.to_thread(clear_stale_areas, self.logs):
+            log.warning("executor: removed %s, left by an executor killed while collecting", area)
         self.history = await open_site_history(self.config)
         try:
             async with self.store.watch(layout.BUILD_REQUESTS) as watch:
