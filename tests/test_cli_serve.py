@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli_bad_input import refused, run
+from trunkgate.cli.gate_cmds import item_title
+from trunkgate.gate.changes import BRANCH_TIP, ChangeRef
 
 
 def free_port() -> int:
@@ -116,3 +118,10 @@ def test_status_before_the_first_serve_says_each_pipeline_is_empty(site: Path) -
 def test_a_web_address_that_cannot_be_had_is_named(site: Path) -> None:
     site.write_text(site.read_text() + "  listen: 192.0.2.1\n")
     refused(run("-c", str(site), "serve"), "192.0.2.1", "web.listen")
+
+
+def test_status_names_a_branch_tip_by_its_branch_and_the_commit_pushed() -> None:
+    pushed = ChangeRef("acme/app", BRANCH_TIP, 0, "stable", "0123456789abcdef")
+    assert item_title(pushed) == "acme/app stable at 0123456789ab"
+    assert item_title(ChangeRef("acme/app", 0, 0, "main")) == "acme/app main"
+    assert item_title(ChangeRef("acme/app", 7, 2, "main")) == "acme/app change 7,2"

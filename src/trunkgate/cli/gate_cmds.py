@@ -10,7 +10,7 @@ from trunkgate.cli.arguments import positive
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.pool_cmds import with_store
 from trunkgate.config.loader import Config
-from trunkgate.gate.changes import format_tree
+from trunkgate.gate.changes import ChangeRef, format_tree
 from trunkgate.gate.codec import state_from_dict
 from trunkgate.gate.state import PipelineState
 from trunkgate.review.errors import ReviewError
@@ -63,14 +63,19 @@ def run_status(args: argparse.Namespace) -> int:
             window = f", window {queue['window']}" if queue["window"] is not None else ""
             print(f"  queue {queue['name']}{window}")
             for item in queue["items"]:
-                print(
-                    f"    {item['project']} change {item['change']},{item['patchset']}"
-                    f"  {item['phase']}  on {item['tree'] or '-'}"
-                )
+                print(f"    {item['title']}  {item['phase']}  on {item['tree'] or '-'}")
                 for job in item["jobs"]:
                     result = job["result"] or job["state"]
                     print(f"      {job['job']:<24} {result}{'' if job['voting'] else ' (nv)'}")
     return 0
+
+
+def item_title(change: ChangeRef) -> str:
+    """How `status` names an item: a change and its patchset, or a branch's
+    tip and the commit pushed (a tip has no change number to show)."""
+    if change.tip:
+        return str(change)
+    return f"{change.project} change {change.number},{change.patchset}"
 
 
 def pipeline_status(state: PipelineState) -> dict[str, Any]:
@@ -82,6 +87,7 @@ def pipeline_status(state: PipelineState) -> dict[str, Any]:
                 "window": queue.window,
                 "items": [
                     {
+                        "title": item_title(item.change),
                         "project": item.change.project,
                         "change": item.change.number,
                         "patchset": item.change.patchset,
