@@ -77,3 +77,23 @@ async def test_two_sites_sharing_a_history_keep_their_builds_apart(
         await history.close()
     assert await listed(east) == sorted(r.id for r in east.requests)
     assert await listed(west) == sorted(r.id for r in west.requests)
+    # A build is found by the start of its id among this site's only.
+    shown = await console(east, east.requests[0].id[:8])
+    assert f"build {east.requests[0].id} has no console log" in shown
+    assert "no build" in await console(east, west.requests[0].id[:8])
+
+
+async def console(site: SchedulerSite, build: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trunkgate.cli.main",
+        "-c",
+        str(site.directory / "trunkgate.yaml"),
+        "console",
+        build,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await process.communicate()
+    assert process.returncode == 1
+    return err.decode()

@@ -63,12 +63,7 @@ def run_builds(args: argparse.Namespace) -> int:
     async def query() -> list[BuildRecord]:
         from trunkgate.history.site import open_site_history
 
-        # Other sites may share the history: list the builds of this one.
-        store = await open_site_store(config)
-        try:
-            site = await site_id(store)
-        finally:
-            await store.close()
+        site = await _this_site(config)
         history = await open_site_history(config)
         try:
             return await history.builds(
@@ -103,6 +98,15 @@ def run_builds(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _this_site(config: Config) -> str:
+    """Other sites may share the history: commands show this one's builds."""
+    store = await open_site_store(config)
+    try:
+        return await site_id(store)
+    finally:
+        await store.close()
+
+
 def _refuse_unknown_filters(args: argparse.Namespace, config: Config) -> None:
     """No build matched: a filter naming what the configuration does not
     know is more likely a typo than a question (the history may still hold
@@ -125,19 +129,21 @@ def run_console(args: argparse.Namespace) -> int:
     async def query() -> BuildRecord | None:
         from trunkgate.history.site import open_site_history
 
+        site = await _this_site(config)
         history = await open_site_history(config)
         try:
             record = await history.build(args.build)
             if record is not None:
                 return record
-            starting = [b for b in await history.builds(limit=1000) if b.id.startswith(args.build)]
+            recent = await history.builds(site=site, limit=1000)
+            starting = [b for b in recent if b.id.startswith(args.build)]
             return starting[0] if len(starting) == 1 else None
         finally:
             await history.close()
 
     try:
         record = asyncio.run(query())
-    except HistoryError as exc:
+    except (HistoryError, StoreError) as exc:
         raise CliError(str(exc)) from None
     if record is None:
         raise CliError(f"no build {args.build!r} in the history (or more than one starts so)")
