@@ -296,11 +296,17 @@ class _Build:
         dirs = dict.fromkeys([NODE_DIR, SRC_DIR, src_path(self.spec.project), *targets])
         made = " ".join(shlex.quote(d) for d in dirs)
         home = (await conn.run(f"mkdir -p {made} && printf '%s' \"$HOME\"")).strip()
-        for path, text in node_files(self.spec, self.nodes, node, home).items():
-            await conn.put(path, text)
-        for repo, target in zip(self.spec.tree.repos, targets, strict=True):
-            self.log.line(f"Copying {repo.project} to {node.name}:~/{target}")
-            await rsync.push(node.name, record, repo.path, target)
+        files = node_files(self.spec, self.nodes, node, home)
+
+        async def copy_tree() -> None:
+            for repo, target in zip(self.spec.tree.repos, targets, strict=True):
+                self.log.line(f"Copying {repo.project} to {node.name}:~/{target}")
+                await rsync.push(node.name, record, repo.path, target)
+
+        # Nothing of these depends on the others: each file on a channel of
+        # its own over the one connection, while rsync copies the tree, so
+        # the node's setup takes one round trip and the copy, not one each.
+        await _together([*(conn.put(path, text) for path, text in files.items()), copy_tree()])
 
     # -- steps ---------------------------------------------------------------------
 
