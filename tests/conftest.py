@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from trunkgate.pool.drivers.namespace import NamespaceSettings, host, registry
-from trunkgate.pool.drivers.namespace.cgroups import leftover_cgroups
+from trunkgate.pool.drivers.namespace.cgroups import (
+    CGROUP_ROOT,
+    CONTROLLERS,
+    PARENT,
+    leftover_cgroups,
+)
 
 _PROVIDER_KEY = re.compile(r"tg-?([0-9a-f]{8})")
 _NODE_MARKER = re.compile(r"tg-[0-9a-f]{8}-")
@@ -32,6 +37,9 @@ class _Resources:
     processes: frozenset[str]
     cgroups: frozenset[str]
     idranges: frozenset[str]
+    # The group every node's cgroup lives in, per controller, when no node
+    # cgroup is left in it: the last node's delete removes it.
+    empty_parents: frozenset[str]
 
     def minus(self, before: _Resources, ours: Path) -> list[str]:
         """What is new since `before`, less what another test run on the host made.
@@ -52,6 +60,7 @@ class _Resources:
             + [f"process {p}" for p in self.processes - before.processes]
             + [f"cgroup {c}" for c in self.cgroups - before.cgroups]
             + [f"id range of {r}" for r in self.idranges - before.idranges]
+            + [f"empty cgroup {p}" for p in self.empty_parents - before.empty_parents]
         )
         return sorted(n for n in new if not foreign(n))
 
@@ -87,7 +96,13 @@ def _resources() -> _Resources:
         processes,
         frozenset(leftover_cgroups("tg-")),
         idranges,
+        frozenset(_empty_parents()),
     )
+
+
+def _empty_parents() -> list[str]:
+    parents = [CGROUP_ROOT / c / PARENT for c in CONTROLLERS]
+    return [str(p) for p in parents if p.is_dir() and not any(e.is_dir() for e in p.iterdir())]
 
 
 def _in_netns(name: str | None) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "cgroup_settings",
     "leftover_cgroups",
     "remove_cgroups",
+    "remove_parents",
 ]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -128,3 +129,12 @@ async def remove_cgroups(name: str, root: Path = CGROUP_ROOT, patience: float = 
             break
         await asyncio.sleep(0.01)
     return [str(p) for p in left]
+
+
+def remove_parents(root: Path = CGROUP_ROOT) -> None:
+    """Remove the group nodes' cgroups live in, in each controller, once no
+    node has one; call it only while no node can be created (a node's boot
+    makes it again). A group still holding a cgroup stays."""
+    for controller in CONTROLLERS:
+        with contextlib.suppress(OSError):
+            (root / controller / PARENT).rmdir()

@@ -39,6 +39,7 @@ from trunkgate.pool.drivers.namespace.cgroups import (
     cgroup_processes,
     leftover_cgroups,
     remove_cgroups,
+    remove_parents,
 )
 from trunkgate.pool.drivers.namespace.commands import CommandFailed, run
 from trunkgate.pool.drivers.namespace.hostimage import (
@@ -214,7 +215,7 @@ class NamespaceDriver:
             left = await remove_cgroups(names.netns)
             if left:
                 raise DriverError(f"node {external_id}: cgroups {left} stay busy")
-            await self.ids.release(self._id_owner(external_id))
+            await self.ids.release(self._id_owner(external_id), last=remove_parents)
             await asyncio.to_thread(shutil.rmtree, files.dir, ignore_errors=True)
         except (CommandFailed, OSError, TimeoutError) as exc:
             raise DriverError(f"node {external_id}: delete failed: {exc}") from exc

@@ -7,7 +7,7 @@ the host) as files in the run dir, under one lock, and given back on delete.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,11 +135,16 @@ class IdRanges:
                 raise LaunchFailed(f"cannot lease ids {chosen.start}: {exc}") from exc
             return chosen
 
-    async def release(self, owner: str) -> None:
+    async def release(self, owner: str, *, last: Callable[[], None] = lambda: None) -> None:
+        """Give back `owner`'s range; `last` runs, under the lock, when no
+        range is left on the host: no node exists and none can be booting,
+        as every node leases its range before it boots."""
         async with file_lock(self._lock):
             for held, holder in self.leases().items():
                 if holder == owner:
                     (self.dir / f"{held.start}+{held.count}").unlink(missing_ok=True)
+            if not self.leases():
+                last()
 
     def owners(self, prefix: str) -> list[str]:
         """Owners of leased ranges whose name starts with `prefix`."""
