@@ -17,7 +17,6 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
 from trunkgate.config.loader import Config
 from trunkgate.gate.actions import (
@@ -178,9 +177,9 @@ class Scheduler:
         for path, event in await take_events(self.store):
             log.debug("scheduler: event %s %s,%s", event.kind, event.change, event.patchset)
             await self._apply(route(self.config, await self._complete(event)), (path,))
-        for path, command in await self._records(layout.COMMANDS, Command):
+        for path, command in await read_records(self.store, layout.COMMANDS, Command):
             await self._apply(await self._command(command), (path,))
-        for path, outcome in await self._records(layout.BUILD_RESULTS, BuildOutcome):
+        for path, outcome in await read_records(self.store, layout.BUILD_RESULTS, BuildOutcome):
             await self._finished(path, outcome)
         await self._timers()
         if self.outbox is not None:
@@ -355,9 +354,6 @@ class Scheduler:
         await self._apply(
             [Routed(request.pipeline, event)], (path, layout.build_request(request.id))
         )
-
-    async def _records(self, parent: str, kind: type[Any]) -> list[tuple[str, Any]]:
-        return await read_records(self.store, parent, kind)
 
     # -- actions ----------------------------------------------------------
 

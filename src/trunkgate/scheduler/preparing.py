@@ -92,7 +92,7 @@ class TreePreparer:
 
     async def _prepare_some(self, pipeline: str, actions: list[PrepareMerge]) -> None:
         answered: set[int] = set()
-        extra = [await self.required(pipeline, action) for action in actions]
+        extra: list[tuple[Pin, ...]] = [()] * len(actions)
 
         def made(index: int, result: TreeResult) -> None:
             # Answered as soon as made: the first items' builds start while
@@ -102,6 +102,7 @@ class TreePreparer:
                 self.answer(pipeline, _answer(actions[index], result, extra[index]))
 
         try:
+            extra = [await self.required(pipeline, action) for action in actions]
             results = await self._merge([self.request(a.tree) for a in actions], made)
         except Exception as exc:
             # Every PrepareMerge gets an answer, or its item would wait for ever.
