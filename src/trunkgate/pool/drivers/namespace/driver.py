@@ -301,8 +301,11 @@ class NamespaceDriver:
         first use and again whenever what it copies changes; the host is
         looked at again at most every `IMAGE_RECHECK` seconds."""
         now = time.monotonic()
-        if self._host_tree is not None and now - self._host_tree[0] < IMAGE_RECHECK:
-            return self._host_tree[1]
+        # Another provider of the site may have built a newer tree and pruned
+        # this one: a tree that is gone is looked for again at once.
+        cached = self._host_tree
+        if cached is not None and now - cached[0] < IMAGE_RECHECK and cached[1].is_dir():
+            return cached[1]
         images = self.state_dir / "namespace" / "host-image"
         target = images / await asyncio.to_thread(host_image_version)
         if not target.is_dir():
