@@ -49,20 +49,23 @@ async def delete_node(
     records = PoolRecords(store)
     now = clock()
     before = await records.node(node_id)
+    if before is None:
+        raise TeardownError(f"node {node_id} does not exist")
+    # Refused before the record says deleting: nothing would ever end that.
+    driver = drivers.get(before.value.provider)
+    if driver is None:
+        raise TeardownError(
+            f"node {node_id} belongs to provider {before.value.provider}, which the "
+            "configuration no longer has: nothing here can delete it"
+        )
 
     def stamp(node: Node) -> None:
         node.state_time = now
 
     node = await records.update_node(node_id, stamp, state=NodeState.DELETING)
-    if node is None or before is None:
+    if node is None:
         raise TeardownError(f"node {node_id} does not exist")
     node = dataclasses.replace(node, state=before.value.state)
-    driver = drivers.get(node.provider)
-    if driver is None:
-        raise TeardownError(
-            f"node {node_id} belongs to provider {node.provider}, which the configuration "
-            "no longer has: nothing here can delete it"
-        )
     try:
         await driver.delete(node.external_id or node.id)
     except (DriverError, OSError) as exc:
