@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from trunkgate.store import StoreError, StoreSettings, open_store
 from trunkgate.store.sqlite import SqliteStore
+from trunkgate.store.sqlite.notify import Notifier
 
 PATIENCE = 10.0
 
@@ -210,3 +213,33 @@ async def test_a_deep_directory_does_not_break_notifications(tmp_path: Path) -> 
     finally:
         await first.close()
         await second.close()
+
+
+def test_a_notification_dropped_on_a_full_queue_is_sent_again(tmp_path: Path) -> None:
+    """A burst of commits fills a busy receiver's queue (ten datagrams on
+    many kernels): the ones that did not fit must still wake it once it
+    reads again, not at its next heartbeat seconds later."""
+    directory = tmp_path / "notify"
+    sender = Notifier(directory, "sender", lambda changed: None)
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    peer.bind(str(directory / "busy"))
+    try:
+        sender.set_peers(["busy"])
+        # More than the busy peer's queue holds: the last ones do not fit.
+        for seq in range(1, 3 * _queue_length() + 1):
+            sender.send(seq, [f"/nodes/n{seq}"])
+        peer.settimeout(PATIENCE)
+        heard: list[object] = []
+        while not any(message["paths"] is None for message in heard):  # type: ignore[index]
+            heard.append(json.loads(peer.recv(65536)))
+        assert len(heard) > 1
+    finally:
+        peer.close()
+        sender.close()
+
+
+def _queue_length() -> int:
+    try:
+        return int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
+    except OSError:
+        return 10

@@ -2,9 +2,11 @@
 
 Each session binds a Unix datagram socket in a directory next to the file;
 after each commit the writer sends every other session one small datagram
-naming the commit number and the changed paths. A receiver that sees a gap
-in the commit numbers (a datagram lost, a writer killed between commit and
-send) wakes all its watches, so a change is never missed for long.
+naming the commit number and the changed paths. A datagram that finds the
+receiver's queue full (a busy process, a burst of commits) is owed: a
+"something changed" datagram is sent again, backing off, until one fits. A
+receiver that sees a gap in the commit numbers (a writer killed between
+commit and send) wakes all its watches, so a change is never missed for long.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 _MAX_PAYLOAD = 8192
 _RECEIVE_BUFFER = 1 << 20
 _STOP = b"stop"
+# How soon an owed datagram is sent again, doubling up to the longest wait.
+_RESEND_FIRST = 0.005
+_RESEND_LONGEST = 0.2
 
 Deliver = Callable[[list[str] | None], None]
 """Called in the receiver thread with the changed paths (None: maybe all)."""
@@ -89,6 +94,10 @@ class Notifier:
             target=self._receive, name=f"trunkgate-store-notify-{endpoint}", daemon=True
         )
         self._stopping = False
+        # Peers whose datagram did not fit, and the newest commit they missed.
+        self._owed: dict[str, int] = {}
+        self._owing = threading.Condition()
+        self._resender: threading.Thread | None = None
 
     def start(self, start_seq: int) -> None:
         self.tracker = CommitTracker(start_seq)
@@ -99,6 +108,10 @@ class Notifier:
 
     def set_peers(self, endpoints: Iterable[str]) -> None:
         self._peers = [e for e in endpoints if e != self.endpoint]
+        with self._owing:
+            # A session that ended is owed nothing.
+            for gone in set(self._owed) - set(self._peers):
+                del self._owed[gone]
 
     def send(self, seq: int, changed: list[str] | None) -> None:
         """Tell every other session about commit ``seq``; never blocks."""
@@ -106,16 +119,48 @@ class Notifier:
         if len(payload) > _MAX_PAYLOAD:
             payload = json.dumps({"seq": seq, "paths": None}).encode()
         for peer in self._peers:
-            try:
-                self._sender.sendto(payload, self._address(peer))
-            except OSError as exc:
-                if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
-                    # Nobody will bind this name again: its session is dead.
-                    with contextlib.suppress(OSError):
-                        os.unlink(peer, dir_fd=self._dir_fd)
-                else:
-                    # A full queue: that receiver will see the gap and catch up.
-                    log.debug("notification to %s dropped: %s", peer, exc)
+            if not self._send_to(peer, payload):
+                self._owe(peer, seq)
+
+    def _send_to(self, peer: str, payload: bytes) -> bool:
+        """Whether `peer` has the datagram or needs none; False if its queue is full."""
+        try:
+            self._sender.sendto(payload, self._address(peer))
+        except OSError as exc:
+            if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                # Nobody will bind this name again: its session is dead.
+                with contextlib.suppress(OSError):
+                    os.unlink(peer, dir_fd=self._dir_fd)
+                return True
+            log.debug("notification to %s does not fit yet: %s", peer, exc)
+            return False
+        return True
+
+    def _owe(self, peer: str, seq: int) -> None:
+        with self._owing:
+            self._owed[peer] = max(seq, self._owed.get(peer, 0))
+            if self._resender is None and not self._stopping:
+                self._resender = threading.Thread(
+                    target=self._resend, name=f"trunkgate-store-resend-{self.endpoint}", daemon=True
+                )
+                self._resender.start()
+            self._owing.notify()
+
+    def _resend(self) -> None:
+        """Send each owed peer "something changed" until it fits, backing off."""
+        wait = _RESEND_FIRST
+        with self._owing:
+            while not self._stopping:
+                if not self._owed:
+                    wait = _RESEND_FIRST
+                    self._owing.wait()
+                    continue
+                self._owing.wait(wait)
+                for peer, seq in list(self._owed.items()):
+                    payload = json.dumps({"seq": seq, "paths": None}).encode()
+                    if self._send_to(peer, payload):
+                        del self._owed[peer]
+                wait = min(wait * 2, _RESEND_LONGEST)
 
     def _receive(self) -> None:
         while True:
@@ -147,7 +192,11 @@ class Notifier:
             self._deliver(None if changed is None else sorted(changed))
 
     def close(self) -> None:
-        self._stopping = True
+        with self._owing:
+            self._stopping = True
+            self._owing.notify()
+        if self._resender is not None:
+            self._resender.join(timeout=5)
         if self._thread.is_alive():
             with contextlib.suppress(OSError):
                 self._sender.sendto(_STOP, self._address(self.endpoint))
