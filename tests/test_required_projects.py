@@ -8,6 +8,7 @@ branch is `trunk`; both projects have a `stable` branch; only the app has
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import textwrap
 import time
@@ -254,3 +255,38 @@ async def test_a_required_project_is_pinned_when_the_tree_is_prepared(site: Site
     build = await site.build(app_change, "check", "with-lib")
     assert build.result == "SUCCESS", console(build)
     assert "| primary | LIB=trunk\n" in console(build)
+
+
+async def test_the_executor_checks_out_the_tree_the_scheduler_made(site: Site) -> None:
+    """No merge is made twice: the executor fetches the scheduler's merge
+    commits, the required project's pin with them, and merges nothing."""
+    site.start_executor()
+    lib_change = await site.propose("acme/lib", "trunk", {"version.txt": "trunk, changed\n"})
+    await site.review.approve(lib_change)
+    app_change = await site.propose("acme/app", "main", {"app.txt": "uses the new lib\n"})
+    await site.review.approve(app_change)
+
+    build = await site.build(app_change, "gate", "with-lib")
+    text = console(build)
+    assert build.result == "SUCCESS", text
+    assert "| primary | LIB=trunk, changed\n" in text
+    scheduler_cache = site.config.data_dir / "merger" / "cache"
+    assert f"git fetch --quiet --no-write-fetch-head {scheduler_cache}/acme/app.git" in text
+    assert "merge-tree" not in text
+
+
+async def test_an_executor_that_cannot_reach_the_schedulers_tree_merges_it_again(
+    site: Site,
+) -> None:
+    app_change = await site.propose("acme/app", "main", {"app.txt": "on main\n"})
+    await site.wait_for_build_request(app_change, "with-lib")
+    # The scheduler's merger lost its cache (a disk replaced, a restart on
+    # another host) after it made the tree, before an executor took the build.
+    shutil.rmtree(site.config.data_dir / "merger" / "cache")
+    site.start_executor()
+
+    build = await site.build(app_change, "check", "with-lib")
+    text = console(build)
+    assert build.result == "SUCCESS", text
+    assert "merge-tree" in text
+    assert "| primary | LIB=trunk\n" in text

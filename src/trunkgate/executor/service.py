@@ -23,6 +23,7 @@ from pathlib import Path
 
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
+from trunkgate.executor.made import made_tree
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
 from trunkgate.executor.receiving import clear_stale_areas
 from trunkgate.executor.required import with_required
@@ -33,7 +34,7 @@ from trunkgate.history import History, HistoryError
 from trunkgate.history.records import BuildNode as HistoryNode
 from trunkgate.history.site import open_site_history
 from trunkgate.merger.errors import MergerError
-from trunkgate.merger.model import PreparedTree
+from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.pool.client import PoolClient
 from trunkgate.scheduler import layout
@@ -286,7 +287,9 @@ class ExecutorService:
             cache=self.merger.cache,
             git_root=self.git_root,
         )
-        prepared = await self.merger.prepare(request_, directory)
+        prepared = await self._fetch_made(
+            request, request_, directory
+        ) or await self.merger.prepare(request_, directory)
         if not isinstance(prepared, PreparedTree):
             raise MergerError(f"the tree no longer merges: {prepared.message}")
         commits = {repo.project: repo.commit for repo in prepared.repos}
@@ -299,6 +302,20 @@ class ExecutorService:
                     "the scheduler tested the merge of"
                 )
         return prepared
+
+    async def _fetch_made(
+        self, request: BuildRequest, tree: MergeRequest, directory: Path
+    ) -> PreparedTree | None:
+        """The tree the scheduler made, fetched from its merger: no merge is
+        made again. None when this executor cannot reach it; it merges then."""
+        made = made_tree(tree, request.commits)
+        if made is None or not request.tree_source:
+            return None
+        try:
+            return await self.merger.check_out(tree, made, Path(request.tree_source), directory)
+        except MergerError as exc:
+            log.info("executor: build %s merges its tree again: %s", request.id, exc)
+            return None
 
     async def _record_start(self, request: BuildRequest, spec: BuildSpec) -> None:
         if self.history is None:

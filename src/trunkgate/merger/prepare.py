@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trunkgate.merger.cache import RepoCache, fresh_dir, project_dirname
-from trunkgate.merger.errors import MergerError
+from trunkgate.merger.errors import GitError, MergerError
 from trunkgate.merger.git import Git, isolated_env
 from trunkgate.merger.merging import (
     CacheMerges,
@@ -217,6 +217,32 @@ class Merger:
             for index in range(len(requests))
         ]
         return [merged for merged, _ in await self._in_a_pass(requests, told)]
+
+    async def check_out(
+        self, request: MergeRequest, tree: MergedTree, source: Path, build_dir: Path
+    ) -> PreparedTree:
+        """Makes `build_dir/<project>` for every project in the request from
+        `tree`, made by another merger whose cache is `source`: its commits
+        are fetched from there, nothing is merged. Raises `MergerError`
+        when that cannot be done (the caller then merges the tree itself)."""
+        ends = {(p, b) for p, b, _, _ in tree.branches}
+        for project in request.projects():
+            if (project, request.checkout_branch(project)) not in ends:
+                raise MergerError(f"the tree made in {source} does not say where {project} ends")
+        repos = []
+        for project, url in request.projects().items():
+            commits = [
+                c for p, _, base, head in tree.branches if p == project for c in (base, head)
+            ]
+            where = source / f"{project_dirname(project)}.git"
+            try:
+                cache = await self.cache.fetch_commits(project, url, where, commits)
+            except GitError as exc:
+                raise MergerError(
+                    f"the tree's commits cannot be fetched from {where}: {exc}"
+                ) from exc
+            repos.append(await self._check_out(request, tree, cache, build_dir, project))
+        return PreparedTree(tuple(repos))
 
     async def holds(self, project: str, commit: str) -> bool:
         """Whether the project's cache has `commit` (a tree made earlier, say)."""

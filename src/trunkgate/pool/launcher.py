@@ -299,6 +299,7 @@ class Launcher:
                 peers=self._peers,
                 status=self._statuses,
             )
+            log.debug("launcher %s: request %s: %s", self.settings.provider, request.id, plan)
             if isinstance(plan, Decline):
                 await self._decline(request, plan.reason)
             elif isinstance(plan, Fill):

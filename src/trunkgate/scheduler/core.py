@@ -419,6 +419,7 @@ class Scheduler:
             commits=dict(action.commits),
             created=self.clock(),
             site=self.site,
+            tree_source=str(self.merger.cache.root),
         )
         with contextlib.suppress(RecordExists):
             await self.store.create(layout.build_request(build), request)

@@ -132,6 +132,8 @@ def _answer(action: PrepareMerge, result: TreeResult, required: tuple[Pin, ...])
         # it ahead in the queue); the others where their branch was.
         have = {(project, branch) for project, branch, _ in result.bases}
         pins = result.bases + tuple(p for p in required if (p[0], p[1]) not in have)
-        return MergePrepared(buildset=action.buildset, commits=with_bases(result.commits, pins))
+        heads = tuple((project, branch, head) for project, branch, _, head in result.branches)
+        commits = with_bases(result.commits, pins, heads)
+        return MergePrepared(buildset=action.buildset, commits=commits)
     reason = result.message if not isinstance(result, MergerError) else str(result)
     return MergeConflict(buildset=action.buildset, reason=reason)

@@ -43,6 +43,11 @@ class BuildRequest:
     # The site that asked for it (see `trunkgate.site.site_id`); "" in a
     # request written before sites had ids.
     site: str = ""
+    # Where the scheduler's merger made the tree: a directory of bare
+    # repositories, one per project. An executor that can read it fetches
+    # the tree's commits from there instead of merging them again; "" when
+    # it cannot be told.
+    tree_source: str = ""
 
 
 @dataclass
@@ -68,25 +73,46 @@ class Command:
 
 
 # The scheduler passes, with a tree's commits, the commit each branch started
-# from, under keys no project name can have; executors build on exactly those.
+# from and the commit each branch of the tree ended at, under keys no project
+# name can have: executors build on exactly those, and check out the tree the
+# scheduler made without merging it again.
 _BASE = "^base:"
+_HEAD = "^head:"
+_MARK = "^"
 
 
-def with_bases(commits: dict[str, str], bases: tuple[tuple[str, str, str], ...]) -> dict[str, str]:
-    return {**commits, **{f"{_BASE}{p}:{b}": c for p, b, c in bases}}
+def with_bases(
+    commits: dict[str, str],
+    bases: tuple[tuple[str, str, str], ...],
+    heads: tuple[tuple[str, str, str], ...] = (),
+) -> dict[str, str]:
+    return {
+        **commits,
+        **{f"{_BASE}{p}:{b}": c for p, b, c in bases},
+        **{f"{_HEAD}{p}:{b}": c for p, b, c in heads},
+    }
+
+
+def _pinned(commits: dict[str, str], mark: str) -> tuple[tuple[str, str, str], ...]:
+    return tuple(
+        (*key[len(mark) :].rsplit(":", 1), value)  # type: ignore[misc]
+        for key, value in commits.items()
+        if key.startswith(mark)
+    )
 
 
 def split_bases(
     commits: dict[str, str],
 ) -> tuple[dict[str, str], tuple[tuple[str, str, str], ...]]:
     """The tested commits per project, and the (project, branch, base) pins."""
-    tested = {k: v for k, v in commits.items() if not k.startswith(_BASE)}
-    bases = tuple(
-        (*key[len(_BASE) :].rsplit(":", 1), value)
-        for key, value in commits.items()
-        if key.startswith(_BASE)
-    )
-    return tested, bases  # type: ignore[return-value]
+    tested = {k: v for k, v in commits.items() if not k.startswith(_MARK)}
+    return tested, _pinned(commits, _BASE)
+
+
+def branch_heads(commits: dict[str, str]) -> tuple[tuple[str, str, str], ...]:
+    """The (project, branch, commit) each branch of the tree ended at, for
+    trees whose scheduler said so."""
+    return _pinned(commits, _HEAD)
 
 
 def build_id(site: str, buildset: str, job: str) -> str:
