@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import TypeVar
 
 import asyncssh
@@ -137,9 +138,73 @@ class NodeConnection:
             )
         return stdout
 
-    async def put(self, path: str, text: str) -> None:
-        """Writes a file, `path` relative to the home directory."""
-        await self.run(f"cat > {shlex.quote(path)}", input=text)
+    async def put(self, files: Mapping[str, str]) -> None:
+        """Writes text files, paths relative to the home directory, all in
+        one command: a script on standard input, so no size limit applies."""
+        script = "".join(
+            f"printf '%s' {shlex.quote(text)} > {shlex.quote(path)}\n"
+            for path, text in files.items()
+        )
+        await self.run("set -e; exec sh -s", input=f"set -e\n{script}")
+
+    async def put_tree(self, source: Path, target: str) -> int:
+        """Makes `target` (relative to the home directory) an exact copy of
+        the local directory `source`: a tar stream over this connection,
+        unpacked on the node. Returns the bytes sent."""
+        where = shlex.quote(target)
+        unpack = f"rm -rf {where} && mkdir -p {where} && tar -x --no-same-owner -f - -C {where}"
+        pack = await asyncio.create_subprocess_exec(
+            "tar", "-c", "-f", "-", "--warning=no-file-changed", "-C", str(source), ".",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert pack.stdout is not None
+        assert pack.stderr is not None
+        timeout = self._settings.transfer_timeout
+        # Both sides' complaints are read as they come: a full pipe must not
+        # stop either tar.
+        complaints = asyncio.ensure_future(read_bounded(pack.stderr, RUN_OUTPUT_LIMIT))
+        sent = 0
+        try:
+            async with asyncio.timeout(timeout):
+                process = await self._guarded(
+                    self._conn.create_process(unpack, encoding=None, stdout=asyncssh.DEVNULL)
+                )
+                said = asyncio.ensure_future(read_bounded(process.stderr, RUN_OUTPUT_LIMIT))
+                try:
+                    while chunk := await pack.stdout.read(_CHUNK):
+                        process.stdin.write(chunk)
+                        sent += len(chunk)
+                        await self._guarded(process.stdin.drain())
+                    process.stdin.write_eof()
+                    await self._guarded(process.wait())
+                    unpacked = b"".join((await said)[0]).decode("utf-8", "replace").strip()
+                finally:
+                    said.cancel()
+                    process.close()
+                packed = await pack.wait()
+                local = b"".join((await complaints)[0]).decode("utf-8", "replace").strip()
+        except TimeoutError:
+            raise NodeLost(self.name, f"copying {source} took over {timeout:g}s") from None
+        finally:
+            complaints.cancel()
+            if pack.returncode is None:
+                pack.kill()
+                await pack.wait()
+        # 1: a file changed while it was read. Only the hard-linked git
+        # objects do, and only their link counts (another build's clone of
+        # the same cache): their contents never change.
+        if packed not in (0, 1):
+            raise ExecutorError(f"tar could not read {source}: {local}")
+        if process.exit_status is None and process.exit_signal is None:
+            raise self._lost()
+        if process.exit_status != 0:
+            raise ExecutorError(
+                f"on node {self.name}, unpacking into ~/{target} exited "
+                f"{process.exit_status}: {unpacked}"
+            )
+        return sent
 
     async def stream(self, command: str, on_line: Callable[[str], None]) -> StepEnd:
         """Runs a step, handing on each line of its output (stdout and stderr

@@ -1,4 +1,4 @@
-"""Copying to and from a build's nodes with rsync over ssh: with each node's
+"""Copying from a build's nodes with rsync over ssh: with each node's
 own client key and a known_hosts file that holds exactly the host keys the pool
 recorded, so ssh checks every host key strictly. Exit codes that mean the
 connection failed become `NodeLost`; other failures `ExecutorError`."""
@@ -124,12 +124,6 @@ class Rsync:
         for name, value in options.items():
             words += ["-o", f"{name}={value}"]
         return " ".join(shlex.quote(w) for w in words)
-
-    async def push(self, name: str, node: PoolNode, source: Path, target: str) -> None:
-        """Copies directory `source` to `target` (relative to the node's home), exactly."""
-        await self._rsync(
-            name, node, ["-a", "--delete", f"{source}/", f"{node.address}:{target}/"], "copy to"
-        )
 
     async def pull(
         self,

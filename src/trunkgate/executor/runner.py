@@ -40,6 +40,7 @@ from trunkgate.executor.receiving import receiving_area, settle_into
 from trunkgate.executor.remote import NodeConnection
 from trunkgate.executor.results import BuildResult
 from trunkgate.executor.rsync import Pulled, Rsync
+from trunkgate.merger.model import PreparedRepo
 from trunkgate.pool.client import NodeRequestFailed, PoolClient
 from trunkgate.pool.holding import FinishedBuild
 from trunkgate.pool.keys import NodeKey
@@ -269,9 +270,7 @@ class _Build:
             await _together(
                 self._connect(conns, name, node, keys[name]) for name, node in records.items()
             )
-            await _together(
-                self._prepare(conns[n.name], records[n.name], n, rsync) for n in self.nodes
-            )
+            await _together(self._prepare(conns[n.name], n) for n in self.nodes)
             result, error = await self._steps(conns)
             await self._collect(conns, records, rsync)
         return result, error
@@ -287,9 +286,7 @@ class _Build:
     ) -> None:
         conns[name] = await NodeConnection.open(name, node, key, self.settings)
 
-    async def _prepare(
-        self, conn: NodeConnection, record: PoolNode, node: BuildNode, rsync: Rsync
-    ) -> None:
+    async def _prepare(self, conn: NodeConnection, node: BuildNode) -> None:
         """Writes the build's files onto a node and copies the tree there."""
         targets = [src_path(repo.project) for repo in self.spec.tree.repos]
         # The project's own directory even without its repository: steps start there.
@@ -298,15 +295,21 @@ class _Build:
         home = (await conn.run(f"mkdir -p {made} && printf '%s' \"$HOME\"")).strip()
         files = node_files(self.spec, self.nodes, node, home)
 
-        async def copy_tree() -> None:
-            for repo, target in zip(self.spec.tree.repos, targets, strict=True):
-                self.log.line(f"Copying {repo.project} to {node.name}:~/{target}")
-                await rsync.push(node.name, record, repo.path, target)
+        async def copy(repo: PreparedRepo, target: str) -> None:
+            self.log.line(f"Copying {repo.project} to {node.name}:~/{target}")
+            sent = await conn.put_tree(repo.path, target)
+            self.log.line(f"Copied {repo.project} to {node.name}: {size_text(sent)} sent")
 
-        # Nothing of these depends on the others: each file on a channel of
-        # its own over the one connection, while rsync copies the tree, so
-        # the node's setup takes one round trip and the copy, not one each.
-        await _together([*(conn.put(path, text) for path, text in files.items()), copy_tree()])
+        # Nothing of these depends on the others: the files in one command
+        # and each repository in a stream of its own, side by side over the
+        # one connection, so the node's setup takes one round trip and the
+        # copy, not one each.
+        await _together(
+            [
+                conn.put(files),
+                *(copy(r, t) for r, t in zip(self.spec.tree.repos, targets, strict=True)),
+            ]
+        )
 
     # -- steps ---------------------------------------------------------------------
 
