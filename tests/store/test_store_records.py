@@ -132,6 +132,21 @@ async def test_children_are_sorted_names(store: Store) -> None:
         await store.children("/nope")
 
 
+async def test_children_are_read_together_with_their_values_and_versions(store: Store) -> None:
+    await store.create("/nodes/b", {"state": "ready"})
+    await store.create("/nodes/a", [1, 2])
+    await store.set("/nodes/a", [3], version=0)
+    await store.create("/nodes/a/below", "not a child of /nodes")
+    await store.create("/other/c", 3)
+    assert await store.read_children("/nodes") == [
+        Record("/nodes/a", [3], 1),
+        Record("/nodes/b", {"state": "ready"}, 0),
+    ]
+    assert await store.read_children("/nodes/b") == []
+    with pytest.raises(NoRecord):
+        await store.read_children("/missing")
+
+
 @pytest.mark.parametrize("path", ["", "x", "/x/", "//x", "/x//y", "/x/../y", "/x/./y", "/a\nb"])
 async def test_bad_paths_are_refused(store: Store, path: str) -> None:
     with pytest.raises(StoreError, match="invalid record path"):

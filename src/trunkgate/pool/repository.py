@@ -12,6 +12,7 @@ from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Autohold, Node, NodeRequest, ProviderStatus
 from trunkgate.pool.states import NodeState, RequestState, node_transition, request_transition
 from trunkgate.store import NoRecord, Record, RecordExists, Store, VersionConflict
+from trunkgate.store.records import convert
 
 T = TypeVar("T", Node, NodeRequest, Autohold)
 
@@ -179,14 +180,15 @@ class PoolRecords:
 
     async def _all(self, parent: str, kind: type[T]) -> list[Record[T]]:
         try:
-            names = await self.store.children(parent)
+            records = await self.store.read_children(parent)
         except NoRecord:
             return []
         found = []
-        for name in names:
-            record = await self._one(f"{parent}/{name}", kind)
-            if record is not None:
-                found.append(record)
+        for record in records:
+            if record.value is not None:
+                value = convert(record, kind)
+                _identified(value.value, layout.last(record.path))
+                found.append(value)
         return found
 
     async def _one(self, path: str, kind: type[T]) -> Record[T] | None:

@@ -12,6 +12,7 @@ from trunkgate.gate.state import BuildState, Phase
 from trunkgate.review.stored import EVENTS
 from trunkgate.scheduler import layout
 from trunkgate.store import NoRecord, Store
+from trunkgate.store.records import convert
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +26,17 @@ _ASKED = BuildState.REQUESTED
 async def read_records(store: Store, parent: str, kind: type[Any]) -> list[tuple[str, Any]]:
     """(path, value) of each record under `parent`, in name order."""
     try:
-        names = await store.children(parent)
+        records = await store.read_children(parent)
     except NoRecord:
         return []
     found = []
-    for name in names:
-        path = f"{parent}/{name}"
+    for record in records:
         try:
-            record = await store.get_model(path, kind)
+            found.append((record.path, convert(record, kind).value))
         except Exception:
-            log.exception("scheduler: unreadable record %s; dropping it", path)
+            log.exception("scheduler: unreadable record %s; dropping it", record.path)
             with contextlib.suppress(NoRecord):
-                await store.delete(path)
-            continue
-        if record is not None:
-            found.append((path, record.value))
+                await store.delete(record.path)
     return found
 
 

@@ -161,6 +161,15 @@ class Store(abc.ABC):
         self._check_open()
         return sorted(await self._children(path))
 
+    async def read_children(self, path: str) -> list[Record[JSON]]:
+        """Every record directly under ``path``, in name order, read at once
+        (one query, not one a child); a child that goes meanwhile is left
+        out. Raises NoRecord."""
+        paths.check_path(path)
+        self._check_open()
+        found = await self._read_children(path)
+        return [Record(child, decode(child, data), version) for child, data, version in found]
+
     def transaction(self) -> Transaction:
         return Transaction(self)
 
@@ -280,6 +289,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def _children(self, path: str) -> list[str]: ...
+
+    async def _read_children(self, path: str) -> list[tuple[str, str | None, int]]:
+        """(path, data, version) of each child, in name order. A backend
+        that can read them in one go does; this asks for each, side by side."""
+        children = [paths.join(path, name) for name in sorted(await self._children(path))]
+        found = await asyncio.gather(*(self._get(child) for child in children))
+        return [(c, *got) for c, got in zip(children, found, strict=True) if got is not None]
 
     @abc.abstractmethod
     async def _commit(self, ops: tuple[Op, ...]) -> list[OpResult]:

@@ -229,6 +229,15 @@ class Database:
         return [paths.name(row[0]) for row in rows]
 
     @_translated
+    def children_data(self, path: str) -> list[tuple[str, str | None, int]]:
+        rows = self._db.execute(
+            "SELECT path, data, version FROM records WHERE parent = ? ORDER BY path", (path,)
+        ).fetchall()
+        if not rows and self.get(path) is None:
+            raise NoRecord(path)
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    @_translated
     def commits(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key = 'commits'").fetchone()[0])
 

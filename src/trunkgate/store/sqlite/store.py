@@ -287,6 +287,9 @@ class SqliteStore(Store):
     async def _get(self, path: str) -> tuple[str | None, int] | None:
         return await self._read(lambda db: db.get(path))
 
+    async def _read_children(self, path: str) -> list[tuple[str, str | None, int]]:
+        return await self._read(lambda db: db.children_data(path))
+
     async def _create(self, path: str, data: str, *, ephemeral: bool, sequential: bool) -> str:
         session = self._session.id
         try:
