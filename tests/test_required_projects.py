@@ -258,7 +258,7 @@ async def test_a_required_project_is_pinned_when_the_tree_is_prepared(site: Site
 
 
 async def test_the_executor_checks_out_the_tree_the_scheduler_made(site: Site) -> None:
-    """No merge is made twice: the executor fetches the scheduler's merge
+    """No merge is made twice: the executor clones the scheduler's merge
     commits, the required project's pin with them, and merges nothing."""
     site.start_executor()
     lib_change = await site.propose("acme/lib", "trunk", {"version.txt": "trunk, changed\n"})
@@ -271,7 +271,8 @@ async def test_the_executor_checks_out_the_tree_the_scheduler_made(site: Site) -
     assert build.result == "SUCCESS", text
     assert "| primary | LIB=trunk, changed\n" in text
     scheduler_cache = site.config.data_dir / "merger" / "cache"
-    assert f"git fetch --quiet --no-write-fetch-head {scheduler_cache}/acme/app.git" in text
+    assert f"git clone --quiet --no-checkout {scheduler_cache}/acme/app.git" in text
+    assert f"git clone --quiet --no-checkout {scheduler_cache}/acme/lib.git" in text
     assert "merge-tree" not in text
 
 

@@ -67,25 +67,6 @@ class RepoCache:
                 await self._fetch(git, url, refs)
             return git
 
-    async def fetch_commits(
-        self, project: str, url: str, source: Path, commits: Iterable[str]
-    ) -> Git:
-        """Brings `commits` into the project's clone from `source`, another
-        merger's clone of it, cloning the project from `url` first if this
-        cache lacks it. No ref changes: the commits stay reachable from the
-        build's clone of the cache. Raises `GitError` when `source` lacks one."""
-        path = self.path(project)
-        git = Git(path, isolated_env(), self.timeout)
-        if not await asyncio.to_thread((path / "HEAD").exists):
-            async with self._locks.setdefault(project, asyncio.Lock()):
-                if not await asyncio.to_thread((path / "HEAD").exists):
-                    await self._clone(git, url)
-        wanted = sorted(set(commits))
-        # Objects only, no ref or FETCH_HEAD written: fetches of several
-        # builds run side by side without waiting for each other.
-        await git.run("fetch", "--quiet", "--no-write-fetch-head", str(source), *wanted)
-        return git
-
     async def _clone(self, git: Git, url: str) -> None:
         await asyncio.to_thread(git.cwd.parent.mkdir, parents=True, exist_ok=True)
         clone = Git(git.cwd.parent, git.env, self.timeout)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trunkgate.merger.cache import RepoCache, fresh_dir, project_dirname
-from trunkgate.merger.errors import GitError, MergerError
+from trunkgate.merger.errors import MergerError
 from trunkgate.merger.git import Git, isolated_env
 from trunkgate.merger.merging import (
     CacheMerges,
@@ -222,26 +222,22 @@ class Merger:
         self, request: MergeRequest, tree: MergedTree, source: Path, build_dir: Path
     ) -> PreparedTree:
         """Makes `build_dir/<project>` for every project in the request from
-        `tree`, made by another merger whose cache is `source`: its commits
-        are fetched from there, nothing is merged. Raises `MergerError`
-        when that cannot be done (the caller then merges the tree itself)."""
+        `tree`, made by another merger whose cache is the directory `source`
+        on this host: each project is cloned from there (objects hard-linked,
+        as from our own cache), nothing is merged. Raises `MergerError` when
+        that cannot be done (the caller then merges the tree itself)."""
         ends = {(p, b) for p, b, _, _ in tree.branches}
         for project in request.projects():
             if (project, request.checkout_branch(project)) not in ends:
                 raise MergerError(f"the tree made in {source} does not say where {project} ends")
         repos = []
-        for project, url in request.projects().items():
-            commits = [
-                c for p, _, base, head in tree.branches if p == project for c in (base, head)
-            ]
-            where = source / f"{project_dirname(project)}.git"
-            try:
-                cache = await self.cache.fetch_commits(project, url, where, commits)
-            except GitError as exc:
-                raise MergerError(
-                    f"the tree's commits cannot be fetched from {where}: {exc}"
-                ) from exc
-            repos.append(await self._check_out(request, tree, cache, build_dir, project))
+        for project in request.projects():
+            made = Git(
+                source / f"{project_dirname(project)}.git", isolated_env(), self.cache.timeout
+            )
+            if not await asyncio.to_thread((made.cwd / "HEAD").exists):
+                raise MergerError(f"{made.cwd} is not there")
+            repos.append(await self._check_out(request, tree, made, build_dir, project))
         return PreparedTree(tuple(repos))
 
     async def holds(self, project: str, commit: str) -> bool:
