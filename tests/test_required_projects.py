@@ -8,7 +8,7 @@ branch is `trunk`; both projects have a `stable` branch; only the app has
 from __future__ import annotations
 
 import asyncio
-import shutil
+import dataclasses
 import subprocess
 import textwrap
 import time
@@ -277,17 +277,24 @@ async def test_the_executor_checks_out_the_tree_the_scheduler_made(site: Site) -
 
 
 async def test_an_executor_that_cannot_reach_the_schedulers_tree_merges_it_again(
-    site: Site,
+    site: Site, tmp_path: Path
 ) -> None:
     app_change = await site.propose("acme/app", "main", {"app.txt": "on main\n"})
     await site.wait_for_build_request(app_change, "with-lib")
-    # The scheduler's merger lost its cache (a disk replaced, a restart on
-    # another host) after it made the tree, before an executor took the build.
-    shutil.rmtree(site.config.data_dir / "merger" / "cache")
+    # The executor runs where the scheduler's merger is out of its reach
+    # (another host, say): the build request names a directory it lacks.
+    for name in await site.store.children(layout.BUILD_REQUESTS):
+        record = await site.store.get_model(layout.build_request(name), BuildRequest)
+        assert record is not None
+        moved = dataclasses.replace(record.value, tree_source=str(tmp_path / "elsewhere"))
+        await site.store.set(record.path, moved, version=record.version)
     site.start_executor()
 
     build = await site.build(app_change, "check", "with-lib")
     text = console(build)
     assert build.result == "SUCCESS", text
-    assert "merge-tree" in text
+    # Made in the executor's own cache (by this build or, remembered there,
+    # by the other build of the same tree).
+    own_cache = site.config.data_dir / "executor" / "cache"
+    assert f"git clone --quiet --no-checkout {own_cache}/acme/app.git" in text
     assert "| primary | LIB=trunk\n" in text
