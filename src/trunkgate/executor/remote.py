@@ -11,7 +11,7 @@ import contextlib
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncssh
 
@@ -129,13 +129,7 @@ class NodeConnection:
             ) from None
         except _SSH_ERRORS as exc:
             raise self._lost(exc) from None
-        if process.exit_status is None and process.exit_signal is None:
-            raise self._lost()
-        if process.exit_status != 0:
-            raise ExecutorError(
-                f"on node {self.name}, {command.splitlines()[0]!r} exited "
-                f"{process.exit_status}: {stderr.strip()}"
-            )
+        self._check_exit(process, repr(command.splitlines()[0]), stderr.strip())
         return stdout
 
     async def put(self, files: Mapping[str, str]) -> None:
@@ -197,14 +191,16 @@ class NodeConnection:
         # the same cache): their contents never change.
         if packed not in (0, 1):
             raise ExecutorError(f"tar could not read {source}: {local}")
+        self._check_exit(process, f"unpacking into ~/{target}", unpacked)
+        return sent
+
+    def _check_exit(self, process: asyncssh.SSHClientProcess[Any], what: str, said: str) -> None:
+        """NodeLost when `process` ended without a status (its connection
+        went), ExecutorError when it failed."""
         if process.exit_status is None and process.exit_signal is None:
             raise self._lost()
         if process.exit_status != 0:
-            raise ExecutorError(
-                f"on node {self.name}, unpacking into ~/{target} exited "
-                f"{process.exit_status}: {unpacked}"
-            )
-        return sent
+            raise ExecutorError(f"on node {self.name}, {what} exited {process.exit_status}: {said}")
 
     async def stream(self, command: str, on_line: Callable[[str], None]) -> StepEnd:
         """Runs a step, handing on each line of its output (stdout and stderr
