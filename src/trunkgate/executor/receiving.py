@@ -40,11 +40,13 @@ async def receiving_area(dest: Path, size: int, entries: int) -> AsyncIterator[P
     await asyncio.to_thread(remove_tree, area)
     await asyncio.to_thread(area.mkdir, parents=True, mode=0o700)
     options = f"size={size + _SLACK},nr_inodes={entries + 64},mode=0700,nosuid,nodev,noexec"
-    mounted = await _run("mount", "-t", "tmpfs", "-o", options, _SOURCE, str(area))
     try:
+        await _run("mount", "-t", "tmpfs", "-o", options, _SOURCE, str(area))
         yield area
     finally:
-        if mounted:
+        # Whatever ended the collection (a cancel while mounting included),
+        # a mount made is undone.
+        if await asyncio.to_thread(os.path.ismount, area):
             await _run("umount", "-l", str(area))
         await asyncio.to_thread(remove_tree, area)
 
@@ -91,4 +93,10 @@ async def _run(*argv: str) -> bool:
     process = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
-    return await process.wait() == 0
+    try:
+        return await asyncio.shield(process.wait()) == 0
+    except asyncio.CancelledError:
+        # A mount or unmount under way ends before the cancel goes on, so
+        # that what follows sees what it did.
+        await process.wait()
+        raise

@@ -166,32 +166,39 @@ class NodeConnection:
                     self._conn.create_process(unpack, encoding=None, stdout=asyncssh.DEVNULL)
                 )
                 said = asyncio.ensure_future(read_bounded(process.stderr, RUN_OUTPUT_LIMIT))
+                whole = False
                 try:
-                    while chunk := await pack.stdout.read(_CHUNK):
-                        process.stdin.write(chunk)
-                        sent += len(chunk)
-                        await self._guarded(process.stdin.drain())
-                    process.stdin.write_eof()
+                    with contextlib.suppress(*_SSH_ERRORS):
+                        # A node that stops reading (a full disk, a lost
+                        # connection) says why in its exit, not here.
+                        while chunk := await pack.stdout.read(_CHUNK):
+                            process.stdin.write(chunk)
+                            sent += len(chunk)
+                            await process.stdin.drain()
+                        process.stdin.write_eof()
+                        whole = True
                     await self._guarded(process.wait())
                     unpacked = b"".join((await said)[0]).decode("utf-8", "replace").strip()
                 finally:
                     said.cancel()
                     process.close()
+                if not whole:
+                    await _stop(pack)  # nobody reads the rest
                 packed = await pack.wait()
                 local = b"".join((await complaints)[0]).decode("utf-8", "replace").strip()
         except TimeoutError:
             raise NodeLost(self.name, f"copying {source} took over {timeout:g}s") from None
         finally:
             complaints.cancel()
-            if pack.returncode is None:
-                pack.kill()
-                await pack.wait()
+            await _stop(pack)
         # 1: a file changed while it was read. Only the hard-linked git
         # objects do, and only their link counts (another build's clone of
         # the same cache): their contents never change.
-        if packed not in (0, 1):
+        if whole and packed not in (0, 1):
             raise ExecutorError(f"tar could not read {source}: {local}")
         self._check_exit(process, f"unpacking into ~/{target}", unpacked)
+        if not whole:
+            raise ExecutorError(f"on node {self.name}, ~/{target} stopped taking the copy")
         return sent
 
     def _check_exit(self, process: asyncssh.SSHClientProcess[Any], what: str, said: str) -> None:
@@ -270,6 +277,18 @@ class NodeConnection:
         self._conn.close()
         with contextlib.suppress(*_SSH_ERRORS):
             await self._conn.wait_closed()
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """Kills a local process that may still run and waits for it. What it
+    still had in its output pipe is read and dropped: asyncio waits for the
+    pipes to close, and a full pipe that nobody reads never does."""
+    if process.returncode is None:
+        process.kill()
+    if process.stdout is not None:
+        while await process.stdout.read(_CHUNK):
+            pass
+    await process.wait()
 
 
 def _say(exc: BaseException) -> str:

@@ -300,16 +300,16 @@ class _Build:
             sent = await conn.put_tree(repo.path, target)
             self.log.line(f"Copied {repo.project} to {node.name}: {size_text(sent)} sent")
 
-        # Nothing of these depends on the others: the files in one command
-        # and each repository in a stream of its own, side by side over the
-        # one connection, so the node's setup takes one round trip and the
-        # copy, not one each.
-        await _together(
-            [
-                conn.put(files),
-                *(copy(r, t) for r, t in zip(self.spec.tree.repos, targets, strict=True)),
-            ]
-        )
+        async def copy_all() -> None:
+            # One after another: a project's directory may hold another's
+            # (`org/app` and `org/app/plugin`), and a copy starts afresh.
+            for repo, target in zip(self.spec.tree.repos, targets, strict=True):
+                await copy(repo, target)
+
+        # The files in one command while the repositories stream, side by
+        # side over the one connection: the node's setup takes one round
+        # trip and the copy, not one each.
+        await _together([conn.put(files), copy_all()])
 
     # -- steps ---------------------------------------------------------------------
 

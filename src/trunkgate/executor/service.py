@@ -313,7 +313,7 @@ class ExecutorService:
             return None
         try:
             return await self.merger.check_out(tree, made, Path(request.tree_source), directory)
-        except MergerError as exc:
+        except (MergerError, OSError) as exc:
             log.info("executor: build %s merges its tree again: %s", request.id, exc)
             return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,7 +236,7 @@ class Merger:
             made = Git(
                 source / f"{project_dirname(project)}.git", isolated_env(), self.cache.timeout
             )
-            if not await asyncio.to_thread((made.cwd / "HEAD").exists):
+            if not await asyncio.to_thread(os.path.exists, made.cwd / "HEAD"):
                 raise MergerError(f"{made.cwd} is not there")
             repos.append(await self._check_out(request, tree, made, build_dir, project))
         return PreparedTree(tuple(repos))

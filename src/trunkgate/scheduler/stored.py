@@ -11,7 +11,7 @@ from typing import Any
 from trunkgate.gate.state import BuildState, Phase
 from trunkgate.review.stored import EVENTS
 from trunkgate.scheduler import layout
-from trunkgate.store import NoRecord, Store
+from trunkgate.store import NoRecord, Record, Store, StoreError
 from trunkgate.store.records import convert
 
 log = logging.getLogger(__name__)
@@ -29,15 +29,36 @@ async def read_records(store: Store, parent: str, kind: type[Any]) -> list[tuple
         records = await store.read_children(parent)
     except NoRecord:
         return []
+    except StoreError:
+        # A record that is not even JSON: read them one by one to drop it.
+        records = await _read_each(store, parent)
     found = []
     for record in records:
         try:
             found.append((record.path, convert(record, kind).value))
         except Exception:
-            log.exception("scheduler: unreadable record %s; dropping it", record.path)
-            with contextlib.suppress(NoRecord):
-                await store.delete(record.path)
+            await _drop(store, record.path)
     return found
+
+
+async def _read_each(store: Store, parent: str) -> list[Record[Any]]:
+    found = []
+    for name in await store.children(parent):
+        path = f"{parent}/{name}"
+        try:
+            record = await store.get(path)
+        except StoreError:
+            await _drop(store, path)
+            continue
+        if record is not None:
+            found.append(record)
+    return found
+
+
+async def _drop(store: Store, path: str) -> None:
+    log.exception("scheduler: unreadable record %s; dropping it", path)
+    with contextlib.suppress(NoRecord):
+        await store.delete(path)
 
 
 async def settled(store: Store) -> bool:
