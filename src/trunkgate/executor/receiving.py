@@ -37,15 +37,15 @@ async def receiving_area(dest: Path, size: int, entries: int) -> AsyncIterator[P
     # Named by the executor's pid: one killed while receiving leaves a mount
     # that the next executor's start knows for a dead one's.
     area = dest.with_name(f".{dest.name}.receiving-{os.getpid()}")
-    await asyncio.to_thread(remove_tree, area)
-    await asyncio.to_thread(area.mkdir, parents=True, mode=0o700)
     options = f"size={size + _SLACK},nr_inodes={entries + 64},mode=0700,nosuid,nodev,noexec"
     try:
+        await asyncio.to_thread(remove_tree, area)
+        await asyncio.to_thread(area.mkdir, parents=True, mode=0o700)
         await _run("mount", "-t", "tmpfs", "-o", options, _SOURCE, str(area))
         yield area
     finally:
-        # Whatever ended the collection (a cancel while mounting included),
-        # a mount made is undone.
+        # Whatever ended the collection (a cancel while the area was being
+        # made or mounted included), what was made is undone.
         if await asyncio.to_thread(os.path.ismount, area):
             await _run("umount", "-l", str(area))
         await asyncio.to_thread(remove_tree, area)
