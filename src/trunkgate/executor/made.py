@@ -14,7 +14,7 @@ def made_tree(request: MergeRequest, commits: dict[str, str]) -> MergedTree | No
     branch of the tree ended (a request from before the scheduler said)."""
     tested, bases = split_bases(commits)
     heads = {(project, branch): commit for project, branch, commit in branch_heads(commits)}
-    if not heads or any(project not in {p for p, _ in heads} for project in tested):
+    if not heads or not set(tested) <= {project for project, _ in heads}:
         return None
     ends = {(p, b): (base, heads.get((p, b), base)) for p, b, base in bases}
     checked_out: dict[str, str] = {}

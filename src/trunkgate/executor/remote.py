@@ -139,7 +139,7 @@ class NodeConnection:
             f"printf '%s' {shlex.quote(text)} > {shlex.quote(path)}\n"
             for path, text in files.items()
         )
-        await self.run("set -e; exec sh -s", input=f"set -e\n{script}")
+        await self.run("sh -s", input=f"set -e\n{script}")
 
     async def put_tree(self, source: Path, target: str) -> int:
         """Makes `target` (relative to the home directory) an exact copy of

@@ -287,7 +287,7 @@ class ExecutorService:
             cache=self.merger.cache,
             git_root=self.git_root,
         )
-        prepared = await self._fetch_made(
+        prepared = await self._clone_made(
             request, request_, directory
         ) or await self.merger.prepare(request_, directory)
         if not isinstance(prepared, PreparedTree):
@@ -303,10 +303,10 @@ class ExecutorService:
                 )
         return prepared
 
-    async def _fetch_made(
+    async def _clone_made(
         self, request: BuildRequest, tree: MergeRequest, directory: Path
     ) -> PreparedTree | None:
-        """The tree the scheduler made, fetched from its merger: no merge is
+        """The tree the scheduler made, cloned from its merger: no merge is
         made again. None when this executor cannot reach it; it merges then."""
         made = made_tree(tree, request.commits)
         if made is None or not request.tree_source:

@@ -231,11 +231,10 @@ class Merger:
         for project in request.projects():
             if (project, request.checkout_branch(project)) not in ends:
                 raise MergerError(f"the tree made in {source} does not say where {project} ends")
+        made_in = RepoCache(source, self.cache.timeout)
         repos = []
         for project in request.projects():
-            made = Git(
-                source / f"{project_dirname(project)}.git", isolated_env(), self.cache.timeout
-            )
+            made = Git(made_in.path(project), isolated_env(), self.cache.timeout)
             if not await asyncio.to_thread(os.path.exists, made.cwd / "HEAD"):
                 raise MergerError(f"{made.cwd} is not there")
             repos.append(await self._check_out(request, tree, made, build_dir, project))

@@ -11,7 +11,7 @@ from trunkgate.pool import layout
 from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Autohold, Node, NodeRequest, ProviderStatus
 from trunkgate.pool.states import NodeState, RequestState, node_transition, request_transition
-from trunkgate.store import NoRecord, Record, RecordExists, Store, VersionConflict
+from trunkgate.store import JSON, NoRecord, Record, RecordExists, Store, VersionConflict
 from trunkgate.store.records import convert
 
 T = TypeVar("T", Node, NodeRequest, Autohold)
@@ -183,21 +183,11 @@ class PoolRecords:
             records = await self.store.read_children(parent)
         except NoRecord:
             return []
-        found = []
-        for record in records:
-            if record.value is not None:
-                value = convert(record, kind)
-                _identified(value.value, layout.last(record.path))
-                found.append(value)
-        return found
+        return [_typed(record, kind) for record in records if record.value is not None]
 
     async def _one(self, path: str, kind: type[T]) -> Record[T] | None:
-        """A record with its id taken from its path, which is the truth."""
-        record = await self.store.get_model(path, kind)
-        if record is None or record.value is None:
-            return None
-        _identified(record.value, layout.last(path))
-        return record
+        record = await self.store.get(path)
+        return None if record is None else _typed(record, kind)
 
     async def _update(self, path: str, kind: type[T], change: Callable[[T], None]) -> T | None:
         while True:
@@ -213,6 +203,13 @@ class PoolRecords:
             except NoRecord:
                 return None
             return value
+
+
+def _typed(record: Record[JSON], kind: type[T]) -> Record[T]:
+    """A record as `kind`, with its id taken from its path, which is the truth."""
+    typed = convert(record, kind)
+    _identified(typed.value, layout.last(record.path))
+    return typed
 
 
 def _identified(value: T, record_id: str) -> T:

@@ -44,9 +44,9 @@ class BuildRequest:
     # request written before sites had ids.
     site: str = ""
     # Where the scheduler's merger made the tree: a directory of bare
-    # repositories, one per project. An executor that can read it fetches
-    # the tree's commits from there instead of merging them again; "" when
-    # it cannot be told.
+    # repositories, one per project. An executor that can read it clones
+    # the tree from there instead of merging it again; "" when it cannot be
+    # told.
     tree_source: str = ""
 
 
@@ -94,11 +94,12 @@ def with_bases(
 
 
 def _pinned(commits: dict[str, str], mark: str) -> tuple[tuple[str, str, str], ...]:
-    return tuple(
-        (*key[len(mark) :].rsplit(":", 1), value)  # type: ignore[misc]
-        for key, value in commits.items()
-        if key.startswith(mark)
-    )
+    found = []
+    for key, value in commits.items():
+        if key.startswith(mark):
+            project, _, branch = key[len(mark) :].rpartition(":")
+            found.append((project, branch, value))
+    return tuple(found)
 
 
 def split_bases(
