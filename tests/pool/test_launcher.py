@@ -12,10 +12,12 @@ import asyncssh
 import pytest
 
 from tests.pool.site import PoolSite, launches
+from trunkgate.pool import launcher as launcher_module
 from trunkgate.pool import layout
 from trunkgate.pool.client import NodeRequestFailed
 from trunkgate.pool.holding import FinishedBuild, HoldPolicy
 from trunkgate.pool.states import USES_CAPACITY, NodeState, RequestState
+from trunkgate.store.locking import contenders
 
 TWO_PROVIDERS = """\
 labels:
@@ -329,3 +331,39 @@ async def test_a_stopped_launcher_no_longer_says_it_runs(make_site) -> None:  # 
     await site.launchers_running(1)
     await site.stop("east")
     assert await site.store.children(layout.LAUNCHERS) == []
+
+
+async def test_a_request_another_launcher_let_go_of_is_served_at_once(  # type: ignore[no-untyped-def]
+    make_site, monkeypatch
+) -> None:
+    # Each launcher looks at every new request; one that finds the request's
+    # lock taken by another skips it. When the other lets go and leaves the
+    # request open (it deferred to this provider, say), no request or node
+    # changes: the skipping launcher must look again then, not at its next
+    # safety wake (pushed out of reach here).
+    monkeypatch.setattr(launcher_module, "SAFETY_WAKE", 600.0)
+    site = await make_site(TWO_PROVIDERS.format(min_ready=0, max_servers=1))
+    await site.records.ensure_layout()
+    asking = asyncio.ensure_future(
+        site.client.request_nodes(["small"], requestor="test", build="b1")
+    )
+    try:
+        while not (requests := await site.records.requests()):
+            await site.store.wait_for_change(layout.REQUESTS, 1.0)
+        path = layout.request_lock(requests[0].id)
+        other = site.store.lock(path, identity="another launcher", timeout=None)
+        await other.acquire()
+        async with site.store.watch(path) as watch:
+            await watch.arm()
+            site.start("east")
+            # The launcher's own try at the lock comes and goes.
+            tried = False
+            async with asyncio.timeout(30):
+                while not (tried and len(await contenders(site.store, path)) == 1):
+                    tried = await watch.changed(1.0) or tried
+        await other.release()
+        grant = await asyncio.wait_for(asyncio.shield(asking), timeout=60)
+        assert grant.nodes[0].provider == "east"
+    finally:
+        asking.cancel()
+        await asyncio.gather(asking, return_exceptions=True)

@@ -56,6 +56,7 @@ from trunkgate.store import (
     StoreError,
     VersionConflict,
 )
+from trunkgate.store.locking import contenders
 from trunkgate.waiting import first_of, wake_on_change
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ SAFETY_WAKE = 5.0
 # Min-ready may fall to another provider's launcher, so each waits its turn
 # briefly rather than skipping the pass.
 MIN_READY_LOCK_WAIT = 2.0
+# At most this many request locks held by others are watched at once; the
+# rest are looked at again on the next pass that any other change brings.
+CONTENDED_WATCHES = 16
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ class Launcher:
         self.status = ProviderStatus(settings.provider)
         self._statuses: Statuses = {}
         self._peers: list[ProviderView] = []
+        self._contended: set[str] = set()
 
     # -- running --------------------------------------------------------
 
@@ -168,7 +173,9 @@ class Launcher:
                     wait = SAFETY_WAKE if ends is None else min(SAFETY_WAKE, ends - now)
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(max(wait, 0.01)):
-                            await first_of(self._wake.wait(), stop.wait())
+                            await first_of(
+                                self._wake.wait(), stop.wait(), self._let_go(self._contended)
+                            )
             finally:
                 for waiter in waiters:
                     waiter.cancel()
@@ -178,6 +185,27 @@ class Launcher:
                 # record must go now, not with the session.
                 with contextlib.suppress(StoreError):
                     await self.store.delete(registration)
+
+    async def _let_go(self, request_ids: set[str]) -> None:
+        """Returns once the lock of one of these requests is free again (never
+        when there are none). Another launcher held each while this one
+        looked; letting go of a request it leaves open changes no request or
+        node, so no other watch would wake this launcher for it."""
+        if not request_ids:
+            await asyncio.Event().wait()
+        paths = [layout.request_lock(r) for r in sorted(request_ids)[:CONTENDED_WATCHES]]
+        async with contextlib.AsyncExitStack() as stack:
+            watches = [await stack.enter_async_context(self.store.watch(p)) for p in paths]
+            try:
+                for watch in watches:
+                    await watch.arm()
+                while True:
+                    for path in paths:
+                        if not await contenders(self.store, path):
+                            return
+                    await first_of(*(watch.changed() for watch in watches))
+            except StoreError:
+                return  # the next pass meets the store's trouble itself
 
     async def _register(self) -> tuple[str, asyncio.Event]:
         """Say this launcher lives (a record that goes with its session, or
@@ -233,6 +261,7 @@ class Launcher:
                 self._start(self._retire(node), f"retire {node.id}")
         await self._look_around()
         self.paused = False
+        self._contended = set()
         for request in requests_to_serve(await self.records.requests(), self.settings.provider):
             if self._stop.is_set():
                 return
@@ -283,6 +312,9 @@ class Launcher:
         try:
             await lock.acquire()
         except LockTimeout:
+            # Another launcher is deciding; if it leaves the request open,
+            # nothing about the request changes: `_let_go` wakes us.
+            self._contended.add(request.id)
             return None
         release = True
         try:
