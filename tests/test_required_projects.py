@@ -235,12 +235,14 @@ async def test_a_required_project_ahead_in_the_queue_is_its_speculative_tree(
     text = console(build)
     assert build.result == "SUCCESS", text
     assert "| primary | LIB=trunk, changed\n" in text
-    # No merge is made twice: the executor clones the scheduler's merge
-    # commits, the required project's pin with them, and merges nothing.
+    # No merge is made twice: the executor sends the node the scheduler's
+    # merge commits from its cache, the required project's pin with them,
+    # and merges and clones nothing.
     scheduler_cache = site.config.data_dir / "merger" / "cache"
-    assert f"git clone --quiet --no-checkout {scheduler_cache}/acme/app.git" in text
-    assert f"git clone --quiet --no-checkout {scheduler_cache}/acme/lib.git" in text
+    assert f"$ git -C {scheduler_cache}/acme/app.git log -1 " in text
+    assert f"$ git -C {scheduler_cache}/acme/lib.git log -1 " in text
     assert "merge-tree" not in text
+    assert "git clone" not in text
     lib = await site.review.get(lib_change)
     assert lib.status == ChangeStatus.NEW
 

@@ -4,6 +4,7 @@ and writing files, and what a failure on the node says."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,35 +33,87 @@ async def conn(site: ExecutorSite) -> AsyncIterator[NodeConnection]:
         await client.return_nodes(grant.nodes, done, HoldPolicy(0, 0))
 
 
-async def test_a_tree_arrives_whole_and_files_arrive_as_written(
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=T", "-c", "user.email=t@localhost", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()
+
+
+def history(tmp_path: Path) -> tuple[Path, str, str]:
+    """A repository with a big random file on `main` and a commit more on
+    `feature`; returns it and the two branches' commits."""
+    repo = tmp_path / "source"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "big.bin").write_bytes(os.urandom(5 << 20))
+    (repo / "run.sh").write_text("#!/bin/sh\n")
+    (repo / "run.sh").chmod(0o755)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "First")
+    main = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "feature.txt").write_text("feature\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Feature")
+    return repo, main, git(repo, "rev-parse", "HEAD")
+
+
+async def test_a_repository_arrives_checked_out_and_files_arrive_as_written(
     conn: NodeConnection, tmp_path: Path
 ) -> None:
-    tree = tmp_path / "to-copy"
-    (tree / "sub").mkdir(parents=True)
-    (tree / "sub" / "big.bin").write_bytes(os.urandom(5 << 20))
-    (tree / "run.sh").write_text("#!/bin/sh\n")
-    (tree / "run.sh").chmod(0o755)
+    source, main, feature = history(tmp_path)
+    await conn.run("mkdir -p src/org/app && touch src/org/app/left-over")
 
-    sent = await conn.put_tree(tree, "src/org/app")
+    sent = await conn.put_repo(
+        source,
+        "src/org/app",
+        branch="feature",
+        branches={"main": main, "feature": feature},
+        url="https://git.example/org/app",
+    )
+    # Compressed random bytes do not shrink: the whole history went.
     assert sent > 5 << 20
-    listing = await conn.run("cd src/org/app && stat -c '%n %s %a' run.sh sub/big.bin")
-    assert listing.split("\n")[:2] == ["run.sh 10 755", f"sub/big.bin {5 << 20} 644"]
+    there = "cd src/org/app && "
+    listing = await conn.run(there + "stat -c '%n %s %a' run.sh sub/big.bin feature.txt")
+    assert listing.split("\n")[:3] == [
+        "run.sh 10 755",
+        f"sub/big.bin {5 << 20} 644",
+        "feature.txt 8 644",
+    ]
+    assert await conn.run(there + "git symbolic-ref HEAD") == "refs/heads/feature\n"
+    branches = await conn.run(there + "git for-each-ref --format='%(refname) %(objectname)'")
+    assert branches.split("\n")[:2] == [f"refs/heads/feature {feature}", f"refs/heads/main {main}"]
+    assert await conn.run(there + "git remote get-url origin") == "https://git.example/org/app\n"
+    assert await conn.run(there + "git status --porcelain --ignored") == ""
 
     await conn.put({"it's a file.txt": "quotes ' \" $HOME `x`\nand a line\n", "b.env": ""})
     assert await conn.run('cat "it\'s a file.txt"') == "quotes ' \" $HOME `x`\nand a line\n"
     assert await conn.run("wc -c < b.env") == "0\n"
 
 
-async def test_a_tree_the_node_cannot_take_fails_with_the_nodes_reason(
+async def test_a_repository_the_node_cannot_take_fails_with_the_nodes_reason(
     conn: NodeConnection, tmp_path: Path
 ) -> None:
     # More than the connection's window, so the node stops reading mid-copy.
-    tree = tmp_path / "to-copy"
-    tree.mkdir()
-    (tree / "big.bin").write_bytes(os.urandom(8 << 20))
+    source, main, _ = history(tmp_path)
     await conn.run("touch blocker")
 
     with pytest.raises(ExecutorError, match=r"unpacking into ~/blocker/app exited 1: .*mkdir"):
-        await conn.put_tree(tree, "blocker/app")
+        await conn.put_repo(source, "blocker/app", branch="main", branches={"main": main}, url="u")
     # The connection still serves the build.
+    assert await conn.run("echo alive") == "alive\n"
+
+
+async def test_a_commit_the_repository_lacks_fails_on_this_side(
+    conn: NodeConnection, tmp_path: Path
+) -> None:
+    source, _, _ = history(tmp_path)
+    missing = "0123456789" * 4
+    with pytest.raises(ExecutorError, match=f"git could not pack the history from {source}: "):
+        await conn.put_repo(source, "src/app", branch="main", branches={"main": missing}, url="u")
     assert await conn.run("echo alive") == "alive\n"

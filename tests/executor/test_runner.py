@@ -60,7 +60,7 @@ async def test_a_passing_job_runs_on_the_tree_with_its_inventory_and_env(
     assert f"[{PROJECT}] {repo.head_line}" in console
     assert re.search(rf"\[{PROJECT}\] HEAD is now at [0-9a-f]{{7,}} Merge change 7,1", console)
     assert f"[{PROJECT}] $ git clone" in console
-    assert re.search(rf"\| Copied {PROJECT} to primary: [0-9.]+ KiB sent\n", console)
+    assert re.search(rf"\| Copied {PROJECT} to primary: [0-9.]+ (bytes|KiB) sent\n", console)
 
     printed = output_of(console, "primary")
     assert f"env project={PROJECT} change=7 patchset=1" in printed

@@ -1,8 +1,8 @@
 """SSH to a build's nodes with asyncssh: one connection per node, with the
 node's own client key, trusting only the host key the pool recorded and
-never forwarding an agent; reused for setup commands, files and steps, whose
-output is handed on line by line. asyncssh and OS errors become `NodeLost`
-here; nothing of asyncssh leaves this module."""
+never forwarding an agent; reused for setup commands, files, repositories
+(as git packs) and steps, whose output is handed on line by line. asyncssh
+and OS errors become `NodeLost` here; nothing of asyncssh leaves this module."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from trunkgate.executor.decisions import StepEnd
 from trunkgate.executor.errors import ExecutorError, NodeLost
 from trunkgate.executor.model import ExecutorSettings
 from trunkgate.executor.nodefiles import kill_command
+from trunkgate.merger.git import isolated_env
 from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Node as PoolNode
 
@@ -141,29 +142,59 @@ class NodeConnection:
         )
         await self.run("sh -s", input=f"set -e\n{script}")
 
-    async def put_tree(self, source: Path, target: str) -> int:
-        """Makes `target` (relative to the home directory) an exact copy of
-        the local directory `source`: a tar stream over this connection,
-        unpacked on the node. Returns the bytes sent."""
+    async def put_repo(
+        self,
+        source: Path,
+        target: str,
+        *,
+        branch: str,
+        branches: Mapping[str, str],
+        url: str,
+    ) -> int:
+        """Makes `target` (relative to the home directory) a git repository
+        with `branches` (name -> commit) and `branch` checked out, whose
+        origin is `url`: the history of those commits is packed from the
+        local repository `source` and streamed over this connection, where
+        the node indexes it and checks the branch out. Returns the bytes
+        sent."""
         where = shlex.quote(target)
-        unpack = f"rm -rf {where} && mkdir -p {where} && tar -x --no-same-owner -f - -C {where}"
+        others = "".join(
+            f"git update-ref refs/heads/{shlex.quote(name)} {commit}\n"
+            for name, commit in branches.items()
+            if name != branch
+        )
+        unpack = (
+            f"set -e\nrm -rf {where}\nmkdir -p {where}\ncd {where}\n"
+            f"git init -q --template= -b {shlex.quote(branch)}\n"
+            "git index-pack --stdin >/dev/null\n"
+            f"{others}"
+            f"git config remote.origin.url {shlex.quote(url)}\n"
+            "git config remote.origin.fetch '+refs/heads/*:refs/remotes/origin/*'\n"
+            f"git reset -q --hard {branches[branch]}\n"
+        )
         pack = await asyncio.create_subprocess_exec(
-            "tar", "-c", "-f", "-", "--warning=no-file-changed", "-C", str(source), ".",
-            stdin=asyncio.subprocess.DEVNULL,
+            "git", "-C", str(source), "pack-objects", "--stdout", "--revs", "-q",
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env=isolated_env(),
         )  # fmt: skip
+        assert pack.stdin is not None
         assert pack.stdout is not None
         assert pack.stderr is not None
+        pack.stdin.write("".join(f"{c}\n" for c in sorted(set(branches.values()))).encode())
+        pack.stdin.close()
         timeout = self._settings.transfer_timeout
         # Both sides' complaints are read as they come: a full pipe must not
-        # stop either tar.
+        # stop either side.
         complaints = asyncio.ensure_future(read_bounded(pack.stderr, RUN_OUTPUT_LIMIT))
         sent = 0
         try:
             async with asyncio.timeout(timeout):
                 process = await self._guarded(
-                    self._conn.create_process(unpack, encoding=None, stdout=asyncssh.DEVNULL)
+                    self._conn.create_process(
+                        f"sh -c {shlex.quote(unpack)}", encoding=None, stdout=asyncssh.DEVNULL
+                    )
                 )
                 said = asyncio.ensure_future(read_bounded(process.stderr, RUN_OUTPUT_LIMIT))
                 whole = False
@@ -191,11 +222,8 @@ class NodeConnection:
         finally:
             complaints.cancel()
             await _stop(pack)
-        # 1: a file changed while it was read. Only the hard-linked git
-        # objects do, and only their link counts (another build's clone of
-        # the same cache): their contents never change.
-        if whole and packed not in (0, 1):
-            raise ExecutorError(f"tar could not read {source}: {local}")
+        if whole and packed != 0:
+            raise ExecutorError(f"git could not pack the history from {source}: {local}")
         self._check_exit(process, f"unpacking into ~/{target}", unpacked)
         if not whole:
             raise ExecutorError(f"on node {self.name}, ~/{target} stopped taking the copy")

@@ -297,7 +297,11 @@ class _Build:
 
         async def copy(repo: PreparedRepo, target: str) -> None:
             self.log.line(f"Copying {repo.project} to {node.name}:~/{target}")
-            sent = await conn.put_tree(repo.path, target)
+            branches = {b.branch: b.commit for b in repo.branches}
+            branches[repo.branch] = repo.commit
+            sent = await conn.put_repo(
+                repo.path, target, branch=repo.branch, branches=branches, url=repo.url
+            )
             self.log.line(f"Copied {repo.project} to {node.name}: {size_text(sent)} sent")
 
         async def copy_all() -> None:

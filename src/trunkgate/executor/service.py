@@ -287,9 +287,9 @@ class ExecutorService:
             cache=self.merger.cache,
             git_root=self.git_root,
         )
-        prepared = await self._clone_made(
-            request, request_, directory
-        ) or await self.merger.prepare(request_, directory)
+        prepared = await self._made(request, request_) or await self.merger.prepare(
+            request_, directory
+        )
         if not isinstance(prepared, PreparedTree):
             raise MergerError(f"the tree no longer merges: {prepared.message}")
         commits = {repo.project: repo.commit for repo in prepared.repos}
@@ -303,16 +303,14 @@ class ExecutorService:
                 )
         return prepared
 
-    async def _clone_made(
-        self, request: BuildRequest, tree: MergeRequest, directory: Path
-    ) -> PreparedTree | None:
-        """The tree the scheduler made, cloned from its merger: no merge is
-        made again. None when this executor cannot reach it; it merges then."""
+    async def _made(self, request: BuildRequest, tree: MergeRequest) -> PreparedTree | None:
+        """The tree the scheduler made, where its merger keeps it: no merge
+        is made again. None when this executor cannot reach it; it merges then."""
         made = made_tree(tree, request.commits)
         if made is None or not request.tree_source:
             return None
         try:
-            return await self.merger.check_out(tree, made, Path(request.tree_source), directory)
+            return await self.merger.locate(tree, made, Path(request.tree_source))
         except (MergerError, OSError) as exc:
             log.info("executor: build %s merges its tree again: %s", request.id, exc)
             return None

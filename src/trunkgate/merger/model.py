@@ -90,10 +90,12 @@ class BranchResult:
 
 @dataclass(frozen=True)
 class PreparedRepo:
-    """One project's repository, prepared for a build and checked out.
+    """One project's repository as a build gets it.
 
-    `path` is a self-contained git repository (objects hard-linked from the
-    merger's cache, no alternates), so it can be copied to a node as is.
+    `path` is a git repository on this host holding `commit` and every
+    branch's commit: a clone the merger made and checked out, or the cache
+    of the merger that made the tree (`Merger.locate`). The executor sends a
+    node only those commits' history, never the directory itself.
     """
 
     project: str

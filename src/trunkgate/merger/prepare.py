@@ -11,6 +11,7 @@ import asyncio
 import functools
 import itertools
 import os
+import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,25 +220,42 @@ class Merger:
         ]
         return [merged for merged, _ in await self._in_a_pass(requests, told)]
 
-    async def check_out(
-        self, request: MergeRequest, tree: MergedTree, source: Path, build_dir: Path
-    ) -> PreparedTree:
-        """Makes `build_dir/<project>` for every project in the request from
-        `tree`, made by another merger whose cache is the directory `source`
-        on this host: each project is cloned from there (objects hard-linked,
-        as from our own cache), nothing is merged. Raises `MergerError` when
-        that cannot be done (the caller then merges the tree itself)."""
+    async def locate(self, request: MergeRequest, tree: MergedTree, source: Path) -> PreparedTree:
+        """The build's tree as `tree` made it, in the cache of the merger
+        that made it: the directory `source` on this host. Nothing is
+        cloned, checked out or merged; each repository's `path` is that
+        cache, which holds every commit of the tree. Raises `MergerError`
+        when it does not (the caller then merges the tree itself)."""
         ends = {(p, b) for p, b, _, _ in tree.branches}
         for project in request.projects():
             if (project, request.checkout_branch(project)) not in ends:
                 raise MergerError(f"the tree made in {source} does not say where {project} ends")
         made_in = RepoCache(source, self.cache.timeout)
         repos = []
-        for project in request.projects():
+        for project, url in request.projects().items():
             made = Git(made_in.path(project), isolated_env(), self.cache.timeout)
             if not await asyncio.to_thread(os.path.exists, made.cwd / "HEAD"):
                 raise MergerError(f"{made.cwd} is not there")
-            repos.append(await self._check_out(request, tree, made, build_dir, project))
+            branch = request.checkout_branch(project)
+            branches = [BranchResult(b, base, c) for p, b, base, c in tree.branches if p == project]
+            commit = tree.commits[project]
+            # Also the check that the cache holds the commit: git fails if not.
+            described = await made.out("log", "-1", "--format=%h %s", commit)
+            # The console says where the tree came from.
+            looked = shlex.join(("git", "-C", str(made.cwd), "log", "-1", commit))
+            repos.append(
+                PreparedRepo(
+                    project=project,
+                    url=url,
+                    branch=branch,
+                    path=made.cwd,
+                    base=next(r.base for r in branches if r.branch == branch),
+                    commit=commit,
+                    head_line=f"HEAD is now at {described}",
+                    commands=(looked,),
+                    branches=tuple(branches),
+                )
+            )
         return PreparedTree(tuple(repos))
 
     async def holds(self, project: str, commit: str) -> bool:
