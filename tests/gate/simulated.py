@@ -143,7 +143,11 @@ class SimulatedGate:
             case PrepareMerge() | StartJob():
                 self.pending.append(action)
             case Merge():
-                self._check_mergeable(action)
+                # Items ahead may still be merging: this merge follows theirs.
+                ahead = {
+                    a.change for a in self.pending if isinstance(a, Merge) and not self.stale(a)
+                }
+                self._check_mergeable(action, ahead)
                 self.pending.append(action)
             case CancelBuild():
                 self.canceled.add((action.buildset, action.job))
@@ -162,6 +166,10 @@ class SimulatedGate:
 
     def answer(self, action: Awaited, result: BuildResult | None = None) -> None:
         """Carry out one pending action the way the tests arranged."""
+        if isinstance(action, Merge):
+            assert action is self.first_merge(action.queue), f"{action} out of turn"
+            self.merge_next(action.queue, refuse=action.change in self.refused)
+            return
         self.pending.remove(action)
         match action:
             case PrepareMerge():
@@ -170,11 +178,28 @@ class SimulatedGate:
                 if result is None:
                     result = self._outcome(action)
                 self.finish(action, result)
-            case Merge():
-                if action.change in self.refused:
-                    self.send(MergeFailed(buildset=action.buildset, reason="refused"))
-                else:
-                    self.merge(action)
+
+    def stale(self, merge: Merge) -> bool:
+        """The item was reset after a merge ahead of it failed: the scheduler
+        drops such a merge without trying it."""
+        held = self.engine.state.find_buildset(merge.buildset)
+        return held is None or held[1].phase is not Phase.MERGING
+
+    def first_merge(self, queue: str) -> Merge:
+        """The merge the scheduler carries out next in `queue`: they go in order."""
+        return next(a for a in self.pending if isinstance(a, Merge) and a.queue == queue)
+
+    def merge_next(self, queue: str, *, refuse: bool = False) -> None:
+        """Carry out the queue's next merge as the scheduler does: dropped
+        if stale, refused by the review source if `refuse`, else merged."""
+        action = self.first_merge(queue)
+        self.pending.remove(action)
+        if self.stale(action):
+            return
+        if refuse:
+            self.send(MergeFailed(buildset=action.buildset, reason="refused"))
+        else:
+            self.merge(action)
 
     def prepare(self, action: PrepareMerge, conflict: bool | None = None) -> None:
         """Answer a merge request; conflicting as arranged unless told."""
@@ -240,7 +265,10 @@ class SimulatedGate:
         def held(action: Awaited) -> bool:
             if isinstance(action, StartJob):
                 return (action.change, action.job) in hold
-            return isinstance(action, Merge) and (action.change, "merge") in hold
+            if not isinstance(action, Merge):
+                return False
+            # The scheduler merges a queue's items in order.
+            return (action.change, "merge") in hold or self.first_merge(action.queue) is not action
 
         for _ in range(10_000):
             ready = [a for a in self.pending if not held(a)]
@@ -321,11 +349,12 @@ class SimulatedGate:
 
     # -- invariants ------------------------------------------------------
 
-    def _check_mergeable(self, action: Merge) -> None:
+    def _check_mergeable(self, action: Merge, ahead: set[ChangeRef] = frozenset()) -> None:  # type: ignore[assignment]
         change = action.change
         queue = self.queue_of[change]
         assert change.key not in {c.key for c in self.merged}, f"{change} merges twice"
         on_branch = {c for c in self.merged if self.queue_of[c] == queue}
+        on_branch |= {c for c in ahead if self.queue_of[c] == queue}
         assert self.tested.get(action.buildset) == frozenset(on_branch | {change}), (
             f"{change} merges on {sorted(map(str, on_branch))}, "
             f"tested on {sorted(map(str, self.tested.get(action.buildset, ())))}"

@@ -38,6 +38,38 @@ def test_three_approved_changes_are_tested_together_and_merge_in_order() -> None
     assert gate.window_of() == 23  # grew by one per merge, past where it started
 
 
+def test_changes_that_passed_while_the_head_merges_are_merged_right_behind_it() -> None:
+    gate = SimulatedGate()
+    a = gate.approve("org/app", 1)
+    b = gate.approve("org/app", 2)
+    c = gate.approve("org/app", 3)
+    gate.settle(hold=frozenset({(a, "merge")}))
+
+    # The head's merge is under way; the two behind it passed on its tree:
+    # their merges are asked for now, not one answer at a time.
+    assert [m.change for m in gate.pending if isinstance(m, Merge)] == [a, b, c]
+    assert gate.merged == []
+    gate.settle()
+    assert gate.merged == [a, b, c]
+    assert [gate.result(x) for x in (a, b, c)] == [ItemResult.SUCCESS] * 3
+
+
+def test_a_refused_merge_resets_the_items_merging_behind_it_untried() -> None:
+    gate = SimulatedGate()
+    a = gate.approve("org/app", 1)
+    b = gate.approve("org/app", 2)
+    gate.refused.add(a)
+    gate.settle(hold=frozenset({(a, "merge")}))
+    assert [m.change for m in gate.pending if isinstance(m, Merge)] == [a, b]
+
+    gate.settle()
+    # b's merge on a tree holding a was dropped, never tried; b was tested
+    # again without a and merged.
+    assert gate.result(a) is ItemResult.FAILURE
+    assert gate.merged == [b]
+    assert gate.trees(b) == [((a, b), OK), ((b,), OK)]
+
+
 def test_failed_change_is_left_out_and_the_change_behind_is_retested_without_it() -> None:
     gate = SimulatedGate()
     a = gate.approve("org/app", 1)

@@ -29,7 +29,6 @@ from trunkgate.gate import (
     Enqueue,
     JobSpec,
     Merge,
-    MergeFailed,
     PrepareMerge,
     StartJob,
     WindowPolicy,
@@ -170,11 +169,7 @@ class RandomPipeline(RuleBasedStateMachine):
         waiting = self.waiting(Merge)
         action = waiting[pick % len(waiting)]
         assert isinstance(action, Merge)
-        self.gate.pending.remove(action)
-        if refuse:
-            self.gate.send(MergeFailed(buildset=action.buildset, reason="refused"))
-        else:
-            self.gate.merge(action)
+        self.gate.merge_next(action.queue, refuse=refuse)
 
     # -- what must always hold ---------------------------------------------
 
@@ -205,11 +200,7 @@ class RandomPipeline(RuleBasedStateMachine):
                 else:
                     gate.finish(action, rng.choice(RESULTS))
             case Merge():
-                gate.pending.remove(action)
-                if rng.random() < 0.1:
-                    gate.send(MergeFailed(buildset=action.buildset, reason="refused"))
-                else:
-                    gate.merge(action)
+                gate.merge_next(action.queue, refuse=rng.random() < 0.1)
 
 
 RandomPipeline.TestCase.settings = settings(

@@ -159,6 +159,66 @@ async def test_gate_merges_exactly_the_tested_trees_in_order(
     assert updates == [(one, site.base, first.commit), (two, first.commit, second.commit)]
 
 
+async def test_changes_tested_one_on_another_merge_together_in_one_push(
+    site: MemorySite, tmp_path: Path
+) -> None:
+    one, two, three = [await propose(site, n) for n in (1, 2, 3)]
+    trees = await gate_trees(site, tmp_path, one, two, three)
+    git(site.bare, "config", "core.logAllRefUpdates", "always")
+
+    merged = await site.review.merge_together(list(zip((one, two, three), trees, strict=True)))
+
+    assert [c.status for c in merged] == [ChangeStatus.MERGED] * 3
+    assert [c.merged_commit for c in merged] == [t.commit for t in trees]
+    assert site.tip() == trees[-1].commit
+    # One update of the branch, straight to the last tree...
+    assert git(site.bare, "reflog", "show", "--format=%H", "refs/heads/main").split() == [
+        trees[-1].commit
+    ]
+    # ...told as if it had moved change by change.
+    updates = [
+        (e.change, e.old_commit, e.commit) for e in site.events.events if e.kind == "ref-updated"
+    ]
+    assert updates == [
+        (one, site.base, trees[0].commit),
+        (two, trees[0].commit, trees[1].commit),
+        (three, trees[1].commit, trees[2].commit),
+    ]
+    # A merge of one of them again (a restarted scheduler) does nothing.
+    assert (await site.review.merge(two, trees[1])).merged_commit == trees[1].commit
+    assert site.events.kinds().count("ref-updated") == 3
+
+
+async def test_changes_merged_together_are_checked_before_anything_is_pushed(
+    site: MemorySite, tmp_path: Path
+) -> None:
+    one, two = await propose(site, 1), await propose(site, 2)
+    trees = await gate_trees(site, tmp_path, one, two)
+    await site.review.abandon(two)
+
+    with pytest.raises(ReviewError, match="change 2 is ABANDONED"):
+        await site.review.merge_together([(one, trees[0]), (two, trees[1])])
+
+    assert site.tip() == site.base
+    assert (await site.review.get(one)).status == ChangeStatus.NEW
+
+
+async def test_a_tested_tree_the_branch_already_holds_merges_as_it_is(
+    site: MemorySite, tmp_path: Path
+) -> None:
+    # The later change's tree went first (merged together, then the
+    # scheduler restarted before it recorded the earlier change).
+    one, two = await propose(site, 1), await propose(site, 2)
+    first, second = await gate_trees(site, tmp_path, one, two)
+    git(second.path, "push", "-q", str(site.bare), f"{second.commit}:refs/heads/main")
+
+    # The scheduler's cache holds both trees: the second's clone stands for it.
+    merged = await site.review.merge(one, TreeToMerge(second.path, first.commit))
+
+    assert merged.merged_commit == first.commit
+    assert site.tip() == second.commit
+
+
 async def test_a_stale_tested_tree_is_refused(site: MemorySite, tmp_path: Path) -> None:
     one, two = await propose(site, 1), await propose(site, 2)
     (alone,) = await gate_trees(site, tmp_path, two)

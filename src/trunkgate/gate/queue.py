@@ -11,7 +11,11 @@ matches is reset at once: its builds are cancelled and it starts again on the
 new tree. A failing item stays in its queue, out of everyone's tree, until
 nothing that is not failing is ahead of it (it is at the head): only then is
 its failure its own, and it is reported. The items behind never wait on it.
-The window bounds how many items, counted from the head, may be under test
+An item that passed while every item ahead of it in its tree is being merged
+starts merging too, without waiting for their answers: the scheduler merges
+a queue's items in order and, side by side, in one push. If a merge ahead
+fails, the items merging behind it are reset like any other (their merge
+was never tried). The window bounds how many items, counted from the head, may be under test
 at any moment: when it shrinks, an item beyond it whose tree is still being
 prepared or whose builds still run is reset and waits its turn again; one
 whose builds are all done keeps its results.
@@ -282,8 +286,8 @@ class QueueManager:
         window (a merge under way is never taken back)."""
         changed = False
         for index, item, expected in self._trees(queue):
-            if item.phase is Phase.MERGING:
-                continue
+            if item.phase is Phase.MERGING and item.tree == expected:
+                continue  # a merge under way is never taken back
             wrong = item.tree not in (None, expected)
             if wrong or (item.busy and not self._in_window(queue, index)):
                 self._reset(step, item)
@@ -297,10 +301,16 @@ class QueueManager:
 
     def _finish_heads(self, step: _Step, queue: ChangeQueue) -> bool:
         changed = False
-        for item in list(queue.items):
+        merging: list[ChangeRef] = []  # the items at the head being merged
+        for index, item in enumerate(list(queue.items)):
+            if item.phase is Phase.MERGING and len(merging) == index:
+                merging.append(item.change)
+                continue
             if item.phase not in (Phase.TESTING, Phase.CONFLICT):
                 continue
-            if item.tree != (item.change,) or item.builds_outstanding:
+            if item.tree is None or item.builds_outstanding:
+                continue
+            if item.tree != (item.change,) and not self._merges_next(queue, item, merging):
                 continue
             if item.failing:
                 queue.items.remove(item)
@@ -313,12 +323,26 @@ class QueueManager:
                 changed = True
             elif self.merges:
                 item.move(Phase.MERGING)
+                merging.append(item.change)
                 step.append(self._merge_action(queue, item))
             else:
                 queue.items.remove(item)
                 self._finish(step, queue, item, ItemResult.SUCCESS)
                 changed = True
         return changed
+
+    def _merges_next(self, queue: ChangeQueue, item: Item, merging: list[ChangeRef]) -> bool:
+        """Whether a passing item may merge right behind the items being
+        merged: every item ahead of it is one of them, its tree is theirs and
+        its own, and it is within the window."""
+        index = queue.items.index(item)
+        return (
+            self.merges
+            and not item.failing
+            and len(merging) == index
+            and item.tree == (*merging, item.change)
+            and self._in_window(queue, index)
+        )
 
     # -- item moves -----------------------------------------------------
 

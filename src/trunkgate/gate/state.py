@@ -25,7 +25,7 @@ class Phase(StrEnum):
     PREPARING = "PREPARING"  # the merger is preparing its tree
     TESTING = "TESTING"  # tree prepared; builds requested, running or done
     CONFLICT = "CONFLICT"  # its tree did not merge; no jobs run
-    MERGING = "MERGING"  # at the head, passed; the real merge is under way
+    MERGING = "MERGING"  # passed, at the head or behind merging items; merge under way
 
 
 class BuildState(StrEnum):
@@ -44,7 +44,8 @@ PHASE_MOVES: dict[Phase, frozenset[Phase]] = {
     Phase.PREPARING: frozenset({Phase.TESTING, Phase.CONFLICT, Phase.WAITING}),
     Phase.TESTING: frozenset({Phase.MERGING, Phase.WAITING}),
     Phase.CONFLICT: frozenset({Phase.WAITING}),
-    Phase.MERGING: frozenset(),
+    # Back to waiting only when a merge ahead of it failed: its own was never tried.
+    Phase.MERGING: frozenset({Phase.WAITING}),
 }
 HAS_TREE = frozenset({Phase.PREPARING, Phase.TESTING, Phase.CONFLICT, Phase.MERGING})
 

@@ -37,8 +37,9 @@ async def merge_to_branch(
     was prepared on, or has moved to an ancestor of `commit` (the changes
     ahead in the gate merged, as tested). Anything else raises `StaleTree`,
     for then the branch would not end up as the tree that was tested. When
-    the branch is at `commit` already, nothing happens (a retried merge is
-    not a second merge). The update is a compare-and-set against the tip
+    the branch is at `commit` already, or past it (merged together with
+    changes tested on top of it), nothing happens (a retried merge is not a
+    second merge). The update is a compare-and-set against the tip
     that was checked, so a push racing this one cannot be overwritten."""
     git = Git(source, isolated_env())
     ref = f"refs/heads/{branch}"
@@ -47,7 +48,12 @@ async def merge_to_branch(
         return BranchUpdate(project, url, branch, commit, commit)
     if tip is None:
         raise StaleTree(f"{project or url} has no branch '{branch}' to merge onto")
-    if await git.rev(tip) is None or not await git.is_ancestor(tip, commit):
+    known = await git.rev(tip) is not None
+    if not (known and await git.is_ancestor(tip, commit)):
+        if known and await git.is_ancestor(commit, tip):
+            # Pushed already, with the changes tested on top of it (merged
+            # together by a push of the last one's tree).
+            return BranchUpdate(project, url, branch, tip, tip)
         raise StaleTree(
             f"{project or url} {branch} moved to {tip[:12]} since {commit[:12]} was tested; "
             "the tested tree would not be the result"

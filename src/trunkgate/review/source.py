@@ -437,26 +437,70 @@ class LocalReview:
         change = await self.get(number)
         if change.status == ChangeStatus.MERGED:
             return change
-        if change.status != ChangeStatus.NEW:
-            raise ReviewError(f"change {number} is {change.status}; restore it to merge it")
-        url = str(self.repo(change.project))
+        url = await self._mergeable(change, tested)
         if tested is None:
             update = await self._merge_untested(change, url)
         else:
-            source = Git(tested.path, isolated_env())
-            if tested.mode == "merge" and not await source.is_ancestor(
-                change.commit, tested.commit
-            ):
-                raise ReviewError(
-                    f"the tested tree {tested.commit[:12]} does not contain patchset "
-                    f"{change.patchset} of change {number}"
-                )
             update = await merge_to_branch(
                 tested.path, tested.commit, url, change.branch, change.project
             )
+        # Its own tested commit, also when the branch is past it already.
+        commit = update.new if tested is None else tested.commit
+        return await self._merged(change, commit, update.old, user)
+
+    async def merge_together(
+        self, merges: Sequence[tuple[int, TreeToMerge]], user: str | None = None
+    ) -> list[Change]:
+        """Merges several changes of one branch, each tested on top of those
+        before it (a gate queue's head), in one push: the branch is made the
+        last one's tested tree, which holds every earlier one's. Each change
+        is then recorded merged as its own tested commit, in order, with its
+        ref-updated as if the branch had moved one change at a time. Every
+        change is checked before anything is pushed; a merged one is left as
+        it is."""
+        changes = [await self.get(number) for number, _ in merges]
+        if len({(c.project, c.branch) for c in changes}) > 1:
+            raise ReviewError("changes merged together must be of one project and branch")
+        urls = [
+            await self._mergeable(change, tested)
+            for change, (_, tested) in zip(changes, merges, strict=True)
+            if change.status != ChangeStatus.MERGED
+        ]
+        if not urls:
+            return changes
+        last = merges[-1][1]
+        update = await merge_to_branch(
+            last.path, last.commit, urls[-1], changes[-1].branch, changes[-1].project
+        )
+        merged, before = [], update.old
+        for change, (_, tested) in zip(changes, merges, strict=True):
+            if change.status == ChangeStatus.MERGED:
+                merged.append(change)
+                continue
+            merged.append(await self._merged(change, tested.commit, before, user))
+            before = tested.commit
+        return merged
+
+    async def _mergeable(self, change: Change, tested: TreeToMerge | None) -> str:
+        """The URL of the change's repository, once the change may be merged
+        as `tested`: open, and (merged in) that tree."""
+        if change.status != ChangeStatus.NEW:
+            raise ReviewError(f"change {change.number} is {change.status}; restore it to merge it")
+        if tested is not None and tested.mode == "merge":
+            source = Git(tested.path, isolated_env())
+            if not await source.is_ancestor(change.commit, tested.commit):
+                raise ReviewError(
+                    f"the tested tree {tested.commit[:12]} does not contain patchset "
+                    f"{change.patchset} of change {change.number}"
+                )
+        return str(self.repo(change.project))
+
+    async def _merged(self, change: Change, commit: str, old: str, user: str | None) -> Change:
+        """Records the change merged as `commit` and emits its ref-updated."""
         at = self.clock()
         change = await self._update(
-            number, lambda c: replace(c.move_to(ChangeStatus.MERGED, at), merged_commit=update.new)
+            change.number,
+            lambda c: replace(c.move_to(ChangeStatus.MERGED, at), merged_commit=commit),
         )
         await self.events.emit(
             ReviewEvent(
@@ -467,8 +511,8 @@ class LocalReview:
                 at=change.updated,
                 change=change.number,
                 patchset=change.patchset,
-                commit=update.new,
-                old_commit=update.old,
+                commit=commit,
+                old_commit=old,
                 ref=f"refs/heads/{change.branch}",
                 user=user or default_user(),
             )

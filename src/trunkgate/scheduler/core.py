@@ -41,6 +41,7 @@ from trunkgate.gate.events import (
 from trunkgate.gate.manager import manager_for, new_state
 from trunkgate.gate.queue import QueueManager
 from trunkgate.gate.results import BuildResult
+from trunkgate.gate.state import Item, Phase
 from trunkgate.merger.errors import MergerError
 from trunkgate.merger.prepare import Merger
 from trunkgate.required_projects import Pin
@@ -95,6 +96,12 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[tuple[str, str]] = set()
+        # Merges asked for, per (pipeline, queue), carried out in order by
+        # one worker per queue.
+        self._merges: dict[tuple[str, str], list[Merge]] = {}
+        # Merges that failed, by buildset, until the engine has heard: a merge
+        # tested on top of one is never tried.
+        self._failed_merges: set[str] = set()
         self.site = ""
         self.outbox: Outbox | None = None
 
@@ -167,6 +174,8 @@ class Scheduler:
                 self._tasks.clear()
                 self.preparer.forget()
                 self._busy.clear()
+                self._merges.clear()
+                self._failed_merges.clear()
                 await outbox.close()
 
     async def step(self) -> None:
@@ -366,18 +375,23 @@ class Scheduler:
         elif isinstance(action, StartJob):
             await self._start_job(pipeline, action)
         elif isinstance(action, Merge):
-            self._spawn(("merge", action.buildset), self._merge(pipeline, action))
+            key = (pipeline, action.queue)
+            waiting = self._merges.setdefault(key, [])
+            if all(m.buildset != action.buildset for m in waiting):
+                waiting.append(action)
+            self._spawn(key, lambda: self._merge_queue(key))
 
-    def _spawn(self, key: tuple[str, str], work: Awaitable[None]) -> None:
+    def _spawn(self, key: tuple[str, str], work: Callable[[], Awaitable[None]]) -> None:
+        """Runs `work()` unless work under the same key runs already."""
         if key in self._busy:
             return
         self._busy.add(key)
 
         async def guarded() -> None:
             try:
-                await work
+                await work()
             except Exception:
-                log.exception("scheduler: %s %s failed", *key)
+                log.exception("scheduler: the merges of %s queue %s failed", *key)
             finally:
                 self._busy.discard(key)
 
@@ -427,27 +441,94 @@ class Scheduler:
             pipeline, BuildStarted(buildset=action.buildset, job=action.job, build_id=build)
         )
 
-    async def _merge(self, pipeline: str, action: Merge) -> None:
-        manager = self.managers[pipeline]
-        found = manager.state.find_buildset(action.buildset)
-        if found is None:
-            return
-        _, item = found
+    async def _merge_queue(self, key: tuple[str, str]) -> None:
+        """Carry out a queue's merges in the order asked, until none waits.
+        Items that passed one behind another merge together, in one push.
+        A merge behind one that failed is dropped untried: the engine resets
+        its item when it hears of the failure."""
+        pipeline, _ = key
+        live = {
+            item.buildset
+            for manager in self.managers.values()
+            for queue in manager.state.queues.values()
+            for item in queue.items
+        }
+        self._failed_merges &= live
+        waiting = self._merges.get(key, [])
+        while waiting:
+            run = self._next_run(pipeline, waiting)
+            if len(run) > 1 and await self._merge_together(pipeline, run):
+                continue
+            for action, item in run:
+                if not await self._merge_one(pipeline, action, item):
+                    break
+        self._merges.pop(key, None)
+
+    def _next_run(self, pipeline: str, waiting: list[Merge]) -> list[tuple[Merge, Item]]:
+        """Takes from `waiting` the merges to carry out next: those of one
+        project and branch, in order, whose items still merge."""
+        state = self.managers[pipeline].state
+        run: list[tuple[Merge, Item]] = []
+        while waiting:
+            action = waiting[0]
+            found = state.find_buildset(action.buildset)
+            if found is None or found[1].phase is not Phase.MERGING:
+                waiting.pop(0)  # reset meanwhile: nothing to merge
+                continue
+            item = found[1]
+            ahead = [state.find(change.key) for change in (item.tree or ())[:-1]]
+            if any(a is not None and a[1].buildset in self._failed_merges for a in ahead):
+                waiting.pop(0)  # tested on a change whose merge failed
+                continue
+            if run and (action.change.project, action.change.branch) != (
+                run[0][0].change.project,
+                run[0][0].change.branch,
+            ):
+                break
+            run.append((waiting.pop(0), item))
+        return run
+
+    async def _tested(self, action: Merge, item: Item) -> TreeToMerge | None:
+        """The tree the item tested, in the merger's cache (made again if need be)."""
         change = action.change
+        commit = item.commits.get(change.project)
+        if commit is None or item.prepared_tree is None:
+            return None
+        await self.preparer.make_again(item.prepared_tree, item.commits, change.project)
+        return TreeToMerge(self.merger.cache.path(change.project), commit, "merge")
+
+    async def _merge_together(self, pipeline: str, run: list[tuple[Merge, Item]]) -> bool:
+        """Merges the run in one push; False (nothing answered) when that
+        cannot be done, and they are merged one by one instead."""
         try:
-            commit = item.commits.get(change.project)
-            tested = None
-            if commit is not None and item.prepared_tree is not None:
-                # The merger's cache holds the tested commit (it remembers its
-                # merges there); merge it from there, making it again if needed.
-                await self.preparer.make_again(item.prepared_tree, item.commits, change.project)
-                tested = TreeToMerge(self.merger.cache.path(change.project), commit, "merge")
-            await self.review.merge(change.number, tested, user=REPORTER)
+            merges = []
+            for action, item in run:
+                tested = await self._tested(action, item)
+                if tested is None:
+                    return False
+                merges.append((action.change.number, tested))
+            await self.review.merge_together(merges, user=REPORTER)
         except (ReviewError, MergerError) as exc:
+            log.info(
+                "%s: merging %d changes together failed, merging each: %s", pipeline, len(run), exc
+            )
+            return False
+        for action, _ in run:
+            log.info(queue_log.merged(pipeline, action.change))
+            self._answer(pipeline, ItemMerged(buildset=action.buildset))
+        return True
+
+    async def _merge_one(self, pipeline: str, action: Merge, item: Item) -> bool:
+        try:
+            tested = await self._tested(action, item)
+            await self.review.merge(action.change.number, tested, user=REPORTER)
+        except (ReviewError, MergerError) as exc:
+            self._failed_merges.add(action.buildset)
             self._answer(pipeline, MergeFailed(buildset=action.buildset, reason=str(exc)))
-            return
-        log.info(queue_log.merged(pipeline, change))
+            return False
+        log.info(queue_log.merged(pipeline, action.change))
         self._answer(pipeline, ItemMerged(buildset=action.buildset))
+        return True
 
 
 __all__ = ["Scheduler"]
