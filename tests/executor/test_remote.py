@@ -4,13 +4,13 @@ and writing files, and what a failure on the node says."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.executor.conftest import ExecutorSite
+from tests.merger.gitrepo import git
 from trunkgate.executor import ExecutorSettings
 from trunkgate.executor.errors import ExecutorError
 from trunkgate.executor.remote import NodeConnection
@@ -31,16 +31,6 @@ async def conn(site: ExecutorSite) -> AsyncIterator[NodeConnection]:
         await connection.close()
         done = FinishedBuild("remote-1", "example/calc", "test", None, failed=False)
         await client.return_nodes(grant.nodes, done, HoldPolicy(0, 0))
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=T", "-c", "user.email=t@localhost", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
 
 
 def history(tmp_path: Path) -> tuple[Path, str, str]:
