@@ -45,6 +45,7 @@ def history(tmp_path: Path) -> tuple[Path, str, str]:
     (repo / "run.sh").chmod(0o755)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "First")
+    git(repo, "tag", "-a", "-m", "Release 1.0", "1.0")
     main = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", "-b", "feature")
     (repo / "feature.txt").write_text("feature\n")
@@ -64,6 +65,7 @@ async def test_a_repository_arrives_checked_out_and_files_arrive_as_written(
         "src/org/app",
         branch="feature",
         branches={"main": main, "feature": feature},
+        bases={"main": main, "feature": main},
         url="https://git.example/org/app",
     )
     # Compressed random bytes do not shrink: the whole history went.
@@ -76,8 +78,18 @@ async def test_a_repository_arrives_checked_out_and_files_arrive_as_written(
         "feature.txt 8 644",
     ]
     assert await conn.run(there + "git symbolic-ref HEAD") == "refs/heads/feature\n"
-    branches = await conn.run(there + "git for-each-ref --format='%(refname) %(objectname)'")
-    assert branches.split("\n")[:2] == [f"refs/heads/feature {feature}", f"refs/heads/main {main}"]
+    refs = await conn.run(there + "git for-each-ref --format='%(refname) %(objectname)'")
+    tag = git(source, "rev-parse", "1.0")
+    assert refs.split("\n")[:5] == [
+        f"refs/heads/feature {feature}",
+        f"refs/heads/main {main}",
+        f"refs/remotes/origin/feature {main}",
+        f"refs/remotes/origin/main {main}",
+        f"refs/tags/1.0 {tag}",
+    ]
+    # What a job asks of its repository: its version and what it changes.
+    assert await conn.run(there + "git describe --tags") == f"1.0-1-g{feature[:7]}\n"
+    assert await conn.run(there + "git diff --name-only origin/feature...HEAD") == "feature.txt\n"
     assert await conn.run(there + "git remote get-url origin") == "https://git.example/org/app\n"
     assert await conn.run(there + "git status --porcelain --ignored") == ""
 
@@ -94,7 +106,9 @@ async def test_a_repository_the_node_cannot_take_fails_with_the_nodes_reason(
     await conn.run("touch blocker")
 
     with pytest.raises(ExecutorError, match=r"unpacking into ~/blocker/app exited 1: .*mkdir"):
-        await conn.put_repo(source, "blocker/app", branch="main", branches={"main": main}, url="u")
+        await conn.put_repo(
+            source, "blocker/app", branch="main", branches={"main": main}, bases={}, url="u"
+        )
     # The connection still serves the build.
     assert await conn.run("echo alive") == "alive\n"
 
@@ -105,5 +119,13 @@ async def test_a_commit_the_repository_lacks_fails_on_this_side(
     source, _, _ = history(tmp_path)
     missing = "0123456789" * 4
     with pytest.raises(ExecutorError, match=f"git could not pack the history from {source}: "):
-        await conn.put_repo(source, "src/app", branch="main", branches={"main": missing}, url="u")
+        await conn.put_repo(
+            source, "src/app", branch="main", branches={"main": missing}, bases={}, url="u"
+        )
     assert await conn.run("echo alive") == "alive\n"
+    # An object id is written into the node's script: nothing else passes.
+    with pytest.raises(ExecutorError, match="not a git object id: '\\$\\(touch pwned\\)'"):
+        await conn.put_repo(
+            source, "src/app", branch="main", branches={"main": "$(touch pwned)"}, bases={}, url="u"
+        )
+    assert await conn.run("test -e pwned || echo absent") == "absent\n"

@@ -250,6 +250,26 @@ def test_promote_after_builds_started_cancels_them() -> None:
     assert gate.trees(b) == [((a, b), CANCELED), ((b,), OK)]
 
 
+def test_promote_goes_behind_a_merge_under_way_even_one_behind_a_failing_item() -> None:
+    gate = SimulatedGate()
+    f = gate.approve("org/app", 1, jobs=("unit", "lint"))
+    a = gate.approve("org/app", 2)
+    p = gate.approve("org/app", 3)
+    gate.fail_job("unit", f)
+    # f failed a vote but its lint still runs: it stays, out of every tree,
+    # and a, tested alone, passes and merges while p waits on its job.
+    gate.settle(hold=frozenset({(f, "lint"), (a, "merge"), (p, "unit")}))
+    assert [m.change for m in gate.pending if isinstance(m, Merge)] == [a]
+    gate.promote(p)
+    gate.settle()
+
+    # a's merge was not taken back: p was tested again on top of it.
+    assert gate.merged == [a, p]
+    assert gate.trees(a) == [((f, a), CANCELED), ((a,), OK)]
+    assert gate.trees(p)[-1] == ((a, p), OK)
+    assert gate.result(f) is ItemResult.FAILURE
+
+
 def test_promote_while_the_head_is_merging_puts_the_change_right_behind_it() -> None:
     gate = SimulatedGate()
     a = gate.approve("org/app", 1)

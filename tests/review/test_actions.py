@@ -203,6 +203,28 @@ async def test_changes_merged_together_are_checked_before_anything_is_pushed(
     assert (await site.review.get(one)).status == ChangeStatus.NEW
 
 
+async def test_changes_merged_together_must_be_tested_one_on_another(
+    site: MemorySite, tmp_path: Path
+) -> None:
+    one, two = await propose(site, 1), await propose(site, 2)
+    first, second = await gate_trees(site, tmp_path, one, two)
+    await site.review.merge(one, first)
+
+    # Out of order (the merged one last): the last tree does not hold the
+    # other's, and pushing it would record a change that is not on the branch.
+    with pytest.raises(ReviewError, match="does not hold change 2's tested tree"):
+        await site.review.merge_together([(two, second), (one, first)])
+    assert site.tip() == first.commit
+    assert (await site.review.get(two)).status == ChangeStatus.NEW
+
+    # Each tested on its own: neither holds the other.
+    three = await propose(site, 3)
+    (alone,) = await gate_trees(site, tmp_path / "alone", three)
+    with pytest.raises(ReviewError, match="does not hold change 2's tested tree"):
+        await site.review.merge_together([(two, second), (three, alone)])
+    assert site.tip() == first.commit
+
+
 async def test_a_tested_tree_the_branch_already_holds_merges_as_it_is(
     site: MemorySite, tmp_path: Path
 ) -> None:

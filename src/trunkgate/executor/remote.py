@@ -20,7 +20,8 @@ from trunkgate.executor.decisions import StepEnd
 from trunkgate.executor.errors import ExecutorError, NodeLost
 from trunkgate.executor.model import ExecutorSettings
 from trunkgate.executor.nodefiles import kill_command
-from trunkgate.merger.git import isolated_env
+from trunkgate.merger.errors import GitError
+from trunkgate.merger.git import OBJECT_ID, Git, isolated_env
 from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Node as PoolNode
 
@@ -30,6 +31,8 @@ T = TypeVar("T")
 #: What a short command may print before the rest is read and dropped.
 RUN_OUTPUT_LIMIT = 1 << 20
 _CHUNK = 1 << 16
+# Ends the list of refs a node sets (no ref name can be this line).
+_REFS_END = "TRUNKGATE_REFS_END"
 
 
 class _Watch(asyncssh.SSHClient):
@@ -149,27 +152,30 @@ class NodeConnection:
         *,
         branch: str,
         branches: Mapping[str, str],
+        bases: Mapping[str, str],
         url: str,
     ) -> int:
         """Makes `target` (relative to the home directory) a git repository
         with `branches` (name -> commit) and `branch` checked out, whose
-        origin is `url`: the history of those commits is packed from the
-        local repository `source` and streamed over this connection, where
-        the node indexes it and checks the branch out. Returns the bytes
-        sent."""
+        origin is `url`, with `origin/<name>` at each branch's base (where
+        the branch stood before the changes were merged) and every tag of
+        `source`: the history of those commits is packed from the local
+        repository `source` and streamed over this connection, where the
+        node indexes it and checks the branch out. Returns the bytes sent."""
+        refs = {f"refs/heads/{n}": c for n, c in branches.items() if n != branch}
+        refs.update({f"refs/remotes/origin/{n}": c for n, c in bases.items()})
+        refs.update(await _tags(source))
+        objects = {branches[branch], *refs.values()}
+        if bad := sorted(o for o in objects if not OBJECT_ID.fullmatch(o)):
+            raise ExecutorError(f"not a git object id: {bad[0]!r}")
         where = shlex.quote(target)
-        others = "".join(
-            f"git update-ref refs/heads/{shlex.quote(name)} {commit}\n"
-            for name, commit in branches.items()
-            if name != branch
-        )
+        listed = "".join(f"update {name} {sha}\n" for name, sha in sorted(refs.items()))
         unpack = (
             f"set -e\nrm -rf {where}\nmkdir -p {where}\ncd {where}\n"
             f"git init -q --template= -b {shlex.quote(branch)}\n"
             "git index-pack --stdin >/dev/null\n"
-            f"{others}"
-            f"git config remote.origin.url {shlex.quote(url)}\n"
-            "git config remote.origin.fetch '+refs/heads/*:refs/remotes/origin/*'\n"
+            f"git update-ref --stdin <<'{_REFS_END}'\n{listed}{_REFS_END}\n"
+            f"git remote add origin {shlex.quote(url)}\n"
             f"git reset -q --hard {branches[branch]}\n"
         )
         pack = await asyncio.create_subprocess_exec(
@@ -182,7 +188,7 @@ class NodeConnection:
         assert pack.stdin is not None
         assert pack.stdout is not None
         assert pack.stderr is not None
-        pack.stdin.write("".join(f"{c}\n" for c in sorted(set(branches.values()))).encode())
+        pack.stdin.write("".join(f"{o}\n" for o in sorted(objects)).encode())
         pack.stdin.close()
         timeout = self._settings.transfer_timeout
         # Both sides' complaints are read as they come: a full pipe must not
@@ -305,6 +311,18 @@ class NodeConnection:
         self._conn.close()
         with contextlib.suppress(*_SSH_ERRORS):
             await self._conn.wait_closed()
+
+
+async def _tags(source: Path) -> dict[str, str]:
+    """Every tag of the local repository `source`: ref name -> object id."""
+    try:
+        listing = await Git(source, isolated_env()).out(
+            "for-each-ref", "--format=%(refname) %(objectname)", "refs/tags"
+        )
+    except GitError as exc:
+        raise ExecutorError(f"cannot list the tags of {source}: {exc}") from None
+    pairs = (line.split(" ", 1) for line in listing.splitlines() if line.strip())
+    return {name: sha for name, sha in pairs}
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:

@@ -300,7 +300,12 @@ class _Build:
             branches = {b.branch: b.commit for b in repo.branches}
             branches[repo.branch] = repo.commit
             sent = await conn.put_repo(
-                repo.path, target, branch=repo.branch, branches=branches, url=repo.url
+                repo.path,
+                target,
+                branch=repo.branch,
+                branches=branches,
+                bases={b.branch: b.base for b in repo.branches},
+                url=repo.url,
             )
             self.log.line(f"Copied {repo.project} to {node.name}: {size_text(sent)} sent")
 

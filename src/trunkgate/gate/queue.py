@@ -192,8 +192,9 @@ class QueueManager:
         if item.phase is Phase.MERGING:
             return
         queue.items.remove(item)
-        merging = sum(1 for other in queue.items if other.phase is Phase.MERGING)
-        queue.items.insert(merging, item)
+        # Behind every item being merged: nothing goes ahead of a merge under way.
+        merging = [i for i, other in enumerate(queue.items) if other.phase is Phase.MERGING]
+        queue.items.insert(merging[-1] + 1 if merging else 0, item)
         # Everything whose tree changed is reset by the settle that follows;
         # a failing item that moved is given a fresh try on its new tree.
 
@@ -285,9 +286,17 @@ class QueueManager:
         """Reset every item whose tree is wrong, or that is busy outside the
         window (a merge under way is never taken back)."""
         changed = False
+        queued = {other.change for other in queue.items}
         for index, item, expected in self._trees(queue):
-            if item.phase is Phase.MERGING and item.tree == expected:
-                continue  # a merge under way is never taken back
+            if item.phase is Phase.MERGING:
+                # A merge under way is never taken back, unless it was tested
+                # on a change whose own merge failed (that change left the
+                # queue unmerged): then it was never tried.
+                if all(change in queued for change in item.tree or ()):
+                    continue
+                self._reset(step, item)
+                changed = True
+                continue
             wrong = item.tree not in (None, expected)
             if wrong or (item.busy and not self._in_window(queue, index)):
                 self._reset(step, item)

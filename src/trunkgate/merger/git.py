@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from trunkgate.merger.errors import GitError
+
+#: A full git object id (SHA-1 or SHA-256), lower-case hex.
+OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 # The identity of commits the merger makes (merge commits, cherry-picks).
 MERGER_NAME = "trunkgate"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trunkgate.merger.cache import RepoCache, fresh_dir, project_dirname
 from trunkgate.merger.errors import MergerError
-from trunkgate.merger.git import Git, isolated_env
+from trunkgate.merger.git import OBJECT_ID, Git, isolated_env
 from trunkgate.merger.merging import (
     CacheMerges,
     NotMerged,
@@ -239,8 +239,16 @@ class Merger:
             branch = request.checkout_branch(project)
             branches = [BranchResult(b, base, c) for p, b, base, c in tree.branches if p == project]
             commit = tree.commits[project]
-            # Also the check that the cache holds the commit: git fails if not.
-            described = await made.out("log", "-1", "--format=%h %s", commit)
+            # Also the check that the cache holds every commit the node gets
+            # (each branch's, and where each stood): git fails if not.
+            wanted = sorted({commit, *(r.commit for r in branches), *(r.base for r in branches)})
+            if bad := [c for c in wanted if not OBJECT_ID.fullmatch(c)]:
+                raise MergerError(f"the tree names {bad[0]!r}, not a commit")
+            listing = await made.out("log", "--no-walk", "--format=%H %h %s", *wanted)
+            found = (line.split(" ", 1) for line in listing.splitlines())
+            described = next((rest for sha, rest in found if sha == commit), None)
+            if described is None:
+                raise MergerError(f"{made.cwd} does not hold {commit}")
             # The console says where the tree came from.
             looked = shlex.join(("git", "-C", str(made.cwd), "log", "-1", commit))
             repos.append(

@@ -73,6 +73,8 @@ MIN_READY_LOCK_WAIT = 2.0
 # At most this many request locks held by others are watched at once; the
 # rest are looked at again on the next pass that any other change brings.
 CONTENDED_WATCHES = 16
+# How long a launcher that could not watch such locks waits before it looks again.
+CONTENDED_RETRY = 1.0
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,8 @@ class Launcher:
                             return
                     await first_of(*(watch.changed() for watch in watches))
             except StoreError:
-                return  # the next pass meets the store's trouble itself
+                # The next pass meets the store's trouble itself; not at once.
+                await asyncio.sleep(CONTENDED_RETRY)
 
     async def _register(self) -> tuple[str, asyncio.Event]:
         """Say this launcher lives (a record that goes with its session, or

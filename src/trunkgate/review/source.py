@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import re
 import shutil
 import time
@@ -21,6 +22,7 @@ from trunkgate.merger import (
     MergeRequest,
     merge_to_branch,
 )
+from trunkgate.merger.errors import GitError
 from trunkgate.merger.git import Git, isolated_env
 from trunkgate.merger.model import BranchUpdate, MergeMode
 from trunkgate.review.errors import ChangeNotFound, ProposeRejected, ReviewError, UnknownProject
@@ -38,6 +40,9 @@ from trunkgate.review.repos import hook_command, init_repo, repo_path
 from trunkgate.review.store import ChangeStore
 
 _CHANGE_TRAILER = re.compile(r"^\s*(\d+)\s*$")
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -453,31 +458,47 @@ class LocalReview:
     ) -> list[Change]:
         """Merges several changes of one branch, each tested on top of those
         before it (a gate queue's head), in one push: the branch is made the
-        last one's tested tree, which holds every earlier one's. Each change
-        is then recorded merged as its own tested commit, in order, with its
-        ref-updated as if the branch had moved one change at a time. Every
-        change is checked before anything is pushed; a merged one is left as
-        it is."""
+        last one's tested tree, which must hold every earlier one's. Every
+        change is checked before anything is pushed, and a `ReviewError` or
+        `MergerError` means nothing was. Then each change is recorded merged
+        as its own tested commit, in order, with its ref-updated as if the
+        branch had moved one change at a time; a change merged already is
+        left as it is, and one that cannot be recorded (abandoned that
+        moment) is logged, its code being on the branch."""
         changes = [await self.get(number) for number, _ in merges]
         if len({(c.project, c.branch) for c in changes}) > 1:
             raise ReviewError("changes merged together must be of one project and branch")
-        urls = [
-            await self._mergeable(change, tested)
-            for change, (_, tested) in zip(changes, merges, strict=True)
-            if change.status != ChangeStatus.MERGED
-        ]
-        if not urls:
-            return changes
         last = merges[-1][1]
+        for change, (_, tested) in zip(changes, merges, strict=True):
+            if change.status == ChangeStatus.MERGED:
+                continue
+            await self._mergeable(change, tested)
+            try:
+                held = await Git(last.path, isolated_env()).is_ancestor(tested.commit, last.commit)
+            except GitError:
+                held = False  # the last one's repository lacks it altogether
+            if not held:
+                raise ReviewError(
+                    f"the tested tree {last.commit[:12]} does not hold change "
+                    f"{change.number}'s tested tree {tested.commit[:12]}"
+                )
+        url = str(self.repo(changes[-1].project))
         update = await merge_to_branch(
-            last.path, last.commit, urls[-1], changes[-1].branch, changes[-1].project
+            last.path, last.commit, url, changes[-1].branch, changes[-1].project
         )
         merged, before = [], update.old
         for change, (_, tested) in zip(changes, merges, strict=True):
-            if change.status == ChangeStatus.MERGED:
-                merged.append(change)
-                continue
-            merged.append(await self._merged(change, tested.commit, before, user))
+            now = change
+            if change.status != ChangeStatus.MERGED:
+                try:
+                    now = await self._merged(change, tested.commit, before, user)
+                except ReviewError as exc:
+                    log.warning(
+                        "change %s is on its branch but not recorded merged: %s",
+                        change.number,
+                        exc,
+                    )
+            merged.append(now)
             before = tested.commit
         return merged
 

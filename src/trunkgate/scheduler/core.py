@@ -70,6 +70,10 @@ from trunkgate.waiting import first_of, wake_on_change
 log = logging.getLogger(__name__)
 
 SAFETY_WAKE = 5.0
+# A merge that failed for a fault of ours (not the change's) is tried again
+# after this pause, doubled each time up to the last.
+MERGE_RETRY_FIRST = 1.0
+MERGE_RETRY_LAST = 30.0
 
 
 class Scheduler:
@@ -102,6 +106,9 @@ class Scheduler:
         # Merges that failed, by buildset, until the engine has heard: a merge
         # tested on top of one is never tried.
         self._failed_merges: set[str] = set()
+        # Merges being carried out now, by buildset: asked again (a reload),
+        # they are not queued a second time.
+        self._merging: set[str] = set()
         self.site = ""
         self.outbox: Outbox | None = None
 
@@ -176,6 +183,7 @@ class Scheduler:
                 self._busy.clear()
                 self._merges.clear()
                 self._failed_merges.clear()
+                self._merging.clear()
                 await outbox.close()
 
     async def step(self) -> None:
@@ -377,7 +385,10 @@ class Scheduler:
         elif isinstance(action, Merge):
             key = (pipeline, action.queue)
             waiting = self._merges.setdefault(key, [])
-            if all(m.buildset != action.buildset for m in waiting):
+            queued = {m.buildset for m in waiting} | self._merging
+            if action.buildset not in queued:
+                # Asked again: whatever failed before is tried again.
+                self._failed_merges.discard(action.buildset)
                 waiting.append(action)
             self._spawn(key, lambda: self._merge_queue(key))
 
@@ -445,7 +456,8 @@ class Scheduler:
         """Carry out a queue's merges in the order asked, until none waits.
         Items that passed one behind another merge together, in one push.
         A merge behind one that failed is dropped untried: the engine resets
-        its item when it hears of the failure."""
+        its item when it hears of the failure. A fault that is no merge's
+        (the store, say) puts the run back, to be tried again after a pause."""
         pipeline, _ = key
         live = {
             item.buildset
@@ -455,13 +467,23 @@ class Scheduler:
         }
         self._failed_merges &= live
         waiting = self._merges.get(key, [])
+        pause = MERGE_RETRY_FIRST
         while waiting:
             run = self._next_run(pipeline, waiting)
-            if len(run) > 1 and await self._merge_together(pipeline, run):
-                continue
-            for action, item in run:
-                if not await self._merge_one(pipeline, action, item):
-                    break
+            self._merging.update(action.buildset for action, _ in run)
+            try:
+                if len(run) < 2 or not await self._merge_together(pipeline, run):
+                    for action, item in run:
+                        if not await self._merge_one(pipeline, action, item):
+                            break
+                pause = MERGE_RETRY_FIRST
+            except Exception:
+                log.exception("scheduler: %s: merging %s failed", pipeline, run[0][0].change)
+                waiting[:0] = [action for action, _ in run]
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MERGE_RETRY_LAST)
+            finally:
+                self._merging.difference_update(action.buildset for action, _ in run)
         self._merges.pop(key, None)
 
     def _next_run(self, pipeline: str, waiting: list[Merge]) -> list[tuple[Merge, Item]]:
@@ -498,8 +520,8 @@ class Scheduler:
         return TreeToMerge(self.merger.cache.path(change.project), commit, "merge")
 
     async def _merge_together(self, pipeline: str, run: list[tuple[Merge, Item]]) -> bool:
-        """Merges the run in one push; False (nothing answered) when that
-        cannot be done, and they are merged one by one instead."""
+        """Merges the run in one push; False (nothing pushed, nothing
+        answered) when that cannot be done: they are merged one by one then."""
         try:
             merges = []
             for action, item in run:
@@ -509,9 +531,7 @@ class Scheduler:
                 merges.append((action.change.number, tested))
             await self.review.merge_together(merges, user=REPORTER)
         except (ReviewError, MergerError) as exc:
-            log.info(
-                "%s: merging %d changes together failed, merging each: %s", pipeline, len(run), exc
-            )
+            log.info("%s: merging %d changes in one push failed: %s", pipeline, len(run), exc)
             return False
         for action, _ in run:
             log.info(queue_log.merged(pipeline, action.change))
@@ -526,6 +546,7 @@ class Scheduler:
             self._failed_merges.add(action.buildset)
             self._answer(pipeline, MergeFailed(buildset=action.buildset, reason=str(exc)))
             return False
+        self._failed_merges.discard(action.buildset)
         log.info(queue_log.merged(pipeline, action.change))
         self._answer(pipeline, ItemMerged(buildset=action.buildset))
         return True

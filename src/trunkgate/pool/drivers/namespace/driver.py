@@ -337,7 +337,7 @@ class NamespaceDriver:
         # PID 1, say, just after its keeper was listed) is found in the
         # node's cgroups on the next round.
         for _ in range(_KILL_ROUNDS):
-            pids = self._node_processes(names)
+            pids = self._node_processes(names, known_keeper=process is not None)
             if process is not None and process.returncode is None:
                 pids.add(process.pid)
             pids.discard(os.getpid())
@@ -350,15 +350,19 @@ class NamespaceDriver:
         if alive:
             raise DriverError(f"node {names.node_id}: processes {alive} survived SIGKILL")
 
-    def _node_processes(self, names: NodeNames) -> set[int]:
-        """Every process of the node. Its cgroups hold them all once they
-        exist (its keeper joins them before it starts anything, and nothing
-        in a node can leave them); without cgroups, every process of the
-        host is looked at for the node's namespace or name, which costs a
-        deleting launcher milliseconds of CPU per node on a busy host."""
-        if any(d.is_dir() for d in cgroup_dirs(names.netns, self.controllers).values()):
-            return cgroup_processes(names.netns)
-        return set(find_node_processes(names)) | cgroup_processes(names.netns)
+    def _node_processes(self, names: NodeNames, *, known_keeper: bool) -> set[int]:
+        """Every process of the node. Its cgroups hold them all once its
+        keeper (which this driver started, when `known_keeper`) has joined
+        them, before it starts anything, and nothing in a node can leave
+        them. Without cgroups, or with a keeper another process started
+        (the reaper's, after a restart), every process of the host is looked
+        at for the node's namespace or name: that costs a deleting launcher
+        milliseconds of CPU per node on a busy host."""
+        in_cgroups = cgroup_processes(names.netns)
+        dirs = cgroup_dirs(names.netns, self.controllers).values()
+        if known_keeper and any(d.is_dir() for d in dirs):
+            return in_cgroups
+        return set(find_node_processes(names)) | in_cgroups
 
     async def _cleanup_failed(self, node_id: str) -> None:
         """Undo a failed create; if that fails too, the reaper finds the rest."""
