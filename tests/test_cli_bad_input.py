@@ -114,6 +114,8 @@ CASES: list[tuple[str, ...]] = [
     ("node hold nosuch --key /nonexistent", "/nonexistent"),
     ("node hold nosuch --key /dev/zero", "/dev/zero", "too big"),
     ("node hold nosuch --key {site}", "Is a directory"),
+    (f"node hold nosuch --reason {'x' * 501}", "--reason", "501"),
+    ("node hold nosuch --reason", "--reason", "say why"),
     # Autohold requests that could never hold anything, or hold forever.
     ("autohold add --project example/calc --job nosuchjob --reason x", "nosuchjob"),
     ("autohold add --project nosuch --job style --reason x", "nosuch"),

@@ -279,8 +279,17 @@ def _public_keys(files: Sequence[Path]) -> list[str]:
         raise CliError(str(exc)) from None
 
 
+def _check_reason(reason: str) -> None:
+    """A hold's reason is shown with every node it holds: said, and short."""
+    if not reason.strip():
+        raise CliError("--reason: say why the nodes are held (it is shown with them)")
+    if len(reason) > LONGEST_REASON:
+        raise CliError(f"--reason: at most {LONGEST_REASON} characters, not {len(reason)}")
+
+
 def run_node_hold(args: argparse.Namespace) -> int:
     hold_for = _duration(args.hold_for, "--for")
+    _check_reason(args.reason)
     keys = _public_keys(args.keys)
 
     async def work(config: Config, store: Store) -> tuple[Config, Node]:
@@ -351,10 +360,7 @@ def run_node_delete(args: argparse.Namespace) -> int:
 
 def run_autohold_add(args: argparse.Namespace) -> int:
     hold_for = _duration(args.hold_for, "--for")
-    if not args.reason.strip():
-        raise CliError("--reason: say why the nodes are held (it is shown with them)")
-    if len(args.reason) > LONGEST_REASON:
-        raise CliError(f"--reason: at most {LONGEST_REASON} characters, not {len(args.reason)}")
+    _check_reason(args.reason)
     keys = _public_keys(args.keys)
 
     async def work(config: Config, store: Store) -> Autohold:
