@@ -220,14 +220,14 @@ class NodeConnection:
                     said.cancel()
                     process.close()
                 if not whole:
-                    await _stop(pack)  # nobody reads the rest
+                    await _kill_local(pack)  # nobody reads the rest
                 packed = await pack.wait()
                 local = b"".join((await complaints)[0]).decode("utf-8", "replace").strip()
         except TimeoutError:
             raise NodeLost(self.name, f"copying {source} took over {timeout:g}s") from None
         finally:
             complaints.cancel()
-            await _stop(pack)
+            await _kill_local(pack)
         if whole and packed != 0:
             raise ExecutorError(f"git could not pack the history from {source}: {local}")
         self._check_exit(process, f"unpacking into ~/{target}", unpacked)
@@ -325,7 +325,7 @@ async def _tags(source: Path) -> dict[str, str]:
     return {name: sha for name, sha in pairs}
 
 
-async def _stop(process: asyncio.subprocess.Process) -> None:
+async def _kill_local(process: asyncio.subprocess.Process) -> None:
     """Kills a local process that may still run and waits for it. What it
     still had in its output pipe is read and dropped: asyncio waits for the
     pipes to close, and a full pipe that nobody reads never does."""

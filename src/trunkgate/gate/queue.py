@@ -15,8 +15,8 @@ An item that passed while every item ahead of it in its tree is being merged
 starts merging too, without waiting for their answers: the scheduler merges
 a queue's items in order and, side by side, in one push. If a merge ahead
 fails, the items merging behind it are reset like any other (their merge
-was never tried). The window bounds how many items, counted from the head, may be under test
-at any moment: when it shrinks, an item beyond it whose tree is still being
+was never tried). The window bounds how many items, counted from the head,
+may be under test at any moment: when it shrinks, an item beyond it whose tree is still being
 prepared or whose builds still run is reset and waits its turn again; one
 whose builds are all done keeps its results.
 """

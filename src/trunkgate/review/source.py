@@ -469,12 +469,13 @@ class LocalReview:
         if len({(c.project, c.branch) for c in changes}) > 1:
             raise ReviewError("changes merged together must be of one project and branch")
         last = merges[-1][1]
+        holder = Git(last.path, isolated_env())
         for change, (_, tested) in zip(changes, merges, strict=True):
             if change.status == ChangeStatus.MERGED:
                 continue
             await self._mergeable(change, tested)
             try:
-                held = await Git(last.path, isolated_env()).is_ancestor(tested.commit, last.commit)
+                held = await holder.is_ancestor(tested.commit, last.commit)
             except GitError:
                 held = False  # the last one's repository lacks it altogether
             if not held:

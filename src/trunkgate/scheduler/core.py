@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from trunkgate.config.loader import Config
 from trunkgate.gate.actions import (
@@ -99,10 +99,10 @@ class Scheduler:
         self.answers: list[Routed] = []
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._busy: set[tuple[str, str]] = set()
         # Merges asked for, per (pipeline, queue), carried out in order by
-        # one worker per queue.
+        # one worker per queue (those running named in `_merge_workers`).
         self._merges: dict[tuple[str, str], list[Merge]] = {}
+        self._merge_workers: set[tuple[str, str]] = set()
         # Merges that failed, by buildset, until the engine has heard: a merge
         # tested on top of one is never tried.
         self._failed_merges: set[str] = set()
@@ -180,7 +180,7 @@ class Scheduler:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 self._tasks.clear()
                 self.preparer.forget()
-                self._busy.clear()
+                self._merge_workers.clear()
                 self._merges.clear()
                 self._failed_merges.clear()
                 self._merging.clear()
@@ -390,21 +390,21 @@ class Scheduler:
                 # Asked again: whatever failed before is tried again.
                 self._failed_merges.discard(action.buildset)
                 waiting.append(action)
-            self._spawn(key, lambda: self._merge_queue(key))
+            self._start_merging(key)
 
-    def _spawn(self, key: tuple[str, str], work: Callable[[], Awaitable[None]]) -> None:
-        """Runs `work()` unless work under the same key runs already."""
-        if key in self._busy:
+    def _start_merging(self, key: tuple[str, str]) -> None:
+        """Starts the queue's merge worker unless it runs already."""
+        if key in self._merge_workers:
             return
-        self._busy.add(key)
+        self._merge_workers.add(key)
 
         async def guarded() -> None:
             try:
-                await work()
+                await self._merge_queue(key)
             except Exception:
                 log.exception("scheduler: the merges of %s queue %s failed", *key)
             finally:
-                self._busy.discard(key)
+                self._merge_workers.discard(key)
 
         task = asyncio.ensure_future(guarded())
         self._tasks.add(task)

@@ -44,9 +44,9 @@ class BuildRequest:
     # request written before sites had ids.
     site: str = ""
     # Where the scheduler's merger made the tree: a directory of bare
-    # repositories, one per project. An executor that can read it clones
-    # the tree from there instead of merging it again; "" when it cannot be
-    # told.
+    # repositories, one per project. An executor that can read it sends
+    # nodes the tree's commits from there instead of merging them again; ""
+    # when it cannot be told.
     tree_source: str = ""
 
 
