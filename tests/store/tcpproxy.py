@@ -36,6 +36,8 @@ class ZooKeeperProxy:
         self._cut: _Cut | None = None
         self.cuts = 0
         self.refusing = False
+        self.silent = 0
+        """How many of the next connections to accept and then never answer."""
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sockets: set[socket.socket] = set()
@@ -73,6 +75,12 @@ class ZooKeeperProxy:
                 return
             if self.refusing:
                 client.close()
+                continue
+            if self.silent > 0:
+                # Held open and unread, as by a server that is still starting.
+                self.silent -= 1
+                with self._lock:
+                    self._sockets.add(client)
                 continue
             try:
                 server = socket.create_connection(self.upstream)
@@ -148,6 +156,9 @@ class ZooKeeperProxy:
         for thread in self._threads:
             thread.join(timeout=5)
         self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
 
     def __enter__(self) -> ZooKeeperProxy:
         self.start()

@@ -120,3 +120,21 @@ async def test_an_ephemeral_write_across_a_lost_session_is_not_retried(
         async with asyncio.timeout(PATIENCE):
             await creating
     assert await other.children("/launchers") == []
+
+
+async def test_a_reconnect_whose_handshake_goes_unanswered_tries_again_within_the_session(
+    stores: tuple[Store, Store], proxy: ZooKeeperProxy
+) -> None:
+    """A server that is starting can take a connection and never answer it:
+    the store must try again soon enough to find its session still there."""
+    store, other = stores
+    await store.create("/launchers/me", "me", ephemeral=True)
+    session = store.session_id
+    proxy.silent = 1
+    proxy.drop_all()
+    async with asyncio.timeout(PATIENCE):
+        await store.create("/launchers/again", "me")
+    assert proxy.silent == 0
+    assert store.session_id == session
+    assert not store.session_lost.is_set()
+    assert await other.children("/launchers") == ["again", "me"]

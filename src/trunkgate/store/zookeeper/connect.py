@@ -3,6 +3,12 @@
 kazoo's own TLS connect leaks its socket when the handshake fails and keeps
 no record of why; this handler does the handshake on a connected socket and
 remembers the last failure, so the store can say what went wrong.
+
+kazoo waits for the answer to a session handshake for the whole session
+timeout (divided by the number of hosts). A server that is starting can take
+a connection and never answer it; with one host, that wait alone outlasts
+the session. This handler bounds the handshake's waits, so a silent server
+is left and tried again while the session still lives.
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ def tls_context(tls: TLSSettings) -> ssl.SSLContext:
 
 
 class ConnectingHandler(SequentialThreadingHandler):  # type: ignore[misc]
-    def __init__(self, context: ssl.SSLContext | None) -> None:
+    def __init__(self, context: ssl.SSLContext | None, handshake_timeout_s: float) -> None:
         super().__init__()
         self._context = context
+        self._handshake_timeout_s = handshake_timeout_s
+        self._handshaking = False
         self.last_error: BaseException | None = None
 
     def create_connection(
@@ -42,6 +50,7 @@ class ConnectingHandler(SequentialThreadingHandler):  # type: ignore[misc]
         timeout: float | None = None,
         **ignored: Any,
     ) -> socket.socket:
+        self._handshaking = True
         try:
             raw = socket.create_connection(address, timeout)
             if self._context is None:
@@ -51,3 +60,16 @@ class ConnectingHandler(SequentialThreadingHandler):  # type: ignore[misc]
         except OSError as exc:
             self.last_error = exc
             raise
+
+    def select(
+        self, rlist: list[Any], wlist: list[Any], xlist: list[Any], timeout: float | None = None
+    ) -> tuple[list[Any], list[Any], list[Any]]:
+        # Called only by kazoo's connection thread. Until the session is up it
+        # waits on the socket alone; once up, on the socket and its wake-up pipe.
+        if self._handshaking:
+            if len(rlist) > 1:
+                self._handshaking = False
+            elif timeout is not None:
+                timeout = min(timeout, self._handshake_timeout_s)
+        ready: tuple[list[Any], list[Any], list[Any]] = super().select(rlist, wlist, xlist, timeout)
+        return ready

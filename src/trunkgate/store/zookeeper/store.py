@@ -59,7 +59,9 @@ class ZooKeeperStore(Store):
             context = tls_context(tls) if tls is not None else None
         except (OSError, ssl.SSLError) as exc:
             raise StoreError(f"TLS settings for {self.server}: {exc}") from None
-        self._handler = ConnectingHandler(context)
+        # A few handshakes fit in a session's timeout, so one that goes
+        # unanswered leaves time to try again.
+        self._handler = ConnectingHandler(context, settings.session_timeout_s / 4)
         self._client = KazooClient(
             hosts=settings.hosts,
             timeout=settings.session_timeout_s,
