@@ -8,13 +8,17 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.pool.site import PoolSite
 from tests.scheduler.harness import git
+from trunkgate.config.loader import Config
+from trunkgate.executor import service
 from trunkgate.executor.service import ExecutorService
-from trunkgate.history.site import open_site_history
+from trunkgate.history import History
+from trunkgate.history.site import history_url, open_site_history
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildRequest, TreeChange
 from trunkgate.site import open_site_review
@@ -112,4 +116,69 @@ async def test_a_build_cancelled_again_and_again_is_closed_in_the_history(
         await history.close()
     assert build is not None
     assert (build.result, build.node_provider) == ("CANCELED", "east")
+    assert build.ended is not None
+
+
+class SlowStart(History):
+    """A history whose start records wait until let through."""
+
+    asked: asyncio.Event
+    let_through: asyncio.Event
+
+    async def start_build(self, *args: Any, **kwargs: Any) -> bool:
+        self.asked.set()
+        await self.let_through.wait()
+        return await super().start_build(*args, **kwargs)
+
+
+async def test_a_build_cancelled_while_its_start_is_recorded_is_in_the_history(
+    pool: PoolSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert pool.store is not None
+    store = pool.store
+    SlowStart.asked, SlowStart.let_through = asyncio.Event(), asyncio.Event()
+
+    async def slow_history(config: Config) -> History:
+        return await SlowStart.open(history_url(config))
+
+    monkeypatch.setattr(service, "open_site_history", slow_history)
+    request = BuildRequest(
+        id="b0c2",
+        buildset="post#2",
+        pipeline="post",
+        queue=PROJECT,
+        project=PROJECT,
+        change=0,
+        patchset=0,
+        branch="main",
+        job="slow",
+        voting=True,
+        tree=[TreeChange(PROJECT, 0, 0, "main")],
+        commits={},
+        created=time.time(),
+        site="site-1",
+    )
+    stop = asyncio.Event()
+    executor = asyncio.ensure_future(ExecutorService(pool.config, store).run(stop))
+    try:
+        await store.create(layout.build_request(request.id), request)
+        async with asyncio.timeout(60):
+            await SlowStart.asked.wait()
+            await send_cancel(store, request.id)
+            # The executor sees the cancel within milliseconds; then the start goes through.
+            await asyncio.sleep(0.5)
+            SlowStart.let_through.set()
+            while await store.get(layout.build_result(request.id)) is None:
+                await asyncio.sleep(0.05)
+    finally:
+        SlowStart.let_through.set()
+        stop.set()
+        await executor
+    history = await open_site_history(pool.config)
+    try:
+        build = await history.build(request.id)
+    finally:
+        await history.close()
+    assert build is not None
+    assert build.result == "CANCELED"
     assert build.ended is not None

@@ -264,3 +264,32 @@ async def test_sites_sharing_a_database_each_list_their_own_builds(history: Hist
     assert [b.uuid for b in await history.buildsets(site="west")] == [west.uuid]
     assert sorted(b.id for b in await history.builds()) == ["e1", "w1"]
     assert (await history.buildset(east.uuid)).site == "east"  # type: ignore[union-attr]
+
+
+async def test_a_started_build_brings_its_buildset_once(history: History) -> None:
+    buildset = history.new_buildset(pipeline="gate", project="p", change=5, patchset=2)
+    assert await history.buildset(buildset.uuid) is None
+    assert await history.start_build(buildset, id="b1", job="unit", tree={"p": "c" * 40})
+    assert await history.start_build(buildset, id="b2", job="lint", voting=False)
+    # Started again after a stop: nothing new is written.
+    assert not await history.start_build(buildset, id="b1", job="unit")
+
+    assert [b.uuid for b in await history.buildsets(change=5)] == [buildset.uuid]
+    builds = {b.id: b for b in await history.builds(change=5)}
+    assert sorted(builds) == ["b1", "b2"]
+    assert (builds["b1"].pipeline, builds["b1"].patchset, builds["b1"].result) == ("gate", 2, None)
+    assert builds["b1"].tree == {"p": "c" * 40}
+    assert builds["b2"].voting is False
+
+
+async def test_executors_starting_builds_of_one_new_buildset_at_once_share_it(url: str) -> None:
+    async with await History.open(url) as one, await History.open(url) as other:
+        for attempt in range(5):
+            buildset = one.new_buildset(pipeline="gate", project="p", change=attempt)
+            started = await asyncio.gather(
+                one.start_build(buildset, id=f"a{attempt}", job="unit"),
+                other.start_build(buildset, id=f"b{attempt}", job="lint"),
+            )
+            assert started == [True, True]
+            assert len(await one.buildsets(change=attempt)) == 1
+            assert len(await one.builds(change=attempt)) == 2

@@ -28,7 +28,7 @@ from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
 from trunkgate.executor.receiving import clear_stale_areas
 from trunkgate.executor.required import with_required
 from trunkgate.executor.results import BuildResult
-from trunkgate.executor.runner import JobRunner, RunningBuild
+from trunkgate.executor.runner import JobRunner
 from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.history import History, HistoryError
 from trunkgate.history.records import BuildNode as HistoryNode
@@ -242,22 +242,21 @@ class ExecutorService:
                 change=request.change,
                 patchset=request.patchset,
             )
-            running: RunningBuild | None = None
+            # The build does not wait for its record: the history's one
+            # thread writes the start before the end, which waits for it.
+            recording = asyncio.ensure_future(self._record_start(request, spec))
+            running = self.runner.start(spec)
             try:
-                await self._record_start(request, spec)
-                running = self.runner.start(spec)
                 outcome = await running.outcome()
             except asyncio.CancelledError:
-                # Cancelled while its record was being written, too: the
-                # record is written first (one history thread, in order),
-                # then closed with the outcome of a build cancelled at once.
-                running = running or self.runner.start(spec)
                 running.cancel()
                 stopped = await running.outcome()
+                await recording
                 # Stopped without a verdict, the build runs again: its end is that run's.
                 if not self._stopping and request.id not in self._abandoned:
                     await self._record_end(stopped)
                 raise
+            await recording
             await self._record_end(outcome)
             return outcome
         finally:
@@ -318,27 +317,21 @@ class ExecutorService:
     async def _record_start(self, request: BuildRequest, spec: BuildSpec) -> None:
         if self.history is None:
             return
-        buildset = history_buildset(request.site, request.buildset)
         tip = request.change == BRANCH_TIP
+        buildset = self.history.new_buildset(
+            uuid=history_buildset(request.site, request.buildset),
+            site=request.site or None,
+            pipeline=request.pipeline,
+            project=request.project,
+            change=None if tip else request.change,
+            patchset=None if tip else request.patchset,
+            ref=item_ref(request.change, request.patchset, request.branch),
+            branch=request.branch,
+        )
         try:
-            if await self.history.build(request.id) is not None:
-                log.info("executor: build %s runs again after an earlier run stopped", request.id)
-                return
-            if await self.history.buildset(buildset) is None:
-                with contextlib.suppress(HistoryError):
-                    await self.history.add_buildset(
-                        uuid=buildset,
-                        site=request.site or None,
-                        pipeline=request.pipeline,
-                        project=request.project,
-                        change=None if tip else request.change,
-                        patchset=None if tip else request.patchset,
-                        ref=item_ref(request.change, request.patchset, request.branch),
-                        branch=request.branch,
-                    )
-            await self.history.add_build(
+            started = await self.history.start_build(
+                buildset,
                 id=request.id,
-                buildset=buildset,
                 job=request.job,
                 voting=request.voting,
                 log_path=str(spec.console_path),
@@ -346,6 +339,9 @@ class ExecutorService:
             )
         except HistoryError as exc:
             log.warning("executor: cannot record build %s: %s", request.id, exc)
+            return
+        if not started:
+            log.info("executor: build %s runs again after an earlier run stopped", request.id)
 
     async def _record_end(self, outcome: BuildOutcome) -> None:
         if self.history is None:

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from trunkgate.history import connect, migrate, queries
 from trunkgate.history.errors import HistoryError, UnknownRecord
@@ -118,6 +118,37 @@ class History:
 
     # Buildsets
 
+    def new_buildset(
+        self,
+        *,
+        pipeline: str,
+        project: str,
+        change: int | None = None,
+        patchset: int | None = None,
+        ref: str | None = None,
+        branch: str | None = None,
+        uuid: str | None = None,
+        started: datetime | None = None,
+        site: str | None = None,
+    ) -> BuildsetRecord:
+        """A buildset not yet written: an item's jobs started in a pipeline.
+        ``uuid`` is made if not given; ``site`` names the site that runs it,
+        when sites share the database."""
+        return BuildsetRecord(
+            uuid=uuid or uuids.uuid4().hex,
+            pipeline=pipeline,
+            project=project,
+            change=change,
+            patchset=patchset,
+            ref=ref,
+            branch=branch,
+            result=None,
+            message=None,
+            started=started or self._clock(),
+            ended=None,
+            site=site,
+        )
+
     async def add_buildset(
         self,
         *,
@@ -131,21 +162,16 @@ class History:
         started: datetime | None = None,
         site: str | None = None,
     ) -> BuildsetRecord:
-        """Record that an item's jobs started in a pipeline; ``uuid`` is made if
-        not given. ``site`` names the site that runs it, when sites share the
-        database."""
-        record = BuildsetRecord(
-            uuid=uuid or uuids.uuid4().hex,
+        """Record that an item's jobs started in a pipeline (see new_buildset)."""
+        record = self.new_buildset(
             pipeline=pipeline,
             project=project,
             change=change,
             patchset=patchset,
             ref=ref,
             branch=branch,
-            result=None,
-            message=None,
-            started=started or self._clock(),
-            ended=None,
+            uuid=uuid,
+            started=started,
             site=site,
         )
 
@@ -221,8 +247,6 @@ class History:
         """Record that a job started for a buildset; the result comes with finish_build."""
         build_id = id or uuids.uuid4().hex
         when = started or self._clock()
-        nodeset = tuple(nodes)
-        commits = dict(tree or {})
 
         def add(connection: Connection) -> BuildRecord:
             owner = queries.get_buildset(connection, buildset)
@@ -230,28 +254,68 @@ class History:
                 raise UnknownRecord(f"no buildset {buildset} in history {self.url}")
             if queries.get_build(connection, build_id) is not None:
                 raise HistoryError(f"build {build_id} is already in history {self.url}")
-            record = BuildRecord(
-                id=build_id,
+            record = _started_build(
+                owner,
+                build_id=build_id,
                 job=job,
-                project=owner.project,
-                change=owner.change,
-                patchset=owner.patchset,
-                pipeline=owner.pipeline,
-                result=None,
-                node_provider=node_provider,
-                log_path=log_path,
                 started=when,
-                ended=None,
-                buildset=buildset,
                 voting=voting,
-                nodes=nodeset,
+                node_provider=node_provider,
+                nodes=nodes,
+                tree=tree,
+                log_path=log_path,
                 retries=retries,
-                tree=commits,
             )
             queries.insert_build(connection, record)
             return record
 
         return await self._write(add)
+
+    async def start_build(
+        self,
+        buildset: BuildsetRecord,
+        *,
+        id: str,
+        job: str,
+        voting: bool = True,
+        tree: Mapping[str, str] | None = None,
+        log_path: str | None = None,
+    ) -> bool:
+        """Record that a build started, and its buildset unless recorded
+        already, in one transaction. False, and nothing written, when the
+        build is recorded already: it runs again after a stop."""
+        when = self._clock()
+
+        def start(connection: Connection) -> bool:
+            if queries.get_build(connection, id) is not None:
+                return False
+            owner = queries.get_buildset(connection, buildset.uuid)
+            if owner is None:
+                try:
+                    with connection.begin_nested():
+                        queries.insert_buildset(connection, buildset)
+                    owner = buildset
+                except IntegrityError:
+                    # Another executor's build of the buildset wrote it meanwhile.
+                    owner = queries.get_buildset(connection, buildset.uuid)
+                    if owner is None:
+                        raise
+            record = _started_build(
+                owner,
+                build_id=id,
+                job=job,
+                started=when,
+                voting=voting,
+                node_provider=None,
+                nodes=(),
+                tree=tree,
+                log_path=log_path,
+                retries=0,
+            )
+            queries.insert_build(connection, record)
+            return True
+
+        return await self._write(start)
 
     async def update_build(
         self,
@@ -359,6 +423,39 @@ class History:
                     return work(connection)
         except SQLAlchemyError as exc:
             raise connect.translate(self._engine, self.url, exc) from exc
+
+
+def _started_build(
+    owner: BuildsetRecord,
+    *,
+    build_id: str,
+    job: str,
+    started: datetime,
+    voting: bool,
+    node_provider: str | None,
+    nodes: Iterable[BuildNode],
+    tree: Mapping[str, str] | None,
+    log_path: str | None,
+    retries: int,
+) -> BuildRecord:
+    return BuildRecord(
+        id=build_id,
+        job=job,
+        project=owner.project,
+        change=owner.change,
+        patchset=owner.patchset,
+        pipeline=owner.pipeline,
+        result=None,
+        node_provider=node_provider,
+        log_path=log_path,
+        started=started,
+        ended=None,
+        buildset=owner.uuid,
+        voting=voting,
+        nodes=tuple(nodes),
+        retries=retries,
+        tree=dict(tree or {}),
+    )
 
 
 def _given(**fields: Any) -> dict[str, Any]:
