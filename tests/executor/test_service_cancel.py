@@ -168,8 +168,10 @@ async def test_a_build_cancelled_while_its_start_is_recorded_is_in_the_history(
             # The executor sees the cancel within milliseconds; then the start goes through.
             await asyncio.sleep(0.5)
             SlowStart.let_through.set()
-            while await store.get(layout.build_result(request.id)) is None:
-                await asyncio.sleep(0.05)
+            async with store.watch(layout.BUILD_RESULTS) as answers:
+                await answers.arm()
+                while await store.get(layout.build_result(request.id)) is None:
+                    await answers.changed(1.0)
     finally:
         SlowStart.let_through.set()
         stop.set()

@@ -1,17 +1,24 @@
 """Merging changes in a project's bare cache, with no workspace: `git
-merge-tree --write-tree` makes the merged tree and `git commit-tree` the merge
-commit, dated from its inputs, so that it is the very commit `git merge
---no-ff` makes in a workspace, in every build and every merger. The merges
-made are remembered as refs in the cache. Cherry-picks are not here: git
-before 2.40 cannot merge-tree onto a chosen base, so `prepare` makes them in
-a workspace."""
+merge-tree --write-tree` makes the merged tree and the merge commit is made
+of it, dated from its inputs, so that it is the very commit `git merge
+--no-ff` makes in a workspace, in every build and every merger. A pass's
+clean merges are asked of one git process (`tree_merges`) and their commits
+written as `git commit-tree` would write them (`commits`); the commands
+shown for them are the equivalent git commands. The merges made are
+remembered as refs in the cache. Cherry-picks are not here: git before
+2.40 cannot merge-tree onto a chosen base, so `prepare` makes them in a
+workspace."""
 
 from __future__ import annotations
 
+import asyncio
+import shlex
 from collections.abc import Iterable
 
+from trunkgate.merger.commits import Signature, commit_body, is_sha1, loose_commit
 from trunkgate.merger.git import Git
 from trunkgate.merger.model import MergeMode
+from trunkgate.merger.tree_merges import TreeMerges
 
 MEMO_PREFIX = "refs/trunkgate/memo"
 
@@ -69,6 +76,7 @@ class CacheMerges:
         self.failed: dict[str, str] = {}
         # commit -> (its tree, its committer time): what a merge is made of.
         self.known: dict[str, tuple[str, int]] = {}
+        self._trees = TreeMerges(git)
 
     async def describe(self, commits: Iterable[str]) -> None:
         """Look up the trees and dates of commits about to be merged, all in
@@ -100,10 +108,7 @@ class CacheMerges:
 
     async def _merge(self, head: str, commit: str, message: str) -> str:
         (head_tree, head_time), (_, commit_time) = self.known[head], self.known[commit]
-        merged = await self.git.run("merge-tree", "--write-tree", head, commit, check=False)
-        if not merged.ok:
-            raise NotMerged(summary(merged.output))
-        tree = merged.stdout.split("\n", 1)[0].strip()
+        tree = await self._tree(head, commit)
         # `git merge` makes no commit for a change the branch has already.
         if tree == head_tree and await self.git.is_ancestor(commit, head):
             return head
@@ -112,21 +117,41 @@ class CacheMerges:
         # starts with exactly the commits the items ahead were tested as and
         # merge as.
         when = max(head_time, commit_time)
-        date = f"@{when} +0000"
-        made = await self.git.run(
-            "commit-tree",
-            tree,
-            "-p",
-            head,
-            "-p",
-            commit,
-            "-m",
-            message,
-            env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date},
-        )
-        result = made.stdout.strip()
+        result = await self._commit(tree, head, commit, message, when)
         self.known[result] = (tree, when)
         return result
+
+    async def _tree(self, head: str, commit: str) -> str:
+        tree = await self._trees.tree(head, commit)
+        if tree is not None:
+            self.git.commands.append(
+                shlex.join(("git", "merge-tree", "--write-tree", head, commit))
+            )
+            return tree
+        # Not clean, or no process to ask: git alone says which, and why.
+        merged = await self.git.run("merge-tree", "--write-tree", head, commit, check=False)
+        if not merged.ok:
+            raise NotMerged(summary(merged.output))
+        return merged.stdout.split("\n", 1)[0].strip()
+
+    async def _commit(self, tree: str, head: str, commit: str, message: str, when: int) -> str:
+        command = ("commit-tree", tree, "-p", head, "-p", commit, "-m", message)
+        author = Signature.of(self.git.env, "AUTHOR", when)
+        committer = Signature.of(self.git.env, "COMMITTER", when)
+        if author is not None and committer is not None and is_sha1(tree, head, commit):
+            body = commit_body(tree, (head, commit), author, committer, message)
+            objects = self.git.cwd / "objects"
+            self.git.commands.append(shlex.join(("git", *command)))
+            return await asyncio.to_thread(loose_commit, objects, body)
+        date = f"@{when} +0000"
+        made = await self.git.run(
+            *command, env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+        )
+        return made.stdout.strip()
+
+    async def close(self) -> None:
+        """Stop the pass's git process."""
+        await self._trees.close()
 
     async def remember(self) -> None:
         """Keep the merges made in the cache, for the trees of later builds."""

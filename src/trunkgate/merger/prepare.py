@@ -366,6 +366,7 @@ class Merger:
         finally:
             # The merges made were good, even those before a conflict.
             for project_merges in merges.values():
+                await project_merges.close()
                 await project_merges.remember()
 
     async def _check_out(
