@@ -3,6 +3,7 @@ builds are answered through the store by a double whose results the test picks."
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -143,3 +144,31 @@ async def test_a_standby_scheduler_waits_for_the_lead_and_stops_when_told(
     assert standby.managers == {}  # it never led
     stop.set()
     await asyncio.wait_for(task, timeout=5)
+
+
+async def test_trees_gone_from_the_cache_are_made_again_and_merge_as_tested(
+    site: SchedulerSite,
+) -> None:
+    site.hold.clear()
+    scheduler = site.start_scheduler()
+    site.start_executor()
+    assert site.review is not None
+    numbers = [
+        await site.propose(name, f"{name} changed\n", f"Change {name}")
+        for name in ("a.txt", "b.txt", "c.txt")
+    ]
+    for number in numbers:
+        await site.review.approve(number)
+    await site.wait_pending(
+        lambda builds: any(b.pipeline == "gate" and b.change == 3 for b in builds)
+    )
+    tested = {r.change: r.commits[PROJECT] for r in await site.pending() if r.pipeline == "gate"}
+    # Lost between the tests and the merges (a disk cleaned, say).
+    shutil.rmtree(scheduler.merger.cache.root)
+    site.hold.set()
+    await site.settled()
+    assert [(await site.change(n)).status for n in numbers] == [ChangeStatus.MERGED] * 3
+    branch = site.config.data_dir / "git" / f"{PROJECT}.git"
+    # Made again, the trees are the very commits tested.
+    assert git(branch, "rev-parse", "main") == tested[3]
+    assert [(await site.change(n)).merged_commit for n in numbers] == [tested[n] for n in numbers]

@@ -8,7 +8,7 @@ import asyncio
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,3 +142,30 @@ class Git:
         if result.returncode not in (0, 1):
             raise GitError(result.args, result.returncode, result.output)
         return result.returncode == 0
+
+    async def all_in(self, commits: Iterable[str], tip: str) -> bool:
+        """Whether every commit is `tip` or an ancestor of it, in one git
+        call: the only commit none of the others reaches is then `tip`.
+        False too when git does not know one of them."""
+        result = await self.run(
+            "merge-base", "--independent", tip, *commits, check=False, record=False
+        )
+        return result.ok and result.stdout.split() == [tip]
+
+    async def lacking(self, commits: Iterable[str]) -> set[str]:
+        """Those of `commits` the repository has no commit for, in one git call."""
+        wanted = list(dict.fromkeys(commits))
+        if not wanted:
+            return set()
+        result = await self.run(
+            "cat-file",
+            "--batch-check=%(objectname) %(objecttype)",
+            stdin="".join(f"{c}\n" for c in wanted).encode(),
+            record=False,
+        )
+        found = {
+            words[0]
+            for words in (line.split() for line in result.stdout.splitlines())
+            if words[-1:] == ["commit"]
+        }
+        return {c for c in wanted if c not in found}

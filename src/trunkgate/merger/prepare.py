@@ -268,10 +268,15 @@ class Merger:
 
     async def holds(self, project: str, commit: str) -> bool:
         """Whether the project's cache has `commit` (a tree made earlier, say)."""
+        return not await self.lacking(project, [commit])
+
+    async def lacking(self, project: str, commits: Iterable[str]) -> set[str]:
+        """Those of `commits` the project's cache does not have, in one look."""
+        wanted = set(commits)
         path = self.cache.path(project)
-        if not await asyncio.to_thread((path / "HEAD").exists):
-            return False
-        return await Git(path, isolated_env()).rev(commit) is not None
+        if not wanted or not await asyncio.to_thread((path / "HEAD").exists):
+            return wanted
+        return await Git(path, isolated_env()).lacking(wanted)
 
     async def _in_a_pass(
         self,

@@ -67,6 +67,12 @@ class TreeToMerge:
     mode: MergeMode = "merge"
 
 
+def _open(change: Change) -> None:
+    """Only an open change merges."""
+    if change.status != ChangeStatus.NEW:
+        raise ReviewError(f"change {change.number} is {change.status}; restore it to merge it")
+
+
 def default_user() -> str:
     try:
         return getpass.getuser()
@@ -470,19 +476,30 @@ class LocalReview:
             raise ReviewError("changes merged together must be of one project and branch")
         last = merges[-1][1]
         holder = Git(last.path, isolated_env())
-        for change, (_, tested) in zip(changes, merges, strict=True):
-            if change.status == ChangeStatus.MERGED:
-                continue
-            await self._mergeable(change, tested)
-            try:
-                held = await holder.is_ancestor(tested.commit, last.commit)
-            except GitError:
-                held = False  # the last one's repository lacks it altogether
-            if not held:
-                raise ReviewError(
-                    f"the tested tree {last.commit[:12]} does not hold change "
-                    f"{change.number}'s tested tree {tested.commit[:12]}"
-                )
+        waiting = [
+            (change, tested)
+            for change, (_, tested) in zip(changes, merges, strict=True)
+            if change.status != ChangeStatus.MERGED
+        ]
+        for change, _ in waiting:
+            _open(change)
+        # The last tree holds every change and every tree tested before it:
+        # one look for all. Only when it does not, change by change, for
+        # which one and why.
+        inside = [tested.commit for _, tested in waiting]
+        inside += [change.commit for change, tested in waiting if tested.mode == "merge"]
+        if not await holder.all_in(inside, last.commit):
+            for change, tested in waiting:
+                await self._mergeable(change, tested)
+                try:
+                    held = await holder.is_ancestor(tested.commit, last.commit)
+                except GitError:
+                    held = False  # the last one's repository lacks it altogether
+                if not held:
+                    raise ReviewError(
+                        f"the tested tree {last.commit[:12]} does not hold change "
+                        f"{change.number}'s tested tree {tested.commit[:12]}"
+                    )
         url = str(self.repo(changes[-1].project))
         update = await merge_to_branch(
             last.path, last.commit, url, changes[-1].branch, changes[-1].project
@@ -506,8 +523,7 @@ class LocalReview:
     async def _mergeable(self, change: Change, tested: TreeToMerge | None) -> str:
         """The URL of the change's repository, once the change may be merged
         as `tested`: open, and (merged in) that tree."""
-        if change.status != ChangeStatus.NEW:
-            raise ReviewError(f"change {change.number} is {change.status}; restore it to merge it")
+        _open(change)
         if tested is not None and tested.mode == "merge":
             source = Git(tested.path, isolated_env())
             if not await source.is_ancestor(change.commit, tested.commit):

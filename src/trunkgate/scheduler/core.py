@@ -510,22 +510,32 @@ class Scheduler:
             run.append((waiting.pop(0), item))
         return run
 
-    async def _tested(self, action: Merge, item: Item) -> TreeToMerge | None:
-        """The tree the item tested, in the merger's cache (made again if need be)."""
-        change = action.change
-        commit = item.commits.get(change.project)
-        if commit is None or item.prepared_tree is None:
-            return None
-        await self.preparer.make_again(item.prepared_tree, item.commits, change.project)
-        return TreeToMerge(self.merger.cache.path(change.project), commit, "merge")
+    async def _tested(self, run: list[tuple[Merge, Item]]) -> list[TreeToMerge | None]:
+        """The trees the items tested, in the merger's cache: looked for
+        there in one go, and made again where missing."""
+        commits = [item.commits.get(action.change.project) for action, item in run]
+        wanted: dict[str, set[str]] = {}
+        for (action, item), commit in zip(run, commits, strict=True):
+            if commit is not None and item.prepared_tree is not None:
+                wanted.setdefault(action.change.project, set()).add(commit)
+        lacking = {project: await self.merger.lacking(project, c) for project, c in wanted.items()}
+        trees: list[TreeToMerge | None] = []
+        for (action, item), commit in zip(run, commits, strict=True):
+            project = action.change.project
+            if commit is None or item.prepared_tree is None:
+                trees.append(None)
+                continue
+            if commit in lacking[project]:
+                await self.preparer.make_again(item.prepared_tree, item.commits)
+            trees.append(TreeToMerge(self.merger.cache.path(project), commit, "merge"))
+        return trees
 
     async def _merge_together(self, pipeline: str, run: list[tuple[Merge, Item]]) -> bool:
         """Merges the run in one push; False (nothing pushed, nothing
         answered) when that cannot be done: they are merged one by one then."""
         try:
             merges = []
-            for action, item in run:
-                tested = await self._tested(action, item)
+            for (action, _), tested in zip(run, await self._tested(run), strict=True):
                 if tested is None:
                     return False
                 merges.append((action.change.number, tested))
@@ -540,7 +550,7 @@ class Scheduler:
 
     async def _merge_one(self, pipeline: str, action: Merge, item: Item) -> bool:
         try:
-            tested = await self._tested(action, item)
+            (tested,) = await self._tested([(action, item)])
             await self.review.merge(action.change.number, tested, user=REPORTER)
         except (ReviewError, MergerError) as exc:
             self._failed_merges.add(action.buildset)

@@ -53,11 +53,9 @@ class TreePreparer:
         bases = split_bases(commits)[1] if commits else ()
         return merge_request(tree, self.git_root, bases)
 
-    async def make_again(self, tree: Tree, commits: dict[str, str], project: str) -> None:
-        """Make sure the merger's cache holds the commit `tree` was tested as
-        in `project`, making the tree again (pinned to its bases) if not."""
-        if await self.merger.holds(project, commits[project]):
-            return
+    async def make_again(self, tree: Tree, commits: dict[str, str]) -> None:
+        """Make the tree again (pinned to its bases), so that the merger's
+        cache holds the commits it was tested as."""
         (remade,) = await self.merger.merge([self.request(tree, commits)])
         if isinstance(remade, MergerError):
             raise remade
