@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import asyncssh
@@ -360,3 +360,24 @@ def test_host_ports_out_of_range_name_the_line(tmp_path: Path) -> None:
     assert found == [
         "trunkgate.yaml:4:24: item 2 of 'host-ports' must be less than or equal to 65535"
     ]
+
+
+async def test_the_host_and_its_nodes_acknowledge_at_once(
+    driver: NamespaceDriver, spec: Spec
+) -> None:
+    """sshd writes a session's packets with Nagle on: a delayed ACK on either
+    side held each new connection's first command back 40 ms."""
+    node = await driver.create(spec("0000000001"))
+    subnet = f"{gateway_of(driver)}/{prefixlen(driver)}"
+    netns = driver.names.node(node.external_id).netns
+    host_routes = await run_json(
+        "ip", "-j", "-d", "-4", "route", "show", "dev", driver.names.uplink
+    )
+    node_routes = await run_json(
+        "ip", "-j", "-d", "-n", netns, "-4", "route", "show", "dev", "eth0"
+    )
+    for routes, source in ((host_routes, gateway_of(driver)), (node_routes, node.address)):
+        [route] = routes
+        assert IPv4Network(subnet, strict=False) == IPv4Network(str(route["dst"]))
+        assert route.get("prefsrc") == source
+        assert "quickack" in json.dumps(route.get("metrics", []))
