@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "BACKGROUND_SHARES",
     "CGROUP_ROOT",
     "CONTROLLERS",
+    "FOREGROUND_SHARES",
     "PARENT",
     "Limits",
     "available_controllers",
@@ -56,7 +58,15 @@ class Limits:
     shm: int = 256 << 20
 
 
-def cgroup_settings(limits: Limits, controller: str) -> list[tuple[str, str]]:
+#: A node booted ahead of demand weighs this much against a running build's
+#: node (1024, the default) when both want the CPU.
+BACKGROUND_SHARES = 2
+FOREGROUND_SHARES = 1024
+
+
+def cgroup_settings(
+    limits: Limits, controller: str, *, background: bool = False
+) -> list[tuple[str, str]]:
     """The files to write, in order, in a node's cgroup of `controller`."""
     if controller == "memory":
         # Without swap accounting the memsw file is absent; the driver
@@ -68,11 +78,12 @@ def cgroup_settings(limits: Limits, controller: str) -> list[tuple[str, str]]:
     if controller == "pids":
         return [("pids.max", str(limits.pids))]
     if controller == "cpu":
+        shares = [("cpu.shares", str(BACKGROUND_SHARES))] if background else []
         if limits.cpus is None:
-            return []
+            return shares
         period = 100_000
         quota = round(limits.cpus * period)
-        return [("cpu.cfs_period_us", str(period)), ("cpu.cfs_quota_us", str(quota))]
+        return [*shares, ("cpu.cfs_period_us", str(period)), ("cpu.cfs_quota_us", str(quota))]
     if controller == "devices":
         allow = [("devices.allow", f"c {d} rwm") for d in _ALLOWED_DEVICES]
         return [("devices.deny", "a"), *allow]
