@@ -44,3 +44,30 @@ async def test_a_collection_cancelled_while_its_area_is_mounted_leaves_no_mount(
         assert collect_mounts() == [], f"cancelled after {step} steps"
         assert not [p for p in os.listdir(tmp_path) if ".receiving" in p]
     assert entered > 0
+
+
+async def test_a_collection_cancelled_again_while_it_cleans_up_leaves_no_mount(
+    tmp_path: Path,
+) -> None:
+    mounted = asyncio.Event()
+
+    async def collect(dest: Path) -> None:
+        async with receiving_area(dest, 1 << 20, 100):
+            mounted.set()
+            await asyncio.sleep(10)
+
+    # The scheduler asks again and again until the build answers: a second
+    # cancel lands while the first one's clean-up runs.
+    for step in range(20):
+        mounted.clear()
+        task = asyncio.ensure_future(collect(tmp_path / f"node-{step}"))
+        await mounted.wait()
+        task.cancel()
+        for _ in range(step % 5):
+            await asyncio.sleep(0)
+        await asyncio.sleep((step // 5) * 0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert collect_mounts() == [], f"cancelled again after {step} steps"
+        assert not [p for p in os.listdir(tmp_path) if ".receiving" in p]
