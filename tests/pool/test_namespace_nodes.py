@@ -13,16 +13,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tests.pool.site import PoolSite
 from trunkgate.pool import Driver, Instance, LaunchFailed, NodeSpec, QuotaExceeded
 from trunkgate.pool.drivers.namespace import NamespaceDriver, NamespaceSettings, host
-from trunkgate.pool.drivers.namespace.cgroups import (
-    BACKGROUND_SHARES,
-    CGROUP_ROOT,
-    FOREGROUND_SHARES,
-    PARENT,
-)
-from trunkgate.pool.states import NodeState
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the namespace driver needs root")
 
@@ -264,62 +256,3 @@ async def test_a_provider_recovers_after_its_switch_vanished(
 
     await connect(instance)
     assert [i.external_id for i in await driver.list_instances()] == ["0000000002", "0000000003"]
-
-
-def cpu_shares(driver: NamespaceDriver, node_id: str) -> int:
-    netns = driver.names.node(node_id).netns
-    return int((CGROUP_ROOT / "cpu" / PARENT / netns / "cpu.shares").read_text())
-
-
-async def test_a_node_made_ahead_of_demand_yields_the_cpu_until_it_serves(
-    driver: NamespaceDriver, spec: Spec, connect: Connect
-) -> None:
-    if "cpu" not in driver.controllers:
-        pytest.skip("this host has no cpu cgroup controller")
-    ahead = await driver.create(spec("0000000001", background=True))
-    asked = await driver.create(spec("0000000002"))
-    await asyncio.gather(connect(ahead), connect(asked))
-    assert cpu_shares(driver, ahead.external_id) == BACKGROUND_SHARES
-    assert cpu_shares(driver, asked.external_id) == FOREGROUND_SHARES
-
-    await driver.foreground([ahead.external_id])
-    assert cpu_shares(driver, ahead.external_id) == FOREGROUND_SHARES
-
-
-async def test_the_launcher_boots_min_ready_nodes_in_the_background_and_hands_them_over_whole(
-    tmp_path: Path,
-) -> None:
-    site = PoolSite(
-        tmp_path / "site",
-        """\
-        labels:
-          - name: small
-            min-ready: 1
-        providers:
-          - name: east
-            driver: namespace
-            max-servers: 2
-            labels: [{name: small}]
-        """,
-    )
-    await site.open()
-    try:
-        driver = site.drivers["east"]
-        assert isinstance(driver, NamespaceDriver)
-        if "cpu" not in driver.controllers:
-            pytest.skip("this host has no cpu cgroup controller")
-        site.start("east")
-        (ready,) = await site.wait_for(lambda nodes: any(n.state == NodeState.READY for n in nodes))
-        assert cpu_shares(driver, ready.external_id or "") == BACKGROUND_SHARES
-
-        (granted,) = (await site.client.request_nodes(["small"], requestor="t", build="b1")).nodes
-        assert granted.id == ready.id
-        assert cpu_shares(driver, granted.external_id or "") == FOREGROUND_SHARES
-        # Its replacement, made ahead of demand again, yields.
-        nodes = await site.wait_for(
-            lambda nodes: any(n.state == NodeState.READY and n.id != ready.id for n in nodes)
-        )
-        (replacement,) = [n for n in nodes if n.state == NodeState.READY and n.id != ready.id]
-        assert cpu_shares(driver, replacement.external_id or "") == BACKGROUND_SHARES
-    finally:
-        await site.close()

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 __all__ = [
-    "BootsInBackground",
     "Driver",
     "DriverError",
     "DriverUnavailable",
@@ -73,7 +72,6 @@ class NodeSpec:
     image_path: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     avoid: frozenset[str] = frozenset()
-    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,15 +110,6 @@ class Driver(Protocol):
 
     async def list_instances(self) -> list[Instance]:
         """Everything in the provider that carries our tags, half-built included."""
-        ...
-
-
-@runtime_checkable
-class BootsInBackground(Protocol):
-    """A driver that makes `background` nodes with a small share of the host's CPUs."""
-
-    async def foreground(self, external_ids: Sequence[str]) -> None:
-        """These nodes serve a request now: give them a full share. Raises `DriverError`."""
         ...
 
 

@@ -34,7 +34,6 @@ from trunkgate.pool.decisions import (
     used_capacity,
 )
 from trunkgate.pool.driver import (
-    BootsInBackground,
     Driver,
     DriverError,
     GroupsNodes,
@@ -404,7 +403,6 @@ class Launcher:
                 await self._launch_failed(request, [r for r in results if r.node_id is None])
                 return
             node_ids = claimed + launched
-            await self._foreground(claimed)
             # Each node starts alone: only several need joining (about 15 ms of nft).
             if len(node_ids) > 1 and not await self._connect(node_ids):
                 for node_id in node_ids:
@@ -438,32 +436,18 @@ class Launcher:
             with contextlib.suppress(NoRecord, NotEmpty):
                 await self.store.delete(layout.request_lock(request.id))
 
-    async def _foreground(self, node_ids: list[str]) -> None:
-        """Nodes made ahead of demand serve a request now: where the driver
-        held them back, they get their full share. A node that cannot is
-        slower, not broken: it is used all the same."""
-        if not node_ids or not isinstance(self.driver, BootsInBackground):
-            return
-        try:
-            await self.driver.foreground(await self._external_ids(node_ids))
-        except DriverError as exc:
-            log.warning("provider %s: %s", self.settings.provider, exc)
-
-    async def _external_ids(self, node_ids: list[str]) -> list[str]:
-        external_ids = []
-        for node_id in node_ids:
-            record = await self.records.node(node_id)
-            external_ids.append((record.value.external_id if record else None) or node_id)
-        return external_ids
-
     async def _connect(self, node_ids: list[str]) -> bool:
         """Let one request's nodes, and no others, reach each other, where
         the driver keeps nodes apart; before the request is fulfilled, so no
         job runs before its nodes can talk."""
         if not isinstance(self.driver, GroupsNodes):
             return True
+        external_ids = []
+        for node_id in node_ids:
+            record = await self.records.node(node_id)
+            external_ids.append((record.value.external_id if record else None) or node_id)
         try:
-            await self.driver.connect(await self._external_ids(node_ids))
+            await self.driver.connect(external_ids)
         except DriverError as exc:
             log.warning("provider %s: %s", self.settings.provider, exc)
             return False
@@ -651,7 +635,6 @@ class Launcher:
             image_path=self.settings.image_paths.get(node.image),
             tags={TAG_NODE: node.id, TAG_PROVIDER: node.provider},
             avoid=backoff.hosts_backing_off(self.status, self.clock()),
-            background=node.request is None,
         )
 
     async def _ssh_ready(self, instance: Instance, node: Node, key: NodeKey) -> None:

@@ -116,8 +116,6 @@ class BootPlan:
     address: IPv4Address
     sshd: str = "/usr/sbin/sshd"
     sysctls: Mapping[str, str] = field(default_factory=lambda: dict(NODE_SYSCTLS))
-    background: bool = False
-    """Booted ahead of demand: a small CPU share until it serves a request."""
 
     @property
     def sshd_config(self) -> str:
@@ -139,10 +137,7 @@ def render_plan(plan: BootPlan) -> dict[str, Any]:
         "layers": [{"target": t, "lower": lower} for t, lower in plan.layers],
         "files": [{"source": str(s), "target": t, "mode": m} for s, t, m in plan.files],
         "cgroups": {
-            str(path): [
-                list(pair)
-                for pair in cgroup_settings(plan.limits, controller, background=plan.background)
-            ]
+            str(path): [list(pair) for pair in cgroup_settings(plan.limits, controller)]
             for controller, path in plan.cgroups.items()
         },
         "cgroup_views": list(plan.cgroups),

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "BACKGROUND_SHARES",
     "CGROUP_ROOT",
     "CONTROLLERS",
-    "FOREGROUND_SHARES",
     "PARENT",
     "Limits",
     "available_controllers",
@@ -58,15 +56,7 @@ class Limits:
     shm: int = 256 << 20
 
 
-#: A node booted ahead of demand weighs this much against a running build's
-#: node (1024, the default) when both want the CPU.
-BACKGROUND_SHARES = 2
-FOREGROUND_SHARES = 1024
-
-
-def cgroup_settings(
-    limits: Limits, controller: str, *, background: bool = False
-) -> list[tuple[str, str]]:
+def cgroup_settings(limits: Limits, controller: str) -> list[tuple[str, str]]:
     """The files to write, in order, in a node's cgroup of `controller`."""
     if controller == "memory":
         # Without swap accounting the memsw file is absent; the driver
@@ -78,12 +68,11 @@ def cgroup_settings(
     if controller == "pids":
         return [("pids.max", str(limits.pids))]
     if controller == "cpu":
-        shares = [("cpu.shares", str(BACKGROUND_SHARES))] if background else []
         if limits.cpus is None:
-            return shares
+            return []
         period = 100_000
         quota = round(limits.cpus * period)
-        return [*shares, ("cpu.cfs_period_us", str(period)), ("cpu.cfs_quota_us", str(quota))]
+        return [("cpu.cfs_period_us", str(period)), ("cpu.cfs_quota_us", str(quota))]
     if controller == "devices":
         allow = [("devices.allow", f"c {d} rwm") for d in _ALLOWED_DEVICES]
         return [("devices.deny", "a"), *allow]

@@ -34,7 +34,6 @@ from trunkgate.pool.drivers.namespace.boot import (
 )
 from trunkgate.pool.drivers.namespace.cgroups import (
     CONTROLLERS,
-    FOREGROUND_SHARES,
     available_controllers,
     cgroup_dirs,
     cgroup_processes,
@@ -180,7 +179,6 @@ class NamespaceDriver:
                 upper_size=self.settings.limits.disk if self.settings.upper == "tmpfs" else None,
                 address=address,
                 sshd=sshd,
-                background=node.background,
             )
             files.plan.write_text(json.dumps(render_plan(plan), indent=1), encoding="utf-8")
             self._processes[node.node_id] = await start_node(names, files)
@@ -231,23 +229,6 @@ class NamespaceDriver:
             raise DriverError(
                 f"provider {self.provider}: cannot connect {external_ids}: {exc}"
             ) from exc
-
-    async def foreground(self, external_ids: Sequence[str]) -> None:
-        """Give these nodes (booted in the background) a full CPU share."""
-        if "cpu" not in self.controllers:
-            return
-        for external_id in external_ids:
-            if not NODE_ID_PATTERN.fullmatch(external_id):
-                continue
-            cgroup = cgroup_dirs(self.names.node(external_id).netns, ["cpu"])["cpu"]
-            try:
-                await asyncio.to_thread(
-                    (cgroup / "cpu.shares").write_text, f"{FOREGROUND_SHARES}\n"
-                )
-            except OSError as exc:
-                raise DriverError(
-                    f"node {external_id}: cannot give it a full CPU share: {exc}"
-                ) from exc
 
     async def list_instances(self) -> list[Instance]:
         node_ids: set[str] = set()
