@@ -48,3 +48,14 @@ async def test_lacking_names_the_commits_a_repository_does_not_have(tmp_path: Pa
     assert await queries.lacking([*line, side]) == set()
     assert await queries.lacking([line[0], "1" * 40, tree]) == {"1" * 40, tree}
     assert await queries.lacking([]) == set()
+
+
+async def test_parents_are_read_for_many_commits_at_once(tmp_path: Path) -> None:
+    repo, line, side = history(tmp_path)
+    queries = Git(repo, isolated_env())
+    assert await queries.parents([line[2], side, line[0]]) == {
+        line[2]: (line[1],),
+        side: (line[1],),
+        line[0]: (),
+    }
+    assert await queries.parents([line[0], "2" * 40]) == {}

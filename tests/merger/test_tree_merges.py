@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.merger.conftest import PROJECT, Upstream, lines_with
+from tests.merger.gitrepo import push_change
 from trunkgate.merger import Merger, MergeRequest, PreparedTree, tree_merges
 from trunkgate.merger.commits import Signature, commit_body, loose_commit
 from trunkgate.merger.git import isolated_env
@@ -128,4 +129,25 @@ async def test_a_git_that_holds_its_answers_is_given_up_for_the_pass(
     monkeypatch.setattr(tree_merges, "PROBE_S", 0.5)
     given_up = await made_commits(requests, Merger(tmp_path / "b"), tmp_path / "b-build")
     assert given_up == with_one_process
-    assert "one git at a time: no answer" in caplog.text
+    assert "merging one git at a time" in caplog.text
+
+
+async def test_a_change_git_refuses_to_merge_leaves_the_one_process_for_the_rest(
+    upstream: Upstream, merger: Merger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """git merge-tree --stdin ends on unrelated histories: that change does
+    not merge, and the merges after it still go to one process."""
+    upstream.work.git("checkout", "--quiet", "--orphan", "unrelated")
+    upstream.work.git("rm", "-rq", "--cached", ".")
+    upstream.work.commit("Unrelated", {"other.txt": "other\n"})
+    unrelated = upstream.spec(9, push_change(upstream.work, upstream.bare, 9))
+    first = upstream.change(1, {"one.txt": "1\n"})
+    second = upstream.change(2, {"two.txt": "2\n"})
+    refused, made = await merger.merge(
+        [MergeRequest((first, unrelated)), MergeRequest((first, second))]
+    )
+    assert isinstance(refused, MergeConflict)
+    assert refused.change == unrelated
+    assert "unrelated histories" in refused.detail
+    assert isinstance(made, MergedTree)
+    assert "one git at a time" not in caplog.text

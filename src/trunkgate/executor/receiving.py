@@ -12,11 +12,12 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from trunkgate.executor.collect import remove_tree
+from trunkgate.waiting import to_the_end
 
 __all__ = ["clear_stale_areas", "receiving_area", "settle_into"]
 
@@ -47,28 +48,13 @@ async def receiving_area(dest: Path, size: int, entries: int) -> AsyncIterator[P
         # Whatever ended the collection (a cancel while the area was being
         # made or mounted included), what was made is undone, even when
         # cancelled again meanwhile.
-        await _to_the_end(_remove_area(area))
+        await to_the_end(_remove_area(area))
 
 
 async def _remove_area(area: Path) -> None:
     if await asyncio.to_thread(os.path.ismount, area):
         await _run("umount", "-l", str(area))
     await asyncio.to_thread(remove_tree, area)
-
-
-async def _to_the_end(work: Awaitable[None]) -> None:
-    """Runs `work` to its end however often the caller is cancelled
-    meanwhile; then the cancel goes on."""
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    task.result()
-    if cancelled:
-        raise asyncio.CancelledError
 
 
 def clear_stale_areas(under: Path) -> list[Path]:

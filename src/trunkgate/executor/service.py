@@ -43,6 +43,7 @@ from trunkgate.scheduler.records import BuildRequest, history_buildset, item_ref
 from trunkgate.scheduler.trees import merge_request
 from trunkgate.site import GIT_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, RecordExists, Store
+from trunkgate.waiting import to_the_end
 
 log = logging.getLogger(__name__)
 
@@ -244,19 +245,22 @@ class ExecutorService:
             )
             # The build does not wait for its record: the history's one
             # thread writes the start before the end, which waits for it.
+            # Written whatever happens, even on a cancel.
             recording = asyncio.ensure_future(self._record_start(request, spec))
-            running = self.runner.start(spec)
             try:
-                outcome = await running.outcome()
-            except asyncio.CancelledError:
-                running.cancel()
-                stopped = await running.outcome()
-                await recording
-                # Stopped without a verdict, the build runs again: its end is that run's.
-                if not self._stopping and request.id not in self._abandoned:
-                    await self._record_end(stopped)
-                raise
-            await recording
+                running = self.runner.start(spec)
+                try:
+                    outcome = await running.outcome()
+                except asyncio.CancelledError:
+                    running.cancel()
+                    stopped = await running.outcome()
+                    await to_the_end(recording)
+                    # Stopped without a verdict, the build runs again: its end is that run's.
+                    if not self._stopping and request.id not in self._abandoned:
+                        await self._record_end(stopped)
+                    raise
+            finally:
+                await to_the_end(recording)
             await self._record_end(outcome)
             return outcome
         finally:

@@ -169,3 +169,17 @@ class Git:
             if words[-1:] == ["commit"]
         }
         return {c for c in wanted if c not in found}
+
+    async def parents(self, commits: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Each commit's parents, in one git call; empty when git does not
+        know one of them."""
+        wanted = list(dict.fromkeys(commits))
+        if not wanted:
+            return {}
+        result = await self.run(
+            "rev-list", "--no-walk=unsorted", "--parents", *wanted, check=False, record=False
+        )
+        if not result.ok:
+            return {}
+        lines = (line.split() for line in result.stdout.splitlines())
+        return {words[0]: tuple(words[1:]) for words in lines if words}

@@ -149,8 +149,11 @@ class CacheMerges:
         )
         return made.stdout.strip()
 
+    def stop(self) -> None:
+        """Kill the pass's git process at once; `close` waits for it."""
+        self._trees.stop()
+
     async def close(self) -> None:
-        """Stop the pass's git process."""
         await self._trees.close()
 
     async def remember(self) -> None:

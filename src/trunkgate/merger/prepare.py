@@ -38,6 +38,7 @@ from trunkgate.merger.model import (
     PreparedTree,
     PrepareResult,
 )
+from trunkgate.waiting import to_the_end
 
 TreeResult = MergedTree | MergeConflict | MergerError
 
@@ -369,9 +370,12 @@ class Merger:
                 made(index, trees[-1])
             return trees
         finally:
+            # Every project's git goes, whatever befalls the others'.
+            for project_merges in merges.values():
+                project_merges.stop()
+            await to_the_end(asyncio.gather(*(m.close() for m in merges.values())))
             # The merges made were good, even those before a conflict.
             for project_merges in merges.values():
-                await project_merges.close()
                 await project_merges.remember()
 
     async def _check_out(

@@ -9,8 +9,9 @@ pass and asks it a merge at a time.
 git buffers its answers when its output is a pipe, so it runs under
 `stdbuf -o0`, which turns the buffering off. If the first, trivial, merge
 is not answered within PROBE_S (no `stdbuf`, a git that buffers anyway),
-the pass does without: `tree` returns None and the caller runs a git of its
-own for the merge, as it does for any merge that is not clean.
+this process does without from then on: `tree` returns None and the caller
+runs a git of its own for the merge, as it does for any merge that is not
+clean.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 
 from trunkgate.merger.git import OBJECT_ID, Git
@@ -31,37 +33,55 @@ CLEAN = b"1\0"
 END = b"\0"
 
 
+#: The PATHs whose `stdbuf` and git did not answer one by one: passes that
+#: follow do without at once, rather than waiting PROBE_S each.
+_WITHOUT: set[str] = set()
+
+
 class TreeMerges:
     """Merged trees from one git process; `close` stops it."""
 
     def __init__(self, git: Git) -> None:
         self.git = git
         self._proc: asyncio.subprocess.Process | None = None
-        self._given_up = shutil.which("stdbuf") is None
+        self._given_up = shutil.which("stdbuf") is None or _path() in _WITHOUT
 
     async def tree(self, head: str, commit: str) -> str | None:
         """The tree of `commit` merged onto `head` when they merge cleanly;
         None when they do not, or the process could not say."""
         if self._given_up:
             return None
+        if self._proc is None:
+            try:
+                await self._start(head)
+            except (
+                OSError,
+                ValueError,
+                asyncio.IncompleteReadError,
+                TimeoutError,
+                _NotClean,
+            ) as exc:
+                log.warning(
+                    "merger: merging one git at a time: `stdbuf -o0 git merge-tree --stdin` "
+                    "gave no answer (%s)",
+                    str(exc) or type(exc).__name__,
+                )
+                self._given_up = True
+                _WITHOUT.add(_path())
+                await self.close()
+                return None
+        assert self._proc is not None
         try:
-            proc = self._proc or await self._start(head)
             async with asyncio.timeout(self.git.timeout):
-                return await self._ask(proc, head, commit)
-        except (OSError, EOFError, ValueError, asyncio.IncompleteReadError, TimeoutError) as exc:
-            log.warning(
-                "merger: merging in %s one git at a time: %s", self.git.cwd, str(exc) or "no answer"
-            )
-            self._given_up = True
-            await self.close()
-            return None
-        except _NotClean:
-            # What follows the answer (its conflicts) is not read: the next
-            # merge gets a fresh process.
+                return await self._ask(self._proc, head, commit)
+        except (_NotClean, asyncio.IncompleteReadError, ValueError, OSError, TimeoutError):
+            # Not clean, or refused (git ends on unrelated histories, say):
+            # git alone says which and why. What follows an answer (its
+            # conflicts) is not read: the next merge gets a fresh process.
             await self.close()
             return None
 
-    async def _start(self, head: str) -> asyncio.subprocess.Process:
+    async def _start(self, head: str) -> None:
         proc = await asyncio.create_subprocess_exec(
             "stdbuf",
             "-o0",
@@ -80,7 +100,6 @@ class TreeMerges:
         # answers come one by one.
         async with asyncio.timeout(PROBE_S):
             await self._ask(proc, head, head)
-        return proc
 
     async def _ask(self, proc: asyncio.subprocess.Process, head: str, commit: str) -> str:
         assert proc.stdin is not None
@@ -98,15 +117,24 @@ class TreeMerges:
             raise ValueError(f"git merge-tree answered {answer[:80]!r}, not a tree")
         return answer
 
+    def stop(self) -> None:
+        """Kill the process at once; `close` then waits for it."""
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+
     async def close(self) -> None:
+        self.stop()
         proc, self._proc = self._proc, None
         if proc is None:
             return
         if proc.stdin is not None:
             proc.stdin.close()
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
         await proc.wait()
+
+
+def _path() -> str:
+    return os.environ.get("PATH", "")
 
 
 class _NotClean(Exception):

@@ -483,12 +483,17 @@ class LocalReview:
         ]
         for change, _ in waiting:
             _open(change)
-        # The last tree holds every change and every tree tested before it:
-        # one look for all. Only when it does not, change by change, for
-        # which one and why.
-        inside = [tested.commit for _, tested in waiting]
-        inside += [change.commit for change, tested in waiting if tested.mode == "merge"]
-        if not await holder.all_in(inside, last.commit):
+        # Each tree tested holds its change (merged in, the change is its
+        # second parent) and the last tree holds every tree tested before
+        # it: two looks for all. Only when that is not plain, change by
+        # change, for which one and why.
+        trees = [tested.commit for _, tested in waiting]
+        parents = await holder.parents(trees)
+        plain = all(
+            tested.mode != "merge" or change.commit in parents.get(tested.commit, ())[1:]
+            for change, tested in waiting
+        )
+        if not (plain and await holder.all_in(trees, last.commit)):
             for change, tested in waiting:
                 await self._mergeable(change, tested)
                 try:

@@ -51,6 +51,9 @@ class ConnectingHandler(SequentialThreadingHandler):  # type: ignore[misc]
         **ignored: Any,
     ) -> socket.socket:
         self._handshaking = True
+        if timeout is not None:
+            # The TCP connect and a TLS handshake are bounded alike.
+            timeout = min(timeout, self._handshake_timeout_s)
         try:
             raw = socket.create_connection(address, timeout)
             if self._context is None:
@@ -64,8 +67,9 @@ class ConnectingHandler(SequentialThreadingHandler):  # type: ignore[misc]
     def select(
         self, rlist: list[Any], wlist: list[Any], xlist: list[Any], timeout: float | None = None
     ) -> tuple[list[Any], list[Any], list[Any]]:
-        # Called only by kazoo's connection thread. Until the session is up it
-        # waits on the socket alone; once up, on the socket and its wake-up pipe.
+        # Called by kazoo's connection thread (and by `command`, which the
+        # store never uses). Until the session is up it waits on the socket
+        # alone; once up, on the socket and its wake-up pipe.
         if self._handshaking:
             if len(rlist) > 1:
                 self._handshaking = False

@@ -60,8 +60,10 @@ class ZooKeeperStore(Store):
         except (OSError, ssl.SSLError) as exc:
             raise StoreError(f"TLS settings for {self.server}: {exc}") from None
         # A few handshakes fit in a session's timeout, so one that goes
-        # unanswered leaves time to try again.
-        self._handler = ConnectingHandler(context, settings.session_timeout_s / 4)
+        # unanswered leaves time to try again; never less than a second, for
+        # a busy server that is slow to answer.
+        handshake_s = min(settings.session_timeout_s, max(1.0, settings.session_timeout_s / 4))
+        self._handler = ConnectingHandler(context, handshake_s)
         self._client = KazooClient(
             hosts=settings.hosts,
             timeout=settings.session_timeout_s,
