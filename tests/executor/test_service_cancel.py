@@ -62,6 +62,26 @@ async def pool(tmp_path: Path) -> AsyncIterator[PoolSite]:
         await pool.close()
 
 
+def post_build(build: str, buildset: str) -> BuildRequest:
+    """The request for a `slow` build of the project's branch tip in post."""
+    return BuildRequest(
+        id=build,
+        buildset=buildset,
+        pipeline="post",
+        queue=PROJECT,
+        project=PROJECT,
+        change=0,
+        patchset=0,
+        branch="main",
+        job="slow",
+        voting=True,
+        tree=[TreeChange(PROJECT, 0, 0, "main")],
+        commits={},
+        created=time.time(),
+        site="site-1",
+    )
+
+
 async def send_cancel(store: Store, build: str) -> None:
     """What the scheduler's outbox does to cancel a build."""
     path = layout.build_request(build)
@@ -76,22 +96,7 @@ async def test_a_build_cancelled_again_and_again_is_closed_in_the_history(
 ) -> None:
     assert pool.store is not None
     store = pool.store
-    request = BuildRequest(
-        id="b0c1",
-        buildset="post#1",
-        pipeline="post",
-        queue=PROJECT,
-        project=PROJECT,
-        change=0,
-        patchset=0,
-        branch="main",
-        job="slow",
-        voting=True,
-        tree=[TreeChange(PROJECT, 0, 0, "main")],
-        commits={},
-        created=time.time(),
-        site="site-1",
-    )
+    request = post_build("b0c1", "post#1")
     stop = asyncio.Event()
     executor = asyncio.ensure_future(ExecutorService(pool.config, store).run(stop))
     try:
@@ -142,22 +147,7 @@ async def test_a_build_cancelled_while_its_start_is_recorded_is_in_the_history(
         return await SlowStart.open(history_url(config))
 
     monkeypatch.setattr(service, "open_site_history", slow_history)
-    request = BuildRequest(
-        id="b0c2",
-        buildset="post#2",
-        pipeline="post",
-        queue=PROJECT,
-        project=PROJECT,
-        change=0,
-        patchset=0,
-        branch="main",
-        job="slow",
-        voting=True,
-        tree=[TreeChange(PROJECT, 0, 0, "main")],
-        commits={},
-        created=time.time(),
-        site="site-1",
-    )
+    request = post_build("b0c2", "post#2")
     stop = asyncio.Event()
     executor = asyncio.ensure_future(ExecutorService(pool.config, store).run(stop))
     try:

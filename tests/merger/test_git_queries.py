@@ -3,19 +3,10 @@ which commits a repository lacks."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from tests.scheduler.harness import git
 from trunkgate.merger.git import Git, isolated_env
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=T", "-c", "user.email=t@localhost", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def history(tmp_path: Path) -> tuple[Path, list[str], str]:
