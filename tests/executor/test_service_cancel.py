@@ -17,7 +17,7 @@ from tests.scheduler.harness import git
 from trunkgate.config.loader import Config
 from trunkgate.executor import service
 from trunkgate.executor.service import ExecutorService
-from trunkgate.history import History
+from trunkgate.history import BuildRecord, History
 from trunkgate.history.site import history_url, open_site_history
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildRequest, TreeChange
@@ -82,6 +82,17 @@ def post_build(build: str, buildset: str) -> BuildRequest:
     )
 
 
+async def recorded(pool: PoolSite, build: str) -> BuildRecord:
+    """The build as the site's history has it."""
+    history = await open_site_history(pool.config)
+    try:
+        record = await history.build(build)
+    finally:
+        await history.close()
+    assert record is not None, f"build {build} is not in the history"
+    return record
+
+
 async def send_cancel(store: Store, build: str) -> None:
     """What the scheduler's outbox does to cancel a build."""
     path = layout.build_request(build)
@@ -114,12 +125,7 @@ async def test_a_build_cancelled_again_and_again_is_closed_in_the_history(
     finally:
         stop.set()
         await executor
-    history = await open_site_history(pool.config)
-    try:
-        build = await history.build(request.id)
-    finally:
-        await history.close()
-    assert build is not None
+    build = await recorded(pool, request.id)
     assert (build.result, build.node_provider) == ("CANCELED", "east")
     assert build.ended is not None
 
@@ -166,11 +172,6 @@ async def test_a_build_cancelled_while_its_start_is_recorded_is_in_the_history(
         SlowStart.let_through.set()
         stop.set()
         await executor
-    history = await open_site_history(pool.config)
-    try:
-        build = await history.build(request.id)
-    finally:
-        await history.close()
-    assert build is not None
+    build = await recorded(pool, request.id)
     assert build.result == "CANCELED"
     assert build.ended is not None
