@@ -6,6 +6,8 @@ import pytest
 
 from trunkgate.pool import backoff
 from trunkgate.pool.decisions import (
+    REFILL_QUIET,
+    REFILL_WAIT_MAX,
     Decline,
     Defer,
     Fill,
@@ -16,6 +18,7 @@ from trunkgate.pool.decisions import (
     failure_reason,
     min_ready_launches,
     plan_request,
+    refill_from,
     requests_to_serve,
 )
 from trunkgate.pool.records import Node, NodeRequest, ProviderStatus
@@ -254,3 +257,15 @@ def test_a_full_provider_waits_until_a_node_goes_or_the_pause_ends() -> None:
     assert plan_request(wanted, A, [], now=101.0, status=full) == Fill((), ("small",))
     later = 100.0 + backoff.QUOTA_PAUSE
     assert plan_request(wanted, A, one, now=later, status=full) == Fill((), ("small",))
+
+
+def test_refills_wait_while_nodes_are_handed_out_and_not_for_ever() -> None:
+    # Nothing handed out lately: refill now.
+    assert refill_from(100.0, None, None) is None
+    assert refill_from(100.0, 100.0 - REFILL_QUIET, None) is None
+    # Handed out a moment ago: wait for the pause.
+    assert refill_from(100.0, 99.9, None) == 99.9 + REFILL_QUIET
+    # Nodes handed out again and again: the refill waits at most REFILL_WAIT_MAX.
+    assert refill_from(101.0, 100.9, 99.0) == 100.9 + REFILL_QUIET
+    assert refill_from(101.9, 101.8, 99.0) == 99.0 + REFILL_WAIT_MAX
+    assert refill_from(99.0 + REFILL_WAIT_MAX, 99.0 + REFILL_WAIT_MAX - 0.1, 99.0) is None

@@ -4,6 +4,7 @@ providers, max-servers under load, multi-node nodesets, failing providers."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from tests.pool.site import PoolSite, launches
 from trunkgate.pool import launcher as launcher_module
 from trunkgate.pool import layout
 from trunkgate.pool.client import NodeRequestFailed
+from trunkgate.pool.decisions import REFILL_QUIET
 from trunkgate.pool.holding import FinishedBuild, HoldPolicy
 from trunkgate.pool.states import USES_CAPACITY, NodeState, RequestState
 from trunkgate.store.locking import contenders
@@ -367,3 +369,37 @@ async def test_a_request_another_launcher_let_go_of_is_served_at_once(  # type: 
     finally:
         asking.cancel()
         await asyncio.gather(asking, return_exceptions=True)
+
+
+async def test_a_node_handed_out_is_replaced_once_the_handing_out_pauses(  # type: ignore[no-untyped-def]
+    make_site,
+) -> None:
+    site = await make_site(TWO_PROVIDERS.format(min_ready=1, max_servers=2))
+    now = 1000.0
+    site.start("east", clock=lambda: now)
+    (first,) = ready(await site.wait_for(lambda nodes: len(ready(nodes)) == 1))
+    deferred = asyncio.Event()
+
+    class Deferrals(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "wait while nodes are handed out" in record.getMessage():
+                deferred.set()
+
+    handler = Deferrals()
+    logger = logging.getLogger("trunkgate.pool.launcher")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        await site.client.request_nodes(["small"], requestor="test", build="b1")
+        # A gate's builds start on the nodes handed out: their replacements wait.
+        async with asyncio.timeout(30):
+            await deferred.wait()
+        assert [n.id for n in await site.nodes()] == [first.id]
+        # The handing out paused (the clock moved on): the pool is made whole.
+        now += REFILL_QUIET
+        nodes = await site.wait_for(lambda nodes: len(ready(nodes)) == 1)
+        assert ready(nodes)[0].id != first.id
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

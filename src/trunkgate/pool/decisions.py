@@ -296,3 +296,25 @@ def every_provider_declined(
     offering = [providers_by_label.get(label, frozenset()) for label in request.labels]
     could_serve = frozenset.intersection(*offering) if offering else frozenset()
     return could_serve <= set(request.declined_by)
+
+
+#: Refills wait until the provider has handed out no node for this long...
+REFILL_QUIET = 0.5
+#: ...but never longer than this after they were first due.
+REFILL_WAIT_MAX = 3.0
+
+
+def refill_from(now: float, handed_out: float | None, due_since: float | None) -> float | None:
+    """When min-ready launches may start: None for now, else the time.
+
+    While a provider hands out ready nodes (a gate queue's builds starting,
+    say), the nodes that replace them wait: on one host, booting them takes
+    the cores the builds start on. They wait until the handing out pauses
+    for REFILL_QUIET, and at most REFILL_WAIT_MAX after they were first due.
+    """
+    if handed_out is None or now - handed_out >= REFILL_QUIET:
+        return None
+    since = now if due_since is None else due_since
+    if now - since >= REFILL_WAIT_MAX:
+        return None
+    return min(handed_out + REFILL_QUIET, since + REFILL_WAIT_MAX)

@@ -30,6 +30,7 @@ from trunkgate.pool.decisions import (
     failure_reason,
     min_ready_launches,
     plan_request,
+    refill_from,
     requests_to_serve,
     used_capacity,
 )
@@ -140,6 +141,11 @@ class Launcher:
         self._statuses: Statuses = {}
         self._peers: list[ProviderView] = []
         self._contended: set[str] = set()
+        # When this launcher last handed nodes to a request; since when
+        # min-ready launches are due and wait (`refill_from`); until when.
+        self._handed_out: float | None = None
+        self._refill_due: float | None = None
+        self._refill_at: float | None = None
 
     # -- running --------------------------------------------------------
 
@@ -171,8 +177,12 @@ class Launcher:
                         registration, registered = await self._register()
                     await self.step()
                     now = self.clock()
-                    ends = backoff.next_change(self.status, now)
-                    wait = SAFETY_WAKE if ends is None else min(SAFETY_WAKE, ends - now)
+                    ends = [
+                        t
+                        for t in (backoff.next_change(self.status, now), self._refill_at)
+                        if t is not None
+                    ]
+                    wait = min([SAFETY_WAKE, *(t - now for t in ends)])
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(max(wait, 0.01)):
                             await first_of(
@@ -423,6 +433,7 @@ class Launcher:
                     await self.records.update_node(node_id, _unclaim)
             else:
                 POOL_METRICS.request_wait.observe(now - request.created)
+                self._handed_out = now
         except asyncio.CancelledError:
             # Abandoned at shutdown: the request is open again, for another
             # provider or this one restarted; claimed nodes go back.
@@ -536,6 +547,22 @@ class Launcher:
                     peers=self._peers,
                     status=self._statuses,
                 )
+                self._refill_at = None
+                if not labels:
+                    self._refill_due = None
+                    return
+                now = self.clock()
+                self._refill_at = refill_from(now, self._handed_out, self._refill_due)
+                if self._refill_at is not None:
+                    if self._refill_due is None:
+                        self._refill_due = now
+                        log.info(
+                            "provider %s: %d min-ready launch(es) wait while nodes are handed out",
+                            self.settings.provider,
+                            len(labels),
+                        )
+                    return
+                self._refill_due = None
                 for label in labels:
                     node = await self._new_node(label, None)
                     self._start(self._bring_up(node), f"launch {node.id}")
