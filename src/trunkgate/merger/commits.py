@@ -57,19 +57,16 @@ def commit_body(
     return (text if text.endswith("\n") else text + "\n").encode()
 
 
-def object_id(body: bytes) -> str:
-    return hashlib.sha1(b"commit %d\0" % len(body) + body).hexdigest()
-
-
 def loose_commit(objects: Path, body: bytes) -> str:
     """Writes the commit into `objects` (a repository's object directory)
     unless it is there already; returns its id."""
-    oid = object_id(body)
+    stored = b"commit %d\0" % len(body) + body
+    oid = hashlib.sha1(stored).hexdigest()
     path = objects / oid[:2] / oid[2:]
     if path.exists():
         return oid
     path.parent.mkdir(exist_ok=True)
-    data = zlib.compress(b"commit %d\0" % len(body) + body)
+    data = zlib.compress(stored)
     temporary = path.parent / f"tmp_obj_{secrets.token_hex(6)}"
     # Read-only, as git makes its objects; moved into place whole.
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)

@@ -267,10 +267,6 @@ class Merger:
             )
         return PreparedTree(tuple(repos))
 
-    async def holds(self, project: str, commit: str) -> bool:
-        """Whether the project's cache has `commit` (a tree made earlier, say)."""
-        return not await self.lacking(project, [commit])
-
     async def lacking(self, project: str, commits: Iterable[str]) -> set[str]:
         """Those of `commits` the project's cache does not have, in one look."""
         wanted = set(commits)

@@ -475,7 +475,6 @@ class LocalReview:
         if len({(c.project, c.branch) for c in changes}) > 1:
             raise ReviewError("changes merged together must be of one project and branch")
         last = merges[-1][1]
-        holder = Git(last.path, isolated_env())
         waiting = [
             (change, tested)
             for change, (_, tested) in zip(changes, merges, strict=True)
@@ -483,28 +482,7 @@ class LocalReview:
         ]
         for change, _ in waiting:
             _open(change)
-        # Each tree tested holds its change (merged in, the change is its
-        # second parent) and the last tree holds every tree tested before
-        # it: two looks for all. Only when that is not plain, change by
-        # change, for which one and why.
-        trees = [tested.commit for _, tested in waiting]
-        parents = await holder.parents(trees)
-        plain = all(
-            tested.mode != "merge" or change.commit in parents.get(tested.commit, ())[1:]
-            for change, tested in waiting
-        )
-        if not (plain and await holder.all_in(trees, last.commit)):
-            for change, tested in waiting:
-                await self._mergeable(change, tested)
-                try:
-                    held = await holder.is_ancestor(tested.commit, last.commit)
-                except GitError:
-                    held = False  # the last one's repository lacks it altogether
-                if not held:
-                    raise ReviewError(
-                        f"the tested tree {last.commit[:12]} does not hold change "
-                        f"{change.number}'s tested tree {tested.commit[:12]}"
-                    )
+        await self._held_by(waiting, last)
         url = str(self.repo(changes[-1].project))
         update = await merge_to_branch(
             last.path, last.commit, url, changes[-1].branch, changes[-1].project
@@ -524,6 +502,32 @@ class LocalReview:
             merged.append(now)
             before = tested.commit
         return merged
+
+    async def _held_by(self, waiting: list[tuple[Change, TreeToMerge]], last: TreeToMerge) -> None:
+        """Raises ReviewError unless each tree tested holds its change and
+        `last` holds every tree. Merged in, a change is its tree's second
+        parent: two looks for all, and change by change (for which one and
+        why) only when that is not plain."""
+        holder = Git(last.path, isolated_env())
+        trees = [tested.commit for _, tested in waiting]
+        parents = await holder.parents(trees)
+        plain = all(
+            tested.mode != "merge" or change.commit in parents.get(tested.commit, ())[1:]
+            for change, tested in waiting
+        )
+        if plain and await holder.all_in(trees, last.commit):
+            return
+        for change, tested in waiting:
+            await self._mergeable(change, tested)
+            try:
+                held = await holder.is_ancestor(tested.commit, last.commit)
+            except GitError:
+                held = False  # the last one's repository lacks it altogether
+            if not held:
+                raise ReviewError(
+                    f"the tested tree {last.commit[:12]} does not hold change "
+                    f"{change.number}'s tested tree {tested.commit[:12]}"
+                )
 
     async def _mergeable(self, change: Change, tested: TreeToMerge | None) -> str:
         """The URL of the change's repository, once the change may be merged
