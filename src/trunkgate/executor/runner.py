@@ -413,12 +413,23 @@ class _Build:
         self, conn: NodeConnection, record: PoolNode, rsync: Rsync, limit: int
     ) -> None:
         """Copies from one node whatever it sends within `limit` bytes, then
-        keeps only what is safe to keep (`inspect_copy`), whatever happened."""
+        keeps only what is safe to keep (`inspect_copy`), whatever happened.
+        A node with nothing to send (no artifacts asked for, no system log)
+        gets no receiving area."""
         dest = self.spec.log_dir / conn.name
         file_limit = self.settings.collect_file_limit
         pulls: list[Pulled] = []
         # A retried build's collection replaces the earlier attempt's.
         await asyncio.to_thread(remove_tree, dest)
+        try:
+            # The node names its system log: one line of it, and only shown escaped.
+            said = await conn.run(SYSTEM_LOG_COMMAND)
+        except ExecutorError as exc:
+            self.log.line(f"Collecting from {conn.name} failed: {exc}")
+            said = ""
+        system_log = next(iter(said.strip().splitlines()), "")
+        if not self.spec.job.artifacts and not system_log:
+            return
         async with receiving_area(dest, limit, self.settings.collect_entry_limit) as area:
             try:
                 if self.spec.job.artifacts:
@@ -433,9 +444,6 @@ class _Build:
                     pulls.append(artifacts)
                     if not artifacts.complete and not artifacts.over_limit:
                         self.log.line(f"Some artifacts of {conn.name} could not be copied")
-                # The node names its system log: one line of it, and only shown escaped.
-                said = await conn.run(SYSTEM_LOG_COMMAND)
-                system_log = next(iter(said.strip().splitlines()), "")
                 left = limit - sum(p.received for p in pulls)
                 if system_log and left > 0:
                     pulls.append(
