@@ -3,6 +3,7 @@ and writing files, and what a failure on the node says."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -98,6 +99,36 @@ async def test_a_repository_arrives_checked_out_and_files_arrive_as_written(
     assert await conn.run("wc -c < b.env") == "0\n"
 
 
+async def test_a_copy_says_home_once_the_directories_asked_for_are_made(
+    conn: NodeConnection, tmp_path: Path
+) -> None:
+    source, main, _ = history(tmp_path)
+    home: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+    copying = asyncio.ensure_future(
+        conn.put_repo(
+            source,
+            "src/app",
+            branch="main",
+            branches={"main": main},
+            bases={},
+            url='file:///a "quoted" \\ path #not-a-comment',
+            also_make=["trunkgate/deep"],
+            home=home,
+        )
+    )
+    said = await home
+    # Said while the history still streams, and files can go there at once.
+    await conn.put({"trunkgate/deep/file": "here\n"})
+    assert not copying.done()
+    await copying
+    assert said == await conn.run('printf "%s" "$HOME"')
+    assert await conn.run("cat trunkgate/deep/file") == "here\n"
+    url = await conn.run("cd src/app && git remote get-url origin")
+    assert url == 'file:///a "quoted" \\ path #not-a-comment\n'
+    checked = await conn.run("cd src/app && git fsck --no-progress 2>&1 && git status --porcelain")
+    assert checked == ""
+
+
 async def test_a_repository_the_node_cannot_take_fails_with_the_nodes_reason(
     conn: NodeConnection, tmp_path: Path
 ) -> None:
@@ -105,10 +136,19 @@ async def test_a_repository_the_node_cannot_take_fails_with_the_nodes_reason(
     source, main, _ = history(tmp_path)
     await conn.run("touch blocker")
 
+    home: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
     with pytest.raises(ExecutorError, match=r"unpacking into ~/blocker/app exited 1: .*mkdir"):
         await conn.put_repo(
-            source, "blocker/app", branch="main", branches={"main": main}, bases={}, url="u"
+            source,
+            "blocker/app",
+            branch="main",
+            branches={"main": main},
+            bases={},
+            url="u",
+            home=home,
         )
+    # Whoever waits to write files there hears the node had no place for them.
+    assert home.result() is None
     # The connection still serves the build.
     assert await conn.run("echo alive") == "alive\n"
 

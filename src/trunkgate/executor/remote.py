@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,8 +31,6 @@ T = TypeVar("T")
 #: What a short command may print before the rest is read and dropped.
 RUN_OUTPUT_LIMIT = 1 << 20
 _CHUNK = 1 << 16
-# Ends the list of refs a node sets (no ref name can be this line).
-_REFS_END = "TRUNKGATE_REFS_END"
 
 
 class _Watch(asyncssh.SSHClient):
@@ -154,6 +152,8 @@ class NodeConnection:
         branches: Mapping[str, str],
         bases: Mapping[str, str],
         url: str,
+        also_make: Sequence[str] = (),
+        home: asyncio.Future[str | None] | None = None,
     ) -> int:
         """Makes `target` (relative to the home directory) a git repository
         with `branches` (name -> commit) and `branch` checked out, whose
@@ -161,22 +161,28 @@ class NodeConnection:
         the branch stood before the changes were merged) and every tag of
         `source`: the history of those commits is packed from the local
         repository `source` and streamed over this connection, where the
-        node indexes it and checks the branch out. Returns the bytes sent."""
+        node indexes it and checks the branch out. Returns the bytes sent.
+
+        The same command first makes the directories `also_make` and, given
+        `home`, answers it with the node's home directory as soon as the
+        node says it (None if the copy fails first): a build's setup takes
+        no round trip of its own."""
         refs = {f"refs/heads/{n}": c for n, c in branches.items() if n != branch}
         refs.update({f"refs/remotes/origin/{n}": c for n, c in bases.items()})
         refs.update(await _tags(source))
         objects = {branches[branch], *refs.values()}
         if bad := sorted(o for o in objects if not OBJECT_ID.fullmatch(o)):
             raise ExecutorError(f"not a git object id: {bad[0]!r}")
-        where = shlex.quote(target)
-        listed = "".join(f"update {name} {sha}\n" for name, sha in sorted(refs.items()))
-        unpack = (
-            f"set -e\nrm -rf {where}\nmkdir -p {where}\ncd {where}\n"
-            f"git init -q --template= -b {shlex.quote(branch)}\n"
-            "git index-pack --stdin >/dev/null\n"
-            f"git update-ref --stdin <<'{_REFS_END}'\n{listed}{_REFS_END}\n"
-            f"git remote add origin {shlex.quote(url)}\n"
-            f"git reset -q --hard {branches[branch]}\n"
+        if bad := sorted(n for n in [branch, *refs, url] if not n.isprintable()):
+            raise ExecutorError(f"not a name git takes: {bad[0]!r}")
+        unpack = _unpack_script(
+            target,
+            branch=branch,
+            commit=branches[branch],
+            refs=refs,
+            url=url,
+            also_make=also_make,
+            say_home=home is not None,
         )
         pack = await asyncio.create_subprocess_exec(
             "git", "-C", str(source), "pack-objects", "--stdout", "--revs", "-q",
@@ -198,11 +204,10 @@ class NodeConnection:
         try:
             async with asyncio.timeout(timeout):
                 process = await self._guarded(
-                    self._conn.create_process(
-                        f"sh -c {shlex.quote(unpack)}", encoding=None, stdout=asyncssh.DEVNULL
-                    )
+                    self._conn.create_process(f"sh -c {shlex.quote(unpack)}", encoding=None)
                 )
                 said = asyncio.ensure_future(read_bounded(process.stderr, RUN_OUTPUT_LIMIT))
+                answered = asyncio.ensure_future(_answer_home(process.stdout, home))
                 whole = False
                 try:
                     with contextlib.suppress(*_SSH_ERRORS):
@@ -218,6 +223,9 @@ class NodeConnection:
                     unpacked = b"".join((await said)[0]).decode("utf-8", "replace").strip()
                 finally:
                     said.cancel()
+                    answered.cancel()
+                    if home is not None and not home.done():
+                        home.set_result(None)
                     process.close()
                 if not whole:
                     await _kill_local(pack)  # nobody reads the rest
@@ -311,6 +319,85 @@ class NodeConnection:
         self._conn.close()
         with contextlib.suppress(*_SSH_ERRORS):
             await self._conn.wait_closed()
+
+
+def _unpack_script(
+    target: str,
+    *,
+    branch: str,
+    commit: str,
+    refs: Mapping[str, str],
+    url: str,
+    also_make: Sequence[str],
+    say_home: bool,
+) -> str:
+    """The node's side of `put_repo`, in one shell and three processes
+    (mkdir, index-pack, reset) besides the removal of an earlier copy: the
+    repository's HEAD, config and refs are plain files, written by the
+    shell. Every name in it is quoted; object ids are checked before."""
+    where = shlex.quote(target)
+    lines = [
+        "set -e",
+        f"if [ -e {where} ] || [ -L {where} ]; then rm -rf {where}; fi",
+        "mkdir -p "
+        + " ".join(
+            shlex.quote(d)
+            for d in [
+                *also_make,
+                f"{target}/.git/objects/pack",
+                f"{target}/.git/refs/heads",
+                f"{target}/.git/refs/tags",
+            ]
+        ),
+        # Home is said once the directories written to there are made.
+        "printf '%s\\n' \"$HOME\"" if say_home else ":",
+        f"cd {where}",
+        f"printf '%s\\n' {shlex.quote(f'ref: refs/heads/{branch}')} > .git/HEAD",
+        "printf '%s\\n' "
+        + " ".join(shlex.quote(line) for line in _config_lines(url))
+        + " > .git/config",
+    ]
+    if refs:
+        packed = [f"{sha} {name}" for name, sha in sorted(refs.items())]
+        lines.append(
+            "printf '%s\\n' " + " ".join(shlex.quote(p) for p in packed) + " > .git/packed-refs"
+        )
+    lines += [
+        "git index-pack --stdin >/dev/null",
+        f"git reset -q --hard {commit}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _config_lines(url: str) -> list[str]:
+    """A new repository's config, as `git init` writes it, with `url` as
+    its origin (quoted as git's config files quote a value)."""
+    quoted = '"' + url.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return [
+        "[core]",
+        "\trepositoryformatversion = 0",
+        "\tfilemode = true",
+        "\tbare = false",
+        "\tlogallrefupdates = true",
+        '[remote "origin"]',
+        f"\turl = {quoted}",
+        "\tfetch = +refs/heads/*:refs/remotes/origin/*",
+    ]
+
+
+async def _answer_home(
+    stream: asyncssh.SSHReader[bytes], home: asyncio.Future[str | None] | None
+) -> None:
+    """Reads what the unpacking prints (its first line is the home
+    directory, when asked) to its end, bounded."""
+    seen = b""
+    size = 0
+    while chunk := await stream.read(_CHUNK):
+        size += len(chunk)
+        if home is not None and not home.done() and size <= RUN_OUTPUT_LIMIT:
+            seen += chunk
+            if b"\n" in seen:
+                home.set_result(seen.split(b"\n", 1)[0].decode("utf-8", "replace"))
 
 
 async def _tags(source: Path) -> dict[str, str]:

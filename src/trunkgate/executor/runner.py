@@ -290,12 +290,14 @@ class _Build:
         """Writes the build's files onto a node and copies the tree there."""
         targets = [src_path(repo.project) for repo in self.spec.tree.repos]
         # The project's own directory even without its repository: steps start there.
-        dirs = dict.fromkeys([NODE_DIR, SRC_DIR, src_path(self.spec.project), *targets])
-        made = " ".join(shlex.quote(d) for d in dirs)
-        home = (await conn.run(f"mkdir -p {made} && printf '%s' \"$HOME\"")).strip()
-        files = node_files(self.spec, self.nodes, node, home)
+        dirs = [
+            d
+            for d in dict.fromkeys([NODE_DIR, SRC_DIR, src_path(self.spec.project)])
+            if d not in targets
+        ]
+        home: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
 
-        async def copy(repo: PreparedRepo, target: str) -> None:
+        async def copy(repo: PreparedRepo, target: str, first: bool) -> None:
             self.log.line(f"Copying {repo.project} to {node.name}:~/{target}")
             branches = {b.branch: b.commit for b in repo.branches}
             branches[repo.branch] = repo.commit
@@ -306,19 +308,36 @@ class _Build:
                 branches=branches,
                 bases={b.branch: b.base for b in repo.branches},
                 url=repo.url,
+                also_make=dirs if first else (),
+                home=home if first else None,
             )
             self.log.line(f"Copied {repo.project} to {node.name}: {size_text(sent)} sent")
 
         async def copy_all() -> None:
             # One after another: a project's directory may hold another's
             # (`org/app` and `org/app/plugin`), and a copy starts afresh.
-            for repo, target in zip(self.spec.tree.repos, targets, strict=True):
-                await copy(repo, target)
+            try:
+                if not targets:
+                    made = " ".join(shlex.quote(d) for d in dirs)
+                    home.set_result(await conn.run(f"mkdir -p {made} && printf '%s' \"$HOME\""))
+                for index, (repo, target) in enumerate(
+                    zip(self.spec.tree.repos, targets, strict=True)
+                ):
+                    await copy(repo, target, index == 0)
+            finally:
+                if not home.done():
+                    home.set_result(None)
 
-        # The files in one command while the repositories stream, side by
+        async def put_files() -> None:
+            said = await home
+            if said is not None:  # else the copy failed, and says why
+                await conn.put(node_files(self.spec, self.nodes, node, said.strip()))
+
+        # The first copy makes the directories and says where home is; the
+        # files follow in one command while the repositories stream, side by
         # side over the one connection: the node's setup takes one round
         # trip and the copy, not one each.
-        await _together([conn.put(files), copy_all()])
+        await _together([copy_all(), put_files()])
 
     # -- steps ---------------------------------------------------------------------
 
