@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,11 @@ def upstream(tmp_path: Path) -> Upstream:
 
 
 @pytest.fixture
-def merger(tmp_path: Path) -> Merger:
-    return Merger(tmp_path / "merger-cache")
+async def merger(tmp_path: Path) -> AsyncIterator[Merger]:
+    merger = Merger(tmp_path / "merger-cache")
+    yield merger
+    # As its owner does when it stops: the last pass's git ends, its merges are kept.
+    await merger.settle()
 
 
 def lines_with(changed: dict[int, str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 import os
 import shlex
 from collections.abc import Callable, Iterable, Sequence
@@ -39,6 +40,8 @@ from trunkgate.merger.model import (
     PrepareResult,
 )
 from trunkgate.waiting import to_the_end
+
+log = logging.getLogger(__name__)
 
 TreeResult = MergedTree | MergeConflict | MergerError
 
@@ -178,6 +181,18 @@ class Merger:
         # them all, and no merge made twice.
         self._passing = asyncio.Lock()
         self._asked: list[_Asked] = []
+        # The last pass's git stopping and its merges being remembered: the
+        # next pass fetches meanwhile, and reads the memo once it is done.
+        self._finishing: asyncio.Task[None] | None = None
+
+    async def settle(self) -> None:
+        """Waits until the last pass has stopped its git and remembered its
+        merges (a stopping owner calls this)."""
+        finishing = self._finishing
+        if finishing is not None:
+            await to_the_end(finishing)
+            if self._finishing is finishing:
+                self._finishing = None
 
     async def prepare(self, request: MergeRequest, build_dir: Path) -> PrepareResult:
         """Makes `build_dir/<project>` for every project in the request.
@@ -190,6 +205,7 @@ class Merger:
         if request.mode == "cherry-pick":
             return await self._pick(request, build_dir)
         (merged, caches), *_ = await self._in_a_pass([request])
+        await self.settle()
         if isinstance(merged, MergerError):
             raise merged
         if isinstance(merged, MergeConflict):
@@ -311,6 +327,7 @@ class Merger:
         requests = [asked.request for asked in batch]
         try:
             caches = await self._update(requests)
+            await self.settle()
             merged = await self._merge_all(requests, caches, lambda i, tree: batch[i].made(tree))
         except Exception as exc:
             for asked in batch:
@@ -359,20 +376,23 @@ class Merger:
                 c for (p, _), c in commits.items() if p == project and c is not None
             )
         tips = _Tips(caches)
+        made_all = False
         try:
             trees = []
             for index, request in enumerate(requests):
                 trees.append(await _tree(request, merges, commits, tips))
                 made(index, trees[-1])
+            made_all = True
             return trees
         finally:
             # Every project's git goes, whatever befalls the others'.
             for project_merges in merges.values():
                 project_merges.stop()
-            await to_the_end(asyncio.gather(*(m.close() for m in merges.values())))
-            # The merges made were good, even those before a conflict.
-            for project_merges in merges.values():
-                await project_merges.remember()
+            if made_all:
+                # Every tree is answered: the next pass need not wait for this.
+                self._finishing = asyncio.ensure_future(_finish_quietly(list(merges.values())))
+            else:
+                await _finish(list(merges.values()))
 
     async def _check_out(
         self, request: MergeRequest, merged: MergedTree, cache: Git, build_dir: Path, project: str
@@ -438,6 +458,7 @@ class Merger:
         ]
 
         # Read the memo before cloning, so every commit it names is in the clones.
+        await self.settle()
         memos = {project: await read_memo(cache) for project, cache in caches.items()}
         workspaces: dict[str, _Workspace] = {}
         for project, url in urls.items():
@@ -589,3 +610,20 @@ async def _tree(
         checked_out[name] = heads[(name, branch)][1]
     branches = tuple((p, b, base, head) for (p, b), (base, head) in heads.items())
     return MergedTree(checked_out, branches)
+
+
+async def _finish(merges: Sequence[CacheMerges]) -> None:
+    """Waits for the pass's git processes to end, then remembers its merges
+    (the merges made were good, even those before a conflict)."""
+    await to_the_end(asyncio.gather(*(m.close() for m in merges)))
+    for project_merges in merges:
+        await project_merges.remember()
+
+
+async def _finish_quietly(merges: Sequence[CacheMerges]) -> None:
+    """`_finish` after the pass has answered: a memo that could not be
+    written costs later passes a merge made again, nothing else."""
+    try:
+        await _finish(merges)
+    except Exception as exc:
+        log.warning("merger: the merges of a pass are not remembered: %s", exc)

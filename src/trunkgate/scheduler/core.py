@@ -180,6 +180,7 @@ class Scheduler:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 self._tasks.clear()
                 self.preparer.forget()
+                await self.merger.settle()
                 self._merge_workers.clear()
                 self._merges.clear()
                 self._failed_merges.clear()
