@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -235,13 +237,21 @@ async def test_a_fault_of_the_job_definition_is_an_error_before_any_node_is_take
     assert await site.nodes_of(spec.id) == []
 
 
+def rsync_dirs() -> set[Path]:
+    """The directories builds keep rsync's files in (the nodes' keys)."""
+    return set(Path(tempfile.gettempdir()).glob("tg-build-*"))
+
+
 async def test_the_nodes_system_log_is_collected_when_it_has_one(site: ExecutorSite) -> None:
     spec = site.spec("system-log")
+    before = rsync_dirs()
     outcome = await site.runner.run(spec)
 
     assert outcome.result == BuildResult.SUCCESS
     collected = spec.log_dir / "primary" / "system.log"
     assert collected.read_text().endswith("a line for the system log\n")
+    # rsync's copy of the node's key went with the build.
+    assert rsync_dirs() == before
     # Nodes without one (the others here) have nothing collected, and no complaint.
     other = site.spec("missing-command")
     await site.runner.run(other)

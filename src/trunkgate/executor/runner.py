@@ -256,15 +256,9 @@ class _Build:
         records = {name.name: node for name, node in pairs}
         keys = {name: await self._key(name, node) for name, node in records.items()}
         async with contextlib.AsyncExitStack() as stack:
-            # Private to this build (0700) and removed with it: the only place
-            # a node's key is ever a file, for rsync's ssh.
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tg-build-")))
-            Rsync.write_known_hosts(workdir / "known_hosts", grant.nodes)
-            key_paths = {
-                node.id: keys[name].write(workdir / f"key-{node.id}")
-                for name, node in records.items()
-            }
-            rsync = Rsync(key_paths, workdir / "known_hosts", self.settings.transfer_timeout)
+            rsync = stack.enter_context(
+                _RsyncOnDemand(records, keys, self.settings.transfer_timeout)
+            )
             conns: dict[str, NodeConnection] = {}
             stack.push_async_callback(_close_all, conns)
             await _together(
@@ -413,7 +407,10 @@ class _Build:
     # -- collection --------------------------------------------------------------
 
     async def _collect(
-        self, conns: dict[str, NodeConnection], records: dict[str, PoolNode], rsync: Rsync
+        self,
+        conns: dict[str, NodeConnection],
+        records: dict[str, PoolNode],
+        rsync: _RsyncOnDemand,
     ) -> None:
         """Artifacts and system logs into the log directory, a directory per
         node, within the build's byte limit shared evenly by its nodes. What
@@ -429,7 +426,7 @@ class _Build:
             self.log.line(f"Artifact {pattern}: {where}")
 
     async def _collect_node(
-        self, conn: NodeConnection, record: PoolNode, rsync: Rsync, limit: int
+        self, conn: NodeConnection, record: PoolNode, rsync: _RsyncOnDemand, limit: int
     ) -> None:
         """Copies from one node whatever it sends within `limit` bytes, then
         keeps only what is safe to keep (`inspect_copy`), whatever happened.
@@ -452,7 +449,7 @@ class _Build:
         async with receiving_area(dest, limit, self.settings.collect_entry_limit) as area:
             try:
                 if self.spec.job.artifacts:
-                    artifacts = await rsync.pull(
+                    artifacts = await rsync.made().pull(
                         conn.name,
                         record,
                         self.spec.job.artifacts,
@@ -466,7 +463,7 @@ class _Build:
                 left = limit - sum(p.received for p in pulls)
                 if system_log and left > 0:
                     pulls.append(
-                        await rsync.pull_file(
+                        await rsync.made().pull_file(
                             conn.name,
                             record,
                             system_log,
@@ -515,6 +512,41 @@ class _Build:
         for finding in inspection.findings:
             self.log.line(f"Unsafe in what {name} sent back: {finding.describe()}")
         return True
+
+
+class _RsyncOnDemand:
+    """The build's rsync, its files made when first asked for: in a
+    directory private to the build (0700) and removed with it, the only
+    place a node's key is ever a file, for rsync's ssh. A build that
+    collects nothing writes no key."""
+
+    def __init__(
+        self, nodes: dict[str, PoolNode], keys: dict[str, NodeKey], timeout: float
+    ) -> None:
+        self._nodes = nodes
+        self._keys = keys
+        self._timeout = timeout
+        self._directory: tempfile.TemporaryDirectory[str] | None = None
+        self._rsync: Rsync | None = None
+
+    def made(self) -> Rsync:
+        if self._rsync is None:
+            self._directory = tempfile.TemporaryDirectory(prefix="tg-build-")
+            workdir = Path(self._directory.name)
+            Rsync.write_known_hosts(workdir / "known_hosts", list(self._nodes.values()))
+            key_paths = {
+                node.id: self._keys[name].write(workdir / f"key-{node.id}")
+                for name, node in self._nodes.items()
+            }
+            self._rsync = Rsync(key_paths, workdir / "known_hosts", self._timeout)
+        return self._rsync
+
+    def __enter__(self) -> _RsyncOnDemand:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._directory is not None:
+            self._directory.cleanup()
 
 
 def _build_node(name: str, node: PoolNode) -> BuildNode:
