@@ -137,6 +137,7 @@ async def one_run(directory: Path, failing: int | None) -> dict[str, float]:
         # reading takes no time from the gate meanwhile.
         outcomes: list[str | None] = [None] * len(numbers)
         async with store.watch(CHANGES) as changes:
+            await changes.arm()
             while True:
                 for index, number in enumerate(numbers):
                     if outcomes[index] is None:

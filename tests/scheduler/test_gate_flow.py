@@ -163,7 +163,9 @@ async def test_trees_gone_from_the_cache_are_made_again_and_merge_as_tested(
         lambda builds: any(b.pipeline == "gate" and b.change == 3 for b in builds)
     )
     tested = {r.change: r.commits[PROJECT] for r in await site.pending() if r.pipeline == "gate"}
-    # Lost between the tests and the merges (a disk cleaned, say).
+    # Lost between the tests and the merges (a disk cleaned, say), once the
+    # last pass is done writing there.
+    await scheduler.merger.settle()
     shutil.rmtree(scheduler.merger.cache.root)
     site.hold.set()
     await site.settled()

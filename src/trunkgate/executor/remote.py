@@ -221,9 +221,14 @@ class NodeConnection:
                         whole = True
                     await self._guarded(process.wait())
                     unpacked = b"".join((await said)[0]).decode("utf-8", "replace").strip()
+                    # What the node printed is all read once it has ended:
+                    # its home is told before the copy counts as done.
+                    await asyncio.gather(answered, return_exceptions=True)
                 finally:
                     said.cancel()
                     answered.cancel()
+                    # Read, so that a lost connection's error is not left unread.
+                    await asyncio.gather(said, answered, return_exceptions=True)
                     if home is not None and not home.done():
                         home.set_result(None)
                     process.close()

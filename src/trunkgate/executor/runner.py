@@ -530,14 +530,20 @@ class _RsyncOnDemand:
         self._rsync: Rsync | None = None
 
     def made(self) -> Rsync:
+        """The build's rsync; ExecutorError when its files cannot be written."""
         if self._rsync is None:
-            self._directory = tempfile.TemporaryDirectory(prefix="tg-build-")
-            workdir = Path(self._directory.name)
-            Rsync.write_known_hosts(workdir / "known_hosts", list(self._nodes.values()))
-            key_paths = {
-                node.id: self._keys[name].write(workdir / f"key-{node.id}")
-                for name, node in self._nodes.items()
-            }
+            directory = tempfile.TemporaryDirectory(prefix="tg-build-")
+            workdir = Path(directory.name)
+            try:
+                Rsync.write_known_hosts(workdir / "known_hosts", list(self._nodes.values()))
+                key_paths = {
+                    node.id: self._keys[name].write(workdir / f"key-{node.id}")
+                    for name, node in self._nodes.items()
+                }
+            except OSError as exc:
+                directory.cleanup()
+                raise ExecutorError(f"cannot write rsync's files in {workdir}: {exc}") from None
+            self._directory = directory
             self._rsync = Rsync(key_paths, workdir / "known_hosts", self._timeout)
         return self._rsync
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from trunkgate.merger.errors import GitError
@@ -45,11 +45,19 @@ class RepoCache:
     def path(self, project: str) -> Path:
         return self.root / f"{project_dirname(project)}.git"
 
-    async def update(self, project: str, url: str, refs: Iterable[str] = ()) -> Git:
+    async def update(
+        self,
+        project: str,
+        url: str,
+        refs: Iterable[str] = (),
+        *,
+        before_remaking: Callable[[], Awaitable[None]] | None = None,
+    ) -> Git:
         """Brings the project's clone up to date with `url` (its branches,
         tags and the given change refs) and returns a `Git` on it whose
         `commands` are the git commands that ran. A clone that cannot be
-        fetched into is thrown away and made again, once."""
+        fetched into is thrown away and made again, once, after
+        `before_remaking` (what else writes there finishes first)."""
         lock = self._locks.setdefault(project, asyncio.Lock())
         async with lock:
             path = self.path(project)
@@ -62,6 +70,8 @@ class RepoCache:
             except GitError:
                 if fresh:
                     raise
+                if before_remaking is not None:
+                    await before_remaking()
                 await asyncio.to_thread(fresh_dir, path)
                 await self._clone(git, url)
                 await self._fetch(git, url, refs)

@@ -13,7 +13,7 @@ import itertools
 import logging
 import os
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,9 +189,13 @@ class Merger:
         """Waits until the last pass has stopped its git and remembered its
         merges (a stopping owner calls this)."""
         finishing = self._finishing
-        if finishing is not None:
-            await to_the_end(finishing)
-            if self._finishing is finishing:
+        if finishing is None:
+            return
+        try:
+            if not finishing.cancelled():
+                await to_the_end(finishing)
+        finally:
+            if self._finishing is finishing and finishing.done():
                 self._finishing = None
 
     async def prepare(self, request: MergeRequest, build_dir: Path) -> PrepareResult:
@@ -326,7 +330,7 @@ class Merger:
     async def _pass(self, batch: list[_Asked]) -> None:
         requests = [asked.request for asked in batch]
         try:
-            caches = await self._update(requests)
+            caches = await self._update(requests, self.settle)
             await self.settle()
             merged = await self._merge_all(requests, caches, lambda i, tree: batch[i].made(tree))
         except Exception as exc:
@@ -336,8 +340,11 @@ class Merger:
         for asked, result in zip(batch, merged, strict=True):
             asked.answer = (result, caches)
 
-    async def _update(self, requests: Iterable[MergeRequest]) -> dict[str, Git]:
-        """Every involved project's cache, fetched once with all the change refs."""
+    async def _update(
+        self, requests: Iterable[MergeRequest], settle: Callable[[], Awaitable[None]]
+    ) -> dict[str, Git]:
+        """Every involved project's cache, fetched once with all the change refs
+        (`settle` before a cache is made again)."""
         urls: dict[str, str] = {}
         refs: dict[str, list[str]] = {}
         for request in requests:
@@ -347,7 +354,10 @@ class Merger:
             for change in request.changes:
                 refs[change.project].append(change.ref)
         updated = await asyncio.gather(
-            *(self.cache.update(project, url, refs[project]) for project, url in urls.items())
+            *(
+                self.cache.update(project, url, refs[project], before_remaking=settle)
+                for project, url in urls.items()
+            )
         )
         return dict(zip(urls, updated, strict=True))
 
@@ -443,7 +453,10 @@ class Merger:
             refs[change.project].append(change.ref)
 
         updated = await asyncio.gather(
-            *(self.cache.update(project, url, refs[project]) for project, url in urls.items())
+            *(
+                self.cache.update(project, url, refs[project], before_remaking=self.settle)
+                for project, url in urls.items()
+            )
         )
         caches = dict(zip(urls, updated, strict=True))
         # Every change ref of a project in one listing, not one git call per change.

@@ -180,12 +180,12 @@ class Scheduler:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 self._tasks.clear()
                 self.preparer.forget()
-                await self.merger.settle()
                 self._merge_workers.clear()
                 self._merges.clear()
                 self._failed_merges.clear()
                 self._merging.clear()
                 await outbox.close()
+                await self.merger.settle()
 
     async def step(self) -> None:
         """Take in everything waiting: answers, review events, commands, build results."""
