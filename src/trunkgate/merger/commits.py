@@ -3,8 +3,8 @@
 A commit object is a few lines of text, stored zlib-compressed under its
 SHA-1. Written here, it is byte for byte the object `git commit-tree`
 writes for the same tree, parents, identity, dates and message, without
-starting a git for each merge. Only for repositories of SHA-1 objects;
-`loose_commit` returns None for others and the caller runs git.
+starting a git for each merge. Only for repositories of SHA-1 objects
+(`is_sha1`): for others the caller runs git.
 """
 
 from __future__ import annotations

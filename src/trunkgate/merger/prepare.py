@@ -13,7 +13,7 @@ import itertools
 import logging
 import os
 import shlex
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -330,7 +330,7 @@ class Merger:
     async def _pass(self, batch: list[_Asked]) -> None:
         requests = [asked.request for asked in batch]
         try:
-            caches = await self._update(requests, self.settle)
+            caches = await self._update(requests)
             await self.settle()
             merged = await self._merge_all(requests, caches, lambda i, tree: batch[i].made(tree))
         except Exception as exc:
@@ -340,11 +340,9 @@ class Merger:
         for asked, result in zip(batch, merged, strict=True):
             asked.answer = (result, caches)
 
-    async def _update(
-        self, requests: Iterable[MergeRequest], settle: Callable[[], Awaitable[None]]
-    ) -> dict[str, Git]:
-        """Every involved project's cache, fetched once with all the change refs
-        (`settle` before a cache is made again)."""
+    async def _update(self, requests: Iterable[MergeRequest]) -> dict[str, Git]:
+        """Every involved project's cache, fetched once with all the change
+        refs; the last pass settles before a cache is made again."""
         urls: dict[str, str] = {}
         refs: dict[str, list[str]] = {}
         for request in requests:
@@ -355,7 +353,7 @@ class Merger:
                 refs[change.project].append(change.ref)
         updated = await asyncio.gather(
             *(
-                self.cache.update(project, url, refs[project], before_remaking=settle)
+                self.cache.update(project, url, refs[project], before_remaking=self.settle)
                 for project, url in urls.items()
             )
         )
@@ -448,17 +446,7 @@ class Merger:
     async def _pick(self, request: MergeRequest, build_dir: Path) -> PrepareResult:
         """`prepare` by cherry-picking, in a workspace per project."""
         urls = request.projects()
-        refs: dict[str, list[str]] = {project: [] for project in urls}
-        for change in request.changes:
-            refs[change.project].append(change.ref)
-
-        updated = await asyncio.gather(
-            *(
-                self.cache.update(project, url, refs[project], before_remaking=self.settle)
-                for project, url in urls.items()
-            )
-        )
-        caches = dict(zip(urls, updated, strict=True))
+        caches = await self._update([request])
         # Every change ref of a project in one listing, not one git call per change.
         listed = {
             project: await _refs(cache, {c.ref for c in request.changes if c.project == project})
