@@ -29,6 +29,7 @@ from trunkgate.config.jobs import (
     ProjectTemplateSection,
 )
 from trunkgate.config.sections import (
+    CopyStep,
     HistorySection,
     ImageSection,
     LabelSection,
@@ -312,7 +313,20 @@ class _Loader:
                         f"'{label.image}', which is not defined in images"
                         + did_you_mean(label.image, images),
                     )
+                recipe = config.images.get(label.image)
+                if (
+                    recipe is not None
+                    and recipe.providers
+                    and provider.name not in recipe.providers
+                ):
+                    self._problem(
+                        at,
+                        f"label '{label.name}' of provider '{provider.name}' boots image "
+                        f"'{label.image}', which goes only to providers "
+                        + ", ".join(f"'{p}'" for p in recipe.providers),
+                    )
             self._check_hosts(entry, labels)
+        self._check_images(config)
         templates = self._known("project_templates", config.project_templates)
         sources = self._known("sources", config.sources)
         for entry in self.named["projects"].values():
@@ -330,6 +344,48 @@ class _Loader:
                     f"project '{project.name}' names source '{project.source}', which is not "
                     "defined in sources" + did_you_mean(project.source, sources),
                 )
+
+    def _check_images(self, config: Config) -> None:
+        providers = self._known("providers", config.providers)
+        projects = self._known("projects", config.projects)
+        for entry in self.named["images"].values():
+            image: ImageSection = entry.item
+            if image.name == HOST_IMAGE:
+                self._problem(
+                    entry.origin.at("name"),
+                    f"'{HOST_IMAGE}' is the host's own system, not a recipe: name the image "
+                    "otherwise",
+                )
+            if image.base == "host":
+                for key in ImageSection.DEBOOTSTRAP_ONLY:
+                    if key in image.model_fields_set:
+                        self._problem(
+                            entry.origin.at(key),
+                            f"'{key}' is for base 'debootstrap'; image '{image.name}' is "
+                            "built on the host",
+                        )
+            for index, name in enumerate(image.providers):
+                if name not in providers:
+                    self._problem(
+                        entry.origin.at("providers", index),
+                        f"image '{image.name}' goes to provider '{name}', which is not defined "
+                        "in providers" + did_you_mean(name, providers),
+                    )
+            if image.cache != "all":
+                for index, name in enumerate(image.cache):
+                    if name not in projects:
+                        self._problem(
+                            entry.origin.at("cache", index),
+                            f"image '{image.name}' caches project '{name}', which is not "
+                            "defined in projects" + did_you_mean(name, projects),
+                        )
+            for index, step in enumerate(image.steps):
+                if isinstance(step, CopyStep) and not config.resolve(step.copy_.source).exists():
+                    self._problem(
+                        entry.origin.at("steps", index, "copy", "source"),
+                        f"image '{image.name}' copies {config.resolve(step.copy_.source)}, "
+                        "which does not exist",
+                    )
 
     def _check_hosts(self, entry: Entry, labels: set[str]) -> None:
         provider: ProviderSection = entry.item

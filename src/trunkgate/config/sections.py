@@ -9,7 +9,7 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from trunkgate.config.types import ConfigModel, Duration, Interval, Size
 from trunkgate.scheduler.cron import Cron
@@ -196,15 +196,119 @@ class LabelSection(ConfigModel):
     max_ready_age: Duration | None = None
 
 
+#: Debian's own mirror, where `debootstrap` and package steps fetch from.
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+#: What a package name may be (Debian policy: lower case, digits, + - .),
+#: with an optional architecture or version pin (`foo:amd64`, `foo=1.2-3`).
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?")
+
+
+def _package_name(text: str) -> str:
+    if not _PACKAGE.fullmatch(text):
+        raise ValueError(
+            f"'{text}' is not a package name: lower-case letters, digits and + - . "
+            "(optionally :ARCH or =VERSION)"
+        )
+    return text
+
+
+PackageName = Annotated[str, AfterValidator(_package_name)]
+
+
+def _http_url(text: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/$.?#][^\s]*", text):
+        raise ValueError(f"'{text}' is not an http:// or https:// URL")
+    return text
+
+
+def _release_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", text):
+        raise ValueError(f"'{text}' is not a release name (like bookworm or trixie)")
+    return text
+
+
+def _image_path(text: str) -> str:
+    if not text.startswith("/") or any(part in (".", "..") for part in text.split("/")):
+        raise ValueError(f"'{text}' is not an absolute path in the image (no '.' or '..' parts)")
+    return text
+
+
+class PackagesStep(ConfigModel):
+    """Install packages with the image's package manager, from the mirror."""
+
+    packages: list[PackageName] = Field(min_length=1)
+
+
+class ScriptStep(ConfigModel):
+    """Run a shell script as root inside the image. No network unless
+    `network` (to reach the package registries)."""
+
+    script: str = Field(min_length=1)
+    network: bool = False
+
+
+class CopySource(ConfigModel):
+    source: str = Field(min_length=1)
+    """A file or directory, relative to the config file's directory."""
+    dest: Annotated[str, AfterValidator(_image_path)]
+
+
+class CopyStep(ConfigModel):
+    """Copy a file or a directory of the config's into the image."""
+
+    copy_: CopySource = Field(alias="copy")
+
+
+def _step_kind(value: object) -> str | None:
+    """Which kind of step a mapping (or a model) is: its first kind's key."""
+    if isinstance(value, dict):
+        return next((kind for kind in STEP_KINDS if kind in value), None)
+    return next((kind for kind, model in STEP_KINDS.items() if isinstance(value, model)), None)
+
+
+ImageStep = Annotated[
+    Annotated[PackagesStep, Tag("packages")]
+    | Annotated[ScriptStep, Tag("script")]
+    | Annotated[CopyStep, Tag("copy")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="image_step",
+        custom_error_message=(
+            "a step is one of 'packages: [names]', 'script: TEXT' or "
+            "'copy: {source: PATH, dest: /PATH}'"
+        ),
+    ),
+]
+STEP_KINDS: dict[str, type[ConfigModel]] = {
+    "packages": PackagesStep,
+    "script": ScriptStep,
+    "copy": CopyStep,
+}
+
+
 class ImageSection(ConfigModel):
+    """A recipe: a base, then steps in order. `release`, `variant`, `mirror`
+    and `packages` are `debootstrap`'s (the loader refuses them on `host`).
+    `cache` lists the projects whose repositories the image holds ("all":
+    every project of the site); `providers` the providers that get it
+    (none listed: those whose labels boot it)."""
+
     name: Name
     description: str = ""
     base: Literal["host", "debootstrap"] = "host"
-    release: str = "bookworm"
-    packages: list[str] = Field(default_factory=list)
-    steps: list[str] = Field(default_factory=list)
+    release: Annotated[str, AfterValidator(_release_name)] = "bookworm"
+    variant: Literal["minbase", "buildd", "fakechroot"] = "minbase"
+    mirror: Annotated[str, AfterValidator(_http_url)] = DEBIAN_MIRROR
+    packages: list[PackageName] = Field(default_factory=list)
+    steps: list[ImageStep] = Field(default_factory=list)
+    cache: Literal["all"] | list[Name] = "all"
+    providers: list[Name] = Field(default_factory=list)
     rebuild_age: Interval = 24 * 3600.0
     keep_builds: int = Field(default=2, ge=1)
+
+    #: The fields only a `debootstrap` base takes.
+    DEBOOTSTRAP_ONLY: ClassVar[tuple[str, ...]] = ("release", "variant", "mirror", "packages")
 
 
 class Trigger(ConfigModel):
