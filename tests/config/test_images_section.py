@@ -139,6 +139,7 @@ def test_references_and_base_mismatches_are_located(tmp_path: Path) -> None:
             cache: [app, ap]
             providers: [east, wset]
           - name: host
+          - name: org/tools
         """,
     )
     assert found == [
@@ -155,6 +156,8 @@ def test_references_and_base_mismatches_are_located(tmp_path: Path) -> None:
         "providers (did you mean 'west'?)",
         "trunkgate.yaml:20:5: 'host' is the host's own system, not a recipe: name the image "
         "otherwise",
+        "trunkgate.yaml:21:5: 'name': 'org/tools' is not a valid image name: use letters, "
+        "digits and . _ + - (no slash)",
     ]
 
 

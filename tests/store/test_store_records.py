@@ -224,3 +224,39 @@ async def test_a_closed_store_refuses_work(open_store: OpenStore) -> None:
     await store.close()
     with pytest.raises(StoreError, match="closed"):
         await store.get("/x")
+
+
+async def test_update_changes_the_newest_value_even_when_another_writes_between(
+    store: Store, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = await open_store()
+    await store.create("/holds/h2", Claim("n1", "first", 1))
+    write = store.set
+    writes: list[int | None] = []
+
+    async def another_writes_first(path: str, value: object, *, version: int | None) -> int:
+        # The first write finds the record changed since it was read.
+        if not writes:
+            await other.set(path, Claim("n1", "theirs", 5), version=None)
+        writes.append(version)
+        return await write(path, value, version=version)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "set", another_writes_first)
+
+    def lengthen(hold: Claim) -> None:
+        hold.hours += 10
+
+    updated = await store.update("/holds/h2", Claim, lengthen)
+    assert updated == Claim("n1", "theirs", 15)
+    assert writes == [0, 1]
+    stored = await other.get_model("/holds/h2", Claim)
+    assert stored is not None
+    assert stored.value == Claim("n1", "theirs", 15)
+    assert await store.update("/holds/none", Claim, lengthen) is None
+
+
+@dataclasses.dataclass
+class Claim:
+    node: str
+    reason: str
+    hours: int

@@ -42,6 +42,18 @@ def _host_name(name: str) -> str:
 
 HostName = Annotated[Name, AfterValidator(_host_name)]
 
+
+def _image_name(name: str) -> str:
+    # An image's name is a directory of its builds and a record of the store.
+    if "/" in name:
+        raise ValueError(
+            f"'{name}' is not a valid image name: use letters, digits and . _ + - (no slash)"
+        )
+    return name
+
+
+ImageName = Annotated[Name, AfterValidator(_image_name)]
+
 #: The cloud metadata address: a node must never reach it as a neighbour.
 METADATA_ADDRESS = IPv4Address("169.254.169.254")
 #: Where a namespace provider's network may lie: the private and link-local ranges.
@@ -294,7 +306,7 @@ class ImageSection(ConfigModel):
     every project of the site); `providers` the providers that get it
     (none listed: those whose labels boot it)."""
 
-    name: Name
+    name: ImageName
     description: str = ""
     base: Literal["host", "debootstrap"] = "host"
     release: Annotated[str, AfterValidator(_release_name)] = "bookworm"

@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
 from . import locking, paths
-from .errors import RecordExists, SessionLost, StoreError
-from .records import JSON, Record, Value, convert, decode, encode
+from .errors import NoRecord, RecordExists, SessionLost, StoreError, VersionConflict
+from .records import JSON, Changeable, Record, Value, convert, decode, encode
 from .transaction import CreateOp, Op, OpResult, Transaction
 from .watching import Watch, WatchRegistry
 
@@ -143,6 +143,25 @@ class Store(abc.ABC):
         data = encode(path, value)
         self._check_open()
         return await self._set(path, data, version)
+
+    async def update(
+        self, path: str, kind: type[Changeable], change: Callable[[Changeable], None]
+    ) -> Changeable | None:
+        """Read the record at ``path`` as ``kind``, apply ``change`` to it and
+        write it back if nobody wrote meanwhile, else again from the newer
+        value; returns what was written, or None when there is no record."""
+        while True:
+            record = await self.get_model(path, kind)
+            if record is None or record.value is None:
+                return None
+            change(record.value)
+            try:
+                await self.set(path, record.value, version=record.version)
+            except VersionConflict:
+                continue
+            except NoRecord:
+                return None
+            return record.value
 
     async def delete(
         self, path: str, *, version: int | None = None, recursive: bool = False

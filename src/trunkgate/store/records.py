@@ -29,6 +29,8 @@ Value: TypeAlias = "JSONInput | pydantic.BaseModel | DataclassInstance"
 
 T = TypeVar("T")
 M = TypeVar("M")
+#: A record kind that is read, changed in place and written back.
+Changeable = TypeVar("Changeable", bound="pydantic.BaseModel | DataclassInstance")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
