@@ -1,0 +1,285 @@
+"""Making one build of an image on this host: the base, then each step in a
+chroot of the image with its own mount, PID, UTS and IPC namespaces (and a
+network namespace of its own, so no network, unless the step needs the
+package mirror), every step's output in the build's log; then the
+repository caches; then a checksum and size of what was made.
+
+A `host` image is the `host` image's own tree (see
+`pool.drivers.namespace.hostimage`) with the steps' changes in it, and a
+layer for `/usr`: what the steps changed there, over the host's `/usr`,
+which is never copied. A node boots it as the root tree, and `/usr` as that
+layer over the host's. A `debootstrap` image is a whole root tree.
+
+Steps are the site's own recipe, run as host root in the chroot: trusted
+like the config, unlike job code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import shlex
+import shutil
+import signal
+import stat
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from trunkgate.config.sections import CopyStep, ImageSection, PackagesStep, ScriptStep
+from trunkgate.merger.git import isolated_env
+from trunkgate.pool.drivers.namespace.hostimage import build_host_image
+
+#: Where an image keeps the repository of each project it caches (a bare
+#: clone at `<REPO_CACHE_DIR>/<project>`).
+REPO_CACHE_DIR = "/opt/trunkgate/git"
+
+#: The environment of every step inside the image.
+STEP_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "DEBIAN_FRONTEND": "noninteractive",
+}
+
+#: Device files a step finds in the image's /dev.
+_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+#: Builds the chroot inside the step's fresh namespaces, then runs the step.
+#: Every mount made here ends with the namespaces, whatever ends the step.
+_SETUP = r"""
+set -eu
+mount --make-rprivate /
+if [ -n "$TG_USR_UPPER" ]; then
+  mount -t overlay trunkgate-image \
+    -o "lowerdir=/usr,upperdir=$TG_USR_UPPER,workdir=$TG_USR_WORK" "$TG_ROOT/usr"
+fi
+mount -t proc proc "$TG_ROOT/proc"
+mount -t tmpfs -o mode=0755,size=1m trunkgate-dev "$TG_ROOT/dev"
+for d in $TG_DEVICES; do
+  : > "$TG_ROOT/dev/$d"
+  mount --bind "/dev/$d" "$TG_ROOT/dev/$d"
+done
+ln -s /proc/self/fd "$TG_ROOT/dev/fd"
+mkdir "$TG_ROOT/dev/pts" "$TG_ROOT/dev/shm"
+mount -t tmpfs -o mode=1777 trunkgate-tmp "$TG_ROOT/tmp"
+mount -t tmpfs -o mode=0755 trunkgate-run "$TG_ROOT/run"
+if [ -n "$TG_COPY" ]; then
+  mkdir -p "$TG_ROOT/tmp/trunkgate-copy"
+  if [ -d "$TG_COPY" ]; then
+    mkdir "$TG_ROOT/tmp/trunkgate-copy/source"
+  else
+    : > "$TG_ROOT/tmp/trunkgate-copy/source"
+  fi
+  mount --bind -o ro "$TG_COPY" "$TG_ROOT/tmp/trunkgate-copy/source"
+fi
+if [ -n "$TG_NETWORK" ]; then ip link set lo up 2>/dev/null || true; fi
+exec chroot "$TG_ROOT" /usr/bin/env -i $TG_ENV /bin/sh -e -c "$TG_STEP"
+"""
+
+
+class ImageBuildFailed(Exception):
+    """A step, a clone or the base failed; the message says which and why
+    (the build's log has the rest)."""
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """What a build made: the root tree, the `/usr` layer (a `host` image
+    only), and their checksum and size in bytes."""
+
+    root: Path
+    usr: Path | None
+    checksum: str
+    size: int
+
+    def layers(self) -> list[tuple[str, list[str]]]:
+        """Where a node mounts what, top layer first."""
+        if self.usr is None:
+            return [("/", [str(self.root)])]
+        return [("/", [str(self.root)]), ("/usr", [str(self.usr), "/usr"])]
+
+
+async def build_image(
+    recipe: ImageSection,
+    build_dir: Path,
+    *,
+    resolve: Callable[[str], Path],
+    repositories: Mapping[str, str],
+    hidden: Iterable[Path] = (),
+    step_limit_s: float = 3600.0,
+) -> BuiltImage:
+    """Makes the image in `build_dir` (which must not exist), its log in
+    `build_dir/build.log`. `resolve` turns a copy step's source into a host
+    path; `repositories` maps each project to cache to the URL to clone it
+    from. Raises ImageBuildFailed; what it leaves is the caller's to remove."""
+    await asyncio.to_thread(build_dir.mkdir, parents=True)
+    root = build_dir / "root"
+    usr = build_dir / "usr" if recipe.base == "host" else None
+    log: BinaryIO = await asyncio.to_thread(open, build_dir / "build.log", "ab", buffering=0)
+    try:
+        if recipe.base == "host":
+            _say(log, "Base: the host's system, as nodes see it")
+            await asyncio.to_thread(build_host_image, root, list(hidden))
+            assert usr is not None
+            await asyncio.to_thread(usr.mkdir)
+            await asyncio.to_thread((build_dir / "usr.work").mkdir)
+        else:
+            raise ImageBuildFailed("debootstrap images are not built yet")
+        steps = _Steps(root, usr, build_dir / "usr.work", log, step_limit_s)
+        for number, step in enumerate(recipe.steps, 1):
+            await steps.run(number, step, resolve)
+        for project, url in sorted(repositories.items()):
+            await _clone(root, project, url, log, step_limit_s)
+        if usr is not None:
+            # The overlay's work directory is no part of the image.
+            await asyncio.to_thread(_remove, build_dir / "usr.work")
+        _say(log, "Summing up what was built")
+        checksum, size = await asyncio.to_thread(tree_checksum, [root] + ([usr] if usr else []))
+        _say(log, f"Built: {size} bytes, sha256 {checksum}")
+    finally:
+        log.close()
+    return BuiltImage(root, usr, checksum, size)
+
+
+class _Steps:
+    def __init__(
+        self, root: Path, usr: Path | None, usr_work: Path, log: BinaryIO, limit_s: float
+    ) -> None:
+        self.root = root
+        self.usr = usr
+        self.usr_work = usr_work
+        self.log = log
+        self.limit_s = limit_s
+        self.updated = False
+
+    async def run(self, number: int, step: object, resolve: Callable[[str], Path]) -> None:
+        if isinstance(step, PackagesStep):
+            names = " ".join(shlex.quote(p) for p in step.packages)
+            _say(self.log, f"Step {number}: install {' '.join(step.packages)}")
+            script = f"apt-get install -y -q --no-install-recommends {names}"
+            if not self.updated:
+                script = f"apt-get update -q\n{script}"
+                self.updated = True
+            await self._in_image(number, script, network=True)
+        elif isinstance(step, ScriptStep):
+            online = " (with network)" if step.network else ""
+            _say(self.log, f"Step {number}: script{online}")
+            await self._in_image(number, step.script, network=step.network)
+        elif isinstance(step, CopyStep):
+            source = resolve(step.copy_.source)
+            dest = step.copy_.dest
+            _say(self.log, f"Step {number}: copy {source} to {dest}")
+            if not source.exists():
+                raise ImageBuildFailed(f"step {number}: {source} does not exist")
+            # Copied inside the chroot, so that the image's own links lead
+            # within the image, never out to the host.
+            script = (
+                f"mkdir -p {shlex.quote(os.path.dirname(dest) or '/')}\n"
+                f"cp -R --no-preserve=ownership /tmp/trunkgate-copy/source {shlex.quote(dest)}"
+            )
+            if source.is_dir():
+                script = (
+                    f"mkdir -p {shlex.quote(dest)}\n"
+                    f"cp -R --no-preserve=ownership /tmp/trunkgate-copy/source/. "
+                    f"{shlex.quote(dest)}"
+                )
+            await self._in_image(number, script, network=False, copy=source)
+        else:
+            raise ImageBuildFailed(f"step {number}: not a step this builder knows")
+
+    async def _in_image(
+        self, number: int, script: str, *, network: bool, copy: Path | None = None
+    ) -> None:
+        env = {
+            "PATH": os.environ.get("PATH", STEP_ENV["PATH"]),
+            "TG_ROOT": str(self.root),
+            "TG_USR_UPPER": str(self.usr) if self.usr is not None else "",
+            "TG_USR_WORK": str(self.usr_work),
+            "TG_DEVICES": " ".join(_DEVICES),
+            "TG_COPY": str(copy) if copy is not None else "",
+            "TG_NETWORK": "1" if network else "",
+            "TG_ENV": " ".join(f"{k}={v}" for k, v in STEP_ENV.items()),
+            "TG_STEP": script,
+        }
+        spaces = ["--mount", "--pid", "--fork", "--uts", "--ipc"]
+        if not network:
+            spaces.append("--net")
+        code = await _run(
+            ["unshare", *spaces, "/bin/sh", "-c", _SETUP], env, self.log, self.limit_s
+        )
+        if code != 0:
+            raise ImageBuildFailed(f"step {number} failed (exit status {code}); see the build log")
+
+
+async def _clone(root: Path, project: str, url: str, log: BinaryIO, limit_s: float) -> None:
+    dest = root / REPO_CACHE_DIR.lstrip("/") / project
+    _say(log, f"Caching {project} from {url} in {REPO_CACHE_DIR}/{project}")
+    await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+    command = ["git", "clone", "--bare", "--quiet", "--", url, str(dest)]
+    if await _run(command, isolated_env(), log, limit_s) != 0:
+        raise ImageBuildFailed(f"cannot cache {project}: git clone {url} failed; see the build log")
+
+
+async def _run(
+    command: Sequence[str], env: Mapping[str, str], log: BinaryIO, limit_s: float
+) -> int:
+    """Runs `command` with its output into the log; its exit status. A
+    command that outlives `limit_s` is killed with its whole group."""
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        env=dict(env),
+        start_new_session=True,
+    )
+    try:
+        async with asyncio.timeout(limit_s):
+            return await process.wait()
+    except TimeoutError:
+        _say(log, f"Stopped after {limit_s:g} s")
+        return -1
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+def _say(log: BinaryIO, line: str) -> None:
+    log.write(f"== {line}\n".encode())
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def tree_checksum(tops: Sequence[Path]) -> tuple[str, int]:
+    """A sha256 over every entry of the trees (path, type, mode, owner,
+    content or link target or device) in a fixed order, and the bytes the
+    files hold. Two trees that a node would see alike sum alike."""
+    digest = hashlib.sha256()
+    size = 0
+    for index, top in enumerate(tops):
+        for directory, dirs, files in os.walk(top):
+            dirs.sort()
+            for name in sorted(dirs + files):
+                path = os.path.join(directory, name)
+                st = os.lstat(path)
+                relative = os.path.relpath(path, top)
+                digest.update(
+                    f"{index}\0{relative}\0{st.st_mode:o}\0{st.st_uid}\0{st.st_gid}\0".encode()
+                )
+                if stat.S_ISREG(st.st_mode):
+                    size += st.st_size
+                    with open(path, "rb") as file:
+                        digest.update(hashlib.file_digest(file, "sha256").digest())
+                elif stat.S_ISLNK(st.st_mode):
+                    digest.update(os.readlink(path).encode())
+                elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                    digest.update(f"{st.st_rdev}".encode())
+    return digest.hexdigest(), size
