@@ -14,6 +14,7 @@ import pytest
 
 from trunkgate.config.sections import ImageSection
 from trunkgate.images.build import REPO_CACHE_DIR, ImageBuildFailed, build_image, tree_checksum
+from trunkgate.images.ondisk import image_layers
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building images needs root")
 
@@ -97,7 +98,7 @@ async def test_steps_copies_and_caches_make_the_image(
         assert line in log
     assert not (tmp_path / "build" / "usr.work").exists()
     assert (built.checksum, built.size) == tree_checksum([root, usr])
-    assert built.layers() == [("/", [str(root)]), ("/usr", [str(usr), "/usr"])]
+    assert image_layers(tmp_path / "build") == [("/", [str(root)]), ("/usr", [str(usr), "/usr"])]
 
 
 async def test_a_copy_cannot_follow_an_image_link_out_to_the_host(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from trunkgate.pool import backoff
@@ -17,6 +19,7 @@ from trunkgate.pool.decisions import (
     every_provider_declined,
     failure_reason,
     min_ready_launches,
+    on_withdrawn_builds,
     plan_request,
     refill_from,
     requests_to_serve,
@@ -269,3 +272,27 @@ def test_refills_wait_while_nodes_are_handed_out_and_not_for_ever() -> None:
     assert refill_from(101.0, 100.9, 99.0) == 100.9 + REFILL_QUIET
     assert refill_from(101.9, 101.8, 99.0) == 99.0 + REFILL_WAIT_MAX
     assert refill_from(99.0 + REFILL_WAIT_MAX, 99.0 + REFILL_WAIT_MAX - 0.1, 99.0) is None
+
+
+def test_a_label_whose_image_has_no_ready_build_waits_and_is_not_kept_ready() -> None:
+    waiting = dataclasses.replace(A, unbootable=frozenset({"big"}))
+    plan = plan_request(request("r", "small", "big"), waiting, [])
+    assert isinstance(plan, Wait)
+    assert "image of label big" in plan.reason
+    # A ready node of that label is still handed out: nothing to boot.
+    assert plan_request(request("r", "big"), waiting, [node("n1", "big")]) == Fill(("n1",), ())
+    assert min_ready_launches({"small": 1, "big": 1}, waiting, []) == ["small"]
+
+
+def test_ready_nodes_of_a_build_being_deleted_are_withdrawn() -> None:
+    def booted(id_: str, build: str, **changes: object) -> Node:
+        return dataclasses.replace(node(id_, **changes), image="tools", image_build=build)  # type: ignore[arg-type]
+
+    nodes = [
+        booted("n1", "b2"),
+        booted("n2", "b2", request="r1"),
+        booted("n3", "b2", state=NodeState.IN_USE),
+        booted("n4", "b1"),
+        booted("n5", "b2", provider="b"),
+    ]
+    assert [n.id for n in on_withdrawn_builds(nodes, "a", {("tools", "b2")})] == ["n1"]

@@ -234,8 +234,17 @@ async def test_a_full_subnet_is_quota_not_failure(tmp_path: Path, spec: Spec) ->
 async def test_an_image_without_sshd_fails_to_launch(
     driver: NamespaceDriver, spec: Spec, tmp_path: Path
 ) -> None:
-    with pytest.raises(LaunchFailed, match=r"0000000001.*sshd"):
+    (tmp_path / "root" / "usr" / "sbin").mkdir(parents=True)
+    with pytest.raises(LaunchFailed, match=r"0000000001.*has no /usr/sbin/sshd"):
         await driver.create(spec("0000000001", image="empty", image_path=str(tmp_path)))
+    assert await driver.list_instances() == []
+
+
+async def test_a_directory_that_is_no_built_image_fails_to_launch(
+    driver: NamespaceDriver, spec: Spec, tmp_path: Path
+) -> None:
+    with pytest.raises(LaunchFailed, match=rf"0000000001: {tmp_path} holds no built image 'x'"):
+        await driver.create(spec("0000000001", image="x", image_path=str(tmp_path)))
     assert await driver.list_instances() == []
 
 

@@ -29,6 +29,7 @@ from trunkgate.config.jobs import (
     ProjectTemplateSection,
 )
 from trunkgate.config.sections import (
+    HOST_IMAGE,
     CopyStep,
     HistorySection,
     ImageSection,
@@ -45,7 +46,6 @@ from trunkgate.config.yamlsource import Origin, YamlDocument, parse_yaml, read_y
 
 CONFIG_ENV = "TRUNKGATE_CONFIG"
 DEFAULT_CONFIG = "trunkgate.yaml"
-HOST_IMAGE = "host"
 
 _SECTION_KEYS = {(f.alias or n): n for n, f in ConfigFile.model_fields.items()}
 _ITEM_TYPES: dict[str, Any] = {

@@ -156,9 +156,14 @@ class GitHubSource(ConfigModel):
 Source = Annotated[LocalSource | GerritSource | GitHubSource, Field(discriminator="driver")]
 
 
+#: The image that is the host's own system, as nodes see it: built by the
+#: namespace driver itself, never by a recipe.
+HOST_IMAGE = "host"
+
+
 class ProviderLabel(ConfigModel):
     name: Name
-    image: Name = "host"
+    image: Name = HOST_IMAGE
 
 
 class StaticHost(ConfigModel):

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from trunkgate.config.sections import CopyStep, ImageSection, PackagesStep, ScriptStep
+from trunkgate.images.ondisk import ROOT, USR
 from trunkgate.merger.git import isolated_env
 from trunkgate.pool.drivers.namespace.hostimage import build_host_image
 
@@ -96,12 +97,6 @@ class BuiltImage:
     checksum: str
     size: int
 
-    def layers(self) -> list[tuple[str, list[str]]]:
-        """Where a node mounts what, top layer first."""
-        if self.usr is None:
-            return [("/", [str(self.root)])]
-        return [("/", [str(self.root)]), ("/usr", [str(self.usr), "/usr"])]
-
 
 async def build_image(
     recipe: ImageSection,
@@ -117,8 +112,8 @@ async def build_image(
     path; `repositories` maps each project to cache to the URL to clone it
     from. Raises ImageBuildFailed; what it leaves is the caller's to remove."""
     await asyncio.to_thread(build_dir.mkdir, parents=True)
-    root = build_dir / "root"
-    usr = build_dir / "usr" if recipe.base == "host" else None
+    root = build_dir / ROOT
+    usr = build_dir / USR if recipe.base == "host" else None
     log: BinaryIO = await asyncio.to_thread(open, build_dir / "build.log", "ab", buffering=0)
     try:
         if recipe.base == "host":

@@ -84,12 +84,14 @@ class ImageRecords:
         if updated is None:
             raise ImageBuildGone(f"image {image} has no build {build_id}")
         updated.id = build_id
+        await self._announce()
         return updated
 
     async def forget_build(self, image: str, build_id: str) -> None:
         """Remove a build's record and its uploads' records."""
         with contextlib.suppress(NoRecord):
             await self.store.delete(layout.build(image, build_id), recursive=True)
+        await self._announce()
 
     # -- uploads ------------------------------------------------------------
 
@@ -106,10 +108,20 @@ class ImageRecords:
         try:
             await self.store.set(path, upload, version=None)
         except NoRecord:
-            with contextlib.suppress(RecordExists):
+            try:
                 await self.store.create(path, upload)
-                return
-            await self.store.set(path, upload, version=None)
+            except RecordExists:
+                await self.store.set(path, upload, version=None)
+        await self._announce()
+
+    async def _announce(self) -> None:
+        """Tell watchers of `layout.ROOT` (launchers) that what boots may
+        have changed: the records that say so lie deeper than a watch sees."""
+        try:
+            await self.store.set(layout.ROOT, None, version=None)
+        except NoRecord:
+            with contextlib.suppress(RecordExists):
+                await self.store.create(layout.ROOT)
 
     # -- asking for a build -------------------------------------------------
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from trunkgate.pool.backoff import backing_off, quota_paused
 from trunkgate.pool.records import Node, NodeRequest, ProviderStatus
-from trunkgate.pool.states import AVAILABLE, COMING, USES_CAPACITY, RequestState
+from trunkgate.pool.states import AVAILABLE, COMING, USES_CAPACITY, NodeState, RequestState
 
 Statuses = Mapping[str, ProviderStatus]
 
@@ -25,6 +25,8 @@ class ProviderView:
     name: str
     labels: frozenset[str]
     max_servers: int
+    unbootable: frozenset[str] = frozenset()
+    """Labels whose image has no build ready for this provider yet."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,14 @@ def plan_request(
     status = status or {}
     mine = status.get(provider.name)
     allocate, launch = _split(request, provider.name, nodes)
+    waiting = sorted(set(launch) & provider.unbootable)
+    if waiting:
+        return Wait(
+            needed=len(launch),
+            free=0,
+            reason=f"no build of the image of label {', '.join(waiting)} is ready "
+            f"for provider {provider.name} yet",
+        )
     if launch and now is not None and backing_off(mine, now):
         assert mine is not None
         why = (
@@ -242,7 +252,11 @@ def min_ready_launches(
     launches: list[str] = []
     for label in sorted(min_ready):
         for _ in range(max(0, min_ready[label] - coming[label])):
-            offering = [p for p in providers if label in p.labels and used[p.name] < p.max_servers]
+            offering = [
+                p
+                for p in providers
+                if label in p.labels and label not in p.unbootable and used[p.name] < p.max_servers
+            ]
             if not offering:
                 break
             chosen = min(
@@ -318,3 +332,20 @@ def refill_from(now: float, handed_out: float | None, due_since: float | None) -
     if now - since >= REFILL_WAIT_MAX:
         return None
     return min(handed_out + REFILL_QUIET, since + REFILL_WAIT_MAX)
+
+
+def on_withdrawn_builds(
+    nodes: Iterable[Node], provider: str, withdrawn: set[tuple[str, str]]
+) -> list[Node]:
+    """The provider's ready, unclaimed nodes booted from an image build that
+    is being deleted (`withdrawn`: image, build): they go, so no build runs
+    on an image someone took back."""
+    return [
+        n
+        for n in nodes
+        if n.provider == provider
+        and n.state == NodeState.READY
+        and n.request is None
+        and n.image_build is not None
+        and (n.image, n.image_build) in withdrawn
+    ]

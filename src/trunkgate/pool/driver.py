@@ -55,9 +55,10 @@ class NodeUnreachable(DriverError):
 class NodeSpec:
     """One node the framework asks a driver to create.
 
-    `image_path` is the image's root directory; None means the host's own
-    root (the `host` image). `client_key` is the public half, in OpenSSH form,
-    of a key made for this node alone, to be authorized for `root` on it.
+    `image_path` is a built image's directory (`trunkgate.images.ondisk`);
+    None means the host's own system (the `host` image). `client_key` is
+    the public half, in OpenSSH form, of a key made for this node alone, to
+    be authorized for `root` on it.
     `tags` are written onto everything the driver creates, so the reaper can
     find it again. `avoid` names instances (external ids) that failed lately:
     a driver choosing among existing hosts takes none of them.

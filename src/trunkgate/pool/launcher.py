@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -17,6 +18,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from trunkgate.config.sections import HOST_IMAGE
+from trunkgate.images import layout as image_layout
+from trunkgate.images.decisions import boot_build
+from trunkgate.images.records import ImageBuildState
+from trunkgate.images.repository import ImageRecords
 from trunkgate.pool import backoff, layout
 from trunkgate.pool.decisions import (
     Decline,
@@ -29,6 +35,7 @@ from trunkgate.pool.decisions import (
     every_provider_declined,
     failure_reason,
     min_ready_launches,
+    on_withdrawn_builds,
     plan_request,
     refill_from,
     requests_to_serve,
@@ -92,7 +99,6 @@ class LauncherSettings:
     boot_timeout: float = 60.0
     providers_by_label: dict[str, frozenset[str]] = field(default_factory=dict)
     """For each label, every provider that offers it (to know when all declined)."""
-    image_paths: dict[str, str | None] = field(default_factory=dict)
     ready_command: str = "true"
     peers: tuple[ProviderView, ...] = ()
     """Every other provider of the config, to spread load and decline in favour of."""
@@ -146,6 +152,11 @@ class Launcher:
         self._handed_out: float | None = None
         self._refill_due: float | None = None
         self._refill_at: float | None = None
+        # What each image of this provider's labels boots now: (build, directory);
+        # and the (image, build) pairs being deleted, whose ready nodes go.
+        self._boots: dict[str, tuple[str, str]] = {}
+        self._withdrawn: set[tuple[str, str]] = set()
+        self.images = ImageRecords(store)
 
     # -- running --------------------------------------------------------
 
@@ -163,10 +174,11 @@ class Launcher:
         async with (
             self.store.watch(layout.REQUESTS) as requests,
             self.store.watch(layout.NODES) as nodes,
+            self.store.watch(image_layout.ROOT) as images,
         ):
             waiters = [
-                asyncio.ensure_future(wake_on_change(requests.changed, self._wake)),
-                asyncio.ensure_future(wake_on_change(nodes.changed, self._wake)),
+                asyncio.ensure_future(wake_on_change(watch.changed, self._wake))
+                for watch in (requests, nodes, images)
             ]
             try:
                 while not stop.is_set():
@@ -273,6 +285,9 @@ class Launcher:
             if node.state in (NodeState.USED, NodeState.DELETING, NodeState.FAILED):
                 self._start(self._retire(node), f"retire {node.id}")
         await self._look_around()
+        await self._look_at_images()
+        for node in on_withdrawn_builds(nodes, self.settings.provider, self._withdrawn):
+            self._start(self._withdraw(node), f"withdraw {node.id}")
         self.paused = False
         self._contended = set()
         for request in requests_to_serve(await self.records.requests(), self.settings.provider):
@@ -287,6 +302,56 @@ class Launcher:
         if not self.paused and not self._stop.is_set():
             await self._keep_min_ready()
         POOL_METRICS.observe_nodes(nodes)
+
+    def _view(self) -> ProviderView:
+        """This provider as the decisions see it: without the labels whose
+        image has no build ready for it yet."""
+        unbootable = frozenset(
+            label
+            for label, image in self.settings.labels.items()
+            if image != HOST_IMAGE and image not in self._boots
+        )
+        return dataclasses.replace(self.settings.view, unbootable=unbootable)
+
+    async def _look_at_images(self) -> None:
+        """Which build of each image this provider boots now."""
+        boots: dict[str, tuple[str, str]] = {}
+        withdrawn: set[tuple[str, str]] = set()
+        for image in sorted(set(self.settings.labels.values()) - {HOST_IMAGE}):
+            builds = await self.images.builds(image)
+            withdrawn.update((image, b.id) for b in builds if b.state == ImageBuildState.DELETING)
+            uploads = [
+                upload
+                for build in builds
+                if build.state == ImageBuildState.READY
+                for upload in await self.images.uploads(image, build.id)
+            ]
+            chosen = boot_build(builds, uploads, self.settings.provider)
+            if chosen is not None and chosen[1].path is not None:
+                boots[image] = (chosen[0].id, chosen[1].path)
+        self._boots = boots
+        self._withdrawn = withdrawn
+
+    async def _withdraw(self, node: Node) -> None:
+        """Delete a ready node of a withdrawn build, unless a request took it meanwhile."""
+
+        def unclaimed(current: Node) -> None:
+            if current.request is not None:
+                raise _Claimed
+
+        try:
+            withdrawn = await self.records.update_node(node.id, unclaimed, state=NodeState.DELETING)
+        except (_Claimed, InvalidTransition):
+            return
+        if withdrawn is not None:
+            log.info(
+                "provider %s: node %s goes: image %s build %s is being deleted",
+                self.settings.provider,
+                node.id,
+                node.image,
+                node.image_build,
+            )
+            await self._delete(withdrawn)
 
     async def _look_around(self) -> None:
         """Read the other providers' health and which of their launchers run."""
@@ -338,7 +403,7 @@ class Launcher:
             nodes = await self.records.nodes()  # what is ready now, not at the pass's start
             plan = plan_request(
                 request,
-                self.settings.view,
+                self._view(),
                 nodes,
                 now=self.clock(),
                 peers=self._peers,
@@ -483,7 +548,7 @@ class Launcher:
             r.causes[provider] = cause
             decision = after_launch_failure(
                 r,
-                self.settings.view,
+                self._view(),
                 peers=self._peers,
                 status=self._statuses,
                 now=self.clock(),
@@ -541,7 +606,7 @@ class Launcher:
                 nodes = await self.records.nodes()
                 labels = min_ready_launches(
                     self.settings.min_ready,
-                    self.settings.view,
+                    self._view(),
                     nodes,
                     now=self.clock(),
                     peers=self._peers,
@@ -577,6 +642,7 @@ class Launcher:
                 provider=self.settings.provider,
                 label=label,
                 image=self.settings.labels[label],
+                image_build=self._boots.get(self.settings.labels[label], (None, None))[0],
                 created=now,
                 state=NodeState.BUILDING,
                 state_time=now,
@@ -659,7 +725,7 @@ class Launcher:
             label=node.label,
             image=node.image,
             client_key=key.public,
-            image_path=self.settings.image_paths.get(node.image),
+            image_path=self._boots[node.image][1] if node.image in self._boots else None,
             tags={TAG_NODE: node.id, TAG_PROVIDER: node.provider},
             avoid=backoff.hosts_backing_off(self.status, self.clock()),
         )
@@ -693,6 +759,10 @@ class Launcher:
             await self.records.forget_node(node.id)
         finally:
             self._deleting.discard(node.id)
+
+
+class _Claimed(Exception):
+    """A request took the node first."""
 
 
 def _pending(request: NodeRequest, provider: str, claimed: list[str]) -> None:

@@ -94,9 +94,9 @@ Subsystem sftp internal-sftp
 class BootPlan:
     """Everything `nodeinit` needs, as host paths and plain values.
 
-    `layers` are (path in the node, host directory) pairs: each host
-    directory becomes a read-only, idmapped lower layer of an overlay at that
-    path, the first at "/". `files` are (host file, path in the node, mode)
+    `layers` are (path in the node, host directories) pairs: the host
+    directories, top first, become the read-only, idmapped lower layers of
+    an overlay at that path, the first at "/". `files` are (host file, path in the node, mode)
     copied in owned by node root. `cgroups` maps each cgroup directory of
     the node to the limits to write there. `upper_size` None puts the
     writable layers on disk under `rw_dir`.
@@ -107,7 +107,7 @@ class BootPlan:
     netns: Path
     root_dir: Path
     rw_dir: Path
-    layers: Sequence[tuple[str, str]]
+    layers: Sequence[tuple[str, Sequence[str]]]
     files: Sequence[tuple[Path, str, int]]
     ids: IdRange
     limits: Limits
@@ -134,7 +134,7 @@ def render_plan(plan: BootPlan) -> dict[str, Any]:
         "upper_size": plan.upper_size,
         "uid_base": plan.ids.start,
         "uid_count": plan.ids.count,
-        "layers": [{"target": t, "lower": lower} for t, lower in plan.layers],
+        "layers": [{"target": t, "lowers": list(lowers)} for t, lowers in plan.layers],
         "files": [{"source": str(s), "target": t, "mode": m} for s, t, m in plan.files],
         "cgroups": {
             str(path): [list(pair) for pair in cgroup_settings(plan.limits, controller)]

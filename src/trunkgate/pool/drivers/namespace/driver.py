@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from trunkgate.images.ondisk import Layers, find_in_layers, image_layers
 from trunkgate.pool.driver import (
     DriverError,
     DriverUnavailable,
@@ -128,13 +129,18 @@ class NamespaceDriver:
         names = self.names.node(node.node_id)
         files = self.files(node.node_id)
         sshd = self.settings.sshd
-        if node.image_path is not None and not _has_file(node.image_path, sshd):
-            raise LaunchFailed(f"node {node.node_id}: image {node.image!r} has no {sshd}")
+        layers: Layers | None = None
+        if node.image_path is not None:
+            layers = await asyncio.to_thread(image_layers, Path(node.image_path))
+            if layers is None:
+                raise LaunchFailed(
+                    f"node {node.node_id}: {node.image_path} holds no built image {node.image!r}"
+                )
+            if not await asyncio.to_thread(find_in_layers, layers, sshd):
+                raise LaunchFailed(f"node {node.node_id}: image {node.image!r} has no {sshd}")
         try:
-            if node.image_path is None:
-                layers = [("/", str(await self._host_image())), *HOST_LAYERS]
-            else:
-                layers = [("/", node.image_path)]
+            if layers is None:
+                layers = [("/", [str(await self._host_image())]), *HOST_LAYERS]
             if files.dir.exists() or names.netns in host.netns_names():
                 await self.delete(node.node_id)
             key = generate_host_key(node.name)
@@ -324,7 +330,8 @@ class NamespaceDriver:
         for plan in (self.state_dir / "namespace").glob("*/nodes/*/plan.json"):
             try:
                 layers = json.loads(plan.read_text(encoding="utf-8")).get("layers", [])
-                lowers.update(str(layer["lower"]) for layer in layers)
+                for layer in layers:
+                    lowers.update(str(lower) for lower in layer["lowers"])
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
         return lowers
@@ -368,7 +375,3 @@ class NamespaceDriver:
         """Undo a failed create; if that fails too, the reaper finds the rest."""
         with contextlib.suppress(DriverError):
             await self.delete(node_id)
-
-
-def _has_file(root: str, path: str) -> bool:
-    return Path(root, path.lstrip("/")).is_file()

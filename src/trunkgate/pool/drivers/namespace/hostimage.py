@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 #: Host directories a `host` node sees as overlays of its own: (in the node, on the host).
-HOST_LAYERS = (("/usr", "/usr"),)
+HOST_LAYERS: tuple[tuple[str, list[str]], ...] = (("/usr", ["/usr"]),)
 
 #: Copied from the host, filtered: small, and the package manager writes them.
 _COPIED = (

@@ -219,23 +219,28 @@ def build_root(plan: dict[str, object], userns_fd: int) -> None:
     layers = plan["layers"]
     assert isinstance(layers, list)
     for index, layer in enumerate(layers):
-        lower_view = os.path.join(rw, f"lower{index}")
         upper = os.path.join(rw, f"upper{index}")
         work = os.path.join(rw, f"work{index}")
-        for path in (lower_view, upper, work):
+        for path in (upper, work):
             os.makedirs(path, exist_ok=True)
         os.chown(upper, uid, uid)
-        fd = idmapped_clone(str(layer["lower"]), userns_fd)
-        try:
-            move_mount(fd, lower_view)
-        finally:
-            os.close(fd)
+        # Each lower layer (top first) seen through an idmapped mount.
+        views = []
+        for number, lower in enumerate(layer["lowers"]):
+            view = os.path.join(rw, f"lower{index}-{number}")
+            os.makedirs(view, exist_ok=True)
+            fd = idmapped_clone(str(lower), userns_fd)
+            try:
+                move_mount(fd, view)
+            finally:
+                os.close(fd)
+            views.append(view)
         target = root + str(layer["target"]).rstrip("/")
         if layer["target"] != "/" and not os.path.isdir(target):
             raise SetupError(f"the image has no directory {layer['target']} to mount on")
         mount(
             "trunkgate-node", target, "overlay", MS_NODEV,
-            f"lowerdir={lower_view},upperdir={upper},workdir={work}",
+            f"lowerdir={':'.join(views)},upperdir={upper},workdir={work}",
         )  # fmt: skip
     files = plan["files"]
     assert isinstance(files, list)
