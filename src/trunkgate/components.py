@@ -45,9 +45,17 @@ async def run_executor(config: Config, store: Store, stop: asyncio.Event) -> Non
     await ExecutorService(config, store).run(stop)
 
 
+async def run_builder(config: Config, store: Store, stop: asyncio.Event) -> None:
+    """The image builder: builds, uploads and deletes the config's images."""
+    from trunkgate.images.builder import ImageBuilder
+
+    await ImageBuilder(config, store).run(stop)
+
+
 COMPONENTS: dict[str, Component] = {
     "scheduler": run_scheduler,
     "executor": run_executor,
     "launcher": run_launchers,
+    "builder": run_builder,
     "metrics": run_metrics,
 }

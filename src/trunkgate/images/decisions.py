@@ -37,7 +37,7 @@ def build_due(
     failed = _newest(builds, ImageBuildState.FAILED)
     if (
         failed is not None
-        and (ready is None or failed.created > ready.created)
+        and (ready is None or (failed.created, failed.id) > (ready.created, ready.id))
         and failed.recipe == recipe
         and now - failed.state_time < FAILED_RETRY
     ):

@@ -1,0 +1,191 @@
+"""The builder on a real site: it builds what is due, hands ready builds to
+the providers that boot them, keeps keep-builds of them, fails a broken
+recipe without losing the build in use, and cleans up after a crash. Time is
+an injected clock. Needs root."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from trunkgate.config.loader import Config, load_config
+from trunkgate.images.builder import ImageBuilder
+from trunkgate.images.decisions import boot_build
+from trunkgate.images.records import ImageBuild, ImageBuildState, UploadState
+from trunkgate.images.repository import ImageRecords
+from trunkgate.pool.records import Node
+from trunkgate.pool.repository import PoolRecords
+from trunkgate.site import open_site_store
+from trunkgate.store import Store
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building images needs root")
+
+DAY = 24 * 3600.0
+
+CONFIG = """\
+state: {{data-dir: ./data}}
+labels:
+  - name: small
+providers:
+  - name: east
+    driver: namespace
+    labels: [{{name: small, image: tools}}]
+  - name: west
+    driver: namespace
+    labels: [{{name: small}}]
+images:
+  - name: tools
+    keep-builds: 2
+    steps:
+      - script: {script}
+"""
+
+
+def read(*parts: str) -> str:
+    return Path(*parts).read_text()
+
+
+def exists(*parts: str) -> bool:
+    return Path(*parts).exists()
+
+
+class Site:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.now = 1_000_000.0
+        self.store: Store | None = None
+
+    def configure(self, script: str = "echo ok > /etc/ok") -> Config:
+        self.directory.mkdir(exist_ok=True)
+        path = self.directory / "trunkgate.yaml"
+        path.write_text(textwrap.dedent(CONFIG.format(script=repr(script))))
+        return load_config(path)
+
+    def builder(self, config: Config) -> ImageBuilder:
+        assert self.store is not None
+        return ImageBuilder(config, self.store, clock=lambda: self.now, host="builder-a")
+
+    @property
+    def records(self) -> ImageRecords:
+        assert self.store is not None
+        return ImageRecords(self.store)
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    site = Site(tmp_path / "site")
+    site.store = await open_site_store(site.configure())
+    yield site
+    await site.store.close()
+
+
+async def pass_of(builder: ImageBuilder) -> list[ImageBuild]:
+    """One pass, its builds run to their end, and the pass after them (uploads)."""
+    await builder.step()
+    await builder.settle()
+    await builder.step()
+    return await builder.records.builds("tools")
+
+
+async def test_an_image_is_built_uploaded_and_not_built_again_until_due(site: Site) -> None:
+    builder = site.builder(site.configure())
+    (build,) = await pass_of(builder)
+    assert build.state == ImageBuildState.READY
+    assert (build.builder, len(build.checksum or "")) == ("builder-a", 64)
+    assert build.size is not None
+    assert build.size > 0
+    assert build.path is not None
+    assert read(build.path, "root/etc/ok") == "ok\n"
+    assert "== Step 1: script" in read(build.path, "build.log")
+    # Uploaded to east, whose label boots it; west boots the host image.
+    uploads = await site.records.uploads("tools", build.id)
+    assert [(u.provider, u.state, u.path) for u in uploads] == [
+        ("east", UploadState.READY, build.path)
+    ]
+    site.now += DAY - 60
+    assert [b.id for b in await pass_of(builder)] == [build.id]
+    site.now += 60
+    assert len(await pass_of(builder)) == 2
+
+
+async def test_keep_builds_holds_but_a_build_in_use_stays(site: Site) -> None:
+    builder = site.builder(site.configure())
+    first = (await pass_of(builder))[0]
+    assert site.store is not None
+    # A node still boots the first build.
+    await PoolRecords(site.store).new_node(
+        Node(
+            id="", provider="east", label="small", image="tools", created=0.0, image_build=first.id
+        )
+    )
+    for _ in range(2):
+        site.now += DAY
+        await pass_of(builder)
+    builds = await site.records.builds("tools")
+    assert len(builds) == 3
+    assert first.id in {b.id for b in builds}
+    node = (await PoolRecords(site.store).nodes())[0]
+    await PoolRecords(site.store).forget_node(node.id)
+    await builder.step()
+    builds = await site.records.builds("tools")
+    assert len(builds) == 2
+    assert first.id not in {b.id for b in builds}
+    assert first.path is not None
+    assert not exists(first.path)
+
+
+async def test_a_broken_recipe_fails_and_the_build_in_use_stays(site: Site) -> None:
+    good = (await pass_of(site.builder(site.configure())))[0]
+    broken = site.builder(site.configure(script="echo broken >&2; exit 4"))
+    builds = await pass_of(broken)
+    failed = builds[-1]
+    assert failed.state == ImageBuildState.FAILED
+    assert failed.reason == "step 1 failed (exit status 4); see the build log"
+    assert failed.path is not None
+    assert "broken" in read(failed.path, "build.log")
+    assert not exists(failed.path, "root")
+    uploads = [u for b in builds for u in await site.records.uploads("tools", b.id)]
+    chosen = boot_build(builds, uploads, "east")
+    assert chosen is not None
+    assert chosen[0].id == good.id
+    # Not tried again at once; when asked, it is, and the newest failure
+    # (with its log) replaces the one before.
+    assert [b.id for b in await pass_of(broken)] == [good.id, failed.id]
+    await site.records.ask("tools")
+    again = await pass_of(broken)
+    assert [b.state for b in again] == [ImageBuildState.READY, ImageBuildState.FAILED]
+    assert again[1].id > failed.id
+
+
+async def test_a_build_cut_off_by_a_crash_is_removed_and_built_again(site: Site) -> None:
+    # What a builder killed mid-build leaves: a building record and a half tree.
+    half = site.directory / "data/images/tools/0000000000"
+    (half / "root/etc").mkdir(parents=True)
+    record = await site.records.new_build(
+        ImageBuild(
+            image="tools",
+            id="",
+            created=site.now,
+            builder="builder-a",
+            recipe="r",
+            path=str(half),
+        )
+    )
+    builds = await pass_of(site.builder(site.configure()))
+    assert record.id not in {b.id for b in builds}
+    assert [b.state for b in builds] == [ImageBuildState.READY]
+    assert not half.exists() or builds[0].path == str(half)
+
+
+async def test_a_build_marked_deleting_goes_once_no_node_boots_it(site: Site) -> None:
+    builder = site.builder(site.configure())
+    (build,) = await pass_of(builder)
+    await site.records.update_build("tools", build.id, state=ImageBuildState.DELETING, now=0.0)
+    await builder.step()
+    assert build.id not in {b.id for b in await site.records.builds("tools")}
+    assert build.path is not None
+    assert not exists(build.path)
