@@ -228,10 +228,14 @@ class ImageBuilder:
         )
 
     def _repositories(self, recipe: ImageSection) -> dict[str, str]:
-        """Each cached project and where to clone it from."""
-        projects = self.config.projects if recipe.cache == "all" else recipe.cache
+        """Each cached project and where to clone it from. With `cache: all`,
+        a project that has no repository yet is left out (a named one is
+        not: its clone fails the build)."""
         git = self.config.data_dir / GIT_DIR
-        return {name: str(repo_path(git, name)) for name in projects}
+        if recipe.cache != "all":
+            return {name: str(repo_path(git, name)) for name in recipe.cache}
+        found = {name: repo_path(git, name) for name in self.config.projects}
+        return {name: str(path) for name, path in found.items() if (path / "HEAD").exists()}
 
     async def _fail(self, build: ImageBuild, reason: str) -> None:
         """A failed build keeps its log, nothing else it made."""
