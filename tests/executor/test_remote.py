@@ -14,7 +14,7 @@ from tests.executor.conftest import ExecutorSite
 from tests.merger.gitrepo import git
 from trunkgate.executor import ExecutorSettings
 from trunkgate.executor.errors import ExecutorError
-from trunkgate.executor.remote import NodeConnection
+from trunkgate.executor.remote import NodeCache, NodeConnection
 from trunkgate.pool.holding import FinishedBuild, HoldPolicy
 
 
@@ -168,3 +168,23 @@ async def test_a_commit_the_repository_lacks_fails_on_this_side(
             source, "src/app", branch="main", branches={"main": "$(touch pwned)"}, bases={}, url="u"
         )
     assert await conn.run("test -e pwned || echo absent") == "absent\n"
+
+
+async def test_a_cache_the_node_lacks_fails_the_copy_saying_so(
+    conn: NodeConnection, tmp_path: Path
+) -> None:
+    # The history is sent without what the cache would hold: without the
+    # cache on the node, the copy must not pass as whole.
+    source, main, feature = history(tmp_path)
+    with pytest.raises(
+        ExecutorError, match=r"exited 3: the image has no cache /opt/trunkgate/git/x"
+    ):
+        await conn.put_repo(
+            source,
+            "src/app",
+            branch="feature",
+            branches={"feature": feature},
+            bases={},
+            url="u",
+            cache=NodeCache("/opt/trunkgate/git/x", frozenset({main})),
+        )

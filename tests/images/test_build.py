@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from trunkgate.config.sections import ImageSection
-from trunkgate.images.build import REPO_CACHE_DIR, ImageBuildFailed, build_image, tree_checksum
-from trunkgate.images.ondisk import image_layers
+from trunkgate.images.build import ImageBuildFailed, build_image, tree_checksum
+from trunkgate.images.ondisk import REPO_CACHE_DIR, image_layers
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="building images needs root")
 

@@ -12,7 +12,8 @@ import asyncssh
 
 from tests.pool.conftest import Connect
 from trunkgate.config.sections import ImageSection
-from trunkgate.images.build import REPO_CACHE_DIR, build_image
+from trunkgate.images.build import build_image
+from trunkgate.images.ondisk import REPO_CACHE_DIR
 from trunkgate.pool import NodeSpec
 from trunkgate.pool.drivers.namespace import NamespaceDriver
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import shlex
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -154,6 +155,7 @@ class NodeConnection:
         url: str,
         also_make: Sequence[str] = (),
         home: asyncio.Future[str | None] | None = None,
+        cache: NodeCache | None = None,
     ) -> int:
         """Makes `target` (relative to the home directory) a git repository
         with `branches` (name -> commit) and `branch` checked out, whose
@@ -166,12 +168,17 @@ class NodeConnection:
         The same command first makes the directories `also_make` and, given
         `home`, answers it with the node's home directory as soon as the
         node says it (None if the copy fails first): a build's setup takes
-        no round trip of its own."""
+        no round trip of its own.
+
+        Given the `cache` the node's image holds of the project, the copy
+        borrows its objects (git's alternates) and sends none of the history
+        the cache has."""
         refs = {f"refs/heads/{n}": c for n, c in branches.items() if n != branch}
         refs.update({f"refs/remotes/origin/{n}": c for n, c in bases.items()})
         refs.update(await _tags(source))
         objects = {branches[branch], *refs.values()}
-        if bad := sorted(o for o in objects if not OBJECT_ID.fullmatch(o)):
+        cached = sorted(cache.has) if cache is not None else []
+        if bad := sorted(o for o in [*objects, *cached] if not OBJECT_ID.fullmatch(o)):
             raise ExecutorError(f"not a git object id: {bad[0]!r}")
         if bad := sorted(n for n in [branch, *refs, url] if not n.isprintable()):
             raise ExecutorError(f"not a name git takes: {bad[0]!r}")
@@ -183,6 +190,7 @@ class NodeConnection:
             url=url,
             also_make=also_make,
             say_home=home is not None,
+            borrow=cache.path if cache is not None else None,
         )
         pack = await asyncio.create_subprocess_exec(
             "git", "-C", str(source), "pack-objects", "--stdout", "--revs", "-q",
@@ -194,7 +202,8 @@ class NodeConnection:
         assert pack.stdin is not None
         assert pack.stdout is not None
         assert pack.stderr is not None
-        pack.stdin.write("".join(f"{o}\n" for o in sorted(objects)).encode())
+        wanted = [*sorted(objects), *(f"^{o}" for o in cached)]
+        pack.stdin.write("".join(f"{o}\n" for o in wanted).encode())
         pack.stdin.close()
         timeout = self._settings.transfer_timeout
         # Both sides' complaints are read as they come: a full pipe must not
@@ -335,6 +344,7 @@ def _unpack_script(
     url: str,
     also_make: Sequence[str],
     say_home: bool,
+    borrow: str | None = None,
 ) -> str:
     """The node's side of `put_repo`, in one shell and three processes
     (mkdir, index-pack, reset) besides the removal of an earlier copy: the
@@ -350,6 +360,7 @@ def _unpack_script(
             for d in [
                 *also_make,
                 f"{target}/.git/objects/pack",
+                f"{target}/.git/objects/info",
                 f"{target}/.git/refs/heads",
                 f"{target}/.git/refs/tags",
             ]
@@ -362,6 +373,15 @@ def _unpack_script(
         + " ".join(shlex.quote(line) for line in _config_lines(url))
         + " > .git/config",
     ]
+    if borrow is not None:
+        # The image's cache lends its objects; without it, the history sent
+        # would not be whole.
+        objects = shlex.quote(f"{borrow}/objects")
+        lines += [
+            f"if [ ! -d {objects} ]; then "
+            f"echo {shlex.quote(f'the image has no cache {borrow}')} >&2; exit 3; fi",
+            f"printf '%s\\n' {objects} > .git/objects/info/alternates",
+        ]
     if refs:
         packed = [f"{sha} {name}" for name, sha in sorted(refs.items())]
         lines.append(
@@ -388,6 +408,15 @@ def _config_lines(url: str) -> list[str]:
         f"\turl = {quoted}",
         "\tfetch = +refs/heads/*:refs/remotes/origin/*",
     ]
+
+
+@dataclass(frozen=True)
+class NodeCache:
+    """A project's repository in the node's image (`path`), and the objects
+    it holds that the copy need not send (`has`)."""
+
+    path: str
+    has: frozenset[str]
 
 
 async def _answer_home(

@@ -37,9 +37,13 @@ from trunkgate.executor.limits import LIMITS_COMMAND, limits_reached
 from trunkgate.executor.model import BuildNode, BuildOutcome, BuildSpec, ExecutorSettings
 from trunkgate.executor.nodefiles import SYSTEM_LOG_COMMAND, node_files, step_command
 from trunkgate.executor.receiving import receiving_area, settle_into
-from trunkgate.executor.remote import NodeConnection
+from trunkgate.executor.remote import NodeCache, NodeConnection
 from trunkgate.executor.results import BuildResult
 from trunkgate.executor.rsync import Pulled, Rsync
+from trunkgate.images.ondisk import REPO_CACHE_DIR
+from trunkgate.images.records import ImageBuild
+from trunkgate.images.repository import ImageRecords
+from trunkgate.merger.git import Git, isolated_env
 from trunkgate.merger.model import PreparedRepo
 from trunkgate.pool.client import NodeRequestFailed, PoolClient
 from trunkgate.pool.holding import FinishedBuild
@@ -132,6 +136,8 @@ class _Build:
         self.nodes: list[BuildNode] = []
         self.attempt = 0
         self.held: tuple[str, ...] = ()
+        # The image builds of the build's nodes, read once.
+        self._image_builds: dict[tuple[str, str], ImageBuild | None] = {}
 
     # -- the whole build -------------------------------------------------------
 
@@ -295,6 +301,7 @@ class _Build:
             self.log.line(f"Copying {repo.project} to {node.name}:~/{target}")
             branches = {b.branch: b.commit for b in repo.branches}
             branches[repo.branch] = repo.commit
+            cache = await self._node_cache(node, repo)
             sent = await conn.put_repo(
                 repo.path,
                 target,
@@ -304,8 +311,10 @@ class _Build:
                 url=repo.url,
                 also_make=dirs if first else (),
                 home=home if first else None,
+                cache=cache,
             )
-            self.log.line(f"Copied {repo.project} to {node.name}: {size_text(sent)} sent")
+            rest = f" (the rest from the image's cache {cache.path})" if cache else ""
+            self.log.line(f"Copied {repo.project} to {node.name}: {size_text(sent)} sent{rest}")
 
         async def copy_all() -> None:
             # One after another: a project's directory may hold another's
@@ -332,6 +341,23 @@ class _Build:
         # side over the one connection: the node's setup takes one round
         # trip and the copy, not one each.
         await _together([copy_all(), put_files()])
+
+    async def _node_cache(self, node: BuildNode, repo: PreparedRepo) -> NodeCache | None:
+        """What the node's image holds of the project that the copy need not
+        send: the objects its cache had when built that the tree's
+        repository has too. None when the image caches nothing of it."""
+        if node.image_build is None:
+            return None
+        key = (node.image, node.image_build)
+        if key not in self._image_builds:
+            records = ImageRecords(self.runner.pool.records.store)
+            self._image_builds[key] = await records.build(*key)
+        build = self._image_builds[key]
+        tips = build.caches.get(repo.project, []) if build is not None else []
+        if not tips:
+            return None
+        has = frozenset(tips) - await Git(repo.path, isolated_env()).lacking(tips)
+        return NodeCache(f"{REPO_CACHE_DIR}/{repo.project}", has) if has else None
 
     # -- steps ---------------------------------------------------------------------
 

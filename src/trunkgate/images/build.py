@@ -30,13 +30,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from trunkgate.config.sections import CopyStep, ImageSection, PackagesStep, ScriptStep
-from trunkgate.images.ondisk import ROOT, USR
-from trunkgate.merger.git import isolated_env
+from trunkgate.images.ondisk import REPO_CACHE_DIR, ROOT, USR
+from trunkgate.merger.errors import GitError
+from trunkgate.merger.git import Git, isolated_env
 from trunkgate.pool.drivers.namespace.hostimage import build_host_image
-
-#: Where an image keeps the repository of each project it caches (a bare
-#: clone at `<REPO_CACHE_DIR>/<project>`).
-REPO_CACHE_DIR = "/opt/trunkgate/git"
 
 #: The environment of every step inside the image.
 STEP_ENV = {
@@ -90,12 +87,14 @@ class ImageBuildFailed(Exception):
 @dataclass(frozen=True)
 class BuiltImage:
     """What a build made: the root tree, the `/usr` layer (a `host` image
-    only), and their checksum and size in bytes."""
+    only), their checksum and size in bytes, and what each cache holds."""
 
     root: Path
     usr: Path | None
     checksum: str
     size: int
+    caches: dict[str, list[str]]
+    """Each cached project's refs' objects, as cloned."""
 
 
 async def build_image(
@@ -127,8 +126,9 @@ async def build_image(
         steps = _Steps(root, usr, build_dir / "usr.work", log, step_limit_s)
         for number, step in enumerate(recipe.steps, 1):
             await steps.run(number, step, resolve)
+        caches = {}
         for project, url in sorted(repositories.items()):
-            await _clone(root, project, url, log, step_limit_s)
+            caches[project] = await _clone(root, project, url, log, step_limit_s)
         if usr is not None:
             # The overlay's work directory is no part of the image.
             await asyncio.to_thread(_remove, build_dir / "usr.work")
@@ -137,7 +137,7 @@ async def build_image(
         _say(log, f"Built: {size} bytes, sha256 {checksum}")
     finally:
         log.close()
-    return BuiltImage(root, usr, checksum, size)
+    return BuiltImage(root, usr, checksum, size, caches)
 
 
 class _Steps:
@@ -210,13 +210,19 @@ class _Steps:
             raise ImageBuildFailed(f"step {number} failed (exit status {code}); see the build log")
 
 
-async def _clone(root: Path, project: str, url: str, log: BinaryIO, limit_s: float) -> None:
+async def _clone(root: Path, project: str, url: str, log: BinaryIO, limit_s: float) -> list[str]:
+    """Clones the project into the image's cache; the objects its refs name."""
     dest = root / REPO_CACHE_DIR.lstrip("/") / project
     _say(log, f"Caching {project} from {url} in {REPO_CACHE_DIR}/{project}")
     await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
     command = ["git", "clone", "--bare", "--quiet", "--", url, str(dest)]
     if await _run(command, isolated_env(), log, limit_s) != 0:
         raise ImageBuildFailed(f"cannot cache {project}: git clone {url} failed; see the build log")
+    try:
+        listing = await Git(dest, isolated_env()).out("for-each-ref", "--format=%(objectname)")
+    except GitError as exc:
+        raise ImageBuildFailed(f"cannot read the cache of {project}: {exc}") from None
+    return sorted(set(listing.split()))
 
 
 async def _run(

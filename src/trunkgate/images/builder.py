@@ -214,7 +214,7 @@ class ImageBuilder:
             return
 
         def ready(b: ImageBuild) -> None:
-            (b.checksum, b.size) = (built.checksum, built.size)
+            (b.checksum, b.size, b.caches) = (built.checksum, built.size, built.caches)
 
         await self.records.update_build(
             recipe.name, build.id, ready, state=ImageBuildState.READY, now=self.clock()

@@ -11,6 +11,10 @@ from pathlib import Path
 ROOT = "root"
 USR = "usr"
 
+#: Where, in an image, each project it caches is: a bare clone at
+#: `<REPO_CACHE_DIR>/<project>`.
+REPO_CACHE_DIR = "/opt/trunkgate/git"
+
 #: (path in the node, host directories stacked there, top first).
 Layers = list[tuple[str, list[str]]]
 

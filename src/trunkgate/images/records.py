@@ -3,7 +3,7 @@ each provider that boots it. Plain dataclasses; the store serialises them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -26,7 +26,8 @@ class ImageBuild:
     """One build of an image's recipe. `recipe` is the digest of the recipe
     (and of the files it copies) it was built from; `builder` the host that
     built it and keeps it, at `path`; `checksum` and `size` are of what was
-    built; `reason` says why a build failed."""
+    built; `reason` says why a build failed; `caches` holds, for each
+    project the image caches, the objects its refs named when cloned."""
 
     image: str
     id: str
@@ -39,6 +40,7 @@ class ImageBuild:
     checksum: str | None = None
     size: int | None = None
     reason: str | None = None
+    caches: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -49,6 +49,13 @@ class ImageRecords:
                 found.append(build)
         return found
 
+    async def build(self, image: str, build_id: str) -> ImageBuild | None:
+        record = await self.store.get_model(layout.build(image, build_id), ImageBuild)
+        if record is None or record.value is None:
+            return None
+        record.value.id = build_id
+        return record.value
+
     async def all_builds(self) -> dict[str, list[ImageBuild]]:
         """Every image's builds, by image name."""
         try:
