@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -34,6 +35,16 @@ def test_the_demo_gates_five_changes_with_the_expected_outcomes() -> None:
     assert rows[4][3] == "none (no jobs run)"
     assert all(row[4] != "-" for row in rows[:4])  # each ran on a named provider
     assert "Traceback" not in result.stderr
+
+
+def trunkgate_json(config: str, command: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "trunkgate.cli.main", "-c", config, command, "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
 
 
 def test_demo_keep_leaves_the_site_running_until_interrupted() -> None:
@@ -70,6 +81,16 @@ def test_demo_keep_leaves_the_site_running_until_interrupted() -> None:
             check=True,
         )
         assert "MERGED" in status.stdout
+        # The demo's nodes boot from the image its builder made.
+        images = json.loads(trunkgate_json(config, "images"))
+        ready = {row["build"] for row in images if row["state"] == "ready/ready"}
+        assert {row["provider"] for row in images if row["build"] in ready} == {
+            "local-a",
+            "local-b",
+        }
+        nodes = json.loads(trunkgate_json(config, "nodes"))
+        assert nodes
+        assert {(n["image"], n["image_build"] in ready) for n in nodes} == {("example", True)}
     finally:
         demo.send_signal(signal.SIGINT)
         demo.communicate(timeout=60)

@@ -21,12 +21,23 @@ providers:
     driver: namespace
     max-servers: 6
     labels:
-      - {name: default, image: host}
+      - {name: default, image: example}
   - name: local-b
     driver: namespace
     max-servers: 6
     labels:
-      - {name: default, image: host}
+      - {name: default, image: example}
+
+images:
+  # Built by the builder at start and every day: the host's own system,
+  # with the site's repositories cached in /opt/trunkgate/git (a job's tree
+  # then sends only what the cache lacks). Add packages with steps:
+  #   steps:
+  #     - packages: [jq]
+  #     - script: echo ready > /etc/motd
+  - name: example
+    description: The host's system, with every project's repository cached.
+    rebuild-age: 24h
 """
 
 STATIC_PROVIDERS = """\
@@ -50,7 +61,7 @@ state:
 
 labels:
   - name: default
-    description: A fresh node booted from the host's own root filesystem.
+    description: The node every job of the example runs on.
     min-ready: 2
 
 {providers}

@@ -18,6 +18,7 @@ from trunkgate.demo.changes import CHANGES, DemoChange, commit_change
 from trunkgate.example import EXAMPLE_PROJECT, create_example_repository, track, write_example
 from trunkgate.gate.codec import state_from_dict
 from trunkgate.history.records import BuildRecord
+from trunkgate.images.repository import ImageRecords
 from trunkgate.local_site import LocalSite
 from trunkgate.review.model import Change
 from trunkgate.review.source import LocalReview
@@ -25,7 +26,7 @@ from trunkgate.scheduler import layout
 from trunkgate.site import open_site_review
 from trunkgate.store import Store
 
-COMPONENTS = ("scheduler", "executor", "launcher")
+COMPONENTS = ("scheduler", "executor", "launcher", "builder")
 TIME_LIMIT = 110.0
 REPORTER = "trunkgate"
 _OUTCOMES = {
@@ -78,7 +79,10 @@ async def run_demo(directory: Path, say: Say, *, keep_running: bool = False) -> 
     if os.geteuid() != 0:
         say("not root: nodes are this host itself over SSH (the static driver), not namespaces")
     else:
-        say("nodes: real namespace nodes (overlay root, own network, sshd) from two providers")
+        say(
+            "nodes: real namespace nodes (overlay root, own network, sshd) from two providers, "
+            "booted from an image the builder makes"
+        )
     site = LocalSite(config)
     store = await site.start(COMPONENTS)
     try:
@@ -86,6 +90,15 @@ async def run_demo(directory: Path, say: Say, *, keep_running: bool = False) -> 
         working = directory / "src" / EXAMPLE_PROJECT
         bare = await create_example_repository(review, working)
         await asyncio.to_thread(track, working, bare)
+        if config.images:
+            # The image built at start came before the project: one more
+            # caches it, and nodes boot that one once it is ready.
+            for image in config.images:
+                await ImageRecords(store).ask(image)
+            stamp(
+                f"asked for a build of image {', '.join(config.images)}, "
+                f"which caches {EXAMPLE_PROJECT}"
+            )
         numbers = await _propose(review, working, stamp)
         for number in numbers:
             await review.approve(number, user="reviewer")
