@@ -24,7 +24,7 @@ import shlex
 import shutil
 import signal
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -34,6 +34,11 @@ from trunkgate.images.ondisk import REPO_CACHE_DIR, ROOT, USR
 from trunkgate.merger.errors import GitError
 from trunkgate.merger.git import Git, isolated_env
 from trunkgate.pool.drivers.namespace.hostimage import build_host_image
+
+#: What a node of any image needs: sshd (trunkgate reaches it over SSH), git
+#: (a job's tree arrives as git history) and rsync (artifacts come back with
+#: it). A `debootstrap` image always gets them; the host has them.
+NODE_PACKAGES = ("git", "openssh-server", "rsync")
 
 #: The environment of every step inside the image.
 STEP_ENV = {
@@ -122,10 +127,14 @@ async def build_image(
             await asyncio.to_thread(usr.mkdir)
             await asyncio.to_thread((build_dir / "usr.work").mkdir)
         else:
-            raise ImageBuildFailed("debootstrap images are not built yet")
+            await _debootstrap(recipe, root, log, step_limit_s)
         steps = _Steps(root, usr, build_dir / "usr.work", log, step_limit_s)
-        for number, step in enumerate(recipe.steps, 1):
-            await steps.run(number, step, resolve)
+        if usr is None:
+            # What debootstrap downloaded is no part of the image either.
+            await steps.in_image("cleaning up", "apt-get clean", network=False)
+        async with _no_services(root if usr is None else None):
+            for number, step in enumerate(recipe.steps, 1):
+                await steps.run(number, step, resolve)
         caches = {}
         for project, url in sorted(repositories.items()):
             caches[project] = await _clone(root, project, url, log, step_limit_s)
@@ -155,7 +164,8 @@ class _Steps:
         if isinstance(step, PackagesStep):
             names = " ".join(shlex.quote(p) for p in step.packages)
             _say(self.log, f"Step {number}: install {' '.join(step.packages)}")
-            script = f"apt-get install -y -q --no-install-recommends {names}"
+            # The downloaded packages are no part of the image.
+            script = f"apt-get install -y -q --no-install-recommends {names}\napt-get clean"
             if not self.updated:
                 script = f"apt-get update -q\n{script}"
                 self.updated = True
@@ -189,6 +199,13 @@ class _Steps:
     async def _in_image(
         self, number: int, script: str, *, network: bool, copy: Path | None = None
     ) -> None:
+        await self.in_image(f"step {number}", script, network=network, copy=copy)
+
+    async def in_image(
+        self, what: str, script: str, *, network: bool, copy: Path | None = None
+    ) -> None:
+        """Runs `script` in a chroot of the image; ImageBuildFailed naming
+        `what` if it fails."""
         env = {
             "PATH": os.environ.get("PATH", STEP_ENV["PATH"]),
             "TG_ROOT": str(self.root),
@@ -207,7 +224,42 @@ class _Steps:
             ["unshare", *spaces, "/bin/sh", "-c", _SETUP], env, self.log, self.limit_s
         )
         if code != 0:
-            raise ImageBuildFailed(f"step {number} failed (exit status {code}); see the build log")
+            raise ImageBuildFailed(f"{what} failed (exit status {code}); see the build log")
+
+
+@contextlib.asynccontextmanager
+async def _no_services(root: Path | None) -> AsyncIterator[None]:
+    """While the steps run in a `debootstrap` image (`root`), packages they
+    install start no services (Debian's policy-rc.d); the host image has
+    its own from the host, or starts none anyway."""
+    if root is None:
+        yield
+        return
+    policy = root / "usr/sbin/policy-rc.d"
+    await asyncio.to_thread(policy.write_text, "#!/bin/sh\nexit 101\n")
+    await asyncio.to_thread(policy.chmod, 0o755)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(policy.unlink, missing_ok=True)
+
+
+async def _debootstrap(recipe: ImageSection, root: Path, log: BinaryIO, limit_s: float) -> None:
+    """A whole Debian system from the mirror, with what every node needs."""
+    packages = sorted({*NODE_PACKAGES, *recipe.packages})
+    _say(log, f"Base: debootstrap {recipe.variant} {recipe.release} from {recipe.mirror}")
+    command = [
+        "debootstrap",
+        f"--variant={recipe.variant}",
+        f"--include={','.join(packages)}",
+        recipe.release,
+        str(root),
+        recipe.mirror,
+    ]
+    env = {"PATH": os.environ.get("PATH", STEP_ENV["PATH"]), "LANG": "C.UTF-8"}
+    code = await _run(command, env, log, limit_s)
+    if code != 0:
+        raise ImageBuildFailed(f"debootstrap failed (exit status {code}); see the build log")
 
 
 async def _clone(root: Path, project: str, url: str, log: BinaryIO, limit_s: float) -> list[str]:
