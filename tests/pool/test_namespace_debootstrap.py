@@ -63,7 +63,8 @@ async def test_a_debootstrap_image_with_python_boots_and_runs_a_job(
     # What a job needs of a node: its tree arrives with git, a step runs.
     await run(
         node,
-        "git init -q /root/src && cd /root/src && git -c user.name=j -c user.email=j@node commit -q --allow-empty -m x",
+        "git init -q /root/src && cd /root/src && "
+        "git -c user.name=j -c user.email=j@node commit -q --allow-empty -m x",
     )
     assert (
         await run(node, "cd /root/src && python3 -c 'import sys; print(sys.version_info[0])'")
