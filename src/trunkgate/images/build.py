@@ -40,6 +40,10 @@ from trunkgate.pool.drivers.namespace.hostimage import build_host_image
 #: it). A `debootstrap` image always gets them; the host has them.
 NODE_PACKAGES = ("git", "openssh-server", "rsync")
 
+#: Runs a command that the kernel kills when the builder dies, however it
+#: dies; `unshare --kill-child` passes that on to the step's namespaces.
+_DIES_WITH_US = ("setpriv", "--pdeathsig", "KILL", "--")
+
 #: The environment of every step inside the image.
 STEP_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -217,7 +221,7 @@ class _Steps:
             "TG_ENV": " ".join(f"{k}={v}" for k, v in STEP_ENV.items()),
             "TG_STEP": script,
         }
-        spaces = ["--mount", "--pid", "--fork", "--uts", "--ipc"]
+        spaces = ["--mount", "--pid", "--fork", "--kill-child=SIGKILL", "--uts", "--ipc"]
         if not network:
             spaces.append("--net")
         code = await _run(
@@ -283,6 +287,8 @@ async def _run(
     """Runs `command` with its output into the log; its exit status. A
     command that outlives `limit_s` is killed with its whole group."""
     process = await asyncio.create_subprocess_exec(
+        # Killed with the builder: a step never outlives it, nor its mounts.
+        *_DIES_WITH_US,
         *command,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=log,

@@ -139,31 +139,33 @@ def _copy_readable(source: Path, dest: Path, hidden: list[Path]) -> None:
     if not readable_by_all(top.st_mode) or _is_hidden(source, hidden):
         return
     dest.mkdir(parents=True, exist_ok=True)
-    for entry in os.scandir(source):
-        src = Path(entry.path)
-        dst = dest / entry.name
-        if _is_hidden(src, hidden):
-            continue
-        st = entry.stat(follow_symlinks=False)
-        if entry.is_symlink():
-            os.symlink(os.readlink(src), dst)
-        elif stat.S_ISDIR(st.st_mode):
-            # A directory others may not read keeps its place, owner and
-            # mode (apt's partial/ belongs to _apt), but none of its contents.
-            if readable_by_all(st.st_mode):
-                _copy_readable(src, dst, hidden)
+    # Closed whatever happens: a full disk stops the copy half way.
+    with os.scandir(source) as entries:
+        for entry in entries:
+            src = Path(entry.path)
+            dst = dest / entry.name
+            if _is_hidden(src, hidden):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            if entry.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            elif stat.S_ISDIR(st.st_mode):
+                # A directory others may not read keeps its place, owner and
+                # mode (apt's partial/ belongs to _apt), but none of its contents.
+                if readable_by_all(st.st_mode):
+                    _copy_readable(src, dst, hidden)
+                else:
+                    dst.mkdir(exist_ok=True)
+                os.chmod(dst, stat.S_IMODE(st.st_mode))
+            elif stat.S_ISREG(st.st_mode) and readable_by_all(st.st_mode):
+                shutil.copyfile(src, dst, follow_symlinks=False)
+                # Set-id bits of the host's files mean nothing in a node.
+                os.chmod(dst, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
             else:
-                dst.mkdir(exist_ok=True)
-            os.chmod(dst, stat.S_IMODE(st.st_mode))
-        elif stat.S_ISREG(st.st_mode) and readable_by_all(st.st_mode):
-            shutil.copyfile(src, dst, follow_symlinks=False)
-            # Set-id bits of the host's files mean nothing in a node.
-            os.chmod(dst, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
-        else:
-            continue
-        # Owners as on the host: the node's idmapped view maps them 1:1.
-        os.lchown(dst, st.st_uid, st.st_gid)
-        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+                continue
+            # Owners as on the host: the node's idmapped view maps them 1:1.
+            os.lchown(dst, st.st_uid, st.st_gid)
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
 def _account_ids(passwd: Path, name: str) -> int | None:
