@@ -178,3 +178,23 @@ def test_a_debootstrap_mirror_must_be_a_web_url(tmp_path: Path) -> None:
         "https:// URL",
         "trunkgate.yaml:7:5: 'release': 'Bookworm' is not a release name (like bookworm or trixie)",
     ]
+
+
+def test_a_static_provider_boots_no_image(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        LABELS
+        + """\
+        providers:
+          - name: lab
+            driver: static
+            hosts: [{name: box, address: 127.0.0.1, labels: [default]}]
+            labels: [{name: default, image: tools}]
+        images:
+          - name: tools
+        """,
+    )
+    assert found == [
+        "trunkgate.yaml:7:14: provider 'lab' runs jobs on its hosts as they are: its label "
+        "'default' cannot boot image 'tools'"
+    ]

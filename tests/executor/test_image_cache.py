@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.merger.gitrepo import make_upstream, push_change
 from tests.pool.site import PoolSite
@@ -120,7 +121,11 @@ def sent_bytes(console: str) -> float:
 
 
 async def test_the_tree_comes_through_the_image_cache(site: CacheSite) -> None:
+    copies = REGISTRY.get_sample_value("trunkgate_tree_bytes_sent_count", {"cached": "yes"}) or 0
     cached = await site.runner.run(site.spec("on-cache"))
+    assert REGISTRY.get_sample_value("trunkgate_tree_bytes_sent_count", {"cached": "yes"}) == (
+        copies + 1
+    )
     plain = await site.runner.run(site.spec("on-host"))
     assert (cached.result, plain.result) == (BuildResult.SUCCESS, BuildResult.SUCCESS)
     on_cache = (site.logs / "on-cache" / "console.log").read_text()

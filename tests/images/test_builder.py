@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from trunkgate.config.loader import Config, load_config
 from trunkgate.images.builder import ImageBuilder
@@ -91,9 +92,21 @@ async def pass_of(builder: ImageBuilder) -> list[ImageBuild]:
     return await builder.records.builds("tools")
 
 
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_an_image_is_built_uploaded_and_not_built_again_until_due(site: Site) -> None:
     builder = site.builder(site.configure())
+    ready_before = sample("trunkgate_image_builds_total", image="tools", result="ready")
+    timed_before = sample("trunkgate_image_build_seconds_count", image="tools")
     (build,) = await pass_of(builder)
+    # Measured: one more ready build, its time, and the newest one's age.
+    assert sample("trunkgate_image_builds_total", image="tools", result="ready") == ready_before + 1
+    assert sample("trunkgate_image_build_seconds_count", image="tools") == timed_before + 1
+    site.now += 3600
+    await builder.step()
+    assert sample("trunkgate_image_newest_ready_age_seconds", image="tools") == 3600.0
     assert build.state == ImageBuildState.READY
     assert (build.builder, len(build.checksum or "")) == ("builder-a", 64)
     assert build.size is not None
@@ -106,7 +119,7 @@ async def test_an_image_is_built_uploaded_and_not_built_again_until_due(site: Si
     assert [(u.provider, u.state, u.path) for u in uploads] == [
         ("east", UploadState.READY, build.path)
     ]
-    site.now += DAY - 60
+    site.now += DAY - 60 - 3600
     assert [b.id for b in await pass_of(builder)] == [build.id]
     site.now += 60
     assert len(await pass_of(builder)) == 2
@@ -141,7 +154,11 @@ async def test_keep_builds_holds_but_a_build_in_use_stays(site: Site) -> None:
 async def test_a_broken_recipe_fails_and_the_build_in_use_stays(site: Site) -> None:
     good = (await pass_of(site.builder(site.configure())))[0]
     broken = site.builder(site.configure(script="echo broken >&2; exit 4"))
+    failed_before = sample("trunkgate_image_builds_total", image="tools", result="failed")
     builds = await pass_of(broken)
+    assert sample("trunkgate_image_builds_total", image="tools", result="failed") == (
+        failed_before + 1
+    )
     failed = builds[-1]
     assert failed.state == ImageBuildState.FAILED
     assert failed.reason == "step 1 failed (exit status 4); see the build log"

@@ -4,6 +4,7 @@ writes. Needs root."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,10 @@ from trunkgate.pool import NodeSpec
 from trunkgate.pool.drivers.namespace import NamespaceDriver
 
 Spec = Callable[..., NodeSpec]
+
+
+def on_host(path: str) -> bool:
+    return os.path.lexists(path)
 
 
 def make_repository(path: Path) -> Path:
@@ -75,3 +80,23 @@ async def test_a_node_boots_from_a_built_image_and_sees_what_its_steps_made(
     await run(on_image, "echo changed > /etc/built; rm /usr/local/bin/tool")
     assert (image_dir / "root/etc/built").read_text() == "from the recipe\n"
     assert (image_dir / "usr/local/bin/tool").exists()
+
+
+async def test_a_package_step_installs_from_the_mirror_into_the_image_only(
+    driver: NamespaceDriver, spec: Spec, connect: Connect, tmp_path: Path
+) -> None:
+    # tree: small, and not on the host (the test says so if it ever is).
+    assert not on_host("/usr/bin/tree")
+    recipe = ImageSection.model_validate({"name": "tools", "steps": [{"packages": ["tree"]}]})
+    image_dir = tmp_path / "image"
+    await build_image(recipe, image_dir, resolve=lambda p: tmp_path / p, repositories={})
+    log = (image_dir / "build.log").read_text()
+    assert "Setting up tree" in log
+    assert "posix_openpt" not in log  # the chroot has its own ptys
+
+    node = await connect(
+        await driver.create(spec("0000000001", image="tools", image_path=str(image_dir)))
+    )
+    assert (await run(node, "tree --version")).startswith("tree v")
+    assert await run(node, "dpkg-query -W -f '${Status}' tree") == "install ok installed"
+    assert not on_host("/usr/bin/tree")

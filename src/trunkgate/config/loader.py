@@ -313,6 +313,12 @@ class _Loader:
                         f"'{label.image}', which is not defined in images"
                         + did_you_mean(label.image, images),
                     )
+                if provider.driver == "static" and label.image != HOST_IMAGE:
+                    self._problem(
+                        at,
+                        f"provider '{provider.name}' runs jobs on its hosts as they are: its "
+                        f"label '{label.name}' cannot boot image '{label.image}'",
+                    )
                 recipe = config.images.get(label.image)
                 if (
                     recipe is not None

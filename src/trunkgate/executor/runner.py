@@ -40,6 +40,7 @@ from trunkgate.executor.receiving import receiving_area, settle_into
 from trunkgate.executor.remote import NodeCache, NodeConnection
 from trunkgate.executor.results import BuildResult
 from trunkgate.executor.rsync import Pulled, Rsync
+from trunkgate.images.metrics import IMAGE_METRICS
 from trunkgate.images.ondisk import REPO_CACHE_DIR
 from trunkgate.images.records import ImageBuild
 from trunkgate.images.repository import ImageRecords
@@ -313,6 +314,7 @@ class _Build:
                 home=home if first else None,
                 cache=cache,
             )
+            IMAGE_METRICS.tree_bytes.labels("yes" if cache else "no").observe(sent)
             rest = f" (the rest from the image's cache {cache.path})" if cache else ""
             self.log.line(f"Copied {repo.project} to {node.name}: {size_text(sent)} sent{rest}")
 

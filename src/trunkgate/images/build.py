@@ -72,6 +72,8 @@ for d in $TG_DEVICES; do
 done
 ln -s /proc/self/fd "$TG_ROOT/dev/fd"
 mkdir "$TG_ROOT/dev/pts" "$TG_ROOT/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$TG_ROOT/dev/pts"
+ln -s pts/ptmx "$TG_ROOT/dev/ptmx"
 mount -t tmpfs -o mode=1777 trunkgate-tmp "$TG_ROOT/tmp"
 mount -t tmpfs -o mode=0755 trunkgate-run "$TG_ROOT/run"
 if [ -n "$TG_COPY" ]; then

@@ -22,6 +22,7 @@ from trunkgate.config.sections import CopyStep, ImageSection
 from trunkgate.images import layout
 from trunkgate.images.build import ImageBuildFailed, build_image
 from trunkgate.images.decisions import build_due, builds_to_delete, uploads_due
+from trunkgate.images.metrics import IMAGE_METRICS
 from trunkgate.images.ondisk import ROOT, USR
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
 from trunkgate.images.repository import ImageBuildGone, ImageRecords
@@ -101,6 +102,7 @@ class ImageBuilder:
         """Recover from a crash, start the builds that are due, upload and
         delete. Builds run in the background; `settle` waits for them."""
         everything = await self._recover(await self.records.all_builds())
+        IMAGE_METRICS.observe_ages(everything, self.clock())
         in_use = await self._in_use()
         for name, recipe in sorted(self.config.images.items()):
             builds = everything.get(name, [])
@@ -205,12 +207,14 @@ class ImageBuilder:
         except ImageBuildFailed as exc:
             log.warning("builder: image %s build %s failed: %s", recipe.name, build.id, exc)
             await self._fail(build, str(exc))
+            self._measure(recipe.name, "failed", started)
             return
         except asyncio.CancelledError:
             await self._fail(build, "interrupted: the builder stopped during the build")
             raise
         except OSError as exc:
             await self._fail(build, f"cannot build: {exc}")
+            self._measure(recipe.name, "failed", started)
             return
 
         def ready(b: ImageBuild) -> None:
@@ -219,6 +223,7 @@ class ImageBuilder:
         await self.records.update_build(
             recipe.name, build.id, ready, state=ImageBuildState.READY, now=self.clock()
         )
+        self._measure(recipe.name, "ready", started)
         log.info(
             "builder: image %s build %s ready in %.1fs (%d bytes)",
             recipe.name,
@@ -226,6 +231,10 @@ class ImageBuilder:
             time.monotonic() - started,
             built.size,
         )
+
+    def _measure(self, image: str, result: str, started: float) -> None:
+        IMAGE_METRICS.builds.labels(image, result).inc()
+        IMAGE_METRICS.build_seconds.labels(image).observe(time.monotonic() - started)
 
     def _repositories(self, recipe: ImageSection) -> dict[str, str]:
         """Each cached project and where to clone it from. With `cache: all`,
