@@ -23,6 +23,11 @@ def recipe(**fields: object) -> ImageSection:
     return ImageSection.model_validate({"name": "tools", **fields})
 
 
+def has_object(repo: Path, sha: str) -> bool:
+    found = subprocess.run(["git", "-C", str(repo), "cat-file", "-e", sha], check=False)
+    return found.returncode == 0
+
+
 def on_host(path: str) -> bool:
     return os.path.lexists(path)
 
@@ -34,6 +39,19 @@ def git(repo: Path, *args: str) -> str:
         capture_output=True,
         text=True,
     ).stdout.strip()
+
+
+def change_under_review(repo: Path) -> str:
+    """A commit only a change ref reaches, as a review source keeps it."""
+    git(repo, "checkout", "-q", "-b", "review")
+    (repo / "private.txt").write_text("not merged\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Under review")
+    secret = git(repo, "rev-parse", "HEAD")
+    git(repo, "update-ref", "refs/changes/01/1/1", secret)
+    git(repo, "checkout", "-q", "main")
+    git(repo, "branch", "-q", "-D", "review")
+    return secret
 
 
 @pytest.fixture
@@ -56,6 +74,7 @@ async def test_steps_copies_and_caches_make_the_image(
     (files / "motd").write_text("welcome\n")
     (files / "motd.d" / "a").write_text("a\n")
     upstream, commit = project
+    secret = change_under_review(upstream)
     image = recipe(
         steps=[
             {
@@ -69,6 +88,8 @@ async def test_steps_copies_and_caches_make_the_image(
             {"script": "ip -o link | cut -d' ' -f2,9 > /etc/interfaces"},
             # Its own PID namespace: the step's shell is the first process.
             {"script": "tr '\\0' ' ' < /proc/1/cmdline > /etc/pid1"},
+            # The kernel's settings are not the step's to change.
+            {"script": "awk '$2 == \"/proc/sys\" {print $4}' /proc/mounts > /etc/proc-sys"},
         ]
     )
     built = await build_image(
@@ -88,11 +109,16 @@ async def test_steps_copies_and_caches_make_the_image(
     assert not (root / "usr/local").exists()
     assert (root / "etc/motd").read_text() == "welcome\n"
     assert (root / "etc/motd.d/a").read_text() == "a\n"
-    assert (root / "etc/interfaces").read_text() == "lo: DOWN\n"
+    # No network: a loopback of its own, and nothing else.
+    assert (root / "etc/interfaces").read_text() == "lo: UNKNOWN\n"
     assert (root / "etc/pid1").read_text().startswith("/bin/sh -e -c ")
+    assert (root / "etc/proc-sys").read_text().startswith("ro,")
     cache = root / REPO_CACHE_DIR.lstrip("/") / "org/app"
     assert git(cache, "rev-parse", "refs/heads/main") == commit
     assert git(cache, "rev-parse", "--is-bare-repository") == "true"
+    # Only what branches reach is cached: not a change under review.
+    assert git(cache, "cat-file", "-t", commit) == "commit"
+    assert not has_object(cache, secret)
     log = (tmp_path / "build" / "build.log").read_text()
     for line in ("== Step 1: script", "== Step 2: copy", f"== Caching org/app from {upstream}"):
         assert line in log
@@ -149,7 +175,9 @@ async def test_a_step_that_outlives_its_limit_is_stopped(tmp_path: Path) -> None
 
 
 async def test_a_repository_that_cannot_be_cloned_fails_the_build(tmp_path: Path) -> None:
-    with pytest.raises(ImageBuildFailed, match=r"cannot cache org/app: git clone .* failed"):
+    with pytest.raises(
+        ImageBuildFailed, match=r"cannot cache org/app: .*/nowhere is not a repository here"
+    ):
         await build_image(
             recipe(),
             tmp_path / "build",

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from trunkgate.config.loader import Config, load_config
-from trunkgate.images.builder import ImageBuilder
+from trunkgate.images.builder import REMOVAL_GRACE, ImageBuilder
 from trunkgate.images.decisions import boot_build
 from trunkgate.images.records import ImageBuild, ImageBuildState, UploadState
 from trunkgate.images.repository import ImageRecords
@@ -143,6 +143,12 @@ async def test_keep_builds_holds_but_a_build_in_use_stays(site: Site) -> None:
     assert first.id in {b.id for b in builds}
     node = (await PoolRecords(site.store).nodes())[0]
     await PoolRecords(site.store).forget_node(node.id)
+    # Marked deleting first, so that launchers stop booting it; removed a
+    # grace later.
+    await builder.step()
+    marked = {b.id: b.state for b in await site.records.builds("tools")}
+    assert marked[first.id] == ImageBuildState.DELETING
+    site.now += REMOVAL_GRACE
     await builder.step()
     builds = await site.records.builds("tools")
     assert len(builds) == 2
@@ -174,8 +180,11 @@ async def test_a_broken_recipe_fails_and_the_build_in_use_stays(site: Site) -> N
     assert [b.id for b in await pass_of(broken)] == [good.id, failed.id]
     await site.records.ask("tools")
     again = await pass_of(broken)
-    assert [b.state for b in again] == [ImageBuildState.READY, ImageBuildState.FAILED]
-    assert again[1].id > failed.id
+    assert [(b.id, b.state) for b in again][:2] == [
+        (good.id, ImageBuildState.READY),
+        (failed.id, ImageBuildState.DELETING),
+    ]
+    assert again[2].state == ImageBuildState.FAILED
 
 
 async def test_a_build_cut_off_by_a_crash_is_removed_and_built_again(site: Site) -> None:

@@ -315,7 +315,7 @@ class ImageSection(ConfigModel):
     description: str = ""
     base: Literal["host", "debootstrap"] = "host"
     release: Annotated[str, AfterValidator(_release_name)] = "bookworm"
-    variant: Literal["minbase", "buildd", "fakechroot"] = "minbase"
+    variant: Literal["minbase", "buildd"] = "minbase"
     mirror: Annotated[str, AfterValidator(_http_url)] = DEBIAN_MIRROR
     packages: list[PackageName] = Field(default_factory=list)
     steps: list[ImageStep] = Field(default_factory=list)

@@ -65,6 +65,8 @@ if [ -n "$TG_USR_UPPER" ]; then
     -o "lowerdir=/usr,upperdir=$TG_USR_UPPER,workdir=$TG_USR_WORK" "$TG_ROOT/usr"
 fi
 mount -t proc proc "$TG_ROOT/proc"
+mount --bind "$TG_ROOT/proc/sys" "$TG_ROOT/proc/sys"
+mount -o remount,bind,ro "$TG_ROOT/proc/sys"
 mount -t tmpfs -o mode=0755,size=1m trunkgate-dev "$TG_ROOT/dev"
 for d in $TG_DEVICES; do
   : > "$TG_ROOT/dev/$d"
@@ -85,7 +87,8 @@ if [ -n "$TG_COPY" ]; then
   fi
   mount --bind -o ro "$TG_COPY" "$TG_ROOT/tmp/trunkgate-copy/source"
 fi
-if [ -n "$TG_NETWORK" ]; then ip link set lo up 2>/dev/null || true; fi
+# A step without network has a loopback of its own, up.
+if [ -z "$TG_NETWORK" ]; then ip link set lo up; fi
 exec chroot "$TG_ROOT" /usr/bin/env -i $TG_ENV /bin/sh -e -c "$TG_STEP"
 """
 
@@ -138,12 +141,12 @@ async def build_image(
         if usr is None:
             # What debootstrap downloaded is no part of the image either.
             await steps.in_image("cleaning up", "apt-get clean", network=False)
-        async with _no_services(root if usr is None else None):
+        async with _no_services(steps if usr is None else None):
             for number, step in enumerate(recipe.steps, 1):
                 await steps.run(number, step, resolve)
         caches = {}
-        for project, url in sorted(repositories.items()):
-            caches[project] = await _clone(root, project, url, log, step_limit_s)
+        for project, source in sorted(repositories.items()):
+            caches[project] = await _clone(steps, project, source)
         if usr is not None:
             # The overlay's work directory is no part of the image.
             await asyncio.to_thread(_remove, build_dir / "usr.work")
@@ -190,7 +193,8 @@ class _Steps:
             # within the image, never out to the host.
             script = (
                 f"mkdir -p {shlex.quote(os.path.dirname(dest) or '/')}\n"
-                f"cp -R --no-preserve=ownership /tmp/trunkgate-copy/source {shlex.quote(dest)}"
+                f"cp -R -T --no-preserve=ownership /tmp/trunkgate-copy/source "
+                f"{shlex.quote(dest)}"
             )
             if source.is_dir():
                 script = (
@@ -234,27 +238,38 @@ class _Steps:
 
 
 @contextlib.asynccontextmanager
-async def _no_services(root: Path | None) -> AsyncIterator[None]:
-    """While the steps run in a `debootstrap` image (`root`), packages they
-    install start no services (Debian's policy-rc.d); the host image has
-    its own from the host, or starts none anyway."""
-    if root is None:
+async def _no_services(steps: _Steps | None) -> AsyncIterator[None]:
+    """While the steps run in a `debootstrap` image, packages they install
+    start no services (Debian's policy-rc.d, written and removed inside the
+    chroot); the host image has its own from the host."""
+    if steps is None:
         yield
         return
-    policy = root / "usr/sbin/policy-rc.d"
-    await asyncio.to_thread(policy.write_text, "#!/bin/sh\nexit 101\n")
-    await asyncio.to_thread(policy.chmod, 0o755)
+    policy = "/usr/sbin/policy-rc.d"
+    await steps.in_image(
+        "stopping services",
+        f"printf '#!/bin/sh\\nexit 101\\n' > {policy}; chmod 755 {policy}",
+        network=False,
+    )
     try:
         yield
     finally:
-        await asyncio.to_thread(policy.unlink, missing_ok=True)
+        await steps.in_image("letting services start", f"rm -f {policy}", network=False)
 
 
 async def _debootstrap(recipe: ImageSection, root: Path, log: BinaryIO, limit_s: float) -> None:
     """A whole Debian system from the mirror, with what every node needs."""
     packages = sorted({*NODE_PACKAGES, *recipe.packages})
     _say(log, f"Base: debootstrap {recipe.variant} {recipe.release} from {recipe.mirror}")
+    # Its own mount and PID namespaces: what it mounts in the image and
+    # every process it starts go with it, however it ends.
     command = [
+        "unshare",
+        "--mount",
+        "--propagation=private",
+        "--pid",
+        "--fork",
+        "--kill-child=SIGKILL",
         "debootstrap",
         f"--variant={recipe.variant}",
         f"--include={','.join(packages)}",
@@ -268,19 +283,35 @@ async def _debootstrap(recipe: ImageSection, root: Path, log: BinaryIO, limit_s:
         raise ImageBuildFailed(f"debootstrap failed (exit status {code}); see the build log")
 
 
-async def _clone(root: Path, project: str, url: str, log: BinaryIO, limit_s: float) -> list[str]:
-    """Clones the project into the image's cache; the objects its refs name."""
-    dest = root / REPO_CACHE_DIR.lstrip("/") / project
-    _say(log, f"Caching {project} from {url} in {REPO_CACHE_DIR}/{project}")
-    await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
-    command = ["git", "clone", "--bare", "--quiet", "--", url, str(dest)]
-    if await _run(command, isolated_env(), log, limit_s) != 0:
-        raise ImageBuildFailed(f"cannot cache {project}: git clone {url} failed; see the build log")
+#: The most branch tips an image build records of one cached project.
+MOST_CACHED_TIPS = 256
+
+
+async def _clone(steps: _Steps, project: str, source: str) -> list[str]:
+    """Clones the project's repository (a directory on this host) into the
+    image's cache, inside the chroot: only what its branches and tags reach,
+    nothing of other refs (changes under review). Returns the branch tips
+    it cloned, which a copy to a node of the image need not send."""
+    dest = f"{REPO_CACHE_DIR}/{project}"
+    _say(steps.log, f"Caching {project} from {source} in {dest}")
+    if not await asyncio.to_thread(os.path.isdir, source):
+        raise ImageBuildFailed(f"cannot cache {project}: {source} is not a repository here")
     try:
-        listing = await Git(dest, isolated_env()).out("for-each-ref", "--format=%(objectname)")
+        listing = await Git(Path(source), isolated_env()).out(
+            "for-each-ref", "--format=%(objectname)", "refs/heads"
+        )
     except GitError as exc:
-        raise ImageBuildFailed(f"cannot read the cache of {project}: {exc}") from None
-    return sorted(set(listing.split()))
+        raise ImageBuildFailed(f"cannot cache {project}: {exc}") from None
+    parent = shlex.quote(os.path.dirname(dest))
+    await steps.in_image(
+        f"caching {project}",
+        f"mkdir -p {parent}\n"
+        "git -c safe.directory='*' clone --bare --no-local --quiet /tmp/trunkgate-copy/source "
+        f"{shlex.quote(dest)}",
+        network=False,
+        copy=Path(source),
+    )
+    return sorted(set(listing.split()))[:MOST_CACHED_TIPS]
 
 
 async def _run(

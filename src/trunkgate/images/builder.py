@@ -11,6 +11,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import shutil
 import socket
 import time
@@ -21,22 +22,25 @@ from trunkgate.config.loader import Config
 from trunkgate.config.sections import CopyStep, ImageSection
 from trunkgate.images import layout
 from trunkgate.images.build import ImageBuildFailed, build_image
-from trunkgate.images.decisions import build_due, builds_to_delete, uploads_due
+from trunkgate.images.decisions import FAILED_RETRY, build_due, builds_to_delete, uploads_due
 from trunkgate.images.metrics import IMAGE_METRICS
 from trunkgate.images.ondisk import ROOT, USR
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
 from trunkgate.images.repository import ImageBuildGone, ImageRecords
-from trunkgate.pool.drivers.namespace.hostimage import host_image_version
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.review.repos import repo_path
 from trunkgate.site import GIT_DIR
-from trunkgate.store import Store, StoreError
+from trunkgate.store import LockTimeout, Store, StoreError
 from trunkgate.waiting import first_of
 
 log = logging.getLogger(__name__)
 
 #: The longest the builder sleeps before it looks again unasked.
 SAFETY_WAKE = 300.0
+#: A build marked deleting is removed this long after: launchers that still
+#: meant to boot it see the mark first, and a node they made meanwhile is
+#: found using it.
+REMOVAL_GRACE = 30.0
 IMAGES_DIR = "images"
 
 
@@ -60,7 +64,11 @@ class ImageBuilder:
         # Never copied into an image built on the host: the site's state and
         # its config files (they may hold secrets readable by all).
         self.hidden = [config.data_dir, *(Path(f).resolve() for f in config.files)]
+        self.identity = f"{self.host}:{os.getpid()}:builder"
         self._building: dict[str, asyncio.Task[None]] = {}
+        # The builds this process started and has not ended, by id.
+        self._mine: set[str] = set()
+        self._seen: dict[str, list[ImageBuild]] = {}
 
     # -- running --------------------------------------------------------------
 
@@ -72,7 +80,7 @@ class ImageBuilder:
                 while not stop.is_set():
                     await self.step()
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(await self._next_wake()):
+                        async with asyncio.timeout(self._next_wake()):
                             await first_of(changes.changed(), stop.wait(), self._any_build_ends())
         finally:
             for task in self._building.values():
@@ -85,16 +93,29 @@ class ImageBuilder:
         else:
             await asyncio.Event().wait()
 
-    async def _next_wake(self) -> float:
-        """Seconds until the soonest image falls due, at most SAFETY_WAKE."""
+    def _next_wake(self) -> float:
+        """Seconds until something falls due: an image's rebuild or the
+        retry of its failed recipe, or the removal of a deleted build; at
+        most SAFETY_WAKE, at least a second."""
         now = self.clock()
-        soonest = SAFETY_WAKE
+        times = [now + SAFETY_WAKE]
         for name, recipe in self.config.images.items():
-            ready = [b for b in await self.records.builds(name) if b.state == ImageBuildState.READY]
-            if ready:
-                newest = max(b.created for b in ready)
-                soonest = min(soonest, newest + recipe.rebuild_age - now)
-        return max(soonest, 1.0)
+            builds = self._seen.get(name, [])
+            if name in self._building or any(b.state == ImageBuildState.BUILDING for b in builds):
+                continue  # its end wakes the builder
+            ready = [b.created for b in builds if b.state == ImageBuildState.READY]
+            failed = [b.state_time for b in builds if b.state == ImageBuildState.FAILED]
+            due = max(ready) + recipe.rebuild_age if ready else now
+            if failed and (not ready or max(failed) > max(ready)):
+                due = max(due, max(failed) + FAILED_RETRY)
+            times.append(due)
+        times += [
+            b.state_time + REMOVAL_GRACE
+            for builds in self._seen.values()
+            for b in builds
+            if b.state == ImageBuildState.DELETING and b.builder == self.host
+        ]
+        return max(min(times) - now, 1.0)
 
     # -- one pass ---------------------------------------------------------------
 
@@ -102,6 +123,7 @@ class ImageBuilder:
         """Recover from a crash, start the builds that are due, upload and
         delete. Builds run in the background; `settle` waits for them."""
         everything = await self._recover(await self.records.all_builds())
+        self._seen = everything
         IMAGE_METRICS.observe_ages(everything, self.clock())
         in_use = await self._in_use()
         for name, recipe in sorted(self.config.images.items()):
@@ -129,8 +151,10 @@ class ImageBuilder:
             if name not in self.config.images:
                 await self._delete(builds_to_delete(builds, keep=0, in_use=in_use.get(name, ())))
 
-    def _built(self, name: str, _: asyncio.Task[None]) -> None:
+    def _built(self, name: str, task: asyncio.Task[None]) -> None:
         self._building.pop(name, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("builder: building image %s failed", name, exc_info=task.exception())
 
     async def settle(self) -> None:
         """Wait for the builds this builder runs."""
@@ -140,30 +164,42 @@ class ImageBuilder:
     async def _recover(
         self, everything: dict[str, list[ImageBuild]]
     ) -> dict[str, list[ImageBuild]]:
-        """A build of this host left `building` by a builder that stopped
-        goes, with what it made: never used half-made."""
+        """A build left `building` by a builder that stopped (nobody holds its
+        image's build lock) is never used half-made: one of this host goes,
+        with what it made, and is built again; one of another host is
+        failed, for that host to clean up."""
         kept: dict[str, list[ImageBuild]] = {}
         for name, builds in everything.items():
             kept[name] = []
             for build in builds:
-                cut_off = (
-                    build.state == ImageBuildState.BUILDING
-                    and build.builder == self.host
-                    and name not in self._building
-                )
-                if not cut_off:
+                if build.state != ImageBuildState.BUILDING or build.id in self._mine:
                     kept[name].append(build)
                     continue
-                # Nothing of it is kept: it is built again as if it never was.
-                log.warning(
-                    "builder: image %s build %s was interrupted; removing what it made",
-                    name,
-                    build.id,
-                )
-                if build.path:
-                    await asyncio.to_thread(shutil.rmtree, build.path, ignore_errors=True)
-                await self.records.forget_build(name, build.id)
+                lock = self.store.lock(layout.build_lock(name), identity=self.identity, timeout=0)
+                try:
+                    await lock.acquire()
+                except LockTimeout:
+                    kept[name].append(build)  # its builder lives and builds it
+                    continue
+                try:
+                    if build.builder == self.host:
+                        log.warning(
+                            "builder: image %s build %s was cut off; removing what it made",
+                            name,
+                            build.id,
+                        )
+                        await self._forget(build)
+                    else:
+                        await self._fail(build, f"cut off: its builder on {build.builder} stopped")
+                        kept[name].append(build)
+                finally:
+                    await lock.release()
         return kept
+
+    async def _forget(self, build: ImageBuild) -> None:
+        if build.path:
+            await asyncio.to_thread(shutil.rmtree, build.path, ignore_errors=True)
+        await self.records.forget_build(build.image, build.id)
 
     async def _in_use(self) -> dict[str, set[str]]:
         """The builds each image's nodes boot from."""
@@ -176,6 +212,20 @@ class ImageBuilder:
     # -- building ---------------------------------------------------------------
 
     async def _build(self, recipe: ImageSection, digest: str) -> None:
+        """One build of the image, under its build lock (another builder that
+        holds it builds the image now: nothing to do)."""
+        lock = self.store.lock(layout.build_lock(recipe.name), identity=self.identity, timeout=0)
+        try:
+            await lock.acquire()
+        except LockTimeout:
+            log.info("builder: another builder builds image %s now", recipe.name)
+            return
+        try:
+            await self._build_locked(recipe, digest)
+        finally:
+            await lock.release()
+
+    async def _build_locked(self, recipe: ImageSection, digest: str) -> None:
         now = self.clock()
         build = await self.records.new_build(
             ImageBuild(
@@ -187,11 +237,12 @@ class ImageBuilder:
                 state_time=now,
             )
         )
-        await self.records.answered(recipe.name)
-        directory = self.directory / recipe.name / build.id
-        build.path = str(directory)
+        self._mine.add(build.id)
         started = time.monotonic()
         try:
+            await self.records.answered(recipe.name)
+            directory = self.directory / recipe.name / build.id
+            build.path = str(directory)
             await self.records.update_build(
                 recipe.name, build.id, lambda b: setattr(b, "path", str(directory)), now=now
             )
@@ -204,25 +255,34 @@ class ImageBuilder:
                 hidden=self.hidden,
                 step_limit_s=self.step_limit_s,
             )
+
+            def ready(b: ImageBuild) -> None:
+                (b.checksum, b.size, b.caches) = (built.checksum, built.size, built.caches)
+
+            await self.records.update_build(
+                recipe.name, build.id, ready, state=ImageBuildState.READY, now=self.clock()
+            )
+        except asyncio.CancelledError:
+            # Stopped, not failed: removed, and built again at the next start.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._forget(build))
+            raise
         except ImageBuildFailed as exc:
             log.warning("builder: image %s build %s failed: %s", recipe.name, build.id, exc)
             await self._fail(build, str(exc))
             self._measure(recipe.name, "failed", started)
             return
-        except asyncio.CancelledError:
-            await self._fail(build, "interrupted: the builder stopped during the build")
-            raise
         except OSError as exc:
             await self._fail(build, f"cannot build: {exc}")
             self._measure(recipe.name, "failed", started)
             return
-
-        def ready(b: ImageBuild) -> None:
-            (b.checksum, b.size, b.caches) = (built.checksum, built.size, built.caches)
-
-        await self.records.update_build(
-            recipe.name, build.id, ready, state=ImageBuildState.READY, now=self.clock()
-        )
+        except Exception as exc:  # a store fault, say: the build must still end
+            log.exception("builder: image %s build %s failed", recipe.name, build.id)
+            await self._fail(build, f"the builder failed: {exc}")
+            self._measure(recipe.name, "failed", started)
+            return
+        finally:
+            self._mine.discard(build.id)
         self._measure(recipe.name, "ready", started)
         log.info(
             "builder: image %s build %s ready in %.1fs (%d bytes)",
@@ -257,7 +317,7 @@ class ImageBuilder:
                 now=self.clock(),
             )
         if build.path:
-            for part in (ROOT, USR, "usr.work"):
+            for part in (ROOT, USR, "usr.work", f"{ROOT}.partial"):
                 await asyncio.to_thread(shutil.rmtree, Path(build.path, part), ignore_errors=True)
 
     # -- uploads and deletes ------------------------------------------------------
@@ -281,17 +341,21 @@ class ImageBuilder:
             log.info("builder: image %s build %s ready for %s", name, build.id, provider)
 
     async def _delete(self, builds: list[ImageBuild]) -> None:
+        """Builds of this host that go: marked deleting first (launchers stop
+        booting them), removed REMOVAL_GRACE later if no node uses them then."""
+        now = self.clock()
         for build in builds:
             if build.builder != self.host:
                 continue
             if build.state != ImageBuildState.DELETING:
                 with contextlib.suppress(ImageBuildGone, ValueError):
                     await self.records.update_build(
-                        build.image, build.id, state=ImageBuildState.DELETING, now=self.clock()
+                        build.image, build.id, state=ImageBuildState.DELETING, now=now
                     )
-            if build.path:
-                await asyncio.to_thread(shutil.rmtree, build.path, ignore_errors=True)
-            await self.records.forget_build(build.image, build.id)
+                continue
+            if now - build.state_time < REMOVAL_GRACE:
+                continue
+            await self._forget(build)
             log.info("builder: image %s build %s deleted", build.image, build.id)
 
 
@@ -306,9 +370,9 @@ def image_providers(config: Config, image: str) -> list[str]:
 
 
 def recipe_digest(recipe: ImageSection, config: Config) -> str:
-    """What a build is made from: the recipe, the files it copies, and for
-    an image on the host, the host's system; a build is due again when it
-    changes."""
+    """What a build is made from: the recipe and the files it copies; a
+    build is due again when it changes. (A host image follows the host at
+    its daily rebuild, not at each change of the host's /etc.)"""
     digest = hashlib.sha256()
     made_of = recipe.model_dump_json(
         by_alias=True, exclude={"description", "rebuild_age", "keep_builds", "providers"}
@@ -322,6 +386,4 @@ def recipe_digest(recipe: ImageSection, config: Config) -> str:
                 digest.update(str(path.relative_to(source.parent)).encode())
                 if path.is_file():
                     digest.update(path.read_bytes())
-    if recipe.base == "host":
-        digest.update(host_image_version().encode())
     return digest.hexdigest()[:16]

@@ -136,6 +136,7 @@ class ImageRecords:
         """Ask for a build of `image` now (`trunkgate image build`)."""
         with contextlib.suppress(RecordExists):
             await self.store.create(layout.build_request(image))
+        await self._announce()  # the builder watches only what is near the root
 
     async def asked(self, image: str) -> bool:
         return await self.store.get(layout.build_request(image)) is not None
