@@ -198,3 +198,23 @@ def test_a_static_provider_boots_no_image(tmp_path: Path) -> None:
         "trunkgate.yaml:7:14: provider 'lab' runs jobs on its hosts as they are: its label "
         "'default' cannot boot image 'tools'"
     ]
+
+
+def test_a_cloud_provider_gets_no_image_builds_yet(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        LABELS
+        + """\
+        providers:
+          - name: cloud
+            driver: openstack
+            cloud: mycloud
+            labels: [{name: default, image: tools}]
+        images:
+          - name: tools
+        """,
+    )
+    assert found == [
+        "trunkgate.yaml:7:14: provider 'cloud' (driver openstack) gets no image builds yet: "
+        "only namespace providers boot image 'tools'"
+    ]

@@ -13,6 +13,7 @@ from trunkgate.pool.decisions import (
     Decline,
     Defer,
     Fill,
+    Later,
     ProviderView,
     Wait,
     after_launch_failure,
@@ -277,11 +278,17 @@ def test_refills_wait_while_nodes_are_handed_out_and_not_for_ever() -> None:
 def test_a_label_whose_image_has_no_ready_build_waits_and_is_not_kept_ready() -> None:
     waiting = dataclasses.replace(A, unbootable=frozenset({"big"}))
     plan = plan_request(request("r", "small", "big"), waiting, [])
-    assert isinstance(plan, Wait)
+    # Later, not Wait: the provider goes on with other requests.
+    assert isinstance(plan, Later)
     assert "image of label big" in plan.reason
     # A ready node of that label is still handed out: nothing to boot.
     assert plan_request(request("r", "big"), waiting, [node("n1", "big")]) == Fill(("n1",), ())
     assert min_ready_launches({"small": 1, "big": 1}, waiting, []) == ["small"]
+    # A peer that cannot boot a label (as its launcher says) keeps none of
+    # it ready: this provider does.
+    b = ProviderView("b", frozenset({"big"}), max_servers=3)
+    said = {"b": ProviderStatus("b", unbootable=["big"])}
+    assert min_ready_launches({"big": 1}, A, [], peers=[b], status=said) == ["big"]
 
 
 def test_ready_nodes_of_a_build_being_deleted_are_withdrawn() -> None:

@@ -24,11 +24,12 @@ CONFIG = """\
 labels:
   - name: small
     min-ready: 1
+  - name: plain
 providers:
   - name: east
     driver: namespace
     max-servers: 5
-    labels: [{name: small, image: tools}]
+    labels: [{name: small, image: tools}, {name: plain}]
 images:
   - name: tools
     steps:
@@ -67,8 +68,8 @@ async def ready_build(site: PoolSite, directory: Path, created: float) -> ImageB
     return build
 
 
-async def ask(site: PoolSite) -> NodeRequest:
-    return await site.records.new_request(NodeRequest(id="", labels=["small"], created=time.time()))
+async def ask(site: PoolSite, label: str = "small") -> NodeRequest:
+    return await site.records.new_request(NodeRequest(id="", labels=[label], created=time.time()))
 
 
 async def launched_for(site: PoolSite, request: NodeRequest) -> Node:
@@ -89,18 +90,20 @@ async def test_nothing_launches_until_a_build_is_ready_then_nodes_boot_it(
         await launcher.drain()
 
     request = await ask(site)
+    other = await ask(site, "plain")
     await launcher.step()
-    # No build yet: no node, and the request waits rather than failing.
-    assert await site.nodes() == []
+    await launcher.drain()
+    # No build yet: no node of it, and the request waits rather than
+    # failing, while a request for another label is served.
     stored = await site.records.request(request.id)
     assert stored is not None
     assert stored.value.state == RequestState.REQUESTED
-    assert launcher.paused
+    (served,) = await site.nodes()
+    assert (served.label, served.image, served.request) == ("plain", "host", other.id)
 
     first = await ready_build(site, tmp_path / "first", created=100.0)
-    await launcher.step()
-    await launcher.drain()
-    nodes = await site.nodes()
+    await later_step()
+    nodes = [n for n in await site.nodes() if n.label == "small"]
     assert {n.image_build for n in nodes} == {first.id}
     assert len(nodes) == 2  # the request's node and the min-ready one
     node = await launched_for(site, request)
@@ -115,7 +118,9 @@ async def test_nothing_launches_until_a_build_is_ready_then_nodes_boot_it(
     await later_step()
     await later_step()
     assert (await launched_for(site, newer)).id == spare.id
-    (replacement,) = [n for n in await site.nodes(NodeState.READY) if n.request is None]
+    (replacement,) = [
+        n for n in await site.nodes(NodeState.READY) if n.request is None and n.label == "small"
+    ]
     assert replacement.image_build == second.id
 
     # The newer build marked deleting: its ready node goes at once, and the
@@ -126,7 +131,9 @@ async def test_nothing_launches_until_a_build_is_ready_then_nodes_boot_it(
     )
     await later_step()
     await later_step()
-    spare_nodes = [n for n in await site.nodes(NodeState.READY) if n.request is None]
+    spare_nodes = [
+        n for n in await site.nodes(NodeState.READY) if n.request is None and n.label == "small"
+    ]
     assert [n.image_build for n in spare_nodes] == [first.id]
     assert replacement.id not in {n.id for n in await site.nodes()}
 

@@ -4,6 +4,7 @@ writes. Needs root."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from collections.abc import Callable
@@ -19,6 +20,10 @@ from trunkgate.pool import NodeSpec
 from trunkgate.pool.drivers.namespace import NamespaceDriver
 
 Spec = Callable[..., NodeSpec]
+
+
+def read_text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def on_host(path: str) -> bool:
@@ -100,3 +105,26 @@ async def test_a_package_step_installs_from_the_mirror_into_the_image_only(
     assert (await run(node, "tree --version")).startswith("tree v")
     assert await run(node, "dpkg-query -W -f '${Status}' tree") == "install ok installed"
     assert not on_host("/usr/bin/tree")
+
+
+async def test_an_image_whose_paths_lead_out_by_links_is_refused_at_boot(
+    driver: NamespaceDriver, spec: Spec, tmp_path: Path
+) -> None:
+    # Host root writes the node's keys into its tree at boot: a link in the
+    # image must not take them onto the host.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    recipe = ImageSection.model_validate(
+        {"name": "tools", "steps": [{"script": f"rm -rf /root/.ssh && ln -s {outside} /root/.ssh"}]}
+    )
+    image_dir = tmp_path / "image"
+    await build_image(recipe, image_dir, resolve=lambda p: tmp_path / p, repositories={})
+    await driver.create(spec("0000000001", image="tools", image_path=str(image_dir)))
+    # The node never starts (it would never answer SSH), and says why.
+    console = driver.files("0000000001").dir / "console.log"
+    said = "the image's /root/.ssh/authorized_keys passes through a link"
+    deadline = asyncio.get_running_loop().time() + 20
+    while said not in read_text(console):
+        assert asyncio.get_running_loop().time() < deadline, read_text(console)
+        await asyncio.sleep(0.05)
+    assert list(outside.iterdir()) == []

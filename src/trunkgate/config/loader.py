@@ -320,6 +320,12 @@ class _Loader:
                         f"label '{label.name}' cannot boot image '{label.image}'",
                     )
                 recipe = config.images.get(label.image)
+                if recipe is not None and provider.driver not in ("namespace", "static"):
+                    self._problem(
+                        at,
+                        f"provider '{provider.name}' (driver {provider.driver}) gets no image "
+                        f"builds yet: only namespace providers boot image '{label.image}'",
+                    )
                 if (
                     recipe is not None
                     and recipe.providers

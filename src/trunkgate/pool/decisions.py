@@ -45,6 +45,14 @@ class Wait:
 
 
 @dataclass(frozen=True)
+class Later:
+    """Not by this provider now, but nothing else waits for it: it cannot
+    boot the request's labels yet (their image has no build for it)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Defer:
     """Leave it: another provider can fill it from ready nodes, at once."""
 
@@ -59,7 +67,7 @@ class Fill:
     launch: tuple[str, ...]
 
 
-Plan = Decline | Defer | Wait | Fill
+Plan = Decline | Defer | Later | Wait | Fill
 
 # How long a request waits for a provider with ready nodes before any other
 # provider launches for it (that provider's launcher may be down).
@@ -105,11 +113,9 @@ def plan_request(
     allocate, launch = _split(request, provider.name, nodes)
     waiting = sorted(set(launch) & provider.unbootable)
     if waiting:
-        return Wait(
-            needed=len(launch),
-            free=0,
-            reason=f"no build of the image of label {', '.join(waiting)} is ready "
-            f"for provider {provider.name} yet",
+        return Later(
+            f"no build of the image of label {', '.join(waiting)} is ready "
+            f"for provider {provider.name} yet"
         )
     if launch and now is not None and backing_off(mine, now):
         assert mine is not None
@@ -255,7 +261,10 @@ def min_ready_launches(
             offering = [
                 p
                 for p in providers
-                if label in p.labels and label not in p.unbootable and used[p.name] < p.max_servers
+                if label in p.labels
+                and label not in p.unbootable
+                and label not in _unbootable(status, p.name)
+                and used[p.name] < p.max_servers
             ]
             if not offering:
                 break
@@ -301,6 +310,12 @@ def failure_reason(request: NodeRequest) -> str:
         f"{name}: {request.causes.get(name, 'declined')}" for name in request.declined_by
     )
     return f"every provider declined: {causes}" if causes else "no provider offers its labels"
+
+
+def _unbootable(status: Statuses, provider: str) -> list[str]:
+    """What a provider's launcher says it cannot boot yet."""
+    said = status.get(provider)
+    return said.unbootable if said is not None else []
 
 
 def every_provider_declined(

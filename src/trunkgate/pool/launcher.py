@@ -46,6 +46,7 @@ from trunkgate.pool.driver import (
     DriverError,
     GroupsNodes,
     Instance,
+    LaunchFailed,
     NodeSpec,
     QuotaExceeded,
 )
@@ -156,6 +157,9 @@ class Launcher:
         # and the (image, build) pairs being deleted, whose ready nodes go.
         self._boots: dict[str, tuple[str, str]] = {}
         self._withdrawn: set[tuple[str, str]] = set()
+        # Where every build this launcher chose lives: a node boots the build
+        # its record names, whatever the launcher chose since.
+        self._paths: dict[tuple[str, str], str] = {}
         self.images = ImageRecords(store)
 
     # -- running --------------------------------------------------------
@@ -329,8 +333,14 @@ class Launcher:
             chosen = boot_build(builds, uploads, self.settings.provider)
             if chosen is not None and chosen[1].path is not None:
                 boots[image] = (chosen[0].id, chosen[1].path)
+                self._paths[(image, chosen[0].id)] = chosen[1].path
         self._boots = boots
         self._withdrawn = withdrawn
+        unbootable = sorted(self._view().unbootable)
+        if unbootable != self.status.unbootable:
+            # Peers keep min-ready nodes of these labels themselves.
+            self.status = dataclasses.replace(self.status, unbootable=unbootable)
+            await self._publish()
 
     async def _withdraw(self, node: Node) -> None:
         """Delete a ready node of a withdrawn build, unless a request took it meanwhile."""
@@ -401,6 +411,14 @@ class Launcher:
                 return None
             request = record.value
             nodes = await self.records.nodes()  # what is ready now, not at the pass's start
+            # A ready node of a build being deleted is handed to nobody (but
+            # counts against max-servers until it is gone).
+            nodes = [
+                dataclasses.replace(n, request="withdrawn")
+                if (n.image, n.image_build) in self._withdrawn
+                else n
+                for n in nodes
+            ]
             plan = plan_request(
                 request,
                 self._view(),
@@ -725,10 +743,24 @@ class Launcher:
             label=node.label,
             image=node.image,
             client_key=key.public,
-            image_path=self._boots[node.image][1] if node.image in self._boots else None,
+            image_path=self._image_path(node),
             tags={TAG_NODE: node.id, TAG_PROVIDER: node.provider},
             avoid=backoff.hosts_backing_off(self.status, self.clock()),
         )
+
+    def _image_path(self, node: Node) -> str | None:
+        """The directory of the build the node's record names; None for the
+        host image. LaunchFailed when that build is unknown here: a node
+        never boots anything but what its record says."""
+        if node.image == HOST_IMAGE:
+            return None
+        path = self._paths.get((node.image, node.image_build or ""))
+        if path is None:
+            raise LaunchFailed(
+                f"node {node.id}: image {node.image} has no build ready for provider "
+                f"{self.settings.provider}"
+            )
+        return path
 
     async def _ssh_ready(self, instance: Instance, node: Node, key: NodeKey) -> None:
         await check_ready(

@@ -83,8 +83,9 @@ class Backoff:
 @dataclass
 class ProviderStatus:
     """A launcher's account of its provider: its backoff, its hosts' (by
-    external id), and a pause after the provider said it was full, which
-    ends at `quota_until` or once it holds fewer than `quota_used` nodes."""
+    external id), a pause after the provider said it was full, which
+    ends at `quota_until` or once it holds fewer than `quota_used` nodes,
+    and the labels it cannot boot yet."""
 
     provider: str
     launches: Backoff = field(default_factory=Backoff)
@@ -92,3 +93,5 @@ class ProviderStatus:
     quota_until: float = 0.0
     quota_used: int = 0
     quota_cause: str = ""
+    unbootable: list[str] = field(default_factory=list)
+    """Labels whose image has no build ready for the provider yet."""

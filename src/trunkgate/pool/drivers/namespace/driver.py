@@ -331,7 +331,8 @@ class NamespaceDriver:
             try:
                 layers = json.loads(plan.read_text(encoding="utf-8")).get("layers", [])
                 for layer in layers:
-                    lowers.update(str(lower) for lower in layer["lowers"])
+                    # Plans of nodes started before layers could stack name one.
+                    lowers.update(str(lower) for lower in layer.get("lowers", [layer.get("lower")]))
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
         return lowers

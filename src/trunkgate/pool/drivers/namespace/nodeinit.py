@@ -196,6 +196,18 @@ def join_cgroups(cgroups: dict[str, list[list[str]]]) -> None:
         write(os.path.join(directory, "cgroup.procs"), str(os.getpid()))
 
 
+def no_links(root: str, path: str) -> str:
+    """`path` (absolute, in the node) under `root`, refused if any part of
+    it is a symbolic link: what host root writes into the node's tree must
+    land in it, whatever links an image holds."""
+    current = root
+    for part in path.strip("/").split("/"):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise SetupError(f"the image's {path} passes through a link ({current})")
+    return root + path
+
+
 def put_file(path: str, data: bytes, mode: int, uid: int) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
@@ -247,19 +259,19 @@ def build_root(plan: dict[str, object], userns_fd: int) -> None:
     for item in files:
         with open(str(item["source"]), "rb") as f:
             data = f.read()
-        put_file(root + str(item["target"]), data, int(item["mode"]), uid)
+        put_file(no_links(root, str(item["target"])), data, int(item["mode"]), uid)
     for directory in ("/root/.ssh", "/etc/trunkgate-node"):
-        os.chmod(root + directory, 0o700)
-        os.chown(root + directory, uid, uid)
+        os.chmod(no_links(root, directory), 0o700)
+        os.chown(no_links(root, directory), uid, uid)
     hostname = str(plan["hostname"])
-    put_file(root + "/etc/hostname", f"{hostname}\n".encode(), 0o644, uid)
+    put_file(no_links(root, "/etc/hostname"), f"{hostname}\n".encode(), 0o644, uid)
     try:
         with open(root + "/etc/hosts", "rb") as f:
             hosts = f.read()
     except FileNotFoundError:
         hosts = b"127.0.0.1 localhost\n"
     hosts += f"{plan['address']} {hostname}\n".encode()
-    put_file(root + "/etc/hosts", hosts, 0o644, uid)
+    put_file(no_links(root, "/etc/hosts"), hosts, 0o644, uid)
     mount("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     dev = root + "/dev"
     mount("trunkgate-dev", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k")
