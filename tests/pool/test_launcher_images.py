@@ -13,6 +13,7 @@ import asyncssh
 import pytest
 
 from tests.pool.site import PoolSite
+from trunkgate.cli.pool_cmds import holding_back
 from trunkgate.images.build import build_image
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
 from trunkgate.images.repository import ImageRecords
@@ -100,9 +101,20 @@ async def test_nothing_launches_until_a_build_is_ready_then_nodes_boot_it(
     assert stored.value.state == RequestState.REQUESTED
     (served,) = await site.nodes()
     assert (served.label, served.image, served.request) == ("plain", "host", other.id)
+    # Why it waits, as `trunkgate requests` says it.
+    statuses = await site.records.provider_statuses()
+    assert holding_back(site.config, statuses, clock[0], ["small"]) == {
+        "east": [
+            "provider east launches no small node yet: its image has no build ready for it "
+            "(trunkgate images)"
+        ]
+    }
+    assert holding_back(site.config, statuses, clock[0], ["plain"]) == {}
 
     first = await ready_build(site, tmp_path / "first", created=100.0)
     await later_step()
+    statuses = await site.records.provider_statuses()
+    assert holding_back(site.config, statuses, clock[0], ["small"]) == {}
     nodes = [n for n in await site.nodes() if n.label == "small"]
     assert {n.image_build for n in nodes} == {first.id}
     assert len(nodes) == 2  # the request's node and the min-ready one

@@ -222,7 +222,7 @@ def holding_back(
         offered = {label.name for label in provider.labels}
         status = statuses.get(name)
         if status is not None and set(labels) <= offered:
-            lines = describe(status, now)
+            lines = describe(status, now, labels or None)
             if lines:
                 found[name] = lines
     return found

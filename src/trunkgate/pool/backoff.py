@@ -6,6 +6,7 @@ is passed in; the launcher stores the result."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from trunkgate.pool.records import Backoff, ProviderStatus
 
@@ -85,8 +86,10 @@ def next_change(status: ProviderStatus, now: float) -> float | None:
     return min(ends) if ends else None
 
 
-def describe(status: ProviderStatus, now: float) -> list[str]:
-    """Why the provider holds back launches now, one line a reason, for people."""
+def describe(status: ProviderStatus, now: float, labels: Iterable[str] | None = None) -> list[str]:
+    """Why the provider holds back launches now, one line a reason, for
+    people; of the labels it cannot boot yet, only those of `labels` (all
+    when None)."""
     lines = []
     if status.launches.until > now:
         lines.append(
@@ -103,6 +106,12 @@ def describe(status: ProviderStatus, now: float) -> list[str]:
         lines.append(
             f"provider {status.provider} paused for at most {status.quota_until - now:.0f}s: "
             f"full ({status.quota_cause})"
+        )
+    wanted = set(status.unbootable) if labels is None else set(labels)
+    for label in sorted(set(status.unbootable) & wanted):
+        lines.append(
+            f"provider {status.provider} launches no {label} node yet: its image has no "
+            "build ready for it (trunkgate images)"
         )
     return lines
 
