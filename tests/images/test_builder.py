@@ -50,6 +50,10 @@ def read(*parts: str) -> str:
     return Path(*parts).read_text()
 
 
+def make_dir(path: Path) -> None:
+    path.mkdir(parents=True)
+
+
 def exists(*parts: str) -> bool:
     return Path(*parts).exists()
 
@@ -215,3 +219,15 @@ async def test_a_build_marked_deleting_goes_once_no_node_boots_it(site: Site) ->
     assert build.id not in {b.id for b in await site.records.builds("tools")}
     assert build.path is not None
     assert not exists(build.path)
+
+
+async def test_a_build_directory_no_record_names_is_swept(site: Site) -> None:
+    builder = site.builder(site.configure())
+    (build,) = await pass_of(builder)
+    # Left by a crash between removing a build's directory and its record.
+    stray = site.directory / "data/images/tools/0000000099"
+    make_dir(stray / "root/etc")
+    await builder.step()
+    assert not exists(str(stray))
+    assert build.path is not None
+    assert exists(build.path, "root/etc/ok")

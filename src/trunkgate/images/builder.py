@@ -150,6 +150,29 @@ class ImageBuilder:
         for name, builds in everything.items():
             if name not in self.config.images:
                 await self._delete(builds_to_delete(builds, keep=0, in_use=in_use.get(name, ())))
+        await asyncio.to_thread(self._sweep, everything)
+
+    def _sweep(self, everything: dict[str, list[ImageBuild]]) -> None:
+        """Remove the build directories on this host that no record names (a
+        build's record is made before its directory and goes after it)."""
+        named = {b.path for builds in everything.values() for b in builds if b.path}
+        try:
+            images = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            return
+        for image in images:
+            # An image this builder builds now has a directory newer than any record read.
+            if not image.is_dir(follow_symlinks=False) or image.name in self._building:
+                continue
+            with os.scandir(image.path) as entries:
+                left = [
+                    e.path
+                    for e in entries
+                    if e.is_dir(follow_symlinks=False) and e.path not in named
+                ]
+            for path in left:
+                log.warning("builder: removing %s, which no build record names", path)
+                shutil.rmtree(path, ignore_errors=True)
 
     def _built(self, name: str, task: asyncio.Task[None]) -> None:
         self._building.pop(name, None)
