@@ -8,6 +8,7 @@ from trunkgate.images.decisions import (
     boot_build,
     build_due,
     builds_to_delete,
+    due_at,
     uploads_due,
 )
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
@@ -138,3 +139,12 @@ def test_the_newest_ready_build_goes_to_each_provider_lacking_it() -> None:
     uploads = [upload(old, "east"), upload(new, "east")]
     assert uploads_due([old, new], uploads, ["west", "east"]) == [(new, "west")]
     assert uploads_due([build(3, 0.0, state=FAILED)], [], ["east"]) == []
+
+
+def test_an_image_falls_due_at_its_age_or_after_its_failures_retry() -> None:
+    assert due_at([], rebuild_age=DAY) == 0.0
+    ready = build(1, created=1000.0)
+    assert due_at([ready], rebuild_age=DAY) == 1000.0 + DAY
+    failed = build(2, created=2000.0, state=FAILED)
+    assert due_at([ready, failed], rebuild_age=10.0) == failed.state_time + FAILED_RETRY
+    assert due_at([build(3, 0.0, state=ImageBuildState.BUILDING)], rebuild_age=DAY) is None

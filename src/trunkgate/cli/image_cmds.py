@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import socket
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import Any
 
 from trunkgate.cli.arguments import record_id
 from trunkgate.cli.errors import CliError
-from trunkgate.cli.output import print_rows
+from trunkgate.cli.output import iso_time, print_rows
 from trunkgate.cli.pool_cmds import with_store
 from trunkgate.config.loader import Config
 from trunkgate.images.records import ImageBuild, ImageBuildState
@@ -49,10 +48,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     log.set_defaults(run=run_image_log)
 
 
-def _time(value: float) -> str:
-    return datetime.datetime.fromtimestamp(value, tz=datetime.UTC).isoformat(timespec="seconds")
-
-
 def _known(config: Config, name: str) -> None:
     if name not in config.images:
         known = ", ".join(sorted(config.images)) or "none"
@@ -73,7 +68,7 @@ async def image_rows(config: Config, store: Store) -> list[dict[str, Any]]:
                 "build": build.id,
                 "provider": None,
                 "state": build.state.value,
-                "created": _time(build.created),
+                "created": iso_time(build.created),
                 "size": build.size,
                 "checksum": build.checksum,
                 "builder": build.builder,

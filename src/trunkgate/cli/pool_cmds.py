@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any, TypeVar
 
 from trunkgate.cli.arguments import positive, record_id, whole_number
 from trunkgate.cli.errors import CliError
-from trunkgate.cli.output import print_rows
+from trunkgate.cli.output import iso_time, print_rows
 from trunkgate.config.loader import Config, load_config
 from trunkgate.config.types import parse_duration
 from trunkgate.pool.access import known_hosts_line, person_ssh_command
@@ -140,13 +139,6 @@ def with_store(args: argparse.Namespace, work: Callable[[Config, Store], Awaitab
     return asyncio.run(main())
 
 
-def _time(value: float | None) -> str | None:
-    if value is None:
-        return None
-    moment = datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
-    return moment.isoformat(timespec="seconds")
-
-
 def node_row(node: Node) -> dict[str, Any]:
     return {
         "id": node.id,
@@ -158,9 +150,9 @@ def node_row(node: Node) -> dict[str, Any]:
         "image_build": node.image_build,
         "address": node.address,
         "port": node.port,
-        "created": _time(node.created),
-        "state_time": _time(node.state_time),
-        "hold_until": _time(node.hold_until),
+        "created": iso_time(node.created),
+        "state_time": iso_time(node.state_time),
+        "hold_until": iso_time(node.hold_until),
         "hold_reason": node.hold_reason,
         "request": node.request,
         "build": node.build,
@@ -193,7 +185,7 @@ def request_row(
         "causes": request.causes,
         "attempts": request.attempts,
         "reason": reason,
-        "created": _time(request.created),
+        "created": iso_time(request.created),
         "age": f"{now - request.created:.1f}s",
     }
 
@@ -300,7 +292,7 @@ def run_node_hold(args: argparse.Namespace) -> int:
         return config, node
 
     config, node = with_store(args, work)
-    until = _time(node.hold_until) or "released by hand"
+    until = iso_time(node.hold_until) or "released by hand"
     print(f"node {node.id} held until {until}: {node.hold_reason}")
     if keys:
         _print_way_in(config, node, args.keys)

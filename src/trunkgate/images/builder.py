@@ -22,7 +22,7 @@ from trunkgate.config.loader import Config
 from trunkgate.config.sections import CopyStep, ImageSection
 from trunkgate.images import layout
 from trunkgate.images.build import ImageBuildFailed, build_image
-from trunkgate.images.decisions import FAILED_RETRY, build_due, builds_to_delete, uploads_due
+from trunkgate.images.decisions import build_due, builds_to_delete, due_at, uploads_due
 from trunkgate.images.metrics import IMAGE_METRICS
 from trunkgate.images.ondisk import ROOT, USR
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
@@ -100,15 +100,9 @@ class ImageBuilder:
         now = self.clock()
         times = [now + SAFETY_WAKE]
         for name, recipe in self.config.images.items():
-            builds = self._seen.get(name, [])
-            if name in self._building or any(b.state == ImageBuildState.BUILDING for b in builds):
-                continue  # its end wakes the builder
-            ready = [b.created for b in builds if b.state == ImageBuildState.READY]
-            failed = [b.state_time for b in builds if b.state == ImageBuildState.FAILED]
-            due = max(ready) + recipe.rebuild_age if ready else now
-            if failed and (not ready or max(failed) > max(ready)):
-                due = max(due, max(failed) + FAILED_RETRY)
-            times.append(due)
+            due = due_at(self._seen.get(name, []), rebuild_age=recipe.rebuild_age)
+            if due is not None and name not in self._building:
+                times.append(due)
         times += [
             b.state_time + REMOVAL_GRACE
             for builds in self._seen.values()

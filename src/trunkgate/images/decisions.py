@@ -52,6 +52,22 @@ def build_due(
     return None
 
 
+def due_at(builds: Sequence[ImageBuild], *, rebuild_age: float) -> float | None:
+    """When one image falls due by age, or its failed recipe may be tried
+    again; None while one builds (its end is the next event). With no
+    build at all, at once (time 0)."""
+    if any(b.state == ImageBuildState.BUILDING for b in builds):
+        return None
+    ready = _newest(builds, ImageBuildState.READY)
+    failed = _newest(builds, ImageBuildState.FAILED)
+    due = ready.created + rebuild_age if ready is not None else 0.0
+    if failed is not None and (
+        ready is None or (failed.created, failed.id) > (ready.created, ready.id)
+    ):
+        due = max(due, failed.state_time + FAILED_RETRY)
+    return due
+
+
 def builds_to_delete(
     builds: Sequence[ImageBuild], *, keep: int, in_use: Iterable[str]
 ) -> list[ImageBuild]:

@@ -160,6 +160,9 @@ class Launcher:
         # Where every build this launcher chose lives: a node boots the build
         # its record names, whatever the launcher chose since.
         self._paths: dict[tuple[str, str], str] = {}
+        # The version of the images' root when they were last read.
+        self._images_read = False
+        self._images_version: int | None = None
         self.images = ImageRecords(store)
 
     # -- running --------------------------------------------------------
@@ -318,10 +321,20 @@ class Launcher:
         return dataclasses.replace(self.settings.view, unbootable=unbootable)
 
     async def _look_at_images(self) -> None:
-        """Which build of each image this provider boots now."""
+        """Which build of each image this provider boots now. Read again only
+        when an image record changed (every writer of them touches the
+        images' root): a pass of the launcher costs one read, not one an
+        image and build."""
+        images = sorted(set(self.settings.labels.values()) - {HOST_IMAGE})
+        if not images:
+            return
+        root = await self.store.get(image_layout.ROOT)
+        version = root.version if root is not None else None
+        if self._images_read and version == self._images_version:
+            return
         boots: dict[str, tuple[str, str]] = {}
         withdrawn: set[tuple[str, str]] = set()
-        for image in sorted(set(self.settings.labels.values()) - {HOST_IMAGE}):
+        for image in images:
             builds = await self.images.builds(image)
             withdrawn.update((image, b.id) for b in builds if b.state == ImageBuildState.DELETING)
             uploads = [
@@ -336,6 +349,7 @@ class Launcher:
                 self._paths[(image, chosen[0].id)] = chosen[1].path
         self._boots = boots
         self._withdrawn = withdrawn
+        (self._images_read, self._images_version) = (True, version)
         unbootable = sorted(self._view().unbootable)
         if unbootable != self.status.unbootable:
             # Peers keep min-ready nodes of these labels themselves.
