@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli_bad_input import refused, run
-from trunkgate.cli.gate_cmds import item_title
 from trunkgate.gate.changes import BRANCH_TIP, ChangeRef
+from trunkgate.listings import item_title
 
 
 def free_port() -> int:
@@ -65,9 +65,9 @@ def serving(site: Path) -> Iterator[list[Serving]]:
 
 
 def test_a_second_serve_of_the_web_port_names_the_first(site: Path, serving: list[Serving]) -> None:
-    first = Serving(site, "--components", "metrics")
+    first = Serving(site, "--components", "web")
     serving.append(first)
-    again = run("-c", str(site), "serve", "--components", "metrics,launcher")
+    again = run("-c", str(site), "serve", "--components", "web,launcher")
     refused(again, "another serve is running on this site", f"pid {first.process.pid}")
     # A serve that does not need the web port runs beside it.
     beside = Serving(site, "--components", "scheduler")

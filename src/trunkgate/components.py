@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 from trunkgate.config.loader import Config
-from trunkgate.metrics_server import run_metrics
 from trunkgate.pool.launcher import Launcher
 from trunkgate.pool.providers import launcher_settings, make_driver, reap_policy
 from trunkgate.pool.reaper import Reaper
@@ -52,10 +51,17 @@ async def run_builder(config: Config, store: Store, stop: asyncio.Event) -> None
     await ImageBuilder(config, store).run(stop)
 
 
+async def run_web(config: Config, store: Store, stop: asyncio.Event) -> None:
+    """The dashboard, the REST API and /metrics on the web address."""
+    from trunkgate.web.server import run_web as serve_web
+
+    await serve_web(config, store, stop)
+
+
 COMPONENTS: dict[str, Component] = {
     "scheduler": run_scheduler,
     "executor": run_executor,
     "launcher": run_launchers,
     "builder": run_builder,
-    "metrics": run_metrics,
+    "web": run_web,
 }

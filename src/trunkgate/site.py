@@ -60,6 +60,8 @@ def _place_error(exc: OSError) -> str:
 
 
 GIT_DIR = "git"
+#: Builds' console logs and artifacts, one directory per build, under the data directory.
+LOGS_DIR = "logs"
 HOOK_FACTORY = "trunkgate.site:review_for_hook"
 
 
@@ -89,11 +91,11 @@ def _review(config: Config, changes: StoredChanges, events: StoredEvents) -> Loc
         events,
         name=source.name if source else "local",
         work_dir=data / "review-merger",
-        hook=(HOOK_FACTORY, _config_argument(config)),
+        hook=(HOOK_FACTORY, config_argument(config)),
     )
 
 
-def _config_argument(config: Config) -> str:
+def config_argument(config: Config) -> str:
     """What `load_config` needs to load this config again: its file or directory."""
     return config.files[0] if len(config.files) == 1 else str(config.base_dir)
 

@@ -80,6 +80,6 @@ def _lock(path: Path, address: str) -> int:
         os.close(fd)
         raise WebPortTaken(
             f"another serve is running on this site, pid {holder}, with the web port "
-            f"{address}; stop it, or leave metrics out of --components"
+            f"{address}; stop it, or leave web out of --components"
         ) from None
     return fd

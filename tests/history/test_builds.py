@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from trunkgate.history import BuildNode, History, HistoryError, UnknownRecord
+from trunkgate.history import RecordedNode, History, HistoryError, UnknownRecord
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -33,7 +33,7 @@ async def test_a_finished_build_reads_back_with_every_field(history: History) ->
         job="unit",
         voting=False,
         started=at(1),
-        nodes=[BuildNode("primary", "debian-small"), BuildNode("db", "debian-large")],
+        nodes=[RecordedNode("primary", "debian-small"), RecordedNode("db", "debian-large")],
     )
     await history.update_build(build.id, node_provider="local-ns", retries=1)
     finished = await history.finish_build(
@@ -60,7 +60,7 @@ async def test_a_finished_build_reads_back_with_every_field(history: History) ->
     assert (listed.started, listed.ended) == (at(1), at(3))
     assert listed.started.tzinfo is not None
     assert listed.voting is False
-    assert listed.nodes == (BuildNode("primary", "debian-small"), BuildNode("db", "debian-large"))
+    assert listed.nodes == (RecordedNode("primary", "debian-small"), RecordedNode("db", "debian-large"))
     assert listed.retries == 1
     assert listed.tree == {"acme/app": "a" * 40, "acme/lib": "b" * 40}
     assert listed.error == "step 2 exited with 1"

@@ -13,10 +13,10 @@ import asyncssh
 import pytest
 
 from tests.pool.site import PoolSite
-from trunkgate.cli.pool_cmds import holding_back
 from trunkgate.images.build import build_image
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
 from trunkgate.images.repository import ImageRecords
+from trunkgate.listings import holding_back
 from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Node, NodeRequest
 from trunkgate.pool.states import NodeState, RequestState

@@ -1,4 +1,4 @@
-"""`trunkgate serve --components launcher,metrics` keeps a pool ready from a
+"""`trunkgate serve --components launcher,web` keeps a pool ready from a
 config alone, reports it on /metrics, and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ async def test_serve_keeps_min_ready_and_exports_metrics(tmp_path: Path) -> None
         str(site.path),
         "serve",
         "--components",
-        "launcher,metrics",
+        "launcher,web",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

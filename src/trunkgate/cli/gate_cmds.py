@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from trunkgate.cli.arguments import positive
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.pool_cmds import with_store
 from trunkgate.config.loader import Config
-from trunkgate.gate.changes import ChangeRef, format_tree
 from trunkgate.gate.codec import state_from_dict
 from trunkgate.gate.state import PipelineState
-from trunkgate.review.errors import ReviewError
-from trunkgate.review.model import ChangeStatus
+from trunkgate.listings import pipeline_status
 from trunkgate.scheduler import layout
-from trunkgate.scheduler.records import Command
-from trunkgate.site import open_site_review
+from trunkgate.scheduler.commands import CommandRefused, send_command
 from trunkgate.store import Store
 
 
@@ -70,86 +66,13 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def item_title(change: ChangeRef) -> str:
-    """How `status` names an item: a change and its patchset, or a branch's
-    tip and the commit pushed (a tip has no change number to show)."""
-    if change.tip:
-        return str(change)
-    return f"{change.project} change {change.number},{change.patchset}"
-
-
-def pipeline_status(state: PipelineState) -> dict[str, Any]:
-    return {
-        "pipeline": state.pipeline,
-        "queues": [
-            {
-                "name": queue.name,
-                "window": queue.window,
-                "items": [
-                    {
-                        "title": item_title(item.change),
-                        "project": item.change.project,
-                        "change": item.change.number,
-                        "patchset": item.change.patchset,
-                        "branch": item.change.branch,
-                        "phase": str(item.phase),
-                        "tree": format_tree(item.prepared_tree) if item.prepared_tree else None,
-                        "buildset": item.buildset,
-                        "jobs": [
-                            {
-                                "job": job.name,
-                                "voting": job.voting,
-                                "state": str(item.builds[job.name].state)
-                                if job.name in item.builds
-                                else "waiting",
-                                "result": str(item.builds[job.name].result)
-                                if job.name in item.builds and item.builds[job.name].result
-                                else None,
-                                "url": item.builds[job.name].url
-                                if job.name in item.builds
-                                else None,
-                            }
-                            for job in item.jobs
-                        ],
-                    }
-                    for item in queue.items
-                ],
-            }
-            for queue in state.queues.values()
-        ],
-    }
-
-
 def run_command(args: argparse.Namespace) -> int:
     async def work(config: Config, store: Store) -> None:
-        if args.pipeline not in config.pipelines:
-            raise CliError(f"there is no pipeline {args.pipeline!r}")
         try:
-            change = await open_site_review(config, store).get(args.change)
-        except ReviewError as exc:
+            await send_command(config, store, args.verb, args.pipeline, args.change)
+        except CommandRefused as exc:
             raise CliError(str(exc)) from None
-        if args.verb == "enqueue" and change.status is not ChangeStatus.NEW:
-            raise CliError(
-                f"change {change.number} is {change.status.lower()}: only an open change"
-                " can be enqueued"
-            )
-        if args.verb in ("dequeue", "promote") and not await _queued(
-            store, args.pipeline, change.number
-        ):
-            state = "" if change.status is ChangeStatus.NEW else f" (it is {change.status.lower()})"
-            raise CliError(f"change {change.number} is not in pipeline {args.pipeline}{state}")
-        command = Command(args.verb, args.pipeline, change.project, change.number)
-        await store.create(f"{layout.COMMANDS}/", command, sequential=True)
 
     with_store(args, work)
     print(f"{args.verb} of change {args.change} in {args.pipeline}: sent to the scheduler")
     return 0
-
-
-async def _queued(store: Store, pipeline: str, number: int) -> bool:
-    """Whether change `number` is in a queue of `pipeline`, as the scheduler stored it."""
-    record = await store.get(layout.pipeline(pipeline))
-    if record is None or not isinstance(record.value, dict):
-        return False
-    state = state_from_dict(record.value)
-    return any(item.change.number == number for q in state.queues.values() for item in q.items)

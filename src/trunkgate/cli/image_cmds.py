@@ -9,15 +9,15 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from trunkgate.cli.arguments import record_id
 from trunkgate.cli.errors import CliError
-from trunkgate.cli.output import iso_time, print_rows
+from trunkgate.cli.output import print_rows
 from trunkgate.cli.pool_cmds import with_store
 from trunkgate.config.loader import Config
 from trunkgate.images.records import ImageBuild, ImageBuildState
 from trunkgate.images.repository import ImageBuildGone, ImageRecords
+from trunkgate.listings import image_rows
 from trunkgate.store import Store
 from trunkgate.untrusted import printable_bytes
 
@@ -52,34 +52,6 @@ def _known(config: Config, name: str) -> None:
     if name not in config.images:
         known = ", ".join(sorted(config.images)) or "none"
         raise CliError(f"no image named {name!r} in the config (its images: {known})")
-
-
-async def image_rows(config: Config, store: Store) -> list[dict[str, Any]]:
-    records = ImageRecords(store)
-    everything = await records.all_builds()
-    rows: list[dict[str, Any]] = []
-    for name in sorted(set(config.images) | set(everything)):
-        builds = everything.get(name, [])
-        if not builds:
-            rows.append({"image": name, "build": None, "provider": None, "state": "not built"})
-        for build in builds:
-            row = {
-                "image": name,
-                "build": build.id,
-                "provider": None,
-                "state": build.state.value,
-                "created": iso_time(build.created),
-                "size": build.size,
-                "checksum": build.checksum,
-                "builder": build.builder,
-                "reason": build.reason,
-            }
-            uploads = await records.uploads(name, build.id)
-            rows += [
-                {**row, "provider": u.provider, "state": f"{build.state.value}/{u.state.value}"}
-                for u in uploads
-            ] or [row]
-    return rows
 
 
 def run_images(args: argparse.Namespace) -> int:

@@ -6,7 +6,6 @@ escapes them itself.
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import sys
@@ -53,11 +52,3 @@ def log_to_terminal(level: int, fmt: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(PrintableFormatter(fmt))
     logging.basicConfig(level=level, handlers=[handler])
-
-
-def iso_time(value: float | None) -> str | None:
-    """A time (seconds since the epoch) as listings show it: ISO 8601, UTC."""
-    if value is None:
-        return None
-    moment = datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
-    return moment.isoformat(timespec="seconds")

@@ -6,24 +6,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from trunkgate.cli.arguments import positive, record_id, whole_number
 from trunkgate.cli.errors import CliError
-from trunkgate.cli.output import iso_time, print_rows
+from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
-from trunkgate.config.types import parse_duration
+from trunkgate.listings import autohold_row, holding_back, iso_time, node_row, request_row
 from trunkgate.pool.access import known_hosts_line, person_ssh_command
-from trunkgate.pool.backoff import describe
 from trunkgate.pool.client import NodeControlError, PoolClient
 from trunkgate.pool.driver import DriverError
+from trunkgate.pool.holding import MOST_HOLDS, check_hold_reason, hold_duration
 from trunkgate.pool.keys import KeyFileError, read_public_key
 from trunkgate.pool.providers import make_driver
-from trunkgate.pool.records import Autohold, Node, NodeRequest, ProviderStatus
+from trunkgate.pool.records import Autohold, Node
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.pool.states import RequestState
 from trunkgate.pool.teardown import TeardownError, delete_node
 from trunkgate.site import open_site_store
 from trunkgate.store import Store, StoreError
@@ -54,12 +53,6 @@ REQUEST_COLUMNS = (
     "age",
     "reason",
 )
-# A hold keeps a node from the pool: a year is longer than anyone looks at
-# one, and so is a request for more holds than this.
-LONGEST_HOLD = 365 * 86400.0
-MOST_HOLDS = 100
-# A reason is shown in every listing of the nodes it holds.
-LONGEST_REASON = 500
 AUTOHOLD_COLUMNS = ("id", "project", "job", "change", "count", "held", "hold_for", "reason")
 
 
@@ -139,87 +132,6 @@ def with_store(args: argparse.Namespace, work: Callable[[Config, Store], Awaitab
     return asyncio.run(main())
 
 
-def node_row(node: Node) -> dict[str, Any]:
-    return {
-        "id": node.id,
-        "name": node.name,
-        "state": node.state.value,
-        "provider": node.provider,
-        "label": node.label,
-        "image": node.image,
-        "image_build": node.image_build,
-        "address": node.address,
-        "port": node.port,
-        "created": iso_time(node.created),
-        "state_time": iso_time(node.state_time),
-        "hold_until": iso_time(node.hold_until),
-        "hold_reason": node.hold_reason,
-        "request": node.request,
-        "build": node.build,
-    }
-
-
-def request_row(
-    request: NodeRequest, now: float, holding_back: Mapping[str, list[str]] | None = None
-) -> dict[str, Any]:
-    """`holding_back`: by provider, why it launches nothing now; an open
-    request's reason says it of every provider that may still serve it."""
-    reason = request.reason
-    if request.state == RequestState.REQUESTED and holding_back:
-        waiting = [
-            line
-            for name, lines in sorted(holding_back.items())
-            if name not in request.declined_by
-            for line in lines
-        ]
-        reason = "; ".join(waiting) or None
-    return {
-        "id": request.id,
-        "state": request.state.value,
-        "labels": request.labels,
-        "priority": request.priority,
-        "requestor": request.requestor,
-        "provider": request.provider,
-        "nodes": request.nodes,
-        "declined_by": request.declined_by,
-        "causes": request.causes,
-        "attempts": request.attempts,
-        "reason": reason,
-        "created": iso_time(request.created),
-        "age": f"{now - request.created:.1f}s",
-    }
-
-
-def autohold_row(autohold: Autohold) -> dict[str, Any]:
-    return {
-        "id": autohold.id,
-        "project": autohold.project,
-        "job": autohold.job,
-        "change": autohold.change,
-        "count": autohold.count,
-        "held": autohold.held,
-        "hold_for": autohold.hold_for,
-        "reason": autohold.reason,
-        "nodes": autohold.nodes,
-    }
-
-
-def holding_back(
-    config: Config, statuses: Mapping[str, ProviderStatus], now: float, labels: Sequence[str] = ()
-) -> dict[str, list[str]]:
-    """By provider of the config (offering every one of `labels`), why it
-    launches nothing now: a backoff after failed launches, or a full pause."""
-    found = {}
-    for name, provider in config.providers.items():
-        offered = {label.name for label in provider.labels}
-        status = statuses.get(name)
-        if status is not None and set(labels) <= offered:
-            lines = describe(status, now, labels or None)
-            if lines:
-                found[name] = lines
-    return found
-
-
 def run_nodes(args: argparse.Namespace) -> int:
     async def work(config: Config, store: Store) -> tuple[list[Node], dict[str, list[str]]]:
         records = PoolRecords(store)
@@ -256,12 +168,9 @@ def _duration(text: str | None, flag: str) -> float | None:
     if text is None:
         return None
     try:
-        seconds = parse_duration(text)
+        return hold_duration(text)
     except ValueError as exc:
         raise CliError(f"{flag}: {exc}") from None
-    if not 0 < seconds <= LONGEST_HOLD:
-        raise CliError(f"{flag}: a hold lasts more than 0s and at most 365d, not {text}")
-    return seconds
 
 
 def _public_keys(files: Sequence[Path]) -> list[str]:
@@ -272,11 +181,10 @@ def _public_keys(files: Sequence[Path]) -> list[str]:
 
 
 def _check_reason(reason: str) -> None:
-    """A hold's reason is shown with every node it holds: said, and short."""
-    if not reason.strip():
-        raise CliError("--reason: say why the nodes are held (it is shown with them)")
-    if len(reason) > LONGEST_REASON:
-        raise CliError(f"--reason: at most {LONGEST_REASON} characters, not {len(reason)}")
+    try:
+        check_hold_reason(reason)
+    except ValueError as exc:
+        raise CliError(f"--reason: {exc}") from None
 
 
 def run_node_hold(args: argparse.Namespace) -> int:

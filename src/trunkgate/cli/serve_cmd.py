@@ -23,7 +23,7 @@ log = logging.getLogger("trunkgate.serve")
 
 # The names of `trunkgate.components.COMPONENTS`, here so that the command
 # line starts without loading every component.
-COMPONENT_NAMES = ("scheduler", "executor", "launcher", "builder", "metrics")
+COMPONENT_NAMES = ("scheduler", "executor", "launcher", "builder", "web")
 # How long the other components have to stop when one has failed.
 STOP_PATIENCE_S = 30.0
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -74,7 +74,7 @@ def run_serve(args: argparse.Namespace) -> int:
     # Claimed before the store is opened: a serve refused for its port has
     # touched nothing.
     try:
-        web = claim_web_port(config) if "metrics" in names else None
+        web = claim_web_port(config) if "web" in names else None
     except WebPortTaken as exc:
         raise CliError(str(exc)) from None
     try:
@@ -93,7 +93,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 async def _serve(config: Config, names: list[str], web: WebPort | None) -> int:
     from trunkgate.components import COMPONENTS
-    from trunkgate.metrics_server import run_metrics
+    from trunkgate.web.context import WebError
+    from trunkgate.web.server import run_web
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -105,14 +106,14 @@ async def _serve(config: Config, names: list[str], web: WebPort | None) -> int:
         raise CliError(str(exc)) from None
     runners: dict[str, Callable[[Config, Store, asyncio.Event], Awaitable[None]]] = dict(COMPONENTS)
     if web is not None:
-        runners["metrics"] = functools.partial(run_metrics, sock=web.socket)
+        runners["web"] = functools.partial(run_web, sock=web.socket)
     try:
         print(f"trunkgate: serving {', '.join(names)}; stop with Ctrl-C", flush=True)
         where = f"; web port {web.address}" if web is not None else ""
         log.info("serving %s, site %s%s", ", ".join(names), config.data_dir, where)
         await _run_all([runners[name](config, store, stop) for name in names], stop)
         log.info("stopped")
-    except DriverError as exc:
+    except (DriverError, WebError) as exc:
         raise CliError(str(exc)) from None
     finally:
         await store.close()

@@ -112,9 +112,19 @@ class HistorySection(ConfigModel):
 
 
 class WebSection(ConfigModel):
+    """The dashboard and REST API (`serve` component `web`).
+
+    `url` is where people reach it (reports link to it); by default the
+    listening address. Admin actions need the bearer token in
+    `admin-token-file`; without the file there are none. With
+    `read-token-file`, reading needs a token too (that one or the admin's).
+    """
+
     listen: str = "127.0.0.1"
     port: int = Field(default=9000, ge=0, le=65535)
     url: str | None = None
+    admin_token_file: str | None = None
+    read_token_file: str | None = None
 
 
 class PoolSection(ConfigModel):

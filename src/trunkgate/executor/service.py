@@ -31,7 +31,7 @@ from trunkgate.executor.results import BuildResult
 from trunkgate.executor.runner import JobRunner
 from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.history import History, HistoryError
-from trunkgate.history.records import BuildNode as HistoryNode
+from trunkgate.history.records import RecordedNode
 from trunkgate.history.site import open_site_history
 from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import MergeRequest, PreparedTree
@@ -41,13 +41,12 @@ from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildOutcome as ResultRecord
 from trunkgate.scheduler.records import BuildRequest, history_buildset, item_ref, split_bases
 from trunkgate.scheduler.trees import merge_request
-from trunkgate.site import GIT_DIR
+from trunkgate.site import GIT_DIR, LOGS_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, RecordExists, Store
 from trunkgate.waiting import to_the_end
 
 log = logging.getLogger(__name__)
 
-LOGS_DIR = "logs"
 DEFAULT_MAX_BUILDS = 32
 
 
@@ -358,7 +357,10 @@ class ExecutorService:
                 ended=outcome.ended,
                 error=outcome.error,
                 node_provider=outcome.node_provider,
-                nodes=[HistoryNode(n.name, n.label) for n in outcome.nodes],
+                nodes=[
+                    RecordedNode(n.name, n.label, n.id, n.image, n.image_build)
+                    for n in outcome.nodes
+                ],
                 retries=outcome.retries,
             )
         except HistoryError as exc:

@@ -12,9 +12,9 @@ from .records import (
     BUILD_RESULTS,
     BUILDSET_RESULTS,
     LISTED_FIELDS,
-    BuildNode,
     BuildRecord,
     BuildsetRecord,
+    RecordedNode,
 )
 
 if TYPE_CHECKING:
@@ -48,12 +48,12 @@ __all__ = [
     "BUILD_RESULTS",
     "LISTED_FIELDS",
     "SCHEMA_HEAD",
-    "BuildNode",
     "BuildRecord",
     "BuildsetRecord",
     "History",
     "HistoryError",
     "HistoryUnavailable",
+    "RecordedNode",
     "SchemaTooNew",
     "UnknownRecord",
     "default_url",

@@ -27,9 +27,9 @@ from trunkgate.history.queries import BuildFilter, BuildsetFilter
 from trunkgate.history.records import (
     BUILD_RESULTS,
     BUILDSET_RESULTS,
-    BuildNode,
     BuildRecord,
     BuildsetRecord,
+    RecordedNode,
 )
 from trunkgate.history.urls import masked
 
@@ -237,7 +237,7 @@ class History:
         job: str,
         voting: bool = True,
         node_provider: str | None = None,
-        nodes: Iterable[BuildNode] = (),
+        nodes: Iterable[RecordedNode] = (),
         tree: Mapping[str, str] | None = None,
         log_path: str | None = None,
         retries: int = 0,
@@ -322,7 +322,7 @@ class History:
         id: str,
         *,
         node_provider: str | None = None,
-        nodes: Iterable[BuildNode] | None = None,
+        nodes: Iterable[RecordedNode] | None = None,
         tree: Mapping[str, str] | None = None,
         log_path: str | None = None,
         retries: int | None = None,
@@ -345,7 +345,7 @@ class History:
         ended: datetime | None = None,
         error: str | None = None,
         node_provider: str | None = None,
-        nodes: Iterable[BuildNode] | None = None,
+        nodes: Iterable[RecordedNode] | None = None,
         tree: Mapping[str, str] | None = None,
         log_path: str | None = None,
         retries: int | None = None,
@@ -377,15 +377,37 @@ class History:
         buildset: str | None = None,
         result: str | None = None,
         site: str | None = None,
+        node_provider: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
     ) -> list[BuildRecord]:
         """Builds that match every filter given, the newest first; with
         ``site``, that site's and those recorded before sites had ids."""
-        where = BuildFilter(change, patchset, job, project, pipeline, buildset, result, site)
+        where = BuildFilter(
+            change,
+            patchset,
+            job,
+            project,
+            pipeline,
+            buildset,
+            result,
+            site,
+            node_provider,
+            started_after,
+            started_before,
+        )
         return await self._read(
             lambda connection: queries.list_builds(connection, where, limit, offset)
         )
+
+    async def builds_with_ids(self, ids: Iterable[str]) -> list[BuildRecord]:
+        """The builds of those ids that the history has, in no order."""
+        wanted = list(ids)
+        if not wanted:
+            return []
+        return await self._read(lambda connection: queries.builds_with_ids(connection, wanted))
 
     # The worker thread
 
@@ -433,7 +455,7 @@ def _started_build(
     started: datetime,
     voting: bool,
     node_provider: str | None,
-    nodes: Iterable[BuildNode],
+    nodes: Iterable[RecordedNode],
     tree: Mapping[str, str] | None,
     log_path: str | None,
     retries: int,

@@ -5,14 +5,16 @@ worker thread; nothing here knows about the event loop.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, Select, or_, select
 
 from trunkgate.history.errors import UnknownRecord
-from trunkgate.history.records import BuildNode, BuildRecord, BuildsetRecord
+from trunkgate.history.records import BuildRecord, BuildsetRecord, RecordedNode
 from trunkgate.history.tables import build, buildset
 
 _BUILD_COLUMNS = (
@@ -36,6 +38,9 @@ class BuildFilter:
     buildset: str | None = None
     result: str | None = None
     site: str | None = None
+    node_provider: str | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ def list_builds(
         "pipeline": buildset.c.pipeline,
         "buildset": build.c.buildset_uuid,
         "result": build.c.result,
+        "node_provider": build.c.node_provider,
     }
     for name, column in columns.items():
         wanted = getattr(where, name)
@@ -142,8 +148,17 @@ def list_builds(
             query = query.where(column == wanted)
     if where.site is not None:
         query = query.where(_of_site(where.site))
+    if where.started_after is not None:
+        query = query.where(build.c.started >= where.started_after)
+    if where.started_before is not None:
+        query = query.where(build.c.started < where.started_before)
     query = query.order_by(build.c.started.desc(), build.c.id.desc())
     rows = connection.execute(query.limit(limit).offset(offset))
+    return [_build_record(row._mapping) for row in rows]
+
+
+def builds_with_ids(connection: Connection, ids: Sequence[str]) -> list[BuildRecord]:
+    rows = connection.execute(_builds_query().where(build.c.id.in_(list(ids))))
     return [_build_record(row._mapping) for row in rows]
 
 
@@ -159,7 +174,9 @@ def _build_values(record: BuildRecord) -> dict[str, Any]:
         "result": record.result,
         "voting": record.voting,
         "node_provider": record.node_provider,
-        "nodes": [{"name": n.name, "label": n.label} for n in record.nodes],
+        "nodes": [
+            {k: v for k, v in dataclasses.asdict(n).items() if v is not None} for n in record.nodes
+        ],
         "log_path": record.log_path,
         "started": record.started,
         "ended": record.ended,
@@ -202,7 +219,16 @@ def _build_record(row: RowMapping) -> BuildRecord:
         ended=row["ended"],
         buildset=row["buildset_uuid"],
         voting=bool(row["voting"]),
-        nodes=tuple(BuildNode(name=n["name"], label=n["label"]) for n in nodes),
+        nodes=tuple(
+            RecordedNode(
+                name=n["name"],
+                label=n["label"],
+                node_id=n.get("node_id"),
+                image=n.get("image"),
+                image_build=n.get("image_build"),
+            )
+            for n in nodes
+        ),
         retries=row["retries"],
         tree=dict(row["tree"]),
         error=row["error"],

@@ -27,11 +27,16 @@ BUILDSET_RESULTS = BUILD_RESULTS | {"DEQUEUED"}
 
 
 @dataclass(frozen=True)
-class BuildNode:
-    """One node a build ran on: its name in the nodeset and its label."""
+class RecordedNode:
+    """One node a build ran on: its name in the nodeset, its label, and (in
+    builds recorded since they were kept) the pool's node id, its image and
+    that image's build."""
 
     name: str
     label: str
+    node_id: str | None = None
+    image: str | None = None
+    image_build: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class BuildRecord:
     ended: datetime | None
     buildset: str
     voting: bool = True
-    nodes: tuple[BuildNode, ...] = ()
+    nodes: tuple[RecordedNode, ...] = ()
     retries: int = 0
     tree: Mapping[str, str] = field(default_factory=dict, hash=False)
     error: str | None = None

@@ -103,7 +103,8 @@ build = Table(
     Column("result", String(RESULT), nullable=True),
     Column("voting", Boolean, nullable=False),
     Column("node_provider", String(NAME), nullable=True),
-    # [{"name": ..., "label": ...}, ...] in nodeset order.
+    # [{"name": ..., "label": ...}, ...] in nodeset order; since the web
+    # dashboard also "node_id", "image" and "image_build" (JSON: no migration).
     Column("nodes", JSON, nullable=False),
     Column("log_path", Text, nullable=True),
     Column("started", UtcDateTime, nullable=False),

@@ -6,8 +6,32 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from trunkgate.config.types import parse_duration
 from trunkgate.pool.records import Autohold, Node
 from trunkgate.pool.states import NodeState
+
+# A hold keeps a node from the pool: a year is longer than anyone looks at
+# one, and so is a request for more holds than this.
+LONGEST_HOLD = 365 * 86400.0
+MOST_HOLDS = 100
+# A reason is shown in every listing of the nodes it holds.
+LONGEST_REASON = 500
+
+
+def hold_duration(text: str) -> float:
+    """A hold's length from a person (`2h`, `1d`); ValueError says what is wrong."""
+    seconds = parse_duration(text)
+    if not 0 < seconds <= LONGEST_HOLD:
+        raise ValueError(f"a hold lasts more than 0s and at most 365d, not {text}")
+    return seconds
+
+
+def check_hold_reason(reason: str) -> None:
+    """A hold's reason is shown with every node it holds: said, and short."""
+    if not reason.strip():
+        raise ValueError("say why the nodes are held (it is shown with them)")
+    if len(reason) > LONGEST_REASON:
+        raise ValueError(f"at most {LONGEST_REASON} characters, not {len(reason)}")
 
 
 @dataclass(frozen=True)

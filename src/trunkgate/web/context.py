@@ -1,0 +1,117 @@
+"""What every handler of the web component shares: the config, the store,
+the history, the status feed, and the tokens that admit people. Tokens are
+read once, when the component starts, from files only root may read."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trunkgate.config.loader import Config
+from trunkgate.history.database import History
+from trunkgate.site import GIT_DIR, LOGS_DIR
+from trunkgate.store import Store
+from trunkgate.web.console import ConsolePages
+from trunkgate.web.filewatch import FileWatcher
+from trunkgate.web.status_feed import StatusFeed
+from trunkgate.web.subjects import Subjects
+
+#: How long the failure-rate gauges of /metrics are kept.
+RATES_TTL_S = 60.0
+#: A token shorter than this is refused: it could be guessed.
+SHORTEST_TOKEN = 16
+
+
+class WebError(Exception):
+    """The web component cannot start; the message says why and what to do."""
+
+
+def read_token(config: Config, setting: str, file: str | None) -> str | None:
+    """The token in `file` (web.`setting` of the config), None when not set."""
+    if file is None:
+        return None
+    path = config.resolve(file)
+    try:
+        info = path.stat()
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise WebError(f"web.{setting}: cannot read {path}: {reason}") from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise WebError(
+            f"web.{setting}: {path} may be read by others (mode "
+            f"{stat.S_IMODE(info.st_mode):o}); run `chmod 600 {path}`"
+        )
+    if len(text) < SHORTEST_TOKEN or any(c.isspace() for c in text):
+        raise WebError(
+            f"web.{setting}: the token in {path} must be one word of at least "
+            f"{SHORTEST_TOKEN} characters (try `openssl rand -hex 32 > {path}`)"
+        )
+    return text
+
+
+def bearer_matches(header: str | None, token: str | None) -> bool:
+    """Whether an Authorization header carries `token` (compared in constant time)."""
+    if token is None or header is None:
+        return False
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+@dataclass
+class WebContext:
+    config: Config
+    store: Store
+    history: History
+    site: str
+    feed: StatusFeed
+    stop: asyncio.Event
+    admin_token: str | None = None
+    read_token: str | None = None
+    clock: Callable[[], float] = time.time
+    pages: ConsolePages = field(default_factory=ConsolePages)
+    watcher: FileWatcher = field(default_factory=FileWatcher)
+    subjects: Subjects = field(init=False)
+    address: str | None = None
+    """Where the server listens, once it does."""
+    _rates_at: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.subjects = Subjects(self.config.data_dir / GIT_DIR)
+
+    @property
+    def log_root(self) -> Path:
+        return self.config.data_dir / LOGS_DIR
+
+    @property
+    def public_url(self) -> str:
+        """Where people reach the dashboard: web.url, else the listening address."""
+        if self.config.web.url:
+            return self.config.web.url.rstrip("/")
+        return f"http://{self.address or f'{self.config.web.listen}:{self.config.web.port}'}"
+
+    async def refresh_rate_metrics(self) -> None:
+        """The failure-rate gauges, computed at most once a minute."""
+        from trunkgate.web.rate_metrics import publish
+        from trunkgate.web.read_api import RATE_WINDOW_DAYS, failure_rates
+
+        now = self.clock()
+        if self._rates_at is not None and now - self._rates_at < RATES_TTL_S:
+            return
+        self._rates_at = now
+        publish(await failure_rates(self, RATE_WINDOW_DAYS))
+
+    def may_read(self, header: str | None) -> bool:
+        if self.read_token is None:
+            return True
+        return bearer_matches(header, self.read_token) or bearer_matches(header, self.admin_token)
+
+    def may_act(self, header: str | None) -> bool:
+        return bearer_matches(header, self.admin_token)

@@ -1,0 +1,73 @@
+"""The `web` component of `trunkgate serve`: the dashboard, the REST API and
+/metrics on the web address, served by uvicorn on the socket `serve` bound
+first; it stops (streams and all) within seconds of the stop event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+
+from trunkgate.config.loader import Config
+from trunkgate.history.site import open_site_history
+from trunkgate.site import site_id
+from trunkgate.store import Store
+from trunkgate.web.app import make_app
+from trunkgate.web.context import WebContext, read_token
+from trunkgate.web.status_feed import StatusFeed
+
+#: Seconds open connections (live pages) get to end once the site stops.
+SHUTDOWN_GRACE_S = 3
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: `serve` owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_web(
+    config: Config, store: Store, stop: asyncio.Event, *, sock: socket.socket | None = None
+) -> None:
+    admin = read_token(config, "admin-token-file", config.web.admin_token_file)
+    reader = read_token(config, "read-token-file", config.web.read_token_file)
+    if sock is None:
+        sock = socket.create_server((config.web.listen, config.web.port))
+    history = await open_site_history(config)
+    try:
+        site = await site_id(store)
+        feed = StatusFeed(config, store, history, site)
+        web = WebContext(config, store, history, site, feed, stop, admin, reader)
+        host, port = sock.getsockname()[:2]
+        web.address = f"{host}:{port}"
+        server = _Server(
+            uvicorn.Config(
+                make_app(web),
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+                ws="none",
+            )
+        )
+        feeding = asyncio.ensure_future(feed.run(stop))
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({feeding, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            server.should_exit = True
+            stopping.cancel()
+            await asyncio.wait({feeding, serving})
+            web.watcher.close()
+        for task in (serving, feeding):
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+    finally:
+        await history.close()

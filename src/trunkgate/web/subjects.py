@@ -1,0 +1,57 @@
+"""The subject line of a tested commit, for the build page: read from the
+site's repositories (the local source's git directory on this host) and
+remembered, since a commit's subject never changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from pathlib import Path
+
+from trunkgate.review.repos import repo_path
+
+MOST_REMEMBERED = 10_000
+GIT_TIMEOUT_S = 5.0
+LONGEST_SUBJECT = 500
+
+
+class Subjects:
+    def __init__(self, git_root: Path) -> None:
+        self._git_root = git_root
+        self._known: OrderedDict[str, str | None] = OrderedDict()
+
+    async def subject(self, project: str, commit: str) -> str | None:
+        if commit in self._known:
+            return self._known[commit]
+        found = await self._read(project, commit)
+        self._known[commit] = found
+        while len(self._known) > MOST_REMEMBERED:
+            self._known.popitem(last=False)
+        return found
+
+    async def _read(self, project: str, commit: str) -> str | None:
+        repo = repo_path(self._git_root, project)
+        if not repo.is_dir() or not all(c in "0123456789abcdef" for c in commit):
+            return None
+        process = await asyncio.create_subprocess_exec(
+            "git",
+            f"--git-dir={repo}",
+            "log",
+            "-1",
+            "--format=%s",
+            commit,
+            "--",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), GIT_TIMEOUT_S)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            return None
+        if process.returncode != 0:
+            return None
+        return out.decode("utf-8", "replace").strip()[:LONGEST_SUBJECT]
