@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import socket
 from collections.abc import Sequence
 
 from trunkgate.components import COMPONENTS
 from trunkgate.config.loader import Config
 from trunkgate.pool.providers import make_driver
-from trunkgate.site import open_site_store
+from trunkgate.site import dashboard_url, open_site_store
 from trunkgate.store import Store
+from trunkgate.web.server import run_web
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +27,26 @@ class LocalSite:
         self.store: Store | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.web_socket: socket.socket | None = None
+
+    @property
+    def dashboard(self) -> str:
+        return dashboard_url(self.config)
 
     async def start(self, components: Sequence[str]) -> Store:
+        """Starts the components; with `web`, its port is bound first, and a
+        config asking for port 0 gets the port chosen, so that reports and
+        the dashboard name the address it really has."""
+        runners = dict(COMPONENTS)
+        if "web" in components:
+            web = self.config.web
+            self.web_socket = socket.create_server((web.listen, web.port))
+            port = self.web_socket.getsockname()[1]
+            self.config.web = web.model_copy(update={"port": port})
+            runners["web"] = functools.partial(run_web, sock=self.web_socket)
         self.store = await open_site_store(self.config)
         for name in components:
-            work = COMPONENTS[name](self.config, self.store, self._stop)
+            work = runners[name](self.config, self.store, self._stop)
             task = asyncio.ensure_future(work)
             task.set_name(name)
             task.add_done_callback(_report_death)
@@ -60,6 +78,8 @@ class LocalSite:
                 log.exception("local site: cannot clean provider %s", provider.name)
         if self.store is not None:
             await self.store.close()
+        if self.web_socket is not None:
+            self.web_socket.close()
 
 
 def _report_death(task: asyncio.Task[None]) -> None:

@@ -60,6 +60,8 @@ def _place_error(exc: OSError) -> str:
 
 
 GIT_DIR = "git"
+#: The scheduler's merger's cache of every project (bare repositories).
+MERGER_CACHE_DIR = "merger/cache"
 #: Builds' console logs and artifacts, one directory per build, under the data directory.
 LOGS_DIR = "logs"
 HOOK_FACTORY = "trunkgate.site:review_for_hook"
@@ -93,6 +95,13 @@ def _review(config: Config, changes: StoredChanges, events: StoredEvents) -> Loc
         work_dir=data / "review-merger",
         hook=(HOOK_FACTORY, config_argument(config)),
     )
+
+
+def dashboard_url(config: Config) -> str:
+    """Where people reach the web dashboard: `web.url`, else its listening address."""
+    if config.web.url:
+        return config.web.url.rstrip("/")
+    return f"http://{config.web.listen}:{config.web.port}"
 
 
 def config_argument(config: Config) -> str:

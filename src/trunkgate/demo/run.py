@@ -26,7 +26,7 @@ from trunkgate.scheduler import layout
 from trunkgate.site import open_site_review
 from trunkgate.store import Store
 
-COMPONENTS = ("scheduler", "executor", "launcher", "builder")
+COMPONENTS = ("scheduler", "executor", "launcher", "builder", "web")
 TIME_LIMIT = 110.0
 REPORTER = "trunkgate"
 _OUTCOMES = {
@@ -83,8 +83,12 @@ async def run_demo(directory: Path, say: Say, *, keep_running: bool = False) -> 
             "nodes: real namespace nodes (overlay root, own network, sshd) from two providers, "
             "booted from an image the builder makes"
         )
+    # The dashboard on a free port of the loopback: a demo never fights a
+    # site of the host for its port.
+    config.web = config.web.model_copy(update={"listen": "127.0.0.1", "port": 0})
     site = LocalSite(config)
     store = await site.start(COMPONENTS)
+    say(f"dashboard: {site.dashboard}")
     try:
         review = open_site_review(config, store)
         working = directory / "src" / EXAMPLE_PROJECT
@@ -107,8 +111,8 @@ async def run_demo(directory: Path, say: Say, *, keep_running: bool = False) -> 
         ok = _verdict(await _rows(config, review, numbers), finished, say, started)
         if keep_running:
             say(
-                f"\nthe site keeps running: try trunkgate -c {config_path} status (or nodes, "
-                "builds, change list); Ctrl-C stops it"
+                f"\nthe site keeps running: its dashboard is {site.dashboard}; try trunkgate "
+                f"-c {config_path} status (or nodes, builds, change list); Ctrl-C stops it"
             )
             await _until_stopped()
     finally:

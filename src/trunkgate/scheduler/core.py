@@ -63,7 +63,7 @@ from trunkgate.scheduler.records import (
 from trunkgate.scheduler.required import pin_required
 from trunkgate.scheduler.stored import read_records
 from trunkgate.scheduler.triggers import Routed, enqueue_for, route
-from trunkgate.site import site_id
+from trunkgate.site import MERGER_CACHE_DIR, site_id
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
 from trunkgate.waiting import first_of, wake_on_change
 
@@ -89,7 +89,7 @@ class Scheduler:
         self.store = store
         self.review = review
         self.clock = clock
-        self.merger = Merger(config.data_dir / "merger" / "cache")
+        self.merger = Merger(config.data_dir / MERGER_CACHE_DIR)
         self.preparer = TreePreparer(
             self.merger, review.git_root, self._answer, required=self._required
         )

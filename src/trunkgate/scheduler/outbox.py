@@ -25,6 +25,7 @@ from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.records import BuildRequest, build_id, history_buildset, item_ref
 from trunkgate.scheduler.reporting import VERIFIED, report_comment, report_vote
 from trunkgate.scheduler.stored import read_records
+from trunkgate.site import dashboard_url
 from trunkgate.store import NoRecord, Store, VersionConflict
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class Outbox:
             # No change to comment on: the history and the log tell of it.
             log.info("%s: %s of %s %s", pipeline, report.result, change.project, change.branch)
             return
-        comment = report_comment(section, report)
+        comment = report_comment(section, report, dashboard_url(self.config))
         vote = report_vote(section, report)
         try:
             if vote is not None:
@@ -139,7 +140,9 @@ class Outbox:
                     ref=item_ref(change.number, change.patchset, change.branch),
                     branch=change.branch,
                 )
-            message = report_comment(self.config.pipelines[pipeline], report)
+            message = report_comment(
+                self.config.pipelines[pipeline], report, dashboard_url(self.config)
+            )
             await self.history.finish_buildset(uuid_, result=str(report.result), message=message)
         except HistoryError as exc:
             log.warning("scheduler: cannot record buildset %s: %s", buildset, exc)

@@ -27,7 +27,9 @@ def report_vote(pipeline: PipelineSection, report: Report) -> int | None:
     return None
 
 
-def report_comment(pipeline: PipelineSection, report: Report) -> str:
+def report_comment(pipeline: PipelineSection, report: Report, dashboard: str | None = None) -> str:
+    """The comment; each job links to its build page on `dashboard` (the web
+    component's address) when given, else names its console log."""
     headline = f"{_HEADLINES[report.result]} ({pipeline.name} pipeline)."
     lines = [headline]
     if report.reason:
@@ -44,6 +46,9 @@ def report_comment(pipeline: PipelineSection, report: Report) -> str:
         for job in report.jobs:
             result = str(job.result) if job.result is not None else "NOT RUN"
             voting = "" if job.voting else " (non-voting)"
-            where = f"  {job.url}" if job.url else ""
+            if dashboard and job.build_id:
+                where = f"  {dashboard}/build/{job.build_id}"
+            else:
+                where = f"  {job.url}" if job.url else ""
             lines.append(f"- {job.job.ljust(width)}  {result}{voting}{where}")
     return "\n".join(lines)

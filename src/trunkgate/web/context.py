@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trunkgate.config.loader import Config
 from trunkgate.history.database import History
-from trunkgate.site import GIT_DIR, LOGS_DIR
+from trunkgate.site import GIT_DIR, LOGS_DIR, MERGER_CACHE_DIR, dashboard_url
 from trunkgate.store import Store
 from trunkgate.web.console import ConsolePages
 from trunkgate.web.filewatch import FileWatcher
@@ -84,7 +84,8 @@ class WebContext:
     _rates_at: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.subjects = Subjects(self.config.data_dir / GIT_DIR)
+        data = self.config.data_dir
+        self.subjects = Subjects(data / MERGER_CACHE_DIR, data / GIT_DIR)
 
     @property
     def log_root(self) -> Path:
@@ -92,10 +93,10 @@ class WebContext:
 
     @property
     def public_url(self) -> str:
-        """Where people reach the dashboard: web.url, else the listening address."""
-        if self.config.web.url:
-            return self.config.web.url.rstrip("/")
-        return f"http://{self.address or f'{self.config.web.listen}:{self.config.web.port}'}"
+        """Where people reach the dashboard: web.url, else where it listens."""
+        if self.config.web.url or self.address is None:
+            return dashboard_url(self.config)
+        return f"http://{self.address}"
 
     async def refresh_rate_metrics(self) -> None:
         """The failure-rate gauges, computed at most once a minute."""

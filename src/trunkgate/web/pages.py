@@ -35,6 +35,7 @@ def shell() -> bytes:
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>trunkgate</title>"
+        '<link rel="icon" href="data:,">'
         f'<link rel="stylesheet" href="/static/app.css?v={style_tag}">'
         f'<script defer src="/static/app.js?v={script_tag}"></script>'
         "</head><body>"

@@ -162,8 +162,8 @@ def held_node_row(web: WebContext, node: Node) -> dict[str, Any]:
         known = web.config.data_dir / "held-nodes" / f"node-{node.id}.known_hosts"
         port = f" -p {node.port}" if node.port != 22 else ""
         row["login"] = (
-            f"trunkgate node hold {node.id} --key ~/.ssh/id_ed25519.pub   "
-            f"# then: ssh -o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes "
+            f"trunkgate node hold {node.id} --key ~/.ssh/id_ed25519.pub\n"
+            f"ssh -o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes "
             f"-o IdentitiesOnly=yes -o ForwardAgent=no{port} {node.username}@{node.address}"
         )
     return row

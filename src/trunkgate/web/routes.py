@@ -72,9 +72,7 @@ API: tuple[Endpoint, ...] = (
     Endpoint(
         "GET", "/api/builds/{id}/artifacts", logs_api.artifacts, "The files the build collected"
     ),
-    Endpoint(
-        "GET", "/api/changes/{number:int}", read_api.change, "A change, builds, queues"
-    ),
+    Endpoint("GET", "/api/changes/{number:int}", read_api.change, "A change, builds, queues"),
     Endpoint("GET", "/api/nodes", read_api.nodes, "Every node of the pool"),
     Endpoint("GET", "/api/requests", read_api.requests, "Node requests and their states"),
     Endpoint("GET", "/api/autoholds", read_api.autoholds, "Autoholds and what they hold"),

@@ -34,6 +34,7 @@ ESTIMATE_RUNS = 10
 ESTIMATE_TTL = 300.0
 #: Start times remembered (builds are many; only running ones are asked for).
 MOST_STARTS = 20_000
+_ENDED = object()
 
 
 def estimates(samples: Iterable[tuple[str, str, float]]) -> dict[tuple[str, str], float]:
@@ -88,13 +89,13 @@ class StatusFeed:
             async with self._store.watch(layout.PIPELINES) as watch:
                 turns = aiter(watch)
                 while not stop.is_set():
-                    turn = asyncio.ensure_future(anext(turns, None))
+                    turn = asyncio.ensure_future(anext(turns, _ENDED))
                     await asyncio.wait({turn, stopping}, return_when=asyncio.FIRST_COMPLETED)
                     if not turn.done():
                         turn.cancel()
                         break
-                    if turn.result() is None and not stop.is_set():
-                        return
+                    if turn.result() is _ENDED:
+                        return  # the store closed
                     await self.refresh()
         finally:
             stopping.cancel()

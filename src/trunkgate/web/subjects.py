@@ -1,6 +1,7 @@
 """The subject line of a tested commit, for the build page: read from the
-site's repositories (the local source's git directory on this host) and
-remembered, since a commit's subject never changes."""
+site's repositories on this host (the merger's cache, which holds the trees
+it merged, then the local source's) and remembered, since a commit's
+subject never changes."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ LONGEST_SUBJECT = 500
 
 
 class Subjects:
-    def __init__(self, git_root: Path) -> None:
-        self._git_root = git_root
+    def __init__(self, *git_roots: Path) -> None:
+        self._git_roots = git_roots
         self._known: OrderedDict[str, str | None] = OrderedDict()
 
     async def subject(self, project: str, commit: str) -> str | None:
@@ -31,9 +32,15 @@ class Subjects:
         return found
 
     async def _read(self, project: str, commit: str) -> str | None:
-        repo = repo_path(self._git_root, project)
-        if not repo.is_dir() or not all(c in "0123456789abcdef" for c in commit):
+        if not commit or not all(c in "0123456789abcdef" for c in commit):
             return None
+        for root in self._git_roots:
+            repo = repo_path(root, project)
+            if repo.is_dir() and (found := await self._read_in(repo, commit)) is not None:
+                return found
+        return None
+
+    async def _read_in(self, repo: Path, commit: str) -> str | None:
         process = await asyncio.create_subprocess_exec(
             "git",
             f"--git-dir={repo}",
