@@ -55,6 +55,8 @@ async def run_web(
                 ws="none",
             )
         )
+        # The first status is ready before the first request can ask for it.
+        await feed.refresh()
         feeding = asyncio.ensure_future(feed.run(stop))
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         stopping = asyncio.ensure_future(stop.wait())
