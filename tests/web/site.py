@@ -94,8 +94,16 @@ class WebSite:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "trunkgate.cli.main", "-c", str(self.config), "serve"]
-            + ["--components", "web"],
+            [
+                sys.executable,
+                "-m",
+                "trunkgate.cli.main",
+                "-c",
+                str(self.config),
+                "serve",
+                "--components",
+                "web",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

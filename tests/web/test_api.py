@@ -19,7 +19,8 @@ def test_status_holds_every_item_of_a_long_queue_with_the_cli_field_names(
     items = gate["queues"][0]["items"]
     assert len(items) == QUEUE_LENGTH
     assert [i["position"] for i in items[:3]] == [1, 2, 3]
-    assert items[136]["failing"] is True and items[135]["failing"] is False
+    assert items[136]["failing"] is True
+    assert items[135]["failing"] is False
     shown = json.loads(cli("-c", str(web_site.config), "status", "--format", "json").stdout)
     cli_item = next(p for p in shown if p["pipeline"] == "gate")["queues"][0]["items"][0]
     assert set(cli_item) <= set(items[0])
@@ -29,7 +30,8 @@ def test_status_holds_every_item_of_a_long_queue_with_the_cli_field_names(
 
 def test_builds_are_searched_by_each_filter_and_paged(web_site: WebSite) -> None:
     _, everything, _ = web_site.get("/api/builds?limit=500")
-    assert len(everything["builds"]) == 62 and not everything["more"]
+    assert len(everything["builds"]) == 62
+    assert not everything["more"]
     _, failed, _ = web_site.get("/api/builds?result=FAILURE")
     assert [b["id"] for b in failed["builds"]] == [web_site.builds["failed"]]
     _, nodes, _ = web_site.get("/api/builds?result=NODE_FAILURE&node_provider=local-b")
@@ -38,7 +40,8 @@ def test_builds_are_searched_by_each_filter_and_paged(web_site: WebSite) -> None
     assert {b["job"] for b in by_change["builds"]} == {"unit-3.11", "style"}
     _, first, _ = web_site.get("/api/builds?job=unit&limit=25")
     _, second, _ = web_site.get("/api/builds?job=unit&limit=25&offset=25")
-    assert first["more"] and len(second["builds"]) == 25
+    assert first["more"]
+    assert len(second["builds"]) == 25
     assert not {b["id"] for b in first["builds"]} & {b["id"] for b in second["builds"]}
     assert first["builds"][0]["started"] > second["builds"][0]["started"]  # newest first
     _, window, _ = web_site.get("/api/builds?since=2026-11-30T22:00&until=2026-12-01T02:00")
@@ -65,10 +68,12 @@ def test_a_bad_search_is_refused_with_what_is_wrong(web_site: WebSite) -> None:
 def test_a_build_has_its_tree_nodes_and_held_nodes(web_site: WebSite) -> None:
     status, build, _ = web_site.get(f"/api/builds/{web_site.builds['failed']}")
     assert status == 200
-    assert build["result"] == "FAILURE" and build["duration"] == 75.0
+    assert build["result"] == "FAILURE"
+    assert build["duration"] == 75.0
     assert build["error"] == "run step 1/1 on primary exited 1"
     [repo] = build["tree"]
-    assert repo["project"] == "example/calc" and repo["subject"]
+    assert repo["project"] == "example/calc"
+    assert repo["subject"]
     assert build["nodes"] == [
         {
             "name": "primary",
@@ -86,7 +91,8 @@ def test_a_build_has_its_tree_nodes_and_held_nodes(web_site: WebSite) -> None:
 def test_the_console_is_paged_and_its_last_page_has_the_failing_line(web_site: WebSite) -> None:
     path = f"/api/builds/{web_site.builds['failed']}/console"
     _, last, _ = web_site.get(path + "?count=100")
-    assert last["total"] == 2601 and last["first"] == 2502
+    assert last["total"] == 2601
+    assert last["first"] == 2502
     assert FAILING_LINE in last["lines"][-2]
     assert "\x1b[31m" in last["lines"][-2]  # colours kept for the page to render
     _, middle, _ = web_site.get(path + "?first=1500&count=3")
@@ -94,19 +100,22 @@ def test_the_console_is_paged_and_its_last_page_has_the_failing_line(web_site: W
     _, beyond, _ = web_site.get(path + "?first=99999&count=5")
     assert beyond["first"] == 2601
     status, raw, headers = web_site.get(f"/builds/{web_site.builds['failed']}/console.log")
-    assert status == 200 and headers["content-type"].startswith("text/plain")
+    assert status == 200
+    assert headers["content-type"].startswith("text/plain")
     assert raw.decode().count("\n") == 2601
 
 
 def test_a_change_has_its_patchsets_votes_builds_and_queue_places(web_site: WebSite) -> None:
     status, change, _ = web_site.get("/api/changes/1")
     assert status == 200
-    assert change["project"] == "example/calc" and change["status"] == "NEW"
+    assert change["project"] == "example/calc"
+    assert change["status"] == "NEW"
     assert [p["patchset"] for p in change["patchsets"]] == [1]
     assert {b["job"] for b in change["builds"]["check"]} == {"unit-3.11", "style"}
     assert change["queues"] == []
     status, missing, _ = web_site.get("/api/changes/99")
-    assert status == 404 and "99" in missing["error"]
+    assert status == 404
+    assert "99" in missing["error"]
 
 
 def test_the_pool_listings_use_the_cli_field_names(web_site: WebSite) -> None:
@@ -118,7 +127,8 @@ def test_the_pool_listings_use_the_cli_field_names(web_site: WebSite) -> None:
         for ours, theirs in zip(body, shown, strict=True):
             assert set(theirs) <= set(ours)
     status, nodes, _ = web_site.get("/api/nodes")
-    assert status == 200 and nodes["nodes"] == []
+    assert status == 200
+    assert nodes["nodes"] == []
 
 
 def test_providers_show_failure_rates_and_the_one_that_stands_out(web_site: WebSite) -> None:
@@ -134,7 +144,8 @@ def test_providers_show_failure_rates_and_the_one_that_stands_out(web_site: WebS
 
 def test_the_openapi_document_names_every_api_path(web_site: WebSite) -> None:
     status, document, _ = web_site.get("/api/openapi.json")
-    assert status == 200 and document["openapi"].startswith("3.")
+    assert status == 200
+    assert document["openapi"].startswith("3.")
     for path in (
         "/api/status",
         "/api/builds",
@@ -157,7 +168,8 @@ def test_config_errors_name_file_line_and_column_and_the_site_keeps_serving(
         web_site.config.write_text(good.replace("max-servers: 6", "max-servers: many", 1))
         _, broken, _ = web_site.get("/api/config-errors")
         [problem] = broken["errors"]
-        assert problem["file"].endswith("trunkgate.yaml") and problem["line"] > 1
+        assert problem["file"].endswith("trunkgate.yaml")
+        assert problem["line"] > 1
         assert "max-servers" in problem["message"] or "integer" in problem["message"]
         assert web_site.get("/api/status")[0] == 200
     finally:
