@@ -39,9 +39,12 @@ FAILING_LINE = "AssertionError: expected 5, got -1"
 CONSOLE_LINES = 2600
 
 
+TRUNKGATE = (sys.executable, "-m", "trunkgate.cli.main")
+
+
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "trunkgate.cli.main", *args],
+        [*TRUNKGATE, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
