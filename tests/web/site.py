@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -159,8 +160,26 @@ async def _fill(site: WebSite) -> None:
         await store.close()
 
 
-def long_queue() -> PipelineState:
-    """QUEUE_LENGTH items of three projects in the gate; item 137 fails."""
+def write_gate(site: WebSite, failing: int) -> None:
+    """The gate's state as the scheduler would store it, with change
+    `failing` (1000 + its position) failing; from a thread of its own, since
+    a browser test's thread has Playwright's loop."""
+
+    async def write() -> None:
+        store = await open_site_store(load_config(site.config))
+        try:
+            state = state_to_dict(long_queue(failing - 1000))
+            await store.set(layout.pipeline("gate"), state, version=None)
+        finally:
+            await store.close()
+
+    worker = threading.Thread(target=asyncio.run, args=(write(),))
+    worker.start()
+    worker.join(timeout=60)
+
+
+def long_queue(failing: int = 137) -> PipelineState:
+    """QUEUE_LENGTH items of three projects in the gate; item `failing` fails."""
     queue = ChangeQueue(name="integrated", window=None)
     jobs = (JobSpec("style"), JobSpec("unit-3.11"), JobSpec("docs", voting=False))
     for number in range(1, QUEUE_LENGTH + 1):
@@ -170,9 +189,9 @@ def long_queue() -> PipelineState:
             "style": Build("style", True, BuildState.DONE, BuildResult.SUCCESS, f"s{number}"),
             "unit-3.11": Build("unit-3.11", True, BuildState.RUNNING, None, f"u{number}"),
         }
-        if number == 137:
+        if number == failing:
             builds["unit-3.11"] = Build(
-                "unit-3.11", True, BuildState.DONE, BuildResult.FAILURE, "u137"
+                "unit-3.11", True, BuildState.DONE, BuildResult.FAILURE, f"u{number}"
             )
         item = Item(change=change, jobs=jobs, phase=Phase.TESTING, builds=builds)
         item.tree = item.prepared_tree = (change,)

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+
+from trunkgate.history import HistoryError
+from trunkgate.store import StoreError
+
+log = logging.getLogger("trunkgate.web")
 
 #: An idle event stream sends a comment this often, so a dead client is found.
 KEEPALIVE_S = 15.0
@@ -94,29 +100,36 @@ def event_stream(
     async def body() -> AsyncIterator[bytes]:
         source = events()
         stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        turn: asyncio.Future[Any] | None = None
         try:
             while True:
-                turn: asyncio.Future[Any] = asyncio.ensure_future(anext(source))
-                done, _ = await asyncio.wait(
-                    {turn, stopping}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
-                )
+                turn = asyncio.ensure_future(anext(source))
+                done: set[asyncio.Future[Any]] = set()
                 while not done:
-                    yield b": keepalive\n\n"
                     done, _ = await asyncio.wait(
                         {turn, stopping},
                         timeout=KEEPALIVE_S,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
+                    if not done:
+                        yield b": keepalive\n\n"
                 if turn not in done:
-                    turn.cancel()
                     return
                 try:
                     name, data, ident = turn.result()
                 except StopAsyncIteration:
                     return
+                except (StoreError, HistoryError, NotFound) as exc:
+                    log.warning("web: an event stream ends: %s", exc)
+                    return
                 yield sse_bytes(name, data, ident)
         finally:
+            # The client went away or the site stops: the source's turn in
+            # progress is ended before the source is closed.
             stopping.cancel()
+            if turn is not None and not turn.done():
+                turn.cancel()
+                await asyncio.wait({turn})
             await source.aclose()
 
     return StreamingResponse(

@@ -300,7 +300,7 @@ function fillPipelineChoices(select) {
   const current = statusFilters().pipeline;
   select.replaceChildren(
     el("option", { value: "", text: "all pipelines" }),
-    names.map((name) => el("option", { value: name, text: name, selected: name === current })),
+    ...names.map((name) => el("option", { value: name, text: name, selected: name === current })),
   );
 }
 
