@@ -624,13 +624,14 @@ def printed_time(line: str) -> float | None:
 
 def sse_events(response: http.client.HTTPResponse) -> Iterator[tuple[str, str]]:
     """(event, data) of a server-sent event stream, as each arrives."""
-    name, data = "message", list[str]()
+    name = "message"
+    data: list[str] = []
     for raw in response:
         line = raw.decode().rstrip("\r\n")
         if not line:
             if data:
                 yield name, "\n".join(data)
-            name, data = "message", list[str]()
+            name, data = "message", []
         elif line.startswith("event:"):
             name = line[6:].strip()
         elif line.startswith("data:"):
@@ -648,12 +649,12 @@ class ConsoleFollower:
     latencies: list[float] = field(default_factory=list)
     result: str | None = None
     connected: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
+    error: Exception | None = None
 
     def run(self) -> None:
         try:
             self._follow()
-        except BaseException as exc:
+        except Exception as exc:  # handed to the caller's thread
             self.error = exc
             self.connected.set()
 
@@ -702,7 +703,7 @@ def measure_console_file(port: int, site: Site, lines: int) -> list[float]:
     thread = threading.Thread(target=follower.run, daemon=True)
     thread.start()
     follower.connected.wait(60)
-    time.sleep(0.5)
+    time.sleep(0.5)  # the web has read the file once: every line is a live one
     with site.console_path.open("a") as console:
         for _ in range(lines):
             moment = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

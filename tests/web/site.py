@@ -17,10 +17,11 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trunkgate.config.loader import load_config
 from trunkgate.gate.changes import ChangeRef, JobSpec
@@ -40,6 +41,7 @@ FAILING_LINE = "AssertionError: expected 5, got -1"
 CONSOLE_LINES = 2600
 
 
+T = TypeVar("T")
 TRUNKGATE = (sys.executable, "-m", "trunkgate.cli.main")
 
 
@@ -96,18 +98,9 @@ class WebSite:
         kind = headers.get("content-type", "")
         return status, json.loads(raw) if kind.startswith("application/json") else raw, headers
 
-    def start(self) -> None:
+    def start(self, components: str = "web") -> None:
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "trunkgate.cli.main",
-                "-c",
-                str(self.config),
-                "serve",
-                "--components",
-                "web",
-            ],
+            [*TRUNKGATE, "-c", str(self.config), "serve", "--components", components],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -129,7 +122,10 @@ class WebSite:
         return err
 
 
-def make_site(root: Path) -> WebSite:
+def make_site(root: Path, *, history: bool = True) -> WebSite:
+    """A site from `trunkgate init` with a change of a hostile subject; with
+    `history`, builds and a long gate queue written as if they had run (for
+    a site whose scheduler never runs: it would act on that queue)."""
     made = cli("init", str(root))
     assert made.returncode == 0, made.stderr
     config = root / "trunkgate.yaml"
@@ -143,7 +139,8 @@ def make_site(root: Path) -> WebSite:
     proposed = cli("-c", str(config), "change", "propose", "--project", "example/calc", cwd=repo)
     assert proposed.returncode == 0, proposed.stderr
     site = WebSite(config, root)
-    asyncio.run(_fill(site))
+    if history:
+        asyncio.run(_fill(site))
     return site
 
 
@@ -173,9 +170,27 @@ def write_gate(site: WebSite, failing: int) -> None:
         finally:
             await store.close()
 
-    worker = threading.Thread(target=asyncio.run, args=(write(),))
+    in_thread(write())
+
+
+def in_thread(work: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(work)` in a thread of its own: a browser test's thread
+    has Playwright's event loop."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(asyncio.run(work))
+        except BaseException as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=run)
     worker.start()
     worker.join(timeout=60)
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 def long_queue(failing: int = 137) -> PipelineState:

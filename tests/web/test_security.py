@@ -4,12 +4,11 @@ secrets of the config looked for in every answer."""
 
 from __future__ import annotations
 
-import asyncio
 import urllib.parse
 
 import pytest
 
-from tests.web.site import ADMIN_TOKEN, WebSite
+from tests.web.site import ADMIN_TOKEN, WebSite, in_thread
 from trunkgate.config.loader import load_config
 from trunkgate.scheduler import layout
 from trunkgate.site import open_site_store
@@ -82,7 +81,7 @@ def commands(site: WebSite) -> list[str]:
         finally:
             await store.close()
 
-    return asyncio.run(read())
+    return in_thread(read())
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token-of-enough-length-000", ""])

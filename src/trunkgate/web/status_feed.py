@@ -34,6 +34,10 @@ ESTIMATE_RUNS = 10
 ESTIMATE_TTL = 300.0
 #: Start times remembered (builds are many; only running ones are asked for).
 MOST_STARTS = 20_000
+#: How soon a status whose running builds lack their start is made again,
+#: and how many times a build's start is asked for before it is left out.
+START_RETRY_S = 1.0
+MOST_ASKS = 10
 _ENDED = object()
 
 
@@ -72,6 +76,8 @@ class StatusFeed:
         self._starts: dict[str, float] = {}
         self._estimates: dict[tuple[str, str], float] = {}
         self._estimated_at: float | None = None
+        self._starts_missing = False
+        self._asked: defaultdict[str, int] = defaultdict(int)
 
     def rows(self) -> list[dict[str, Any]]:
         """The status as last published (not to be changed)."""
@@ -90,12 +96,22 @@ class StatusFeed:
                 turns = aiter(watch)
                 while not stop.is_set():
                     turn = asyncio.ensure_future(anext(turns, _ENDED))
-                    await asyncio.wait({turn, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    if not turn.done():
+                    # A running build whose start the history does not have
+                    # yet (the executor writes it just after) is asked for
+                    # again soon, even if the pipeline does not change.
+                    await asyncio.wait(
+                        {turn, stopping},
+                        timeout=START_RETRY_S if self._starts_missing else None,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if stop.is_set():
                         turn.cancel()
                         break
-                    if turn.result() is _ENDED:
+                    if turn.done() and turn.result() is _ENDED:
                         return  # the store closed
+                    if not turn.done():
+                        turn.cancel()
+                        await asyncio.wait({turn})
                     await self.refresh()
         finally:
             stopping.cancel()
@@ -110,6 +126,8 @@ class StatusFeed:
             log.warning("web: cannot read the status: %s", exc)
             return
         body = json.dumps(rows, separators=(",", ":")).encode()
+        if body == self.body:
+            return
         async with self._changed:
             self._rows = rows
             self.body = body
@@ -139,13 +157,25 @@ class StatusFeed:
         unknown = {
             job["build"]
             for _, job in jobs
-            if job["build"] and job["state"] != "REQUESTED" and job["build"] not in self._starts
+            if job["build"]
+            and job["state"] != "REQUESTED"
+            and job["build"] not in self._starts
+            and self._asked[job["build"]] < MOST_ASKS
         }
         if unknown:
             if len(self._starts) > MOST_STARTS:
                 self._starts.clear()
+                self._asked.clear()
+            for build in unknown:
+                self._asked[build] += 1
             for record in await self._history.builds_with_ids(unknown):
                 self._starts[record.id] = record.started.timestamp()
+        self._starts_missing = any(
+            job["state"] == "RUNNING"
+            and job["build"] not in self._starts
+            and self._asked[job["build"]] < MOST_ASKS
+            for _, job in jobs
+        )
         now = self._clock()
         if self._estimated_at is None or now - self._estimated_at > ESTIMATE_TTL:
             self._estimated_at = now
