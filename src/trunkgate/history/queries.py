@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, Select, or_, select
+from sqlalchemy import ColumnElement, Connection, RowMapping, Select, func, select
 
 from trunkgate.history.errors import UnknownRecord
 from trunkgate.history.records import BuildRecord, BuildsetRecord, RecordedNode
@@ -56,8 +56,15 @@ class BuildsetFilter:
 
 
 def _of_site(site: str) -> ColumnElement[bool]:
-    """A site's buildsets, and those recorded before sites had ids (every site's)."""
-    return or_(buildset.c.site == site, buildset.c.site.is_(None))
+    """A site's buildsets, and those recorded before sites had ids (every site's).
+
+    Written as coalesce(site, :site) = :site rather than ``site = :site OR site
+    IS NULL`` so that no index can serve it: with the OR, SQLite drives the
+    listing from the buildset site index, joins every build of the site and
+    sorts them all; this way it walks the started index newest first and stops
+    at the limit, as it does without a site.
+    """
+    return func.coalesce(buildset.c.site, site) == site
 
 
 def insert_buildset(connection: Connection, record: BuildsetRecord) -> None:

@@ -21,14 +21,24 @@ IN_IGNORED = 0x00008000
 _EVENT = struct.Struct("iIII")
 
 
+class Followed:
+    """One follower of a file: `woken` is set by each write or close,
+    `closed` once a writer has closed it."""
+
+    def __init__(self) -> None:
+        self.woken = asyncio.Event()
+        self.closed = False
+
+
 class FileWatcher:
-    """`async with watcher.follow(path) as woken:` then `await woken.wait()`
-    (and `woken.clear()`) after each write to the file or its close."""
+    """`async with watcher.follow(path) as followed:` then
+    `await followed.woken.wait()` (and `.clear()`) after each write to the
+    file or its close."""
 
     def __init__(self) -> None:
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._fd: int | None = None
-        self._by_wd: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._by_wd: dict[int, set[Followed]] = defaultdict(set)
 
     def _start(self) -> int:
         if self._fd is None:
@@ -48,25 +58,26 @@ class FileWatcher:
             return
         offset = 0
         while offset + _EVENT.size <= len(data):
-            wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
+            wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
             offset += _EVENT.size + length
-            for event in self._by_wd.get(wd, ()):
-                event.set()
+            for followed in self._by_wd.get(wd, ()):
+                followed.closed |= bool(mask & IN_CLOSE_WRITE)
+                followed.woken.set()
 
     @asynccontextmanager
-    async def follow(self, path: Path) -> AsyncIterator[asyncio.Event]:
+    async def follow(self, path: Path) -> AsyncIterator[Followed]:
         fd = self._start()
         wd = self._libc.inotify_add_watch(fd, os.fsencode(path), IN_MODIFY | IN_CLOSE_WRITE)
         if wd < 0:
             error = ctypes.get_errno()
             raise OSError(error, f"inotify_add_watch {path}: {os.strerror(error)}")
-        woken = asyncio.Event()
-        self._by_wd[wd].add(woken)
+        followed = Followed()
+        self._by_wd[wd].add(followed)
         try:
-            yield woken
+            yield followed
         finally:
             followers = self._by_wd[wd]
-            followers.discard(woken)
+            followers.discard(followed)
             if not followers:
                 del self._by_wd[wd]
                 self._libc.inotify_rm_watch(fd, wd)

@@ -5,7 +5,6 @@ stream of a running build) and its artifacts: every file read through
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from collections.abc import AsyncGenerator
@@ -25,7 +24,7 @@ from trunkgate.web.read_api import context, find_build
 EVENT_BYTES = 64 << 10
 #: While a build has no console yet, or its file is quiet, how often the
 #: history is asked whether it has ended.
-END_CHECK_S = 2.0
+END_CHECK_S = 1.0
 
 
 def _console_parts(web: WebContext, record: BuildRecord) -> tuple[str, ...]:
@@ -85,7 +84,9 @@ async def console_events(request: Request) -> Response:
     async def events() -> AsyncGenerator[tuple[str, str, str | None]]:
         position = offset
         current = record
-        while not current.log_path:
+        # The executor records the build and opens its console at once, in
+        # no set order: until both are there, it is asked now and then.
+        while not current.log_path or not _exists(web, current):
             if current.finished:
                 yield "end", json.dumps({"result": current.result}), None
                 return
@@ -93,16 +94,20 @@ async def console_events(request: Request) -> Response:
             current = await find_build(web, record.id)
         parts = _console_parts(web, current)
         path = web.log_root.joinpath(*parts)
-        async with web.watcher.follow(path) as woken:
+        async with web.watcher.follow(path) as followed:
+            # The history is asked whether the build ended only when its
+            # console was closed or stayed quiet a while: not on every line.
+            ask = True
             while True:
-                woken.clear()
+                followed.woken.clear()
                 data = _read_whole_lines(web, parts, position)
                 if data:
                     position += len(data)
                     text = data.decode("utf-8", "replace")
                     yield "lines", json.dumps({"text": text, "offset": position}), str(position)
                     continue
-                current = await find_build(web, record.id)
+                if ask or followed.closed:
+                    current = await find_build(web, record.id)
                 if current.finished:
                     rest = _read_whole_lines(web, parts, position, whole=False)
                     if rest:
@@ -113,10 +118,21 @@ async def console_events(request: Request) -> Response:
                     return
                 # Woken by a write, or asked again after a while: a build may
                 # end without another write (a kill).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), END_CHECK_S)
+                try:
+                    await asyncio.wait_for(followed.woken.wait(), END_CHECK_S)
+                    ask = False
+                except TimeoutError:
+                    ask = True
 
     return event_stream(events, web.stop)
+
+
+def _exists(web: WebContext, record: BuildRecord) -> bool:
+    try:
+        logfiles.file_size(web.log_root, _console_parts(web, record))
+    except (logfiles.NotServed, NotFound):
+        return False
+    return True
 
 
 def _read_whole_lines(

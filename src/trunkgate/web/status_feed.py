@@ -38,6 +38,8 @@ MOST_STARTS = 20_000
 #: and how many times a build's start is asked for before it is left out.
 START_RETRY_S = 1.0
 MOST_ASKS = 10
+#: The least time between two statuses: one is made per burst of writes.
+LEAST_GAP_S = 0.2
 _ENDED = object()
 
 
@@ -77,6 +79,7 @@ class StatusFeed:
         self._estimates: dict[tuple[str, str], float] = {}
         self._estimated_at: float | None = None
         self._starts_missing = False
+        self._by_pipeline: dict[str, tuple[int, dict[str, Any]]] = {}
         self._asked: defaultdict[str, int] = defaultdict(int)
 
     def rows(self) -> list[dict[str, Any]]:
@@ -112,6 +115,9 @@ class StatusFeed:
                     if not turn.done():
                         turn.cancel()
                         await asyncio.wait({turn})
+                    # A busy scheduler writes many times a second: what it
+                    # writes meanwhile is folded into the next turn.
+                    await asyncio.sleep(LEAST_GAP_S)
                     await self.refresh()
         finally:
             stopping.cancel()
@@ -119,8 +125,7 @@ class StatusFeed:
     async def refresh(self) -> None:
         """Reads every pipeline and publishes their status."""
         try:
-            states = await self._states()
-            rows = [pipeline_status(state) for state in states]
+            rows = await self._read_rows()
             await self._add_times(rows)
         except (StoreError, HistoryError) as exc:
             log.warning("web: cannot read the status: %s", exc)
@@ -134,15 +139,25 @@ class StatusFeed:
             self.version += 1
             self._changed.notify_all()
 
-    async def _states(self) -> list[PipelineState]:
-        states = []
+    async def _read_rows(self) -> list[dict[str, Any]]:
+        """Each pipeline's status; a pipeline whose record has not moved
+        since the last time is not decoded again."""
+        rows = []
         for name in self._config.pipelines:
             record = await self._store.get(layout.pipeline(name))
-            if record is not None and isinstance(record.value, dict):
-                states.append(state_from_dict(record.value))
-            else:
-                states.append(PipelineState(pipeline=name))
-        return states
+            version = record.version if record is not None else -1
+            known = self._by_pipeline.get(name)
+            if known is None or known[0] != version:
+                if record is not None and isinstance(record.value, dict):
+                    state = state_from_dict(record.value)
+                else:
+                    state = PipelineState(pipeline=name)
+                known = (version, pipeline_status(state))
+                self._by_pipeline[name] = known
+            # Shared with the last status: only the times change, and
+            # `_add_times` sets them afresh on every turn.
+            rows.append(known[1])
+        return rows
 
     async def _add_times(self, rows: list[dict[str, Any]]) -> None:
         """Each job gets `started` (seconds since the epoch, from the
