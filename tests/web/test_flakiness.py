@@ -15,6 +15,7 @@ def build(
     n: int,
     result: str,
     provider: str = "east",
+    *,
     job: str = "unit",
     change: int | None = None,
     minutes: int | None = None,
@@ -58,7 +59,7 @@ def test_a_provider_failing_far_more_often_than_the_others_is_flagged() -> None:
     assert round(north.others_rate, 3) == round(2 / 80, 3)
     assert not found[("provider", "east")].flagged
     assert not found[("provider", "west")].flagged
-    assert [r.name for r in rates(builds) if r.scope == "provider"][0] == "north"
+    assert next(r.name for r in rates(builds) if r.scope == "provider") == "north"  # first
 
 
 def test_few_builds_or_a_small_difference_flag_nothing() -> None:
