@@ -107,6 +107,11 @@ def test_retrigger_needs_the_admin_token(web_site: WebSite, page: Page) -> None:
     page.press("#token", "Enter")
     page.click("#retrigger")
     expect(said).to_have_text("change 1 sent to check again")
+    # The token is kept for the other pages of the tab.
+    page.goto(web_site.url + "/change/1")
+    page.select_option("#enqueue-pipeline", "check")
+    page.click("#enqueue")
+    expect(page.locator(".actions .said")).to_have_text("change 1 sent to check")
 
 
 def test_text_from_a_change_is_shown_never_run(web_site: WebSite, page: Page) -> None:

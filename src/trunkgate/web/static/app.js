@@ -389,6 +389,7 @@ function drawItem(pipeline, queueName, item, now) {
         item.ahead.length ? el("p", { class: "ahead", text: "tested on top of: " + item.ahead.join(" + ") }) : null,
         item.reason ? el("p", { class: "reason", text: item.reason }) : null,
         el("ul", { class: "jobs" }, item.jobs.map((job) => drawJob(job, now))),
+        item.change ? queueActions(pipeline, item) : null,
       )
     : null;
   return el(
@@ -400,6 +401,27 @@ function drawItem(pipeline, queueName, item, now) {
     },
     head,
     body,
+  );
+}
+
+function queueActions(pipeline, item) {
+  const said = el("span", { class: "said" });
+  const send = (verb) => async () => {
+    try {
+      await act(`/api/${verb}`, { pipeline, change: item.change });
+      said.textContent = `${verb} of change ${item.change} sent`;
+      said.className = "said ok";
+    } catch (error) {
+      said.textContent = error.message;
+      said.className = "said error";
+    }
+  };
+  return el(
+    "div",
+    { class: "actions" },
+    el("button", { class: "promote", onclick: send("promote"), text: "Promote" }),
+    el("button", { class: "dequeue", onclick: send("dequeue"), text: "Dequeue" }),
+    said,
   );
 }
 
@@ -553,7 +575,27 @@ async function pageBuild(id) {
     const consoleBox = el("div", { id: "console-box" });
     main().replaceChildren(
       el("h1", {}, `${build.job} `, el("span", { class: resultClass(build.result), text: build.result || "RUNNING" })),
-      el("div", { class: "actions" }, retrigger, el("span", { id: "retrigger-said", class: "said" })),
+      el(
+        "div",
+        { class: "actions" },
+        retrigger,
+        el("button", { id: "autohold", text: "Hold its nodes when it fails next", onclick: async () => {
+          const said = document.getElementById("retrigger-said");
+          const reason = prompt("Why hold them? (shown with the nodes)");
+          if (!reason) return;
+          try {
+            const answer = await act("/api/autoholds", {
+              project: build.project, job: build.job, change: build.change || undefined, reason,
+            });
+            said.textContent = `autohold ${answer.autohold} added`;
+            said.className = "said ok";
+          } catch (error) {
+            said.textContent = error.message;
+            said.className = "said error";
+          }
+        } }),
+        el("span", { id: "retrigger-said", class: "said" }),
+      ),
       summary,
       el("h2", { text: "Tree" }), tree,
       el("h2", { text: "Nodes" }), nodes,
@@ -715,6 +757,7 @@ async function pageChange(number) {
         ["Project", change.project], ["Branch", change.branch], ["Owner", change.owner],
         ["Status", change.status], ["Votes", votes || "-"],
       ], (r) => r),
+      enqueueForm(change),
       el("h2", { text: "Queues" }),
       change.queues.length
         ? table(["Pipeline", "Queue", "Position", "Phase", "Patchset"], change.queues, (q) => [
@@ -745,6 +788,25 @@ async function pageChange(number) {
   } catch (error) {
     showError(main(), error);
   }
+}
+
+function enqueueForm(change) {
+  const choice = el("select", { id: "enqueue-pipeline" });
+  api("/api/info").then((info) => {
+    for (const name of info.pipelines) choice.append(el("option", { value: name, text: name }));
+  });
+  const said = el("span", { class: "said" });
+  const button = el("button", { id: "enqueue", text: "Enqueue", onclick: async () => {
+    try {
+      await act(`/api/changes/${change.change}/retrigger`, { pipeline: choice.value });
+      said.textContent = `change ${change.change} sent to ${choice.value}`;
+      said.className = "said ok";
+    } catch (error) {
+      said.textContent = error.message;
+      said.className = "said error";
+    }
+  } });
+  return el("div", { class: "actions" }, choice, button, said);
 }
 
 // ---- pool, images, providers, config -----------------------------------------

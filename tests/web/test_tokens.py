@@ -1,0 +1,64 @@
+"""Tokens as a site keeps them: a token file others may read, or none at
+all where the config names one, stops `serve` with one line saying what to
+do; with a read token, nothing is shown without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.web.site import ADMIN_TOKEN, WebSite, cli, make_site
+
+READ_TOKEN = "read-token-of-the-web-tests-abcdef012345"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> WebSite:
+    return make_site(tmp_path / "site", history=False)
+
+
+def test_a_token_file_others_may_read_is_refused_with_the_fix(site: WebSite) -> None:
+    token = site.root / "admin.token"
+    token.chmod(0o644)
+    refused = cli("-c", str(site.config), "serve", "--components", "web")
+    assert refused.returncode != 0
+    [line] = refused.stderr.strip().splitlines()[-1:]
+    assert "web.admin-token-file" in line
+    assert f"run `chmod 600 {token}`" in line
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_missing_or_short_token_is_refused(site: WebSite) -> None:
+    token = site.root / "admin.token"
+    token.unlink()
+    refused = cli("-c", str(site.config), "serve", "--components", "web")
+    assert refused.returncode != 0
+    assert f"cannot read {token}: No such file or directory" in refused.stderr
+    token.write_text("short\n")
+    token.chmod(0o600)
+    refused = cli("-c", str(site.config), "serve", "--components", "web")
+    assert "at least 16 characters" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_with_a_read_token_nothing_is_read_without_it(site: WebSite) -> None:
+    reader = site.root / "read.token"
+    reader.write_text(READ_TOKEN)
+    reader.chmod(0o600)
+    site.config.write_text(site.config.read_text() + "  read-token-file: read.token\n")
+    site.start()
+    try:
+        for path in ("/api/status", "/api/builds", "/metrics", "/api/nodes"):
+            status, body, _ = site.get(path)
+            assert status == 401, path
+            assert "needs a token to read" in body["error"]
+            assert site.get(path, token=READ_TOKEN)[0] == 200, path
+            assert site.get(path, token=ADMIN_TOKEN)[0] == 200, path
+        # The read token is no admin token.
+        status, _, _ = site.post("/api/enqueue", {"pipeline": "check", "change": 1}, READ_TOKEN)
+        assert status == 401
+        # The page itself has no data: it asks for the token to show any.
+        assert site.get("/status")[0] == 200
+    finally:
+        assert "Traceback" not in site.stop()
