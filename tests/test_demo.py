@@ -8,7 +8,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 
 def test_the_demo_gates_five_changes_with_the_expected_outcomes() -> None:
@@ -47,6 +49,27 @@ def trunkgate_json(config: str, command: str) -> str:
     ).stdout
 
 
+def fetch(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def check_dashboard(dashboard: str) -> None:
+    """The dashboard shows the demo: its pipelines, its builds, the failed
+    build's console with the failing test, and that build's held node."""
+    assert {p["pipeline"] for p in fetch(dashboard + "/api/status")} >= {"check", "gate"}
+    builds = fetch(dashboard + "/api/builds?pipeline=gate&result=FAILURE")["builds"]
+    [failed] = [b for b in builds if b["change"] == 4]
+    page = fetch(f"{dashboard}/api/builds/{failed['id']}/console")
+    assert any("FAIL: test_add" in line for line in page["lines"])
+    build = fetch(f"{dashboard}/api/builds/{failed['id']}")
+    [held] = build["held_nodes"]
+    assert held["state"] == "hold"
+    assert "ssh -o UserKnownHostsFile=" in held["login"]
+    change = fetch(dashboard + "/api/changes/4")
+    assert f"{dashboard}/build/{failed['id']}" in change["comments"][-1]["text"]
+
+
 def test_demo_keep_leaves_the_site_running_until_interrupted() -> None:
     demo = subprocess.Popen(
         [sys.executable, "-m", "trunkgate.cli.main", "demo", "--keep"],
@@ -55,14 +78,20 @@ def test_demo_keep_leaves_the_site_running_until_interrupted() -> None:
         text=True,
     )
     assert demo.stdout is not None
-    config = None
+    config = dashboard = None
     try:
         for line in demo.stdout:
+            shown = re.search(r"^dashboard: (http://127\.0\.0\.1:\d+)$", line.strip())
+            dashboard = shown.group(1) if shown else dashboard
             found = re.search(r"try trunkgate -c (\S+) status", line)
             if found:
                 config = found.group(1)
+                assert dashboard is not None, "the demo never named its dashboard"
+                assert f"its dashboard is {dashboard}" in line
                 break
         assert config is not None, "the demo never said it keeps running"
+        assert dashboard is not None
+        check_dashboard(dashboard)
         status = subprocess.run(
             [
                 sys.executable,

@@ -60,7 +60,10 @@ async def test_a_finished_build_reads_back_with_every_field(history: History) ->
     assert (listed.started, listed.ended) == (at(1), at(3))
     assert listed.started.tzinfo is not None
     assert listed.voting is False
-    assert listed.nodes == (RecordedNode("primary", "debian-small"), RecordedNode("db", "debian-large"))
+    assert listed.nodes == (
+        RecordedNode("primary", "debian-small"),
+        RecordedNode("db", "debian-large"),
+    )
     assert listed.retries == 1
     assert listed.tree == {"acme/app": "a" * 40, "acme/lib": "b" * 40}
     assert listed.error == "step 2 exited with 1"
