@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from trunkgate.history import RecordedNode, History, HistoryError, UnknownRecord
+from trunkgate.history import History, HistoryError, RecordedNode, UnknownRecord
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
