@@ -157,15 +157,14 @@ async def _fill(site: WebSite) -> None:
         await store.close()
 
 
-def write_gate(site: WebSite, failing: int) -> None:
+def write_gate(site: WebSite, failing: int, merged: int = 0) -> None:
     """The gate's state as the scheduler would store it, with change
-    `failing` (1000 + its position) failing; from a thread of its own, since
-    a browser test's thread has Playwright's loop."""
+    `failing` (1000 + its position) failing and the first `merged` items gone."""
 
     async def write() -> None:
         store = await open_site_store(load_config(site.config))
         try:
-            state = state_to_dict(long_queue(failing - 1000))
+            state = state_to_dict(long_queue(failing - 1000, merged))
             await store.set(layout.pipeline("gate"), state, version=None)
         finally:
             await store.close()
@@ -193,11 +192,12 @@ def in_thread(work: Coroutine[Any, Any, T]) -> T:
     return done[0]
 
 
-def long_queue(failing: int = 137) -> PipelineState:
-    """QUEUE_LENGTH items of three projects in the gate; item `failing` fails."""
+def long_queue(failing: int = 137, merged: int = 0) -> PipelineState:
+    """QUEUE_LENGTH items of three projects in the gate, but for the first
+    `merged`; item `failing` fails."""
     queue = ChangeQueue(name="integrated", window=None)
     jobs = (JobSpec("style"), JobSpec("unit-3.11"), JobSpec("docs", voting=False))
-    for number in range(1, QUEUE_LENGTH + 1):
+    for number in range(merged + 1, QUEUE_LENGTH + 1):
         project = ("example/calc", "acme/app", "acme/lib")[number % 3]
         change = ChangeRef(project, 1000 + number, 1)
         builds = {

@@ -66,9 +66,7 @@ def test_a_gate_run_seen_live_from_queue_to_held_node(running_site: WebSite, pag
     job = item.locator("li.job[data-job^='unit-'] a")
     expect(job).to_have_count(1, timeout=60_000)
     # A job's state moves on the page as the build runs and ends.
-    expect(item.locator("li.job[data-job='style'] .result")).to_have_text(
-        "SUCCESS", timeout=60_000
-    )
+    expect(item.locator("li.job[data-job='style'] .result")).to_have_text("SUCCESS", timeout=60_000)
     expect(item.locator("li.job[data-job^='unit-'] .result")).to_have_text("RUNNING")
     screenshot(page, "status-live", whole=False)
     job.click()

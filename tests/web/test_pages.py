@@ -66,6 +66,24 @@ def test_the_status_updates_live_and_keeps_what_the_reader_opened(
     expect(page.locator(".item.failing[data-change='1002']")).to_have_count(0)
 
 
+def test_the_page_stays_still_while_items_ahead_leave(web_site: WebSite, page: Page) -> None:
+    page.goto(web_site.url + "/status")
+    reading = page.locator(".item[data-change='1250']")
+    reading.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 200)
+    before = reading.bounding_box()
+    assert before is not None
+    try:
+        write_gate(web_site, failing=1137, merged=10)  # ten items ahead merged
+        expect(page.locator(".item[data-change='1001']")).to_have_count(0)
+        after = reading.bounding_box()
+        assert after is not None
+        assert abs(after["y"] - before["y"]) <= 2, (before, after)
+    finally:
+        write_gate(web_site, failing=1137)
+    expect(page.locator(".item[data-change='1001']")).to_have_count(1)
+
+
 def test_a_failed_build_is_found_from_its_change_and_its_failing_line_read(
     web_site: WebSite, page: Page
 ) -> None:

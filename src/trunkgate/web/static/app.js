@@ -213,6 +213,8 @@ const statusView = {
   expanded: new Set(JSON.parse(sessionStorage.getItem("trunkgate-expanded") || "[]")),
   rows: [],
   source: null,
+  nodes: new Map(),
+  seen: new Set(),
 };
 
 function itemKey(pipeline, queue, item) {
@@ -278,6 +280,7 @@ function pageStatus() {
     el("span", { id: "live", class: "live", text: "connecting..." }),
   );
   main().replaceChildren(bar, el("div", { id: "pipelines" }));
+  statusView.nodes.clear();
   if (statusView.source) statusView.source.close();
   const source = new EventSource("/api/status/events");
   statusView.source = source;
@@ -325,35 +328,81 @@ function jumpToFailing() {
   }
 }
 
+// The status is drawn in place: an item whose data did not change keeps its
+// element, and elements are only moved when their order changed, so the
+// browser keeps what the reader looks at where it is (scroll anchoring).
+function setChildren(parent, wanted) {
+  const keep = new Set(wanted);
+  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
+  let cursor = parent.firstElementChild;
+  for (const node of wanted) {
+    if (node === cursor) cursor = cursor.nextElementSibling;
+    else parent.insertBefore(node, cursor);
+  }
+}
+
+function kept(key, signature, make) {
+  const known = statusView.nodes.get(key);
+  statusView.seen.add(key);
+  if (known && known.signature === signature) return known.node;
+  const node = make();
+  statusView.nodes.set(key, { signature, node });
+  return node;
+}
+
 function drawStatus() {
   const where = document.getElementById("pipelines");
   if (!where) return;
   const filters = statusFilters();
   const now = Date.now() / 1000;
-  const sections = statusView.rows.map((row) => {
-    const queues = row.queues
-      .map((queue) => {
-        const items = queue.items.filter((item) => matches(filters, row.pipeline, item));
-        if (!items.length) return null;
-        const window = queue.window === null ? "" : ` (window ${queue.window})`;
-        return el(
-          "div",
-          { class: "queue", "data-queue": queue.name },
-          el("h3", { text: `${queue.name}${window}` }),
-          items.map((item) => drawItem(row.pipeline, queue.name, item, now)),
-        );
-      })
-      .filter(Boolean);
+  statusView.seen = new Set();
+  const sections = [];
+  for (const row of statusView.rows) {
+    if (filters.pipeline && filters.pipeline !== row.pipeline) continue;
     const count = row.queues.reduce((sum, q) => sum + q.items.length, 0);
-    if (filters.pipeline && filters.pipeline !== row.pipeline) return null;
-    return el(
-      "section",
-      { class: "pipeline", "data-pipeline": row.pipeline },
-      el("h2", {}, row.pipeline, el("span", { class: "count", text: ` ${count} item(s)` })),
-      queues.length ? queues : el("p", { class: "empty", text: "nothing queued" + (count ? " that matches" : "") }),
+    const section = kept(`pipeline|${row.pipeline}`, "", () =>
+      el(
+        "section",
+        { class: "pipeline", "data-pipeline": row.pipeline },
+        el("h2", {}, row.pipeline, el("span", { class: "count" })),
+        el("div", { class: "queues" }),
+      ),
     );
-  });
-  where.replaceChildren(...sections.filter(Boolean));
+    section.querySelector(".count").textContent = ` ${count} item(s)`;
+    const queues = [];
+    for (const queue of row.queues) {
+      const items = queue.items.filter((item) => matches(filters, row.pipeline, item));
+      if (!items.length) continue;
+      const window = queue.window === null ? "" : ` (window ${queue.window})`;
+      const node = kept(`queue|${row.pipeline}|${queue.name}`, "", () =>
+        el("div", { class: "queue", "data-queue": queue.name }, el("h3"), el("div", { class: "items" })),
+      );
+      node.querySelector("h3").textContent = `${queue.name}${window}`;
+      setChildren(
+        node.querySelector(".items"),
+        items.map((item) => {
+          const key = itemKey(row.pipeline, queue.name, item);
+          // Its place is not part of it: items ahead leaving move every
+          // place, and only the number is changed for that.
+          const signature = JSON.stringify({ ...item, position: 0 }) + statusView.expanded.has(key);
+          const node = kept(`item|${key}`, signature, () => drawItem(row.pipeline, queue.name, item, now));
+          node.querySelector(".position").textContent = `#${item.position}`;
+          return node;
+        }),
+      );
+      queues.push(node);
+    }
+    if (!queues.length) {
+      const text = "nothing queued" + (count ? " that matches" : "");
+      queues.push(kept(`empty|${row.pipeline}|${text}`, "", () => el("p", { class: "empty", text })));
+    }
+    setChildren(section.querySelector(".queues"), queues);
+    sections.push(section);
+  }
+  setChildren(where, sections);
+  for (const key of [...statusView.nodes.keys()]) {
+    if (!statusView.seen.has(key)) statusView.nodes.delete(key);
+  }
 }
 
 function drawItem(pipeline, queueName, item, now) {
