@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, Select, func, select
+from sqlalchemy import ColumnElement, Connection, RowMapping, Select, func, or_, select
 
 from trunkgate.history.errors import UnknownRecord
 from trunkgate.history.records import BuildRecord, BuildsetRecord, RecordedNode
@@ -55,16 +55,19 @@ class BuildsetFilter:
     site: str | None = None
 
 
-def _of_site(site: str) -> ColumnElement[bool]:
+def _of_site(connection: Connection, site: str) -> ColumnElement[bool]:
     """A site's buildsets, and those recorded before sites had ids (every site's).
 
-    Written as coalesce(site, :site) = :site rather than ``site = :site OR site
-    IS NULL`` so that no index can serve it: with the OR, SQLite drives the
-    listing from the buildset site index, joins every build of the site and
-    sorts them all; this way it walks the started index newest first and stops
-    at the limit, as it does without a site.
+    On SQLite written as coalesce(site, :site) = :site, which no index serves:
+    with ``site = :site OR site IS NULL`` SQLite drives the listing from the
+    buildset site index, joins every build of the site and sorts them all,
+    where this way it walks the started index newest first and stops at the
+    limit. PostgreSQL does that with the OR, which its statistics estimate
+    well, and not with the coalesce, which they cannot.
     """
-    return func.coalesce(buildset.c.site, site) == site
+    if connection.dialect.name == "sqlite":
+        return func.coalesce(buildset.c.site, site) == site
+    return or_(buildset.c.site == site, buildset.c.site.is_(None))
 
 
 def insert_buildset(connection: Connection, record: BuildsetRecord) -> None:
@@ -106,7 +109,7 @@ def list_buildsets(
         if wanted is not None:
             query = query.where(buildset.c[name] == wanted)
     if where.site is not None:
-        query = query.where(_of_site(where.site))
+        query = query.where(_of_site(connection, where.site))
     query = query.order_by(buildset.c.started.desc(), buildset.c.uuid.desc())
     rows = connection.execute(query.limit(limit).offset(offset))
     return [_buildset_record(row._mapping) for row in rows]
@@ -154,7 +157,7 @@ def list_builds(
         if wanted is not None:
             query = query.where(column == wanted)
     if where.site is not None:
-        query = query.where(_of_site(where.site))
+        query = query.where(_of_site(connection, where.site))
     if where.started_after is not None:
         query = query.where(build.c.started >= where.started_after)
     if where.started_before is not None:
