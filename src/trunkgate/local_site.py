@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import socket
 from collections.abc import Sequence
 
 from trunkgate.components import COMPONENTS
@@ -17,6 +16,7 @@ from trunkgate.pool.providers import make_driver
 from trunkgate.site import dashboard_url, open_site_store
 from trunkgate.store import Store
 from trunkgate.web.server import run_web
+from trunkgate.web_port import WebPort, claim_web_port
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class LocalSite:
         self.store: Store | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self.web_socket: socket.socket | None = None
+        self.web_port: WebPort | None = None
 
     @property
     def dashboard(self) -> str:
@@ -39,11 +39,8 @@ class LocalSite:
         the dashboard name the address it really has."""
         runners = dict(COMPONENTS)
         if "web" in components:
-            web = self.config.web
-            self.web_socket = socket.create_server((web.listen, web.port))
-            port = self.web_socket.getsockname()[1]
-            self.config.web = web.model_copy(update={"port": port})
-            runners["web"] = functools.partial(run_web, sock=self.web_socket)
+            self.web_port = claim_web_port(self.config)
+            runners["web"] = functools.partial(run_web, sock=self.web_port.socket)
         self.store = await open_site_store(self.config)
         for name in components:
             work = runners[name](self.config, self.store, self._stop)
@@ -78,8 +75,8 @@ class LocalSite:
                 log.exception("local site: cannot clean provider %s", provider.name)
         if self.store is not None:
             await self.store.close()
-        if self.web_socket is not None:
-            self.web_socket.close()
+        if self.web_port is not None:
+            self.web_port.close()
 
 
 def _report_death(task: asyncio.Task[None]) -> None:

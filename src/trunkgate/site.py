@@ -3,6 +3,7 @@ store it names and the local review source on it. Nothing here runs a component.
 
 from __future__ import annotations
 
+import socket
 import uuid
 from pathlib import Path
 
@@ -98,10 +99,16 @@ def _review(config: Config, changes: StoredChanges, events: StoredEvents) -> Loc
 
 
 def dashboard_url(config: Config) -> str:
-    """Where people reach the web dashboard: `web.url`, else its listening address."""
+    """Where people reach the web dashboard: `web.url`, else its listening
+    address (this host's name when it listens on every address)."""
     if config.web.url:
         return config.web.url.rstrip("/")
-    return f"http://{config.web.listen}:{config.web.port}"
+    host = config.web.listen
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.web.port}"
 
 
 def config_argument(config: Config) -> str:

@@ -42,6 +42,8 @@ class WebPort:
 
 
 def claim_web_port(config: Config) -> WebPort:
+    """The web port, claimed; a config asking for port 0 is given the port
+    chosen, so that reports and the dashboard name the address it has."""
     address = f"{config.web.listen}:{config.web.port}"
     fd = _lock(config.data_dir / LOCK_NAME, address)
     try:
@@ -59,6 +61,9 @@ def claim_web_port(config: Config) -> WebPort:
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    port = listening.getsockname()[1]
+    if port != config.web.port:
+        config.web = config.web.model_copy(update={"port": port})
     return WebPort(listening, fd)
 
 

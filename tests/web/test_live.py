@@ -90,7 +90,7 @@ def test_a_gate_run_seen_live_from_queue_to_held_node(running_site: WebSite, pag
 
     # Its failed build's node is held, with the way in.
     page.goto(site.url + "/nodes")
-    held = page.locator("tr", has_text="hold")
+    held = page.locator("tr:has(code.login)")
     expect(held.first).to_be_visible(timeout=60_000)
     expect(held.first.locator("code.login")).to_contain_text("trunkgate node hold")
     expect(held.first.locator("code.login")).to_contain_text("ssh -o UserKnownHostsFile=")

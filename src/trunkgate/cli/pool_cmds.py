@@ -15,7 +15,7 @@ from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
 from trunkgate.listings import autohold_row, holding_back, iso_time, node_row, request_row
-from trunkgate.pool.access import known_hosts_line, person_ssh_command
+from trunkgate.pool.access import held_known_hosts, known_hosts_line, person_ssh_command
 from trunkgate.pool.client import NodeControlError, PoolClient
 from trunkgate.pool.driver import DriverError
 from trunkgate.pool.holding import MOST_HOLDS, check_hold_reason, hold_duration
@@ -210,7 +210,7 @@ def run_node_hold(args: argparse.Namespace) -> int:
 def _print_way_in(config: Config, node: Node, key_files: Sequence[Path]) -> None:
     """The known_hosts file (the node's recorded host key alone) and, for each
     key, the ssh command that gets its owner in."""
-    known_hosts = config.data_dir / "held-nodes" / f"node-{node.id}.known_hosts"
+    known_hosts = held_known_hosts(config.data_dir, node.id)
     known_hosts.parent.mkdir(parents=True, exist_ok=True)
     known_hosts.write_text(known_hosts_line(node) + "\n", encoding="utf-8")
     for key_file in key_files:

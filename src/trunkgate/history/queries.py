@@ -23,6 +23,7 @@ _BUILD_COLUMNS = (
     buildset.c.change,
     buildset.c.patchset,
     buildset.c.pipeline,
+    buildset.c.site,
 )
 
 
@@ -242,4 +243,5 @@ def _build_record(row: RowMapping) -> BuildRecord:
         retries=row["retries"],
         tree=dict(row["tree"]),
         error=row["error"],
+        site=row["site"],
     )

@@ -86,6 +86,8 @@ class BuildRecord:
     retries: int = 0
     tree: Mapping[str, str] = field(default_factory=dict, hash=False)
     error: str | None = None
+    # The site whose scheduler ran it (its buildset's); None before sites had ids.
+    site: str | None = None
 
     @property
     def finished(self) -> bool:

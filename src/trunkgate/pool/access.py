@@ -65,6 +65,11 @@ async def authorize_person(node: Node, key: NodeKey, person_key: str) -> None:
         )
 
 
+def held_known_hosts(data_dir: Path, node_id: str) -> Path:
+    """Where `node hold --key` writes a held node's known_hosts file."""
+    return data_dir / "held-nodes" / f"node-{node_id}.known_hosts"
+
+
 def person_ssh_command(node: Node, known_hosts: Path, identity: Path | None) -> str:
     """The command a person runs to reach a held node: the node's host key
     alone is trusted, only `identity` is offered, and no agent is forwarded."""

@@ -20,7 +20,17 @@ class CommandRefused(Exception):
     """The command cannot be given; the message says why."""
 
 
-async def send_command(config: Config, store: Store, verb: str, pipeline: str, number: int) -> None:
+async def send_command(
+    config: Config,
+    store: Store,
+    verb: str,
+    pipeline: str,
+    number: int,
+    *,
+    project: str | None = None,
+) -> None:
+    """With `project`, the change must be of that project (a build's change
+    is retriggered, never another project's change of the same number)."""
     if verb not in VERBS:
         raise CommandRefused(f"{verb!r} is not a queue command; one of {', '.join(VERBS)}")
     if pipeline not in config.pipelines:
@@ -29,6 +39,8 @@ async def send_command(config: Config, store: Store, verb: str, pipeline: str, n
         change = await open_site_review(config, store).get(number)
     except ReviewError as exc:
         raise CommandRefused(str(exc)) from None
+    if project is not None and change.project != project:
+        raise CommandRefused(f"change {number} is of project {change.project}, not {project}")
     if verb == "enqueue" and change.status is not ChangeStatus.NEW:
         raise CommandRefused(
             f"change {change.number} is {change.status.lower()}: only an open change"

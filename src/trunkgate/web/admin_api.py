@@ -15,8 +15,9 @@ from trunkgate.pool.client import NodeControlError, PoolClient
 from trunkgate.pool.holding import MOST_HOLDS, check_hold_reason, hold_duration
 from trunkgate.pool.records import Autohold
 from trunkgate.scheduler.commands import CommandRefused, send_command
-from trunkgate.web.answers import BadRequest, json_answer, problem
-from trunkgate.web.read_api import context, find_build
+from trunkgate.web.answers import BadRequest, NotFound, json_answer, problem
+from trunkgate.web.context import context
+from trunkgate.web.read_api import find_build
 
 #: Bytes an action's JSON body may have.
 LONGEST_BODY = 16 << 10
@@ -34,6 +35,8 @@ async def _body(request: Request) -> dict[str, Any]:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("the body is not JSON of a sensible depth") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
@@ -66,10 +69,12 @@ def denied(request: Request) -> Response | None:
     return None
 
 
-async def _command(request: Request, verb: str, pipeline: str, number: int) -> Response:
+async def _command(
+    request: Request, verb: str, pipeline: str, number: int, project: str | None = None
+) -> Response:
     web = context(request)
     try:
-        await send_command(web.config, web.store, verb, pipeline, number)
+        await send_command(web.config, web.store, verb, pipeline, number, project=project)
     except CommandRefused as exc:
         return problem(409, str(exc))
     return json_answer({"sent": verb, "pipeline": pipeline, "change": number}, 202)
@@ -92,13 +97,22 @@ async def retrigger_build(request: Request) -> Response:
         return problem(
             409, f"build {record.id} tested a branch, not a change: nothing to retrigger"
         )
-    return await _command(request, "enqueue", record.pipeline, record.change)
+    return await _command(request, "enqueue", record.pipeline, record.change, record.project)
 
 
 async def retrigger_change(request: Request) -> Response:
     body = await _body(request)
     pipeline = _text(body, "pipeline") or ""
     return await _command(request, "enqueue", pipeline, request.path_params["number"])
+
+
+def node_id(request: Request) -> str:
+    """The node a path names: an id as `trunkgate nodes` lists it, never a
+    path in the store."""
+    found: str = request.path_params["id"]
+    if not found.isascii() or not found.isalnum() or len(found) > 64:
+        raise NotFound(f"no node {found[:64]!r}")
+    return found
 
 
 async def hold_node(request: Request) -> Response:
@@ -113,9 +127,7 @@ async def hold_node(request: Request) -> Response:
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     try:
-        node = await PoolClient(web.store).hold(
-            request.path_params["id"], hold_for=seconds, reason=reason
-        )
+        node = await PoolClient(web.store).hold(node_id(request), hold_for=seconds, reason=reason)
     except NodeControlError as exc:
         return problem(409, str(exc))
     return json_answer({"node": node.id, "state": node.state.value, "hold_until": node.hold_until})
@@ -124,7 +136,7 @@ async def hold_node(request: Request) -> Response:
 async def release_node(request: Request) -> Response:
     web = context(request)
     try:
-        node = await PoolClient(web.store).release(request.path_params["id"])
+        node = await PoolClient(web.store).release(node_id(request))
     except NodeControlError as exc:
         return problem(409, str(exc))
     return json_answer({"node": node.id, "state": node.state.value})

@@ -12,9 +12,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from trunkgate.history import HistoryError
 from trunkgate.store import StoreError
+from trunkgate.web.logfiles import OpenFile, chunks
 
 log = logging.getLogger("trunkgate.web")
 
@@ -42,6 +44,10 @@ class NotFound(Exception):
     """What the request names does not exist (or may not be shown)."""
 
 
+class TooBusy(Exception):
+    """The web has as much of this work open as it takes; try later (503)."""
+
+
 def json_answer(data: Any, status: int = 200) -> Response:
     body = json.dumps(data, separators=(",", ":"), default=str).encode()
     return Response(body, status_code=status, media_type="application/json")
@@ -60,19 +66,21 @@ def text_param(request: Request, name: str, most: int = 255) -> str | None:
     return value
 
 
-def int_param(
-    request: Request, name: str, *, default: int | None = None, least: int = 0, most: int
-) -> int | None:
+def optional_int(request: Request, name: str, *, least: int = 0, most: int) -> int | None:
     text = request.query_params.get(name)
     if text is None or text == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(f"{name}: {text[:40]!r} is not a whole number") from None
+        return None
+    if len(text) > 20 or not text.lstrip("-").isdigit() or not text.isascii():
+        raise BadRequest(f"{name}: {text[:40]!r} is not a whole number")
+    value = int(text)
     if not least <= value <= most:
         raise BadRequest(f"{name}: {value} is not between {least} and {most}")
     return value
+
+
+def int_param(request: Request, name: str, default: int, *, least: int = 0, most: int) -> int:
+    found = optional_int(request, name, least=least, most=most)
+    return default if found is None else found
 
 
 def time_param(request: Request, name: str) -> datetime | None:
@@ -87,7 +95,10 @@ def time_param(request: Request, name: str) -> datetime | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(f"{name}: {text!r} is out of range") from None
 
 
 def event_stream(
@@ -119,7 +130,7 @@ def event_stream(
                     name, data, ident = turn.result()
                 except StopAsyncIteration:
                     return
-                except (StoreError, HistoryError, NotFound) as exc:
+                except (StoreError, HistoryError, NotFound, OSError) as exc:
                     log.warning("web: an event stream ends: %s", exc)
                     return
                 yield sse_bytes(name, data, ident)
@@ -137,6 +148,23 @@ def event_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class FileAnswer(StreamingResponse):
+    """An open file of the log root, sent in chunks and closed however the
+    sending ends (a client that leaves early included)."""
+
+    def __init__(
+        self, opened: OpenFile, media_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.opened = opened
+        super().__init__(chunks(opened), media_type=media_type, headers=headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.opened.close()
 
 
 def sse_bytes(name: str, data: str, ident: str | None) -> bytes:

@@ -24,14 +24,18 @@ from trunkgate.web.answers import (
     BadRequest,
     Handler,
     NotFound,
+    TooBusy,
     json_answer,
     problem,
 )
-from trunkgate.web.context import WebContext
+from trunkgate.web.context import SESSION_COOKIE, WebContext, bearer_matches, session_value
 from trunkgate.web.openapi import openapi_document
+from trunkgate.web.providers_api import refresh_rate_metrics
 from trunkgate.web.routes import API, FILES, PAGES, Endpoint
 
 log = logging.getLogger("trunkgate.web")
+
+NEEDS_READ_TOKEN = "this site needs a token to read: `Authorization: Bearer TOKEN`"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,22 +47,25 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 def guarded(endpoint: Endpoint) -> Handler:
     async def handle(request: Request) -> Response:
         web: WebContext = request.app.state.web
-        authorization = request.headers.get("authorization")
         if endpoint.admin:
             refusal = denied(request)
             if refusal is not None:
                 return refusal
-        elif endpoint.kind != "page" and not web.may_read(authorization):
-            return problem(401, "this site needs a token to read: `Authorization: Bearer TOKEN`")
+        elif endpoint.kind != "page" and not web.may_read(request):
+            return problem(401, NEEDS_READ_TOKEN)
         try:
             return await endpoint.handler(request)
         except BadRequest as exc:
             return problem(400, str(exc))
         except NotFound as exc:
             return problem(404, str(exc))
+        except TooBusy as exc:
+            return problem(503, str(exc))
         except (StoreError, HistoryError) as exc:
+            # The database's message may name its URL or quote a statement:
+            # the log has it, the answer does not.
             log.warning("web: %s %s: %s", request.method, request.url.path, exc)
-            return problem(503, f"the site's state cannot be read now: {exc}")
+            return problem(503, "the site's state cannot be read now; the web's log says why")
 
     return handle
 
@@ -83,14 +90,41 @@ def with_headers(app: ASGIApp) -> ASGIApp:
 
 async def _metrics(request: Request) -> Response:
     web: WebContext = request.app.state.web
-    if not web.may_read(request.headers.get("authorization")):
-        return problem(401, "this site needs a token to read: `Authorization: Bearer TOKEN`")
-    await web.refresh_rate_metrics()
+    if not web.may_read(request):
+        return problem(401, NEEDS_READ_TOKEN)
+    await refresh_rate_metrics(web)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 async def _openapi(request: Request) -> Response:
+    web: WebContext = request.app.state.web
+    if not web.may_read(request):
+        return problem(401, NEEDS_READ_TOKEN)
     return json_answer(openapi_document())
+
+
+async def _session(request: Request) -> Response:
+    """A bearer token (read or admin) exchanged for the session cookie that
+    lets a page's event streams and links read."""
+    web: WebContext = request.app.state.web
+    header = request.headers.get("authorization")
+    tokens = [t for t in (web.read_token, web.admin_token) if t is not None]
+    found = next((t for t in tokens if bearer_matches(header, t)), None)
+    if found is None:
+        return problem(401, "no such token: `Authorization: Bearer TOKEN`")
+    answer = Response(status_code=204)
+    answer.set_cookie(
+        SESSION_COOKIE, session_value(found), httponly=True, samesite="strict", path="/"
+    )
+    return answer
+
+
+async def _static(request: Request) -> Response:
+    """The pages' script and style: public, like the pages' HTML."""
+    try:
+        return await pages.static(request)
+    except NotFound as exc:
+        return problem(404, str(exc))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -102,7 +136,8 @@ def make_app(web: WebContext) -> ASGIApp:
     routes += [
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/api/openapi.json", _openapi, methods=["GET"]),
-        Route("/static/{name}", pages.static, methods=["GET"]),
+        Route("/api/session", _session, methods=["POST"]),
+        Route("/static/{name}", _static, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found})
     app.state.web = web

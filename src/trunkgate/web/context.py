@@ -5,12 +5,16 @@ read once, when the component starts, from files only root may read."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
 
 from trunkgate.config.loader import Config
 from trunkgate.history.database import History
@@ -21,10 +25,35 @@ from trunkgate.web.filewatch import FileWatcher
 from trunkgate.web.status_feed import StatusFeed
 from trunkgate.web.subjects import Subjects
 
-#: How long the failure-rate gauges of /metrics are kept.
-RATES_TTL_S = 60.0
+#: The cookie that carries a page's read access.
+SESSION_COOKIE = "trunkgate_session"
+#: Live console streams open at once, at most.
+MOST_STREAMS = 200
 #: A token shorter than this is refused: it could be guessed.
 SHORTEST_TOKEN = 16
+
+
+def context(request: Request) -> WebContext:
+    """The web component's context of a request."""
+    web: WebContext = request.app.state.web
+    return web
+
+
+class Streams:
+    """A count of the open event streams of one kind, bounded."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.open = 0
+
+    def acquire(self) -> bool:
+        if self.open >= self.most:
+            return False
+        self.open += 1
+        return True
+
+    def release(self) -> None:
+        self.open -= 1
 
 
 class WebError(Exception):
@@ -47,12 +76,17 @@ def read_token(config: Config, setting: str, file: str | None) -> str | None:
             f"web.{setting}: {path} may be read by others (mode "
             f"{stat.S_IMODE(info.st_mode):o}); run `chmod 600 {path}`"
         )
-    if len(text) < SHORTEST_TOKEN or any(c.isspace() for c in text):
+    if len(text) < SHORTEST_TOKEN or any(c.isspace() for c in text) or not text.isascii():
         raise WebError(
-            f"web.{setting}: the token in {path} must be one word of at least "
+            f"web.{setting}: the token in {path} must be one word of ASCII, at least "
             f"{SHORTEST_TOKEN} characters (try `openssl rand -hex 32 > {path}`)"
         )
     return text
+
+
+def session_value(token: str) -> str:
+    """What the session cookie of a token holds: derived from it, not it."""
+    return hmac.new(token.encode(), b"trunkgate-session", hashlib.sha256).hexdigest()
 
 
 def bearer_matches(header: str | None, token: str | None) -> bool:
@@ -81,7 +115,9 @@ class WebContext:
     subjects: Subjects = field(init=False)
     address: str | None = None
     """Where the server listens, once it does."""
-    _rates_at: float | None = field(default=None, init=False)
+    rates: dict[int, tuple[float, list[dict[str, Any]]]] = field(default_factory=dict)
+    """Failure rates by window (days): when computed, and the rows."""
+    streams: Streams = field(default_factory=lambda: Streams(MOST_STREAMS))
 
     def __post_init__(self) -> None:
         data = self.config.data_dir
@@ -98,21 +134,20 @@ class WebContext:
             return dashboard_url(self.config)
         return f"http://{self.address}"
 
-    async def refresh_rate_metrics(self) -> None:
-        """The failure-rate gauges, computed at most once a minute."""
-        from trunkgate.web.rate_metrics import publish
-        from trunkgate.web.read_api import RATE_WINDOW_DAYS, failure_rates
-
-        now = self.clock()
-        if self._rates_at is not None and now - self._rates_at < RATES_TTL_S:
-            return
-        self._rates_at = now
-        publish(await failure_rates(self, RATE_WINDOW_DAYS))
-
-    def may_read(self, header: str | None) -> bool:
+    def may_read(self, request: Request) -> bool:
+        """Reading is public, unless a read token is set: then it needs that
+        token or the admin's, as a bearer header or as the session cookie
+        a page gets for it (a browser's event stream sends no header)."""
         if self.read_token is None:
             return True
-        return bearer_matches(header, self.read_token) or bearer_matches(header, self.admin_token)
+        header = request.headers.get("authorization")
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        return any(
+            bearer_matches(header, token)
+            or (cookie and hmac.compare_digest(cookie, session_value(token)))
+            for token in (self.read_token, self.admin_token)
+            if token is not None
+        )
 
     def may_act(self, header: str | None) -> bool:
         return bearer_matches(header, self.admin_token)

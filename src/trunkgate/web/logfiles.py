@@ -1,30 +1,33 @@
 """Files under the log root, as the web serves them: a path from a request
 is taken only when it stays inside the root and passes through no link, so
 a build that left a link to /etc in its artifacts shows nothing of /etc.
-Directories are listed the same way, links shown as links, never followed."""
+Only regular files are read (a named pipe would wait for a writer);
+directories are listed the same way, links shown as links, never followed."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-#: Bytes of a file shown inline as text; a larger one is only downloaded.
-INLINE_LIMIT = 1 << 20
-#: Entries one artifacts listing shows.
+#: Entries one artifacts listing shows, and how deep it goes.
 MOST_ENTRIES = 5000
-#: Extensions shown inline as text whatever their first bytes say.
+DEEPEST = 32
+#: Extensions shown as text whatever their first bytes say.
 TEXT_SUFFIXES = frozenset(
     {".txt", ".log", ".json", ".yaml", ".yml", ".conf", ".ini", ".py", ".sh", ".xml", ".html"}
 )
+_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_REFUSED = (errno.ELOOP, errno.ENOTDIR, errno.ENOENT, errno.EACCES, errno.ENXIO, errno.EISDIR)
 
 
 class NotServed(Exception):
     """The path names nothing the web may show: outside the root, through a
-    link, or missing. Always answered 404, whichever it was."""
+    link, not a regular file, or missing. Always answered 404."""
 
 
 @dataclass(frozen=True)
@@ -41,38 +44,13 @@ class Entry:
 
 def relative_parts(text: str) -> tuple[str, ...]:
     """The parts of a relative path from a request; `..`, absolute paths and
-    empty or NUL parts are refused."""
+    NUL are refused."""
     if "\x00" in text or text.startswith("/"):
         raise NotServed(text)
     parts = tuple(p for p in PurePosixPath(text).parts if p not in ("", "."))
     if any(p == ".." for p in parts):
         raise NotServed(text)
     return parts
-
-
-def open_under(root: Path, parts: tuple[str, ...]) -> int:
-    """A read-only descriptor of root/parts, opened one component at a time
-    with O_NOFOLLOW: no link on the way is followed, whoever made it."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(root, flags | os.O_DIRECTORY)
-    except OSError:
-        raise NotServed(str(root)) from None
-    try:
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            try:
-                next_fd = os.open(part, flags if last else flags | os.O_DIRECTORY, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT, errno.EACCES):
-                    raise NotServed("/".join(parts)) from None
-                raise
-            os.close(fd)
-            fd = next_fd
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def is_under(root: Path, path: Path) -> tuple[str, ...]:
@@ -85,90 +63,128 @@ def is_under(root: Path, path: Path) -> tuple[str, ...]:
     return relative_parts(str(relative)) if str(relative) != "." else ()
 
 
+def _open_directory(root: Path, parts: tuple[str, ...]) -> int:
+    """A descriptor of the directory root/parts, opened one component at a
+    time with O_NOFOLLOW: no link on the way is followed, whoever made it."""
+    try:
+        fd = os.open(root, _FLAGS | os.O_DIRECTORY)
+    except OSError:
+        raise NotServed(str(root)) from None
+    for part in parts:
+        try:
+            next_fd = os.open(part, _FLAGS | os.O_DIRECTORY, dir_fd=fd)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in _REFUSED:
+                raise NotServed(part) from None
+            raise
+        os.close(fd)
+        fd = next_fd
+    return fd
+
+
+class OpenFile:
+    """A regular file under the log root, open for reading; close it (or use
+    it as a context manager)."""
+
+    def __init__(self, root: Path, parts: tuple[str, ...]) -> None:
+        if not parts:
+            raise NotServed("the log root itself")
+        directory = _open_directory(root, parts[:-1])
+        try:
+            # O_NONBLOCK: opening a named pipe must not wait for a writer.
+            self.fd = os.open(parts[-1], _FLAGS | os.O_NONBLOCK, dir_fd=directory)
+        except OSError as exc:
+            if exc.errno in _REFUSED:
+                raise NotServed(parts[-1]) from None
+            raise
+        finally:
+            os.close(directory)
+        info = os.fstat(self.fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(self.fd)
+            raise NotServed(parts[-1])
+        self.size = info.st_size
+        self.name = parts[-1]
+
+    def read(self, limit: int, offset: int = 0) -> bytes:
+        return os.pread(self.fd, limit, offset)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> OpenFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 def read_file(root: Path, parts: tuple[str, ...], *, offset: int = 0, limit: int) -> bytes:
     """Up to `limit` bytes of a regular file under root, from `offset`."""
-    fd = open_under(root, parts)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotServed("/".join(parts))
-        return os.pread(fd, limit, offset)
-    finally:
-        os.close(fd)
-
-
-def file_size(root: Path, parts: tuple[str, ...]) -> int:
-    fd = open_under(root, parts)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotServed("/".join(parts))
-        return info.st_size
-    finally:
-        os.close(fd)
-
-
-def stream_file(root: Path, parts: tuple[str, ...], chunk: int = 1 << 16) -> Iterator[bytes]:
-    """A regular file under root, in chunks: opened (and checked) before the
-    first chunk is asked for, so a refusal comes before any answer starts."""
-    fd = open_under(root, parts)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise NotServed("/".join(parts))
-
-    def chunks() -> Iterator[bytes]:
-        with os.fdopen(fd, "rb") as handle:
-            while data := handle.read(chunk):
-                yield data
-
-    return chunks()
+    with OpenFile(root, parts) as opened:
+        return opened.read(limit, offset)
 
 
 def list_tree(root: Path, parts: tuple[str, ...], *, most: int = MOST_ENTRIES) -> list[Entry]:
     """Every entry below root/parts, depth first, in name order, at most
-    `most`; links are listed, not followed."""
+    `most` and DEEPEST levels down; links are listed, not followed."""
     found: list[Entry] = []
-    top = open_under(root, parts)
+    # (descriptor, prefix, entries left to look at, in reverse order)
+    stack: list[tuple[int, str, list[os.DirEntry[str]]]] = []
 
-    def walk(fd: int, prefix: str) -> None:
+    def enter(fd: int, prefix: str) -> None:
         try:
             with os.scandir(fd) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
+                entries = sorted(listing, key=lambda e: e.name, reverse=True)
         except OSError:
-            return
-        for entry in entries:
-            if len(found) >= most:
-                return
+            entries = []
+        stack.append((fd, prefix, entries))
+
+    enter(_open_directory(root, parts), "")
+    try:
+        while stack and len(found) < most:
+            fd, prefix, entries = stack[-1]
+            if not entries:
+                os.close(fd)
+                stack.pop()
+                continue
+            entry = entries.pop()
             path = f"{prefix}{entry.name}"
-            info = entry.stat(follow_symlinks=False)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
             if stat.S_ISLNK(info.st_mode):
                 found.append(Entry(path, "link", 0))
-            elif stat.S_ISDIR(info.st_mode):
-                found.append(Entry(path, "directory", 0))
-                try:
-                    child = os.open(
-                        entry.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=fd
-                    )
-                except OSError:
-                    continue
-                try:
-                    walk(child, f"{path}/")
-                finally:
-                    os.close(child)
             elif stat.S_ISREG(info.st_mode):
                 found.append(Entry(path, "file", info.st_size))
-
-    try:
-        if not stat.S_ISDIR(os.fstat(top).st_mode):
-            raise NotServed("/".join(parts))
-        walk(top, "")
+            elif stat.S_ISDIR(info.st_mode):
+                found.append(Entry(path, "directory", 0))
+                if len(stack) <= DEEPEST:
+                    with contextlib.suppress(OSError):
+                        enter(os.open(entry.name, _FLAGS | os.O_DIRECTORY, dir_fd=fd), f"{path}/")
     finally:
-        os.close(top)
+        for fd, _, _ in stack:
+            os.close(fd)
     return found
 
 
+async def chunks(opened: OpenFile, size: int = 1 << 16) -> AsyncIterator[bytes]:
+    """The file's bytes in chunks, from its start (reads of a local file's
+    page cache: on the loop, never left running in a thread once the
+    answer is given up)."""
+    offset = 0
+    while data := opened.read(size, offset):
+        offset += len(data)
+        yield data
+
+
 def looks_like_text(name: str, head: bytes) -> bool:
-    """Shown inline when its name says text or its first bytes decode as UTF-8
-    without NULs."""
+    """Shown as text when its name says text or its first bytes decode as
+    UTF-8 without NULs."""
     if PurePosixPath(name).suffix.lower() in TEXT_SUFFIXES:
         return True
     if b"\x00" in head:

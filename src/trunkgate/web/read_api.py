@@ -5,7 +5,6 @@ nothing here changes either."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -22,35 +21,24 @@ from trunkgate.listings import (
     node_row,
     request_row,
 )
+from trunkgate.pool.access import held_known_hosts, person_ssh_command
 from trunkgate.pool.records import Node
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.pool.states import NodeState
-from trunkgate.review.errors import ReviewError
-from trunkgate.review.model import Change
-from trunkgate.site import config_argument, open_site_review
+from trunkgate.site import config_argument
 from trunkgate.web.answers import (
     BadRequest,
     NotFound,
     int_param,
     json_answer,
+    optional_int,
     text_param,
     time_param,
 )
-from trunkgate.web.context import WebContext
-from trunkgate.web.flakiness import rates
+from trunkgate.web.context import WebContext, context
 
 #: Builds one page of a search holds at most.
 MOST_PER_PAGE = 500
-#: How far back the failure rates look by default, and at most.
-RATE_WINDOW_DAYS = 7
-LONGEST_WINDOW_DAYS = 90
-#: Builds the failure rates are computed from at most (the newest).
-MOST_RATED = 50_000
-
-
-def context(request: Request) -> WebContext:
-    web: WebContext = request.app.state.web
-    return web
 
 
 async def info(request: Request) -> Response:
@@ -83,13 +71,13 @@ async def builds(request: Request) -> Response:
     result = text_param(request, "result", most=32)
     if result is not None and result not in BUILD_RESULTS:
         raise BadRequest(f"result: {result!r} is not one of {', '.join(sorted(BUILD_RESULTS))}")
-    limit = int_param(request, "limit", default=50, least=1, most=MOST_PER_PAGE) or 50
-    offset = int_param(request, "offset", default=0, most=10_000_000) or 0
+    limit = int_param(request, "limit", 50, least=1, most=MOST_PER_PAGE)
+    offset = int_param(request, "offset", 0, most=10_000_000)
     found = await web.history.builds(
         site=web.site,
         project=text_param(request, "project"),
-        change=int_param(request, "change", least=1, most=2**31),
-        patchset=int_param(request, "patchset", least=1, most=2**31),
+        change=optional_int(request, "change", least=1, most=2**31),
+        patchset=optional_int(request, "patchset", least=1, most=2**31),
         job=text_param(request, "job"),
         pipeline=text_param(request, "pipeline"),
         result=result,
@@ -113,7 +101,8 @@ async def find_build(web: WebContext, build_id: str) -> BuildRecord:
     if len(build_id) > 64 or not build_id.isalnum():
         raise NotFound(f"no build {build_id[:64]!r}")
     record = await web.history.build(build_id)
-    if record is None:
+    # Sites may share a history: another site's build is none of this one's.
+    if record is None or record.site not in (None, web.site):
         raise NotFound(f"no build {build_id!r}")
     return record
 
@@ -155,16 +144,15 @@ async def build(request: Request) -> Response:
 
 
 def held_node_row(web: WebContext, node: Node) -> dict[str, Any]:
-    """A node's row, and for a held one the command that logs in to it (the
-    known_hosts file is the node's own, written by `node hold --key`)."""
+    """A node's row, and for a held one the way in: `node hold --key` lets
+    a person's key in and writes the node's known_hosts, then the ssh
+    command the command line prints."""
     row = node_row(node)
     if node.state is NodeState.HOLD and node.address:
-        known = web.config.data_dir / "held-nodes" / f"node-{node.id}.known_hosts"
-        port = f" -p {node.port}" if node.port != 22 else ""
+        known = held_known_hosts(web.config.data_dir, node.id)
         row["login"] = (
             f"trunkgate node hold {node.id} --key ~/.ssh/id_ed25519.pub\n"
-            f"ssh -o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes "
-            f"-o IdentitiesOnly=yes -o ForwardAgent=no{port} {node.username}@{node.address}"
+            f"{person_ssh_command(node, known, None)}"
         )
     return row
 
@@ -172,14 +160,7 @@ def held_node_row(web: WebContext, node: Node) -> dict[str, Any]:
 async def nodes(request: Request) -> Response:
     web = context(request)
     records = PoolRecords(web.store)
-    found = await records.nodes()
-    held_back = holding_back(web.config, await records.provider_statuses(), web.clock())
-    return json_answer(
-        {
-            "nodes": [held_node_row(web, node) for node in found],
-            "holding_back": held_back,
-        }
-    )
+    return json_answer([held_node_row(web, node) for node in await records.nodes()])
 
 
 async def requests(request: Request) -> Response:
@@ -205,40 +186,6 @@ async def images(request: Request) -> Response:
     return json_answer(await image_rows(web.config, web.store))
 
 
-async def failure_rates(web: WebContext, days: int) -> list[dict[str, Any]]:
-    since = time_now(web) - timedelta(days=days)
-    window = await web.history.builds(site=web.site, started_after=since, limit=MOST_RATED)
-    return [rate.as_dict() for rate in rates(b for b in window if b.finished)]
-
-
-def time_now(web: WebContext) -> datetime:
-    return datetime.fromtimestamp(web.clock(), tz=UTC)
-
-
-async def providers(request: Request) -> Response:
-    web = context(request)
-    days = int_param(request, "days", default=RATE_WINDOW_DAYS, least=1, most=LONGEST_WINDOW_DAYS)
-    statuses = await PoolRecords(web.store).provider_statuses()
-    now = web.clock()
-    held_back = holding_back(web.config, statuses, now)
-    listed = [
-        {
-            "provider": name,
-            "driver": provider.driver,
-            "labels": [label.name for label in provider.labels],
-            "holding_back": held_back.get(name, []),
-        }
-        for name, provider in sorted(web.config.providers.items())
-    ]
-    return json_answer(
-        {
-            "providers": listed,
-            "days": days,
-            "rates": await failure_rates(web, days or RATE_WINDOW_DAYS),
-        }
-    )
-
-
 async def config_errors(request: Request) -> Response:
     """The problems of the config as it is on disk now: the site runs on the
     one it started with, which stays until a good one replaces it."""
@@ -262,63 +209,3 @@ async def config_errors(request: Request) -> Response:
             }
         )
     return json_answer({"config": source, "errors": []})
-
-
-async def change(request: Request) -> Response:
-    web = context(request)
-    number = request.path_params["number"]
-    try:
-        found: Change = await open_site_review(web.config, web.store).get(number)
-    except ReviewError as exc:
-        raise NotFound(str(exc)) from None
-    history = await web.history.builds(site=web.site, change=number, limit=500)
-    places = [
-        {
-            "pipeline": row["pipeline"],
-            "queue": queue["name"],
-            "position": item["position"],
-            "phase": item["phase"],
-            "patchset": item["patchset"],
-        }
-        for row in web.feed.rows()
-        for queue in row["queues"]
-        for item in queue["items"]
-        if item["change"] == number and item["project"] == found.project
-    ]
-    by_pipeline: dict[str, list[dict[str, Any]]] = {}
-    for record in history:
-        if record.project == found.project:
-            by_pipeline.setdefault(record.pipeline, []).append(build_row(record))
-    return json_answer(
-        {
-            "change": found.number,
-            "project": found.project,
-            "branch": found.branch,
-            "owner": found.owner,
-            "status": str(found.status),
-            "subject": found.subject,
-            "votes": found.votes_on(),
-            "patchsets": [
-                {
-                    "patchset": p.number,
-                    "commit": p.commit,
-                    "ref": p.ref,
-                    "author": p.author,
-                    "subject": p.subject,
-                    "created": p.created,
-                }
-                for p in found.patchsets
-            ],
-            "vote_history": [
-                {"label": v.label, "value": v.value, "by": v.by, "patchset": v.patchset, "at": v.at}
-                for v in found.votes
-            ],
-            "comments": [
-                {"author": c.author, "text": c.text, "patchset": c.patchset, "at": c.at}
-                for c in found.comments
-            ],
-            "builds": by_pipeline,
-            "queues": places,
-            "merged_commit": found.merged_commit,
-        }
-    )

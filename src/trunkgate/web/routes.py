@@ -5,8 +5,17 @@ document are both made from it, so neither can forget a route."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-from trunkgate.web import admin_api, logs_api, pages, read_api, status_api
+from trunkgate.web import (
+    admin_api,
+    change_api,
+    logs_api,
+    pages,
+    providers_api,
+    read_api,
+    status_api,
+)
 from trunkgate.web.answers import Handler
 
 
@@ -18,7 +27,7 @@ class Endpoint:
     summary: str
     admin: bool = False
     query: tuple[str, ...] = ()
-    kind: str = "json"  # json, events, text, file, page
+    kind: Literal["json", "events", "text", "file", "page"] = "json"
     body: tuple[str, ...] = field(default=())
 
 
@@ -72,7 +81,7 @@ API: tuple[Endpoint, ...] = (
     Endpoint(
         "GET", "/api/builds/{id}/artifacts", logs_api.artifacts, "The files the build collected"
     ),
-    Endpoint("GET", "/api/changes/{number:int}", read_api.change, "A change, builds, queues"),
+    Endpoint("GET", "/api/changes/{number:int}", change_api.change, "A change, builds, queues"),
     Endpoint("GET", "/api/nodes", read_api.nodes, "Every node of the pool"),
     Endpoint("GET", "/api/requests", read_api.requests, "Node requests and their states"),
     Endpoint("GET", "/api/autoholds", read_api.autoholds, "Autoholds and what they hold"),
@@ -80,7 +89,7 @@ API: tuple[Endpoint, ...] = (
     Endpoint(
         "GET",
         "/api/providers",
-        read_api.providers,
+        providers_api.providers,
         "Providers, and failure rates per provider and job over a window",
         query=("days",),
     ),

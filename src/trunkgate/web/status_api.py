@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from trunkgate.web.answers import event_stream
-from trunkgate.web.read_api import context
+from trunkgate.web.context import context
 
-#: A page gets the status at most this often: a busy gate changes it many
+#: A page is sent the status at most this often: a busy gate changes it many
 #: times a second, and each answer is the whole status.
-LEAST_GAP_S = 0.5
+LEAST_SEND_GAP_S = 0.5
 
 
 async def status(request: Request) -> Response:
@@ -29,7 +29,7 @@ async def status_events(request: Request) -> Response:
         version = web.feed.version
         yield "status", web.feed.body.decode(), str(version)
         while True:
-            await asyncio.sleep(LEAST_GAP_S)
+            await asyncio.sleep(LEAST_SEND_GAP_S)
             version = await web.feed.wait_newer(version)
             yield "status", web.feed.body.decode(), str(version)
 

@@ -20,7 +20,7 @@ from trunkgate.gate.codec import state_from_dict
 from trunkgate.gate.state import PipelineState
 from trunkgate.history import HistoryError
 from trunkgate.history.database import History
-from trunkgate.listings import pipeline_status
+from trunkgate.listings import iso_time, pipeline_status
 from trunkgate.scheduler import layout
 from trunkgate.store import Store, StoreError
 
@@ -203,5 +203,5 @@ class StatusFeed:
                 if b.ended is not None
             )
         for project, job in jobs:
-            job["started"] = self._starts.get(job["build"]) if job["build"] else None
+            job["started"] = iso_time(self._starts.get(job["build"])) if job["build"] else None
             job["estimate"] = self._estimates.get((project, job["job"]))

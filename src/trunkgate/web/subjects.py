@@ -20,15 +20,19 @@ LONGEST_SUBJECT = 500
 class Subjects:
     def __init__(self, *git_roots: Path) -> None:
         self._git_roots = git_roots
-        self._known: OrderedDict[str, str | None] = OrderedDict()
+        self._known: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     async def subject(self, project: str, commit: str) -> str | None:
-        if commit in self._known:
-            return self._known[commit]
+        """The subject, or None while no repository here has the commit
+        (asked again next time: a fetch may bring it)."""
+        key = (project, commit)
+        if key in self._known:
+            return self._known[key]
         found = await self._read(project, commit)
-        self._known[commit] = found
-        while len(self._known) > MOST_REMEMBERED:
-            self._known.popitem(last=False)
+        if found is not None:
+            self._known[key] = found
+            while len(self._known) > MOST_REMEMBERED:
+                self._known.popitem(last=False)
         return found
 
     async def _read(self, project: str, commit: str) -> str | None:

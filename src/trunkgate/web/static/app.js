@@ -23,6 +23,11 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// replaceChildren without the nothings (null, false) a page leaves out.
+function show(parent, ...children) {
+  parent.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 function safeHref(value) {
   const text = String(value);
   // Only our own paths and anchors: never javascript: or another origin.
@@ -94,10 +99,22 @@ function table(columns, rows, cells) {
   );
 }
 
+// An admin action: its outcome said beside the button that asked for it.
+async function acting(said, work, done) {
+  try {
+    const answer = await work();
+    said.textContent = done(answer);
+    said.className = "said ok";
+  } catch (error) {
+    said.textContent = error.message;
+    said.className = "said error";
+  }
+}
+
 function showError(where, error) {
   const hint =
     error.status === 401 ? " Enter the site's token at the top right and try again." : "";
-  where.replaceChildren(el("p", { class: "error", text: String(error.message) + hint }));
+  show(where, el("p", { class: "error", text: String(error.message) + hint }));
 }
 
 function setTitle(text) {
@@ -115,10 +132,14 @@ function tokenBox() {
     id: "token",
   });
   input.value = token();
-  input.addEventListener("change", () => {
+  input.addEventListener("change", async () => {
     sessionStorage.setItem("trunkgate-token", input.value.trim());
+    // A site that needs a token to read: the page's event streams and links
+    // send no header, the session cookie stands for it.
+    await fetch("/api/session", { method: "POST", headers: headers() }).catch(() => null);
+    route();
   });
-  box.replaceChildren(input);
+  show(box, input);
 }
 
 // ---- ANSI colours ----------------------------------------------------------
@@ -279,7 +300,7 @@ function pageStatus() {
     el("button", { id: "first-failing", onclick: jumpToFailing, text: "First failing" }),
     el("span", { id: "live", class: "live", text: "connecting..." }),
   );
-  main().replaceChildren(bar, el("div", { id: "pipelines" }));
+  show(main(), bar, el("div", { id: "pipelines" }));
   statusView.nodes.clear();
   if (statusView.source) statusView.source.close();
   const source = new EventSource("/api/status/events");
@@ -301,7 +322,7 @@ function fillPipelineChoices(select) {
   const have = [...select.options].map((o) => o.value).filter(Boolean);
   if (names.join() === have.join()) return;
   const current = statusFilters().pipeline;
-  select.replaceChildren(
+  show(select, 
     el("option", { value: "", text: "all pipelines" }),
     ...names.map((name) => el("option", { value: name, text: name, selected: name === current })),
   );
@@ -455,16 +476,8 @@ function drawItem(pipeline, queueName, item, now) {
 
 function queueActions(pipeline, item) {
   const said = el("span", { class: "said" });
-  const send = (verb) => async () => {
-    try {
-      await act(`/api/${verb}`, { pipeline, change: item.change });
-      said.textContent = `${verb} of change ${item.change} sent`;
-      said.className = "said ok";
-    } catch (error) {
-      said.textContent = error.message;
-      said.className = "said error";
-    }
-  };
+  const send = (verb) => () =>
+    acting(said, () => act(`/api/${verb}`, { pipeline, change: item.change }), () => `${verb} of change ${item.change} sent`);
   return el(
     "div",
     { class: "actions" },
@@ -475,7 +488,7 @@ function queueActions(pipeline, item) {
 }
 
 function drawJob(job, now) {
-  const started = job.started;
+  const started = job.started ? Date.parse(job.started) / 1000 : null;
   let timing = "";
   if (started && !job.result) {
     const elapsed = now - started;
@@ -533,7 +546,7 @@ async function pageBuilds() {
     pageBuilds();
   });
   const results = el("div", { id: "build-results" }, el("p", { class: "loading", text: "Loading..." }));
-  main().replaceChildren(el("h1", { text: "Builds" }), form, results);
+  show(main(), el("h1", { text: "Builds" }), form, results);
   try {
     const offset = parseInt(params.get("offset") || "0", 10);
     const query = new URLSearchParams(params);
@@ -549,7 +562,7 @@ async function pageBuilds() {
     if (offset > 0) pager.append(el("button", { id: "newer", onclick: () => move(offset - 50), text: "Newer" }));
     pager.append(el("span", { text: ` builds ${answer.builds.length ? offset + 1 : 0}-${offset + answer.builds.length} ` }));
     if (answer.more) pager.append(el("button", { id: "older", onclick: () => move(offset + 50), text: "Older" }));
-    results.replaceChildren(buildTable(answer.builds), pager);
+    show(results, buildTable(answer.builds), pager);
   } catch (error) {
     showError(results, error);
   }
@@ -575,6 +588,7 @@ function buildTable(builds) {
 // ---- one build -------------------------------------------------------------
 
 const consoleView = { source: null };
+const LONGEST_LINE = 8192;
 
 async function pageBuild(id) {
   setTitle("Build");
@@ -584,17 +598,12 @@ async function pageBuild(id) {
     const retrigger = el("button", {
       id: "retrigger",
       text: "Retrigger",
-      onclick: async () => {
-        const said = document.getElementById("retrigger-said");
-        try {
-          await act(`/api/builds/${build.id}/retrigger`);
-          said.textContent = `change ${build.change} sent to ${build.pipeline} again`;
-          said.className = "said ok";
-        } catch (error) {
-          said.textContent = error.message;
-          said.className = "said error";
-        }
-      },
+      onclick: () =>
+        acting(
+          document.getElementById("retrigger-said"),
+          () => act(`/api/builds/${build.id}/retrigger`),
+          () => `change ${build.change} sent to ${build.pipeline} again`,
+        ),
     });
     const summary = table(["", ""], [
       ["Result", el("span", { id: "build-result", class: resultClass(build.result), text: build.result || "RUNNING" })],
@@ -622,26 +631,20 @@ async function pageBuild(id) {
       ? el("div", { class: "held" }, el("h2", { text: "Held nodes" }), heldNodes(build.held_nodes))
       : null;
     const consoleBox = el("div", { id: "console-box" });
-    main().replaceChildren(
+    show(main(), 
       el("h1", {}, `${build.job} `, el("span", { class: resultClass(build.result), text: build.result || "RUNNING" })),
       el(
         "div",
         { class: "actions" },
         retrigger,
-        el("button", { id: "autohold", text: "Hold its nodes when it fails next", onclick: async () => {
-          const said = document.getElementById("retrigger-said");
+        el("button", { id: "autohold", text: "Hold its nodes when it fails next", onclick: () => {
           const reason = prompt("Why hold them? (shown with the nodes)");
           if (!reason) return;
-          try {
-            const answer = await act("/api/autoholds", {
-              project: build.project, job: build.job, change: build.change || undefined, reason,
-            });
-            said.textContent = `autohold ${answer.autohold} added`;
-            said.className = "said ok";
-          } catch (error) {
-            said.textContent = error.message;
-            said.className = "said error";
-          }
+          acting(
+            document.getElementById("retrigger-said"),
+            () => act("/api/autoholds", { project: build.project, job: build.job, change: build.change || undefined, reason }),
+            (answer) => `autohold ${answer.autohold} added`,
+          );
         } }),
         el("span", { id: "retrigger-said", class: "said" }),
       ),
@@ -681,7 +684,7 @@ async function showConsole(build, box, first) {
     last < page.total ? el("button", { onclick: () => go(last + 1), text: "Next" }) : null,
     last < page.total ? el("button", { onclick: () => go(Math.max(1, page.total - count + 1)), text: "Last" }) : null,
   );
-  box.replaceChildren(pager, lines);
+  show(box, pager, lines);
   const target = wanted && document.getElementById(`L${wanted}`);
   if (target) {
     target.classList.add("picked");
@@ -697,12 +700,33 @@ function follow(build, lines, offset, lastLine) {
   lines.after(live);
   const source = new EventSource(`/api/builds/${build.id}/console/events?offset=${offset}`);
   consoleView.source = source;
+  // A line longer than an event comes in parts: shown as it grows, up to
+  // LONGEST_LINE characters (the raw log has the rest).
+  let open = null; // the line still coming: { text, cut, row }
+  const openLine = (text, cut) => {
+    const row = consoleLine(++number, text + (cut ? " [line cut]" : ""));
+    lines.append(row);
+    return { text, cut, row };
+  };
   source.addEventListener("lines", (event) => {
     const data = JSON.parse(event.data);
-    const parts = data.text.split("\n");
-    if (parts[parts.length - 1] === "") parts.pop();
     const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
-    for (const text of parts) lines.append(consoleLine(++number, text));
+    let text = data.text;
+    if (open) {
+      const end = text.indexOf("\n");
+      const more = end >= 0 ? text.slice(0, end) : text;
+      const whole = open.text + more;
+      open.row.remove();
+      number--;
+      open = openLine(whole.slice(0, LONGEST_LINE), open.cut || whole.length > LONGEST_LINE);
+      if (end < 0) return;
+      open = null;
+      text = text.slice(end + 1);
+    }
+    const parts = text.split("\n");
+    const last = parts.pop();
+    for (const part of parts) lines.append(consoleLine(++number, part));
+    if (data.continues) open = openLine(last.slice(0, LONGEST_LINE), last.length > LONGEST_LINE);
     if (atBottom) window.scrollTo(0, document.body.scrollHeight);
   });
   source.addEventListener("end", (event) => {
@@ -738,19 +762,22 @@ function lineFromHash() {
   return match ? parseInt(match[1], 10) : null;
 }
 
+// Artifacts shown in the page at most this big; a larger one opens on its own.
+const INLINE_BYTES = 1 << 20;
+
 async function showArtifacts(build) {
   const where = document.getElementById("artifacts");
   try {
     const answer = await api(`/api/builds/${build.id}/artifacts`);
     const viewer = el("pre", { id: "artifact-view", class: "artifact-view", hidden: true });
     const rows = answer.entries.filter((e) => e.kind !== "directory");
-    where.replaceChildren(
+    show(where, 
       table(["File", "Size"], rows, (e) => {
         const href = `/builds/${build.id}/artifacts/${e.path.split("/").map(encodeURIComponent).join("/")}`;
         if (e.kind === "link") return [el("span", { text: e.path + " (a link, not followed)" }), "-"];
         const link = el("a", { href, text: e.path, class: "artifact" });
         link.addEventListener("click", async (event) => {
-          if (event.ctrlKey || event.metaKey) return;
+          if (event.ctrlKey || event.metaKey || e.size > INLINE_BYTES) return;
           event.preventDefault();
           const answer = await fetch(href, { headers: headers() });
           const kind = answer.headers.get("content-type") || "";
@@ -759,7 +786,7 @@ async function showArtifacts(build) {
             return;
           }
           viewer.hidden = false;
-          viewer.replaceChildren(el("strong", { text: e.path + "\n" }), ...ansiSpans(await answer.text()));
+          show(viewer, el("strong", { text: e.path + "\n" }), ...ansiSpans(await answer.text()));
         });
         return [link, String(e.size)];
       }),
@@ -833,7 +860,7 @@ async function pageChange(number) {
         el("div", { class: "comment-head", text: `${when(comment.at)}, patchset ${comment.patchset}, ${comment.author}` }),
         el("pre", { class: "comment-text" }, linked(comment.text))));
     }
-    main().replaceChildren(...parts);
+    show(main(), ...parts);
   } catch (error) {
     showError(main(), error);
   }
@@ -845,16 +872,9 @@ function enqueueForm(change) {
     for (const name of info.pipelines) choice.append(el("option", { value: name, text: name }));
   });
   const said = el("span", { class: "said" });
-  const button = el("button", { id: "enqueue", text: "Enqueue", onclick: async () => {
-    try {
-      await act(`/api/changes/${change.change}/retrigger`, { pipeline: choice.value });
-      said.textContent = `change ${change.change} sent to ${choice.value}`;
-      said.className = "said ok";
-    } catch (error) {
-      said.textContent = error.message;
-      said.className = "said error";
-    }
-  } });
+  const button = el("button", { id: "enqueue", text: "Enqueue", onclick: () =>
+    acting(said, () => act(`/api/changes/${change.change}/retrigger`, { pipeline: choice.value }), () => `change ${change.change} sent to ${choice.value}`),
+  });
   return el("div", { class: "actions" }, choice, button, said);
 }
 
@@ -863,12 +883,9 @@ function enqueueForm(change) {
 async function pageNodes() {
   setTitle("Nodes");
   try {
-    const answer = await api("/api/nodes");
-    const rows = answer.nodes;
-    const holding = Object.values(answer.holding_back).flat();
-    main().replaceChildren(
+    const rows = await api("/api/nodes");
+    show(main(), 
       el("h1", { text: "Nodes" }),
-      holding.length ? el("ul", { class: "notes" }, holding.map((line) => el("li", { text: line }))) : null,
       table(["Id", "State", "Provider", "Label", "Image", "Address", "Build", "Held until", "Reason", "Log in", ""], rows, (n) => [
         n.id, n.state, n.provider, n.label, `${n.image || "-"} ${n.image_build || ""}`, n.address || "-",
         n.build ? el("a", { href: `/build/${n.build}`, text: n.build.slice(0, 8) }) : "-",
@@ -914,7 +931,7 @@ async function pageList(title, path, columns, cells, pick) {
   try {
     const answer = await api(path);
     const rows = pick ? pick(answer) : answer;
-    main().replaceChildren(
+    show(main(), 
       el("h1", { text: title }),
       rows.length ? table(columns, rows, cells) : el("p", { text: `no ${title.toLowerCase()}` }),
     );
@@ -928,7 +945,7 @@ async function pageProviders() {
   try {
     const answer = await api("/api/providers");
     const flagged = answer.rates.filter((r) => r.flagged);
-    main().replaceChildren(
+    show(main(), 
       el("h1", { text: "Providers" }),
       table(["Provider", "Driver", "Labels", "Now"], answer.providers, (p) => [
         p.provider, p.driver, p.labels.join(", "), p.holding_back.join("; ") || "launching",
@@ -954,7 +971,7 @@ async function pageConfigErrors() {
   setTitle("Config");
   try {
     const answer = await api("/api/config-errors");
-    main().replaceChildren(
+    show(main(), 
       el("h1", { text: "Configuration" }),
       el("p", { text: `The site's config: ${answer.config}` }),
       answer.errors.length
@@ -990,7 +1007,7 @@ function route() {
     ]);
   if (path === "/providers") return pageProviders();
   if (path === "/config-errors") return pageConfigErrors();
-  main().replaceChildren(el("p", { class: "error", text: "no such page" }));
+  show(main(), el("p", { class: "error", text: "no such page" }));
 }
 
 window.addEventListener("popstate", route);
