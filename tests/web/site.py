@@ -94,7 +94,8 @@ class WebSite:
             with urllib.request.urlopen(request, timeout=30) as answer:
                 status, raw, headers = answer.status, answer.read(), dict(answer.headers)
         except urllib.error.HTTPError as error:
-            status, raw, headers = error.code, error.read(), dict(error.headers)
+            with error:
+                status, raw, headers = error.code, error.read(), dict(error.headers)
         kind = headers.get("content-type", "")
         return status, json.loads(raw) if kind.startswith("application/json") else raw, headers
 
@@ -272,6 +273,7 @@ async def _builds(site: WebSite, logs: Path, history: Any, site_name: str) -> No
     )
     await history.finish_build(passed.id, result="SUCCESS", ended=start + timedelta(seconds=12))
     site.builds["passed"] = passed.id
+    await _odd_builds(site, logs, history, buildset=buildset.uuid, start=start)
     for number in range(60):
         when = start - timedelta(hours=number + 1)
         other = await history.add_buildset(
@@ -287,6 +289,44 @@ async def _builds(site: WebSite, logs: Path, history: Any, site_name: str) -> No
         )
         result = "NODE_FAILURE" if number % 4 == 0 else "SUCCESS"
         await history.finish_build(build.id, result=result, ended=when + timedelta(seconds=30))
+
+
+LONG_LINE = "x" * 100_000
+WIDE_LINE = "é" * 40_000  # 80,000 bytes: cut in parts, never inside a character
+
+
+async def _odd_builds(
+    site: WebSite, logs: Path, history: Any, *, buildset: str, start: datetime
+) -> None:
+    """A build whose console has lines longer than a page shows or an event
+    carries, a build directory with a named pipe and a deep tree, and a
+    build of another site sharing the history."""
+    long_dir = logs / "check-1-abcdef01" / "style"
+    long_dir.mkdir(parents=True)
+    console = long_dir / "console.log"
+    console.write_text(f"short 1\n{LONG_LINE}\n{WIDE_LINE}\nshort 2\n")
+    os.mkfifo(long_dir / "pipe")
+    deep = long_dir / "deep"
+    for _ in range(200):
+        deep = deep / "d"
+    deep.mkdir(parents=True)
+    (deep / "bottom.txt").write_text("far down\n")
+    long = await history.add_build(
+        buildset=buildset, job="style", log_path=str(console), started=start
+    )
+    await history.finish_build(long.id, result="SUCCESS", ended=start + timedelta(seconds=5))
+    site.builds["long"] = long.id
+    other = await history.add_buildset(
+        pipeline="check",
+        project="other/project",
+        change=1,
+        patchset=1,
+        site="another-site",
+        started=start,
+    )
+    foreign = await history.add_build(buildset=other.uuid, job="unit", started=start)
+    await history.finish_build(foreign.id, result="FAILURE", ended=start)
+    site.builds["foreign"] = foreign.id
 
 
 def _head(root: Path) -> str:
