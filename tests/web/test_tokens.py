@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, expect
 
 from tests.web.site import ADMIN_TOKEN, WebSite, cli, make_site
 
@@ -61,4 +62,30 @@ def test_with_a_read_token_nothing_is_read_without_it(site: WebSite) -> None:
         # The page itself has no data: it asks for the token to show any.
         assert site.get("/status")[0] == 200
     finally:
+        assert "Traceback" not in site.stop()
+
+
+def test_with_a_read_token_the_pages_go_live_once_it_is_given(
+    site: WebSite, browser: Browser
+) -> None:
+    reader = site.root / "read.token"
+    reader.write_text(READ_TOKEN)
+    reader.chmod(0o600)
+    site.config.write_text(site.config.read_text() + "  read-token-file: read.token\n")
+    site.start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(site.url + "/status")
+        expect(page.locator("#live")).not_to_have_text("live")
+        expect(page.locator(".pipeline")).to_have_count(0)
+        page.fill("#token", READ_TOKEN)
+        page.press("#token", "Enter")
+        # The event stream sends no header: the session cookie stands for the token.
+        expect(page.locator("#live")).to_have_text("live")
+        expect(page.locator(".pipeline")).to_have_count(4)
+        page.goto(site.url + "/change/1")
+        expect(page.locator("h1")).to_contain_text("Change 1")
+    finally:
+        context.close()
         assert "Traceback" not in site.stop()
