@@ -1,5 +1,5 @@
-"""The dashboard's pages: one HTML shell for every page path, and the script
-and style it loads from /static. The script draws each page from the JSON
+"""The dashboard's pages: one HTML shell for every page path, and the scripts
+and style it loads from /static. The scripts draw each page from the JSON
 API, putting every text from a change, a job or a node in with textContent,
 never as markup. No build step: the files are served as they are written."""
 
@@ -14,8 +14,9 @@ from starlette.responses import Response
 
 from trunkgate.web.answers import NotFound
 
+SCRIPTS = ("common.js", "status.js", "builds.js", "pages.js")  # in this order
 STATIC = {
-    "app.js": "text/javascript; charset=utf-8",
+    **dict.fromkeys(SCRIPTS, "text/javascript; charset=utf-8"),
     "app.css": "text/css; charset=utf-8",
 }
 
@@ -28,8 +29,11 @@ def static_file(name: str) -> tuple[bytes, str]:
 
 
 def shell() -> bytes:
-    _, script_tag = static_file("app.js")
     _, style_tag = static_file("app.css")
+    scripts = "".join(
+        f'<script defer src="/static/{name}?v={static_file(name)[1]}"></script>'
+        for name in SCRIPTS
+    )
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -37,7 +41,7 @@ def shell() -> bytes:
         "<title>trunkgate</title>"
         '<link rel="icon" href="data:,">'
         f'<link rel="stylesheet" href="/static/app.css?v={style_tag}">'
-        f'<script defer src="/static/app.js?v={script_tag}"></script>'
+        f"{scripts}"
         "</head><body>"
         '<header><a class="brand" href="/">trunkgate</a><nav>'
         '<a href="/status">Status</a><a href="/builds">Builds</a>'
