@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
+from gitwork import git
 from trunkgate.config.loader import load_config
 from trunkgate.demo.run import gate_outcome
 from trunkgate.local_site import LocalSite
@@ -56,24 +56,6 @@ projects:
   - name: {PROJECT}
     gate: [sleep]
 """
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.name=Bench",
-            "-c",
-            "user.email=bench@localhost",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def write_site(directory: Path) -> Path:

@@ -14,11 +14,11 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from gitwork import git
 from node_launch import ssh_ready
 from trunkgate.config.sections import ImageSection
 from trunkgate.executor import ExecutorSettings
@@ -34,15 +34,6 @@ PROJECTS = 20
 BIG_PROJECT = "big/history"
 BIG_HISTORY = 50 << 20
 BIG_COMMITS = 50
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=B", "-c", "user.email=b@localhost", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def make_project(path: Path, commits: int, size: int) -> None:

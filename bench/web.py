@@ -46,6 +46,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from gitwork import git
 from trunkgate.config.loader import load_config
 from trunkgate.gate.changes import ChangeRef, JobSpec
 from trunkgate.gate.codec import state_from_dict, state_to_dict
@@ -716,24 +717,6 @@ def measure_console_file(port: int, site: Site, lines: int) -> list[float]:
     if len(follower.latencies) < lines:
         raise RuntimeError(f"{len(follower.latencies)} of {lines} console lines arrived")
     return follower.latencies
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.name=Bench",
-            "-c",
-            "user.email=bench@localhost",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 async def running_build(site: LocalSite, pipeline: str) -> str:
