@@ -31,8 +31,7 @@ def static_file(name: str) -> tuple[bytes, str]:
 def shell() -> bytes:
     _, style_tag = static_file("app.css")
     scripts = "".join(
-        f'<script defer src="/static/{name}?v={static_file(name)[1]}"></script>'
-        for name in SCRIPTS
+        f'<script defer src="/static/{name}?v={static_file(name)[1]}"></script>' for name in SCRIPTS
     )
     return (
         "<!doctype html>\n"

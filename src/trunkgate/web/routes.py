@@ -114,29 +114,20 @@ API: tuple[Endpoint, ...] = (
         admin=True,
         body=("pipeline",),
     ),
-    Endpoint(
-        "POST",
-        "/api/enqueue",
-        admin_api.queue_command,
-        "Put a change into a pipeline",
-        admin=True,
-        body=("pipeline", "change"),
-    ),
-    Endpoint(
-        "POST",
-        "/api/dequeue",
-        admin_api.queue_command,
-        "Take a change out of a pipeline",
-        admin=True,
-        body=("pipeline", "change"),
-    ),
-    Endpoint(
-        "POST",
-        "/api/promote",
-        admin_api.queue_command,
-        "Move a change to the head of its queue",
-        admin=True,
-        body=("pipeline", "change"),
+    *(
+        Endpoint(
+            "POST",
+            f"/api/{verb}",
+            admin_api.queue_command,
+            summary,
+            admin=True,
+            body=("pipeline", "change"),
+        )
+        for verb, summary in (
+            ("enqueue", "Put a change into a pipeline"),
+            ("dequeue", "Take a change out of a pipeline"),
+            ("promote", "Move a change to the head of its queue"),
+        )
     ),
     Endpoint(
         "POST",
