@@ -54,6 +54,13 @@ def fetch(url: str) -> Any:
         return json.loads(answer.read())
 
 
+def gate_items(dashboard: str) -> set[int]:
+    """The changes in the gate's queues, as the dashboard shows them now."""
+    status = fetch(dashboard + "/api/status")
+    gate = next(p for p in status if p["pipeline"] == "gate")
+    return {item["change"] for queue in gate["queues"] for item in queue["items"]}
+
+
 def check_dashboard(dashboard: str) -> None:
     """The dashboard shows the demo: its pipelines, its builds, the failed
     build's console with the failing test, and that build's held node."""
@@ -80,9 +87,12 @@ def test_demo_keep_leaves_the_site_running_until_interrupted() -> None:
     assert demo.stdout is not None
     config = dashboard = None
     try:
+        queued: set[int] = set()
         for line in demo.stdout:
             shown = re.search(r"^dashboard: (http://127\.0\.0\.1:\d+)$", line.strip())
             dashboard = shown.group(1) if shown else dashboard
+            if dashboard is not None and line.lstrip("[ 0123456789.s]").startswith("gate:"):
+                queued |= gate_items(dashboard)
             found = re.search(r"try trunkgate -c (\S+) status", line)
             if found:
                 config = found.group(1)
@@ -91,6 +101,8 @@ def test_demo_keep_leaves_the_site_running_until_interrupted() -> None:
                 break
         assert config is not None, "the demo never said it keeps running"
         assert dashboard is not None
+        # While the story ran, the dashboard's status showed its gate queue.
+        assert queued, "the dashboard never showed the demo's changes in the gate"
         check_dashboard(dashboard)
         status = subprocess.run(
             [

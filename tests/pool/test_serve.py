@@ -67,7 +67,7 @@ async def test_serve_keeps_min_ready_and_exports_metrics(tmp_path: Path) -> None
         out, err = await serve.communicate()
         await site.close()
     assert serve.returncode == 0, err.decode()[-2000:]
-    assert "serving launcher, metrics" in out.decode()
+    assert "serving launcher, web" in out.decode()
 
 
 async def test_serve_stops_within_the_grace_with_launches_in_flight(tmp_path: Path) -> None:
