@@ -26,7 +26,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_check(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(args.config, check_secrets=True)
     projects, jobs = len(config.projects), len(config.expanded)
     print(
         f"configuration is valid: {projects} project{'' if projects == 1 else 's'}, "

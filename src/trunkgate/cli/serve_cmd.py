@@ -69,7 +69,7 @@ def run_serve(args: argparse.Namespace) -> int:
             f"unknown component {', '.join(unknown) or '(none given)'}; "
             f"choose from {', '.join(COMPONENT_NAMES)}"
         )
-    config = load_config(args.config)
+    config = load_config(args.config, check_secrets=True)
     configure_logging(args.log_level)
     # Claimed before the store is opened: a serve refused for its port has
     # touched nothing.

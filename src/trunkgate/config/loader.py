@@ -28,6 +28,7 @@ from trunkgate.config.jobs import (
     ProjectSection,
     ProjectTemplateSection,
 )
+from trunkgate.config.secrets import named_secret_files, secret_file_problem
 from trunkgate.config.sections import (
     HOST_IMAGE,
     CopyStep,
@@ -114,14 +115,18 @@ def config_path(given: str | os.PathLike[str] | None) -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load and check a configuration; raise `ConfigInvalid` with every problem."""
-    return _Loader(config_path(path)).load()
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, check_secrets: bool = False
+) -> Config:
+    """Load and check a configuration; raise `ConfigInvalid` with every problem.
+    With `check_secrets`, the secret files it names must be usable too."""
+    return _Loader(config_path(path), check_secrets=check_secrets).load()
 
 
 class _Loader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, check_secrets: bool = False) -> None:
         self.path = path
+        self.check_secrets = check_secrets
         self.problems: list[ConfigProblem] = []
         self.single: dict[str, Entry] = {}
         self.named: dict[str, dict[str, Entry]] = {name: {} for name in NAMED_SECTIONS}
@@ -146,6 +151,8 @@ class _Loader:
         if whole:
             self._check_references(config)
             config.expanded = self._expand(config)
+            if self.check_secrets:
+                self._check_secret_files(config)
         if self.problems:
             raise ConfigInvalid(self.problems)
         return config
@@ -356,6 +363,22 @@ class _Loader:
                     f"project '{project.name}' names source '{project.source}', which is not "
                     "defined in sources" + did_you_mean(project.source, sources),
                 )
+
+    def _check_secret_files(self, config: Config) -> None:
+        places: list[tuple[Entry, object, tuple[str, ...], str]] = [
+            (entry, entry.item, type(entry.item).SECRET_FILES, f"source '{name}'")
+            for name, entry in self.named["sources"].items()
+            if hasattr(entry.item, "SECRET_FILES")
+        ]
+        web = self.single.get("web")
+        if web is not None:
+            places.append((web, web.item, WebSection.SECRET_FILES, "web"))
+        for entry, settings, fields, what in places:
+            for field_name, file in named_secret_files(settings, fields):
+                problem = secret_file_problem(config.resolve(file))
+                if problem is not None:
+                    key = field_name.replace("_", "-")
+                    self._problem(entry.origin.at(key), f"{what}: {key}: {problem}")
 
     def _check_images(self, config: Config) -> None:
         providers = self._known("providers", config.providers)

@@ -126,6 +126,8 @@ class WebSection(ConfigModel):
     admin_token_file: str | None = None
     read_token_file: str | None = None
 
+    SECRET_FILES: ClassVar[tuple[str, ...]] = ("admin_token_file", "read_token_file")
+
 
 class PoolSection(ConfigModel):
     """Site-wide node pool policy."""
@@ -144,6 +146,9 @@ class LocalSource(ConfigModel):
 
 
 class GerritSource(ConfigModel):
+    """A Gerrit server: events over SSH (`user` with `ssh_key`), reports and
+    submits over REST at `web_url` (HTTP password of `user` in `password_file`)."""
+
     name: Name
     driver: Literal["gerrit"]
     server: str
@@ -151,9 +156,16 @@ class GerritSource(ConfigModel):
     user: str
     ssh_key: str | None = None
     web_url: str | None = None
+    password_file: str | None = None
+
+    SECRET_FILES: ClassVar[tuple[str, ...]] = ("ssh_key", "password_file")
 
 
 class GitHubSource(ConfigModel):
+    """GitHub (or GitHub Enterprise at `api_url`): as an App (`app_id` and
+    its private key in `app_key`) or with a token in `token_file`; webhooks
+    signed with the secret in `webhook_secret_file`."""
+
     name: Name
     driver: Literal["github"]
     api_url: str = "https://api.github.com"
@@ -161,6 +173,17 @@ class GitHubSource(ConfigModel):
     app_key: str | None = None
     token_file: str | None = None
     webhook_secret_file: str | None = None
+    merge_method: Literal["merge", "squash", "rebase"] = "merge"
+
+    SECRET_FILES: ClassVar[tuple[str, ...]] = ("app_key", "token_file", "webhook_secret_file")
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> GitHubSource:
+        if (self.app_id is None) != (self.app_key is None):
+            raise ValueError("an App needs both app-id and app-key")
+        if self.app_id is None and self.token_file is None:
+            raise ValueError("say how to sign in: app-id with app-key, or token-file")
+        return self
 
 
 Source = Annotated[LocalSource | GerritSource | GitHubSource, Field(discriminator="driver")]

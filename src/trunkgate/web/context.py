@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 
 from trunkgate.config.loader import Config
+from trunkgate.config.secrets import secret_file_problem
 from trunkgate.history.database import History
 from trunkgate.site import GIT_DIR, LOGS_DIR, MERGER_CACHE_DIR, dashboard_url
 from trunkgate.store import Store
@@ -65,17 +65,14 @@ def read_token(config: Config, setting: str, file: str | None) -> str | None:
     if file is None:
         return None
     path = config.resolve(file)
+    problem = secret_file_problem(path)
+    if problem is not None:
+        raise WebError(f"web.{setting}: {problem}")
     try:
-        info = path.stat()
         text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
         raise WebError(f"web.{setting}: cannot read {path}: {reason}") from None
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise WebError(
-            f"web.{setting}: {path} may be read by others (mode "
-            f"{stat.S_IMODE(info.st_mode):o}); run `chmod 600 {path}`"
-        )
     if len(text) < SHORTEST_TOKEN or any(c.isspace() for c in text) or not text.isascii():
         raise WebError(
             f"web.{setting}: the token in {path} must be one word of ASCII, at least "

@@ -1,0 +1,42 @@
+"""The files a config names for secrets (keys, passwords, tokens, webhook
+secrets) and whether each can be used: it exists, is a regular file this
+user may read, holds something, and no one else may read it. The loader runs
+these checks when asked (`config check`, `serve`): a command that only reads
+the site, run by someone who may not read its secrets, must still work."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def secret_file_problem(path: Path) -> str | None:
+    """What is wrong with `path` as a secret file, or None."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a file"
+    if not os.access(path, os.R_OK):
+        return f"{path} may not be read by this user"
+    if info.st_size == 0:
+        return f"{path} is empty"
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (
+            f"{path} may be read by others (mode {stat.S_IMODE(info.st_mode):o}); "
+            f"run `chmod 600 {path}`"
+        )
+    return None
+
+
+def named_secret_files(settings: object, fields: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    """(field, file) of each secret file `settings` names."""
+    for name in fields:
+        value = getattr(settings, name, None)
+        if isinstance(value, str):
+            yield name, value

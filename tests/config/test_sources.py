@@ -1,0 +1,116 @@
+"""Review sources in the config: the secrets they name must be usable when
+a site starts or its config is checked (each problem at its FILE:LINE:COL),
+while a command that only reads the site works for whoever may not read
+them; and a GitHub source must say how it signs in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.config.helpers import LABELS, problems, write
+from trunkgate.config.errors import ConfigInvalid
+from trunkgate.config.loader import load_config
+
+SOURCES = """\
+        sources:
+          - name: review
+            driver: gerrit
+            server: review.example.org
+            user: trunkgate
+            ssh-key: keys/gerrit
+            web-url: https://review.example.org
+            password-file: keys/gerrit.password
+          - name: hub
+            driver: github
+            app-id: 12345
+            app-key: keys/app.pem
+            webhook-secret-file: keys/webhook
+            merge-method: squash
+        web:
+          admin-token-file: keys/admin.token
+"""
+
+
+def secret(path: Path, text: str = "s3cret\n", mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def checked(tmp_path: Path) -> list[str]:
+    config = write(tmp_path / "trunkgate.yaml", LABELS + SOURCES)
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(config, check_secrets=True)
+    return [str(p).replace(f"{tmp_path}/", "") for p in caught.value.problems]
+
+
+def test_usable_secrets_pass_and_every_unusable_one_is_named_at_its_place(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys"
+    for name in ("gerrit", "gerrit.password", "app.pem", "webhook", "admin.token"):
+        secret(keys / name)
+    config = load_config(write(tmp_path / "trunkgate.yaml", LABELS + SOURCES), check_secrets=True)
+    assert config.sources["hub"].merge_method == "squash"
+    (keys / "gerrit").unlink()
+    (keys / "app.pem").chmod(0o644)
+    (keys / "webhook").write_text("")
+    assert checked(tmp_path) == [
+        "trunkgate.yaml:8:5: source 'review': ssh-key: keys/gerrit does not exist",
+        "trunkgate.yaml:14:5: source 'hub': app-key: keys/app.pem may be read by others "
+        "(mode 644); run `chmod 600 keys/app.pem`",
+        "trunkgate.yaml:15:5: source 'hub': webhook-secret-file: keys/webhook is empty",
+    ]
+    (keys / "admin.token").unlink()
+    assert checked(tmp_path)[-1] == (
+        "trunkgate.yaml:18:3: web: admin-token-file: keys/admin.token does not exist"
+    )
+
+
+def test_commands_that_only_read_the_site_need_no_secret(tmp_path: Path) -> None:
+    config = write(tmp_path / "trunkgate.yaml", LABELS + SOURCES)
+    shown = subprocess.run(
+        [sys.executable, "-m", "trunkgate.cli.main", "-c", str(config), "config", "jobs"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    check = subprocess.run(
+        [sys.executable, "-m", "trunkgate.cli.main", "-c", str(config), "config", "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 1
+    assert "ssh-key" in check.stderr
+    assert "does not exist" in check.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ("app-id: 7", "an App needs both app-id and app-key"),
+        ("app-key: k.pem", "an App needs both app-id and app-key"),
+        ("api-url: https://ghe.example.org/api/v3", "say how to sign in"),
+        ("token-file: t\n            merge-method: fast", "merge-method"),
+    ],
+)
+def test_a_github_source_says_how_it_signs_in(tmp_path: Path, settings: str, said: str) -> None:
+    found = problems(
+        tmp_path,
+        LABELS
+        + f"""\
+        sources:
+          - name: hub
+            driver: github
+            {settings}
+""",
+    )
+    assert len(found) == 1
+    assert found[0].startswith("trunkgate.yaml:")
+    assert said in found[0]
