@@ -14,6 +14,7 @@ EventKind = Literal[
     "change-approved",
     "change-abandoned",
     "change-restored",
+    "change-merged",
     "ref-updated",
 ]
 
@@ -25,7 +26,8 @@ class ReviewEvent:
     For change events `commit` and `ref` are the current patchset's; for
     `ref-updated`, `ref` is the branch's full ref, `old_commit` and `commit`
     its tip before and after (and `change` the change that merged, if one
-    did)."""
+    did). `approvals` are the labels a comment set, as (label, value), and
+    `url` the change's page on its review system."""
 
     kind: EventKind
     source: str
@@ -39,13 +41,19 @@ class ReviewEvent:
     ref: str | None = None
     user: str | None = None
     comment: str | None = None
+    approvals: tuple[tuple[str, int], ...] = ()
+    url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReviewEvent:
-        return cls(**data)
+        fields = dict(data)
+        fields["approvals"] = tuple(
+            (str(label), int(value)) for label, value in fields.get("approvals", ())
+        )
+        return cls(**fields)
 
 
 class EventSink(Protocol):

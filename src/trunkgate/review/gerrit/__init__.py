@@ -1,0 +1,2 @@
+"""The Gerrit review source: events from `gerrit stream-events` over SSH,
+changes from `gerrit query`, reports and submits over REST."""
