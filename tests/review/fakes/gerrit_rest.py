@@ -1,0 +1,100 @@
+"""A Gerrit REST server for the tests, from Gerrit's documented REST API:
+`GET /a/changes/{project}~{number}`, `POST .../revisions/{rev}/review`
+(a `ReviewInput`), `POST .../submit`; HTTP basic auth; every JSON answer
+behind Gerrit's `)]}'` guard line. On the loopback, in a thread."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+GUARD = b")]}'\n"
+
+
+@dataclass
+class FakeGerrit:
+    user: str = "trunkgate"
+    password: str = "http-password-of-trunkgate"
+    changes: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    reviews: list[tuple[str, int, str, dict[str, Any]]] = field(default_factory=list)
+    submitted: list[tuple[str, int]] = field(default_factory=list)
+    # What a submit answers: (status, body); Gerrit's own words for a refusal.
+    submit_answer: tuple[int, bytes] = (200, b"")
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake.answer(self, "GET")
+
+            def do_POST(self) -> None:
+                fake.answer(self, "POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def answer(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        expected = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        if handler.headers.get("Authorization") != f"Basic {expected}":
+            self.send(handler, 401, b"Unauthorized", json_body=False)
+            return
+        path = urllib.parse.urlsplit(handler.path).path
+        parts = path.split("/")  # '', 'a', 'changes', '<project>~<n>', ...
+        if len(parts) < 4 or parts[1:3] != ["a", "changes"]:
+            self.send(handler, 404, b"Not found", json_body=False)
+            return
+        project, _, number = urllib.parse.unquote(parts[3]).rpartition("~")
+        key = (project, int(number))
+        if key not in self.changes:
+            self.send(handler, 404, f"Not found: {parts[3]}".encode(), json_body=False)
+            return
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = json.loads(handler.rfile.read(length) or b"null") if length else None
+        if method == "GET" and len(parts) == 4:
+            self.send(handler, 200, json.dumps(self.changes[key]).encode())
+        elif method == "POST" and parts[4:5] == ["revisions"] and parts[6:] == ["review"]:
+            self.reviews.append((project, int(number), parts[5], body))
+            self.send(handler, 200, json.dumps({"labels": body.get("labels", {})}).encode())
+        elif method == "POST" and parts[4:] == ["submit"]:
+            status, text = self.submit_answer
+            if status == 200:
+                self.submitted.append(key)
+                self.changes[key]["status"] = "MERGED"
+                self.send(handler, 200, json.dumps(self.changes[key]).encode())
+            else:
+                self.send(handler, status, text, json_body=False)
+        else:
+            self.send(handler, 404, b"Not found", json_body=False)
+
+    @staticmethod
+    def send(
+        handler: BaseHTTPRequestHandler, status: int, body: bytes, *, json_body: bool = True
+    ) -> None:
+        data = GUARD + body if json_body else body
+        handler.send_response(status)
+        kind = "application/json" if json_body else "text/plain"
+        handler.send_header("Content-Type", f"{kind}; charset=UTF-8")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
