@@ -1,0 +1,104 @@
+"""What happened to a change while the event stream was down, read from a
+`gerrit query` row: the patch sets uploaded, the votes cast and the merge or
+abandon after a moment, as the events the stream would have carried. And
+the identity of an event, the same whether it came from the stream or was
+made here, so that one seen both ways is acted on once. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from trunkgate.review.events import EventKind, ReviewEvent
+from trunkgate.review.gerrit.stream import change_from_query
+from trunkgate.review.model import ChangeStatus
+
+
+def event_key(event: ReviewEvent) -> str:
+    """Who did what to which change's patch set, and when: equal for the
+    stream's event and the one made from a query."""
+    votes = ",".join(f"{label}={value}" for label, value in sorted(event.approvals))
+    return "|".join(
+        str(part)
+        for part in (
+            event.kind,
+            event.project,
+            event.change,
+            event.patchset,
+            event.ref if event.kind == "ref-updated" else "",
+            event.commit if event.kind == "ref-updated" else "",
+            votes,
+            int(event.at),
+        )
+    )
+
+
+def events_since(row: Mapping[str, Any], since: float, source: str) -> list[ReviewEvent]:
+    """The events of one queried change that happened after `since`, oldest
+    first."""
+    change = change_from_query(row)
+    url = str(row["url"]) if "url" in row else None
+    found: list[ReviewEvent] = []
+    for patchset in change.patchsets:
+        if patchset.created > since:
+            found.append(
+                ReviewEvent(
+                    kind="patchset-created",
+                    source=source,
+                    project=change.project,
+                    branch=change.branch,
+                    at=patchset.created,
+                    change=change.number,
+                    patchset=patchset.number,
+                    commit=patchset.commit,
+                    ref=patchset.ref,
+                    user=patchset.uploader or None,
+                    url=url,
+                )
+            )
+    # The votes one person cast at one moment on one patch set came in one
+    # comment: one event, as the stream has it.
+    cast: dict[tuple[str, float, int], list[tuple[str, int]]] = {}
+    for vote in change.votes:
+        if vote.at > since:
+            cast.setdefault((vote.by, vote.at, vote.patchset), []).append((vote.label, vote.value))
+    for (by, at, number), approvals in cast.items():
+        patchset = next(p for p in change.patchsets if p.number == number)
+        found.append(
+            ReviewEvent(
+                kind="comment-added",
+                source=source,
+                project=change.project,
+                branch=change.branch,
+                at=at,
+                change=change.number,
+                patchset=number,
+                commit=patchset.commit,
+                ref=patchset.ref,
+                user=by or None,
+                comment="",
+                approvals=tuple(approvals),
+                url=url,
+            )
+        )
+    ended: dict[ChangeStatus, EventKind] = {
+        ChangeStatus.MERGED: "change-merged",
+        ChangeStatus.ABANDONED: "change-abandoned",
+    }
+    kind = ended.get(change.status)
+    if kind is not None and change.updated > since:
+        found.append(
+            ReviewEvent(
+                kind=kind,
+                source=source,
+                project=change.project,
+                branch=change.branch,
+                at=change.updated,
+                change=change.number,
+                patchset=change.patchset,
+                commit=change.commit,
+                ref=change.ref,
+                url=url,
+            )
+        )
+    return sorted(found, key=lambda e: e.at)

@@ -1,0 +1,80 @@
+"""What a change went through while the event stream was down, read back
+from a query row as the events the stream would have carried, each with
+the same identity as the stream's own."""
+
+from __future__ import annotations
+
+import json
+
+from trunkgate.review.gerrit.catchup import event_key, events_since
+from trunkgate.review.gerrit.stream import event_from_stream
+
+ROW = {
+    "project": "acme/app",
+    "branch": "main",
+    "number": 7,
+    "status": "MERGED",
+    "url": "https://review.example.org/c/acme/app/+/7",
+    "owner": {"username": "dev"},
+    "createdOn": 100,
+    "lastUpdated": 400,
+    "patchSets": [
+        {
+            "number": 1,
+            "revision": "a" * 40,
+            "ref": "refs/changes/07/7/1",
+            "createdOn": 100,
+            "uploader": {"username": "dev"},
+        },
+        {
+            "number": 2,
+            "revision": "b" * 40,
+            "ref": "refs/changes/07/7/2",
+            "createdOn": 250,
+            "uploader": {"username": "dev"},
+            "approvals": [
+                {"type": "Code-Review", "value": "2", "by": {"username": "core"}, "grantedOn": 300},
+                {"type": "Workflow", "value": "1", "by": {"username": "core"}, "grantedOn": 300},
+                {"type": "Verified", "value": "1", "by": {"username": "ci"}, "grantedOn": 200},
+            ],
+        },
+    ],
+}
+
+
+def test_only_what_happened_after_the_moment_comes_back_oldest_first() -> None:
+    events = events_since(ROW, 220, "review")
+    assert [(e.kind, e.patchset, e.at) for e in events] == [
+        ("patchset-created", 2, 250),
+        ("comment-added", 2, 300),
+        ("change-merged", 2, 400),
+    ]
+    # The two votes cast together came in one comment, as the stream has it.
+    assert events[1].approvals == (("Code-Review", 2), ("Workflow", 1))
+    assert events[1].user == "core"
+    assert events_since(ROW, 400, "review") == []
+
+
+def test_an_event_seen_in_the_stream_and_in_a_query_has_one_identity() -> None:
+    streamed = event_from_stream(
+        json.dumps(
+            {
+                "type": "comment-added",
+                "eventCreatedOn": 300,
+                "change": {k: ROW[k] for k in ("project", "branch", "number", "url")},
+                "patchSet": ROW["patchSets"][1],
+                "author": {"username": "core"},
+                "approvals": [
+                    {"type": "Workflow", "value": "1"},
+                    {"type": "Code-Review", "value": "2", "oldValue": "0"},
+                ],
+                "comment": "Patch Set 2: Code-Review+2 Workflow+1",
+            }
+        ),
+        "review",
+    )
+    assert streamed is not None
+    [queried] = [e for e in events_since(ROW, 220, "review") if e.kind == "comment-added"]
+    assert event_key(streamed) == event_key(queried)
+    other = events_since(ROW, 0, "review")
+    assert len({event_key(e) for e in other}) == len(other)
