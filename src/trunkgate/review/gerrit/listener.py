@@ -1,0 +1,246 @@
+"""Gerrit's events, followed: `gerrit stream-events` over SSH, each line
+turned into a review event for the scheduler. When the stream drops, it is
+opened again after a back-off (1 s doubling to a minute); before following
+it again, `gerrit query` finds what changed meanwhile, so no vote is lost,
+and events already handed on (from the stream or an earlier catch-up) are
+recognised and not handed on twice. Where it stands (the last event's
+time and the identities of recent events) is kept by a `Cursor`, in the
+store for a site, so a restart catches up too."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+import time
+from collections import deque
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncssh
+
+from trunkgate.config.sections import GerritSource
+from trunkgate.review.events import EventSink, ReviewEvent
+from trunkgate.review.gerrit.catchup import event_key, events_since
+from trunkgate.review.gerrit.stream import (
+    LONGEST_LINE,
+    GerritDataError,
+    event_from_stream,
+    query_rows,
+)
+
+log = logging.getLogger("trunkgate.review.gerrit")
+
+FIRST_DELAY_S = 1.0
+LONGEST_DELAY_S = 60.0
+CONNECT_TIMEOUT_S = 30.0
+#: Seconds before the last event that a catch-up looks back too (clocks, and
+#: events of one second), and at most how far back it looks at all.
+CATCH_UP_MARGIN_S = 60.0
+LONGEST_CATCH_UP_S = 7 * 86400.0
+#: Changes one catch-up reads at most (pages of PAGE).
+PAGE = 500
+MOST_CAUGHT_UP = 5000
+#: Event identities remembered, to know an event seen twice.
+MOST_REMEMBERED = 2000
+_CHUNK = 1 << 16
+
+
+@dataclass
+class Position:
+    """Where the listener stands: the time of the last event handed on, and
+    the identities of the latest ones."""
+
+    at: float | None = None
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=MOST_REMEMBERED))
+
+    def seen(self, event: ReviewEvent) -> bool:
+        return event_key(event) in self.recent
+
+    def note(self, event: ReviewEvent) -> None:
+        self.recent.append(event_key(event))
+        self.at = max(self.at or 0.0, event.at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "recent": list(self.recent)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Position:
+        found = cls(at=data.get("at"))
+        found.recent.extend(str(k) for k in data.get("recent", []))
+        return found
+
+
+class Cursor(Protocol):
+    async def load(self) -> Position: ...
+
+    async def save(self, position: Position) -> None: ...
+
+
+class MemoryCursor:
+    """A cursor that lives as long as the process (for tests and tools)."""
+
+    def __init__(self) -> None:
+        self.position = Position()
+
+    async def load(self) -> Position:
+        return self.position
+
+    async def save(self, position: Position) -> None:
+        self.position = position
+
+
+Connect = Callable[..., Any]
+
+
+class GerritListener:
+    """Hands on the events of `projects` of one Gerrit source to `sink`."""
+
+    def __init__(
+        self,
+        source: GerritSource,
+        key: Path | None,
+        sink: EventSink,
+        cursor: Cursor,
+        projects: Collection[str],
+        *,
+        known_hosts: Any = (),
+        clock: Callable[[], float] = time.time,
+        connect: Connect = asyncssh.connect,
+        first_delay: float = FIRST_DELAY_S,
+    ) -> None:
+        self.source = source
+        self.key = key
+        self.sink = sink
+        self.cursor = cursor
+        self.projects = frozenset(projects)
+        self.known_hosts = known_hosts
+        self.clock = clock
+        self.connect = connect
+        self.first_delay = first_delay
+        self.connected = asyncio.Event()
+        self.drops = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        position = await self.cursor.load()
+        if position.at is None:
+            # A new site starts from now: what came before is not its work.
+            position.at = self.clock()
+            await self.cursor.save(position)
+        delay = self.first_delay
+        while not stop.is_set():
+            try:
+                async with self.connect(
+                    self.source.server,
+                    self.source.port,
+                    username=self.source.user,
+                    client_keys=[str(self.key)] if self.key is not None else None,
+                    known_hosts=self.known_hosts,
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                ) as connection:
+                    stream = await connection.create_process(
+                        "gerrit stream-events", stdin=asyncssh.DEVNULL, encoding=None
+                    )
+                    # Followed from before the catch-up: nothing falls between.
+                    await self._catch_up(connection, position)
+                    self.connected.set()
+                    delay = self.first_delay
+                    await self._follow(stream, position, stop)
+            except (OSError, asyncssh.Error, GerritDataError) as exc:
+                self.drops += 1
+                log.warning(
+                    "gerrit source %s: no event stream from %s:%s (%s); again in %.0fs",
+                    self.source.name,
+                    self.source.server,
+                    self.source.port,
+                    exc,
+                    delay,
+                )
+            finally:
+                self.connected.clear()
+            if stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, LONGEST_DELAY_S)
+
+    async def _follow(
+        self, stream: asyncssh.SSHClientProcess[bytes], position: Position, stop: asyncio.Event
+    ) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        pending = b""
+        try:
+            while True:
+                reading = asyncio.ensure_future(stream.stdout.read(_CHUNK))
+                await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not reading.done():
+                    reading.cancel()
+                    return
+                chunk = reading.result()
+                if not chunk:
+                    raise ConnectionError("Gerrit closed the event stream")
+                *lines, pending = (pending + chunk).split(b"\n")
+                if len(pending) > LONGEST_LINE:
+                    log.warning(
+                        "gerrit source %s: a line over %d bytes dropped",
+                        self.source.name,
+                        LONGEST_LINE,
+                    )
+                    pending = b""
+                for line in lines:
+                    await self._hand_on_line(line, position)
+        finally:
+            stopping.cancel()
+            stream.close()
+
+    async def _hand_on_line(self, line: bytes, position: Position) -> None:
+        if not line.strip():
+            return
+        try:
+            event = event_from_stream(line, self.source.name)
+        except GerritDataError as exc:
+            log.warning("gerrit source %s: an event line skipped: %s", self.source.name, exc)
+            return
+        if event is not None:
+            await self._hand_on(event, position)
+
+    async def _hand_on(self, event: ReviewEvent, position: Position) -> None:
+        if event.project not in self.projects or position.seen(event):
+            return
+        await self.sink.emit(event)
+        position.note(event)
+        await self.cursor.save(position)
+
+    async def _catch_up(self, connection: asyncssh.SSHClientConnection, position: Position) -> None:
+        """What changed since the last event handed on (less a margin)."""
+        since = (position.at or self.clock()) - CATCH_UP_MARGIN_S
+        age = int(min(max(self.clock() - since, 1.0), LONGEST_CATCH_UP_S))
+        found: list[ReviewEvent] = []
+        for start in range(0, MOST_CAUGHT_UP, PAGE):
+            command = shlex.join(
+                [
+                    "gerrit",
+                    "query",
+                    "--format=JSON",
+                    "--patch-sets",
+                    "--all-approvals",
+                    f"--start={start}",
+                    "--",
+                    f"-age:{age}s",
+                    f"limit:{PAGE}",
+                ]
+            )
+            result = await connection.run(command, check=False, timeout=CONNECT_TIMEOUT_S)
+            if result.exit_status != 0:
+                raise GerritDataError(f"gerrit query failed: {str(result.stderr)[:500]}")
+            rows, stats = query_rows(str(result.stdout))
+            for row in rows:
+                if row.get("project") in self.projects:
+                    found += events_since(row, since, self.source.name)
+            if not (stats or {}).get("moreChanges"):
+                break
+        for event in sorted(found, key=lambda e: e.at):
+            await self._hand_on(event, position)

@@ -1,0 +1,131 @@
+"""Gerrit's SSH commands for the tests, as Gerrit documents them:
+`gerrit stream-events` (one JSON event a line, for as long as the client
+stays) and `gerrit query --format=JSON` (one change a line, then a stats
+line), on an asyncssh server on the loopback that lets in one client key.
+`drop()` cuts every connection, as a restarting Gerrit or a network would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncssh
+
+
+class Changes:
+    """Wakes whoever waits for a condition on the fake or the test's sink
+    each time something happens there: no polling."""
+
+    def __init__(self) -> None:
+        self._happened = asyncio.Event()
+
+    def notify(self) -> None:
+        # Everyone waiting now wakes; later waiters wait for the next.
+        self._happened.set()
+        self._happened = asyncio.Event()
+
+    async def until(self, predicate: Callable[[], bool], seconds: float = 20) -> None:
+        async with asyncio.timeout(seconds):
+            while not predicate():
+                await self._happened.wait()
+
+
+@dataclass
+class FakeGerritSsh:
+    client_key: asyncssh.SSHKey
+    host_key: asyncssh.SSHKey = field(
+        default_factory=lambda: asyncssh.generate_private_key("ssh-ed25519")
+    )
+    changes: Changes = field(default_factory=Changes)
+    attempts: int = 0
+    rows: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    queries: list[str] = field(default_factory=list)
+    _streams: set[asyncio.Queue[str | None]] = field(default_factory=set)
+    _connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
+    _server: asyncssh.SSHAcceptor | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.get_port())
+
+    def known_hosts(self) -> asyncssh.SSHKnownHosts:
+        public = self.host_key.export_public_key().decode().strip()
+        return asyncssh.import_known_hosts(f"[127.0.0.1]:{self.port} {public}\n")
+
+    async def start(self) -> None:
+        fake = self
+
+        class Server(asyncssh.SSHServer):
+            def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+                fake._connections.add(conn)
+                fake.attempts += 1
+                fake.changes.notify()
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                fake._connections.difference_update(
+                    c for c in list(fake._connections) if c.is_closed()
+                )
+
+        authorized = asyncssh.import_authorized_keys(self.client_key.export_public_key().decode())
+        self._server = await asyncssh.create_server(
+            Server,
+            "127.0.0.1",
+            0,
+            server_host_keys=[self.host_key],
+            authorized_client_keys=authorized,
+            process_factory=self._process,
+        )
+
+    async def stop(self) -> None:
+        self.drop()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def streaming(self) -> int:
+        return len(self._streams)
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """An event to every client following the stream."""
+        for queue in self._streams:
+            queue.put_nowait(json.dumps(event))
+
+    def drop(self) -> None:
+        for queue in self._streams:
+            queue.put_nowait(None)
+        for conn in list(self._connections):
+            conn.abort()
+        self._connections.clear()
+
+    async def _process(self, process: asyncssh.SSHServerProcess[str]) -> None:
+        command = process.command or ""
+        if command == "gerrit stream-events":
+            queue: asyncio.Queue[str | None] = asyncio.Queue()
+            self._streams.add(queue)
+            self.changes.notify()
+            try:
+                while (line := await queue.get()) is not None:
+                    process.stdout.write(line + "\n")
+            finally:
+                self._streams.discard(queue)
+                self.changes.notify()
+            process.exit(0)
+        elif command.startswith("gerrit query"):
+            self.queries.append(command)
+            start = int(re.search(r"--start=(\d+)", command).group(1))  # type: ignore[union-attr]
+            limit = int(re.search(r"limit:(\d+)", command).group(1))  # type: ignore[union-attr]
+            rows = list(self.rows.values())[start : start + limit]
+            for row in rows:
+                process.stdout.write(json.dumps(row) + "\n")
+            more = start + limit < len(self.rows)
+            stats = {"type": "stats", "rowCount": len(rows), "moreChanges": more}
+            process.stdout.write(json.dumps(stats) + "\n")
+            process.exit(0)
+        else:
+            process.stderr.write(f"fatal: {command.split()[0:2]}: not a Gerrit command\n")
+            process.exit(1)

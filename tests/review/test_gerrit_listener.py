@@ -1,0 +1,210 @@
+"""Gerrit's events followed over real SSH, against a server that speaks
+`gerrit stream-events` and `gerrit query` as Gerrit documents: events of
+the source's projects handed on as they come; when the stream drops, it is
+opened again, and what happened meanwhile is found by a query, each event
+handed on once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from tests.review.fakes.gerrit_ssh import Changes, FakeGerritSsh
+from trunkgate.config.sections import GerritSource
+from trunkgate.review.events import EventList, ReviewEvent
+from trunkgate.review.gerrit.listener import GerritListener, MemoryCursor
+
+CHANGE = {
+    "project": "acme/app",
+    "branch": "main",
+    "number": 7,
+    "url": "https://review.example.org/c/acme/app/+/7",
+}
+
+
+def patchset(number: int, created: float) -> dict[str, object]:
+    return {
+        "number": number,
+        "revision": f"{number}" * 40,
+        "ref": f"refs/changes/07/7/{number}",
+        "createdOn": int(created),
+        "uploader": {"username": "dev"},
+    }
+
+
+@pytest.fixture
+async def gerrit(tmp_path: Path) -> AsyncIterator[tuple[FakeGerritSsh, Path]]:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key_file = tmp_path / "gerrit-key"
+    key.write_private_key(key_file)
+    fake = FakeGerritSsh(client_key=key)
+    await fake.start()
+    try:
+        yield fake, key_file
+    finally:
+        await fake.stop()
+
+
+class Events(EventList):
+    """The events handed on, and a wake-up for whoever waits on them."""
+
+    def __init__(self, changes: Changes) -> None:
+        super().__init__()
+        self.changes = changes
+
+    async def emit(self, event: ReviewEvent) -> None:
+        await super().emit(event)
+        self.changes.notify()
+
+
+async def test_events_come_and_a_dropped_stream_is_caught_up_once(
+    gerrit: tuple[FakeGerritSsh, Path],
+) -> None:
+    fake, key = gerrit
+    source = GerritSource(
+        name="review",
+        driver="gerrit",
+        server="127.0.0.1",
+        port=fake.port,
+        user="trunkgate",
+        ssh_key=str(key),
+    )
+    sink = Events(fake.changes)
+    listener = GerritListener(
+        source,
+        key,
+        sink,
+        MemoryCursor(),
+        ["acme/app"],
+        known_hosts=fake.known_hosts(),
+        first_delay=0.05,
+    )
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(listener.run(stop))
+    try:
+        await fake.changes.until(lambda: fake.streaming() == 1)
+        now = time.time()
+        fake.publish(
+            {
+                "type": "patchset-created",
+                "eventCreatedOn": int(now),
+                "change": CHANGE,
+                "patchSet": patchset(1, now),
+                "uploader": {"username": "dev"},
+            }
+        )
+        fake.publish(
+            {
+                "type": "patchset-created",
+                "eventCreatedOn": int(now),
+                "change": {**CHANGE, "project": "not/ours"},
+                "patchSet": patchset(1, now),
+            }
+        )
+        fake.publish({"type": "reviewer-added", "change": CHANGE})
+        await fake.changes.until(lambda: len(sink.events) == 1)
+        assert sink.kinds() == ["patchset-created"]
+
+        # Gerrit goes away; a vote is cast while it is gone.
+        fake.drop()
+        voted = now + 5
+        fake.rows[("acme/app", 7)] = {
+            **CHANGE,
+            "status": "NEW",
+            "createdOn": int(now),
+            "lastUpdated": int(voted),
+            "owner": {"username": "dev"},
+            "patchSets": [
+                {
+                    **patchset(1, now),
+                    "approvals": [
+                        {
+                            "type": "Code-Review",
+                            "value": "2",
+                            "by": {"username": "core"},
+                            "grantedOn": int(voted),
+                        },
+                        {
+                            "type": "Workflow",
+                            "value": "1",
+                            "by": {"username": "core"},
+                            "grantedOn": int(voted),
+                        },
+                    ],
+                }
+            ],
+        }
+        await fake.changes.until(lambda: len(sink.events) == 2)
+        vote = sink.events[1]
+        assert vote.kind == "comment-added"
+        assert vote.approvals == (("Code-Review", 2), ("Workflow", 1))
+        assert listener.drops == 1
+        assert fake.queries  # found by a query
+
+        # The stream, open again, carries what comes next; what it carries
+        # that the catch-up already handed on is not handed on again.
+        await fake.changes.until(lambda: fake.streaming() == 1)
+        fake.publish(
+            {
+                "type": "comment-added",
+                "eventCreatedOn": int(voted),
+                "change": CHANGE,
+                "patchSet": patchset(1, now),
+                "author": {"username": "core"},
+                "approvals": [
+                    {"type": "Code-Review", "value": "2"},
+                    {"type": "Workflow", "value": "1"},
+                ],
+                "comment": "Patch Set 1: Code-Review+2 Workflow+1",
+            }
+        )
+        fake.publish(
+            {
+                "type": "change-merged",
+                "eventCreatedOn": int(voted) + 1,
+                "change": CHANGE,
+                "patchSet": patchset(1, now),
+                "submitter": {"username": "core"},
+            }
+        )
+        await fake.changes.until(lambda: len(sink.events) == 3)
+        assert sink.kinds() == ["patchset-created", "comment-added", "change-merged"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+
+
+async def test_a_server_that_refuses_the_key_is_tried_again_with_back_off(
+    gerrit: tuple[FakeGerritSsh, Path], tmp_path: Path
+) -> None:
+    fake, _ = gerrit
+    stranger = tmp_path / "stranger"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(stranger)
+    source = GerritSource(
+        name="review",
+        driver="gerrit",
+        server="127.0.0.1",
+        port=fake.port,
+        user="trunkgate",
+        ssh_key=str(stranger),
+    )
+    listener = GerritListener(
+        source,
+        stranger,
+        EventList(),
+        MemoryCursor(),
+        ["acme/app"],
+        known_hosts=fake.known_hosts(),
+        first_delay=0.05,
+    )
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(listener.run(stop))
+    await fake.changes.until(lambda: fake.attempts >= 3)
+    stop.set()
+    await asyncio.wait_for(running, 10)
+    assert fake.streaming() == 0
