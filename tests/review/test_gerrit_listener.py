@@ -17,7 +17,8 @@ import pytest
 from tests.review.fakes.gerrit_ssh import Changes, FakeGerritSsh
 from trunkgate.config.sections import GerritSource
 from trunkgate.review.events import EventList, ReviewEvent
-from trunkgate.review.gerrit.listener import GerritListener, MemoryCursor
+from trunkgate.review.gerrit.listener import GerritListener, MemoryCursor, Position, StoredCursor
+from trunkgate.store import StoreSettings, open_store
 
 CHANGE = {
     "project": "acme/app",
@@ -208,3 +209,20 @@ async def test_a_server_that_refuses_the_key_is_tried_again_with_back_off(
     stop.set()
     await asyncio.wait_for(running, 10)
     assert fake.streaming() == 0
+
+
+async def test_where_the_listener_stands_outlives_a_restart(tmp_path: Path) -> None:
+    store = await open_store(StoreSettings(backend="sqlite", path=tmp_path / "store.db"))
+    try:
+        cursor = StoredCursor(store, "review")
+        assert (await cursor.load()).at is None
+        position = Position(at=1000.0)
+        position.recent.append("comment-added|acme/app|7|1")
+        await cursor.save(position)
+        position.at = 1001.0
+        await cursor.save(position)
+        again = await StoredCursor(store, "review").load()
+        assert again.at == 1001.0
+        assert list(again.recent) == ["comment-added|acme/app|7|1"]
+    finally:
+        await store.close()

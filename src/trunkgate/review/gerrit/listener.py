@@ -31,8 +31,12 @@ from trunkgate.review.gerrit.stream import (
     event_from_stream,
     query_rows,
 )
+from trunkgate.store import NoRecord, Store
 
 log = logging.getLogger("trunkgate.review.gerrit")
+
+#: Where sources keep what they need between runs.
+SOURCES = "/sources"
 
 FIRST_DELAY_S = 1.0
 LONGEST_DELAY_S = 60.0
@@ -91,6 +95,27 @@ class MemoryCursor:
 
     async def save(self, position: Position) -> None:
         self.position = position
+
+
+class StoredCursor:
+    """A source's cursor in the site's store, at /sources/<name>/stream: a
+    restarted site catches up from where the last one stood."""
+
+    def __init__(self, store: Store, source: str) -> None:
+        self.store = store
+        self.path = f"{SOURCES}/{source}/stream"
+
+    async def load(self) -> Position:
+        record = await self.store.get(self.path)
+        if record is None or not isinstance(record.value, dict):
+            return Position()
+        return Position.from_dict(record.value)
+
+    async def save(self, position: Position) -> None:
+        try:
+            await self.store.set(self.path, position.to_dict(), version=None)
+        except NoRecord:
+            await self.store.create(self.path, position.to_dict())
 
 
 Connect = Callable[..., Any]
