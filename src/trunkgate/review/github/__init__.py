@@ -1,0 +1,1 @@
+"""The GitHub review source: webhooks in, the REST API out."""
