@@ -11,6 +11,7 @@ import pytest
 
 from trunkgate.review.events import ReviewEvent
 from trunkgate.review.gerrit.stream import (
+    DroppedOutput,
     GerritDataError,
     change_from_query,
     event_from_stream,
@@ -145,8 +146,13 @@ def test_a_branch_that_moved_is_a_ref_update_and_a_change_ref_is_not() -> None:
 
 
 def test_kinds_trunkgate_does_not_act_on_are_passed_over() -> None:
-    for kind in ("reviewer-added", "topic-changed", "project-created", "dropped-output"):
+    for kind in ("reviewer-added", "topic-changed", "project-created"):
         assert event_from_stream(line(type=kind, change=CHANGE), "review") is None
+
+
+def test_events_gerrit_dropped_for_a_slow_reader_are_said_so() -> None:
+    with pytest.raises(DroppedOutput):
+        event_from_stream(line(type="dropped-output"), "review")
 
 
 @pytest.mark.parametrize(
@@ -158,6 +164,10 @@ def test_kinds_trunkgate_does_not_act_on_are_passed_over() -> None:
         (
             line(type="comment-added", change={**CHANGE, "number": "x"}, patchSet=PATCHSET),
             "'change.number' is not a number",
+        ),
+        (
+            line(type="comment-added", change={**CHANGE, "number": "NaN"}, patchSet=PATCHSET),
+            "'change.number' is not a number Gerrit writes",
         ),
         (
             line(type="patchset-created", change={**CHANGE, "project": ""}, patchSet=PATCHSET),

@@ -27,6 +27,7 @@ from trunkgate.review.events import EventSink, ReviewEvent
 from trunkgate.review.gerrit.catchup import event_key, events_since
 from trunkgate.review.gerrit.stream import (
     LONGEST_LINE,
+    DroppedOutput,
     GerritDataError,
     event_from_stream,
     query_rows,
@@ -41,6 +42,8 @@ SOURCES = "/sources"
 FIRST_DELAY_S = 1.0
 LONGEST_DELAY_S = 60.0
 CONNECT_TIMEOUT_S = 30.0
+KEEPALIVE_S = 30.0
+KEEPALIVE_COUNT = 3
 #: Seconds before the last event that a catch-up looks back too (clocks, and
 #: events of one second), and at most how far back it looks at all.
 CATCH_UP_MARGIN_S = 60.0
@@ -148,6 +151,7 @@ class GerritListener:
         self.first_delay = first_delay
         self.connected = asyncio.Event()
         self.drops = 0
+        self.healthy = False
 
     async def run(self, stop: asyncio.Event) -> None:
         position = await self.cursor.load()
@@ -157,6 +161,7 @@ class GerritListener:
             await self.cursor.save(position)
         delay = self.first_delay
         while not stop.is_set():
+            self.healthy = False
             try:
                 async with self.connect(
                     self.source.server,
@@ -165,6 +170,10 @@ class GerritListener:
                     client_keys=[str(self.key)] if self.key is not None else None,
                     known_hosts=self.known_hosts,
                     connect_timeout=CONNECT_TIMEOUT_S,
+                    # A stream may be idle for hours: a dead link is found
+                    # in a minute and a half, not when TCP gives up.
+                    keepalive_interval=KEEPALIVE_S,
+                    keepalive_count_max=KEEPALIVE_COUNT,
                 ) as connection:
                     stream = await connection.create_process(
                         "gerrit stream-events", stdin=asyncssh.DEVNULL, encoding=None
@@ -172,30 +181,38 @@ class GerritListener:
                     # Followed from before the catch-up: nothing falls between.
                     await self._catch_up(connection, position)
                     self.connected.set()
-                    delay = self.first_delay
                     await self._follow(stream, position, stop)
             except (OSError, asyncssh.Error, GerritDataError) as exc:
-                self.drops += 1
-                log.warning(
-                    "gerrit source %s: no event stream from %s:%s (%s); again in %.0fs",
-                    self.source.name,
-                    self.source.server,
-                    self.source.port,
-                    exc,
-                    delay,
-                )
+                self._dropped(exc, delay)
+            except Exception as exc:  # our own fault (the store, the sink): logged, tried again
+                log.exception("gerrit source %s: the listener failed", self.source.name)
+                self._dropped(exc, delay)
             finally:
                 self.connected.clear()
+            # Only a stream that carried something, or stayed a while, was
+            # working: one refused at once backs off further.
+            delay = self.first_delay if self.healthy else min(delay * 2, LONGEST_DELAY_S)
             if stop.is_set():
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, LONGEST_DELAY_S)
+
+    def _dropped(self, exc: BaseException, delay: float) -> None:
+        self.drops += 1
+        log.warning(
+            "gerrit source %s: no event stream from %s:%s (%s); again in %.1fs",
+            self.source.name,
+            self.source.server,
+            self.source.port,
+            exc,
+            delay,
+        )
 
     async def _follow(
         self, stream: asyncssh.SSHClientProcess[bytes], position: Position, stop: asyncio.Event
     ) -> None:
         stopping = asyncio.ensure_future(stop.wait())
+        opened = self.clock()
         pending = b""
         try:
             while True:
@@ -206,7 +223,13 @@ class GerritListener:
                     return
                 chunk = reading.result()
                 if not chunk:
-                    raise ConnectionError("Gerrit closed the event stream")
+                    said = (await stream.stderr.read(2000)).decode("utf-8", "replace").strip()
+                    raise ConnectionError(
+                        "Gerrit closed the event stream"
+                        + (f" (exit {stream.exit_status}: {said})" if said else "")
+                    )
+                if self.clock() - opened >= LONGEST_DELAY_S:
+                    self.healthy = True
                 *lines, pending = (pending + chunk).split(b"\n")
                 if len(pending) > LONGEST_LINE:
                     log.warning(
@@ -226,9 +249,13 @@ class GerritListener:
             return
         try:
             event = event_from_stream(line, self.source.name)
+        except DroppedOutput:
+            # Gerrit threw events away for a slow reader: a catch-up finds them.
+            raise ConnectionError("Gerrit dropped events for this reader") from None
         except GerritDataError as exc:
             log.warning("gerrit source %s: an event line skipped: %s", self.source.name, exc)
             return
+        self.healthy = True
         if event is not None:
             await self._hand_on(event, position)
 
@@ -240,11 +267,22 @@ class GerritListener:
         await self.cursor.save(position)
 
     async def _catch_up(self, connection: asyncssh.SSHClientConnection, position: Position) -> None:
-        """What changed since the last event handed on (less a margin)."""
+        """What changed in the source's projects since the last event handed
+        on (less a margin): each change once, however the pages shift."""
         since = (position.at or self.clock()) - CATCH_UP_MARGIN_S
         age = int(min(max(self.clock() - since, 1.0), LONGEST_CATCH_UP_S))
-        found: list[ReviewEvent] = []
+        if self.clock() - since > LONGEST_CATCH_UP_S:
+            log.warning(
+                "gerrit source %s: down for more than %d days; changes older than that "
+                "are not caught up",
+                self.source.name,
+                LONGEST_CATCH_UP_S // 86400,
+            )
+        projects = " OR ".join(f"project:{p}" for p in sorted(self.projects))
+        rows: dict[tuple[str, int], dict[str, Any]] = {}
         for start in range(0, MOST_CAUGHT_UP, PAGE):
+            # Pages overlap by a tenth: a change updated between two pages
+            # moves to the front, and the overlap keeps the rest in view.
             command = shlex.join(
                 [
                     "gerrit",
@@ -252,8 +290,9 @@ class GerritListener:
                     "--format=JSON",
                     "--patch-sets",
                     "--all-approvals",
-                    f"--start={start}",
+                    f"--start={max(start - PAGE // 10, 0)}",
                     "--",
+                    f"({projects})",
                     f"-age:{age}s",
                     f"limit:{PAGE}",
                 ]
@@ -261,11 +300,31 @@ class GerritListener:
             result = await connection.run(command, check=False, timeout=CONNECT_TIMEOUT_S)
             if result.exit_status != 0:
                 raise GerritDataError(f"gerrit query failed: {str(result.stderr)[:500]}")
-            rows, stats = query_rows(str(result.stdout))
-            for row in rows:
-                if row.get("project") in self.projects:
-                    found += events_since(row, since, self.source.name)
+            page, stats = query_rows(str(result.stdout))
+            for row in page:
+                key = (str(row.get("project")), int(str(row.get("number", 0)) or 0))
+                rows.setdefault(key, row)
             if not (stats or {}).get("moreChanges"):
                 break
+        else:
+            log.warning(
+                "gerrit source %s: more than %d changes to catch up; the oldest are left",
+                self.source.name,
+                MOST_CAUGHT_UP,
+            )
+        found: list[ReviewEvent] = []
+        for (project, number), row in rows.items():
+            if project not in self.projects:
+                continue
+            try:
+                found += events_since(row, since, self.source.name)
+            except GerritDataError as exc:
+                log.warning(
+                    "gerrit source %s: change %s of %s not caught up: %s",
+                    self.source.name,
+                    number,
+                    project,
+                    exc,
+                )
         for event in sorted(found, key=lambda e: e.at):
             await self._hand_on(event, position)

@@ -8,6 +8,7 @@ what is wrong, and an event of a kind trunkgate does not act on is None.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,11 @@ class GerritDataError(ValueError):
     """A line is not what Gerrit writes; the message says what is wrong."""
 
 
+class DroppedOutput(Exception):
+    """Gerrit says it threw events away for a reader too slow (its
+    `dropped-output` event): what they were, only a catch-up can tell."""
+
+
 def parse_line(line: str | bytes) -> dict[str, Any]:
     if len(line) > LONGEST_LINE:
         raise GerritDataError(f"a line of {len(line)} bytes, more than {LONGEST_LINE}")
@@ -57,6 +63,8 @@ def event_from_stream(line: str | bytes, source: str) -> ReviewEvent | None:
     """The review event of one `stream-events` line; None for a kind
     trunkgate does not act on (reviewer-added, topic-changed, ...)."""
     data = parse_line(line)
+    if data.get("type") == "dropped-output":
+        raise DroppedOutput()
     kind = KINDS.get(str(data.get("type", "")))
     if kind is None:
         return None
@@ -197,9 +205,12 @@ def _number(value: Any, name: str) -> float:
     """Gerrit writes some numbers as strings (change numbers before 2.14,
     approval values always)."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise GerritDataError(f"'{name}' is not a number: {value!r}"[:200]) from None
+    if not math.isfinite(number) or abs(number) > 2**53:
+        raise GerritDataError(f"'{name}' is not a number Gerrit writes: {value!r}"[:200])
+    return number
 
 
 def _account(value: Any) -> str | None:
