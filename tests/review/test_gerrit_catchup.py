@@ -5,8 +5,9 @@ the same identity as the stream's own."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
-from trunkgate.review.gerrit.catchup import event_key, events_since
+from trunkgate.review.gerrit.catchup import event_key, events_since, same_event
 from trunkgate.review.gerrit.stream import event_from_stream
 
 ROW = {
@@ -60,13 +61,14 @@ def test_an_event_seen_in_the_stream_and_in_a_query_has_one_identity() -> None:
         json.dumps(
             {
                 "type": "comment-added",
-                "eventCreatedOn": 300,
+                "eventCreatedOn": 302,  # stamped apart from the vote's grantedOn
                 "change": {k: ROW[k] for k in ("project", "branch", "number", "url")},
                 "patchSet": ROW["patchSets"][1],
                 "author": {"username": "core"},
                 "approvals": [
-                    {"type": "Workflow", "value": "1"},
+                    {"type": "Workflow", "value": "1", "oldValue": "0"},
                     {"type": "Code-Review", "value": "2", "oldValue": "0"},
+                    {"type": "Verified", "value": "1"},
                 ],
                 "comment": "Patch Set 2: Code-Review+2 Workflow+1",
             }
@@ -75,6 +77,11 @@ def test_an_event_seen_in_the_stream_and_in_a_query_has_one_identity() -> None:
     )
     assert streamed is not None
     [queried] = [e for e in events_since(ROW, 220, "review") if e.kind == "comment-added"]
-    assert event_key(streamed) == event_key(queried)
+    assert same_event(event_key(streamed), streamed.at, event_key(queried), queried.at)
+    # The same votes by someone else, or a minute later, are another event.
+    other = replace(streamed, user="ci")
+    assert not same_event(event_key(other), other.at, event_key(queried), queried.at)
+    later = replace(streamed, at=streamed.at + 60)
+    assert not same_event(event_key(later), later.at, event_key(queried), queried.at)
     other = events_since(ROW, 0, "review")
     assert len({event_key(e) for e in other}) == len(other)

@@ -217,12 +217,12 @@ async def test_where_the_listener_stands_outlives_a_restart(tmp_path: Path) -> N
         cursor = StoredCursor(store, "review")
         assert (await cursor.load()).at is None
         position = Position(at=1000.0)
-        position.recent.append("comment-added|acme/app|7|1")
+        position.recent.append(("comment-added|acme/app|7|1", 999.0))
         await cursor.save(position)
         position.at = 1001.0
         await cursor.save(position)
         again = await StoredCursor(store, "review").load()
         assert again.at == 1001.0
-        assert list(again.recent) == ["comment-added|acme/app|7|1"]
+        assert list(again.recent) == [("comment-added|acme/app|7|1", 999.0)]
     finally:
         await store.close()

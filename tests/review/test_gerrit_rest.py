@@ -70,9 +70,18 @@ async def test_a_submit_merges_or_is_refused_with_gerrits_reason(gerrit: FakeGer
     assert "(409)" in str(refused.value)
 
 
-async def test_wrong_credentials_are_refused_and_say_what_to_check(gerrit: FakeGerrit) -> None:
-    with pytest.raises(GerritRefused, match="password-file"):
+async def test_wrong_credentials_are_the_sites_fault_and_say_what_to_check(
+    gerrit: FakeGerrit,
+) -> None:
+    with pytest.raises(GerritUnavailable, match="password-file"):
         await client(gerrit, password="wrong-password").change("acme/app", 5)
+
+
+async def test_a_redirect_is_never_followed_with_the_credentials(gerrit: FakeGerrit) -> None:
+    gerrit.submit_answer = (302, b"")
+    with pytest.raises(GerritUnavailable, match="redirect"):
+        await client(gerrit).submit("acme/app", 5)
+    assert gerrit.submitted == []
 
 
 async def test_a_server_that_fails_or_is_gone_is_unavailable_not_a_refusal(

@@ -56,7 +56,9 @@ def test_a_comment_with_votes_carries_its_approvals_and_text() -> None:
                     "value": "2",
                     "oldValue": "0",
                 },
-                {"type": "Workflow", "description": "Workflow", "value": "1"},
+                {"type": "Workflow", "description": "Workflow", "value": "1", "oldValue": "0"},
+                # Since Gerrit 2.13 every label is listed; this one did not change.
+                {"type": "Verified", "description": "Verified", "value": "1"},
             ],
             comment="Patch Set 2: Code-Review+2 Workflow+1\n\nrecheck",
         ),
@@ -143,6 +145,20 @@ def test_a_branch_that_moved_is_a_ref_update_and_a_change_ref_is_not() -> None:
             )
             is None
         )
+
+
+def test_before_gerrit_2_13_every_listed_label_is_a_vote_cast() -> None:
+    event = event_from_stream(
+        line(
+            type="comment-added",
+            change=CHANGE,
+            patchSet=PATCHSET,
+            approvals=[{"type": "Code-Review", "value": "-1"}, {"type": "Verified", "value": "1"}],
+        ),
+        "review",
+    )
+    assert event is not None
+    assert event.approvals == (("Code-Review", -1), ("Verified", 1))
 
 
 def test_kinds_trunkgate_does_not_act_on_are_passed_over() -> None:

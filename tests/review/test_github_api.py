@@ -25,6 +25,9 @@ def test_a_spent_limit_is_waited_out_until_github_says() -> None:
     # A reset in the past (clocks differ) still waits a moment, never zero.
     assert rate_limit_wait(403, {**spent, "X-RateLimit-Reset": str(int(NOW) - 5)}, NOW) == 1.0
     assert rate_limit_wait(429, {}, NOW) == SECONDARY_WAIT_S
+    assert rate_limit_wait(429, {"Retry-After": "0"}, NOW) == 1.0
+    secondary = '{"message": "You have exceeded a secondary rate limit. Please wait."}'
+    assert rate_limit_wait(403, {"X-RateLimit-Remaining": "4000"}, NOW, secondary) == 60
 
 
 def test_other_answers_are_no_limit() -> None:

@@ -96,5 +96,7 @@ class FakeGerrit:
         kind = "application/json" if json_body else "text/plain"
         handler.send_header("Content-Type", f"{kind}; charset=UTF-8")
         handler.send_header("Content-Length", str(len(data)))
+        if 300 <= status < 400:  # somewhere that would take whatever it is sent
+            handler.send_header("Location", "/a/changes/acme%2Fapp~5")
         handler.end_headers()
         handler.wfile.write(data)

@@ -13,10 +13,19 @@ from trunkgate.review.events import EventKind, ReviewEvent
 from trunkgate.review.gerrit.stream import change_from_query
 from trunkgate.review.model import ChangeStatus
 
+#: Kinds that happen once to a change's patch set (or a branch's commit):
+#: their identity needs no time.
+ONCE = frozenset({"patchset-created", "change-merged", "ref-updated"})
+#: Seconds between the stream's stamp of an event and the query's stamp of
+#: the same vote: Gerrit stamps them apart.
+SAME_MOMENT_S = 5.0
+
 
 def event_key(event: ReviewEvent) -> str:
-    """Who did what to which change's patch set, and when: equal for the
-    stream's event and the one made from a query."""
+    """Who did what to which change's patch set: equal for the stream's
+    event and the one made from a query (the time is compared apart, with
+    a tolerance: see `same_event`)."""
+    once = event.kind in ONCE
     votes = ",".join(f"{label}={value}" for label, value in sorted(event.approvals))
     return "|".join(
         str(part)
@@ -24,13 +33,19 @@ def event_key(event: ReviewEvent) -> str:
             event.kind,
             event.project,
             event.change,
-            event.patchset,
+            event.patchset if event.kind != "change-merged" else "",
+            event.commit if event.kind in ("patchset-created", "ref-updated") else "",
             event.ref if event.kind == "ref-updated" else "",
-            event.commit if event.kind == "ref-updated" else "",
-            votes,
-            int(event.at),
+            "" if once else event.user,
+            "" if once else votes,
         )
     )
+
+
+def same_event(key: str, at: float, other_key: str, other_at: float) -> bool:
+    if key != other_key:
+        return False
+    return key.split("|", 1)[0] in ONCE or abs(at - other_at) <= SAME_MOMENT_S
 
 
 def events_since(row: Mapping[str, Any], since: float, source: str) -> list[ReviewEvent]:

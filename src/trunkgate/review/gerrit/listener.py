@@ -24,7 +24,7 @@ import asyncssh
 
 from trunkgate.config.sections import GerritSource
 from trunkgate.review.events import EventSink, ReviewEvent
-from trunkgate.review.gerrit.catchup import event_key, events_since
+from trunkgate.review.gerrit.catchup import event_key, events_since, same_event
 from trunkgate.review.gerrit.stream import (
     LONGEST_LINE,
     DroppedOutput,
@@ -62,22 +62,25 @@ class Position:
     the identities of the latest ones."""
 
     at: float | None = None
-    recent: deque[str] = field(default_factory=lambda: deque(maxlen=MOST_REMEMBERED))
+    recent: deque[tuple[str, float]] = field(default_factory=lambda: deque(maxlen=MOST_REMEMBERED))
 
     def seen(self, event: ReviewEvent) -> bool:
-        return event_key(event) in self.recent
+        key = event_key(event)
+        return any(same_event(key, event.at, k, at) for k, at in self.recent)
 
     def note(self, event: ReviewEvent) -> None:
-        self.recent.append(event_key(event))
+        self.recent.append((event_key(event), event.at))
         self.at = max(self.at or 0.0, event.at)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "recent": list(self.recent)}
+        return {"at": self.at, "recent": [list(pair) for pair in self.recent]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Position:
         found = cls(at=data.get("at"))
-        found.recent.extend(str(k) for k in data.get("recent", []))
+        for pair in data.get("recent", []):
+            if isinstance(pair, list) and len(pair) == 2:
+                found.recent.append((str(pair[0]), float(pair[1])))
         return found
 
 

@@ -109,7 +109,7 @@ class GerritRest:
         if data is not None:
             request.add_header("Content-Type", "application/json; charset=UTF-8")
         try:
-            with urllib.request.urlopen(request, timeout=CALL_TIMEOUT_S) as answer:
+            with _OPENER.open(request, timeout=CALL_TIMEOUT_S) as answer:
                 return json_answer(answer.read(LONGEST_ANSWER))
         except urllib.error.HTTPError as error:
             with error:
@@ -119,14 +119,37 @@ class GerritRest:
             raise GerritUnavailable(f"Gerrit at {self.base_url} did not answer: {exc}") from None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, never followed: following one would send
+    the credentials elsewhere (and turn a submit into a GET)."""
+
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _failure(method: str, path: str, status: int, reason: str) -> Exception:
-    """What an HTTP error from Gerrit means for the gate."""
+    """What an HTTP error from Gerrit means for the gate: a refusal of this
+    change is the change's (the item fails with Gerrit's reason); wrong
+    credentials, a limit, a redirect or a server error are the site's
+    (tried again, never reported as the change's fault)."""
     what = f"{method} {path.split('?', maxsplit=1)[0]}"
-    if status >= 500:
+    if status >= 500 or status == 429:
         return GerritUnavailable(f"Gerrit failed {what} ({status}): {reason}")
-    if status in (401, 403):
+    if status == 401:
+        return GerritUnavailable(
+            f"Gerrit did not take our credentials for {what} ({status}); check the "
+            "source's user and password-file"
+        )
+    if 300 <= status < 400:
+        return GerritUnavailable(
+            f"Gerrit answered {what} with a redirect ({status}); check the source's web-url"
+        )
+    if status == 403:
         return GerritRefused(
             f"Gerrit refused {what} ({status}): {reason or 'not allowed'}; check the "
-            "source's user and password-file and the account's permissions"
+            "account's permissions"
         )
     return GerritRefused(f"Gerrit refused {what} ({status}): {reason}")

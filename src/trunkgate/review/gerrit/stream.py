@@ -230,10 +230,13 @@ def _comment(data: Mapping[str, Any]) -> str | None:
 
 
 def _approvals(value: Any) -> tuple[tuple[str, int], ...]:
+    """The votes a comment cast. Since Gerrit 2.13 a comment lists every
+    label, with `oldValue` on those it changed: only those count then."""
     if not isinstance(value, list):
         return ()
-    found = []
-    for approval in value:
-        if isinstance(approval, dict) and "type" in approval:
-            found.append((str(approval["type"]), int(_number(approval.get("value", 0), "value"))))
-    return tuple(found)
+    listed = [a for a in value if isinstance(a, dict) and "type" in a]
+    if any("oldValue" in a for a in listed):
+        listed = [a for a in listed if "oldValue" in a and a["oldValue"] != a.get("value")]
+    return tuple(
+        (str(a["type"]), int(_number(a.get("value", 0), "approvals.value"))) for a in listed
+    )

@@ -21,21 +21,24 @@ SECONDARY_WAIT_S = 60.0
 LONGEST_SUMMARY = 65_535
 
 
-def rate_limit_wait(status: int, headers: Mapping[str, str], now: float) -> float | None:
+def rate_limit_wait(
+    status: int, headers: Mapping[str, str], now: float, body: str = ""
+) -> float | None:
     """Seconds to wait before asking again, when an answer says a limit is
-    spent; None when it does not."""
+    spent (its headers, or the message of a secondary limit); None when it
+    does not."""
     lowered = {k.lower(): v for k, v in headers.items()}
     if status not in (403, 429):
         return None
     retry_after = lowered.get("retry-after")
     if retry_after is not None and retry_after.strip().isdigit():
-        return min(float(retry_after), LONGEST_WAIT_S)
+        return min(max(float(retry_after), 1.0), LONGEST_WAIT_S)
     if lowered.get("x-ratelimit-remaining") == "0":
         reset = lowered.get("x-ratelimit-reset", "")
         if reset.strip().isdigit():
             return min(max(float(reset) - now, 1.0), LONGEST_WAIT_S)
         return SECONDARY_WAIT_S
-    if status == 429:
+    if status == 429 or "secondary rate limit" in body.lower():
         return SECONDARY_WAIT_S
     return None
 
