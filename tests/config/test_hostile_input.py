@@ -293,6 +293,7 @@ def test_ports_and_votes_out_of_range_are_refused(tmp_path: Path) -> None:
             server: review.example.org
             user: gate
             port: 70000
+            ssh-key: keys/gerrit
         pipelines:
           - name: check
             manager: independent

@@ -40,6 +40,7 @@ sources:
     server: review.example.org
     user: gate
     port: 29418
+    ssh-key: keys/gerrit
 providers:
   - name: local
     driver: namespace

@@ -94,20 +94,29 @@ def test_commands_that_only_read_the_site_need_no_secret(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("settings", "said"),
     [
-        ("app-id: 7", "an App needs both app-id and app-key"),
-        ("app-key: k.pem", "an App needs both app-id and app-key"),
-        ("api-url: https://ghe.example.org/api/v3", "say how to sign in"),
-        ("token-file: t\n            merge-method: fast", "merge-method"),
+        ("driver: github\n            app-id: 7", "an App needs both app-id and app-key"),
+        ("driver: github\n            app-key: k.pem", "an App needs both app-id and app-key"),
+        ("driver: github\n            webhook-secret-file: w", "say how to sign in"),
+        (
+            "driver: github\n            token-file: t\n            merge-method: fast",
+            "merge-method",
+        ),
+        ("driver: github\n            token-file: t", "webhook-secret-file is needed"),
+        ("driver: gerrit\n            server: r\n            user: u", "ssh-key is needed"),
+        (
+            "driver: gerrit\n            server: r\n            user: u\n            ssh-key: k"
+            "\n            web-url: https://r",
+            "web-url and password-file go together",
+        ),
     ],
 )
-def test_a_github_source_says_how_it_signs_in(tmp_path: Path, settings: str, said: str) -> None:
+def test_a_source_that_cannot_work_is_refused(tmp_path: Path, settings: str, said: str) -> None:
     found = problems(
         tmp_path,
         LABELS
         + f"""\
         sources:
           - name: hub
-            driver: github
             {settings}
 """,
     )

@@ -160,6 +160,17 @@ class GerritSource(ConfigModel):
 
     SECRET_FILES: ClassVar[tuple[str, ...]] = ("ssh_key", "password_file")
 
+    @model_validator(mode="after")
+    def _can_work(self) -> GerritSource:
+        if self.ssh_key is None:
+            raise ValueError("ssh-key is needed: events come over SSH as the source's user")
+        if (self.web_url is None) != (self.password_file is None):
+            raise ValueError(
+                "web-url and password-file go together: reports and submits are made over "
+                "REST at web-url with the user's HTTP password"
+            )
+        return self
+
 
 class GitHubSource(ConfigModel):
     """GitHub (or GitHub Enterprise at `api_url`): as an App (`app_id` and
@@ -183,6 +194,10 @@ class GitHubSource(ConfigModel):
             raise ValueError("an App needs both app-id and app-key")
         if self.app_id is None and self.token_file is None:
             raise ValueError("say how to sign in: app-id with app-key, or token-file")
+        if self.webhook_secret_file is None:
+            raise ValueError(
+                "webhook-secret-file is needed: a delivery is taken only when signed with it"
+            )
         return self
 
 
