@@ -303,8 +303,8 @@ def test_ports_and_votes_out_of_range_are_refused(tmp_path: Path) -> None:
     )
     assert found == [
         "trunkgate.yaml:6:5: 'port' must be less than or equal to 65535",
-        "trunkgate.yaml:10:15: 'vote' must be less than or equal to 2",
-        "trunkgate.yaml:11:15: 'vote' must be greater than or equal to -2",
+        "trunkgate.yaml:11:15: 'vote' must be less than or equal to 2",
+        "trunkgate.yaml:12:15: 'vote' must be greater than or equal to -2",
     ]
 
 
