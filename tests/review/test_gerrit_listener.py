@@ -205,10 +205,12 @@ async def test_a_server_that_refuses_the_key_is_tried_again_with_back_off(
     )
     stop = asyncio.Event()
     running = asyncio.ensure_future(listener.run(stop))
-    await fake.changes.until(lambda: fake.attempts >= 3)
+    await fake.changes.until(lambda: fake.attempts >= 4)
     stop.set()
     await asyncio.wait_for(running, 10)
     assert fake.streaming() == 0
+    # Each refusal waits twice as long as the one before.
+    assert list(listener.waits)[:3] == [0.05, 0.1, 0.2]
 
 
 async def test_where_the_listener_stands_outlives_a_restart(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,10 +109,21 @@ class FakeGerritSsh:
             queue: asyncio.Queue[str | None] = asyncio.Queue()
             self._streams.add(queue)
             self.changes.notify()
+            # The stream ends when the client goes, as Gerrit's does.
+            closing = asyncio.ensure_future(process.channel.wait_closed())
             try:
-                while (line := await queue.get()) is not None:
+                while True:
+                    getting = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({getting, closing}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getting.done():
+                        getting.cancel()
+                        break
+                    line = getting.result()
+                    if line is None:
+                        break
                     process.stdout.write(line + "\n")
             finally:
+                closing.cancel()
                 self._streams.discard(queue)
                 self.changes.notify()
             process.exit(0)
@@ -119,10 +131,22 @@ class FakeGerritSsh:
             self.queries.append(command)
             start = int(re.search(r"--start=(\d+)", command).group(1))  # type: ignore[union-attr]
             limit = int(re.search(r"limit:(\d+)", command).group(1))  # type: ignore[union-attr]
-            rows = list(self.rows.values())[start : start + limit]
+            age = int(re.search(r"-age:(\d+)s", command).group(1))  # type: ignore[union-attr]
+            projects = set(re.findall(r"project:([\w./-]+)", command))
+            # As Gerrit: the projects asked for, updated within the age,
+            # the latest updated first.
+            matching = sorted(
+                (
+                    row
+                    for row in self.rows.values()
+                    if row["project"] in projects and row["lastUpdated"] >= time.time() - age
+                ),
+                key=lambda row: -row["lastUpdated"],
+            )
+            rows = matching[start : start + limit]
             for row in rows:
                 process.stdout.write(json.dumps(row) + "\n")
-            more = start + limit < len(self.rows)
+            more = start + limit < len(matching)
             stats = {"type": "stats", "rowCount": len(rows), "moreChanges": more}
             process.stdout.write(json.dumps(stats) + "\n")
             process.exit(0)

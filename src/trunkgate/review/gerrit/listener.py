@@ -155,6 +155,8 @@ class GerritListener:
         self.connected = asyncio.Event()
         self.drops = 0
         self.healthy = False
+        self.waits: deque[float] = deque(maxlen=32)
+        """The latest back-offs, in seconds, for whoever looks (the tests)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         position = await self.cursor.load()
@@ -194,11 +196,14 @@ class GerritListener:
                 self.connected.clear()
             # Only a stream that carried something, or stayed a while, was
             # working: one refused at once backs off further.
-            delay = self.first_delay if self.healthy else min(delay * 2, LONGEST_DELAY_S)
+            if self.healthy:
+                delay = self.first_delay
             if stop.is_set():
                 break
+            self.waits.append(delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, LONGEST_DELAY_S)
 
     def _dropped(self, exc: BaseException, delay: float) -> None:
         self.drops += 1
