@@ -70,6 +70,20 @@ async def test_a_submit_merges_or_is_refused_with_gerrits_reason(gerrit: FakeGer
     assert "(409)" in str(refused.value)
 
 
+async def test_a_submit_whose_answer_was_lost_is_known_by_the_change(gerrit: FakeGerrit) -> None:
+    gerrit.submit_answer = (504, b"Gateway Timeout")
+    gerrit.merge_anyway = True
+    assert await client(gerrit).submit("acme/app", 5) == "MERGED"
+    # Asked again, Gerrit refuses: the change is merged already, which is success.
+    gerrit.merge_anyway = False
+    gerrit.submit_answer = (409, b"change is merged")
+    assert await client(gerrit).submit("acme/app", 5) == "MERGED"
+    # Not merged: the refusal stands.
+    gerrit.changes[("acme/app", 5)]["status"] = "NEW"
+    with pytest.raises(GerritRefused, match="change is merged"):
+        await client(gerrit).submit("acme/app", 5)
+
+
 async def test_wrong_credentials_are_the_sites_fault_and_say_what_to_check(
     gerrit: FakeGerrit,
 ) -> None:

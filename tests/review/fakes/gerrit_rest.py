@@ -25,6 +25,7 @@ class FakeGerrit:
     submitted: list[tuple[str, int]] = field(default_factory=list)
     # What a submit answers: (status, body); Gerrit's own words for a refusal.
     submit_answer: tuple[int, bytes] = (200, b"")
+    merge_anyway: bool = False
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -78,7 +79,11 @@ class FakeGerrit:
             self.send(handler, 200, json.dumps({"labels": body.get("labels", {})}).encode())
         elif method == "POST" and parts[4:] == ["submit"]:
             status, text = self.submit_answer
-            if status == 200:
+            if self.merge_anyway and status != 200:  # merged, then the answer was lost
+                self.submitted.append(key)
+                self.changes[key]["status"] = "MERGED"
+                self.send(handler, status, text, json_body=False)
+            elif status == 200:
                 self.submitted.append(key)
                 self.changes[key]["status"] = "MERGED"
                 self.send(handler, 200, json.dumps(self.changes[key]).encode())

@@ -92,8 +92,21 @@ class GerritRest:
         await self._call("POST", path, review_body(message, labels))
 
     async def submit(self, project: str, number: int) -> str:
-        """Submits the change; its status after (`MERGED` when it merged)."""
-        found = await self._call("POST", f"/a/changes/{change_id(project, number)}/submit", {})
+        """Submits the change; its status after (`MERGED` when it merged).
+
+        A submit whose answer was lost (a timeout, a 5xx) may have merged,
+        and one asked again is refused as merged already: either way the
+        change itself says, and a merged change is a submit that worked."""
+        try:
+            found = await self._call("POST", f"/a/changes/{change_id(project, number)}/submit", {})
+        except (GerritUnavailable, GerritRefused) as failure:
+            try:
+                now = await self.change(project, number)
+            except (GerritUnavailable, GerritRefused, GerritDataError):
+                raise failure from None
+            if now.get("status") == "MERGED":
+                return "MERGED"
+            raise
         status = found.get("status") if isinstance(found, dict) else None
         return str(status or "")
 
