@@ -49,6 +49,7 @@ def test_an_installation_token_is_renewed_before_it_expires_and_never_printed() 
 def test_check_runs_and_merges_as_github_takes_them() -> None:
     running = check_run_body(
         name="trunkgate/check",
+        change=5,
         head_sha="a" * 40,
         conclusion=None,
         details_url=None,
@@ -59,6 +60,7 @@ def test_check_runs_and_merges_as_github_takes_them() -> None:
     assert "conclusion" not in running
     done = check_run_body(
         name="trunkgate/check",
+        change=5,
         head_sha="a" * 40,
         conclusion="failure",
         details_url="https://ci.example.org/build/1",
@@ -66,6 +68,7 @@ def test_check_runs_and_merges_as_github_takes_them() -> None:
         summary="x" * 100_000,
     )
     assert (done["status"], done["conclusion"]) == ("completed", "failure")
+    assert done["external_id"] == "5"
     assert done["details_url"] == "https://ci.example.org/build/1"
     assert len(done["output"]["summary"]) == 65_535
     assert merge_body("a" * 40, "squash", "Add x (#5)") == {

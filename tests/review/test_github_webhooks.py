@@ -62,6 +62,13 @@ def test_closed_is_merged_or_abandoned_and_a_label_is_a_vote() -> None:
     )
     assert labelled is not None
     assert (labelled.kind, labelled.approvals) == ("comment-added", (("label:gate", 1),))
+    unlabelled = event_from_delivery(
+        "pull_request",
+        delivery(action="unlabeled", pull_request=PULL, label={"name": "gate"}),
+        "h",
+    )
+    assert unlabelled is not None
+    assert unlabelled.approvals == (("label:gate", 0),)
     for action in ("assigned", "edited", "review_requested"):
         assert (
             event_from_delivery("pull_request", delivery(action=action, pull_request=PULL), "h")
@@ -85,6 +92,11 @@ def test_a_review_votes_and_a_comment_on_a_pull_request_is_a_comment() -> None:
         "lgtm",
         "c" * 40,
     )
+    dismissed = event_from_delivery(
+        "pull_request_review", delivery(action="dismissed", pull_request=PULL, review=review), "h"
+    )
+    assert dismissed is not None
+    assert dismissed.approvals == (("review", 0),)
     comment = {"body": "recheck", "created_at": "2026-12-07T03:00:00Z"}
     on_pull = delivery(
         action="created", comment=comment, issue={"number": 5, "pull_request": {"url": "x"}}
@@ -122,6 +134,23 @@ def test_a_push_moves_a_branch_and_a_check_run_asked_again_is_a_recheck() -> Non
     again = event_from_delivery("check_run", delivery(action="rerequested", check_run=run), "h")
     assert again is not None
     assert (again.kind, again.change, again.comment) == ("comment-added", 5, "recheck")
+    fork = {
+        "head_sha": "a" * 40,
+        "external_id": "5",
+        "pull_requests": [],
+        "check_suite": {"pull_requests": []},
+    }
+    from_fork = event_from_delivery(
+        "check_run", delivery(action="rerequested", check_run=fork), "h"
+    )
+    assert from_fork is not None
+    assert from_fork.change == 5
+    suite = {"head_sha": "a" * 40, "pull_requests": [{"number": 5, "base": {"ref": "main"}}]}
+    whole = event_from_delivery(
+        "check_suite", delivery(action="rerequested", check_suite=suite), "h"
+    )
+    assert whole is not None
+    assert (whole.change, whole.comment) == (5, "recheck")
     assert event_from_delivery("ping", {"zen": "Keep it logically awesome."}, "h") is None
 
 

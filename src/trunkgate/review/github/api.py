@@ -64,6 +64,7 @@ class InstallationToken:
 def check_run_body(
     *,
     name: str,
+    change: int,
     head_sha: str,
     conclusion: str | None,
     details_url: str | None,
@@ -75,6 +76,9 @@ def check_run_body(
     body: dict[str, Any] = {
         "name": name,
         "head_sha": head_sha,
+        # Read back when the run is asked again: GitHub names no pull
+        # request for a run of a fork's.
+        "external_id": str(change),
         "output": {"title": title[:1000], "summary": summary[:LONGEST_SUMMARY]},
     }
     if conclusion is None:

@@ -37,14 +37,16 @@ def event_from_delivery(kind: str, payload: Mapping[str, Any], source: str) -> R
     action = payload.get("action")
     if kind == "pull_request":
         return _pull_request(str(action), payload, source)
-    if kind == "pull_request_review" and action == "submitted":
-        return _review(payload, source)
+    if kind == "pull_request_review" and action in ("submitted", "dismissed"):
+        return _review(payload, source, dismissed=action == "dismissed")
     if kind == "issue_comment" and action == "created":
         return _comment(payload, source)
     if kind == "push":
         return _push(payload, source)
     if kind == "check_run" and action == "rerequested":
-        return _rerequested(payload, source)
+        return _rerequested(_object(payload, "check_run"), payload, source)
+    if kind == "check_suite" and action == "rerequested":
+        return _rerequested(_object(payload, "check_suite"), payload, source)
     return None
 
 
@@ -54,20 +56,22 @@ def _pull_request(action: str, payload: Mapping[str, Any], source: str) -> Revie
         kind = PULL_REQUEST_KINDS[action]
     elif action == "closed":
         kind = "change-merged" if pull.get("merged") else "change-abandoned"
-    elif action == "labeled":
+    elif action in ("labeled", "unlabeled"):
         label = _text(_object(payload, "label"), "name")
+        vote = 1 if action == "labeled" else 0  # a label taken off withdraws its vote
         return _event(
-            "comment-added", payload, pull, source, approvals=((LABEL_PREFIX + label, 1),)
+            "comment-added", payload, pull, source, approvals=((LABEL_PREFIX + label, vote),)
         )
     else:
         return None
     return _event(kind, payload, pull, source)
 
 
-def _review(payload: Mapping[str, Any], source: str) -> ReviewEvent:
+def _review(payload: Mapping[str, Any], source: str, *, dismissed: bool) -> ReviewEvent:
     pull = _object(payload, "pull_request")
     review = _object(payload, "review")
-    vote = REVIEW_VOTES.get(str(review.get("state", "")).lower())
+    # A dismissed review's vote is withdrawn.
+    vote = 0 if dismissed else REVIEW_VOTES.get(str(review.get("state", "")).lower())
     return _event(
         "comment-added",
         payload,
@@ -115,19 +119,27 @@ def _push(payload: Mapping[str, Any], source: str) -> ReviewEvent | None:
     )
 
 
-def _rerequested(payload: Mapping[str, Any], source: str) -> ReviewEvent | None:
-    run = _object(payload, "check_run")
+def _rerequested(
+    run: Mapping[str, Any], payload: Mapping[str, Any], source: str
+) -> ReviewEvent | None:
+    """A check run or suite asked again. GitHub lists no pull request for
+    one from a fork: the check run's `external_id`, where the source puts
+    the pull request's number, names it then."""
     pulls = (run.get("check_suite") or {}).get("pull_requests") or run.get("pull_requests") or []
-    if not pulls or not isinstance(pulls[0], dict):
+    if pulls and isinstance(pulls[0], dict):
+        number = _number(pulls[0], "number")
+        branch = str((pulls[0].get("base") or {}).get("ref", ""))
+    elif str(run.get("external_id", "")).isdigit():
+        number, branch = int(str(run["external_id"])), ""
+    else:
         return None
-    pull = pulls[0]
     return ReviewEvent(
         kind="comment-added",
         source=source,
         project=_repository(payload),
-        branch=str((pull.get("base") or {}).get("ref", "")),
-        at=_time(run.get("completed_at") or run.get("started_at")),
-        change=_number(pull, "number"),
+        branch=branch,
+        at=_time(run.get("completed_at") or run.get("started_at") or run.get("updated_at")),
+        change=number,
         commit=str(run.get("head_sha") or "") or None,
         user=_login(payload),
         comment="recheck",  # what the person who pressed "Re-run" asked for
