@@ -85,3 +85,31 @@ def test_an_event_seen_in_the_stream_and_in_a_query_has_one_identity() -> None:
     assert not same_event(event_key(later), later.at, event_key(queried), queried.at)
     other = events_since(ROW, 0, "review")
     assert len({event_key(e) for e in other}) == len(other)
+
+
+def test_comments_made_meanwhile_come_back_with_their_text_and_status_moves() -> None:
+    row = {
+        **ROW,
+        "status": "NEW",
+        "comments": [
+            {
+                "timestamp": 300,
+                "reviewer": {"username": "core"},
+                "message": "Patch Set 2: Code-Review+2 Workflow+1\n\nShip it",
+            },
+            {"timestamp": 320, "reviewer": {"username": "dev"}, "message": "recheck"},
+            {"timestamp": 330, "reviewer": {"username": "dev"}, "message": "Abandoned\n\nnot now"},
+            {"timestamp": 340, "reviewer": {"username": "dev"}, "message": "Restored"},
+            {"timestamp": 100, "reviewer": {"username": "dev"}, "message": "old news"},
+        ],
+    }
+    events = events_since(row, 220, "review")
+    assert [(e.kind, e.user, e.comment or "") for e in events] == [
+        ("patchset-created", "dev", ""),
+        ("comment-added", "core", "Patch Set 2: Code-Review+2 Workflow+1\n\nShip it"),
+        ("comment-added", "dev", "recheck"),
+        ("change-abandoned", "dev", ""),
+        ("change-restored", "dev", ""),
+    ]
+    # The votes and the message of one moment are one event.
+    assert events[1].approvals == (("Code-Review", 2), ("Workflow", 1))

@@ -11,7 +11,7 @@ from typing import Any
 
 from trunkgate.review.events import EventKind, ReviewEvent
 from trunkgate.review.gerrit.stream import change_from_query
-from trunkgate.review.model import ChangeStatus
+from trunkgate.review.model import Change, ChangeStatus
 
 #: Kinds that happen once to a change's patch set (or a branch's commit):
 #: their identity needs no time.
@@ -19,6 +19,44 @@ ONCE = frozenset({"patchset-created", "change-merged", "ref-updated"})
 #: Seconds between the stream's stamp of an event and the query's stamp of
 #: the same vote: Gerrit stamps them apart.
 SAME_MOMENT_S = 5.0
+
+
+def _messages(row: Mapping[str, Any]) -> list[tuple[str, float, int, str]]:
+    """(who, when, patch set, text) of each message of a query's `comments`
+    (Gerrit starts a message on a patch set with "Patch Set N:")."""
+    found = []
+    for comment in row.get("comments") or []:
+        if not isinstance(comment, dict):
+            continue
+        text = str(comment.get("message", ""))
+        reviewer = comment.get("reviewer") or {}
+        by = str(reviewer.get("username") or reviewer.get("email") or reviewer.get("name") or "")
+        number = 0
+        if text.startswith("Patch Set "):
+            digits = text[len("Patch Set ") :].split(":", 1)[0]
+            number = int(digits) if digits.isdigit() else 0
+        timestamp = comment.get("timestamp", 0)
+        at = float(timestamp) if isinstance(timestamp, int | float) else 0.0
+        found.append((by, at, number, text))
+    return found
+
+
+def _status_event(
+    change: Change, url: str | None, source: str, *, by: str, at: float, said: str
+) -> ReviewEvent:
+    return ReviewEvent(
+        kind="change-abandoned" if said == "Abandoned" else "change-restored",
+        source=source,
+        project=change.project,
+        branch=change.branch,
+        at=at,
+        change=change.number,
+        patchset=change.patchset,
+        commit=change.commit,
+        ref=change.ref,
+        user=by or None,
+        url=url,
+    )
 
 
 def event_key(event: ReviewEvent) -> str:
@@ -72,13 +110,27 @@ def events_since(row: Mapping[str, Any], since: float, source: str) -> list[Revi
                 )
             )
     # The votes one person cast at one moment on one patch set came in one
-    # comment: one event, as the stream has it.
+    # comment: one event, as the stream has it, with the comment's text when
+    # the query has its messages (`--comments`).
     cast: dict[tuple[str, float, int], list[tuple[str, int]]] = {}
     for vote in change.votes:
         if vote.at > since:
             cast.setdefault((vote.by, vote.at, vote.patchset), []).append((vote.label, vote.value))
+    said: dict[tuple[str, float, int], str] = {}
+    for message in _messages(row):
+        by, at, number, text = message
+        if at <= since:
+            continue
+        first = text.split("\n", 1)[0].strip()
+        if first in ("Abandoned", "Restored"):
+            found.append(_status_event(change, url, source, by=by, at=at, said=first))
+            continue
+        near = [key for key in cast if key[0] == by and abs(key[1] - at) <= SAME_MOMENT_S]
+        key = near[0] if near else (by, at, number)
+        cast.setdefault(key, [])
+        said[key] = text
     for (by, at, number), approvals in cast.items():
-        patchset = next(p for p in change.patchsets if p.number == number)
+        patchset = next((p for p in change.patchsets if p.number == number), change.patchsets[-1])
         found.append(
             ReviewEvent(
                 kind="comment-added",
@@ -91,7 +143,7 @@ def events_since(row: Mapping[str, Any], since: float, source: str) -> list[Revi
                 commit=patchset.commit,
                 ref=patchset.ref,
                 user=by or None,
-                comment="",
+                comment=said.get((by, at, number), ""),
                 approvals=tuple(approvals),
                 url=url,
             )
@@ -101,7 +153,8 @@ def events_since(row: Mapping[str, Any], since: float, source: str) -> list[Revi
         ChangeStatus.ABANDONED: "change-abandoned",
     }
     kind = ended.get(change.status)
-    if kind is not None and change.updated > since:
+    told = any(event.kind == kind for event in found)  # by its message already
+    if kind is not None and change.updated > since and not told:
         found.append(
             ReviewEvent(
                 kind=kind,

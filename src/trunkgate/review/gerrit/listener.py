@@ -298,6 +298,7 @@ class GerritListener:
                     "--format=JSON",
                     "--patch-sets",
                     "--all-approvals",
+                    "--comments",
                     f"--start={max(start - PAGE // 10, 0)}",
                     "--",
                     f"({projects})",
