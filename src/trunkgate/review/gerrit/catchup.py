@@ -41,20 +41,34 @@ def _messages(row: Mapping[str, Any]) -> list[tuple[str, float, int, str]]:
     return found
 
 
-def _status_event(
-    change: Change, url: str | None, source: str, *, by: str, at: float, said: str
+def _event(
+    kind: EventKind,
+    change: Change,
+    source: str,
+    url: str | None,
+    *,
+    at: float,
+    patchset: int | None = None,
+    user: str | None = None,
+    comment: str | None = None,
+    approvals: tuple[tuple[str, int], ...] = (),
 ) -> ReviewEvent:
+    """An event of `change` on one of its patch sets (the current one by default)."""
+    number = patchset if patchset is not None else change.patchset
+    found = next((p for p in change.patchsets if p.number == number), change.current)
     return ReviewEvent(
-        kind="change-abandoned" if said == "Abandoned" else "change-restored",
+        kind=kind,
         source=source,
         project=change.project,
         branch=change.branch,
         at=at,
         change=change.number,
-        patchset=change.patchset,
-        commit=change.commit,
-        ref=change.ref,
-        user=by or None,
+        patchset=found.number,
+        commit=found.commit,
+        ref=found.ref,
+        user=user or None,
+        comment=comment,
+        approvals=approvals,
         url=url,
     )
 
@@ -91,24 +105,19 @@ def events_since(row: Mapping[str, Any], since: float, source: str) -> list[Revi
     first."""
     change = change_from_query(row)
     url = str(row["url"]) if "url" in row else None
-    found: list[ReviewEvent] = []
-    for patchset in change.patchsets:
-        if patchset.created > since:
-            found.append(
-                ReviewEvent(
-                    kind="patchset-created",
-                    source=source,
-                    project=change.project,
-                    branch=change.branch,
-                    at=patchset.created,
-                    change=change.number,
-                    patchset=patchset.number,
-                    commit=patchset.commit,
-                    ref=patchset.ref,
-                    user=patchset.uploader or None,
-                    url=url,
-                )
-            )
+    found = [
+        _event(
+            "patchset-created",
+            change,
+            source,
+            url,
+            at=p.created,
+            patchset=p.number,
+            user=p.uploader,
+        )
+        for p in change.patchsets
+        if p.created > since
+    ]
     # The votes one person cast at one moment on one patch set came in one
     # comment: one event, as the stream has it, with the comment's text when
     # the query has its messages (`--comments`).
@@ -117,56 +126,38 @@ def events_since(row: Mapping[str, Any], since: float, source: str) -> list[Revi
         if vote.at > since:
             cast.setdefault((vote.by, vote.at, vote.patchset), []).append((vote.label, vote.value))
     said: dict[tuple[str, float, int], str] = {}
-    for message in _messages(row):
-        by, at, number, text = message
+    for by, at, number, text in _messages(row):
         if at <= since:
             continue
         first = text.split("\n", 1)[0].strip()
         if first in ("Abandoned", "Restored"):
-            found.append(_status_event(change, url, source, by=by, at=at, said=first))
+            kind: EventKind = "change-abandoned" if first == "Abandoned" else "change-restored"
+            found.append(_event(kind, change, source, url, at=at, user=by))
             continue
         near = [key for key in cast if key[0] == by and abs(key[1] - at) <= SAME_MOMENT_S]
         key = near[0] if near else (by, at, number)
         cast.setdefault(key, [])
         said[key] = text
     for (by, at, number), approvals in cast.items():
-        patchset = next((p for p in change.patchsets if p.number == number), change.patchsets[-1])
         found.append(
-            ReviewEvent(
-                kind="comment-added",
-                source=source,
-                project=change.project,
-                branch=change.branch,
+            _event(
+                "comment-added",
+                change,
+                source,
+                url,
                 at=at,
-                change=change.number,
-                patchset=number,
-                commit=patchset.commit,
-                ref=patchset.ref,
-                user=by or None,
+                patchset=number or None,
+                user=by,
                 comment=said.get((by, at, number), ""),
                 approvals=tuple(approvals),
-                url=url,
             )
         )
     ended: dict[ChangeStatus, EventKind] = {
         ChangeStatus.MERGED: "change-merged",
         ChangeStatus.ABANDONED: "change-abandoned",
     }
-    kind = ended.get(change.status)
-    told = any(event.kind == kind for event in found)  # by its message already
-    if kind is not None and change.updated > since and not told:
-        found.append(
-            ReviewEvent(
-                kind=kind,
-                source=source,
-                project=change.project,
-                branch=change.branch,
-                at=change.updated,
-                change=change.number,
-                patchset=change.patchset,
-                commit=change.commit,
-                ref=change.ref,
-                url=url,
-            )
-        )
+    last = ended.get(change.status)
+    told = any(event.kind == last for event in found)  # by its message already
+    if last is not None and change.updated > since and not told:
+        found.append(_event(last, change, source, url, at=change.updated))
     return sorted(found, key=lambda e: e.at)

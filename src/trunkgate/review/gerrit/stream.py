@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trunkgate.review.events import EventKind, ReviewEvent
+from trunkgate.review.jsonfields import json_object, json_text
 from trunkgate.review.model import Change, ChangeStatus, Patchset, Vote, change_ref
 
 #: Gerrit's event types and trunkgate's kinds for them.
@@ -188,17 +189,11 @@ def query_rows(output: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None
 
 
 def _object(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    found = data.get(name)
-    if not isinstance(found, dict):
-        raise GerritDataError(f"'{name}' is missing or not an object")
-    return found
+    return json_object(data, name, GerritDataError)
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
-    found = data.get(name)
-    if not isinstance(found, str) or not found:
-        raise GerritDataError(f"'{name}' is missing or not text")
-    return found
+    return json_text(data, name, GerritDataError)
 
 
 def _number(value: Any, name: str) -> float:

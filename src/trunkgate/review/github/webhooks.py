@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from trunkgate.review.events import EventKind, ReviewEvent
+from trunkgate.review.jsonfields import json_object, json_text
 
 #: pull_request actions and the kinds of event they are.
 PULL_REQUEST_KINDS: dict[str, EventKind] = {
@@ -185,17 +186,11 @@ def _login(payload: Mapping[str, Any]) -> str | None:
 
 
 def _object(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    found = data.get(name)
-    if not isinstance(found, dict):
-        raise GitHubDataError(f"'{name}' is missing or not an object")
-    return found
+    return json_object(data, name, GitHubDataError)
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
-    found = data.get(name)
-    if not isinstance(found, str) or not found:
-        raise GitHubDataError(f"'{name}' is missing or not text")
-    return found
+    return json_text(data, name, GitHubDataError)
 
 
 def _number(data: Mapping[str, Any], name: str) -> int:
