@@ -17,7 +17,13 @@ import pytest
 from tests.review.fakes.gerrit_ssh import Changes, FakeGerritSsh
 from trunkgate.config.sections import GerritSource
 from trunkgate.review.events import EventList, ReviewEvent
-from trunkgate.review.gerrit.listener import GerritListener, MemoryCursor, Position, StoredCursor
+from trunkgate.review.gerrit.listener import (
+    Cursor,
+    GerritListener,
+    MemoryCursor,
+    Position,
+    StoredCursor,
+)
 from trunkgate.store import StoreSettings, open_store
 
 CHANGE = {
@@ -228,3 +234,80 @@ async def test_where_the_listener_stands_outlives_a_restart(tmp_path: Path) -> N
         assert list(again.recent) == [("comment-added|acme/app|7|1", 999.0)]
     finally:
         await store.close()
+
+
+def listener_for(fake: FakeGerritSsh, key: Path, sink: EventList, cursor: Cursor) -> GerritListener:
+    source = GerritSource(
+        name="review",
+        driver="gerrit",
+        server="127.0.0.1",
+        port=fake.port,
+        user="trunkgate",
+        ssh_key=str(key),
+    )
+    return GerritListener(
+        source, key, sink, cursor, ["acme/app"], known_hosts=fake.known_hosts(), first_delay=0.05
+    )
+
+
+async def test_a_new_site_takes_no_event_from_before_it_started(
+    gerrit: tuple[FakeGerritSsh, Path],
+) -> None:
+    fake, key = gerrit
+    before = time.time() - 30
+    fake.rows[("acme/app", 7)] = {
+        **CHANGE,
+        "status": "NEW",
+        "createdOn": int(before),
+        "lastUpdated": int(before),
+        "patchSets": [
+            {
+                **patchset(1, before),
+                "approvals": [
+                    {
+                        "type": "Workflow",
+                        "value": "1",
+                        "by": {"username": "core"},
+                        "grantedOn": int(before),
+                    }
+                ],
+            }
+        ],
+    }
+    sink = Events(fake.changes)
+    listener = listener_for(fake, key, sink, MemoryCursor())
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(listener.run(stop))
+    try:
+        await fake.changes.until(lambda: fake.streaming() == 1)
+        now = time.time()
+        fake.publish(
+            {
+                "type": "patchset-created",
+                "eventCreatedOn": int(now),
+                "change": CHANGE,
+                "patchSet": patchset(2, now),
+                "uploader": {"username": "dev"},
+            }
+        )
+        await fake.changes.until(lambda: len(sink.events) == 1)
+        assert [(e.kind, e.patchset) for e in sink.events] == [("patchset-created", 2)]
+        assert fake.queries == []  # nothing to catch up on a first start
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+
+
+async def test_a_stop_ends_a_catch_up_that_gerrit_does_not_answer(
+    gerrit: tuple[FakeGerritSsh, Path],
+) -> None:
+    fake, key = gerrit
+    fake.stall_queries = True
+    cursor = MemoryCursor()
+    cursor.position = Position(at=time.time() - 600)  # a site that ran before
+    listener = listener_for(fake, key, EventList(), cursor)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(listener.run(stop))
+    await fake.changes.until(lambda: len(fake.queries) == 1)
+    stop.set()
+    await asyncio.wait_for(running, 5)  # not the query's 30 s timeout

@@ -45,6 +45,7 @@ class FakeGerritSsh:
     attempts: int = 0
     rows: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)
+    stall_queries: bool = False
     _streams: set[asyncio.Queue[str | None]] = field(default_factory=set)
     _connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     _server: asyncssh.SSHAcceptor | None = None
@@ -129,6 +130,10 @@ class FakeGerritSsh:
             process.exit(0)
         elif command.startswith("gerrit query"):
             self.queries.append(command)
+            self.changes.notify()
+            if self.stall_queries:  # a Gerrit too busy to answer
+                await process.channel.wait_closed()
+                return
             start = int(re.search(r"--start=(\d+)", command).group(1))  # type: ignore[union-attr]
             limit = int(re.search(r"limit:(\d+)", command).group(1))  # type: ignore[union-attr]
             age = int(re.search(r"-age:(\d+)s", command).group(1))  # type: ignore[union-attr]

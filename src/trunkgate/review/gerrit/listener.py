@@ -160,50 +160,78 @@ class GerritListener:
 
     async def run(self, stop: asyncio.Event) -> None:
         position = await self.cursor.load()
-        if position.at is None:
-            # A new site starts from now: what came before is not its work.
+        # A new site starts from now: what came before is not its work, and
+        # its first connection has nothing to catch up.
+        catch_up = position.at is not None
+        if not catch_up:
             position.at = self.clock()
             await self.cursor.save(position)
         delay = self.first_delay
-        while not stop.is_set():
-            self.healthy = False
-            try:
-                async with self.connect(
-                    self.source.server,
-                    self.source.port,
-                    username=self.source.user,
-                    client_keys=[str(self.key)] if self.key is not None else None,
-                    known_hosts=self.known_hosts,
-                    connect_timeout=CONNECT_TIMEOUT_S,
-                    # A stream may be idle for hours: a dead link is found
-                    # in a minute and a half, not when TCP gives up.
-                    keepalive_interval=KEEPALIVE_S,
-                    keepalive_count_max=KEEPALIVE_COUNT,
-                ) as connection:
-                    stream = await connection.create_process(
-                        "gerrit stream-events", stdin=asyncssh.DEVNULL, encoding=None
-                    )
-                    # Followed from before the catch-up: nothing falls between.
+        stopping = asyncio.ensure_future(stop.wait())
+        attempt: asyncio.Future[None] | None = None
+        try:
+            while not stop.is_set():
+                self.healthy = False
+                # Connecting and catching up may take minutes: a stop ends them.
+                attempt = asyncio.ensure_future(self._attempt(position, catch_up=catch_up))
+                await asyncio.wait({attempt, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not attempt.done():
+                    attempt.cancel()
+                    await asyncio.wait({attempt})
+                    break
+                catch_up = True
+                failure = attempt.exception()
+                if failure is not None:
+                    if not isinstance(failure, OSError | asyncssh.Error | GerritDataError):
+                        # Our own fault (the store, the sink): logged, tried again.
+                        log.error(
+                            "gerrit source %s: the listener failed",
+                            self.source.name,
+                            exc_info=failure,
+                        )
+                    self._dropped(failure, delay)
+                # Only a stream that carried something, or stayed a while, was
+                # working: one refused at once backs off further.
+                if self.healthy:
+                    delay = self.first_delay
+                if stop.is_set():
+                    break
+                self.waits.append(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, LONGEST_DELAY_S)
+        finally:
+            stopping.cancel()
+            if attempt is not None and not attempt.done():
+                attempt.cancel()
+                await asyncio.wait({attempt})
+
+    async def _attempt(self, position: Position, *, catch_up: bool) -> None:
+        """One connection: the stream opened, what was missed caught up, then
+        the stream followed until it ends."""
+        try:
+            async with self.connect(
+                self.source.server,
+                self.source.port,
+                username=self.source.user,
+                client_keys=[str(self.key)] if self.key is not None else None,
+                known_hosts=self.known_hosts,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                # A stream may be idle for hours: a dead link is found in a
+                # minute and a half, not when TCP gives up.
+                keepalive_interval=KEEPALIVE_S,
+                keepalive_count_max=KEEPALIVE_COUNT,
+            ) as connection:
+                stream = await connection.create_process(
+                    "gerrit stream-events", stdin=asyncssh.DEVNULL, encoding=None
+                )
+                # Followed from before the catch-up: nothing falls between.
+                if catch_up:
                     await self._catch_up(connection, position)
-                    self.connected.set()
-                    await self._follow(stream, position, stop)
-            except (OSError, asyncssh.Error, GerritDataError) as exc:
-                self._dropped(exc, delay)
-            except Exception as exc:  # our own fault (the store, the sink): logged, tried again
-                log.exception("gerrit source %s: the listener failed", self.source.name)
-                self._dropped(exc, delay)
-            finally:
-                self.connected.clear()
-            # Only a stream that carried something, or stayed a while, was
-            # working: one refused at once backs off further.
-            if self.healthy:
-                delay = self.first_delay
-            if stop.is_set():
-                break
-            self.waits.append(delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, LONGEST_DELAY_S)
+                self.connected.set()
+                await self._follow(stream, position)
+        finally:
+            self.connected.clear()
 
     def _dropped(self, exc: BaseException, delay: float) -> None:
         self.drops += 1
@@ -216,20 +244,12 @@ class GerritListener:
             delay,
         )
 
-    async def _follow(
-        self, stream: asyncssh.SSHClientProcess[bytes], position: Position, stop: asyncio.Event
-    ) -> None:
-        stopping = asyncio.ensure_future(stop.wait())
+    async def _follow(self, stream: asyncssh.SSHClientProcess[bytes], position: Position) -> None:
         opened = self.clock()
         pending = b""
         try:
             while True:
-                reading = asyncio.ensure_future(stream.stdout.read(_CHUNK))
-                await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not reading.done():
-                    reading.cancel()
-                    return
-                chunk = reading.result()
+                chunk = await stream.stdout.read(_CHUNK)
                 if not chunk:
                     said = (await stream.stderr.read(2000)).decode("utf-8", "replace").strip()
                     raise ConnectionError(
@@ -249,7 +269,6 @@ class GerritListener:
                 for line in lines:
                     await self._hand_on_line(line, position)
         finally:
-            stopping.cancel()
             stream.close()
 
     async def _hand_on_line(self, line: bytes, position: Position) -> None:
