@@ -69,10 +69,7 @@ class Events(EventList):
         self.changes.notify()
 
 
-async def test_events_come_and_a_dropped_stream_is_caught_up_once(
-    gerrit: tuple[FakeGerritSsh, Path],
-) -> None:
-    fake, key = gerrit
+def listener_for(fake: FakeGerritSsh, key: Path, sink: EventList, cursor: Cursor) -> GerritListener:
     source = GerritSource(
         name="review",
         driver="gerrit",
@@ -81,16 +78,17 @@ async def test_events_come_and_a_dropped_stream_is_caught_up_once(
         user="trunkgate",
         ssh_key=str(key),
     )
-    sink = Events(fake.changes)
-    listener = GerritListener(
-        source,
-        key,
-        sink,
-        MemoryCursor(),
-        ["acme/app"],
-        known_hosts=fake.known_hosts(),
-        first_delay=0.05,
+    return GerritListener(
+        source, key, sink, cursor, ["acme/app"], known_hosts=fake.known_hosts(), first_delay=0.05
     )
+
+
+async def test_events_come_and_a_dropped_stream_is_caught_up_once(
+    gerrit: tuple[FakeGerritSsh, Path],
+) -> None:
+    fake, key = gerrit
+    sink = Events(fake.changes)
+    listener = listener_for(fake, key, sink, MemoryCursor())
     stop = asyncio.Event()
     running = asyncio.ensure_future(listener.run(stop))
     try:
@@ -192,23 +190,7 @@ async def test_a_server_that_refuses_the_key_is_tried_again_with_back_off(
     fake, _ = gerrit
     stranger = tmp_path / "stranger"
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(stranger)
-    source = GerritSource(
-        name="review",
-        driver="gerrit",
-        server="127.0.0.1",
-        port=fake.port,
-        user="trunkgate",
-        ssh_key=str(stranger),
-    )
-    listener = GerritListener(
-        source,
-        stranger,
-        EventList(),
-        MemoryCursor(),
-        ["acme/app"],
-        known_hosts=fake.known_hosts(),
-        first_delay=0.05,
-    )
+    listener = listener_for(fake, stranger, EventList(), MemoryCursor())
     stop = asyncio.Event()
     running = asyncio.ensure_future(listener.run(stop))
     await fake.changes.until(lambda: fake.attempts >= 4)
@@ -234,20 +216,6 @@ async def test_where_the_listener_stands_outlives_a_restart(tmp_path: Path) -> N
         assert list(again.recent) == [("comment-added|acme/app|7|1", 999.0)]
     finally:
         await store.close()
-
-
-def listener_for(fake: FakeGerritSsh, key: Path, sink: EventList, cursor: Cursor) -> GerritListener:
-    source = GerritSource(
-        name="review",
-        driver="gerrit",
-        server="127.0.0.1",
-        port=fake.port,
-        user="trunkgate",
-        ssh_key=str(key),
-    )
-    return GerritListener(
-        source, key, sink, cursor, ["acme/app"], known_hosts=fake.known_hosts(), first_delay=0.05
-    )
 
 
 async def test_a_new_site_takes_no_event_from_before_it_started(

@@ -110,8 +110,6 @@ class WebContext:
     pages: ConsolePages = field(default_factory=ConsolePages)
     watcher: FileWatcher = field(default_factory=FileWatcher)
     subjects: Subjects = field(init=False)
-    address: str | None = None
-    """Where the server listens, once it does."""
     rates: dict[int, tuple[float, list[dict[str, Any]]]] = field(default_factory=dict)
     """Failure rates by window (days): when computed, and the rows."""
     streams: Streams = field(default_factory=lambda: Streams(MOST_STREAMS))
@@ -127,9 +125,7 @@ class WebContext:
     @property
     def public_url(self) -> str:
         """Where people reach the dashboard: web.url, else where it listens."""
-        if self.config.web.url or self.address is None:
-            return dashboard_url(self.config)
-        return f"http://{self.address}"
+        return dashboard_url(self.config)
 
     def may_read(self, request: Request) -> bool:
         """Reading is public, unless a read token is set: then it needs that

@@ -38,6 +38,8 @@ async def run_web(
     reader = read_token(config, "read-token-file", config.web.read_token_file)
     if sock is None:
         sock = socket.create_server((config.web.listen, config.web.port))
+        # As `claim_web_port` does: the port chosen for a 0 is the one named.
+        config.web = config.web.model_copy(update={"port": sock.getsockname()[1]})
     # Accepted connections inherit it: without it, an answer written in two
     # parts waits ~40 ms for the client's delayed ACK (Nagle).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -46,8 +48,6 @@ async def run_web(
         site = await site_id(store)
         feed = StatusFeed(config, store, history, site)
         web = WebContext(config, store, history, site, feed, stop, admin, reader)
-        host, port = sock.getsockname()[:2]
-        web.address = f"{host}:{port}"
         server = _Server(
             uvicorn.Config(
                 make_app(web),
