@@ -12,7 +12,7 @@ from trunkgate.pool.launcher import Launcher
 from trunkgate.pool.providers import launcher_settings, make_driver, reap_policy
 from trunkgate.pool.reaper import Reaper
 from trunkgate.scheduler.core import Scheduler
-from trunkgate.site import open_site_review
+from trunkgate.site import open_review_sources
 from trunkgate.store import Store
 
 Component = Callable[[Config, Store, asyncio.Event], Awaitable[None]]
@@ -33,8 +33,8 @@ async def run_launchers(
 
 
 async def run_scheduler(config: Config, store: Store, stop: asyncio.Event) -> None:
-    """The scheduler, over the site's local review source."""
-    await Scheduler(config, store, open_site_review(config, store)).run(stop)
+    """The scheduler, over the site's review sources."""
+    await Scheduler(config, store, open_review_sources(config, store)).run(stop)
 
 
 async def run_executor(config: Config, store: Store, stop: asyncio.Event) -> None:

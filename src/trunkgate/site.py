@@ -10,7 +10,11 @@ from pathlib import Path
 import pydantic
 
 from trunkgate.config.loader import Config
+from trunkgate.config.sections import GerritSource
+from trunkgate.review.code_urls import GIT_DIR
+from trunkgate.review.errors import ReviewError
 from trunkgate.review.source import LocalReview
+from trunkgate.review.sources import ReviewSource, ReviewSources
 from trunkgate.review.stored import StoredChanges, StoredEvents
 from trunkgate.store import RecordExists, Store, StoreError, StoreSettings, TLSSettings, open_store
 
@@ -60,7 +64,6 @@ def _place_error(exc: OSError) -> str:
     return f"{exc.filename}: {exc.strerror}"
 
 
-GIT_DIR = "git"
 #: The scheduler's merger's cache of every project (bare repositories).
 MERGER_CACHE_DIR = "merger/cache"
 #: Builds' console logs and artifacts, one directory per build, under the data directory.
@@ -71,6 +74,41 @@ HOOK_FACTORY = "trunkgate.site:review_for_hook"
 def open_site_review(config: Config, store: Store) -> LocalReview:
     """The local review source of a site, its changes and events in `store`."""
     return _review(config, StoredChanges(store), StoredEvents(store))
+
+
+def open_review_sources(config: Config, store: Store) -> ReviewSources:
+    """Every review source of the site: the local one and each remote
+    system that a project names. A secret file that cannot be read is a
+    `ReviewError` that names it."""
+    from trunkgate.review.gerrit.rest import GerritRest
+    from trunkgate.review.gerrit.source import GerritReview
+
+    remote: dict[str, ReviewSource] = {}
+    projects: dict[str, str] = {}
+    for name, source in config.sources.items():
+        if not isinstance(source, GerritSource):
+            continue
+        mine = [p for p, section in config.projects.items() if section.source == name]
+        if not mine:
+            continue
+        password = _secret(config, source.password_file, f"source '{name}' password-file")
+        remote[name] = GerritReview(
+            source,
+            GerritRest(source.web_url, source.user, password),
+            store,
+            mine,
+            key=Path(config.resolve(source.ssh_key)),
+            known_hosts=Path(config.resolve(source.known_hosts)) if source.known_hosts else None,
+        )
+        projects.update(dict.fromkeys(mine, name))
+    return ReviewSources(open_site_review(config, store), remote, projects)
+
+
+def _secret(config: Config, path: str, what: str) -> str:
+    try:
+        return Path(config.resolve(path)).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReviewError(f"{what}: cannot read {path}: {exc}") from None
 
 
 def review_for_hook(config_path: str) -> LocalReview:

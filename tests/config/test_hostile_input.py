@@ -294,6 +294,8 @@ def test_ports_and_votes_out_of_range_are_refused(tmp_path: Path) -> None:
             user: gate
             port: 70000
             ssh-key: keys/gerrit
+            web-url: https://review.example.org
+            password-file: keys/gerrit.password
         pipelines:
           - name: check
             manager: independent
@@ -303,8 +305,8 @@ def test_ports_and_votes_out_of_range_are_refused(tmp_path: Path) -> None:
     )
     assert found == [
         "trunkgate.yaml:6:5: 'port' must be less than or equal to 65535",
-        "trunkgate.yaml:11:15: 'vote' must be less than or equal to 2",
-        "trunkgate.yaml:12:15: 'vote' must be greater than or equal to -2",
+        "trunkgate.yaml:13:15: 'vote' must be less than or equal to 2",
+        "trunkgate.yaml:14:15: 'vote' must be greater than or equal to -2",
     ]
 
 

@@ -41,6 +41,8 @@ sources:
     user: gate
     port: 29418
     ssh-key: keys/gerrit
+    web-url: https://review.example.org
+    password-file: keys/gerrit.password
 providers:
   - name: local
     driver: namespace

@@ -102,11 +102,15 @@ def test_commands_that_only_read_the_site_need_no_secret(tmp_path: Path) -> None
             "merge-method",
         ),
         ("driver: github\n            token-file: t", "webhook-secret-file is needed"),
-        ("driver: gerrit\n            server: r\n            user: u", "ssh-key is needed"),
+        (
+            "driver: gerrit\n            server: r\n            user: u\n            web-url: https://r"
+            "\n            password-file: p",
+            "missing the required key 'ssh-key'",
+        ),
         (
             "driver: gerrit\n            server: r\n            user: u\n            ssh-key: k"
             "\n            web-url: https://r",
-            "web-url and password-file go together",
+            "missing the required key 'password-file'",
         ),
     ],
 )

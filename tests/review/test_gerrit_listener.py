@@ -77,6 +77,8 @@ def listener_for(fake: FakeGerritSsh, key: Path, sink: EventList, cursor: Cursor
         port=fake.port,
         user="trunkgate",
         ssh_key=str(key),
+        web_url="http://127.0.0.1:9",
+        password_file=str(key),
     )
     return GerritListener(
         source, key, sink, cursor, ["acme/app"], known_hosts=fake.known_hosts(), first_delay=0.05

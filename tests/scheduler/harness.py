@@ -18,6 +18,7 @@ from trunkgate.history.records import BuildsetRecord
 from trunkgate.history.site import open_site_history
 from trunkgate.review.model import Change
 from trunkgate.review.source import LocalReview
+from trunkgate.review.sources import ReviewSources
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.core import Scheduler
 from trunkgate.scheduler.records import BuildOutcome, BuildRequest
@@ -89,7 +90,9 @@ class SchedulerSite:
         assert self.store is not None
         assert self.review is not None
         self._stop = asyncio.Event()
-        self.scheduler = Scheduler(self.config, self.store, self.review, clock=lambda: self.now)
+        self.scheduler = Scheduler(
+            self.config, self.store, ReviewSources(self.review), clock=lambda: self.now
+        )
         self._tasks.append(asyncio.ensure_future(self.scheduler.run(self._stop)))
         return self.scheduler
 

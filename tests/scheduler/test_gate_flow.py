@@ -11,6 +11,7 @@ import pytest
 
 from tests.scheduler.harness import PROJECT, SchedulerSite, git
 from trunkgate.review.model import ChangeStatus
+from trunkgate.review.sources import ReviewSources
 
 
 @pytest.fixture
@@ -136,7 +137,7 @@ async def test_a_standby_scheduler_waits_for_the_lead_and_stops_when_told(
     assert site.store is not None
     assert site.review is not None
     await site.settle(lambda: bool(site.scheduler and site.scheduler.managers))
-    standby = Scheduler(site.config, site.store, site.review)
+    standby = Scheduler(site.config, site.store, ReviewSources(site.review))
     stop = asyncio.Event()
     task = asyncio.ensure_future(standby.run(stop))
     await asyncio.sleep(0.3)

@@ -363,6 +363,23 @@ class _Loader:
                     f"project '{project.name}' names source '{project.source}', which is not "
                     "defined in sources" + did_you_mean(project.source, sources),
                 )
+        for entry in self.named["pipelines"].values():
+            pipeline: PipelineSection = entry.item
+            named: list[tuple[tuple[str | int, ...], str]] = [
+                (("require", name), name) for name in pipeline.require
+            ]
+            named += [
+                (("trigger", index, "source"), trigger.source)
+                for index, trigger in enumerate(pipeline.trigger)
+                if trigger.source is not None
+            ]
+            for path, name in named:
+                if name not in sources:
+                    self._problem(
+                        entry.origin.at(*path),
+                        f"pipeline '{pipeline.name}' names source '{name}', which is not "
+                        "defined in sources" + did_you_mean(name, sources),
+                    )
 
     def _check_secret_files(self, config: Config) -> None:
         places: list[tuple[Entry, object, tuple[str, ...], str]] = [

@@ -146,30 +146,28 @@ class LocalSource(ConfigModel):
 
 
 class GerritSource(ConfigModel):
-    """A Gerrit server: events over SSH (`user` with `ssh_key`), reports and
-    submits over REST at `web_url` (HTTP password of `user` in `password_file`)."""
+    """A Gerrit server: events over SSH (`user` with `ssh_key`, the server's
+    host key in `known_hosts`), reports and submits over REST at `web_url`
+    (the user's HTTP password in `password_file`), code fetched from
+    `git_url` (by default `web_url`, where Gerrit serves its projects over
+    HTTP)."""
 
     name: Name
     driver: Literal["gerrit"]
     server: str
     port: int = Field(default=29418, ge=1, le=65535)
     user: str
-    ssh_key: str | None = None
-    web_url: str | None = None
-    password_file: str | None = None
+    ssh_key: str
+    known_hosts: str | None = None
+    web_url: str
+    password_file: str
+    git_url: str | None = None
 
     SECRET_FILES: ClassVar[tuple[str, ...]] = ("ssh_key", "password_file")
 
-    @model_validator(mode="after")
-    def _can_work(self) -> GerritSource:
-        if self.ssh_key is None:
-            raise ValueError("ssh-key is needed: events come over SSH as the source's user")
-        if (self.web_url is None) != (self.password_file is None):
-            raise ValueError(
-                "web-url and password-file go together: reports and submits are made over "
-                "REST at web-url with the user's HTTP password"
-            )
-        return self
+    @property
+    def fetch_url(self) -> str:
+        return (self.git_url or self.web_url).rstrip("/")
 
 
 class GitHubSource(ConfigModel):
@@ -389,6 +387,10 @@ class Trigger(ConfigModel):
     comment: str | None = None
     branch: str | None = None
     time: str | None = None
+    source: str | None = None
+    """Only events of this review source."""
+    approval: dict[str, int] = Field(default_factory=dict)
+    """Votes the event must carry (a comment's): each label at its value or beyond."""
 
     @field_validator("comment", "branch")
     @classmethod
@@ -410,6 +412,7 @@ class Trigger(ConfigModel):
 
 class Report(ConfigModel):
     vote: int | None = Field(default=None, ge=-2, le=2)
+    label: str = Field(default="Verified", min_length=1)
     merge: bool = False
     comment: bool = True
 
@@ -466,6 +469,9 @@ class PipelineSection(ConfigModel):
     manager: Literal["independent", "dependent", "serial"]
     precedence: Literal["high", "normal", "low"] = "normal"
     trigger: list[Trigger] = Field(default_factory=list)
+    require: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """Per review source, the votes its change must hold to enter (each
+    label at its value or beyond): `{review: {Code-Review: 2}}`."""
     success: Report = Report()
     failure: Report = Report()
     window: Window = Window()

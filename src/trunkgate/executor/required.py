@@ -5,14 +5,13 @@ the branch chosen from the project's branches now)."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.merger.branches import branch_tips
 from trunkgate.merger.cache import RepoCache
 from trunkgate.merger.model import MergeRequest, RepoSpec
 from trunkgate.required_projects import checkouts, pinned_branches
-from trunkgate.review.repos import repo_path
+from trunkgate.review.code_urls import CodeUrls
 
 
 async def with_required(
@@ -22,7 +21,7 @@ async def with_required(
     *,
     default_branches: dict[str, str],
     cache: RepoCache,
-    git_root: Path,
+    code: CodeUrls,
 ) -> MergeRequest:
     """`request` and a repository for each project `job` requires, checked
     out on its branch; `branch` is that of the change under test. Raises
@@ -32,12 +31,12 @@ async def with_required(
         name = required.name
         if name == job.project or name in branches_of:
             continue
-        url = str(repo_path(git_root, name))
+        url = code.url(name)
         branches_of[name] = pinned_branches(request.bases, name) or set(
             await branch_tips(cache, name, url)
         )
     repos = tuple(
-        RepoSpec(c.project, str(repo_path(git_root, c.project)), c.branch)
+        RepoSpec(c.project, code.url(c.project), c.branch)
         for c in checkouts(job, branch, default_branches, branches_of)
     )
     return dataclasses.replace(request, repos=request.repos + repos)

@@ -37,11 +37,12 @@ from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.pool.client import PoolClient
+from trunkgate.review.code_urls import CodeUrls
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildOutcome as ResultRecord
 from trunkgate.scheduler.records import BuildRequest, history_buildset, item_ref, split_bases
 from trunkgate.scheduler.trees import merge_request
-from trunkgate.site import GIT_DIR, LOGS_DIR
+from trunkgate.site import LOGS_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, RecordExists, Store
 from trunkgate.waiting import to_the_end
 
@@ -61,7 +62,7 @@ class ExecutorService:
         self.merger = Merger(data / "executor" / "cache")
         self.work = data / "executor" / "builds"
         self.logs = data / LOGS_DIR
-        self.git_root = data / GIT_DIR
+        self.code = CodeUrls.of(config)
         self.history: History | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()
@@ -279,7 +280,7 @@ class ExecutorService:
         tested, bases = split_bases(request.commits)
         # Builds prepare side by side: the merger makes their merges one
         # tree at a time, each from the remembered merges of those before.
-        tree = merge_request(request.tree, self.git_root, bases)
+        tree = merge_request(request.tree, self.code, bases)
         defaults = {name: p.default_branch for name, p in self.config.projects.items()}
         request_ = await with_required(
             tree,
@@ -287,7 +288,7 @@ class ExecutorService:
             request.branch,
             default_branches=defaults,
             cache=self.merger.cache,
-            git_root=self.git_root,
+            code=self.code,
         )
         prepared = await self._made(request, request_) or await self.merger.prepare(
             request_, directory

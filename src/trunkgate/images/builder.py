@@ -28,8 +28,8 @@ from trunkgate.images.ondisk import ROOT, USR
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
 from trunkgate.images.repository import ImageBuildGone, ImageRecords
 from trunkgate.pool.repository import PoolRecords
+from trunkgate.review.code_urls import GIT_DIR
 from trunkgate.review.repos import repo_path
-from trunkgate.site import GIT_DIR
 from trunkgate.store import LockTimeout, Store, StoreError
 from trunkgate.waiting import first_of
 

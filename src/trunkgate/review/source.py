@@ -11,7 +11,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -160,6 +160,64 @@ class LocalReview:
     async def default_branch(self, project: str) -> str:
         ref = await Git(self.repo(project), isolated_env()).out("symbolic-ref", "HEAD")
         return ref.removeprefix("refs/heads/")
+
+    # What the scheduler asks of every review source (see `review.sources`).
+
+    merges_together = True
+
+    async def change(self, project: str, number: int) -> Change:
+        found = await self.get(number)
+        if found.project != project:
+            raise ChangeNotFound(f"there is no change {number} of {project}")
+        return found
+
+    async def report(
+        self,
+        project: str,
+        number: int,
+        patchset: int,
+        *,
+        message: str | None,
+        label: str,
+        vote: int | None,
+        report_id: str,
+        merged: bool,
+        user: str,
+    ) -> None:
+        await self.change(project, number)
+        if vote is not None:
+            await self.vote(
+                number,
+                label,
+                vote,
+                user,
+                message=message,
+                patchset=patchset,
+                report=report_id,
+                merged=merged,
+            )
+        elif message is not None:
+            await self.comment(number, message, user, report=report_id)
+
+    async def submit(
+        self,
+        project: str,
+        number: int,
+        tested: TreeToMerge | None,
+        *,
+        votes: Mapping[str, int],
+        user: str,
+    ) -> None:
+        await self.change(project, number)
+        await self.merge(number, tested, user=user)
+
+    async def submit_together(
+        self, project: str, merges: Sequence[tuple[int, TreeToMerge]], *, user: str
+    ) -> None:
+        await self.merge_together(merges, user=user)
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """The local source's events are emitted as they happen: nothing to follow."""
 
     # Changes.
 

@@ -33,6 +33,7 @@ from trunkgate.gate.events import (
     BuildFinished,
     BuildStarted,
     Dequeue,
+    Enqueue,
     Event,
     ItemMerged,
     MergeFailed,
@@ -45,9 +46,11 @@ from trunkgate.gate.state import Item, Phase
 from trunkgate.merger.errors import MergerError
 from trunkgate.merger.prepare import Merger
 from trunkgate.required_projects import Pin
+from trunkgate.review.code_urls import CodeUrls
 from trunkgate.review.errors import ReviewError
 from trunkgate.review.events import ReviewEvent
-from trunkgate.review.source import LocalReview, TreeToMerge
+from trunkgate.review.source import TreeToMerge
+from trunkgate.review.sources import ReviewSources
 from trunkgate.review.stored import take_events
 from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.cron import Cron
@@ -62,7 +65,7 @@ from trunkgate.scheduler.records import (
 )
 from trunkgate.scheduler.required import pin_required
 from trunkgate.scheduler.stored import read_records
-from trunkgate.scheduler.triggers import Routed, enqueue_for, route
+from trunkgate.scheduler.triggers import Routed, enqueue_for, meets, route
 from trunkgate.site import MERGER_CACHE_DIR, site_id
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
 from trunkgate.waiting import first_of, wake_on_change
@@ -81,18 +84,17 @@ class Scheduler:
         self,
         config: Config,
         store: Store,
-        review: LocalReview,
+        sources: ReviewSources,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.store = store
-        self.review = review
+        self.sources = sources
         self.clock = clock
+        self.code = CodeUrls.of(config)
         self.merger = Merger(config.data_dir / MERGER_CACHE_DIR)
-        self.preparer = TreePreparer(
-            self.merger, review.git_root, self._answer, required=self._required
-        )
+        self.preparer = TreePreparer(self.merger, self.code, self._answer, required=self._required)
         self.identity = f"{socket.gethostname()}:{os.getpid()}:scheduler"
         self.managers: dict[str, QueueManager] = {}
         self.versions: dict[str, int] = {}
@@ -144,9 +146,12 @@ class Scheduler:
 
     async def _lead(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
         self.site = await site_id(self.store)
-        outbox = self.outbox = Outbox(self.config, self.store, self.review, self.site)
+        outbox = self.outbox = Outbox(self.config, self.store, self.sources, self.site)
         await outbox.send()
         await self._reload()
+        # The remote systems' events are followed while this scheduler leads.
+        unfollow = asyncio.Event()
+        following = asyncio.ensure_future(self.sources.follow(unfollow))
         watches = [self.store.watch(p) for p in ("/events", layout.COMMANDS, layout.BUILD_RESULTS)]
         async with contextlib.AsyncExitStack() as stack:
             for watch in watches:
@@ -172,9 +177,10 @@ class Scheduler:
                 if lost.is_set():
                     log.warning("scheduler: lost the leader lock; standing by")
             finally:
+                unfollow.set()
                 for waiter in waiters:
                     waiter.cancel()
-                await asyncio.gather(*waiters, return_exceptions=True)
+                await asyncio.gather(following, *waiters, return_exceptions=True)
                 for task in list(self._tasks):
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -194,7 +200,8 @@ class Scheduler:
             await self._apply(routed, ())
         for path, event in await take_events(self.store):
             log.debug("scheduler: event %s %s,%s", event.kind, event.change, event.patchset)
-            await self._apply(route(self.config, await self._complete(event)), (path,))
+            routed = route(self.config, await self._complete(event))
+            await self._apply(await self._eligible(routed), (path,))
         for path, command in await read_records(self.store, layout.COMMANDS, Command):
             await self._apply(await self._command(command), (path,))
         for path, outcome in await read_records(self.store, layout.BUILD_RESULTS, BuildOutcome):
@@ -328,9 +335,46 @@ class Scheduler:
         """A merge's ref-updated names the change; give it its patchset too."""
         if event.kind == "ref-updated" and event.change is not None and event.patchset is None:
             with contextlib.suppress(ReviewError):
-                change = await self.review.get(event.change)
+                source = self.sources.for_project(event.project)
+                change = await source.change(event.project, event.change)
                 return dataclasses.replace(event, patchset=change.patchset)
         return event
+
+    async def _eligible(self, routed: list[Routed]) -> list[Routed]:
+        """Leaves out each enqueue into a pipeline whose required votes the
+        change does not hold now (read from its source once per change)."""
+        votes: dict[tuple[str, int], dict[str, int] | None] = {}
+        kept: list[Routed] = []
+        for item in routed:
+            event = item.event
+            if not isinstance(event, Enqueue) or event.change.number == BRANCH_TIP:
+                kept.append(item)
+                continue
+            source = self.sources.for_project(event.change.project).name
+            wanted = self.config.pipelines[item.pipeline].require.get(source)
+            if wanted:
+                key = (event.change.project, event.change.number)
+                if key not in votes:
+                    votes[key] = await self._votes(*key)
+                held = votes[key]
+                if held is None or not meets(wanted, held):
+                    log.info(
+                        "%s: %s does not hold %s; not enqueued",
+                        item.pipeline,
+                        event.change,
+                        ", ".join(f"{label} {value:+d}" for label, value in wanted.items()),
+                    )
+                    continue
+            kept.append(item)
+        return kept
+
+    async def _votes(self, project: str, number: int) -> dict[str, int] | None:
+        try:
+            change = await self.sources.for_project(project).change(project, number)
+        except ReviewError as exc:
+            log.warning("scheduler: cannot read change %s of %s: %s", number, project, exc)
+            return None
+        return change.votes_on()
 
     async def _command(self, command: Command) -> list[Routed]:
         if command.kind == "dequeue":
@@ -341,7 +385,8 @@ class Scheduler:
             event = Promote(project=command.project, number=command.change)
         else:
             try:
-                change = await self.review.get(command.change)
+                source = self.sources.for_project(command.project)
+                change = await source.change(command.project, command.change)
             except ReviewError:
                 return []
             ref = ChangeRef(change.project, change.number, change.patchset, change.branch)
@@ -424,7 +469,7 @@ class Scheduler:
             action.change,
             (),
             cache=self.merger.cache,
-            git_root=self.review.git_root,
+            code=self.code,
         )
 
     async def _start_job(self, pipeline: str, action: StartJob) -> None:
@@ -534,13 +579,17 @@ class Scheduler:
     async def _merge_together(self, pipeline: str, run: list[tuple[Merge, Item]]) -> bool:
         """Merges the run in one push; False (nothing pushed, nothing
         answered) when that cannot be done: they are merged one by one then."""
+        project = run[0][0].change.project
+        source = self.sources.for_project(project)
+        if not source.merges_together:
+            return False
         try:
             merges = []
             for (action, _), tested in zip(run, await self._tested(run), strict=True):
                 if tested is None:
                     return False
                 merges.append((action.change.number, tested))
-            await self.review.merge_together(merges, user=REPORTER)
+            await source.submit_together(project, merges, user=REPORTER)
         except (ReviewError, MergerError) as exc:
             log.info("%s: merging %d changes in one push failed: %s", pipeline, len(run), exc)
             return False
@@ -552,7 +601,14 @@ class Scheduler:
     async def _merge_one(self, pipeline: str, action: Merge, item: Item) -> bool:
         try:
             (tested,) = await self._tested([(action, item)])
-            await self.review.merge(action.change.number, tested, user=REPORTER)
+            change = action.change
+            await self.sources.for_project(change.project).submit(
+                change.project,
+                change.number,
+                tested,
+                votes=self._merge_votes(pipeline),
+                user=REPORTER,
+            )
         except (ReviewError, MergerError) as exc:
             self._failed_merges.add(action.buildset)
             self._answer(pipeline, MergeFailed(buildset=action.buildset, reason=str(exc)))
@@ -561,6 +617,11 @@ class Scheduler:
         log.info(queue_log.merged(pipeline, action.change))
         self._answer(pipeline, ItemMerged(buildset=action.buildset))
         return True
+
+    def _merge_votes(self, pipeline: str) -> dict[str, int]:
+        """The pipeline's vote on success: a review system may need it cast to merge."""
+        success = self.config.pipelines[pipeline].success
+        return {} if success.vote is None else {success.label: success.vote}
 
 
 __all__ = ["Scheduler"]

@@ -20,10 +20,10 @@ from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.gate.codec import action_from_dict, action_to_dict
 from trunkgate.history.errors import HistoryError
 from trunkgate.review.errors import ReviewError
-from trunkgate.review.source import LocalReview
+from trunkgate.review.sources import ReviewSources
 from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.records import BuildRequest, build_id, history_buildset, item_ref
-from trunkgate.scheduler.reporting import VERIFIED, report_comment, report_vote
+from trunkgate.scheduler.reporting import report_comment, report_label, report_vote
 from trunkgate.scheduler.stored import read_records
 from trunkgate.site import dashboard_url
 from trunkgate.store import NoRecord, Store, VersionConflict
@@ -55,10 +55,10 @@ class Outbox:
     """Sends the outbox's entries: reports to the review source and the
     history, cancels to the build records."""
 
-    def __init__(self, config: Config, store: Store, review: LocalReview, site: str) -> None:
+    def __init__(self, config: Config, store: Store, sources: ReviewSources, site: str) -> None:
         self.config = config
         self.store = store
-        self.review = review
+        self.sources = sources
         self.site = site
         self.history: History | None = None
 
@@ -99,20 +99,20 @@ class Outbox:
             return
         comment = report_comment(section, report, dashboard_url(self.config))
         vote = report_vote(section, report)
+        if vote is None and not (section.success.comment or section.failure.comment):
+            return
         try:
-            if vote is not None:
-                await self.review.vote(
-                    change.number,
-                    VERIFIED,
-                    vote,
-                    REPORTER,
-                    message=comment,
-                    patchset=change.patchset,
-                    report=report_id,
-                    merged=report.merged,
-                )
-            elif section.success.comment or section.failure.comment:
-                await self.review.comment(change.number, comment, REPORTER, report=report_id)
+            await self.sources.for_project(change.project).report(
+                change.project,
+                change.number,
+                change.patchset,
+                message=comment,
+                label=report_label(section, report),
+                vote=vote,
+                report_id=report_id,
+                merged=report.merged,
+                user=REPORTER,
+            )
             log.info(queue_log.reported(pipeline, report))
         except ReviewError as exc:
             log.warning("scheduler: cannot report on change %s: %s", change, exc)

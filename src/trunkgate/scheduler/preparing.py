@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from trunkgate.gate.actions import PrepareMerge
 from trunkgate.gate.changes import Tree
@@ -17,6 +16,7 @@ from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import MergedTree, MergeRequest
 from trunkgate.merger.prepare import Merger, TreeResult
 from trunkgate.required_projects import Pin
+from trunkgate.review.code_urls import CodeUrls
 from trunkgate.review.errors import ReviewError
 from trunkgate.scheduler.records import split_bases, with_bases
 from trunkgate.scheduler.trees import merge_request
@@ -39,10 +39,10 @@ class TreePreparer:
     PrepareMerge gets exactly one answer through `answer`."""
 
     def __init__(
-        self, merger: Merger, git_root: Path, answer: Answer, *, required: Required = _none_required
+        self, merger: Merger, code: CodeUrls, answer: Answer, *, required: Required = _none_required
     ) -> None:
         self.merger = merger
-        self.git_root = git_root
+        self.code = code
         self.answer = answer
         self.required = required
         self._waiting: dict[tuple[str, str], dict[str, PrepareMerge]] = {}
@@ -51,7 +51,7 @@ class TreePreparer:
     def request(self, tree: Tree, commits: dict[str, str] | None = None) -> MergeRequest:
         """The merger's request for a tree, pinned to the bases it was tested on."""
         bases = split_bases(commits)[1] if commits else ()
-        return merge_request(tree, self.git_root, bases)
+        return merge_request(tree, self.code, bases)
 
     async def make_again(self, tree: Tree, commits: dict[str, str]) -> None:
         """Make the tree again (pinned to its bases), so that the merger's

@@ -9,14 +9,19 @@ from trunkgate.gate.changes import format_tree
 from trunkgate.gate.results import ItemResult
 from trunkgate.untrusted import printable
 
-VERIFIED = "Verified"
-
 _HEADLINES = {
     ItemResult.SUCCESS: "Build succeeded",
     ItemResult.FAILURE: "Build failed",
     ItemResult.MERGE_CONFLICT: "Merge failed: the change does not merge",
     ItemResult.DEQUEUED: "Dequeued",
 }
+
+
+def report_label(pipeline: PipelineSection, report: Report) -> str:
+    """The label the report votes on: the failure's for a failed item."""
+    if report.result in (ItemResult.FAILURE, ItemResult.MERGE_CONFLICT):
+        return pipeline.failure.label
+    return pipeline.success.label
 
 
 def report_vote(pipeline: PipelineSection, report: Report) -> int | None:

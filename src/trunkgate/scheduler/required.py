@@ -6,7 +6,6 @@ now. The executor then checks out exactly those commits."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from trunkgate.config.loader import Config
 from trunkgate.gate.changes import ChangeRef
@@ -14,7 +13,7 @@ from trunkgate.merger.branches import branch_tips
 from trunkgate.merger.cache import RepoCache
 from trunkgate.merger.errors import MergerError
 from trunkgate.required_projects import Checkout, NoSuchBranch, Pin, checkouts, new_pins
-from trunkgate.review.repos import repo_path
+from trunkgate.review.code_urls import CodeUrls
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +25,7 @@ async def pin_required(
     pins: tuple[Pin, ...],
     *,
     cache: RepoCache,
-    git_root: Path,
+    code: CodeUrls,
 ) -> tuple[Pin, ...]:
     """The tree's pins and those of every project the change's jobs in
     `pipeline` require. A project that cannot be read or has no fitting
@@ -36,7 +35,7 @@ async def pin_required(
     tips: dict[str, dict[str, str]] = {}
     for project in sorted(wanted):
         try:
-            tips[project] = await branch_tips(cache, project, str(repo_path(git_root, project)))
+            tips[project] = await branch_tips(cache, project, code.url(project))
         except MergerError as exc:
             log.warning("scheduler: cannot read the branches of %s: %s", project, exc)
             tips[project] = {}

@@ -5,13 +5,11 @@ the project's branch but no change to merge."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Protocol
 
 from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.merger.model import ChangeSpec, MergeRequest, RepoSpec
-from trunkgate.review.model import change_ref
-from trunkgate.review.repos import repo_path
+from trunkgate.review.code_urls import CodeUrls
 
 
 class TreeEntry(Protocol):
@@ -26,12 +24,12 @@ class TreeEntry(Protocol):
 
 
 def merge_request(
-    tree: Iterable[TreeEntry], git_root: Path, bases: tuple[tuple[str, str, str], ...] = ()
+    tree: Iterable[TreeEntry], code: CodeUrls, bases: tuple[tuple[str, str, str], ...] = ()
 ) -> MergeRequest:
     changes: list[ChangeSpec] = []
     repos: list[RepoSpec] = []
     for entry in tree:
-        url = str(repo_path(git_root, entry.project))
+        url = code.url(entry.project)
         if entry.number == BRANCH_TIP:
             repos.append(RepoSpec(project=entry.project, url=url, branch=entry.branch))
         else:
@@ -40,7 +38,7 @@ def merge_request(
                     project=entry.project,
                     url=url,
                     branch=entry.branch,
-                    ref=change_ref(entry.number, entry.patchset),
+                    ref=code.ref(entry.project, entry.number, entry.patchset),
                     name=f"{entry.project}~{entry.number},{entry.patchset}",
                 )
             )

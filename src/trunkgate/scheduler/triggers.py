@@ -4,6 +4,7 @@ enqueue, dequeue, a new patchset. Pure: config and event in, queue events out.""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trunkgate.config.loader import Config
@@ -72,10 +73,26 @@ def _enqueue(config: Config, pipeline: PipelineSection, event: ReviewEvent) -> E
     return enqueue_for(config, pipeline.name, change)
 
 
+def meets(wanted: Mapping[str, int], votes: Mapping[str, int]) -> bool:
+    """Whether `votes` hold each wanted label at its value or beyond (a
+    negative one at or below)."""
+    for label, value in wanted.items():
+        have = votes.get(label, 0)
+        if (value > 0 and have < value) or (value < 0 and have > value):
+            return False
+        if value == 0 and have != 0:
+            return False
+    return True
+
+
 def _matches(trigger: Trigger, event: ReviewEvent) -> bool:
     if trigger.event != event.kind:
         return False
     if trigger.branch is not None and not re.fullmatch(trigger.branch, event.branch):
+        return False
+    if trigger.source is not None and trigger.source != event.source:
+        return False
+    if trigger.approval and not meets(trigger.approval, dict(event.approvals)):
         return False
     return trigger.comment is None or (
         event.comment is not None and re.search(trigger.comment, event.comment) is not None

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from trunkgate.config.loader import Config
 from trunkgate.config.secrets import secret_file_problem
 from trunkgate.history.database import History
-from trunkgate.site import GIT_DIR, LOGS_DIR, MERGER_CACHE_DIR, dashboard_url
+from trunkgate.review.code_urls import GIT_DIR
+from trunkgate.site import LOGS_DIR, MERGER_CACHE_DIR, dashboard_url
 from trunkgate.store import Store
 from trunkgate.web.console import ConsolePages
 from trunkgate.web.filewatch import FileWatcher

@@ -9,6 +9,7 @@ import base64
 import json
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +27,9 @@ class FakeGerrit:
     # What a submit answers: (status, body); Gerrit's own words for a refusal.
     submit_answer: tuple[int, bytes] = (200, b"")
     merge_anyway: bool = False
+    # A whole Gerrit's answers (see gerrit_server.py): (status, body).
+    on_review: Callable[[str, int, dict[str, Any]], tuple[int, bytes]] | None = None
+    on_submit: Callable[[str, int], tuple[int, bytes]] | None = None
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -76,7 +80,14 @@ class FakeGerrit:
             self.send(handler, 200, json.dumps(self.changes[key]).encode())
         elif method == "POST" and parts[4:5] == ["revisions"] and parts[6:] == ["review"]:
             self.reviews.append((project, int(number), parts[5], body))
+            if self.on_review is not None:
+                status, text = self.on_review(project, int(number), body)
+                self.send(handler, status, text, json_body=status == 200)
+                return
             self.send(handler, 200, json.dumps({"labels": body.get("labels", {})}).encode())
+        elif method == "POST" and parts[4:] == ["submit"] and self.on_submit is not None:
+            status, text = self.on_submit(project, int(number))
+            self.send(handler, status, text, json_body=status == 200)
         elif method == "POST" and parts[4:] == ["submit"]:
             status, text = self.submit_answer
             if self.merge_anyway and status != 200:  # merged, then the answer was lost

@@ -70,7 +70,7 @@ def event_from_stream(line: str | bytes, source: str) -> ReviewEvent | None:
     if kind is None:
         return None
     at = _number(data.get("eventCreatedOn", 0), "eventCreatedOn")
-    user = _account(data.get(_ACTORS[str(data["type"])]))
+    user = account_name(data.get(_ACTORS[str(data["type"])]))
     if kind == "ref-updated":
         return _ref_event(data, source, at, user)
     change = _object(data, "change")
@@ -137,8 +137,8 @@ def change_from_query(data: Mapping[str, Any]) -> Change:
                 number=patchset,
                 commit=str(raw.get("revision", "")),
                 ref=str(raw.get("ref") or change_ref(number, patchset)),
-                author=_account(raw.get("author")) or "",
-                uploader=_account(raw.get("uploader")) or "",
+                author=account_name(raw.get("author")) or "",
+                uploader=account_name(raw.get("uploader")) or "",
                 subject=str(data.get("subject", "")),
                 message=str(data.get("commitMessage", "")),
                 created=_number(raw.get("createdOn", 0), "patchSets.createdOn"),
@@ -150,7 +150,7 @@ def change_from_query(data: Mapping[str, Any]) -> Change:
                     Vote(
                         label=str(approval["type"]),
                         value=int(_number(approval.get("value", 0), "approvals.value")),
-                        by=_account(approval.get("by")) or "",
+                        by=account_name(approval.get("by")) or "",
                         patchset=patchset,
                         at=_number(approval.get("grantedOn", 0), "approvals.grantedOn"),
                     )
@@ -162,7 +162,7 @@ def change_from_query(data: Mapping[str, Any]) -> Change:
         number=number,
         project=_text(data, "project"),
         branch=_text(data, "branch"),
-        owner=_account(data.get("owner")) or "",
+        owner=account_name(data.get("owner")) or "",
         status=status,
         patchsets=tuple(patchsets),
         votes=tuple(votes),
@@ -208,7 +208,7 @@ def _number(value: Any, name: str) -> float:
     return number
 
 
-def _account(value: Any) -> str | None:
+def account_name(value: Any) -> str | None:
     if not isinstance(value, dict):
         return None
     for key in ("username", "email", "name"):

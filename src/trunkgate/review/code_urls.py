@@ -1,0 +1,42 @@
+"""Where each project's code is fetched from, and under which ref a change's
+patchset is: a project of the local source in its bare repository under the
+data directory, one of a Gerrit source from the server's git (changes under
+Gerrit's `refs/changes/NN/N/P`). Pure: the config in, URLs out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trunkgate.config.loader import Config
+from trunkgate.config.sections import GerritSource
+from trunkgate.review.model import change_ref
+from trunkgate.review.repos import repo_path
+
+#: The local source's repositories, under the data directory.
+GIT_DIR = "git"
+
+
+@dataclass(frozen=True)
+class CodeUrls:
+    local_root: Path
+    #: The base URL of the git server of each project not kept locally.
+    remote: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: Config) -> CodeUrls:
+        remote: dict[str, str] = {}
+        for name, project in config.projects.items():
+            source = config.sources.get(project.source or "")
+            if isinstance(source, GerritSource):
+                remote[name] = source.fetch_url
+        return cls(config.data_dir / GIT_DIR, remote)
+
+    def url(self, project: str) -> str:
+        base = self.remote.get(project)
+        if base is None:
+            return str(repo_path(self.local_root, project))
+        return f"{base}/{project}"
+
+    def ref(self, project: str, number: int, patchset: int) -> str:
+        return change_ref(number, patchset)

@@ -1,0 +1,87 @@
+"""What the scheduler asks of a review source, whichever system it is (the
+local one, Gerrit): a change, a report on it, a submit of what was tested;
+and the site's sources, found by project."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from trunkgate.review.model import Change
+from trunkgate.review.source import LocalReview, TreeToMerge
+
+
+class ReviewSource(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def merges_together(self) -> bool:
+        """Whether several changes of a branch merge in one step
+        (`submit_together`); else they are submitted one by one."""
+        ...
+
+    async def change(self, project: str, number: int) -> Change:
+        """The change as it stands; `ChangeNotFound` if there is none."""
+        ...
+
+    async def report(
+        self,
+        project: str,
+        number: int,
+        patchset: int,
+        *,
+        message: str | None,
+        label: str,
+        vote: int | None,
+        report_id: str,
+        merged: bool,
+        user: str,
+    ) -> None:
+        """A pipeline's report: a vote on `label` and/or a comment. A report
+        whose `report_id` the change has taken already is not taken again."""
+        ...
+
+    async def submit(
+        self,
+        project: str,
+        number: int,
+        tested: TreeToMerge | None,
+        *,
+        votes: Mapping[str, int],
+        user: str,
+    ) -> None:
+        """Merges the change as `tested`, having cast `votes` first where the
+        system needs them to merge; a `ReviewError` says why it did not."""
+        ...
+
+    async def submit_together(
+        self, project: str, merges: Sequence[tuple[int, TreeToMerge]], *, user: str
+    ) -> None: ...
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Hands the system's events on to the scheduler until `stop`."""
+        ...
+
+
+class ReviewSources:
+    """The site's review sources: the local one, and one per remote system."""
+
+    def __init__(
+        self,
+        local: LocalReview,
+        remote: Mapping[str, ReviewSource] = {},
+        projects: Mapping[str, str] = {},
+    ) -> None:
+        self.local = local
+        self.remote = dict(remote)
+        #: The remote source of each project that has one.
+        self.projects = dict(projects)
+
+    def for_project(self, project: str) -> ReviewSource:
+        name = self.projects.get(project)
+        return self.local if name is None else self.remote[name]
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(source.follow(stop) for source in self.remote.values()))

@@ -1,0 +1,183 @@
+"""The gate in front of a Gerrit project, end to end against a Gerrit that
+speaks Gerrit's protocols (`fakes/gerrit_server.py`): events over SSH,
+reports and submits over REST, code over git from a real git daemon. The
+real scheduler and merger; builds answered by the harness's executor double."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from tests.review.fakes.gerrit_server import FakeGerritServer
+from tests.scheduler.harness import SchedulerSite, git
+from trunkgate.scheduler.core import Scheduler
+from trunkgate.site import open_review_sources, open_site_review, open_site_store
+
+PROJECT = "acme/app"
+
+
+def site_config(fake: FakeGerritServer, keys: Path) -> str:
+    return textwrap.dedent(
+        f"""\
+        state:
+          data-dir: ./data
+          lease: 2s
+        labels:
+          - name: default
+        sources:
+          - name: review
+            driver: gerrit
+            server: 127.0.0.1
+            port: {fake.ssh.port}
+            user: trunkgate
+            ssh-key: {keys / "id"}
+            known-hosts: {keys / "known_hosts"}
+            web-url: {fake.rest.url}
+            password-file: {keys / "password"}
+            git-url: {fake.git_url}
+        pipelines:
+          - name: gate
+            trigger:
+              - event: comment-added
+                source: review
+                approval: {{Workflow: 1}}
+            require:
+              review: {{Code-Review: 2}}
+            success: {{vote: 1, merge: true}}
+            failure: {{vote: -1}}
+        jobs:
+          - name: unit
+            run: [make test]
+          - name: lint
+            run: [make lint]
+        projects:
+          - name: {PROJECT}
+            source: review
+            check: [unit]
+            gate: [unit, lint]
+        """
+    )
+
+
+class GerritSite(SchedulerSite):
+    """The scheduler harness on a Gerrit source instead of the local one."""
+
+    async def open_on(self, fake: FakeGerritServer) -> None:
+        self.store = await open_site_store(self.config)
+        self.review = open_site_review(self.config, self.store)
+        self.sources = open_review_sources(self.config, self.store)
+        self.fake = fake
+        self.work.mkdir()
+        git(self.work, "init", "-q", "-b", "main")
+        for name in ("a.txt", "b.txt", "c.txt"):
+            (self.work / name).write_text(f"{name} line 1\n")
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "-m", "Initial")
+        fake.create_project(PROJECT, self.work)
+
+    def start_gerrit_scheduler(self) -> Scheduler:
+        assert self.store is not None
+        self.scheduler = Scheduler(self.config, self.store, self.sources, clock=lambda: self.now)
+        self._tasks.append(asyncio.ensure_future(self.scheduler.run(self._stop)))
+        return self.scheduler
+
+    def upload(self, name: str, subject: str) -> int:
+        git(self.work, "checkout", "-q", "--detach", "main")
+        (self.work / name).write_text(f"{name} changed\n")
+        git(self.work, "commit", "-q", "-am", subject)
+        commit = git(self.work, "rev-parse", "HEAD")
+        git(self.work, "checkout", "-q", "main")
+        return self.fake.upload(PROJECT, self.work, commit)
+
+
+@pytest.fixture
+async def gerrit(tmp_path: Path) -> AsyncIterator[FakeGerritServer]:
+    client_key = asyncssh.generate_private_key("ssh-ed25519")
+    fake = FakeGerritServer(tmp_path / "gerrit", client_key)
+    await fake.start()
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "id").write_bytes(client_key.export_private_key())
+    (keys / "id").chmod(0o600)
+    (keys / "password").write_text(fake.rest.password + "\n")
+    (keys / "password").chmod(0o600)
+    public = fake.ssh.host_key.export_public_key().decode().strip()
+    (keys / "known_hosts").write_text(f"[127.0.0.1]:{fake.ssh.port} {public}\n")
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@pytest.fixture
+async def site(tmp_path: Path, gerrit: FakeGerritServer) -> AsyncIterator[GerritSite]:
+    site = GerritSite(tmp_path / "site", site_config(gerrit, tmp_path / "keys"))
+    await site.open_on(gerrit)
+    yield site
+    await site.close()
+
+
+async def following(site: GerritSite) -> None:
+    """Until the scheduler follows Gerrit's event stream (a new site takes
+    nothing from before it)."""
+    await site.fake.ssh.changes.until(lambda: site.fake.ssh.streaming() > 0)
+
+
+async def test_three_changes_the_second_fails_the_others_are_submitted(
+    site: GerritSite,
+) -> None:
+    site.decide = lambda r: "FAILURE" if r.change == 2 and r.job == "unit" else "SUCCESS"
+    site.start_gerrit_scheduler()
+    site.start_executor()
+    await following(site)
+    site.hold.clear()  # all three enter the gate before any build answers
+    numbers = [site.upload(name, f"Change {name}") for name in ("a.txt", "b.txt", "c.txt")]
+    assert numbers == [1, 2, 3]
+    for number in numbers:
+        site.fake.review(number, "core", {"Code-Review": 2, "Workflow": 1})
+    await site.wait_pending(
+        lambda builds: any(b.pipeline == "gate" and b.change == 3 for b in builds)
+    )
+    site.hold.set()
+    await site.settled()
+    await site.settle(lambda: len(site.fake.submits) == 2)
+    await site.settled()
+
+    assert site.fake.submits == [1, 3]
+    branch = git(site.fake.repo(PROJECT), "log", "--format=%s", "main")
+    assert "Change a.txt" in branch
+    assert "Change c.txt" in branch
+    assert "Change b.txt" not in branch
+    changes = site.fake.changes
+    assert [changes[n].status for n in numbers] == ["MERGED", "NEW", "MERGED"]
+    assert changes[2].standing("Verified") == -1
+    failed = [m["message"] for m in changes[2].messages if m["author"]["username"] == "trunkgate"]
+    assert any("Build failed (gate pipeline)" in text for text in failed)
+    merged = [m["message"] for m in changes[3].messages if m["author"]["username"] == "trunkgate"]
+    assert any("The change has merged." in text for text in merged)
+    assert await site.results("gate") == {1: "SUCCESS", 2: "FAILURE", 3: "SUCCESS"}
+
+
+async def test_a_change_without_the_required_votes_stays_out_of_the_gate(
+    site: GerritSite,
+) -> None:
+    site.start_gerrit_scheduler()
+    site.start_executor()
+    await following(site)
+    number = site.upload("a.txt", "Change a.txt")
+    # Workflow +1 without Code-Review +2: the trigger matches, the requirement does not.
+    site.fake.review(number, "core", {"Workflow": 1})
+    await site.settled()
+    assert not [r for r in site.requests if r.pipeline == "gate"]
+    site.fake.review(number, "core", {"Code-Review": 2})
+    await site.settled()
+    assert not [r for r in site.requests if r.pipeline == "gate"], "no Workflow vote came with it"
+    site.fake.review(number, "core", {"Workflow": 0})
+    site.fake.review(number, "core", {"Workflow": 1})
+    await site.settle(lambda: site.fake.submits == [number])
+    assert site.fake.changes[number].status == "MERGED"
