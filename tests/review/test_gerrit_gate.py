@@ -181,3 +181,55 @@ async def test_a_change_without_the_required_votes_stays_out_of_the_gate(
     site.fake.review(number, "core", {"Workflow": 1})
     await site.settle(lambda: site.fake.submits == [number])
     assert site.fake.changes[number].status == "MERGED"
+
+
+async def test_a_stream_dropped_mid_gate_loses_no_approval_and_repeats_none(
+    site: GerritSite,
+) -> None:
+    site.start_gerrit_scheduler()
+    site.start_executor()
+    await following(site)
+    site.hold.clear()
+    numbers = [site.upload(name, f"Change {name}") for name in ("a.txt", "b.txt", "c.txt")]
+    for number in numbers[:2]:
+        site.fake.review(number, "core", {"Code-Review": 2, "Workflow": 1})
+    await site.wait_pending(
+        lambda builds: any(b.pipeline == "gate" and b.change == 2 for b in builds)
+    )
+    # Gerrit goes away; the third change is approved meanwhile.
+    site.fake.ssh.drop()
+    await site.fake.ssh.changes.until(lambda: site.fake.ssh.streaming() == 0)
+    site.fake.review(numbers[2], "core", {"Code-Review": 2, "Workflow": 1})
+    site.hold.set()
+    await site.settle(lambda: len(site.fake.submits) == 3, within=60)
+    await site.settled()
+    assert site.fake.submits == numbers
+    assert [site.fake.changes[n].status for n in numbers] == ["MERGED"] * 3
+    gate = [r for r in site.requests if r.pipeline == "gate" and r.job == "unit"]
+    assert sorted({r.change for r in gate}) == numbers
+    assert len([r for r in gate if r.change == numbers[2]]) == 1, "its approval came in once"
+    assert any(query.startswith("gerrit query") for query in site.fake.ssh.queries)
+
+
+async def test_a_submit_gerrit_refuses_fails_the_item_with_gerrits_reason(
+    site: GerritSite,
+) -> None:
+    site.start_gerrit_scheduler()
+    site.start_executor()
+    await following(site)
+    site.hold.clear()
+    number = site.upload("a.txt", "Change a.txt")
+    site.fake.review(number, "core", {"Code-Review": 2, "Workflow": 1})
+    await site.wait_pending(lambda builds: any(b.pipeline == "gate" for b in builds))
+    # Someone vetoes it while its jobs run: Gerrit will not submit it.
+    site.fake.review(number, "boss", {"Code-Review": -2})
+    site.hold.set()
+    await site.settle(
+        lambda: any("needs Code-Review" in m["message"] for m in site.fake.changes[number].messages)
+    )
+    await site.settled()
+    assert site.fake.submits == []
+    assert site.fake.changes[number].status == "NEW"
+    assert "Change a.txt" not in git(site.fake.repo(PROJECT), "log", "--format=%s", "main")
+    assert site.fake.changes[number].standing("Verified") == -1
+    assert await site.results("gate") == {number: "FAILURE"}
