@@ -6,6 +6,9 @@ real scheduler and merger; builds answered by the harness's executor double."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -233,3 +236,39 @@ async def test_a_submit_gerrit_refuses_fails_the_item_with_gerrits_reason(
     assert "Change a.txt" not in git(site.fake.repo(PROJECT), "log", "--format=%s", "main")
     assert site.fake.changes[number].standing("Verified") == -1
     assert await site.results("gate") == {number: "FAILURE"}
+
+
+async def cli(site: GerritSite, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "trunkgate.cli.main", "-c", str(site.config.files[0]), *args]
+    return await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+async def test_a_gerrit_change_is_shown_and_enqueued_by_hand_with_its_project(
+    site: GerritSite,
+) -> None:
+    site.start_gerrit_scheduler()
+    site.start_executor()
+    await following(site)
+    number = site.upload("a.txt", "Change a.txt")
+    site.fake.review(number, "core", {"Code-Review": 2})
+    shown = await cli(site, "change", "show", str(number), "--project", PROJECT, "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert (detail["project"], detail["status"]) == (PROJECT, "NEW")
+    assert detail["votes"]["Code-Review"] == 2
+    # Without its project, the number is looked for in the local source.
+    local = await cli(site, "change", "show", str(number))
+    assert local.returncode != 0
+    assert f"there is no change {number}" in local.stderr
+    missing = await cli(site, "change", "show", "99", "--project", PROJECT)
+    assert missing.returncode != 0
+    assert "no change 99" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    sent = await cli(
+        site, "enqueue", "--pipeline", "gate", "--change", str(number), "--project", PROJECT
+    )
+    assert sent.returncode == 0, sent.stderr
+    await site.settle(lambda: site.fake.submits == [number])

@@ -18,7 +18,7 @@ from trunkgate.config.loader import Config
 from trunkgate.review.codec import change_listing
 from trunkgate.review.errors import ReviewError, UnknownProject
 from trunkgate.review.model import Change
-from trunkgate.site import open_site_review
+from trunkgate.site import open_review_sources, open_site_review
 from trunkgate.store import Store
 from trunkgate.untrusted import printable
 
@@ -71,6 +71,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     show = actions.add_parser("show", help="one change")
     show.add_argument("number", type=positive, metavar="N")
+    show.add_argument("--project", help="read it from this project's review source (Gerrit, say)")
     show.add_argument("--format", choices=("table", "json"), default="table")
     show.set_defaults(run=run_show)
     listing = actions.add_parser("list", help="every change")
@@ -160,7 +161,12 @@ def run_review_action(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     async def work(config: Config, store: Store) -> Change:
-        return await open_site_review(config, store).get(args.number)
+        if args.project is None:
+            return await open_site_review(config, store).get(args.number)
+        if args.project not in config.projects:
+            raise CliError(f"project {args.project!r} is not in the configuration")
+        source = open_review_sources(config, store).for_project(args.project)
+        return await source.change(args.project, args.number)
 
     change = _reviewing(args, work)
     if args.format == "json":

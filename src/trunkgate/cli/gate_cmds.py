@@ -29,6 +29,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         sub = commands.add_parser(verb, help=help_text)
         sub.add_argument("--pipeline", required=True)
         sub.add_argument("--change", type=positive, required=True)
+        sub.add_argument(
+            "--project", help="the change's project (needed for a change of Gerrit or GitHub)"
+        )
         sub.set_defaults(run=run_command, verb=verb)
 
 
@@ -69,7 +72,9 @@ def run_status(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     async def work(config: Config, store: Store) -> None:
         try:
-            await send_command(config, store, args.verb, args.pipeline, args.change)
+            await send_command(
+                config, store, args.verb, args.pipeline, args.change, project=args.project
+            )
         except CommandRefused as exc:
             raise CliError(str(exc)) from None
 

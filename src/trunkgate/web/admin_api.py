@@ -85,8 +85,9 @@ async def queue_command(request: Request) -> Response:
     body = await _body(request)
     pipeline = _text(body, "pipeline") or ""
     number = _number(body, "change") or 0
+    project = _text(body, "project", required=False)
     verb = request.url.path.rstrip("/").rsplit("/", 1)[-1]
-    return await _command(request, verb, pipeline, number)
+    return await _command(request, verb, pipeline, number, project)
 
 
 async def retrigger_build(request: Request) -> Response:
@@ -103,7 +104,8 @@ async def retrigger_build(request: Request) -> Response:
 async def retrigger_change(request: Request) -> Response:
     body = await _body(request)
     pipeline = _text(body, "pipeline") or ""
-    return await _command(request, "enqueue", pipeline, request.path_params["number"])
+    project = _text(body, "project", required=False)
+    return await _command(request, "enqueue", pipeline, request.path_params["number"], project)
 
 
 def node_id(request: Request) -> str:

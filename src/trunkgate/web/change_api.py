@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from trunkgate.review.errors import ReviewError
 from trunkgate.review.model import Change
-from trunkgate.site import open_site_review
+from trunkgate.site import open_review_sources, open_site_review
 from trunkgate.web.answers import NotFound, json_answer
 from trunkgate.web.context import context
 from trunkgate.web.read_api import build_row
@@ -23,8 +23,15 @@ MOST_BUILDS = 500
 async def change(request: Request) -> Response:
     web = context(request)
     number = request.path_params["number"]
+    project = request.query_params.get("project")
     try:
-        found: Change = await open_site_review(web.config, web.store).get(number)
+        if project is None:
+            found: Change = await open_site_review(web.config, web.store).get(number)
+        elif project not in web.config.projects:
+            raise NotFound(f"there is no project {project[:200]!r}")
+        else:
+            source = open_review_sources(web.config, web.store).for_project(project)
+            found = await source.change(project, number)
     except ReviewError as exc:
         raise NotFound(str(exc)) from None
     history = await web.history.builds(site=web.site, change=number, limit=MOST_BUILDS)

@@ -55,7 +55,7 @@ function buildTable(builds) {
     (b) => [
       el("a", { href: `/build/${b.id}`, text: b.job }),
       b.project,
-      b.change ? el("a", { href: `/change/${b.change}`, text: `${b.change},${b.patchset}` }) : "-",
+      b.change ? el("a", { href: changeHref(b.change, b.project), text: `${b.change},${b.patchset}` }) : "-",
       b.pipeline,
       el("span", { class: resultClass(b.result), text: b.result || "RUNNING" }),
       b.node_provider || "-",
@@ -89,7 +89,7 @@ async function pageBuild(id) {
       ["Result", el("span", { id: "build-result", class: resultClass(build.result), text: build.result || "RUNNING" })],
       ["Job", build.job + (build.voting ? "" : " (non-voting)")],
       ["Project", build.project],
-      ["Change", build.change ? el("a", { href: `/change/${build.change}`, text: `${build.change},${build.patchset}` }) : "-"],
+      ["Change", build.change ? el("a", { href: changeHref(build.change, build.project), text: `${build.change},${build.patchset}` }) : "-"],
       ["Pipeline", build.pipeline],
       ["Node provider", build.node_provider || "-"],
       ["Started", when(build.started)],

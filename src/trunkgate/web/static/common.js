@@ -46,6 +46,12 @@ function headers(extra) {
   return all;
 }
 
+// A change's page: its project named, as a change number is only unique
+// within its review source.
+function changeHref(number, project) {
+  return `/change/${number}${project ? `?project=${encodeURIComponent(project)}` : ""}`;
+}
+
 async function api(path, options) {
   const answer = await fetch(path, Object.assign({ headers: headers() }, options || {}));
   let body = null;

@@ -6,7 +6,8 @@
 async function pageChange(number) {
   setTitle(`Change ${number}`);
   try {
-    const change = await api(`/api/changes/${number}`);
+    const project = new URLSearchParams(location.search).get("project");
+    const change = await api(`/api/changes/${number}${project ? `?project=${encodeURIComponent(project)}` : ""}`);
     const votes = Object.entries(change.votes || {}).map(([k, v]) => `${k} ${v > 0 ? "+" : ""}${v}`).join(", ");
     const parts = [
       el("h1", { text: `Change ${change.change}: ${change.subject}` }),
@@ -54,7 +55,7 @@ function enqueueForm(change) {
   });
   const said = el("span", { class: "said" });
   const button = el("button", { id: "enqueue", text: "Enqueue", onclick: () =>
-    acting(said, () => act(`/api/changes/${change.change}/retrigger`, { pipeline: choice.value }), () => `change ${change.change} sent to ${choice.value}`),
+    acting(said, () => act(`/api/changes/${change.change}/retrigger`, { pipeline: choice.value, project: change.project }), () => `change ${change.change} sent to ${choice.value}`),
   });
   return el("div", { class: "actions" }, choice, button, said);
 }

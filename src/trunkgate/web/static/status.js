@@ -210,7 +210,7 @@ function drawItem(pipeline, queueName, item, now) {
     drawStatus();
   };
   const title = item.change
-    ? el("a", { href: `/change/${item.change}`, class: "title", text: item.title })
+    ? el("a", { href: changeHref(item.change, item.project), class: "title", text: item.title })
     : el("span", { class: "title", text: item.title });
   const head = el(
     "div",
