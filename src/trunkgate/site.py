@@ -11,7 +11,7 @@ import pydantic
 
 from trunkgate.config.loader import Config
 from trunkgate.config.sections import GerritSource
-from trunkgate.review.code_urls import GIT_DIR
+from trunkgate.review.code_urls import GIT_DIR, CodeUrls
 from trunkgate.review.errors import ReviewError
 from trunkgate.review.source import LocalReview
 from trunkgate.review.sources import ReviewSource, ReviewSources
@@ -85,6 +85,7 @@ def open_review_sources(config: Config, store: Store) -> ReviewSources:
 
     remote: dict[str, ReviewSource] = {}
     projects: dict[str, str] = {}
+    code = CodeUrls.of(config)
     for name, source in config.sources.items():
         if not isinstance(source, GerritSource):
             continue
@@ -97,8 +98,9 @@ def open_review_sources(config: Config, store: Store) -> ReviewSources:
             GerritRest(source.web_url, source.user, password),
             store,
             mine,
-            key=Path(config.resolve(source.ssh_key)),
-            known_hosts=Path(config.resolve(source.known_hosts)) if source.known_hosts else None,
+            key=config.resolve(source.ssh_key),
+            known_hosts=config.resolve(source.known_hosts) if source.known_hosts else None,
+            code=code,
         )
         projects.update(dict.fromkeys(mine, name))
     return ReviewSources(open_site_review(config, store), remote, projects)
@@ -106,7 +108,7 @@ def open_review_sources(config: Config, store: Store) -> ReviewSources:
 
 def _secret(config: Config, path: str, what: str) -> str:
     try:
-        return Path(config.resolve(path)).read_text().strip()
+        return config.resolve(path).read_text().strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ReviewError(f"{what}: cannot read {path}: {exc}") from None
 

@@ -106,3 +106,66 @@ def test_a_window_that_cannot_work_is_refused_where_it_is_written(tmp_path: Path
         "trunkgate.yaml:9:14: 'decrease-type' must be 'linear' or 'exponential', not 'sudden'",
         "trunkgate.yaml:9:37: 'floor' must be greater than or equal to 1",
     ]
+
+
+def test_a_gate_on_a_review_systems_votes_names_sources_that_exist(tmp_path: Path) -> None:
+    gerrit = """\
+        sources:
+          - name: review
+            driver: gerrit
+            server: review.example.org
+            user: gate
+            ssh-key: keys/gerrit
+            web-url: https://review.example.org
+            password-file: keys/gerrit.password
+"""
+    config = load(
+        tmp_path,
+        LABELS
+        + gerrit
+        + """\
+        pipelines:
+          - name: gate
+            trigger:
+              - {event: comment-added, source: review, approval: {Workflow: 1}}
+            require: {review: {Code-Review: 2}}
+            success: {vote: 1, label: Verified, merge: true}
+        """,
+    )
+    gate = config.pipelines["gate"]
+    assert gate.trigger[0].approval == {"Workflow": 1}
+    assert gate.require == {"review": {"Code-Review": 2}}
+    assert gate.success.label == "Verified"
+    found = problems(
+        tmp_path,
+        LABELS
+        + gerrit
+        + """\
+        pipelines:
+          - name: gate
+            trigger:
+              - {event: comment-added, source: reviw}
+            require: {gerit: {Code-Review: 2}}
+        """,
+    )
+    assert found == [
+        "trunkgate.yaml:14:32: pipeline 'gate' names source 'reviw', which is not defined in "
+        "sources (did you mean 'review'?)",
+        "trunkgate.yaml:15:15: pipeline 'gate' names source 'gerit', which is not defined in "
+        "sources",
+    ]
+
+
+def test_an_approval_is_asked_of_comments_only(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        LABELS
+        + """\
+        pipelines:
+          - name: gate
+            trigger:
+              - {event: patchset-created, approval: {Workflow: 1}}
+        """,
+    )
+    assert len(found) == 1
+    assert "a patchset-created event carries no votes" in found[0]

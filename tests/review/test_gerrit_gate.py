@@ -272,3 +272,50 @@ async def test_a_gerrit_change_is_shown_and_enqueued_by_hand_with_its_project(
     )
     assert sent.returncode == 0, sent.stderr
     await site.settle(lambda: site.fake.submits == [number])
+
+
+async def test_a_submit_that_would_take_an_untested_change_along_is_refused(
+    site: GerritSite,
+) -> None:
+    site.start_gerrit_scheduler()
+    site.start_executor()
+    await following(site)
+    first = site.upload("a.txt", "Change a.txt")
+    second = site.upload("b.txt", "Change b.txt")
+    site.fake.set_topic(first, "big-feature")
+    site.fake.set_topic(second, "big-feature")
+    site.fake.review(first, "core", {"Code-Review": 2, "Workflow": 1})
+    await site.settle(
+        lambda: any("untested with it" in m["message"] for m in site.fake.changes[first].messages)
+    )
+    await site.settled()
+    assert site.fake.submits == []
+    assert [site.fake.changes[n].status for n in (first, second)] == ["NEW", "NEW"]
+
+
+async def test_gerrit_down_at_the_submit_delays_the_merge_and_fails_nothing(
+    site: GerritSite,
+) -> None:
+    site.start_gerrit_scheduler()
+    site.start_executor()
+    await following(site)
+    site.hold.clear()
+    number = site.upload("a.txt", "Change a.txt")
+    site.fake.review(number, "core", {"Code-Review": 2, "Workflow": 1})
+    await site.wait_pending(lambda builds: any(b.pipeline == "gate" for b in builds))
+    site.fake.rest.unavailable = True
+    site.hold.set()
+    await site.settle(lambda: site.fake.rest.turned_away >= 2)
+    assert site.fake.submits == []
+    site.fake.rest.unavailable = False
+    await site.settle(lambda: site.fake.submits == [number], within=60)
+    await site.settle(
+        lambda: any(
+            "Build succeeded (gate pipeline)" in m["message"]
+            for m in site.fake.changes[number].messages
+        ),
+        within=60,
+    )
+    await site.settled()
+    assert site.fake.changes[number].standing("Verified") == 1
+    assert await site.results("gate") == {number: "SUCCESS"}

@@ -16,7 +16,7 @@ from trunkgate.cli.output import print_rows
 from trunkgate.cli.pool_cmds import with_store
 from trunkgate.config.loader import Config
 from trunkgate.review.codec import change_listing
-from trunkgate.review.errors import ReviewError, UnknownProject
+from trunkgate.review.errors import ReviewError, SourceUnavailable, UnknownProject
 from trunkgate.review.model import Change
 from trunkgate.site import open_review_sources, open_site_review
 from trunkgate.store import Store
@@ -235,5 +235,5 @@ def _reviewing(args: argparse.Namespace, work: Any) -> Any:
     """`with_store`, with the review source's errors as messages."""
     try:
         return with_store(args, work)
-    except ReviewError as exc:
+    except (ReviewError, SourceUnavailable) as exc:
         raise CliError(str(exc)) from None

@@ -409,6 +409,15 @@ class Trigger(ConfigModel):
             Cron.parse(value)  # raises a ValueError that says what is wrong
         return value
 
+    @model_validator(mode="after")
+    def _approval_of_a_comment(self) -> Trigger:
+        if self.approval and self.event != "comment-added":
+            raise ValueError(
+                f"approval is given with a comment: a {self.event} event carries no votes "
+                "(use event: comment-added)"
+            )
+        return self
+
 
 class Report(ConfigModel):
     vote: int | None = Field(default=None, ge=-2, le=2)

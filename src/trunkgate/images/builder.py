@@ -28,8 +28,7 @@ from trunkgate.images.ondisk import ROOT, USR
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
 from trunkgate.images.repository import ImageBuildGone, ImageRecords
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.review.code_urls import GIT_DIR
-from trunkgate.review.repos import repo_path
+from trunkgate.review.code_urls import CodeUrls
 from trunkgate.store import LockTimeout, Store, StoreError
 from trunkgate.waiting import first_of
 
@@ -314,14 +313,19 @@ class ImageBuilder:
         IMAGE_METRICS.build_seconds.labels(image).observe(time.monotonic() - started)
 
     def _repositories(self, recipe: ImageSection) -> dict[str, str]:
-        """Each cached project and where to clone it from. With `cache: all`,
-        a project that has no repository yet is left out (a named one is
-        not: its clone fails the build)."""
-        git = self.config.data_dir / GIT_DIR
+        """Each cached project and where to clone it from (its review
+        source's git). With `cache: all`, a local project that has no
+        repository yet is left out (a named one is not: its clone fails the
+        build)."""
+        code = CodeUrls.of(self.config)
         if recipe.cache != "all":
-            return {name: str(repo_path(git, name)) for name in recipe.cache}
-        found = {name: repo_path(git, name) for name in self.config.projects}
-        return {name: str(path) for name, path in found.items() if (path / "HEAD").exists()}
+            return {name: code.url(name) for name in recipe.cache}
+        found = {name: code.url(name) for name in self.config.projects}
+        return {
+            name: url
+            for name, url in found.items()
+            if name in code.remote or (Path(url) / "HEAD").exists()
+        }
 
     async def _fail(self, build: ImageBuild, reason: str) -> None:
         """A failed build keeps its log, nothing else it made."""

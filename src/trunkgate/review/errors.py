@@ -23,3 +23,9 @@ class ProposeRejected(ReviewError):
 
 class InvalidTransition(ReviewError):
     """A status move that is not in the table (`review.model.TRANSITIONS`)."""
+
+
+class SourceUnavailable(Exception):
+    """The review system did not answer (down, overloaded, our credentials
+    refused): nothing about the change, so tried again later, never
+    reported as the change's fault. Not a ReviewError on purpose."""

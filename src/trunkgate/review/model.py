@@ -111,19 +111,23 @@ class Change:
     def message(self) -> str:
         return self.current.message
 
-    def votes_on(self, patchset: int | None = None) -> dict[str, int]:
-        """Each label's standing on a patchset (the current one by default),
-        as a reviewer reads it: a negative vote outweighs every positive
-        one, else the highest counts. Labels nobody voted are left out."""
+    def standing_votes(self, patchset: int | None = None) -> list[tuple[str, int]]:
+        """Each reviewer's latest vote on a patchset (the current one by
+        default), as (label, value); withdrawn ones (0) left out."""
         wanted = self.patchset if patchset is None else patchset
         latest: dict[tuple[str, str], int] = {}
         for vote in self.votes:
             if vote.patchset == wanted:
                 latest[(vote.label, vote.by)] = vote.value
+        return [(label, value) for (label, _), value in latest.items() if value != 0]
+
+    def votes_on(self, patchset: int | None = None) -> dict[str, int]:
+        """Each label's standing on a patchset (the current one by default),
+        as a reviewer reads it: a negative vote outweighs every positive
+        one, else the highest counts. Labels nobody voted are left out."""
         by_label: dict[str, list[int]] = {}
-        for (label, _), value in latest.items():
-            if value != 0:
-                by_label.setdefault(label, []).append(value)
+        for label, value in self.standing_votes(patchset):
+            by_label.setdefault(label, []).append(value)
         return {
             label: min(values) if min(values) < 0 else max(values)
             for label, values in by_label.items()

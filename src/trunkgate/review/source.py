@@ -183,6 +183,7 @@ class LocalReview:
         report_id: str,
         merged: bool,
         user: str,
+        pipeline: str = "",
     ) -> None:
         await self.change(project, number)
         if vote is not None:

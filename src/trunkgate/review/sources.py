@@ -5,11 +5,19 @@ and the site's sources, found by project."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from trunkgate.review.model import Change
 from trunkgate.review.source import LocalReview, TreeToMerge
+
+log = logging.getLogger(__name__)
+
+#: Seconds before a failed follower starts again, doubling.
+FIRST_PAUSE_S = 1.0
+LONGEST_PAUSE_S = 60.0
 
 
 class ReviewSource(Protocol):
@@ -38,6 +46,7 @@ class ReviewSource(Protocol):
         report_id: str,
         merged: bool,
         user: str,
+        pipeline: str = "",
     ) -> None:
         """A pipeline's report: a vote on `label` and/or a comment. A report
         whose `report_id` the change has taken already is not taken again."""
@@ -84,4 +93,24 @@ class ReviewSources:
         return self.local if name is None else self.remote[name]
 
     async def follow(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(*(source.follow(stop) for source in self.remote.values()))
+        """Every remote source's events, until `stop`: a follower that
+        fails (the store, say) is started again after a pause that doubles."""
+        await asyncio.gather(*(_follow(source, stop) for source in self.remote.values()))
+
+
+async def _follow(source: ReviewSource, stop: asyncio.Event) -> None:
+    pause = FIRST_PAUSE_S
+    while not stop.is_set():
+        try:
+            await source.follow(stop)
+        except Exception:
+            log.exception(
+                "review source %s: following its events failed; again in %.0fs",
+                source.name,
+                pause,
+            )
+        else:
+            pause = FIRST_PAUSE_S
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
+        pause = min(pause * 2, LONGEST_PAUSE_S)

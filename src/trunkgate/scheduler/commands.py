@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from trunkgate.config.loader import Config
 from trunkgate.gate.codec import state_from_dict
-from trunkgate.review.errors import ReviewError
+from trunkgate.review.errors import ReviewError, SourceUnavailable
 from trunkgate.review.model import Change, ChangeStatus
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import Command
@@ -44,7 +44,7 @@ async def send_command(
         else:
             source = open_review_sources(config, store).for_project(project)
             change = await source.change(project, number)
-    except ReviewError as exc:
+    except (ReviewError, SourceUnavailable) as exc:
         raise CommandRefused(str(exc)) from None
     if verb == "enqueue" and change.status is not ChangeStatus.NEW:
         raise CommandRefused(

@@ -47,7 +47,7 @@ from trunkgate.merger.errors import MergerError
 from trunkgate.merger.prepare import Merger
 from trunkgate.required_projects import Pin
 from trunkgate.review.code_urls import CodeUrls
-from trunkgate.review.errors import ReviewError
+from trunkgate.review.errors import ReviewError, SourceUnavailable
 from trunkgate.review.events import ReviewEvent
 from trunkgate.review.source import TreeToMerge
 from trunkgate.review.sources import ReviewSources
@@ -149,9 +149,7 @@ class Scheduler:
         outbox = self.outbox = Outbox(self.config, self.store, self.sources, self.site)
         await outbox.send()
         await self._reload()
-        # The remote systems' events are followed while this scheduler leads.
         unfollow = asyncio.Event()
-        following = asyncio.ensure_future(self.sources.follow(unfollow))
         watches = [self.store.watch(p) for p in ("/events", layout.COMMANDS, layout.BUILD_RESULTS)]
         async with contextlib.AsyncExitStack() as stack:
             for watch in watches:
@@ -159,11 +157,17 @@ class Scheduler:
             waiters = [
                 asyncio.ensure_future(wake_on_change(w.changed, self._wake)) for w in watches
             ]
+            # The remote systems' events are followed while this scheduler leads.
+            following = asyncio.ensure_future(self.sources.follow(unfollow))
             try:
                 while not stop.is_set() and not lost.is_set():
                     self._wake.clear()
                     try:
                         await self.step()
+                    except SourceUnavailable as exc:
+                        # What waits on it is taken again on the next pass.
+                        log.warning("scheduler: a pass stopped: %s", exc)
+                        await self._reload()
                     except Exception:
                         # One bad input must not stop every queue: log, take the
                         # state the store holds again, go on.
@@ -343,7 +347,7 @@ class Scheduler:
     async def _eligible(self, routed: list[Routed]) -> list[Routed]:
         """Leaves out each enqueue into a pipeline whose required votes the
         change does not hold now (read from its source once per change)."""
-        votes: dict[tuple[str, int], dict[str, int] | None] = {}
+        votes: dict[tuple[str, int], list[tuple[str, int]] | None] = {}
         kept: list[Routed] = []
         for item in routed:
             event = item.event
@@ -368,13 +372,13 @@ class Scheduler:
             kept.append(item)
         return kept
 
-    async def _votes(self, project: str, number: int) -> dict[str, int] | None:
+    async def _votes(self, project: str, number: int) -> list[tuple[str, int]] | None:
         try:
             change = await self.sources.for_project(project).change(project, number)
         except ReviewError as exc:
             log.warning("scheduler: cannot read change %s of %s: %s", number, project, exc)
             return None
-        return change.votes_on()
+        return change.standing_votes()
 
     async def _command(self, command: Command) -> list[Routed]:
         if command.kind == "dequeue":
@@ -523,8 +527,13 @@ class Scheduler:
                         if not await self._merge_one(pipeline, action, item):
                             break
                 pause = MERGE_RETRY_FIRST
-            except Exception:
-                log.exception("scheduler: %s: merging %s failed", pipeline, run[0][0].change)
+            except Exception as exc:
+                if isinstance(exc, SourceUnavailable):
+                    log.warning(
+                        "scheduler: %s: cannot merge %s yet: %s", pipeline, run[0][0].change, exc
+                    )
+                else:
+                    log.exception("scheduler: %s: merging %s failed", pipeline, run[0][0].change)
                 waiting[:0] = [action for action, _ in run]
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, MERGE_RETRY_LAST)

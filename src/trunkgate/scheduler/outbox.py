@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from trunkgate.config.loader import Config
@@ -19,7 +21,7 @@ from trunkgate.gate.actions import CancelBuild, Report
 from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.gate.codec import action_from_dict, action_to_dict
 from trunkgate.history.errors import HistoryError
-from trunkgate.review.errors import ReviewError
+from trunkgate.review.errors import ReviewError, SourceUnavailable
 from trunkgate.review.sources import ReviewSources
 from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.records import BuildRequest, build_id, history_buildset, item_ref
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 
 REPORTER = "trunkgate"
 TRIES = 5
+#: Seconds sending waits when a review system does not answer, doubling.
+FIRST_PAUSE_S = 1.0
+LONGEST_PAUSE_S = 60.0
 
 
 def outbox_entry(
@@ -55,16 +60,31 @@ class Outbox:
     """Sends the outbox's entries: reports to the review source and the
     history, cancels to the build records."""
 
-    def __init__(self, config: Config, store: Store, sources: ReviewSources, site: str) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        sources: ReviewSources,
+        site: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.store = store
         self.sources = sources
         self.site = site
         self.history: History | None = None
+        self.clock = clock
+        self._pause = FIRST_PAUSE_S
+        self._paused_until = 0.0
 
     async def send(self) -> None:
         """Send every entry waiting, oldest first; an entry that fails is
-        tried again on later passes, at most TRIES times."""
+        tried again on later passes, at most TRIES times. A review system
+        that does not answer is no entry's fault: sending stops there, to
+        go on (in order) after a pause that doubles while it stays away."""
+        if self.clock() < self._paused_until:
+            return
         for path, entry in await read_records(self.store, layout.OUTBOX, dict):
             try:
                 action = action_from_dict(entry["action"])
@@ -75,6 +95,11 @@ class Outbox:
                     await self._record(pipeline, action, entry.get("buildset"))
                 elif isinstance(action, CancelBuild):
                     await self._cancel(action)
+            except SourceUnavailable as exc:
+                log.warning("scheduler: cannot send %s, again in %.0fs: %s", path, self._pause, exc)
+                self._paused_until = self.clock() + self._pause
+                self._pause = min(self._pause * 2, LONGEST_PAUSE_S)
+                return
             except Exception:
                 tries = int(entry.get("tries", 0)) + 1
                 log.exception("scheduler: cannot send %s (try %d)", path, tries)
@@ -82,6 +107,7 @@ class Outbox:
                     with contextlib.suppress(NoRecord, VersionConflict):
                         await self.store.set(path, {**entry, "tries": tries}, version=None)
                     continue
+            self._pause = FIRST_PAUSE_S
             with contextlib.suppress(NoRecord):
                 await self.store.delete(path)
 
@@ -112,6 +138,7 @@ class Outbox:
                 report_id=report_id,
                 merged=report.merged,
                 user=REPORTER,
+                pipeline=pipeline,
             )
             log.info(queue_log.reported(pipeline, report))
         except ReviewError as exc:

@@ -4,7 +4,7 @@ enqueue, dequeue, a new patchset. Pure: config and event in, queue events out.""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from trunkgate.config.loader import Config
@@ -73,14 +73,19 @@ def _enqueue(config: Config, pipeline: PipelineSection, event: ReviewEvent) -> E
     return enqueue_for(config, pipeline.name, change)
 
 
-def meets(wanted: Mapping[str, int], votes: Mapping[str, int]) -> bool:
-    """Whether `votes` hold each wanted label at its value or beyond (a
-    negative one at or below)."""
+def meets(wanted: Mapping[str, int], votes: Iterable[tuple[str, int]]) -> bool:
+    """Whether, for each wanted label, some vote is at its value or beyond
+    (at or below, for a negative one); a wanted 0 means nobody voted it.
+    A -1 beside a +2 does not undo the +2: the review system's own rules
+    decide whether it blocks the merge."""
+    given = list(votes)
     for label, value in wanted.items():
-        have = votes.get(label, 0)
-        if (value > 0 and have < value) or (value < 0 and have > value):
+        values = [v for name, v in given if name == label and v != 0]
+        if value > 0 and not any(v >= value for v in values):
             return False
-        if value == 0 and have != 0:
+        if value < 0 and not any(v <= value for v in values):
+            return False
+        if value == 0 and values:
             return False
     return True
 
@@ -92,7 +97,7 @@ def _matches(trigger: Trigger, event: ReviewEvent) -> bool:
         return False
     if trigger.source is not None and trigger.source != event.source:
         return False
-    if trigger.approval and not meets(trigger.approval, dict(event.approvals)):
+    if trigger.approval and not meets(trigger.approval, event.approvals):
         return False
     return trigger.comment is None or (
         event.comment is not None and re.search(trigger.comment, event.comment) is not None

@@ -9,10 +9,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from trunkgate.review.errors import ReviewError
+from trunkgate.review.errors import ReviewError, SourceUnavailable
 from trunkgate.review.model import Change
 from trunkgate.site import open_review_sources, open_site_review
-from trunkgate.web.answers import NotFound, json_answer
+from trunkgate.web.answers import NotFound, json_answer, problem
 from trunkgate.web.context import context
 from trunkgate.web.read_api import build_row
 
@@ -34,6 +34,8 @@ async def change(request: Request) -> Response:
             found = await source.change(project, number)
     except ReviewError as exc:
         raise NotFound(str(exc)) from None
+    except SourceUnavailable as exc:
+        return problem(503, str(exc))
     history = await web.history.builds(site=web.site, change=number, limit=MOST_BUILDS)
     places = [
         {

@@ -30,6 +30,11 @@ class FakeGerrit:
     # A whole Gerrit's answers (see gerrit_server.py): (status, body).
     on_review: Callable[[str, int, dict[str, Any]], tuple[int, bytes]] | None = None
     on_submit: Callable[[str, int], tuple[int, bytes]] | None = None
+    # The other changes a submit of each would take along (one topic).
+    together: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    # While set, every call is answered 503, as a Gerrit being restarted is.
+    unavailable: bool = False
+    turned_away: int = 0
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -60,6 +65,10 @@ class FakeGerrit:
             self.server.server_close()
 
     def answer(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        if self.unavailable:
+            self.turned_away += 1
+            self.send(handler, 503, b"Service Unavailable", json_body=False)
+            return
         expected = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
         if handler.headers.get("Authorization") != f"Basic {expected}":
             self.send(handler, 401, b"Unauthorized", json_body=False)
@@ -78,6 +87,11 @@ class FakeGerrit:
         body = json.loads(handler.rfile.read(length) or b"null") if length else None
         if method == "GET" and len(parts) == 4:
             self.send(handler, 200, json.dumps(self.changes[key]).encode())
+        elif method == "GET" and parts[4:] == ["submitted_together"]:
+            # Gerrit lists the change itself too, when there are others.
+            others = self.together.get(key, [])
+            listed = [{"_number": n} for n in [key[1], *others]] if others else []
+            self.send(handler, 200, json.dumps(listed).encode())
         elif method == "POST" and parts[4:5] == ["revisions"] and parts[6:] == ["review"]:
             self.reviews.append((project, int(number), parts[5], body))
             if self.on_review is not None:

@@ -29,6 +29,8 @@ from tests.review.fakes.gerrit_ssh import FakeGerritSsh
 from trunkgate.review.model import change_ref
 
 REQUIRED = {"Code-Review": 2, "Verified": 1}
+#: Each label's lowest value, which blocks a submit (Gerrit's MaxWithBlock).
+BLOCKING = {"Code-Review": -2, "Verified": -1, "Workflow": -1}
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
@@ -67,11 +69,17 @@ class FakeChange:
     def ref(self, patchset: int | None = None) -> str:
         return change_ref(self.number, patchset or len(self.revisions))
 
+    topic: str | None = None
+
     def standing(self, label: str) -> int:
+        """The label as Gerrit's MaxWithBlock reads it: its lowest value
+        from anyone blocks, else the highest vote counts."""
         values = [v for v in self.votes.get(label, {}).values() if v]
         if not values:
             return 0
-        return min(values) if min(values) < 0 else max(values)
+        if label in BLOCKING and min(values) <= BLOCKING[label]:
+            return min(values)
+        return max(values)
 
 
 class FakeGerritServer:
@@ -279,8 +287,22 @@ class FakeGerritServer:
             )
             return 200, json.dumps(self.change_info(change)).encode()
 
+    def set_topic(self, number: int, topic: str) -> None:
+        with self.lock:
+            self.changes[number].topic = topic
+            for change in self.changes.values():
+                self._changed(change)
+
     def _changed(self, change: FakeChange) -> None:
         self.rest.changes[(change.project, change.number)] = self.change_info(change)
+        self.rest.together[(change.project, change.number)] = [
+            other.number
+            for other in self.changes.values()
+            if change.topic
+            and other.topic == change.topic
+            and other.number != change.number
+            and other.status == "NEW"
+        ]
         self.ssh.rows[(change.project, change.number)] = self.query_row(change)
 
     def _publish(self, kind: str, change: FakeChange, **fields: Any) -> None:

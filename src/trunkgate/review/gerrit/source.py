@@ -5,23 +5,27 @@ What merges is exactly the tree that passed: Gerrit merges a change onto its
 branch as the branch stands, so before a submit the branch must hold what
 the change was tested on top of (the tested tree's first parent, compared by
 tree since Gerrit's own merge commits differ from the merger's). A branch
-that moved otherwise is not submitted onto; the item fails saying so and the
-gate tests it again on the new tip."""
+that moved otherwise (a submit made on Gerrit's page) is not submitted onto:
+the item fails saying so, as a change that no longer merges does. A submit
+that would take other changes with it (one topic) is refused the same way,
+and after a submit the branch is compared with the tested tree again."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from trunkgate.config.sections import GerritSource
 from trunkgate.merger.errors import GitError
 from trunkgate.merger.git import Git, isolated_env
-from trunkgate.review.errors import ChangeNotFound, ReviewError
+from trunkgate.review.code_urls import CodeUrls
+from trunkgate.review.errors import ChangeNotFound, ReviewError, SourceUnavailable
 from trunkgate.review.gerrit.changeinfo import change_from_rest
 from trunkgate.review.gerrit.listener import GerritListener, StoredCursor
-from trunkgate.review.gerrit.rest import GerritRefused, GerritRest, GerritUnavailable
+from trunkgate.review.gerrit.rest import REPORT_TAG, GerritRefused, GerritRest
 from trunkgate.review.gerrit.stream import GerritDataError
 from trunkgate.review.model import Change, ChangeStatus
 from trunkgate.review.source import TreeToMerge
@@ -31,7 +35,7 @@ from trunkgate.store import Store
 log = logging.getLogger("trunkgate.review.gerrit")
 
 #: Where a submit's check keeps the branch tip it fetched, in the tested tree's repository.
-_TIP_REF = "refs/trunkgate/gerrit-tip"
+_TIP_REFS = "refs/trunkgate/gerrit-tips"
 
 
 class GerritReview:
@@ -48,8 +52,10 @@ class GerritReview:
         *,
         key: Path,
         known_hosts: Path | None = None,
+        code: CodeUrls,
     ) -> None:
         self.source = source
+        self.code = code
         self.rest = rest
         self.store = store
         self.projects = frozenset(projects)
@@ -61,13 +67,15 @@ class GerritReview:
         return self.source.name
 
     async def change(self, project: str, number: int) -> Change:
+        """The change; `ChangeNotFound` if Gerrit has none, `GerritUnavailable`
+        (tried again later) if Gerrit does not answer."""
         try:
             found = change_from_rest(await self.rest.change(project, number))
         except GerritRefused as exc:
             raise ChangeNotFound(
                 f"Gerrit {self.name} has no change {number} of {project}: {exc}"
             ) from None
-        except (GerritUnavailable, GerritDataError) as exc:
+        except GerritDataError as exc:
             raise ReviewError(f"cannot read change {number} of {project}: {exc}") from None
         if found.project != project:
             raise ChangeNotFound(f"Gerrit's change {number} is of {found.project}, not {project}")
@@ -85,19 +93,32 @@ class GerritReview:
         report_id: str,
         merged: bool,
         user: str,
+        pipeline: str = "",
     ) -> None:
+        """A review on the patchset. Sent again after a restart, a report
+        Gerrit took already (the same text from us on that patchset) is not
+        sent twice."""
         change = await self.change(project, number)
-        if change.has_report(report_id):
-            return  # sent before, its answer lost
-        if not 1 <= patchset <= change.patchset:
+        revision = next((p.commit for p in change.patchsets if p.number == patchset), None)
+        if revision is None:
             raise ReviewError(f"change {number} of {project} has no patchset {patchset}")
-        revision = change.patchsets[patchset - 1].commit
+        if message is not None and any(
+            c.patchset == patchset and c.author == self.source.user and message in c.text
+            for c in change.comments
+        ):
+            return
         # Gerrit takes no vote on a closed change: the report is a comment then.
         labels = {label: vote} if vote is not None and change.status is ChangeStatus.NEW else {}
+        tag = f"{REPORT_TAG}:{pipeline}" if pipeline else REPORT_TAG
         try:
-            await self.rest.review(project, number, revision, message, labels, report_id=report_id)
-        except GerritUnavailable as exc:
-            raise ReviewError(str(exc)) from None
+            await self.rest.review(project, number, revision, message, labels, tag=tag)
+        except GerritRefused as exc:
+            if not labels or message is None:
+                raise
+            # The account may not vote this label (or not that value): the
+            # comment still tells the change's owner what happened.
+            log.warning("gerrit source %s: %s; reporting without the vote", self.name, exc)
+            await self.rest.review(project, number, revision, message, {}, tag=tag)
 
     async def submit(
         self,
@@ -113,50 +134,75 @@ class GerritReview:
             return
         if change.status is not ChangeStatus.NEW:
             raise ReviewError(f"change {number} of {project} is {change.status}; not submitted")
+        together = await self.rest.submitted_together(project, number)
+        if together:
+            raise GerritRefused(
+                f"Gerrit would submit change(s) {', '.join(map(str, together))} with change "
+                f"{number} (one topic, or open changes it depends on), untested with it; "
+                "not submitted"
+            )
         if tested is not None:
-            await self._check_base(change, tested)
-        try:
-            if votes:
-                # Gerrit's submit rules ask for the gate's vote first.
-                await self.rest.review(project, number, change.commit, None, votes)
-            status = await self.rest.submit(project, number)
-        except GerritUnavailable as exc:
-            raise ReviewError(str(exc)) from None
+            await self._check_tip(change, tested, after=False)
+        if votes:
+            # Gerrit's submit rules ask for the gate's vote first.
+            await self.rest.review(project, number, change.commit, None, votes)
+        status = await self.rest.submit(project, number)
         if status != "MERGED":
             raise ReviewError(
                 f"Gerrit did not merge change {number} of {project}: it is {status or 'unknown'}"
             )
+        if tested is not None:
+            try:
+                await self._check_tip(change, tested, after=True)
+            except (ReviewError, SourceUnavailable) as exc:
+                # Merged: nothing to undo, but people must know.
+                log.error("gerrit source %s: after submitting %s: %s", self.name, number, exc)
 
     async def submit_together(
         self, project: str, merges: Sequence[tuple[int, TreeToMerge]], *, user: str
     ) -> None:
         raise ReviewError("Gerrit submits one change at a time")
 
-    async def _check_base(self, change: Change, tested: TreeToMerge) -> None:
+    async def _check_tip(self, change: Change, tested: TreeToMerge, *, after: bool) -> None:
         """Raises ReviewError unless the branch's tip is the tree the change
-        was tested on top of, and the tested tree holds the change."""
+        was tested on top of (before the submit) or the tested tree itself
+        (after it), and the tested tree holds the change. Trees are compared:
+        Gerrit's merge commits are not the merger's."""
         git = Git(tested.path, isolated_env())
-        url = f"{self.source.fetch_url}/{change.project}"
+        url = self.code.url(change.project)
+        wanted = f"{tested.commit}^{{tree}}" if after else f"{tested.commit}^1^{{tree}}"
+        # A ref of its own: the merger fetches into this repository meanwhile.
+        tip = f"{_TIP_REFS}/{uuid.uuid4().hex}"
         try:
-            await git.run(
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-write-fetch-head",
-                url,
-                f"+refs/heads/{change.branch}:{_TIP_REF}",
-            )
-            tip_tree = await git.out("rev-parse", f"{_TIP_REF}^{{tree}}")
-            base_tree = await git.out("rev-parse", f"{tested.commit}^1^{{tree}}")
+            try:
+                await git.run(
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    url,
+                    f"+refs/heads/{change.branch}:{tip}",
+                )
+                tip_tree = await git.out("rev-parse", f"{tip}^{{tree}}")
+            finally:
+                await git.run("update-ref", "-d", tip, check=False)
+            want_tree = await git.out("rev-parse", wanted)
             holds = await git.is_ancestor(change.commit, tested.commit)
         except GitError as exc:
-            raise ReviewError(f"cannot check {change.project} {change.branch}: {exc}") from None
+            raise SourceUnavailable(
+                f"cannot read {change.project} {change.branch} from {url}: {exc}"
+            ) from None
         if not holds:
             raise ReviewError(
                 f"the tested tree {tested.commit[:12]} does not contain patchset "
                 f"{change.patchset} of change {change.number}"
             )
-        if tip_tree != base_tree:
+        if tip_tree != want_tree and after:
+            raise ReviewError(
+                f"{change.project} {change.branch} is not the tree tested for change "
+                f"{change.number} ({tested.commit[:12]}): Gerrit merged it otherwise"
+            )
+        if tip_tree != want_tree:
             raise ReviewError(
                 f"{change.project} {change.branch} moved since change {change.number} was "
                 "tested on it; not submitted onto what was not tested"
