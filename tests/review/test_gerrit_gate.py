@@ -24,7 +24,7 @@ from trunkgate.site import open_review_sources, open_site_review, open_site_stor
 PROJECT = "acme/app"
 
 
-def site_config(fake: FakeGerritServer, keys: Path) -> str:
+def site_config(fake: FakeGerritServer, keys: Path, git_url: str | None = None) -> str:
     return textwrap.dedent(
         f"""\
         state:
@@ -42,7 +42,7 @@ def site_config(fake: FakeGerritServer, keys: Path) -> str:
             known-hosts: {keys / "known_hosts"}
             web-url: {fake.rest.url}
             password-file: {keys / "password"}
-            git-url: {fake.git_url}
+            git-url: {git_url or fake.git_url}
         pipelines:
           - name: gate
             trigger:
@@ -120,6 +120,16 @@ async def gerrit(tmp_path: Path) -> AsyncIterator[FakeGerritServer]:
 @pytest.fixture
 async def site(tmp_path: Path, gerrit: FakeGerritServer) -> AsyncIterator[GerritSite]:
     site = GerritSite(tmp_path / "site", site_config(gerrit, tmp_path / "keys"))
+    await site.open_on(gerrit)
+    yield site
+    await site.close()
+
+
+@pytest.fixture
+async def ssh_site(tmp_path: Path, gerrit: FakeGerritServer) -> AsyncIterator[GerritSite]:
+    """A site that fetches Gerrit's code over SSH, with the source's key."""
+    config = site_config(gerrit, tmp_path / "keys", gerrit.ssh_git_url)
+    site = GerritSite(tmp_path / "site", config)
     await site.open_on(gerrit)
     yield site
     await site.close()
@@ -319,3 +329,26 @@ async def test_gerrit_down_at_the_submit_delays_the_merge_and_fails_nothing(
     await site.settled()
     assert site.fake.changes[number].standing("Verified") == 1
     assert await site.results("gate") == {number: "SUCCESS"}
+
+
+async def test_code_is_fetched_over_ssh_with_the_sources_key(ssh_site: GerritSite) -> None:
+    site = ssh_site
+    site.decide = lambda r: "FAILURE" if r.change == 2 and r.job == "unit" else "SUCCESS"
+    site.start_gerrit_scheduler()
+    site.start_executor()
+    await following(site)
+    site.hold.clear()
+    numbers = [site.upload(name, f"Change {name}") for name in ("a.txt", "b.txt")]
+    for number in numbers:
+        site.fake.review(number, "core", {"Code-Review": 2, "Workflow": 1})
+    await site.wait_pending(
+        lambda builds: any(b.pipeline == "gate" and b.change == 2 for b in builds)
+    )
+    site.hold.set()
+    await site.settle(lambda: site.fake.submits == [1], within=60)
+    await site.settled()
+    assert PROJECT in site.fake.ssh.fetches
+    assert site.fake.changes[2].status == "NEW"
+    branch = git(site.fake.repo(PROJECT), "log", "--format=%s", "main")
+    assert "Change a.txt" in branch
+    assert "Change b.txt" not in branch

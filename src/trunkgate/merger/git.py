@@ -22,6 +22,17 @@ MERGER_NAME = "trunkgate"
 MERGER_EMAIL = "trunkgate@localhost"
 
 
+#: The command git reaches SSH servers with, set once for the process (see
+#: `review.code_urls.use_site_ssh`): the site's keys for its review systems.
+_SSH: dict[str, str] = {}
+
+
+def set_ssh_command(command: str | None) -> None:
+    _SSH.clear()
+    if command is not None:
+        _SSH["GIT_SSH_COMMAND"] = command
+
+
 def isolated_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment git runs in: the caller's, minus anything that would
     point git at another repository (as a hook's environment does), minus
@@ -40,6 +51,7 @@ def isolated_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
             "GIT_COMMITTER_EMAIL": MERGER_EMAIL,
         }
     )
+    env.update(_SSH)
     if extra:
         env.update(extra)
     return env

@@ -5,16 +5,20 @@ Gerrit's `refs/changes/NN/N/P`). Pure: the config in, URLs out."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trunkgate.config.loader import Config
 from trunkgate.config.sections import GerritSource
+from trunkgate.merger.git import set_ssh_command
 from trunkgate.review.model import change_ref
 from trunkgate.review.repos import repo_path
 
 #: The local source's repositories, under the data directory.
 GIT_DIR = "git"
+#: Seconds git's SSH waits for a server to answer.
+CONNECT_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -40,3 +44,29 @@ class CodeUrls:
 
     def ref(self, project: str, number: int, patchset: int) -> str:
         return change_ref(number, patchset)
+
+
+def ssh_command(config: Config) -> str | None:
+    """How git reaches the review systems whose code is fetched over SSH
+    (`git-url: ssh://...`): with their keys and known hosts only, never a
+    prompt, a host key it does not know or the user's own SSH config."""
+    sources = [
+        s
+        for s in config.sources.values()
+        if isinstance(s, GerritSource) and s.fetch_url.startswith("ssh://")
+    ]
+    if not sources:
+        return None
+    command = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
+    command += ["-o", "StrictHostKeyChecking=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
+    known = [str(config.resolve(s.known_hosts)) for s in sources if s.known_hosts]
+    if known:
+        command += ["-o", f"UserKnownHostsFile={' '.join(known)}"]
+    for source in sources:
+        command += ["-i", str(config.resolve(source.ssh_key))]
+    return shlex.join(command)
+
+
+def use_site_ssh(config: Config) -> None:
+    """Makes this process's git fetches over SSH use the site's keys."""
+    set_ssh_command(ssh_command(config))

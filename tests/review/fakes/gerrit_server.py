@@ -85,7 +85,7 @@ class FakeChange:
 class FakeGerritServer:
     def __init__(self, root: Path, client_key: asyncssh.SSHKey) -> None:
         self.root = root
-        self.ssh = FakeGerritSsh(client_key)
+        self.ssh = FakeGerritSsh(client_key, git_root=root)
         self.rest = FakeGerrit()
         self.rest.on_review = self._rest_review
         self.rest.on_submit = self._rest_submit
@@ -139,6 +139,10 @@ class FakeGerritServer:
     @property
     def git_url(self) -> str:
         return f"git://127.0.0.1:{self.git_port}"
+
+    @property
+    def ssh_git_url(self) -> str:
+        return f"ssh://trunkgate@127.0.0.1:{self.ssh.port}"
 
     def repo(self, project: str) -> Path:
         return self.root / f"{project}.git"

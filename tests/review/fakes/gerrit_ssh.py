@@ -1,17 +1,22 @@
 """Gerrit's SSH commands for the tests, as Gerrit documents them:
 `gerrit stream-events` (one JSON event a line, for as long as the client
-stays) and `gerrit query --format=JSON` (one change a line, then a stats
-line), on an asyncssh server on the loopback that lets in one client key.
+stays), `gerrit query --format=JSON` (one change a line, then a stats
+line) and, given `git_root`, `git-upload-pack '/project'` (a fetch over
+SSH, served by git itself), on an asyncssh server on the loopback that
+lets in one client key.
 `drop()` cuts every connection, as a restarting Gerrit or a network would."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -46,6 +51,8 @@ class FakeGerritSsh:
     rows: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     queries: list[str] = field(default_factory=list)
     stall_queries: bool = False
+    git_root: Path | None = None
+    fetches: list[str] = field(default_factory=list)
     _streams: set[asyncio.Queue[str | None]] = field(default_factory=set)
     _connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     _server: asyncssh.SSHAcceptor | None = None
@@ -81,6 +88,7 @@ class FakeGerritSsh:
             server_host_keys=[self.host_key],
             authorized_client_keys=authorized,
             process_factory=self._process,
+            encoding=None,
         )
 
     async def stop(self) -> None:
@@ -104,9 +112,11 @@ class FakeGerritSsh:
             conn.abort()
         self._connections.clear()
 
-    async def _process(self, process: asyncssh.SSHServerProcess[str]) -> None:
+    async def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         command = process.command or ""
-        if command == "gerrit stream-events":
+        if command.startswith("git-upload-pack ") and self.git_root is not None:
+            await self._upload_pack(process, shlex.split(command)[1])
+        elif command == "gerrit stream-events":
             queue: asyncio.Queue[str | None] = asyncio.Queue()
             self._streams.add(queue)
             self.changes.notify()
@@ -122,7 +132,7 @@ class FakeGerritSsh:
                     line = getting.result()
                     if line is None:
                         break
-                    process.stdout.write(line + "\n")
+                    process.stdout.write((line + "\n").encode())
             finally:
                 closing.cancel()
                 self._streams.discard(queue)
@@ -150,11 +160,61 @@ class FakeGerritSsh:
             )
             rows = matching[start : start + limit]
             for row in rows:
-                process.stdout.write(json.dumps(row) + "\n")
+                process.stdout.write((json.dumps(row) + "\n").encode())
             more = start + limit < len(matching)
             stats = {"type": "stats", "rowCount": len(rows), "moreChanges": more}
-            process.stdout.write(json.dumps(stats) + "\n")
+            process.stdout.write((json.dumps(stats) + "\n").encode())
             process.exit(0)
         else:
-            process.stderr.write(f"fatal: {command.split()[0:2]}: not a Gerrit command\n")
+            said = f"fatal: {command.split()[0:2]}: not a Gerrit command\n"
+            process.stderr.write(said.encode())
             process.exit(1)
+
+    async def _upload_pack(self, process: asyncssh.SSHServerProcess[bytes], path: str) -> None:
+        """A fetch, as Gerrit serves `/project` (or `/project.git`)."""
+        assert self.git_root is not None
+        name = path.strip("/").removesuffix(".git")
+        self.fetches.append(name)
+        repo = self.git_root / f"{name}.git"
+        if ".." in name.split("/") or not repo.is_dir():
+            process.stderr.write(f"fatal: project {name} not found\n".encode())
+            process.exit(1)
+            return
+        env = {**os.environ}
+        if "GIT_PROTOCOL" in process.env:
+            env["GIT_PROTOCOL"] = str(process.env["GIT_PROTOCOL"])
+        git = await asyncio.create_subprocess_exec(
+            "git-upload-pack",
+            "--strict",
+            str(repo),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert git.stdin is not None
+        assert git.stdout is not None
+        assert git.stderr is not None
+        stdin = git.stdin
+
+        async def feed() -> None:
+            try:
+                while data := await process.stdin.read(1 << 16):
+                    stdin.write(data)
+                    await stdin.drain()
+            except (ConnectionError, asyncssh.Error):
+                pass
+            finally:
+                stdin.close()
+
+        async def pump(source: asyncio.StreamReader, target: asyncssh.SSHWriter[bytes]) -> None:
+            while data := await source.read(1 << 16):
+                target.write(data)
+                await target.drain()
+
+        feeding = asyncio.ensure_future(feed())
+        await asyncio.gather(pump(git.stdout, process.stdout), pump(git.stderr, process.stderr))
+        status = await git.wait()
+        feeding.cancel()
+        await asyncio.gather(feeding, return_exceptions=True)
+        process.exit(status)
