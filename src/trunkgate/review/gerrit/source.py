@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from trunkgate.config.sections import GerritSource
-from trunkgate.merger.errors import GitError
-from trunkgate.merger.git import Git, isolated_env
 from trunkgate.review.code_urls import CodeUrls
 from trunkgate.review.errors import ChangeNotFound, ReviewError, SourceUnavailable
 from trunkgate.review.gerrit.changeinfo import change_from_rest
@@ -30,12 +27,10 @@ from trunkgate.review.gerrit.stream import GerritDataError
 from trunkgate.review.model import Change, ChangeStatus
 from trunkgate.review.source import TreeToMerge
 from trunkgate.review.stored import StoredEvents
+from trunkgate.review.tested_tip import check_tip
 from trunkgate.store import Store
 
 log = logging.getLogger("trunkgate.review.gerrit")
-
-#: Where a submit's check keeps the branch tip it fetched, in the tested tree's repository.
-_TIP_REFS = "refs/trunkgate/gerrit-tips"
 
 
 class GerritReview:
@@ -142,7 +137,7 @@ class GerritReview:
                 "not submitted"
             )
         if tested is not None:
-            await self._check_tip(change, tested, after=False)
+            await check_tip(self.code.url(project), change, tested, after=False)
         if votes:
             # Gerrit's submit rules ask for the gate's vote first.
             await self.rest.review(project, number, change.commit, None, votes)
@@ -153,7 +148,7 @@ class GerritReview:
             )
         if tested is not None:
             try:
-                await self._check_tip(change, tested, after=True)
+                await check_tip(self.code.url(project), change, tested, after=True)
             except (ReviewError, SourceUnavailable) as exc:
                 # Merged: nothing to undo, but people must know.
                 log.error("gerrit source %s: after submitting %s: %s", self.name, number, exc)
@@ -162,51 +157,6 @@ class GerritReview:
         self, project: str, merges: Sequence[tuple[int, TreeToMerge]], *, user: str
     ) -> None:
         raise ReviewError("Gerrit submits one change at a time")
-
-    async def _check_tip(self, change: Change, tested: TreeToMerge, *, after: bool) -> None:
-        """Raises ReviewError unless the branch's tip is the tree the change
-        was tested on top of (before the submit) or the tested tree itself
-        (after it), and the tested tree holds the change. Trees are compared:
-        Gerrit's merge commits are not the merger's."""
-        git = Git(tested.path, isolated_env())
-        url = self.code.url(change.project)
-        wanted = f"{tested.commit}^{{tree}}" if after else f"{tested.commit}^1^{{tree}}"
-        # A ref of its own: the merger fetches into this repository meanwhile.
-        tip = f"{_TIP_REFS}/{uuid.uuid4().hex}"
-        try:
-            try:
-                await git.run(
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    "--no-write-fetch-head",
-                    url,
-                    f"+refs/heads/{change.branch}:{tip}",
-                )
-                tip_tree = await git.out("rev-parse", f"{tip}^{{tree}}")
-            finally:
-                await git.run("update-ref", "-d", tip, check=False)
-            want_tree = await git.out("rev-parse", wanted)
-            holds = await git.is_ancestor(change.commit, tested.commit)
-        except GitError as exc:
-            raise SourceUnavailable(
-                f"cannot read {change.project} {change.branch} from {url}: {exc}"
-            ) from None
-        if not holds:
-            raise ReviewError(
-                f"the tested tree {tested.commit[:12]} does not contain patchset "
-                f"{change.patchset} of change {change.number}"
-            )
-        if tip_tree != want_tree and after:
-            raise ReviewError(
-                f"{change.project} {change.branch} is not the tree tested for change "
-                f"{change.number} ({tested.commit[:12]}): Gerrit merged it otherwise"
-            )
-        if tip_tree != want_tree:
-            raise ReviewError(
-                f"{change.project} {change.branch} moved since change {change.number} was "
-                "tested on it; not submitted onto what was not tested"
-            )
 
     async def follow(self, stop: asyncio.Event) -> None:
         listener = GerritListener(
