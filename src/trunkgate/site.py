@@ -10,9 +10,11 @@ from pathlib import Path
 import pydantic
 
 from trunkgate.config.loader import Config
-from trunkgate.config.sections import GerritSource
+from trunkgate.config.secrets import read_secret
+from trunkgate.config.sections import GerritSource, GitHubSource
 from trunkgate.review.code_urls import GIT_DIR, CodeUrls
 from trunkgate.review.errors import ReviewError
+from trunkgate.review.github.rest import GitHubRest
 from trunkgate.review.source import LocalReview
 from trunkgate.review.sources import ReviewSource, ReviewSources
 from trunkgate.review.stored import StoredChanges, StoredEvents
@@ -82,15 +84,20 @@ def open_review_sources(config: Config, store: Store) -> ReviewSources:
     `ReviewError` that names it."""
     from trunkgate.review.gerrit.rest import GerritRest
     from trunkgate.review.gerrit.source import GerritReview
+    from trunkgate.review.github.source import GitHubReview
 
     remote: dict[str, ReviewSource] = {}
     projects: dict[str, str] = {}
     code = CodeUrls.of(config)
     for name, source in config.sources.items():
-        if not isinstance(source, GerritSource):
-            continue
         mine = [p for p, section in config.projects.items() if section.source == name]
-        if not mine:
+        if not mine or not isinstance(source, GerritSource | GitHubSource):
+            continue
+        projects.update(dict.fromkeys(mine, name))
+        if isinstance(source, GitHubSource):
+            remote[name] = GitHubReview(
+                source, _github_rest(config, source), store, mine, code=code
+            )
             continue
         password = _secret(config, source.password_file, f"source '{name}' password-file")
         remote[name] = GerritReview(
@@ -102,13 +109,22 @@ def open_review_sources(config: Config, store: Store) -> ReviewSources:
             known_hosts=config.resolve(source.known_hosts) if source.known_hosts else None,
             code=code,
         )
-        projects.update(dict.fromkeys(mine, name))
     return ReviewSources(open_site_review(config, store), remote, projects)
+
+
+def _github_rest(config: Config, source: GitHubSource) -> GitHubRest:
+    what = f"source '{source.name}'"
+    if source.token_file is not None:
+        token = _secret(config, source.token_file, f"{what} token-file")
+        return GitHubRest(source.api_url, token=token)
+    assert source.app_key is not None  # the config has one or the other
+    key = _secret(config, source.app_key, f"{what} app-key").encode()
+    return GitHubRest(source.api_url, app_id=source.app_id, app_key=key)
 
 
 def _secret(config: Config, path: str, what: str) -> str:
     try:
-        return config.resolve(path).read_text().strip()
+        return read_secret(config.resolve(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise ReviewError(f"{what}: cannot read {path}: {exc}") from None
 

@@ -40,3 +40,9 @@ def named_secret_files(settings: object, fields: tuple[str, ...]) -> Iterator[tu
         value = getattr(settings, name, None)
         if isinstance(value, str):
             yield name, value
+
+
+def read_secret(path: Path) -> str:
+    """The secret `path` holds, without the whitespace around it; an
+    OSError or a UnicodeDecodeError when it cannot be read as text."""
+    return path.read_text(encoding="utf-8").strip()

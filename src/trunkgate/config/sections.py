@@ -183,6 +183,8 @@ class GitHubSource(ConfigModel):
     token_file: str | None = None
     webhook_secret_file: str | None = None
     merge_method: Literal["merge", "squash", "rebase"] = "merge"
+    git_url: str = "https://github.com"
+    """Where repositories are fetched from: `<git-url>/<owner>/<repo>.git`."""
 
     SECRET_FILES: ClassVar[tuple[str, ...]] = ("app_key", "token_file", "webhook_secret_file")
 

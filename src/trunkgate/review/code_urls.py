@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trunkgate.config.loader import Config
-from trunkgate.config.sections import GerritSource
+from trunkgate.config.sections import GerritSource, GitHubSource
 from trunkgate.merger.git import set_ssh_command
 from trunkgate.review.model import change_ref
 from trunkgate.review.repos import repo_path
@@ -26,23 +26,33 @@ class CodeUrls:
     local_root: Path
     #: The base URL of the git server of each project not kept locally.
     remote: dict[str, str] = field(default_factory=dict)
+    #: The projects whose changes are GitHub's pull requests.
+    pulls: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, config: Config) -> CodeUrls:
         remote: dict[str, str] = {}
+        pulls: set[str] = set()
         for name, project in config.projects.items():
             source = config.sources.get(project.source or "")
             if isinstance(source, GerritSource):
                 remote[name] = source.fetch_url
-        return cls(config.data_dir / GIT_DIR, remote)
+            elif isinstance(source, GitHubSource):
+                remote[name] = source.git_url.rstrip("/")
+                pulls.add(name)
+        return cls(config.data_dir / GIT_DIR, remote, frozenset(pulls))
 
     def url(self, project: str) -> str:
         base = self.remote.get(project)
         if base is None:
             return str(repo_path(self.local_root, project))
-        return f"{base}/{project}"
+        return f"{base}/{project}.git" if project in self.pulls else f"{base}/{project}"
 
     def ref(self, project: str, number: int, patchset: int) -> str:
+        """Gerrit's (and the local source's) ref of the patchset; a pull
+        request's head, whose only ref is its latest."""
+        if project in self.pulls:
+            return f"refs/pull/{number}/head"
         return change_ref(number, patchset)
 
 

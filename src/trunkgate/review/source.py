@@ -6,6 +6,8 @@ repository, and emits `ReviewEvent`s to an `EventSink`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import getpass
 import logging
 import re
@@ -184,6 +186,8 @@ class LocalReview:
         merged: bool,
         user: str,
         pipeline: str = "",
+        result: str = "",
+        link: str | None = None,
     ) -> None:
         await self.change(project, number)
         if vote is not None:
@@ -208,6 +212,7 @@ class LocalReview:
         *,
         votes: Mapping[str, int],
         user: str,
+        pipeline: str = "",
     ) -> None:
         await self.change(project, number)
         await self.merge(number, tested, user=user)
@@ -216,6 +221,14 @@ class LocalReview:
         self, project: str, merges: Sequence[tuple[int, TreeToMerge]], *, user: str
     ) -> None:
         await self.merge_together(merges, user=user)
+
+    async def complete(self, event: ReviewEvent) -> ReviewEvent:
+        """A merge's ref-updated names the change; give it its patchset too."""
+        if event.kind == "ref-updated" and event.change is not None and event.patchset is None:
+            with contextlib.suppress(ReviewError):
+                change = await self.get(event.change)
+                return dataclasses.replace(event, patchset=change.patchset)
+        return event
 
     async def follow(self, stop: asyncio.Event) -> None:
         """The local source's events are emitted as they happen: nothing to follow."""

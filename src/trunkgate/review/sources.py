@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from trunkgate.review.events import ReviewEvent
 from trunkgate.review.model import Change
 from trunkgate.review.source import LocalReview, TreeToMerge
 
@@ -47,9 +48,12 @@ class ReviewSource(Protocol):
         merged: bool,
         user: str,
         pipeline: str = "",
+        result: str = "",
+        link: str | None = None,
     ) -> None:
-        """A pipeline's report: a vote on `label` and/or a comment. A report
-        whose `report_id` the change has taken already is not taken again."""
+        """A pipeline's report (its item's `result`, the dashboard's `link`):
+        a vote on `label` and/or a comment. A report the change has taken
+        already is not taken again."""
         ...
 
     async def submit(
@@ -60,14 +64,21 @@ class ReviewSource(Protocol):
         *,
         votes: Mapping[str, int],
         user: str,
+        pipeline: str = "",
     ) -> None:
-        """Merges the change as `tested`, having cast `votes` first where the
-        system needs them to merge; a `ReviewError` says why it did not."""
+        """Merges the change as `tested`, having cast the `pipeline`'s `votes`
+        first where the system needs them to merge; a `ReviewError` says why
+        it did not."""
         ...
 
     async def submit_together(
         self, project: str, merges: Sequence[tuple[int, TreeToMerge]], *, user: str
     ) -> None: ...
+
+    async def complete(self, event: ReviewEvent) -> ReviewEvent:
+        """The event with what the system's own left out (a patchset's
+        number, a branch), as the scheduler needs it."""
+        ...
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Hands the system's events on to the scheduler until `stop`."""

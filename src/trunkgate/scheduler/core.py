@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import socket
@@ -337,13 +336,14 @@ class Scheduler:
     # -- inputs -----------------------------------------------------------
 
     async def _complete(self, event: ReviewEvent) -> ReviewEvent:
-        """A merge's ref-updated names the change; give it its patchset too."""
-        if event.kind == "ref-updated" and event.change is not None and event.patchset is None:
-            with contextlib.suppress(ReviewError):
-                source = self.sources.for_project(event.project)
-                change = await source.change(event.project, event.change)
-                return dataclasses.replace(event, patchset=change.patchset)
-        return event
+        """The event as its source completes it (a patchset's number, a branch)."""
+        if event.project not in self.config.projects:
+            return event
+        try:
+            return await self.sources.for_project(event.project).complete(event)
+        except ReviewError as exc:
+            log.warning("scheduler: %s of %s left as it came: %s", event.kind, event.project, exc)
+            return event
 
     async def _eligible(self, routed: list[Routed]) -> list[Routed]:
         """Leaves out each enqueue into a pipeline whose required votes the
@@ -618,6 +618,7 @@ class Scheduler:
                 tested,
                 votes=self._merge_votes(pipeline),
                 user=REPORTER,
+                pipeline=pipeline,
             )
         except (ReviewError, MergerError) as exc:
             self._failed_merges.add(action.buildset)

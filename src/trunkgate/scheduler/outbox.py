@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -139,6 +140,9 @@ class Outbox:
                 merged=report.merged,
                 user=REPORTER,
                 pipeline=pipeline,
+                result=str(report.result),
+                link=f"{dashboard_url(self.config)}/change/{change.number}"
+                f"?project={urllib.parse.quote(change.project, safe='')}",
             )
             log.info(queue_log.reported(pipeline, report))
         except ReviewError as exc:

@@ -51,7 +51,7 @@ def guarded(endpoint: Endpoint) -> Handler:
             refusal = denied(request)
             if refusal is not None:
                 return refusal
-        elif endpoint.kind != "page" and not web.may_read(request):
+        elif endpoint.kind != "page" and not endpoint.signed and not web.may_read(request):
             return problem(401, NEEDS_READ_TOKEN)
         try:
             return await endpoint.handler(request)

@@ -15,6 +15,7 @@ from trunkgate.web import (
     providers_api,
     read_api,
     status_api,
+    webhook_api,
 )
 from trunkgate.web.answers import Handler
 
@@ -26,6 +27,8 @@ class Endpoint:
     handler: Handler
     summary: str
     admin: bool = False
+    #: Its caller proves itself by a signature of the body (a webhook), not a token.
+    signed: bool = False
     query: tuple[str, ...] = ()
     kind: Literal["json", "events", "text", "file", "page"] = "json"
     body: tuple[str, ...] = field(default=())
@@ -82,6 +85,13 @@ API: tuple[Endpoint, ...] = (
         "GET", "/api/builds/{id}/artifacts", logs_api.artifacts, "The files the build collected"
     ),
     Endpoint("GET", "/api/changes/{number:int}", change_api.change, "A change, builds, queues"),
+    Endpoint(
+        "POST",
+        "/api/sources/{name}/webhook",
+        webhook_api.webhook,
+        "A GitHub webhook delivery, signed with the source's webhook secret",
+        signed=True,
+    ),
     Endpoint("GET", "/api/nodes", read_api.nodes, "Every node of the pool"),
     Endpoint("GET", "/api/requests", read_api.requests, "Node requests and their states"),
     Endpoint("GET", "/api/autoholds", read_api.autoholds, "Autoholds and what they hold"),

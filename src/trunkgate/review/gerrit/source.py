@@ -20,6 +20,7 @@ from pathlib import Path
 from trunkgate.config.sections import GerritSource
 from trunkgate.review.code_urls import CodeUrls
 from trunkgate.review.errors import ChangeNotFound, ReviewError, SourceUnavailable
+from trunkgate.review.events import ReviewEvent
 from trunkgate.review.gerrit.changeinfo import change_from_rest
 from trunkgate.review.gerrit.listener import GerritListener, StoredCursor
 from trunkgate.review.gerrit.rest import REPORT_TAG, GerritRefused, GerritRest
@@ -89,6 +90,8 @@ class GerritReview:
         merged: bool,
         user: str,
         pipeline: str = "",
+        result: str = "",
+        link: str | None = None,
     ) -> None:
         """A review on the patchset. Sent again after a restart, a report
         Gerrit took already (the same text from us on that patchset) is not
@@ -123,6 +126,7 @@ class GerritReview:
         *,
         votes: Mapping[str, int],
         user: str,
+        pipeline: str = "",
     ) -> None:
         change = await self.change(project, number)
         if change.status is ChangeStatus.MERGED:
@@ -157,6 +161,9 @@ class GerritReview:
         self, project: str, merges: Sequence[tuple[int, TreeToMerge]], *, user: str
     ) -> None:
         raise ReviewError("Gerrit submits one change at a time")
+
+    async def complete(self, event: ReviewEvent) -> ReviewEvent:
+        return event
 
     async def follow(self, stop: asyncio.Event) -> None:
         listener = GerritListener(

@@ -1,0 +1,65 @@
+"""GitHub's webhook deliveries, at `/api/sources/<name>/webhook`: taken only
+when signed with the source's webhook secret (`X-Hub-Signature-256`; a bad
+or missing signature gets 401 and changes nothing), turned into review
+events and queued in the store for the scheduler, which completes them
+from GitHub's API. A delivery of no concern (another repository, an action
+trunkgate does not act on) is answered 202 and dropped."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from trunkgate.config.secrets import read_secret
+from trunkgate.config.sections import GitHubSource
+from trunkgate.review.github.signing import SIGNATURE_HEADER, signed_by_github
+from trunkgate.review.github.webhooks import GitHubDataError, event_from_delivery
+from trunkgate.review.stored import StoredEvents
+from trunkgate.web.answers import BadRequest, NotFound, json_answer, problem
+from trunkgate.web.context import context
+
+log = logging.getLogger(__name__)
+
+#: GitHub sends at most 25 MB; a delivery trunkgate acts on is far smaller.
+LONGEST_DELIVERY = 25 << 20
+
+
+async def webhook(request: Request) -> Response:
+    web = context(request)
+    name = request.path_params["name"]
+    source = web.config.sources.get(name)
+    if not isinstance(source, GitHubSource) or source.webhook_secret_file is None:
+        raise NotFound(f"there is no GitHub source {name[:100]!r}")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > LONGEST_DELIVERY:
+            return problem(413, f"a delivery has at most {LONGEST_DELIVERY} bytes")
+    try:
+        secret = read_secret(web.config.resolve(source.webhook_secret_file))
+    except (OSError, UnicodeDecodeError) as exc:
+        log.error("web: source %s: cannot read its webhook secret: %s", name, exc)
+        return problem(503, "the source's webhook secret cannot be read; the web's log says why")
+    if not signed_by_github(secret.encode(), body, request.headers.get(SIGNATURE_HEADER)):
+        return problem(401, f"the delivery is not signed with source {name}'s webhook secret")
+    kind = request.headers.get("x-github-event", "")
+    if kind == "ping":
+        return json_answer({"pong": True})
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"the delivery is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("the delivery is not a JSON object")
+    try:
+        event = event_from_delivery(kind, payload, name)
+    except GitHubDataError as exc:
+        raise BadRequest(f"a {kind[:40]} delivery GitHub would not send: {exc}") from None
+    project = None if event is None else web.config.projects.get(event.project)
+    if event is None or project is None or project.source != name:
+        return json_answer({"taken": False}, 202)
+    await StoredEvents(web.store).emit(event)
+    return json_answer({"taken": True}, 202)
