@@ -156,7 +156,7 @@ class GitHubRest:
         self, method: str, path: str, body: dict[str, Any] | None, authorization: str
     ) -> Answer:
         what = f"{method} {path.split('?', 1)[0]}"
-        for _ in range(MOST_WAITS + 1):
+        for waited in range(MOST_WAITS + 1):
             answer = await asyncio.to_thread(self._call_now, method, path, body, authorization)
             wait = rate_limit_wait(
                 answer.status,
@@ -166,12 +166,12 @@ class GitHubRest:
             )
             if wait is None:
                 break
+            if waited == MOST_WAITS:
+                raise GitHubUnavailable(f"GitHub's rate limit stayed spent for {what}")
             log.warning(
                 "GitHub's rate limit is spent (%s); waiting %.0fs, as GitHub asks", what, wait
             )
             await self.sleep(wait)
-        else:
-            raise GitHubUnavailable(f"GitHub's rate limit stayed spent for {what}")
         if 200 <= answer.status < 300:
             return answer
         raise _failure(what, answer)
