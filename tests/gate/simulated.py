@@ -254,6 +254,8 @@ class SimulatedGate:
         held = self.engine.state.find_buildset(action.buildset)
         assert held is not None, f"{action.change} merges after the engine let it go"
         assert held[1].phase.value == "MERGING"
+        for need in held[1].needs:
+            assert need in self.merged, f"{action.change} merges before {need}, which it needs"
         self.merged.append(action.change)
         self.send(ItemMerged(buildset=action.buildset))
 
@@ -289,11 +291,13 @@ class SimulatedGate:
         queue: str = "integrated",
         patchset: int = 1,
         branch: str = "main",
+        needs: tuple[ChangeRef, ...] = (),
+        refused: str = "",
     ) -> ChangeRef:
         change = ChangeRef(project, number, patchset, branch)
         specs = tuple(JobSpec(name) for name in jobs)
         specs += tuple(JobSpec(name, voting=False) for name in nonvoting)
-        self.send(Enqueue(change=change, queue=queue, jobs=specs))
+        self.send(Enqueue(change=change, queue=queue, jobs=specs, needs=needs, refused=refused))
         return change
 
     def fail_job(self, job: str, change: ChangeRef) -> None:

@@ -22,6 +22,11 @@ class Enqueue:
     change: ChangeRef
     queue: str
     jobs: tuple[JobSpec, ...]
+    #: The open changes it depends on (Depends-On): tested with it, and in
+    #: a dependent queue ahead of it, merged before it.
+    needs: tuple[ChangeRef, ...] = ()
+    #: Why it may not enter at all (a dependency cycle, say): reported so.
+    refused: str = ""
     kind: Literal["enqueue"] = "enqueue"
 
 

@@ -6,9 +6,9 @@ the config.
 from __future__ import annotations
 
 from trunkgate.config.sections import PipelineSection
-from trunkgate.gate.changes import ChangeRef, Tree
+from trunkgate.gate.changes import Tree
 from trunkgate.gate.queue import QueueManager
-from trunkgate.gate.state import PipelineState
+from trunkgate.gate.state import Item, PipelineState
 from trunkgate.gate.window import SERIAL_WINDOW, WindowPolicy
 
 
@@ -41,8 +41,9 @@ class IndependentManager(QueueManager):
     def __init__(self, state: PipelineState, window: WindowPolicy | None = None) -> None:
         super().__init__(state, None)
 
-    def tree_for(self, ahead: Tree, change: ChangeRef) -> Tree:
-        return (change,)
+    def tree_for(self, ahead: Tree, item: Item) -> Tree:
+        """Alone on its branch tip, with the changes it needs under it."""
+        return (*item.needs, item.change)
 
 
 MANAGERS: dict[str, type[QueueManager]] = {

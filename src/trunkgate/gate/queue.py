@@ -89,9 +89,10 @@ class QueueManager:
 
     # -- policy ---------------------------------------------------------
 
-    def tree_for(self, ahead: Tree, change: ChangeRef) -> Tree:
-        """The tree a change is tested on, given the non-failing changes ahead."""
-        return (*ahead, change)
+    def tree_for(self, ahead: Tree, item: Item) -> Tree:
+        """The tree an item is tested on, given the non-failing changes
+        ahead (among which, in a queue that merges, the changes it needs)."""
+        return (*ahead, item.change)
 
     # -- public ---------------------------------------------------------
 
@@ -142,12 +143,20 @@ class QueueManager:
         names = [job.name for job in event.jobs]
         if len(set(names)) != len(names):
             raise ValueError(f"{event.change}: a job is named twice in {names}")
-        item = Item(change=event.change, jobs=event.jobs)
+        item = Item(change=event.change, jobs=event.jobs, needs=event.needs)
         found = self.state.find(event.change.key)
+        if found is not None and found[1].change == event.change:
+            return  # already enqueued: one item, one report
+        if event.queue not in self.state.queues:
+            start = None if self.window_policy is None else self.window_policy.start
+            self.state.queues[event.queue] = ChangeQueue(name=event.queue, window=start)
+        refusal = event.refused or self._missing_needs(event)
+        if refusal:
+            queue = self.state.queues[event.queue]
+            step.append(self._report(queue, item, ItemResult.DEQUEUED, reason=refusal))
+            return
         if found is not None:
             queue, old = found
-            if old.change == event.change:
-                return  # already enqueued: one item, one report
             if old.change.patchset > event.change.patchset:
                 reason = f"patchset {old.change.patchset} is already enqueued"
                 step.append(self._report(queue, item, ItemResult.DEQUEUED, reason=reason))
@@ -157,10 +166,22 @@ class QueueManager:
                 step.append(self._report(queue, item, ItemResult.DEQUEUED, reason=reason))
                 return
             self._remove(step, queue, old, f"replaced by patchset {event.change.patchset}")
-        if event.queue not in self.state.queues:
-            start = None if self.window_policy is None else self.window_policy.start
-            self.state.queues[event.queue] = ChangeQueue(name=event.queue, window=start)
         self.state.queues[event.queue].items.append(item)
+
+    def _missing_needs(self, event: Enqueue) -> str:
+        """Why a queue that merges cannot take the change yet: a change it
+        needs is not ahead of it in its queue."""
+        if not self.merges or not event.needs:
+            return ""
+        queue = self.state.queues.get(event.queue)
+        held = {item.change.key for item in queue.items} if queue is not None else set()
+        missing = [str(need) for need in event.needs if need.key not in held]
+        if not missing:
+            return ""
+        return (
+            f"it depends on {', '.join(missing)}, not in queue {event.queue} ahead of it: "
+            "that change must enter first (and its project share this queue)"
+        )
 
     def _dequeue(self, step: _Step, event: Dequeue | NewPatchset) -> None:
         found = self.state.find(change_key(event.project, event.number))
@@ -183,6 +204,19 @@ class QueueManager:
         self._cancel_builds(step, item)
         queue.items.remove(item)
         step.append(self._report(queue, item, ItemResult.DEQUEUED, reason=reason))
+        self._drop_dependents(step, queue, item, "left the queue")
+
+    def _drop_dependents(self, step: _Step, queue: ChangeQueue, gone: Item, how: str) -> None:
+        """In a queue that merges, what depends on a change that will not
+        merge now cannot merge either: it leaves too, saying why."""
+        if not self.merges:
+            return
+        for other in list(queue.items):
+            needs = {need.key for need in other.needs}
+            if other not in queue.items or other.phase is Phase.MERGING:
+                continue
+            if gone.change.key in needs:
+                self._remove(step, queue, other, f"it depends on {gone.change}, which {how}")
 
     def _promote(self, event: Promote) -> None:
         found = self.state.find(change_key(event.project, event.number))
@@ -251,8 +285,11 @@ class QueueManager:
         if isinstance(event, MergeFailed):
             item.reason = event.reason or f"{item.change} could not be merged"
             self._finish(step, queue, item, ItemResult.FAILURE)
+            self._drop_dependents(step, queue, item, "could not be merged")
             return
         self._finish(step, queue, item, ItemResult.SUCCESS)
+        for other in queue.items:
+            other.needs = tuple(n for n in other.needs if n.key != item.change.key)
         # The change is on its branch now: every tree that started with it
         # means the same thing without it.
         for other in queue.items:
@@ -277,7 +314,7 @@ class QueueManager:
         found: list[tuple[int, Item, Tree]] = []
         ahead: Tree = ()
         for index, item in enumerate(queue.items):
-            found.append((index, item, self.tree_for(ahead, item.change)))
+            found.append((index, item, self.tree_for(ahead, item)))
             if not item.failing:
                 ahead = (*ahead, item.change)
         return found
@@ -319,7 +356,8 @@ class QueueManager:
                 continue
             if item.tree is None or item.builds_outstanding:
                 continue
-            if item.tree != (item.change,) and not self._merges_next(queue, item, merging):
+            alone = self.tree_for((), item)  # nothing ahead of it: its failure is its own
+            if item.tree != alone and not self._merges_next(queue, item, merging):
                 continue
             if item.failing:
                 queue.items.remove(item)
@@ -329,6 +367,9 @@ class QueueManager:
                     failed = sorted(b.job for b in item.builds.values() if b.failed_vote)
                     item.reason = "failed: " + ", ".join(failed)
                 self._finish(step, queue, item, result)
+                if any(item.change.key in {n.key for n in o.needs} for o in queue.items):
+                    self._drop_dependents(step, queue, item, f"failed ({result})")
+                    return True  # the queue changed under this walk: walk it again
                 changed = True
             elif self.merges:
                 item.move(Phase.MERGING)

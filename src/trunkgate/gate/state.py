@@ -86,6 +86,8 @@ class Item:
 
     change: ChangeRef
     jobs: tuple[JobSpec, ...]
+    #: The open changes it depends on (see `Enqueue.needs`).
+    needs: tuple[ChangeRef, ...] = ()
     phase: Phase = Phase.WAITING
     # The tree the item must be tested on now: changes ahead that merged
     # since are dropped from its front. None while WAITING.
