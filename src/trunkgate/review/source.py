@@ -222,6 +222,11 @@ class LocalReview:
     ) -> None:
         await self.merge_together(merges, user=user)
 
+    def change_for_url(self, url: str) -> tuple[str, int] | None:
+        """The local source has no pages of its own: its changes are named
+        by the dashboard's (see `ReviewSources.change_for_url`)."""
+        return None
+
     async def complete(self, event: ReviewEvent) -> ReviewEvent:
         """A merge's ref-updated names the change; give it its patchset too."""
         if event.kind == "ref-updated" and event.change is not None and event.patchset is None:

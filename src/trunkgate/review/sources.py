@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -15,6 +17,9 @@ from trunkgate.review.model import Change
 from trunkgate.review.source import LocalReview, TreeToMerge
 
 log = logging.getLogger(__name__)
+
+#: A change's page on the dashboard.
+DASHBOARD_CHANGE = re.compile(r"/change/(\d+)/?(?:\?project=([^&#\s]+))?$")
 
 #: Seconds before a failed follower starts again, doubling.
 FIRST_PAUSE_S = 1.0
@@ -75,6 +80,11 @@ class ReviewSource(Protocol):
         self, project: str, merges: Sequence[tuple[int, TreeToMerge]], *, user: str
     ) -> None: ...
 
+    def change_for_url(self, url: str) -> tuple[str, int] | None:
+        """The (project, number) of a change this system's URL names, as a
+        `Depends-On` line gives it; None if it names none of this system's."""
+        ...
+
     async def complete(self, event: ReviewEvent) -> ReviewEvent:
         """The event with what the system's own left out (a patchset's
         number, a branch), as the scheduler needs it."""
@@ -102,6 +112,20 @@ class ReviewSources:
     def for_project(self, project: str) -> ReviewSource:
         name = self.projects.get(project)
         return self.local if name is None else self.remote[name]
+
+    def change_for_url(self, url: str) -> tuple[str, int] | None:
+        """The (project, number) a change URL names: a change page of the
+        dashboard (`.../change/N?project=P`; without a project, a local
+        change, whose numbers are the site's), or a review system's own.
+        The project is "" for a local change named by number alone."""
+        page = DASHBOARD_CHANGE.search(url)
+        if page is not None:
+            return urllib.parse.unquote(page.group(2) or ""), int(page.group(1))
+        for source in self.remote.values():
+            found = source.change_for_url(url)
+            if found is not None:
+                return found
+        return None
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Every remote source's events, until `stop`: a follower that

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -48,11 +49,13 @@ from trunkgate.required_projects import Pin
 from trunkgate.review.code_urls import CodeUrls, use_site_ssh
 from trunkgate.review.errors import ReviewError, SourceUnavailable
 from trunkgate.review.events import ReviewEvent
+from trunkgate.review.model import Change
 from trunkgate.review.source import TreeToMerge
 from trunkgate.review.sources import ReviewSources
 from trunkgate.review.stored import take_events
 from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.cron import Cron
+from trunkgate.scheduler.dependencies import Dependencies, resolve
 from trunkgate.scheduler.outbox import REPORTER, Outbox, outbox_entry
 from trunkgate.scheduler.preparing import TreePreparer
 from trunkgate.scheduler.records import (
@@ -76,6 +79,10 @@ SAFETY_WAKE = 5.0
 # after this pause, doubled each time up to the last.
 MERGE_RETRY_FIRST = 1.0
 MERGE_RETRY_LAST = 30.0
+
+
+def _ref(change: Change) -> ChangeRef:
+    return ChangeRef(change.project, change.number, change.patchset, change.branch)
 
 
 class Scheduler:
@@ -205,9 +212,11 @@ class Scheduler:
         for path, event in await take_events(self.store):
             log.debug("scheduler: event %s %s,%s", event.kind, event.change, event.patchset)
             routed = route(self.config, await self._complete(event))
-            await self._apply(await self._eligible(routed), (path,))
+            routed = await self._with_dependencies(await self._eligible(routed))
+            await self._apply(routed, (path,))
         for path, command in await read_records(self.store, layout.COMMANDS, Command):
-            await self._apply(await self._command(command), (path,))
+            routed = await self._with_dependencies(await self._command(command))
+            await self._apply(routed, (path,))
         for path, outcome in await read_records(self.store, layout.BUILD_RESULTS, BuildOutcome):
             await self._finished(path, outcome)
         await self._timers()
@@ -372,6 +381,50 @@ class Scheduler:
                     continue
             kept.append(item)
         return kept
+
+    async def _with_dependencies(self, routed: list[Routed]) -> list[Routed]:
+        """Each enqueue of a change with the open changes it needs
+        (Depends-On), or refused with why. In a queue that merges, a needed
+        change not queued yet is enqueued ahead of it when it may enter: it
+        has jobs there and holds the votes the pipeline requires of its
+        source (a pipeline that requires none, entered by a trigger alone,
+        takes no change that was not triggered)."""
+        found: list[Routed] = []
+        for item in routed:
+            event = item.event
+            if not isinstance(event, Enqueue) or event.change.tip or event.needs:
+                found.append(item)
+                continue
+            deps = await self._dependencies(event.change)
+            if deps.refused:
+                refused = dataclasses.replace(event, refused=deps.refused)
+                found.append(Routed(item.pipeline, refused))
+                continue
+            manager = self.managers.get(item.pipeline)
+            if deps.needs and manager is not None and manager.merges:
+                for need in deps.needs:
+                    ref = _ref(need)
+                    if manager.state.find(ref.key) is not None:
+                        continue
+                    source = self.sources.for_project(ref.project).name
+                    required = self.config.pipelines[item.pipeline].require.get(source)
+                    ahead = enqueue_for(self.config, item.pipeline, ref)
+                    if ahead is None or not required:
+                        continue  # the engine refuses the change, saying why
+                    own = await self._dependencies(ref)
+                    ahead = dataclasses.replace(ahead, needs=tuple(map(_ref, own.needs)))
+                    found += await self._eligible([Routed(item.pipeline, ahead)])
+            needs = tuple(map(_ref, deps.needs))
+            found.append(Routed(item.pipeline, dataclasses.replace(event, needs=needs)))
+        return found
+
+    async def _dependencies(self, ref: ChangeRef) -> Dependencies:
+        try:
+            change = await self.sources.for_project(ref.project).change(ref.project, ref.number)
+        except ReviewError as exc:
+            log.warning("scheduler: cannot read %s for its dependencies: %s", ref, exc)
+            return Dependencies()
+        return await resolve(change, self.sources, set(self.config.projects))
 
     async def _votes(self, project: str, number: int) -> list[tuple[str, int]] | None:
         try:

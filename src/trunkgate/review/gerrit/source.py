@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import urllib.parse
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
@@ -32,6 +34,9 @@ from trunkgate.review.tested_tip import check_tip
 from trunkgate.store import Store
 
 log = logging.getLogger("trunkgate.review.gerrit")
+
+#: A change's page, after the web URL.
+GERRIT_CHANGE = re.compile(r"^/(?:#/)?c/(.+?)/\+/(\d+)(?:/\d+)?/?$")
 
 
 class GerritReview:
@@ -161,6 +166,17 @@ class GerritReview:
         self, project: str, merges: Sequence[tuple[int, TreeToMerge]], *, user: str
     ) -> None:
         raise ReviewError("Gerrit submits one change at a time")
+
+    def change_for_url(self, url: str) -> tuple[str, int] | None:
+        """A change page of this Gerrit: `<web-url>/c/<project>/+/<number>`
+        (also after `#/`, and with a patchset after it)."""
+        base = self.source.web_url.rstrip("/")
+        if not url.startswith(base + "/"):
+            return None
+        found = GERRIT_CHANGE.match(url[len(base) :])
+        if found is None:
+            return None
+        return urllib.parse.unquote(found.group(1)), int(found.group(2))
 
     async def complete(self, event: ReviewEvent) -> ReviewEvent:
         return event

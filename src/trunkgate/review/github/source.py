@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
@@ -33,6 +34,9 @@ from trunkgate.review.tested_tip import check_tip
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
 
 log = logging.getLogger("trunkgate.review.github")
+
+#: A pull request's page, after the site's address.
+PULL_PAGE = re.compile(r"^/([\w.-]+/[\w.-]+)/pull/(\d+)(?:/[\w/]*)?/?$")
 
 SOURCES = "/sources"
 #: How often the time trunkgate was last up is written down, for the
@@ -81,6 +85,14 @@ class GitHubReview:
         head = _text(_object(pull, "head"), "sha")
         heads = await self._heads(project, number, head)
         return _change(project, number, pull, heads=heads, reviews=reviews, comments=comments)
+
+    def change_for_url(self, url: str) -> tuple[str, int] | None:
+        """A pull request's page: `<git-url>/<owner>/<repo>/pull/<number>`."""
+        base = self.source.git_url.rstrip("/")
+        if not url.startswith(base + "/"):
+            return None
+        found = PULL_PAGE.match(url[len(base) :])
+        return None if found is None else (found.group(1), int(found.group(2)))
 
     async def complete(self, event: ReviewEvent) -> ReviewEvent:
         """A webhook's event with what its delivery lacks: the pull request's
