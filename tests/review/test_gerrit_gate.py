@@ -13,36 +13,28 @@ import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncssh
 import pytest
 
 from tests.review.fakes.gerrit_server import FakeGerritServer
-from tests.scheduler.harness import SchedulerSite, git
+from tests.review.sites import ReviewSite, gerrit_server, gerrit_source
+from tests.scheduler.harness import git
 from trunkgate.scheduler.core import Scheduler
-from trunkgate.site import open_review_sources, open_site_review, open_site_store
 
 PROJECT = "acme/app"
 
 
 def site_config(fake: FakeGerritServer, keys: Path, git_url: str | None = None) -> str:
-    return textwrap.dedent(
-        f"""\
+    return (
+        """\
         state:
           data-dir: ./data
           lease: 2s
         labels:
           - name: default
         sources:
-          - name: review
-            driver: gerrit
-            server: 127.0.0.1
-            port: {fake.ssh.port}
-            user: trunkgate
-            ssh-key: {keys / "id"}
-            known-hosts: {keys / "known_hosts"}
-            web-url: {fake.rest.url}
-            password-file: {keys / "password"}
-            git-url: {git_url or fake.git_url}
+"""
+        + gerrit_source(fake, keys, git_url)
+        + f"""\
         pipelines:
           - name: gate
             trigger:
@@ -67,59 +59,34 @@ def site_config(fake: FakeGerritServer, keys: Path, git_url: str | None = None) 
     )
 
 
-class GerritSite(SchedulerSite):
-    """The scheduler harness on a Gerrit source instead of the local one."""
+class GerritSite(ReviewSite):
+    """A site gating one Gerrit project."""
+
+    @property
+    def fake(self) -> FakeGerritServer:
+        return self.gerrit
 
     async def open_on(self, fake: FakeGerritServer) -> None:
-        self.store = await open_site_store(self.config)
-        self.review = open_site_review(self.config, self.store)
-        self.sources = open_review_sources(self.config, self.store)
-        self.fake = fake
-        self.work.mkdir()
-        git(self.work, "init", "-q", "-b", "main")
-        for name in ("a.txt", "b.txt", "c.txt"):
-            (self.work / name).write_text(f"{name} line 1\n")
-        git(self.work, "add", "-A")
-        git(self.work, "commit", "-q", "-m", "Initial")
+        self.gerrit = fake
+        await self.open_remote()
         fake.create_project(PROJECT, self.work)
 
     def start_gerrit_scheduler(self) -> Scheduler:
-        assert self.store is not None
-        self.scheduler = Scheduler(self.config, self.store, self.sources, clock=lambda: self.now)
-        self._tasks.append(asyncio.ensure_future(self.scheduler.run(self._stop)))
-        return self.scheduler
+        return self.start_remote_scheduler()
 
     def upload(self, name: str, subject: str) -> int:
-        git(self.work, "checkout", "-q", "--detach", "main")
-        (self.work / name).write_text(f"{name} changed\n")
-        git(self.work, "commit", "-q", "-am", subject)
-        commit = git(self.work, "rev-parse", "HEAD")
-        git(self.work, "checkout", "-q", "main")
-        return self.fake.upload(PROJECT, self.work, commit)
+        return self.upload_change(PROJECT, name, subject)
 
 
 @pytest.fixture
 async def gerrit(tmp_path: Path) -> AsyncIterator[FakeGerritServer]:
-    client_key = asyncssh.generate_private_key("ssh-ed25519")
-    fake = FakeGerritServer(tmp_path / "gerrit", client_key)
-    await fake.start()
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "id").write_bytes(client_key.export_private_key())
-    (keys / "id").chmod(0o600)
-    (keys / "password").write_text(fake.rest.password + "\n")
-    (keys / "password").chmod(0o600)
-    public = fake.ssh.host_key.export_public_key().decode().strip()
-    (keys / "known_hosts").write_text(f"[127.0.0.1]:{fake.ssh.port} {public}\n")
-    try:
+    async with gerrit_server(tmp_path / "gerrit", tmp_path / "keys") as fake:
         yield fake
-    finally:
-        await fake.stop()
 
 
 @pytest.fixture
 async def site(tmp_path: Path, gerrit: FakeGerritServer) -> AsyncIterator[GerritSite]:
-    site = GerritSite(tmp_path / "site", site_config(gerrit, tmp_path / "keys"))
+    site = GerritSite(tmp_path / "site", textwrap.dedent(site_config(gerrit, tmp_path / "keys")))
     await site.open_on(gerrit)
     yield site
     await site.close()
@@ -129,16 +96,14 @@ async def site(tmp_path: Path, gerrit: FakeGerritServer) -> AsyncIterator[Gerrit
 async def ssh_site(tmp_path: Path, gerrit: FakeGerritServer) -> AsyncIterator[GerritSite]:
     """A site that fetches Gerrit's code over SSH, with the source's key."""
     config = site_config(gerrit, tmp_path / "keys", gerrit.ssh_git_url)
-    site = GerritSite(tmp_path / "site", config)
+    site = GerritSite(tmp_path / "site", textwrap.dedent(config))
     await site.open_on(gerrit)
     yield site
     await site.close()
 
 
 async def following(site: GerritSite) -> None:
-    """Until the scheduler follows Gerrit's event stream (a new site takes
-    nothing from before it)."""
-    await site.fake.ssh.changes.until(lambda: site.fake.ssh.streaming() > 0)
+    await site.following_gerrit()
 
 
 async def test_three_changes_the_second_fails_the_others_are_submitted(

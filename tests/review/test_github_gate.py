@@ -8,7 +8,6 @@ executor double."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,18 +15,17 @@ from pathlib import Path
 import pytest
 
 from tests.review.fakes.github_server import FakeGitHub
-from tests.scheduler.harness import SchedulerSite, git
+from tests.review.sites import ReviewSite, github_server, github_source
+from tests.scheduler.harness import git
 from trunkgate.review.stored import take_events
 from trunkgate.scheduler.core import Scheduler
-from trunkgate.site import open_review_sources, open_site_review, open_site_store
-from trunkgate.web.server import run_web
 
 REPO = "acme/app"
 
 
 def site_config(fake: FakeGitHub, keys: Path) -> str:
-    return textwrap.dedent(
-        f"""\
+    return (
+        """\
         state:
           data-dir: ./data
           lease: 2s
@@ -37,12 +35,9 @@ def site_config(fake: FakeGitHub, keys: Path) -> str:
         labels:
           - name: default
         sources:
-          - name: hub
-            driver: github
-            api-url: {fake.api_url}
-            git-url: {fake.git_url}
-            token-file: {keys / "token"}
-            webhook-secret-file: {keys / "webhook"}
+"""
+        + github_source(fake, keys)
+        + f"""\
         pipelines:
           - name: gate
             trigger:
@@ -67,78 +62,37 @@ def site_config(fake: FakeGitHub, keys: Path) -> str:
     )
 
 
-class GitHubSite(SchedulerSite):
-    """The scheduler harness on a GitHub source, with the web component
-    taking the webhook deliveries."""
+class GitHubSite(ReviewSite):
+    """A site gating one GitHub repository, its webhooks at its web component."""
+
+    @property
+    def fake(self) -> FakeGitHub:
+        return self.github
 
     async def open_on(self, fake: FakeGitHub) -> None:
-        self.store = await open_site_store(self.config)
-        self.review = open_site_review(self.config, self.store)
-        self.sources = open_review_sources(self.config, self.store)
-        self.fake = fake
-        self.work.mkdir()
-        git(self.work, "init", "-q", "-b", "main")
-        for name in ("a.txt", "b.txt", "c.txt"):
-            (self.work / name).write_text(f"{name} line 1\n")
-        git(self.work, "add", "-A")
-        git(self.work, "commit", "-q", "-m", "Initial")
+        self.github = fake
+        await self.open_remote()
         fake.create_repo(REPO, self.work)
 
-    async def start_web(self) -> None:
-        assert self.store is not None
-        self._tasks.append(asyncio.ensure_future(run_web(self.config, self.store, self._stop)))
-        async with asyncio.timeout(20):
-            while True:
-                port = self.config.web.port
-                if port:
-                    try:
-                        socket.create_connection(("127.0.0.1", port), 0.2).close()
-                        break
-                    except OSError:
-                        pass
-                await asyncio.sleep(0.02)
-        self.fake.webhook_url = f"http://127.0.0.1:{port}/api/sources/hub/webhook"
-
     def start_github_scheduler(self) -> Scheduler:
-        assert self.store is not None
-        if self._stop.is_set():  # started again after a stop
-            self._stop = asyncio.Event()
-        self.scheduler = Scheduler(self.config, self.store, self.sources, clock=lambda: self.now)
-        self._tasks.append(asyncio.ensure_future(self.scheduler.run(self._stop)))
-        return self.scheduler
+        return self.start_remote_scheduler()
 
     async def open_pull(self, name: str, subject: str, body: str = "") -> int:
-        git(self.work, "checkout", "-q", "--detach", "main")
-        (self.work / name).write_text(f"{name} changed\n")
-        git(self.work, "commit", "-q", "-am", subject)
-        commit = git(self.work, "rev-parse", "HEAD")
-        git(self.work, "checkout", "-q", "main")
-        # Deliveries go to the web component on this loop: sent from a thread.
-        return await asyncio.to_thread(self.fake.open_pull, REPO, self.work, commit, body)
+        return await self.open_pull_of(REPO, name, subject, body)
 
     async def approve(self, number: int) -> None:
-        await asyncio.to_thread(self.fake.review, REPO, number, "core", "APPROVED")
-        await asyncio.to_thread(self.fake.label, REPO, number, "gate")
+        await self.approve_pull(REPO, number)
 
 
 @pytest.fixture
 async def github(tmp_path: Path) -> AsyncIterator[FakeGitHub]:
-    fake = FakeGitHub(tmp_path / "github")
-    fake.start()
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    for name, secret in (("token", fake.token), ("webhook", fake.webhook_secret)):
-        (keys / name).write_text(secret + "\n")
-        (keys / name).chmod(0o600)
-    try:
+    async with github_server(tmp_path / "github", tmp_path / "keys") as fake:
         yield fake
-    finally:
-        fake.stop()
 
 
 @pytest.fixture
 async def site(tmp_path: Path, github: FakeGitHub) -> AsyncIterator[GitHubSite]:
-    site = GitHubSite(tmp_path / "site", site_config(github, tmp_path / "keys"))
+    site = GitHubSite(tmp_path / "site", textwrap.dedent(site_config(github, tmp_path / "keys")))
     await site.open_on(github)
     await site.start_web()
     yield site
