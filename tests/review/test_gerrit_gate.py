@@ -317,3 +317,18 @@ async def test_code_is_fetched_over_ssh_with_the_sources_key(ssh_site: GerritSit
     branch = git(site.fake.repo(PROJECT), "log", "--format=%s", "main")
     assert "Change a.txt" in branch
     assert "Change b.txt" not in branch
+
+
+async def test_a_recheck_comment_on_gerrit_runs_check_again(site: GerritSite) -> None:
+    site.decide = lambda r: "FAILURE" if r.pipeline == "check" else "SUCCESS"
+    site.start_gerrit_scheduler()
+    site.start_executor()
+    await following(site)
+    number = site.upload("a.txt", "Change a.txt")
+    await site.settle(lambda: site.fake.changes[number].standing("Verified") == -1)
+    site.decide = lambda r: "SUCCESS"
+    # Gerrit's comment text starts "Patch Set 1:"; recheck is on a line of its own.
+    site.fake.review(number, "dev", {}, "recheck")
+    await site.settle(lambda: site.fake.changes[number].standing("Verified") == 1)
+    await site.settled()
+    assert len([r for r in site.requests if r.pipeline == "check"]) == 2
