@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncssh
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.config.helpers import LABELS, problems, write
 from trunkgate.config.errors import ConfigInvalid
@@ -35,6 +38,18 @@ SOURCES = """\
 """
 
 
+SSH_KEY = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+APP_KEY = (
+    rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    .decode()
+)
+
+
 def secret(path: Path, text: str = "s3cret\n", mode: int = 0o600) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -52,8 +67,10 @@ def test_usable_secrets_pass_and_every_unusable_one_is_named_at_its_place(
     tmp_path: Path,
 ) -> None:
     keys = tmp_path / "keys"
-    for name in ("gerrit", "gerrit.password", "app.pem", "webhook", "admin.token"):
+    for name in ("gerrit.password", "webhook", "admin.token"):
         secret(keys / name)
+    secret(keys / "gerrit", SSH_KEY)
+    secret(keys / "app.pem", APP_KEY)
     config = load_config(write(tmp_path / "trunkgate.yaml", LABELS + SOURCES), check_secrets=True)
     assert config.sources["hub"].merge_method == "squash"
     (keys / "gerrit").unlink()
@@ -127,3 +144,39 @@ def test_a_source_that_cannot_work_is_refused(tmp_path: Path, settings: str, sai
     assert len(found) == 1
     assert found[0].startswith("trunkgate.yaml:")
     assert said in found[0]
+
+
+def test_keys_that_cannot_sign_and_a_missing_known_hosts_file_are_named(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys"
+    for name in ("gerrit.password", "webhook", "admin.token"):
+        secret(keys / name)
+    secret(keys / "gerrit", "not a key at all\n")
+    ec_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    secret(keys / "app.pem", ec_key.decode())
+    config = write(
+        tmp_path / "trunkgate.yaml",
+        LABELS
+        + SOURCES.replace(
+            "ssh-key: keys/gerrit\n", "ssh-key: keys/gerrit\n            known-hosts: keys/known\n"
+        ),
+    )
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(config, check_secrets=True)
+    found = [str(p).replace(f"{tmp_path}/", "") for p in caught.value.problems]
+    assert found[0].startswith(
+        "trunkgate.yaml:8:5: source 'review': ssh-key: keys/gerrit is not an SSH private key"
+    )
+    assert found[1] == (
+        "trunkgate.yaml:9:5: source 'review': known-hosts: keys/known does not exist "
+        "(write the server's host key there: ssh-keyscan -p PORT SERVER)"
+    )
+    assert found[2] == (
+        "trunkgate.yaml:15:5: source 'hub': app-key: keys/app.pem is not an RSA key, "
+        "as a GitHub App's key is"
+    )

@@ -28,7 +28,7 @@ from trunkgate.config.jobs import (
     ProjectSection,
     ProjectTemplateSection,
 )
-from trunkgate.config.secrets import named_secret_files, secret_file_problem
+from trunkgate.config.secrets import key_problem, named_secret_files, secret_file_problem
 from trunkgate.config.sections import (
     HOST_IMAGE,
     CopyStep,
@@ -390,12 +390,22 @@ class _Loader:
         web = self.single.get("web")
         if web is not None:
             places.append((web, web.item, WebSection.SECRET_FILES, "web"))
+        keys = {"ssh_key": "ssh", "app_key": "app"}
         for entry, settings, fields, what in places:
             for field_name, file in named_secret_files(settings, fields):
                 problem = secret_file_problem(config.resolve(file))
+                if problem is None and field_name in keys:
+                    problem = key_problem(keys[field_name], config.resolve(file))
                 if problem is not None:
                     key = field_name.replace("_", "-")
                     self._problem(entry.origin.at(key), f"{what}: {key}: {problem}")
+            known = getattr(settings, "known_hosts", None)
+            if isinstance(known, str) and not config.resolve(known).is_file():
+                self._problem(
+                    entry.origin.at("known-hosts"),
+                    f"{what}: known-hosts: {config.resolve(known)} does not exist (write the "
+                    "server's host key there: ssh-keyscan -p PORT SERVER)",
+                )
 
     def _check_images(self, config: Config) -> None:
         providers = self._known("providers", config.providers)

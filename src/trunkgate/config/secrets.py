@@ -46,3 +46,27 @@ def read_secret(path: Path) -> str:
     """The secret `path` holds, without the whitespace around it; an
     OSError or a UnicodeDecodeError when it cannot be read as text."""
     return path.read_text(encoding="utf-8").strip()
+
+
+def key_problem(kind: str, path: Path) -> str | None:
+    """What keeps a key file that can be read from serving: an SSH private
+    key (`ssh`) asyncssh cannot load, or a GitHub App's key (`app`) that is
+    not an RSA private key in PEM without a passphrase."""
+    if kind == "ssh":
+        import asyncssh
+
+        try:
+            asyncssh.read_private_key(path)
+        except (asyncssh.KeyImportError, ValueError, OSError) as exc:
+            return f"{path} is not an SSH private key without a passphrase ({exc})"
+        return None
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError, OSError):
+        return f"{path} is not a PEM private key without a passphrase"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return f"{path} is not an RSA key, as a GitHub App's key is"
+    return None
