@@ -80,3 +80,29 @@ def test_check_tests_a_change_on_the_changes_it_needs() -> None:
     assert check.trees(lib) == [((lib,), OK)]
     assert check.merged == []
     check.check_done()
+
+
+def test_when_the_needed_changes_merge_is_refused_the_dependent_merging_behind_it_leaves() -> None:
+    gate = SimulatedGate()
+    lib = gate.approve("org/lib", 1)
+    app = gate.approve("org/app", 2, needs=(lib,))
+    gate.refused.add(lib)
+    gate.settle()
+    assert gate.merged == []
+    assert gate.result(lib) is ItemResult.FAILURE
+    assert gate.result(app) is ItemResult.DEQUEUED
+    assert "could not be merged" in gate.report(app).reason
+    gate.check_done()
+
+
+def test_a_promoted_change_takes_the_changes_it_needs_along() -> None:
+    from trunkgate.gate import Promote
+
+    gate = SimulatedGate()
+    other = gate.approve("org/app", 1)
+    lib = gate.approve("org/lib", 2)
+    app = gate.approve("org/app", 3, needs=(lib,))
+    gate.send(Promote(project="org/app", number=3))
+    gate.settle()
+    assert gate.merged == [lib, app, other]
+    gate.check_done()

@@ -208,14 +208,12 @@ class QueueManager:
 
     def _drop_dependents(self, step: _Step, queue: ChangeQueue, gone: Item, how: str) -> None:
         """In a queue that merges, what depends on a change that will not
-        merge now cannot merge either: it leaves too, saying why."""
+        merge now cannot merge either: it leaves too, saying why (one being
+        merged behind it too: its merge, tested on it, is never tried)."""
         if not self.merges:
             return
         for other in list(queue.items):
-            needs = {need.key for need in other.needs}
-            if other not in queue.items or other.phase is Phase.MERGING:
-                continue
-            if gone.change.key in needs:
+            if other in queue.items and gone.change.key in {n.key for n in other.needs}:
                 self._remove(step, queue, other, f"it depends on {gone.change}, which {how}")
 
     def _promote(self, event: Promote) -> None:
@@ -225,10 +223,18 @@ class QueueManager:
         queue, item = found
         if item.phase is Phase.MERGING:
             return
-        queue.items.remove(item)
+        # The changes it needs go with it, ahead of it in their order.
+        needed = {n.key for n in item.needs}
+        for other in reversed(queue.items):
+            if other.change.key in needed:
+                needed |= {n.key for n in other.needs}
+        group = [o for o in queue.items if o.change.key in needed and o.phase is not Phase.MERGING]
+        for moved in [*group, item]:
+            queue.items.remove(moved)
         # Behind every item being merged: nothing goes ahead of a merge under way.
         merging = [i for i, other in enumerate(queue.items) if other.phase is Phase.MERGING]
-        queue.items.insert(merging[-1] + 1 if merging else 0, item)
+        at = merging[-1] + 1 if merging else 0
+        queue.items[at:at] = [*group, item]
         # Everything whose tree changed is reset by the settle that follows;
         # a failing item that moved is given a fresh try on its new tree.
 
@@ -372,6 +378,8 @@ class QueueManager:
                     return True  # the queue changed under this walk: walk it again
                 changed = True
             elif self.merges:
+                if self._needs_merged_first(item, merging):
+                    continue  # it waits for what it needs
                 item.move(Phase.MERGING)
                 merging.append(item.change)
                 step.append(self._merge_action(queue, item))
@@ -380,6 +388,13 @@ class QueueManager:
                 self._finish(step, queue, item, ItemResult.SUCCESS)
                 changed = True
         return changed
+
+    @staticmethod
+    def _needs_merged_first(item: Item, merging: list[ChangeRef]) -> bool:
+        """Whether a change it needs is neither merged (needs leave an item
+        as they merge) nor being merged ahead of it: it waits then."""
+        ahead = {change.key for change in merging}
+        return any(need.key not in ahead for need in item.needs)
 
     def _merges_next(self, queue: ChangeQueue, item: Item, merging: list[ChangeRef]) -> bool:
         """Whether a passing item may merge right behind the items being

@@ -29,8 +29,10 @@ class Dependencies:
 
 
 def depends_on(message: str) -> list[str]:
-    """The URLs of a message's Depends-On lines, in order, each once."""
-    return list(dict.fromkeys(DEPENDS_ON.findall(message)))[:MOST_NEEDED]
+    """The URLs of a message's Depends-On lines, in order, each once (a
+    description written in GitHub's page ends its lines with CR LF)."""
+    lines = message.replace("\r\n", "\n").replace("\r", "\n")
+    return list(dict.fromkeys(DEPENDS_ON.findall(lines)))[:MOST_NEEDED]
 
 
 def _name(change: Change) -> str:
@@ -67,7 +69,7 @@ async def resolve(change: Change, sources: ReviewSources, projects: set[str]) ->
             if found.status is ChangeStatus.MERGED:
                 done.add(key)
                 continue
-            if len(done) >= MOST_NEEDED:
+            if len(done) + len(path) > MOST_NEEDED:
                 raise _Refused(f"it depends on more than {MOST_NEEDED} changes")
             await visit(found, [*path, found])
             done.add(key)
