@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncssh
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.review.fakes.gerrit_server import FakeGerritServer
 from tests.review.fakes.github_server import FakeGitHub
@@ -43,10 +45,22 @@ async def gerrit_server(root: Path, keys: Path) -> AsyncIterator[FakeGerritServe
         await fake.stop()
 
 
+APP_ID = 4711
+
+
 @asynccontextmanager
-async def github_server(root: Path, keys: Path) -> AsyncIterator[FakeGitHub]:
-    """A GitHub, with the site's token and webhook secret in `keys`."""
+async def github_server(root: Path, keys: Path, *, app: bool = False) -> AsyncIterator[FakeGitHub]:
+    """A GitHub, with the site's token (or its App's key) and webhook secret in `keys`."""
     fake = FakeGitHub(root)
+    if app:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        secret(keys / "github-app.pem", pem)
+        fake.app_id, fake.app_public = APP_ID, key.public_key()
     fake.start()
     secret(keys / "github-token", fake.token)
     secret(keys / "github-webhook", fake.webhook_secret)
@@ -73,12 +87,17 @@ def gerrit_source(fake: FakeGerritServer, keys: Path, git_url: str | None = None
 
 
 def github_source(fake: FakeGitHub, keys: Path) -> str:
+    """The config's entry for the GitHub: as its App when it has one."""
+    if fake.app_id is not None:
+        sign_in = f"app-id: {fake.app_id}\n            app-key: {keys / 'github-app.pem'}"
+    else:
+        sign_in = f"token-file: {keys / 'github-token'}"
     return f"""\
           - name: hub
             driver: github
             api-url: {fake.api_url}
             git-url: {fake.git_url}
-            token-file: {keys / "github-token"}
+            {sign_in}
             webhook-secret-file: {keys / "github-webhook"}
 """
 

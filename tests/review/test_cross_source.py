@@ -6,6 +6,7 @@ only after Gerrit merged it; a cycle across the two is refused on both."""
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -128,3 +129,16 @@ async def test_a_cycle_across_gerrit_and_github_is_refused_on_both(site: ReviewS
     await site.settled()
     assert site.gerrit.submits == []
     assert site.github.merges == []
+
+
+async def test_a_spent_github_limit_holds_back_github_alone(site: ReviewSite) -> None:
+    site.github.limited_calls, site.github.limit_reset = 1, time.time() + 3
+    app = await site.open_pull_of(APP, "b.txt", "App change")
+    lib = site.upload_change(LIB, "a.txt", "Library change")
+    # Gerrit's change is checked while GitHub may not be asked anything.
+    await site.settle(lambda: site.gerrit.changes[lib].standing("Verified") == 1)
+    assert not [r for r in site.github.check_runs if r["repo"] == APP]
+    assert site.github.limited_calls == 0
+    # Past GitHub's reset time, its pull request's events are taken, in order.
+    await site.settle(lambda: any(r["name"] == "check" for r in site.github.check_runs), within=30)
+    assert [r.change for r in site.requests if r.project == APP] == [app]

@@ -84,9 +84,12 @@ class GitHubSite(ReviewSite):
         await self.approve_pull(REPO, number)
 
 
-@pytest.fixture
-async def github(tmp_path: Path) -> AsyncIterator[FakeGitHub]:
-    async with github_server(tmp_path / "github", tmp_path / "keys") as fake:
+@pytest.fixture(params=["token", "app"])
+async def github(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[FakeGitHub]:
+    """A GitHub the site signs in to with a token (reporting commit
+    statuses) or as an App (reporting check runs)."""
+    app = request.param == "app"
+    async with github_server(tmp_path / "github", tmp_path / "keys", app=app) as fake:
         yield fake
 
 
@@ -126,15 +129,15 @@ async def test_three_pull_requests_the_second_fails_the_others_merge(site: GitHu
     assert "Change b.txt" not in branch
     pulls = site.fake.pulls
     assert [pulls[(REPO, n)].merged for n in numbers] == [True, False, True]
-    gate_runs = {
-        run["head_sha"]: run["conclusion"]
-        for run in site.fake.check_runs
-        if run["name"] == "gate" and run["status"] == "completed"
-    }
-    assert gate_runs[pulls[(REPO, 2)].heads[-1]] == "failure"
-    assert gate_runs[pulls[(REPO, 1)].heads[-1]] == "success"
-    runs = [r for r in site.fake.check_runs if r["name"] == "gate" and r.get("details_url")]
-    assert all("/change/" in r["details_url"] for r in runs)
+    assert site.fake.verdict("gate", pulls[(REPO, 2)].heads[-1]) == "failure"
+    assert site.fake.verdict("gate", pulls[(REPO, 1)].heads[-1]) == "success"
+    links = [r.get("details_url") for r in site.fake.check_runs]
+    links += [s.get("target_url") for s in site.fake.statuses]
+    assert any(link and "/change/2?project=" in link for link in links)
+    # As an App it makes check runs; with a token, which may not, commit statuses.
+    made = site.fake.check_runs if site.fake.app_id is not None else site.fake.statuses
+    assert made
+    assert not (site.fake.statuses if site.fake.app_id is not None else site.fake.check_runs)
     failed = [c["body"] for c in pulls[(REPO, 2)].comments]
     assert any("Build failed (gate pipeline)" in text for text in failed)
     assert await site.results("gate") == {1: "SUCCESS", 2: "FAILURE", 3: "SUCCESS"}
@@ -173,11 +176,8 @@ async def test_merging_waits_for_branch_protections_required_check(site: GitHubS
     await site.approve(number)
     await site.settle(lambda: merged(site.fake) == [number])
     head = site.fake.pulls[(REPO, number)].heads[-1]
-    # The gate's passing check run came before the merge GitHub required it for.
-    assert any(
-        r["name"] == "gate" and r["head_sha"] == head and r["conclusion"] == "success"
-        for r in site.fake.check_runs
-    )
+    # The gate's passing check came before the merge GitHub required it for.
+    assert site.fake.verdict("gate", head) == "success"
 
 
 async def test_what_was_approved_while_trunkgate_was_down_is_caught_up(

@@ -209,13 +209,27 @@ class Scheduler:
         while self.answers:
             routed, self.answers = self.answers, []
             await self._apply(routed, ())
+        # A review system that does not answer holds back its own events (in
+        # order, for the next pass), never another's, a command or a result.
+        stalled: set[str] = set()
         for path, event in await take_events(self.store):
+            if event.source in stalled:
+                continue
             log.debug("scheduler: event %s %s,%s", event.kind, event.change, event.patchset)
-            routed = route(self.config, await self._complete(event))
-            routed = await self._with_dependencies(await self._eligible(routed))
+            try:
+                routed = route(self.config, await self._complete(event))
+                routed = await self._with_dependencies(await self._eligible(routed))
+            except SourceUnavailable as exc:
+                log.warning("scheduler: events of %s wait: %s", event.source, exc)
+                stalled.add(event.source)
+                continue
             await self._apply(routed, (path,))
         for path, command in await read_records(self.store, layout.COMMANDS, Command):
-            routed = await self._with_dependencies(await self._command(command))
+            try:
+                routed = await self._with_dependencies(await self._command(command))
+            except SourceUnavailable as exc:
+                log.warning("scheduler: %s of %s waits: %s", command.kind, command.change, exc)
+                continue
             await self._apply(routed, (path,))
         for path, outcome in await read_records(self.store, layout.BUILD_RESULTS, BuildOutcome):
             await self._finished(path, outcome)

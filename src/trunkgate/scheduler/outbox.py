@@ -76,17 +76,22 @@ class Outbox:
         self.site = site
         self.history: History | None = None
         self.clock = clock
-        self._pause = FIRST_PAUSE_S
-        self._paused_until = 0.0
+        # Per review source: the next pause, and until when its entries wait.
+        self._pauses: dict[str, float] = {}
+        self._paused_until: dict[str, float] = {}
 
     async def send(self) -> None:
         """Send every entry waiting, oldest first; an entry that fails is
         tried again on later passes, at most TRIES times. A review system
-        that does not answer is no entry's fault: sending stops there, to
-        go on (in order) after a pause that doubles while it stays away."""
-        if self.clock() < self._paused_until:
-            return
+        that does not answer is no entry's fault: its entries wait (in
+        order) for a pause that doubles while it stays away; the others go."""
+        now = self.clock()
+        held: set[str] = set()
         for path, entry in await read_records(self.store, layout.OUTBOX, dict):
+            source = self._source_of(entry)
+            if source in held or now < self._paused_until.get(source, 0.0):
+                held.add(source)
+                continue
             try:
                 action = action_from_dict(entry["action"])
                 pipeline = str(entry["pipeline"])
@@ -97,10 +102,12 @@ class Outbox:
                 elif isinstance(action, CancelBuild):
                     await self._cancel(action)
             except SourceUnavailable as exc:
-                log.warning("scheduler: cannot send %s, again in %.0fs: %s", path, self._pause, exc)
-                self._paused_until = self.clock() + self._pause
-                self._pause = min(self._pause * 2, LONGEST_PAUSE_S)
-                return
+                pause = self._pauses.get(source, FIRST_PAUSE_S)
+                log.warning("scheduler: cannot send %s, again in %.0fs: %s", path, pause, exc)
+                self._paused_until[source] = now + pause
+                self._pauses[source] = min(pause * 2, LONGEST_PAUSE_S)
+                held.add(source)
+                continue
             except Exception:
                 tries = int(entry.get("tries", 0)) + 1
                 log.exception("scheduler: cannot send %s (try %d)", path, tries)
@@ -108,9 +115,17 @@ class Outbox:
                     with contextlib.suppress(NoRecord, VersionConflict):
                         await self.store.set(path, {**entry, "tries": tries}, version=None)
                     continue
-            self._pause = FIRST_PAUSE_S
+            self._pauses.pop(source, None)
             with contextlib.suppress(NoRecord):
                 await self.store.delete(path)
+
+    def _source_of(self, entry: dict[str, Any]) -> str:
+        """The review source an entry goes to ("" for one that goes to none)."""
+        try:
+            change = entry["action"]["change"]["project"]
+        except (KeyError, TypeError):
+            return ""
+        return self.sources.for_project(str(change)).name
 
     async def close(self) -> None:
         if self.history is not None:

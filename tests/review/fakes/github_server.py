@@ -89,6 +89,7 @@ class FakeGitHub:
     installation_tokens: dict[str, float] = field(default_factory=dict)
     pulls: dict[tuple[str, int], Pull] = field(default_factory=dict)
     check_runs: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
     merges: list[tuple[str, int]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     deliveries: list[tuple[str, int]] = field(default_factory=list)
@@ -224,6 +225,17 @@ class FakeGitHub:
 
     # -- the REST API ----------------------------------------------------------
 
+    def verdict(self, name: str, sha: str) -> str | None:
+        """The latest check run's conclusion, or commit status's state, of
+        that name on a commit, as branch protection reads them."""
+        found: list[str] = [
+            str(run.get("conclusion"))
+            for run in self.check_runs
+            if run["name"] == name and run["head_sha"] == sha and run["status"] == "completed"
+        ]
+        found += [s["state"] for s in self.statuses if s["context"] == name and s["sha"] == sha]
+        return found[-1] if found else None
+
     def pull_json(self, pull: Pull) -> dict[str, Any]:
         return {
             "number": pull.number,
@@ -271,7 +283,8 @@ class FakeGitHub:
                 self._send(handler, 401, {"message": "Bad credentials"})
                 return
             body = json.loads(data) if data else None
-            status, answer = self._rest(method, path, query, body)
+            as_app = authorization.removeprefix("Bearer ") in self.installation_tokens
+            status, answer = self._rest(method, path, query, body, as_app=as_app)
         self._send(handler, status, answer)
 
     def _token_valid(self, authorization: str) -> bool:
@@ -311,15 +324,22 @@ class FakeGitHub:
         else:
             self._send(handler, 404, {"message": "Not Found"})
 
-    def _rest(self, method: str, path: str, query: str, body: Any) -> tuple[int, Any]:
+    def _rest(
+        self, method: str, path: str, query: str, body: Any, *, as_app: bool
+    ) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
         if parts[0] != "repos" or len(parts) < 4:
             return 404, {"message": "Not Found"}
         repo = f"{parts[1]}/{parts[2]}"
         rest = parts[3:]
         if method == "POST" and rest == ["check-runs"]:
+            if not as_app:  # GitHub lets only an App make check runs
+                return 403, {"message": "Resource not accessible by personal access token"}
             self.check_runs.append({**body, "repo": repo})
             return 201, {"id": len(self.check_runs), **body}
+        if method == "POST" and rest[0] == "statuses" and len(rest) == 2:
+            self.statuses.append({**body, "repo": repo, "sha": rest[1]})
+            return 201, {"id": len(self.statuses), **body}
         if method == "GET" and rest == ["pulls"]:
             page = int(dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("page", 1))
             listed = sorted(
@@ -359,8 +379,7 @@ class FakeGitHub:
         if body.get("sha") != head:
             return 409, {"message": "Head branch was modified. Review and try the merge again."}
         for name in self.required_checks:
-            runs = [c for c in self.check_runs if c["name"] == name and c["head_sha"] == head]
-            if not runs or runs[-1].get("conclusion") != "success":
+            if self.verdict(name, head) != "success":
                 return 405, {"message": f'Required status check "{name}" is expected.'}
         repo = self.repo(pull.repo)
         branch = f"refs/heads/{pull.base}"

@@ -100,6 +100,27 @@ CONCLUSIONS = {
 }
 
 
+#: Check run conclusions and the commit status states that say the same.
+STATES = {"success": "success", "failure": "failure", "action_required": "failure"}
+#: Characters of a commit status's description that GitHub takes.
+LONGEST_DESCRIPTION = 140
+
+
+def status_body(
+    context: str, conclusion: str, description: str, link: str | None
+) -> dict[str, Any]:
+    """`POST /repos/{owner}/{repo}/statuses/{sha}`: what a token (not an
+    App) reports with; `context` is what branch protection names."""
+    body: dict[str, Any] = {
+        "state": STATES.get(conclusion, "error"),
+        "context": context,
+        "description": description[:LONGEST_DESCRIPTION],
+    }
+    if link:
+        body["target_url"] = link
+    return body
+
+
 def merge_body(head_sha: str, method: str, title: str) -> dict[str, Any]:
     """`PUT /repos/{owner}/{repo}/pulls/{n}/merge`: GitHub merges only if
     the head is still `head_sha`, the commit the gate tested."""

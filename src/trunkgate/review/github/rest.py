@@ -3,8 +3,10 @@ and comments, check runs, comments, the merge. Signed in with a token from
 a file, or as a GitHub App (a JSON Web Token from the App's key, traded for
 an installation token per repository owner, renewed before it expires).
 
-When GitHub says a rate limit is spent, the call waits until the time
-GitHub names (logged, never a hammering retry), a few times at most.
+When GitHub says a rate limit is spent, nothing is asked of it until the
+time GitHub names (said once in the log; never a hammering retry): each
+call meanwhile fails at once as unavailable, which the scheduler tries
+again later while it carries on with every other source.
 What GitHub refuses about a change (a merge that is not allowed) is a
 `GitHubRefused`, a `ReviewError` with GitHub's own message; what is not
 GitHub's answer (no connection, a 5xx, credentials refused) is
@@ -18,8 +20,9 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from trunkgate.review.errors import ReviewError, SourceUnavailable
@@ -31,8 +34,6 @@ log = logging.getLogger("trunkgate.review.github")
 LONGEST_ANSWER = 16 << 20
 CALL_TIMEOUT_S = 30.0
 LONGEST_REASON = 2000
-#: Rate limit waits one call sits out before giving up (tried again later).
-MOST_WAITS = 3
 #: Pull requests, reviews or comments read at most (pages of PER_PAGE).
 PER_PAGE = 100
 MOST_PAGES = 10
@@ -60,9 +61,6 @@ class Answer:
             raise GitHubUnavailable(f"GitHub's answer is not JSON: {exc}") from None
 
 
-Sleep = Callable[[float], Awaitable[None]]
-
-
 @dataclass
 class GitHubRest:
     """Calls to one GitHub (or GitHub Enterprise) as a token or an App."""
@@ -72,7 +70,8 @@ class GitHubRest:
     app_id: int | None = None
     app_key: bytes | None = field(default=None, repr=False)
     clock: Callable[[], float] = time.time
-    sleep: Sleep = asyncio.sleep
+    #: Until when GitHub's rate limit is spent (nothing is asked before).
+    resume_at: float = 0.0
     _installations: dict[str, int] = field(default_factory=dict, repr=False)
     _tokens: dict[int, InstallationToken] = field(default_factory=dict, repr=False)
 
@@ -101,6 +100,9 @@ class GitHubRest:
 
     async def check_run(self, repo: str, body: Mapping[str, Any]) -> None:
         await self._json("POST", repo, f"/repos/{repo}/check-runs", dict(body))
+
+    async def status(self, repo: str, sha: str, body: Mapping[str, Any]) -> None:
+        await self._json("POST", repo, f"/repos/{repo}/statuses/{sha}", dict(body))
 
     async def merge(self, repo: str, number: int, body: Mapping[str, Any]) -> dict[str, Any]:
         found = await self._json("PUT", repo, f"/repos/{repo}/pulls/{number}/merge", dict(body))
@@ -155,25 +157,36 @@ class GitHubRest:
     async def _call(
         self, method: str, path: str, body: dict[str, Any] | None, authorization: str
     ) -> Answer:
+        """One call. While GitHub's rate limit is spent, none is made: each
+        fails at once as unavailable (the caller tries again later) until
+        the time GitHub named, which the log says once."""
         what = f"{method} {path.split('?', 1)[0]}"
-        for waited in range(MOST_WAITS + 1):
-            answer = await asyncio.to_thread(self._call_now, method, path, body, authorization)
-            wait = rate_limit_wait(
-                answer.status,
-                answer.headers,
-                self.clock(),
-                answer.body[:LONGEST_REASON].decode("utf-8", "replace"),
+        if self.clock() < self.resume_at:
+            raise GitHubUnavailable(
+                f"GitHub's rate limit is spent until {_when(self.resume_at)}; not asking"
             )
-            if wait is None:
-                break
-            if waited == MOST_WAITS:
-                raise GitHubUnavailable(f"GitHub's rate limit stayed spent for {what}")
+        answer = await asyncio.to_thread(self._call_now, method, path, body, authorization)
+        wait = rate_limit_wait(
+            answer.status,
+            answer.headers,
+            self.clock(),
+            answer.body[:LONGEST_REASON].decode("utf-8", "replace"),
+        )
+        if wait is not None:
+            self.resume_at = self.clock() + wait
             log.warning(
-                "GitHub's rate limit is spent (%s); waiting %.0fs, as GitHub asks", what, wait
+                "GitHub's rate limit is spent (%s): waiting %.0fs, until %s, as GitHub asks",
+                what,
+                wait,
+                _when(self.resume_at),
             )
-            await self.sleep(wait)
+            raise GitHubUnavailable(f"GitHub's rate limit is spent until {_when(self.resume_at)}")
         if 200 <= answer.status < 300:
             return answer
+        if answer.status == 401:
+            # A token revoked, an App installed again: sign in afresh next time.
+            self._installations.clear()
+            self._tokens.clear()
         raise _failure(what, answer)
 
     def _call_now(
@@ -222,3 +235,7 @@ def _failure(what: str, answer: Answer) -> Exception:
     if 300 <= answer.status < 400:
         return GitHubUnavailable(f"GitHub answered {what} with a redirect ({answer.status})")
     return GitHubRefused(f"GitHub refused {what} ({answer.status}): {message}")
+
+
+def _when(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%H:%M:%S UTC")

@@ -24,7 +24,7 @@ from trunkgate.config.sections import GitHubSource
 from trunkgate.review.code_urls import CodeUrls
 from trunkgate.review.errors import ChangeNotFound, ReviewError
 from trunkgate.review.events import ReviewEvent
-from trunkgate.review.github.api import CONCLUSIONS, check_run_body, merge_body
+from trunkgate.review.github.api import CONCLUSIONS, check_run_body, merge_body, status_body
 from trunkgate.review.github.rest import GitHubRefused, GitHubRest
 from trunkgate.review.github.webhooks import LABEL_PREFIX, REVIEW_LABEL, REVIEW_VOTES
 from trunkgate.review.model import Change, ChangeStatus, Comment, Patchset, Vote
@@ -160,27 +160,56 @@ class GitHubReview:
         result: str = "",
         link: str | None = None,
     ) -> None:
-        """A check run on the patchset's head and, with a message, a comment
-        (not made again when the pull request has it already)."""
+        """With a message, a comment (not made again when the pull request
+        has it already); then the pipeline's verdict on the patchset's head."""
         change = await self.change(project, number)
         head = next((p.commit for p in change.patchsets if p.number == patchset), None)
         if head is None:
             raise ReviewError(f"pull request {number} of {project} has no patchset {patchset}")
+        if message is not None and not any(c.text == message for c in change.comments):
+            await self.rest.comment(project, number, message)
         title = (message or result or "done").splitlines()[0]
+        await self._verdict(
+            project,
+            number,
+            head,
+            pipeline or "trunkgate",
+            CONCLUSIONS.get(result, "neutral"),
+            title=title,
+            summary=message or title,
+            link=link,
+        )
+
+    async def _verdict(
+        self,
+        project: str,
+        number: int,
+        head: str,
+        name: str,
+        conclusion: str,
+        *,
+        title: str,
+        summary: str,
+        link: str | None,
+    ) -> None:
+        """A check run, as an App; with a token, which GitHub lets make no
+        check run, a commit status of that name (branch protection takes
+        either as a required check)."""
+        if self.rest.app_id is None:
+            await self.rest.status(project, head, status_body(name, conclusion, title, link))
+            return
         await self.rest.check_run(
             project,
             check_run_body(
-                name=pipeline or "trunkgate",
+                name=name,
                 change=number,
                 head_sha=head,
-                conclusion=CONCLUSIONS.get(result, "neutral"),
+                conclusion=conclusion,
                 details_url=link,
                 title=title,
-                summary=message or title,
+                summary=summary,
             ),
         )
-        if message is not None and not any(c.text == message for c in change.comments):
-            await self.rest.comment(project, number, message)
 
     async def submit(
         self,
@@ -202,17 +231,15 @@ class GitHubReview:
             await check_tip(url, change, tested, after=False)
         if votes and pipeline:
             # Branch protection may require the pipeline's check to pass first.
-            await self.rest.check_run(
+            await self._verdict(
                 project,
-                check_run_body(
-                    name=pipeline,
-                    change=number,
-                    head_sha=change.commit,
-                    conclusion="success",
-                    details_url=None,
-                    title="Passed; merging",
-                    summary="Every voting job passed on the tree that merges.",
-                ),
+                number,
+                change.commit,
+                pipeline,
+                "success",
+                title="Passed; merging",
+                summary="Every voting job passed on the tree that merges.",
+                link=None,
             )
         title = f"{change.subject} (#{number})"
         body = merge_body(change.commit, self.source.merge_method, title)
