@@ -137,8 +137,9 @@ async def test_a_spent_github_limit_holds_back_github_alone(site: ReviewSite) ->
     lib = site.upload_change(LIB, "a.txt", "Library change")
     # Gerrit's change is checked while GitHub may not be asked anything.
     await site.settle(lambda: site.gerrit.changes[lib].standing("Verified") == 1)
-    assert not [r for r in site.github.check_runs if r["repo"] == APP]
+    assert not site.github.statuses
     assert site.github.limited_calls == 0
     # Past GitHub's reset time, its pull request's events are taken, in order.
-    await site.settle(lambda: any(r["name"] == "check" for r in site.github.check_runs), within=30)
+    head = site.github.pulls[(APP, app)].heads[-1]
+    await site.settle(lambda: site.github.verdict("check", head) == "success", within=30)
     assert [r.change for r in site.requests if r.project == APP] == [app]
