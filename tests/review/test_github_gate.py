@@ -196,3 +196,17 @@ async def test_what_was_approved_while_trunkgate_was_down_is_caught_up(
     site.start_github_scheduler()
     site.start_executor()
     await site.settle(lambda: sorted(merged(site.fake)) == [first, second], within=60)
+
+
+async def test_an_approval_from_someone_who_may_not_write_is_no_vote(site: GitHubSite) -> None:
+    site.start_github_scheduler()
+    site.start_executor()
+    number = await site.open_pull("a.txt", "Change a.txt")
+    # On a public repository anyone may approve; only a member's approval counts.
+    await asyncio.to_thread(site.fake.review, REPO, number, "passer-by", "APPROVED", "NONE")
+    await asyncio.to_thread(site.fake.label, REPO, number, "gate")
+    await site.settled()
+    assert not [r for r in site.requests if r.pipeline == "gate"]
+    await asyncio.to_thread(site.fake.review, REPO, number, "core", "APPROVED")
+    await asyncio.to_thread(site.fake.label, REPO, number, "gate")
+    await site.settle(lambda: merged(site.fake) == [number])

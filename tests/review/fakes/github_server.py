@@ -71,6 +71,7 @@ class Pull:
     labels: list[str] = field(default_factory=list)
     reviews: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
 
@@ -161,12 +162,15 @@ class FakeGitHub:
         self.deliver("pull_request", self._pull_payload(pull, "opened"))
         return number
 
-    def review(self, repo: str, number: int, login: str, state: str) -> None:
+    def review(
+        self, repo: str, number: int, login: str, state: str, association: str = "MEMBER"
+    ) -> None:
         with self.lock:
             pull = self.pulls[(repo, number)]
             review = {
                 "id": len(pull.reviews) + 1,
                 "user": user(login),
+                "author_association": association,
                 "state": state,
                 "body": "",
                 "commit_id": pull.heads[-1],
@@ -184,6 +188,9 @@ class FakeGitHub:
             pull = self.pulls[(repo, number)]
             pull.labels.append(name)
             pull.updated = time.time()
+            pull.events.append(
+                {"event": "labeled", "label": {"name": name}, "created_at": iso(time.time())}
+            )
         payload = self._pull_payload(pull, "labeled")
         payload["label"] = {"name": name}
         self.deliver("pull_request", payload)
@@ -357,6 +364,8 @@ class FakeGitHub:
             return 200, self.pull_json(pull)
         if method == "GET" and rest[0] == "pulls" and rest[2:] == ["reviews"]:
             return 200, pull.reviews if page == 1 else []
+        if method == "GET" and rest[0] == "issues" and rest[2:] == ["events"]:
+            return 200, pull.events if page == 1 else []
         if method == "GET" and rest[0] == "issues" and rest[2:] == ["comments"]:
             return 200, pull.comments if page == 1 else []
         if method == "POST" and rest[0] == "issues" and rest[2:] == ["comments"]:

@@ -89,6 +89,10 @@ class GitHubRest:
     async def comments(self, repo: str, number: int) -> list[dict[str, Any]]:
         return await self._pages(repo, f"/repos/{repo}/issues/{number}/comments")
 
+    async def issue_events(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """What happened to the pull request (labels added, and when)."""
+        return await self._pages(repo, f"/repos/{repo}/issues/{number}/events")
+
     async def open_pulls(self, repo: str) -> list[dict[str, Any]]:
         """Open pull requests, the latest updated first."""
         return await self._pages(

@@ -39,12 +39,13 @@ log = logging.getLogger("trunkgate.review.github")
 PULL_PAGE = re.compile(r"^/([\w.-]+/[\w.-]+)/pull/(\d+)(?:/[\w/]*)?/?$")
 
 SOURCES = "/sources"
+#: Whose reviews are votes: the repository's owner, its organisation's
+#: members and its collaborators.
+REVIEWERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 #: How often the time trunkgate was last up is written down, for the
 #: catch-up of a restart; and how far before it a catch-up looks.
 CURSOR_EVERY_S = 60.0
 CATCH_UP_MARGIN_S = 120.0
-#: Heads remembered per pull request (its patchsets).
-MOST_HEADS = 200
 
 
 class GitHubReview:
@@ -95,23 +96,21 @@ class GitHubReview:
         return None if found is None else (found.group(1), int(found.group(2)))
 
     async def complete(self, event: ReviewEvent) -> ReviewEvent:
-        """A webhook's event with what its delivery lacks: the pull request's
-        branch and head (a comment's payload has neither) and the patchset
-        its head is, a new head making a new patchset."""
+        """A webhook's event as of the pull request's head now: its branch
+        (a comment's payload has none), its head, which a new head makes a
+        new patchset, and that patchset. GitHub fetches only a pull
+        request's latest head: an event about an older commit (a review of
+        it, a check run on it asked again) is about the head now."""
         if event.change is None or event.project not in self.projects:
             return event
-        branch, commit = event.branch, event.commit
-        if not branch or not commit:
-            pull = await self.rest.pull(event.project, event.change)
-            branch = branch or _text(_object(pull, "base"), "ref")
-            commit = commit or _text(_object(pull, "head"), "sha")
-        heads = await self._heads(event.project, event.change, commit)
-        patchset = heads.index(commit) + 1 if commit in heads else len(heads)
+        pull = await self.rest.pull(event.project, event.change)
+        head = _text(_object(pull, "head"), "sha")
+        heads = await self._heads(event.project, event.change, head)
         return dataclasses.replace(
             event,
-            branch=branch,
-            commit=commit,
-            patchset=patchset,
+            branch=_text(_object(pull, "base"), "ref"),
+            commit=head,
+            patchset=heads.index(head) + 1,
             ref=f"refs/pull/{event.change}/head",
         )
 
@@ -132,7 +131,7 @@ class GitHubReview:
             heads = list(found) if isinstance(found, list) else []
             if head in heads:
                 return [str(h) for h in heads]
-            heads = [*heads, head][-MOST_HEADS:]
+            heads = [*heads, head]  # a head's number never changes
             try:
                 if record is None:
                     await self.store.create(path, heads)
@@ -277,6 +276,28 @@ class GitHubReview:
             if stop.is_set():
                 return
 
+    async def _votes_since(
+        self, project: str, number: int, since: float
+    ) -> tuple[tuple[str, int], ...]:
+        """The votes cast on a pull request after `since`: reviews (of those
+        whose reviews count) and labels added (GitHub's issue events say when)."""
+        votes: list[tuple[str, int]] = []
+        for review in await self.rest.reviews(project, number):
+            state = str(review.get("state", "")).lower()
+            if _counts(review) and _time(review.get("submitted_at")) > since:
+                vote = REVIEW_VOTES.get(state)
+                if vote is not None:
+                    votes.append((REVIEW_LABEL, vote))
+        for event in await self.rest.issue_events(project, number):
+            label = event.get("label")
+            if (
+                event.get("event") == "labeled"
+                and isinstance(label, dict)
+                and _time(event.get("created_at")) > since
+            ):
+                votes.append((LABEL_PREFIX + str(label.get("name", "")), 1))
+        return tuple(votes)
+
     async def _note_up(self, path: str) -> None:
         try:
             await self.store.set(path, self.clock(), version=None)
@@ -286,8 +307,8 @@ class GitHubReview:
 
     async def _catch_up(self, since: float) -> None:
         """For each open pull request updated since `since`: a new head is
-        a new patchset; the votes it holds now, a comment that carries them
-        (what a gate's trigger asks for; one already queued stays)."""
+        a new patchset; the votes cast since (reviews, labels added), a
+        comment that carries them, as the webhook's would have."""
         sink = StoredEvents(self.store)
         for project in sorted(self.projects):
             for pull in await self.rest.open_pulls(project):
@@ -313,12 +334,18 @@ class GitHubReview:
                 )
                 if head.commit not in known:
                     await sink.emit(event)
-                votes = tuple(change.standing_votes())
+                votes = await self._votes_since(project, number, since)
                 if votes:
                     await sink.emit(
                         dataclasses.replace(event, kind="comment-added", approvals=votes)
                     )
                 log.info("github source %s: caught up %s#%s", self.name, project, number)
+
+
+def _counts(review: Mapping[str, Any]) -> bool:
+    """A review counts when its author may write to the repository (on a
+    public one, anyone may review)."""
+    return str(review.get("author_association", "")).upper() in REVIEWERS
 
 
 def _change(
@@ -357,7 +384,7 @@ def _change(
     latest: dict[str, tuple[int, float]] = {}
     for review in reviews:
         state = str(review.get("state", "")).lower()
-        if state == "commented":
+        if state == "commented" or not _counts(review):
             continue
         at = _time(review.get("submitted_at"))
         latest[_login(review.get("user"))] = (REVIEW_VOTES.get(state, 0), at)
