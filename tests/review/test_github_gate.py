@@ -8,7 +8,9 @@ executor double."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import textwrap
+import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -210,3 +212,32 @@ async def test_an_approval_from_someone_who_may_not_write_is_no_vote(site: GitHu
     await asyncio.to_thread(site.fake.review, REPO, number, "core", "APPROVED")
     await asyncio.to_thread(site.fake.label, REPO, number, "gate")
     await site.settle(lambda: merged(site.fake) == [number])
+
+
+def announce(url: str, length: int, headers: dict[str, str]) -> int:
+    """The answer to a request that says how big its body is and sends none
+    of it: what the server decides before reading a byte."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=30)
+    try:
+        connection.putrequest("POST", parts.path)
+        for name, value in {**headers, "Content-Length": str(length)}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+async def test_a_delivery_too_big_or_unsigned_is_turned_away_before_it_is_read(
+    site: GitHubSite,
+) -> None:
+    assert site.store is not None
+    url = site.fake.webhook_url
+    assert url is not None
+    size = 6 << 20
+    unsigned = await asyncio.to_thread(announce, url, size, {"X-GitHub-Event": "push"})
+    headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64}
+    too_big = await asyncio.to_thread(announce, url, size, headers)
+    assert (unsigned, too_big) == (401, 413)
+    assert await take_events(site.store) == []

@@ -23,8 +23,9 @@ from trunkgate.web.context import context
 
 log = logging.getLogger(__name__)
 
-#: GitHub sends at most 25 MB; a delivery trunkgate acts on is far smaller.
-LONGEST_DELIVERY = 25 << 20
+#: GitHub sends at most 25 MB, but a delivery trunkgate acts on (a pull
+#: request, a review, a comment, a push) is far smaller.
+LONGEST_DELIVERY = 5 << 20
 
 
 async def webhook(request: Request) -> Response:
@@ -33,17 +34,24 @@ async def webhook(request: Request) -> Response:
     source = web.config.sources.get(name)
     if not isinstance(source, GitHubSource) or source.webhook_secret_file is None:
         raise NotFound(f"there is no GitHub source {name[:100]!r}")
-    body = b""
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not signature:
+        return problem(401, f"the delivery has no {SIGNATURE_HEADER}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > LONGEST_DELIVERY:
+        return problem(413, f"a delivery has at most {LONGEST_DELIVERY} bytes")
+    chunks = bytearray()
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > LONGEST_DELIVERY:
+        chunks += chunk
+        if len(chunks) > LONGEST_DELIVERY:
             return problem(413, f"a delivery has at most {LONGEST_DELIVERY} bytes")
+    body = bytes(chunks)
     try:
         secret = read_secret(web.config.resolve(source.webhook_secret_file))
     except (OSError, UnicodeDecodeError) as exc:
         log.error("web: source %s: cannot read its webhook secret: %s", name, exc)
         return problem(503, "the source's webhook secret cannot be read; the web's log says why")
-    if not signed_by_github(secret.encode(), body, request.headers.get(SIGNATURE_HEADER)):
+    if not signed_by_github(secret.encode(), body, signature):
         return problem(401, f"the delivery is not signed with source {name}'s webhook secret")
     kind = request.headers.get("x-github-event", "")
     if kind == "ping":
