@@ -135,7 +135,12 @@ async def test_three_pull_requests_the_second_fails_the_others_merge(site: GitHu
     assert site.fake.verdict("gate", pulls[(REPO, 1)].heads[-1]) == "success"
     links = [r.get("details_url") for r in site.fake.check_runs]
     links += [s.get("target_url") for s in site.fake.statuses]
-    assert any(link and "/change/2?project=" in link for link in links)
+    reported = [link for link in links if link]  # the one made to merge has none
+    assert reported
+    assert all("/build/" in link for link in reported), "each report links its build page"
+    if site.fake.app_id is not None:
+        summaries = [r["output"]["summary"] for r in site.fake.check_runs]
+        assert any("| Job | Result | Build |" in text and "| unit |" in text for text in summaries)
     # As an App it makes check runs; with a token, which may not, commit statuses.
     made = site.fake.check_runs if site.fake.app_id is not None else site.fake.statuses
     assert made

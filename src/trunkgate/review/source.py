@@ -188,6 +188,7 @@ class LocalReview:
         pipeline: str = "",
         result: str = "",
         link: str | None = None,
+        table: str = "",
     ) -> None:
         await self.change(project, number)
         if vote is not None:

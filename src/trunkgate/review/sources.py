@@ -55,8 +55,10 @@ class ReviewSource(Protocol):
         pipeline: str = "",
         result: str = "",
         link: str | None = None,
+        table: str = "",
     ) -> None:
-        """A pipeline's report (its item's `result`, the dashboard's `link`):
+        """A pipeline's report (its item's `result`, the dashboard's `link`
+        and a Markdown `table` of its jobs, for systems that show them):
         a vote on `label` and/or a comment. A report the change has taken
         already is not taken again."""
         ...

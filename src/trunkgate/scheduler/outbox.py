@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,13 @@ from trunkgate.review.errors import ReviewError, SourceUnavailable
 from trunkgate.review.sources import ReviewSources
 from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.records import BuildRequest, build_id, history_buildset, item_ref
-from trunkgate.scheduler.reporting import report_comment, report_label, report_vote
+from trunkgate.scheduler.reporting import (
+    report_comment,
+    report_label,
+    report_link,
+    report_table,
+    report_vote,
+)
 from trunkgate.scheduler.stored import read_records
 from trunkgate.site import dashboard_url
 from trunkgate.store import NoRecord, Store, VersionConflict
@@ -156,8 +161,8 @@ class Outbox:
                 user=REPORTER,
                 pipeline=pipeline,
                 result=str(report.result),
-                link=f"{dashboard_url(self.config)}/change/{change.number}"
-                f"?project={urllib.parse.quote(change.project, safe='')}",
+                link=report_link(report, dashboard_url(self.config)),
+                table=report_table(report, dashboard_url(self.config)),
             )
             log.info(queue_log.reported(pipeline, report))
         except ReviewError as exc:

@@ -3,6 +3,8 @@ a table of job results and log paths. Pure."""
 
 from __future__ import annotations
 
+import urllib.parse
+
 from trunkgate.config.sections import PipelineSection
 from trunkgate.gate.actions import Report
 from trunkgate.gate.changes import format_tree
@@ -30,6 +32,32 @@ def report_vote(pipeline: PipelineSection, report: Report) -> int | None:
     if report.result in (ItemResult.FAILURE, ItemResult.MERGE_CONFLICT):
         return pipeline.failure.vote
     return None
+
+
+def report_link(report: Report, dashboard: str) -> str:
+    """Where a review system's check links to: the build page of the first
+    voting job that failed, else of the first job, else the change's page."""
+    built = [job for job in report.jobs if job.build_id]
+    failed = [j for j in built if j.voting and j.result is not None and not j.result.passed]
+    if failed or built:
+        return f"{dashboard}/build/{(failed or built)[0].build_id}"
+    project = urllib.parse.quote(report.change.project, safe="")
+    return f"{dashboard}/change/{report.change.number}?project={project}"
+
+
+def report_table(report: Report, dashboard: str) -> str:
+    """The jobs' results as a Markdown table, each linked to its build page
+    (what GitHub shows as a check run's summary)."""
+    if not report.jobs:
+        return ""
+    rows = ["| Job | Result | Build |", "| --- | --- | --- |"]
+    for job in report.jobs:
+        result = str(job.result) if job.result is not None else "NOT RUN"
+        voting = "" if job.voting else " (non-voting)"
+        build = f"[{job.build_id}]({dashboard}/build/{job.build_id})" if job.build_id else "-"
+        name = printable(job.job, newlines=False).replace("|", "\\|")
+        rows.append(f"| {name}{voting} | {result} | {build} |")
+    return "\n".join(rows)
 
 
 def report_comment(pipeline: PipelineSection, report: Report, dashboard: str | None = None) -> str:

@@ -97,6 +97,7 @@ class GerritReview:
         pipeline: str = "",
         result: str = "",
         link: str | None = None,
+        table: str = "",
     ) -> None:
         """A review on the patchset. Sent again after a restart, a report
         Gerrit took already (the same text from us on that patchset) is not

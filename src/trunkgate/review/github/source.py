@@ -158,6 +158,7 @@ class GitHubReview:
         pipeline: str = "",
         result: str = "",
         link: str | None = None,
+        table: str = "",
     ) -> None:
         """With a message, a comment (not made again when the pull request
         has it already); then the pipeline's verdict on the patchset's head."""
@@ -175,7 +176,7 @@ class GitHubReview:
             pipeline or "trunkgate",
             CONCLUSIONS.get(result, "neutral"),
             title=title,
-            summary=message or title,
+            summary="\n\n".join(p for p in (title, table) if p),
             link=link,
         )
 
