@@ -37,7 +37,7 @@ from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.pool.client import PoolClient
-from trunkgate.review.code_urls import CodeUrls, use_site_ssh
+from trunkgate.review.code_urls import CodeUrls, use_site_git_access
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.records import BuildOutcome as ResultRecord
 from trunkgate.scheduler.records import BuildRequest, history_buildset, item_ref, split_bases
@@ -63,7 +63,7 @@ class ExecutorService:
         self.work = data / "executor" / "builds"
         self.logs = data / LOGS_DIR
         self.code = CodeUrls.of(config)
-        use_site_ssh(config)
+        use_site_git_access(config)
         self.history: History | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cancelled: set[str] = set()

@@ -28,7 +28,7 @@ from trunkgate.images.ondisk import ROOT, USR
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
 from trunkgate.images.repository import ImageBuildGone, ImageRecords
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.review.code_urls import CodeUrls, use_site_ssh
+from trunkgate.review.code_urls import CodeUrls, use_site_git_access
 from trunkgate.store import LockTimeout, Store, StoreError
 from trunkgate.waiting import first_of
 
@@ -318,7 +318,7 @@ class ImageBuilder:
         repository yet is left out (a named one is not: its clone fails the
         build)."""
         code = CodeUrls.of(self.config)
-        use_site_ssh(self.config)
+        use_site_git_access(self.config)
         if recipe.cache != "all":
             return {name: code.url(name) for name in recipe.cache}
         found = {name: code.url(name) for name in self.config.projects}

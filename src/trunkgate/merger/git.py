@@ -22,15 +22,14 @@ MERGER_NAME = "trunkgate"
 MERGER_EMAIL = "trunkgate@localhost"
 
 
-#: The command git reaches SSH servers with, set once for the process (see
-#: `review.code_urls.use_site_ssh`): the site's keys for its review systems.
-_SSH: dict[str, str] = {}
+#: How git reaches the site's review systems, set once for the process (see
+#: `review.code_urls.use_site_git_access`): their SSH keys, their tokens.
+_ACCESS: dict[str, str] = {}
 
 
-def set_ssh_command(command: str | None) -> None:
-    _SSH.clear()
-    if command is not None:
-        _SSH["GIT_SSH_COMMAND"] = command
+def set_git_access(env: Mapping[str, str]) -> None:
+    _ACCESS.clear()
+    _ACCESS.update(env)
 
 
 def isolated_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -51,7 +50,7 @@ def isolated_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
             "GIT_COMMITTER_EMAIL": MERGER_EMAIL,
         }
     )
-    env.update(_SSH)
+    env.update(_ACCESS)
     if extra:
         env.update(extra)
     return env

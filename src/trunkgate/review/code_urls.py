@@ -5,15 +5,21 @@ Gerrit's `refs/changes/NN/N/P`). Pure: the config in, URLs out."""
 
 from __future__ import annotations
 
+import base64
+import logging
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trunkgate.config.loader import Config
+from trunkgate.config.secrets import read_secret
 from trunkgate.config.sections import GerritSource, GitHubSource
-from trunkgate.merger.git import set_ssh_command
+from trunkgate.merger.git import set_git_access
 from trunkgate.review.model import change_ref
 from trunkgate.review.repos import repo_path
+
+log = logging.getLogger(__name__)
 
 #: The local source's repositories, under the data directory.
 GIT_DIR = "git"
@@ -77,6 +83,33 @@ def ssh_command(config: Config) -> str | None:
     return shlex.join(command)
 
 
-def use_site_ssh(config: Config) -> None:
-    """Makes this process's git fetches over SSH use the site's keys."""
-    set_ssh_command(ssh_command(config))
+def http_headers(tokens: Mapping[str, str]) -> dict[str, str]:
+    """Git's environment for sending each token to its server (a GitHub
+    `git-url`: token): an Authorization header for that address only, in
+    git's environment config, never in a URL or an argument that is logged."""
+    env: dict[str, str] = {}
+    for index, (url, token) in enumerate(sorted(tokens.items())):
+        secret = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        env[f"GIT_CONFIG_KEY_{index}"] = f"http.{url.rstrip('/')}/.extraHeader"
+        env[f"GIT_CONFIG_VALUE_{index}"] = f"Authorization: Basic {secret}"
+    if env:
+        env["GIT_CONFIG_COUNT"] = str(len(tokens))
+    return env
+
+
+def use_site_git_access(config: Config) -> None:
+    """Makes this process's git reach the site's review systems: over SSH
+    with their keys, over HTTPS to GitHub with the source's token."""
+    env: dict[str, str] = {}
+    command = ssh_command(config)
+    if command is not None:
+        env["GIT_SSH_COMMAND"] = command
+    tokens: dict[str, str] = {}
+    for source in config.sources.values():
+        if isinstance(source, GitHubSource) and source.token_file is not None:
+            try:
+                tokens[source.git_url] = read_secret(config.resolve(source.token_file))
+            except (OSError, UnicodeDecodeError) as exc:
+                log.warning("source %s: its token cannot be read for git: %s", source.name, exc)
+    env.update(http_headers(tokens))
+    set_git_access(env)

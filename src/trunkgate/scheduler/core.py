@@ -46,7 +46,7 @@ from trunkgate.gate.state import Item, Phase
 from trunkgate.merger.errors import MergerError
 from trunkgate.merger.prepare import Merger
 from trunkgate.required_projects import Pin
-from trunkgate.review.code_urls import CodeUrls, use_site_ssh
+from trunkgate.review.code_urls import CodeUrls, use_site_git_access
 from trunkgate.review.errors import ReviewError, SourceUnavailable
 from trunkgate.review.events import ReviewEvent
 from trunkgate.review.model import Change
@@ -99,7 +99,7 @@ class Scheduler:
         self.sources = sources
         self.clock = clock
         self.code = CodeUrls.of(config)
-        use_site_ssh(config)
+        use_site_git_access(config)
         self.merger = Merger(config.data_dir / MERGER_CACHE_DIR)
         self.preparer = TreePreparer(self.merger, self.code, self._answer, required=self._required)
         self.identity = f"{socket.gethostname()}:{os.getpid()}:scheduler"

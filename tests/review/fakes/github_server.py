@@ -82,6 +82,9 @@ class FakeGitHub:
     token: str = "ghp_token-of-trunkgate"
     webhook_secret: str = "webhook-secret"
     webhook_url: str | None = None
+    #: Private repositories: git over HTTP only with the token.
+    private: bool = False
+    git_refused: int = 0
     #: The check runs branch protection requires before a merge.
     required_checks: tuple[str, ...] = ()
     #: An App: its id and the public half of its key.
@@ -294,6 +297,16 @@ class FakeGitHub:
             status, answer = self._rest(method, path, query, body, as_app=as_app)
         self._send(handler, status, answer)
 
+    def _git_signed(self, authorization: str) -> bool:
+        """Git's Basic auth, the token as the password (any user name)."""
+        if not authorization.startswith("Basic "):
+            return False
+        try:
+            decoded = base64.b64decode(authorization.removeprefix("Basic ")).decode()
+        except ValueError:
+            return False
+        return decoded.partition(":")[2] == self.token
+
     def _token_valid(self, authorization: str) -> bool:
         given = authorization.removeprefix("Bearer ").removeprefix("token ")
         if given == self.token and self.app_id is None:
@@ -432,6 +445,13 @@ class FakeGitHub:
         self, handler: BaseHTTPRequestHandler, method: str, path: str, query: str, data: bytes
     ) -> None:
         """`git http-backend`, run as the CGI program it is."""
+        if self.private and not self._git_signed(handler.headers.get("Authorization", "")):
+            self.git_refused += 1
+            handler.send_response(401)
+            handler.send_header("WWW-Authenticate", 'Basic realm="GitHub"')
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "GIT_PROJECT_ROOT": str(self.root),
