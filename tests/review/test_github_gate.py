@@ -248,16 +248,15 @@ async def test_a_delivery_too_big_or_unsigned_is_turned_away_before_it_is_read(
     assert await take_events(site.store) == []
 
 
-async def test_a_private_repository_is_fetched_with_the_token(
+async def test_a_private_repository_is_fetched_with_the_token_or_as_the_app(
     site: GitHubSite, github: FakeGitHub
 ) -> None:
-    if github.app_id is not None:
-        pytest.skip("an App's installation token is not given to git yet")
     github.private = True
     site.start_github_scheduler()
     site.start_executor()
     number = await site.open_pull("a.txt", "Change a.txt")
     head = site.fake.pulls[(REPO, number)].heads[-1]
     await site.settle(lambda: site.fake.verdict("check", head) == "success")
-    assert github.git_refused == 0, "every fetch carried the token"
+    # Git asks without credentials first; refused, it asks trunkgate's helper.
+    assert github.git_refused >= 1
     assert [r.change for r in site.requests] == [number]

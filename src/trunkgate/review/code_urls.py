@@ -5,22 +5,19 @@ Gerrit's `refs/changes/NN/N/P`). Pure: the config in, URLs out."""
 
 from __future__ import annotations
 
-import base64
-import logging
 import shlex
-from collections.abc import Mapping
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from trunkgate.config.loader import Config
-from trunkgate.config.secrets import read_secret
 from trunkgate.config.sections import GerritSource, GitHubSource
 from trunkgate.merger.git import set_git_access
 from trunkgate.review.model import change_ref
 from trunkgate.review.repos import repo_path
 
-log = logging.getLogger(__name__)
-
+#: The module git runs as a GitHub source's credential helper.
+CREDENTIAL_HELPER = "trunkgate.review.github.credential"
 #: The local source's repositories, under the data directory.
 GIT_DIR = "git"
 #: Seconds git's SSH waits for a server to answer.
@@ -83,33 +80,32 @@ def ssh_command(config: Config) -> str | None:
     return shlex.join(command)
 
 
-def http_headers(tokens: Mapping[str, str]) -> dict[str, str]:
-    """Git's environment for sending each token to its server (a GitHub
-    `git-url`: token): an Authorization header for that address only, in
-    git's environment config, never in a URL or an argument that is logged."""
-    env: dict[str, str] = {}
-    for index, (url, token) in enumerate(sorted(tokens.items())):
-        secret = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        env[f"GIT_CONFIG_KEY_{index}"] = f"http.{url.rstrip('/')}/.extraHeader"
-        env[f"GIT_CONFIG_VALUE_{index}"] = f"Authorization: Basic {secret}"
-    if env:
-        env["GIT_CONFIG_COUNT"] = str(len(tokens))
+def credential_helpers(config: Config, config_argument: str) -> dict[str, str]:
+    """Git's environment config naming, for each GitHub source's address,
+    trunkgate's credential helper (`review.github.credential`), which
+    answers with the source's token or an App's installation token: no
+    token is ever in a URL, an argument or the environment."""
+    settings: list[tuple[str, str]] = []
+    for source in config.sources.values():
+        if isinstance(source, GitHubSource):
+            url = source.git_url.rstrip("/")
+            helper = [sys.executable, "-m", CREDENTIAL_HELPER, config_argument, source.name]
+            settings.append((f"credential.{url}.helper", "!" + shlex.join(helper)))
+            settings.append((f"credential.{url}.useHttpPath", "true"))
+    env = {"GIT_CONFIG_COUNT": str(len(settings))} if settings else {}
+    for index, (key, value) in enumerate(settings):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
 
 
 def use_site_git_access(config: Config) -> None:
     """Makes this process's git reach the site's review systems: over SSH
     with their keys, over HTTPS to GitHub with the source's token."""
-    env: dict[str, str] = {}
+    from trunkgate.site import config_argument
+
+    env = credential_helpers(config, config_argument(config))
     command = ssh_command(config)
     if command is not None:
         env["GIT_SSH_COMMAND"] = command
-    tokens: dict[str, str] = {}
-    for source in config.sources.values():
-        if isinstance(source, GitHubSource) and source.token_file is not None:
-            try:
-                tokens[source.git_url] = read_secret(config.resolve(source.token_file))
-            except (OSError, UnicodeDecodeError) as exc:
-                log.warning("source %s: its token cannot be read for git: %s", source.name, exc)
-    env.update(http_headers(tokens))
     set_git_access(env)

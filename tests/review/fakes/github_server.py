@@ -305,7 +305,10 @@ class FakeGitHub:
             decoded = base64.b64decode(authorization.removeprefix("Basic ")).decode()
         except ValueError:
             return False
-        return decoded.partition(":")[2] == self.token
+        password = decoded.partition(":")[2]
+        if self.app_id is not None:
+            return self.installation_tokens.get(password, 0.0) > time.time()
+        return password == self.token
 
     def _token_valid(self, authorization: str) -> bool:
         given = authorization.removeprefix("Bearer ").removeprefix("token ")

@@ -135,6 +135,11 @@ class GitHubRest:
     async def _token_for(self, repo: str) -> str:
         if self.token is not None:
             return self.token
+        return (await self.installation_token(repo)).token
+
+    async def installation_token(self, repo: str) -> InstallationToken:
+        """The App's installation token for the repository's owner, renewed
+        before it expires."""
         owner = repo.split("/", 1)[0]
         installation = self._installations.get(owner)
         if installation is None:
@@ -151,7 +156,7 @@ class GitHubRest:
                 held = self._tokens[installation] = InstallationToken.from_answer(answer)
             except (KeyError, TypeError, ValueError) as exc:
                 raise GitHubUnavailable(f"GitHub's installation token: {exc}") from None
-        return held.token
+        return held
 
     def _jwt(self) -> str:
         assert self.app_id is not None
