@@ -102,7 +102,11 @@ async def ssh_site(tmp_path: Path, gerrit: FakeGerritServer) -> AsyncIterator[Ge
     await site.close()
 
 
-async def following(site: GerritSite) -> None:
+async def start(site: GerritSite) -> None:
+    """The scheduler and the executor double, once the scheduler follows
+    Gerrit's stream (a new site takes nothing from before it)."""
+    site.start_gerrit_scheduler()
+    site.start_executor()
     await site.following_gerrit()
 
 
@@ -110,9 +114,7 @@ async def test_three_changes_the_second_fails_the_others_are_submitted(
     site: GerritSite,
 ) -> None:
     site.decide = lambda r: "FAILURE" if r.change == 2 and r.job == "unit" else "SUCCESS"
-    site.start_gerrit_scheduler()
-    site.start_executor()
-    await following(site)
+    await start(site)
     site.hold.clear()  # all three enter the gate before any build answers
     numbers = [site.upload(name, f"Change {name}") for name in ("a.txt", "b.txt", "c.txt")]
     assert numbers == [1, 2, 3]
@@ -144,9 +146,7 @@ async def test_three_changes_the_second_fails_the_others_are_submitted(
 async def test_a_change_without_the_required_votes_stays_out_of_the_gate(
     site: GerritSite,
 ) -> None:
-    site.start_gerrit_scheduler()
-    site.start_executor()
-    await following(site)
+    await start(site)
     number = site.upload("a.txt", "Change a.txt")
     # Workflow +1 without Code-Review +2: the trigger matches, the requirement does not.
     site.fake.review(number, "core", {"Workflow": 1})
@@ -164,9 +164,7 @@ async def test_a_change_without_the_required_votes_stays_out_of_the_gate(
 async def test_a_stream_dropped_mid_gate_loses_no_approval_and_repeats_none(
     site: GerritSite,
 ) -> None:
-    site.start_gerrit_scheduler()
-    site.start_executor()
-    await following(site)
+    await start(site)
     site.hold.clear()
     numbers = [site.upload(name, f"Change {name}") for name in ("a.txt", "b.txt", "c.txt")]
     for number in numbers[:2]:
@@ -192,9 +190,7 @@ async def test_a_stream_dropped_mid_gate_loses_no_approval_and_repeats_none(
 async def test_a_submit_gerrit_refuses_fails_the_item_with_gerrits_reason(
     site: GerritSite,
 ) -> None:
-    site.start_gerrit_scheduler()
-    site.start_executor()
-    await following(site)
+    await start(site)
     site.hold.clear()
     number = site.upload("a.txt", "Change a.txt")
     site.fake.review(number, "core", {"Code-Review": 2, "Workflow": 1})
@@ -223,9 +219,7 @@ async def cli(site: GerritSite, *args: str) -> subprocess.CompletedProcess[str]:
 async def test_a_gerrit_change_is_shown_and_enqueued_by_hand_with_its_project(
     site: GerritSite,
 ) -> None:
-    site.start_gerrit_scheduler()
-    site.start_executor()
-    await following(site)
+    await start(site)
     number = site.upload("a.txt", "Change a.txt")
     site.fake.review(number, "core", {"Code-Review": 2})
     shown = await cli(site, "change", "show", str(number), "--project", PROJECT, "--format", "json")
@@ -252,9 +246,7 @@ async def test_a_gerrit_change_is_shown_and_enqueued_by_hand_with_its_project(
 async def test_a_submit_that_would_take_an_untested_change_along_is_refused(
     site: GerritSite,
 ) -> None:
-    site.start_gerrit_scheduler()
-    site.start_executor()
-    await following(site)
+    await start(site)
     first = site.upload("a.txt", "Change a.txt")
     second = site.upload("b.txt", "Change b.txt")
     site.fake.set_topic(first, "big-feature")
@@ -271,9 +263,7 @@ async def test_a_submit_that_would_take_an_untested_change_along_is_refused(
 async def test_gerrit_down_at_the_submit_delays_the_merge_and_fails_nothing(
     site: GerritSite,
 ) -> None:
-    site.start_gerrit_scheduler()
-    site.start_executor()
-    await following(site)
+    await start(site)
     site.hold.clear()
     number = site.upload("a.txt", "Change a.txt")
     site.fake.review(number, "core", {"Code-Review": 2, "Workflow": 1})
@@ -299,9 +289,7 @@ async def test_gerrit_down_at_the_submit_delays_the_merge_and_fails_nothing(
 async def test_code_is_fetched_over_ssh_with_the_sources_key(ssh_site: GerritSite) -> None:
     site = ssh_site
     site.decide = lambda r: "FAILURE" if r.change == 2 and r.job == "unit" else "SUCCESS"
-    site.start_gerrit_scheduler()
-    site.start_executor()
-    await following(site)
+    await start(site)
     site.hold.clear()
     numbers = [site.upload(name, f"Change {name}") for name in ("a.txt", "b.txt")]
     for number in numbers:
@@ -321,9 +309,7 @@ async def test_code_is_fetched_over_ssh_with_the_sources_key(ssh_site: GerritSit
 
 async def test_a_recheck_comment_on_gerrit_runs_check_again(site: GerritSite) -> None:
     site.decide = lambda r: "FAILURE" if r.pipeline == "check" else "SUCCESS"
-    site.start_gerrit_scheduler()
-    site.start_executor()
-    await following(site)
+    await start(site)
     number = site.upload("a.txt", "Change a.txt")
     await site.settle(lambda: site.fake.changes[number].standing("Verified") == -1)
     site.decide = lambda r: "SUCCESS"

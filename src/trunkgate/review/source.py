@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trunkgate.merger import (
     ChangeSpec,
@@ -40,6 +41,9 @@ from trunkgate.review.model import (
 )
 from trunkgate.review.repos import hook_command, init_repo, repo_path
 from trunkgate.review.store import ChangeStore
+
+if TYPE_CHECKING:
+    from trunkgate.review.sources import Verdict
 
 _CHANGE_TRAILER = re.compile(r"^\s*(\d+)\s*$")
 
@@ -173,37 +177,22 @@ class LocalReview:
             raise ChangeNotFound(f"there is no change {number} of {project}")
         return found
 
-    async def report(
-        self,
-        project: str,
-        number: int,
-        patchset: int,
-        *,
-        message: str | None,
-        label: str,
-        vote: int | None,
-        report_id: str,
-        merged: bool,
-        user: str,
-        pipeline: str = "",
-        result: str = "",
-        link: str | None = None,
-        table: str = "",
-    ) -> None:
-        await self.change(project, number)
-        if vote is not None:
+    async def report(self, verdict: Verdict) -> None:
+        v = verdict
+        await self.change(v.project, v.number)
+        if v.vote is not None:
             await self.vote(
-                number,
-                label,
-                vote,
-                user,
-                message=message,
-                patchset=patchset,
-                report=report_id,
-                merged=merged,
+                v.number,
+                v.label,
+                v.vote,
+                v.user,
+                message=v.message,
+                patchset=v.patchset,
+                report=v.report_id,
+                merged=v.merged,
             )
-        elif message is not None:
-            await self.comment(number, message, user, report=report_id)
+        elif v.message is not None:
+            await self.comment(v.number, v.message, v.user, report=v.report_id)
 
     async def submit(
         self,

@@ -10,6 +10,7 @@ import logging
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from trunkgate.review.events import ReviewEvent
@@ -26,6 +27,32 @@ FIRST_PAUSE_S = 1.0
 LONGEST_PAUSE_S = 60.0
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a pipeline tells a review system about one patchset when its
+    item leaves the queue."""
+
+    project: str
+    number: int
+    patchset: int
+    pipeline: str
+    #: How the item ended (an `ItemResult`'s word).
+    result: str
+    #: The comment, None for no comment.
+    message: str | None
+    #: The vote on `label`, None for no vote.
+    vote: int | None
+    label: str
+    #: The report's id, by which one sent twice (after a kill) is known.
+    report_id: str
+    #: The report of the merge itself.
+    merged: bool
+    user: str
+    #: The dashboard's page to link, and the jobs as a Markdown table.
+    link: str | None = None
+    table: str = ""
+
+
 class ReviewSource(Protocol):
     @property
     def name(self) -> str: ...
@@ -40,27 +67,10 @@ class ReviewSource(Protocol):
         """The change as it stands; `ChangeNotFound` if there is none."""
         ...
 
-    async def report(
-        self,
-        project: str,
-        number: int,
-        patchset: int,
-        *,
-        message: str | None,
-        label: str,
-        vote: int | None,
-        report_id: str,
-        merged: bool,
-        user: str,
-        pipeline: str = "",
-        result: str = "",
-        link: str | None = None,
-        table: str = "",
-    ) -> None:
-        """A pipeline's report (its item's `result`, the dashboard's `link`
-        and a Markdown `table` of its jobs, for systems that show them):
-        a vote on `label` and/or a comment. A report the change has taken
-        already is not taken again."""
+    async def report(self, verdict: Verdict) -> None:
+        """A pipeline's verdict on a patchset: a vote and/or a comment, and
+        where the system shows them, a check linked to the dashboard. One
+        the change has taken already is not taken again."""
         ...
 
     async def submit(

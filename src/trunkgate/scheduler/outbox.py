@@ -22,7 +22,7 @@ from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.gate.codec import action_from_dict, action_to_dict
 from trunkgate.history.errors import HistoryError
 from trunkgate.review.errors import ReviewError, SourceUnavailable
-from trunkgate.review.sources import ReviewSources
+from trunkgate.review.sources import ReviewSources, Verdict
 from trunkgate.scheduler import layout, queue_log
 from trunkgate.scheduler.records import BuildRequest, build_id, history_buildset, item_ref
 from trunkgate.scheduler.reporting import (
@@ -149,21 +149,22 @@ class Outbox:
         if vote is None and not (section.success.comment or section.failure.comment):
             return
         try:
-            await self.sources.for_project(change.project).report(
-                change.project,
-                change.number,
-                change.patchset,
+            verdict = Verdict(
+                project=change.project,
+                number=change.number,
+                patchset=change.patchset,
+                pipeline=pipeline,
+                result=str(report.result),
                 message=comment,
-                label=report_label(section, report),
                 vote=vote,
+                label=report_label(section, report),
                 report_id=report_id,
                 merged=report.merged,
                 user=REPORTER,
-                pipeline=pipeline,
-                result=str(report.result),
                 link=report_link(report, dashboard_url(self.config)),
                 table=report_table(report, dashboard_url(self.config)),
             )
+            await self.sources.for_project(change.project).report(verdict)
             log.info(queue_log.reported(pipeline, report))
         except ReviewError as exc:
             log.warning("scheduler: cannot report on change %s: %s", change, exc)

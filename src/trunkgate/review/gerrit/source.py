@@ -29,6 +29,7 @@ from trunkgate.review.gerrit.rest import REPORT_TAG, GerritRefused, GerritRest
 from trunkgate.review.gerrit.stream import GerritDataError
 from trunkgate.review.model import Change, ChangeStatus
 from trunkgate.review.source import TreeToMerge
+from trunkgate.review.sources import Verdict
 from trunkgate.review.stored import StoredEvents
 from trunkgate.review.tested_tip import check_tip
 from trunkgate.store import Store
@@ -82,26 +83,17 @@ class GerritReview:
             raise ChangeNotFound(f"Gerrit's change {number} is of {found.project}, not {project}")
         return found
 
-    async def report(
-        self,
-        project: str,
-        number: int,
-        patchset: int,
-        *,
-        message: str | None,
-        label: str,
-        vote: int | None,
-        report_id: str,
-        merged: bool,
-        user: str,
-        pipeline: str = "",
-        result: str = "",
-        link: str | None = None,
-        table: str = "",
-    ) -> None:
+    async def report(self, verdict: Verdict) -> None:
         """A review on the patchset. Sent again after a restart, a report
         Gerrit took already (the same text from us on that patchset) is not
         sent twice."""
+        project, number, patchset = verdict.project, verdict.number, verdict.patchset
+        message, label, vote, pipeline = (
+            verdict.message,
+            verdict.label,
+            verdict.vote,
+            verdict.pipeline,
+        )
         change = await self.change(project, number)
         revision = next((p.commit for p in change.patchsets if p.number == patchset), None)
         if revision is None:

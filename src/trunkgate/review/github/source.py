@@ -17,7 +17,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from trunkgate.config.sections import GitHubSource
@@ -26,9 +25,16 @@ from trunkgate.review.errors import ChangeNotFound, ReviewError
 from trunkgate.review.events import ReviewEvent
 from trunkgate.review.github.api import CONCLUSIONS, check_run_body, merge_body, status_body
 from trunkgate.review.github.rest import GitHubRefused, GitHubRest
-from trunkgate.review.github.webhooks import LABEL_PREFIX, REVIEW_LABEL, REVIEW_VOTES
+from trunkgate.review.github.webhooks import (
+    LABEL_PREFIX,
+    REVIEW_LABEL,
+    REVIEW_VOTES,
+    GitHubDataError,
+    github_time,
+)
 from trunkgate.review.model import Change, ChangeStatus, Comment, Patchset, Vote
 from trunkgate.review.source import TreeToMerge
+from trunkgate.review.sources import Verdict
 from trunkgate.review.stored import StoredEvents
 from trunkgate.review.tested_tip import check_tip
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
@@ -143,25 +149,11 @@ class GitHubReview:
 
     # -- reports and merges -----------------------------------------------------
 
-    async def report(
-        self,
-        project: str,
-        number: int,
-        patchset: int,
-        *,
-        message: str | None,
-        label: str,
-        vote: int | None,
-        report_id: str,
-        merged: bool,
-        user: str,
-        pipeline: str = "",
-        result: str = "",
-        link: str | None = None,
-        table: str = "",
-    ) -> None:
+    async def report(self, verdict: Verdict) -> None:
         """With a message, a comment (not made again when the pull request
         has it already); then the pipeline's verdict on the patchset's head."""
+        project, number, patchset = verdict.project, verdict.number, verdict.patchset
+        message, result, table = verdict.message, verdict.result, verdict.table
         change = await self.change(project, number)
         head = next((p.commit for p in change.patchsets if p.number == patchset), None)
         if head is None:
@@ -169,18 +161,18 @@ class GitHubReview:
         if message is not None and not any(c.text == message for c in change.comments):
             await self.rest.comment(project, number, message)
         title = (message or result or "done").splitlines()[0]
-        await self._verdict(
+        await self._check(
             project,
             number,
             head,
-            pipeline or "trunkgate",
+            verdict.pipeline or "trunkgate",
             CONCLUSIONS.get(result, "neutral"),
             title=title,
             summary="\n\n".join(p for p in (title, table) if p),
-            link=link,
+            link=verdict.link,
         )
 
-    async def _verdict(
+    async def _check(
         self,
         project: str,
         number: int,
@@ -231,7 +223,7 @@ class GitHubReview:
             await check_tip(url, change, tested, after=False)
         if votes and pipeline:
             # Branch protection may require the pipeline's check to pass first.
-            await self._verdict(
+            await self._check(
                 project,
                 number,
                 change.commit,
@@ -436,9 +428,8 @@ def _login(user: Any) -> str:
 
 
 def _time(value: Any) -> float:
-    if not isinstance(value, str):
-        return 0.0
+    """A time of the API's answers; 0 for one missing or not a time."""
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+        return github_time(value)
+    except GitHubDataError:
         return 0.0

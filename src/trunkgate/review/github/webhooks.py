@@ -81,7 +81,7 @@ def _review(payload: Mapping[str, Any], source: str, *, dismissed: bool) -> Revi
         comment=str(review.get("body") or ""),
         approvals=((REVIEW_LABEL, vote),) if vote is not None else (),
         commit=str(review["commit_id"]) if "commit_id" in review else None,
-        at=_time(review.get("submitted_at")),
+        at=github_time(review.get("submitted_at")),
     )
 
 
@@ -95,7 +95,7 @@ def _comment(payload: Mapping[str, Any], source: str) -> ReviewEvent | None:
         source=source,
         project=_repository(payload),
         branch="",  # an issue's payload does not say: the source knows the change's branch
-        at=_time(comment.get("created_at")),
+        at=github_time(comment.get("created_at")),
         change=_number(issue, "number"),
         user=_login(payload),
         comment=str(comment.get("body") or ""),
@@ -112,7 +112,7 @@ def _push(payload: Mapping[str, Any], source: str) -> ReviewEvent | None:
         source=source,
         project=_repository(payload),
         branch=ref.removeprefix(HEADS) if ref.startswith(HEADS) else "",
-        at=_time((payload.get("head_commit") or {}).get("timestamp")),
+        at=github_time((payload.get("head_commit") or {}).get("timestamp")),
         commit=str(payload.get("after") or "") or None,
         old_commit=str(payload.get("before") or "") or None,
         ref=ref,
@@ -139,7 +139,7 @@ def _rerequested(
         source=source,
         project=_repository(payload),
         branch=branch,
-        at=_time(run.get("completed_at") or run.get("started_at") or run.get("updated_at")),
+        at=github_time(run.get("completed_at") or run.get("started_at") or run.get("updated_at")),
         change=number,
         commit=str(run.get("head_sha") or "") or None,
         user=_login(payload),
@@ -165,7 +165,7 @@ def _event(
         source=source,
         project=_repository(payload),
         branch=_text(_object(pull, "base"), "ref"),
-        at=at if at is not None else _time(pull.get("updated_at")),
+        at=at if at is not None else github_time(pull.get("updated_at")),
         change=number,
         commit=commit or _text(head, "sha"),
         ref=f"refs/pull/{number}/head",
@@ -200,7 +200,7 @@ def _number(data: Mapping[str, Any], name: str) -> int:
     return found
 
 
-def _time(value: Any) -> float:
+def github_time(value: Any) -> float:
     """GitHub's ISO 8601 times (`2026-12-07T01:02:03Z`); 0 when missing."""
     if not isinstance(value, str):
         return 0.0
