@@ -214,6 +214,58 @@ class ProviderLabel(ConfigModel):
     image: Name = HOST_IMAGE
 
 
+class LvmKexecReset(ConfigModel):
+    """The root is one of two LVM snapshots (`slots`) of a read-only
+    `origin` volume, booted in turn: a reset makes a fresh snapshot in the
+    slot not booted and kexecs the running kernel into it."""
+
+    method: Literal["lvm-kexec"]
+    volume_group: Annotated[str, Field(pattern=r"^[A-Za-z0-9+_.-]+$")]
+    origin: Annotated[str, Field(pattern=r"^[A-Za-z0-9+_.-]+$")] = "root-origin"
+    slots: tuple[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9+_.-]+$")],
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9+_.-]+$")],
+    ] = ("root-a", "root-b")
+    snapshot_size: Size = 10 << 30
+
+    @model_validator(mode="after")
+    def _apart(self) -> LvmKexecReset:
+        if len({self.origin, *self.slots}) != 3:
+            raise ValueError("origin and the two slots must be three different volumes")
+        return self
+
+
+class BtrfsReset(ConfigModel):
+    """The root is one of two btrfs subvolumes (`slots`), snapshots of a
+    read-only `origin` subvolume on `device`, booted in turn as the default
+    subvolume: a reset snapshots the origin into the slot not booted, makes
+    it the default and reboots."""
+
+    method: Literal["btrfs"]
+    device: str = Field(min_length=1)
+    origin: Annotated[str, Field(pattern=r"^[A-Za-z0-9@+_.-]+$")] = "@origin"
+    slots: tuple[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9@+_.-]+$")],
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9@+_.-]+$")],
+    ] = ("@root-a", "@root-b")
+
+    @model_validator(mode="after")
+    def _apart(self) -> BtrfsReset:
+        if len({self.origin, *self.slots}) != 3:
+            raise ValueError("origin and the two slots must be three different subvolumes")
+        return self
+
+
+class CommandReset(ConfigModel):
+    """The site's own command makes the machine pristine (and may reboot it)."""
+
+    method: Literal["command"]
+    command: str = Field(min_length=1)
+
+
+Reset = Annotated[LvmKexecReset | BtrfsReset | CommandReset, Field(discriminator="method")]
+
+
 class StaticHost(ConfigModel):
     name: HostName
     address: str
@@ -222,6 +274,17 @@ class StaticHost(ConfigModel):
     key: str | None = None
     labels: list[Name] = Field(min_length=1)
     reset_command: str | None = None
+    reset: Reset | None = None
+    """How the machine is made pristine between jobs (see `pool.resets`)."""
+
+    @model_validator(mode="after")
+    def _one_reset(self) -> StaticHost:
+        if self.reset is not None and self.reset_command is not None:
+            raise ValueError(
+                "give reset-command or reset, not both (reset-command: C is "
+                "reset: {method: command, command: C})"
+            )
+        return self
 
 
 class NodeLimits(ConfigModel):
