@@ -32,15 +32,18 @@ def test_each_method_is_read_with_its_defaults(tmp_path: Path) -> None:
         """,
     )
     m1, m2, m3, m4 = config.providers["metal"].hosts
-    assert m1.reset is not None and m1.reset.method == "lvm-kexec"
+    assert m1.reset is not None
+    assert m1.reset.method == "lvm-kexec"
     assert (m1.reset.origin, m1.reset.slots, m1.reset.snapshot_size) == (
         "root-origin",
         ("root-a", "root-b"),
         20 << 30,
     )
-    assert m2.reset is not None and m2.reset.method == "btrfs"
+    assert m2.reset is not None
+    assert m2.reset.method == "btrfs"
     assert (m2.reset.origin, m2.reset.slots) == ("@origin", ("@root-a", "@root-b"))
-    assert m3.reset is not None and m3.reset.method == "command"
+    assert m3.reset is not None
+    assert m3.reset.method == "command"
     assert (m4.reset, m4.reset_command) == (None, "wipe")
 
 
