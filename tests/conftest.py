@@ -1,11 +1,12 @@
 """The leak guard: every test in the repository fails if it leaves behind a
-network namespace, a host network link, an overlay or trunkgate mount, a
-node process, a node's cgroup or its lease of host ids. Nothing else
-belongs in this file.
+network namespace, a host network link, an overlay, btrfs or trunkgate
+mount, a loop device, a node's or a test machine's process, a node's cgroup
+or its lease of host ids. Nothing else belongs in this file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -26,6 +27,8 @@ from trunkgate.pool.drivers.namespace.cgroups import (
 _PROVIDER_KEY = re.compile(r"tg-?([0-9a-f]{8})")
 _NODE_MARKER = re.compile(r"tg-[0-9a-f]{8}-")
 _RUN_DIR = NamespaceSettings.run_dir
+#: What a reset test's machine runs (see tests/pool/machines.py).
+_MACHINE_MARKER = "trunkgate-machine"
 _SETTLE_SECONDS = 3.0
 
 
@@ -37,6 +40,7 @@ class _Resources:
     processes: frozenset[str]
     cgroups: frozenset[str]
     idranges: frozenset[str]
+    loops: frozenset[str]
     # The group every node's cgroup lives in, per controller, when no node
     # cgroup is left in it: the last node's delete removes it.
     empty_parents: frozenset[str]
@@ -60,6 +64,7 @@ class _Resources:
             + [f"process {p}" for p in self.processes - before.processes]
             + [f"cgroup {c}" for c in self.cgroups - before.cgroups]
             + [f"id range of {r}" for r in self.idranges - before.idranges]
+            + [f"loop device {d}" for d in self.loops - before.loops]
             + [f"empty cgroup {p}" for p in self.empty_parents - before.empty_parents]
         )
         return sorted(n for n in new if not foreign(n))
@@ -74,12 +79,14 @@ def _resources() -> _Resources:
     mounts = frozenset(
         f"{m.target} ({m.fstype})"
         for m in host.mounts()
-        if m.fstype in ("overlay", "nsfs") or "trunkgate" in m.target or "trunkgate" in m.source
+        if m.fstype in ("overlay", "nsfs", "btrfs")
+        or "trunkgate" in m.target
+        or "trunkgate" in m.source
     )
     processes = frozenset(
         f"{p.pid} {' '.join(p.argv)[:120]}" + _in_netns(netns_of.get(p.net_inode))
         for p in host.processes()
-        if any(_NODE_MARKER.search(a) for a in p.argv)
+        if any(_NODE_MARKER.search(a) or _MACHINE_MARKER in a for a in p.argv)
         or (p.net_inode is not None and p.net_inode != own_net)
     )
     try:
@@ -96,8 +103,18 @@ def _resources() -> _Resources:
         processes,
         frozenset(leftover_cgroups("tg-")),
         idranges,
+        frozenset(_loop_devices()),
         frozenset(_empty_parents()),
     )
+
+
+def _loop_devices() -> list[str]:
+    """Each attached loop device, with the file behind it."""
+    found = []
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        with contextlib.suppress(OSError):
+            found.append(f"{backing.parent.parent.name} ({backing.read_text().strip()})")
+    return found
 
 
 def _empty_parents() -> list[str]:

@@ -84,3 +84,16 @@ def test_resumed_from_any_step_a_dirty_machine_is_never_offered() -> None:
             ResetProgress(step, 0.0), Look(True, marked=True, ready=True), 1.0, BOOT
         )
         assert not isinstance(outcome, ResetDone), step
+
+
+def test_a_new_boot_id_says_it_rebooted_however_short_it_was_down() -> None:
+    started = ResetProgress(ResetStep.STARTED, 0.0, boot_id="boot-1")
+    back_dirty = Look(reachable=True, marked=True, boot_id="boot-2")
+    failed = after_look(started, back_dirty, 1.0, BOOT)
+    assert isinstance(failed, ResetFailed)
+    assert "came back dirty" in failed.reason
+    back_clean = Look(reachable=True, boot_id="boot-2")
+    assert after_look(started, back_clean, 1.0, BOOT).step is ResetStep.CHECKING  # type: ignore[union-attr]
+    # The same boot, still used: the reset has not run yet.
+    same = Look(reachable=True, marked=True, boot_id="boot-1")
+    assert after_look(started, same, 1.0, BOOT) == started

@@ -38,6 +38,9 @@ class ResetProgress:
     step: ResetStep
     #: When this step began.
     since: float
+    #: The machine's boot id when its reset started: another one says it
+    #: went down and came back, however short a time it was away.
+    boot_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Look:
     same_key: bool = True
     marked: bool = False
     ready: bool | None = None
+    boot_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,15 @@ def after_look(
         )
     if progress.step is ResetStep.STARTED:
         if not look.reachable:
-            return ResetProgress(ResetStep.COMING_UP, now)
+            return ResetProgress(ResetStep.COMING_UP, now, progress.boot_id)
+        if look.boot_id and progress.boot_id and look.boot_id != progress.boot_id:
+            # Down and up again between two looks: as if it had been seen down.
+            return after_look(
+                ResetProgress(ResetStep.COMING_UP, now, progress.boot_id), look, now, boot_timeout
+            )
         if not look.marked:
             # Down and up again between two looks, or reset already: check it.
-            return ResetProgress(ResetStep.CHECKING, now)
+            return ResetProgress(ResetStep.CHECKING, now, progress.boot_id)
         if waited > LONGEST_GOING_DOWN_S:
             return ResetFailed(
                 f"it was still up and used {waited:.0f}s after its reset started: the reset "
@@ -100,10 +109,11 @@ def after_look(
                 f"it came back dirty: {USED_MARKER}, which the last job's node was given, "
                 "is still there (the snapshot was not taken or not booted)"
             )
-        return ResetProgress(ResetStep.CHECKING, now)
+        return ResetProgress(ResetStep.CHECKING, now, progress.boot_id)
     # Checking: clean and back; the ready-command says the rest.
     if not look.reachable:
-        return ResetProgress(ResetStep.COMING_UP, now)  # it went down again: wait for it
+        # It went down again: wait for it.
+        return ResetProgress(ResetStep.COMING_UP, now, progress.boot_id)
     if look.marked:
         return ResetFailed(f"it came back dirty: {USED_MARKER} is still there")
     if look.ready is None:

@@ -1,0 +1,138 @@
+"""Carries out a reusable machine's reset over SSH: starts its method's
+script detached (the SSH session ends before the machine goes down), then
+looks at the machine until `resetting.after_look` says it is back clean and
+ready, or failed and why. Each step is handed to `record` as it is reached,
+so a launcher killed mid-reset resumes from the last one (`resume`)."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from trunkgate.pool.resets import detached
+from trunkgate.pool.resetting import (
+    USED_MARKER,
+    Look,
+    ResetDone,
+    ResetFailed,
+    ResetOutcome,
+    ResetProgress,
+    ResetStep,
+    after_look,
+)
+
+#: The kernel's id of the boot it runs: new after every reboot or kexec.
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+#: Seconds between looks, and the longest a look may take.
+LOOK_EVERY_S = 0.2
+LOOK_TIMEOUT_S = 5.0
+
+Record = Callable[[ResetProgress], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class MachineAccess:
+    """How the framework reaches a machine: its address, the user and key it
+    logs in with, and the host key recorded when it was first seen."""
+
+    address: str
+    port: int
+    user: str
+    client_key: asyncssh.SSHKey
+    host_key: str
+
+    def connect(self) -> Any:
+        """`asyncssh.connect`'s context manager, trusting the recorded key only."""
+        pattern = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+        return asyncssh.connect(
+            self.address,
+            port=self.port,
+            username=self.user,
+            client_keys=[self.client_key],
+            known_hosts=asyncssh.import_known_hosts(f"{pattern} {self.host_key}\n"),
+            connect_timeout=LOOK_TIMEOUT_S,
+        )
+
+
+async def mark_used(access: MachineAccess, node_id: str) -> None:
+    """What a reset must take away: written when the machine is given to a job."""
+    async with access.connect() as connection:
+        marker = shlex.quote(USED_MARKER)
+        await connection.run(
+            f"mkdir -p $(dirname {marker}) && echo {shlex.quote(node_id)} > {marker}", check=True
+        )
+
+
+async def reset(
+    access: MachineAccess,
+    script: str,
+    *,
+    boot_timeout: float,
+    ready_command: str = "true",
+    record: Record | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ResetOutcome:
+    """Starts the reset and follows it to its end."""
+    async with access.connect() as connection:
+        boot_id = str((await connection.run(f"cat {BOOT_ID}", check=True)).stdout).strip()
+        await connection.run(detached(script), check=True)
+    progress = ResetProgress(ResetStep.STARTED, clock(), boot_id)
+    if record is not None:
+        await record(progress)
+    return await resume(
+        access,
+        progress,
+        boot_timeout=boot_timeout,
+        ready_command=ready_command,
+        record=record,
+        clock=clock,
+    )
+
+
+async def resume(
+    access: MachineAccess,
+    progress: ResetProgress,
+    *,
+    boot_timeout: float,
+    ready_command: str = "true",
+    record: Record | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ResetOutcome:
+    """Follows a reset from the step recorded to its end."""
+    while True:
+        look = await _look(access, ready_command if progress.step is ResetStep.CHECKING else None)
+        outcome = after_look(progress, look, clock(), boot_timeout)
+        if isinstance(outcome, ResetDone | ResetFailed):
+            return outcome
+        if outcome != progress:
+            progress = outcome
+            if record is not None:
+                await record(progress)
+        await asyncio.sleep(LOOK_EVERY_S)
+
+
+async def _look(access: MachineAccess, ready_command: str | None) -> Look:
+    try:
+        async with asyncio.timeout(LOOK_TIMEOUT_S):
+            async with access.connect() as connection:
+                marked = await connection.run(f"test -e {shlex.quote(USED_MARKER)}")
+                boot = await connection.run(f"cat {BOOT_ID}")
+                ready = None
+                if ready_command is not None and marked.exit_status != 0:
+                    ready = (await connection.run(ready_command)).exit_status == 0
+                return Look(
+                    reachable=True,
+                    marked=marked.exit_status == 0,
+                    ready=ready,
+                    boot_id=str(boot.stdout).strip(),
+                )
+    except asyncssh.HostKeyNotVerifiable:
+        return Look(reachable=True, same_key=False)
+    except (OSError, asyncssh.Error, TimeoutError):
+        return Look(reachable=False)

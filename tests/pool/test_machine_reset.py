@@ -1,0 +1,114 @@
+"""Resetting a reusable machine for real: machines made of namespaces whose
+roots are btrfs subvolumes on a loop device (tests/pool/machines.py), the
+`btrfs` method's script run in them over SSH, and the framework following
+the reset to its end (pool/reset_runner.py). What a job left is gone after
+a reset and the host key stays; a machine that stays down, or comes back
+dirty, fails with the reason; a reset followed from its recorded step after
+a kill ends the same way."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from tests.pool.machines import Machine
+from trunkgate.config.sections import BtrfsReset
+from trunkgate.pool.reset_runner import MachineAccess, mark_used, reset, resume
+from trunkgate.pool.resets import reset_script
+from trunkgate.pool.resetting import ResetDone, ResetFailed, ResetProgress, ResetStep
+
+BOOT_TIMEOUT = 15.0
+
+
+@pytest.fixture
+async def machine(tmp_path: Path) -> AsyncIterator[Machine]:
+    made = Machine(tmp_path / "machine", asyncssh.generate_private_key("ssh-ed25519"))
+    try:
+        made.make_disk()
+        await made.start()
+        yield made
+    finally:
+        await made.close()
+
+
+def access(machine: Machine) -> MachineAccess:
+    return MachineAccess(
+        "127.0.0.1", machine.port, "root", machine.client_key, machine.public_host_key
+    )
+
+
+def script(machine: Machine) -> str:
+    return reset_script(BtrfsReset(method="btrfs", device=machine.device))
+
+
+async def sh(machine: Machine, command: str) -> str:
+    async with access(machine).connect() as connection:
+        return str((await connection.run(command, check=False)).stdout)
+
+
+async def test_what_a_job_left_is_gone_after_a_reset_and_the_host_key_stays(
+    machine: Machine,
+) -> None:
+    for slot in ("@root-b", "@root-a", "@root-b"):
+        await mark_used(access(machine), "node-1")
+        # The job: a file of its own, and 20 MiB of disk.
+        await sh(machine, "echo secret > /root/left-behind && head -c 20M /dev/zero > /root/fill")
+        assert "secret" in await sh(machine, "cat /root/left-behind")
+        outcome = await reset(access(machine), script(machine), boot_timeout=BOOT_TIMEOUT)
+        assert outcome == ResetDone()
+        assert machine.default_subvolume() == slot
+        seen = await sh(machine, "ls /root/left-behind /root/fill 2>&1; cat /etc/trunkgate-slot")
+        assert "No such file" in seen
+        assert slot in seen
+    # The same host key all along: `access` trusts the one recorded at first.
+    assert machine.boots == 4
+
+
+async def test_a_machine_that_stays_down_fails_with_the_reason(machine: Machine) -> None:
+    await mark_used(access(machine), "node-1")
+    # Down for good once its reset reboots it.
+    machine.down_on_purpose = True
+    outcome = await reset(access(machine), script(machine), boot_timeout=2.0)
+    assert isinstance(outcome, ResetFailed)
+    assert "did not come back within its boot-timeout of 2s" in outcome.reason
+
+
+async def test_a_reset_whose_snapshot_silently_failed_comes_back_dirty_and_is_refused(
+    machine: Machine,
+) -> None:
+    await mark_used(access(machine), "node-1")
+    # A btrfs that says yes to set-default and does nothing: the machine
+    # boots the slot it had, the job's leavings and all.
+    stand_in = '#!/bin/sh\ncase "$2" in set-default) exit 0;; esac\nexec /usr/bin/btrfs "$@"\n'
+    async with access(machine).connect() as connection:
+        target = "/usr/local/sbin/btrfs"
+        await connection.run(f"cat > {target} && chmod +x {target}", input=stand_in, check=True)
+    broken = script(machine).replace("set -eu", "set -eu\nPATH=/usr/local/sbin:$PATH")
+    outcome = await reset(access(machine), broken, boot_timeout=BOOT_TIMEOUT)
+    assert isinstance(outcome, ResetFailed)
+    assert "came back dirty" in outcome.reason
+
+
+async def test_a_reset_followed_again_after_a_kill_ends_pristine(machine: Machine) -> None:
+    await mark_used(access(machine), "node-1")
+    recorded: list[ResetProgress] = []
+    started = asyncio.Event()
+
+    async def record(progress: ResetProgress) -> None:
+        recorded.append(progress)
+        started.set()
+
+    following = asyncio.ensure_future(
+        reset(access(machine), script(machine), boot_timeout=BOOT_TIMEOUT, record=record)
+    )
+    await asyncio.wait_for(started.wait(), 10)
+    following.cancel()  # the launcher is killed right after it recorded the start
+    await asyncio.gather(following, return_exceptions=True)
+    assert recorded[-1].step is ResetStep.STARTED
+    outcome = await resume(access(machine), recorded[-1], boot_timeout=BOOT_TIMEOUT)
+    assert outcome == ResetDone()
+    assert "No such file" in await sh(machine, "ls /var/lib/trunkgate/used 2>&1")
