@@ -84,7 +84,7 @@ class Machine:
         (files / "sshd_config").write_text(
             f"ListenAddress 127.0.0.1:{self.port}\n"
             f"HostKey /{MACHINE_DIR}/ssh_host_ed25519_key\n"
-            f"AuthorizedKeysFile /{MACHINE_DIR}/authorized_keys\n"
+            f"AuthorizedKeysFile /{MACHINE_DIR}/authorized_keys .ssh/authorized_keys\n"
             "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
             "UsePAM no\nStrictModes no\nPidFile none\n"
         )

@@ -17,6 +17,8 @@ import pytest
 
 from tests.pool.machines import Machine
 from trunkgate.config.sections import BtrfsReset
+from trunkgate.pool import NodeSpec, NodeUnreachable, QuotaExceeded
+from trunkgate.pool.drivers.static import StaticDriver, StaticHost, StaticSettings
 from trunkgate.pool.reset_runner import MachineAccess, mark_used, reset, resume
 from trunkgate.pool.resets import reset_script
 from trunkgate.pool.resetting import ResetDone, ResetFailed, ResetProgress, ResetStep
@@ -112,3 +114,64 @@ async def test_a_reset_followed_again_after_a_kill_ends_pristine(machine: Machin
     outcome = await resume(access(machine), recorded[-1], boot_timeout=BOOT_TIMEOUT)
     assert outcome == ResetDone()
     assert "No such file" in await sh(machine, "ls /var/lib/trunkgate/used 2>&1")
+
+
+def node_spec(node_id: str, pool_key: asyncssh.SSHKey) -> NodeSpec:
+    return NodeSpec(
+        node_id=node_id,
+        name=f"tg-{node_id}",
+        provider="metal",
+        label="big",
+        image="host",
+        client_key=pool_key.export_public_key().decode(),
+    )
+
+
+def static_host(machine: Machine, tmp_path: Path) -> StaticHost:
+    key = tmp_path / "operator_key"
+    machine.client_key.write_private_key(key)
+    return StaticHost(
+        name="metal1",
+        address="127.0.0.1",
+        port=machine.port,
+        labels=("big",),
+        key=str(key),
+        reset=BtrfsReset(method="btrfs", device=machine.device),
+    )
+
+
+async def test_the_static_driver_resets_a_machine_between_nodes(
+    machine: Machine, tmp_path: Path
+) -> None:
+    settings = StaticSettings(tmp_path / "state", [static_host(machine, tmp_path)], boot_timeout=10)
+    static = StaticDriver("metal", settings)
+    pool_key = asyncssh.generate_private_key("ssh-ed25519")
+    spec = node_spec("0000000001", pool_key)
+    node = await static.create(spec)
+    known = asyncssh.import_known_hosts(f"[127.0.0.1]:{machine.port} {node.host_key}\n")
+    async with asyncssh.connect(
+        "127.0.0.1", machine.port, username="root", client_keys=[pool_key], known_hosts=known
+    ) as connection:
+        await connection.run("echo secret > /root/left-behind", check=True)
+    await static.delete("metal1")
+    assert await static.list_instances() == []
+    assert machine.default_subvolume() == "@root-b"
+    again = await static.create(node_spec("0000000002", pool_key))
+    assert again.host_key == node.host_key
+    assert "No such file" in await sh(machine, "cat /root/left-behind 2>&1")
+    await static.delete("metal1")
+
+
+async def test_a_machine_whose_reset_fails_is_kept_out_of_the_pool(
+    machine: Machine, tmp_path: Path
+) -> None:
+    settings = StaticSettings(tmp_path / "state", [static_host(machine, tmp_path)], boot_timeout=2)
+    static = StaticDriver("metal", settings)
+    pool_key = asyncssh.generate_private_key("ssh-ed25519")
+    await static.create(node_spec("0000000001", pool_key))
+    machine.down_on_purpose = True  # it never comes back from its reset
+    with pytest.raises(NodeUnreachable, match="did not come back within its boot-timeout of 2s"):
+        await static.delete("metal1")
+    assert [i.external_id for i in await static.list_instances()] == ["metal1"]
+    with pytest.raises(QuotaExceeded):
+        await static.create(node_spec("0000000002", pool_key))

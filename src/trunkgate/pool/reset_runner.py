@@ -44,7 +44,8 @@ class MachineAccess:
     address: str
     port: int
     user: str
-    client_key: asyncssh.SSHKey
+    #: None: the user's own keys.
+    client_key: asyncssh.SSHKey | None
     host_key: str
 
     def connect(self) -> Any:
@@ -54,7 +55,7 @@ class MachineAccess:
             self.address,
             port=self.port,
             username=self.user,
-            client_keys=[self.client_key],
+            client_keys=[self.client_key] if self.client_key is not None else (),
             known_hosts=asyncssh.import_known_hosts(f"{pattern} {self.host_key}\n"),
             connect_timeout=LOOK_TIMEOUT_S,
         )
@@ -63,10 +64,12 @@ class MachineAccess:
 async def mark_used(access: MachineAccess, node_id: str) -> None:
     """What a reset must take away: written when the machine is given to a job."""
     async with access.connect() as connection:
-        marker = shlex.quote(USED_MARKER)
-        await connection.run(
-            f"mkdir -p $(dirname {marker}) && echo {shlex.quote(node_id)} > {marker}", check=True
-        )
+        await connection.run(mark_used_command(node_id), check=True)
+
+
+def mark_used_command(node_id: str) -> str:
+    marker = shlex.quote(USED_MARKER)
+    return f"mkdir -p $(dirname {marker}) && echo {shlex.quote(node_id)} > {marker}"
 
 
 async def reset(

@@ -57,7 +57,14 @@ def static_driver(provider: ProviderSection, config: Config) -> Driver:
             user=host.user,
             key=str(config.resolve(host.key)) if host.key else None,
             reset_command=host.reset_command,
+            reset=host.reset,
         )
         for host in provider.hosts
     )
-    return StaticDriver(provider.name, StaticSettings(state_dir=config.data_dir, hosts=hosts))
+    settings = StaticSettings(
+        state_dir=config.data_dir,
+        hosts=hosts,
+        boot_timeout=provider.boot_timeout,
+        ready_command=provider.ready_command,
+    )
+    return StaticDriver(provider.name, settings)

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import asyncssh
 
+from trunkgate.config.sections import Reset
 from trunkgate.pool.driver import (
     Instance,
     LaunchFailed,
@@ -28,6 +29,10 @@ from trunkgate.pool.driver import (
     QuotaExceeded,
 )
 from trunkgate.pool.keys import AUTHORIZED_BY_TRUNKGATE, authorized_line
+from trunkgate.pool.reset_runner import MachineAccess, mark_used_command
+from trunkgate.pool.reset_runner import reset as reset_machine
+from trunkgate.pool.resets import reset_script
+from trunkgate.pool.resetting import ResetFailed
 
 __all__ = ["StaticDriver", "StaticHost", "StaticSettings"]
 
@@ -46,6 +51,9 @@ class StaticHost:
     key: str | None = None
     reset_command: str | None = None
     host_key: str | None = None
+    #: A reusable machine's reset method (see `pool.resets`): the driver
+    #: follows it until the machine is back, clean and ready.
+    reset: Reset | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,8 @@ class StaticSettings:
     state_dir: Path
     hosts: Sequence[StaticHost] = field(default_factory=tuple)
     connect_timeout: float = 10.0
+    boot_timeout: float = 60.0
+    ready_command: str = "true"
 
 
 class StaticDriver:
@@ -82,6 +92,9 @@ class StaticDriver:
             host_key = await self._host_key(host)
             async with self._connect(host, host_key) as connection:
                 await connection.run(_authorize_command(node.client_key, node.node_id), check=True)
+                if host.reset is not None:
+                    # What its reset must take away again.
+                    await connection.run(mark_used_command(node.node_id), check=True)
         except (OSError, asyncssh.Error, TimeoutError, NodeUnreachable) as exc:
             self._release(host.name)
             raise LaunchFailed(
@@ -92,6 +105,10 @@ class StaticDriver:
     async def delete(self, external_id: str) -> None:
         host = self.hosts.get(external_id)
         if host is None or not (self._claims / host.name).exists():
+            return
+        if host.reset is not None:
+            await self._reset(host)
+            self._release(host.name)
             return
         # The keys go even without a reset command: the node's key must not
         # open the host for whoever had it once the host serves another node.
@@ -121,6 +138,31 @@ class StaticDriver:
                 Instance(name, host.address, host.port, host.user, host_key, dict(tags))
             )
         return instances
+
+    async def _reset(self, host: StaticHost) -> None:
+        """A reusable machine's reset, followed to its end: back with its
+        own host key, clean and ready, or kept out of the pool, saying why."""
+        assert host.reset is not None
+        host_key = await self._host_key(host)
+        key = asyncssh.read_private_key(host.key) if host.key is not None else None
+        access = MachineAccess(host.address, host.port, host.user, key, host_key)
+        try:
+            async with self._connect(host, host_key) as connection:
+                await connection.run(_revoke_command(), check=True)
+            outcome = await reset_machine(
+                access,
+                reset_script(host.reset),
+                boot_timeout=self.settings.boot_timeout,
+                ready_command=self.settings.ready_command,
+            )
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            raise NodeUnreachable(
+                f"host {host.name}: reset failed, keeping it out of the pool: {_describe(exc)}"
+            ) from exc
+        if isinstance(outcome, ResetFailed):
+            raise NodeUnreachable(
+                f"host {host.name}: reset failed, keeping it out of the pool: {outcome.reason}"
+            )
 
     def _claim(self, host: StaticHost, node: NodeSpec) -> bool:
         """Atomically claim `host` for `node`; False if someone holds it."""
