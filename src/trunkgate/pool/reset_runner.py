@@ -32,6 +32,10 @@ BOOT_ID = "/proc/sys/kernel/random/boot_id"
 #: Seconds between looks, and the longest a look may take.
 LOOK_EVERY_S = 0.2
 LOOK_TIMEOUT_S = 5.0
+#: Seconds between looks at the SSH port alone, and how long they go on
+#: before SSH is asked anyway.
+PROBE_EVERY_S = 0.02
+PROBE_WINDOW_S = 2.0
 
 Record = Callable[[ResetProgress], Awaitable[None]]
 
@@ -83,8 +87,8 @@ async def reset(
 ) -> ResetOutcome:
     """Starts the reset and follows it to its end."""
     async with access.connect() as connection:
-        boot_id = str((await connection.run(f"cat {BOOT_ID}", check=True)).stdout).strip()
-        await connection.run(detached(script), check=True)
+        started = await connection.run(f"cat {BOOT_ID} && {detached(script)}", check=True)
+        boot_id = str(started.stdout).strip()
     progress = ResetProgress(ResetStep.STARTED, clock(), boot_id)
     if record is not None:
         await record(progress)
@@ -107,9 +111,12 @@ async def resume(
     record: Record | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> ResetOutcome:
-    """Follows a reset from the step recorded to its end."""
+    """Follows a reset from the step recorded to its end. While the machine
+    goes down and comes back, its SSH port is watched (cheap, every
+    PROBE_EVERY_S); SSH itself is asked only once the port answers."""
     while True:
-        look = await _look(access, ready_command if progress.step is ResetStep.CHECKING else None)
+        await _port_settles(access, progress.step, clock)
+        look = await _look(access, ready_command)
         outcome = after_look(progress, look, clock(), boot_timeout)
         if isinstance(outcome, ResetDone | ResetFailed):
             return outcome
@@ -117,17 +124,44 @@ async def resume(
             progress = outcome
             if record is not None:
                 await record(progress)
+            continue  # a new step: look at once
         await asyncio.sleep(LOOK_EVERY_S)
 
 
-async def _look(access: MachineAccess, ready_command: str | None) -> Look:
+async def _port_settles(access: MachineAccess, step: ResetStep, clock: Callable[[], float]) -> None:
+    """Until the port is closed (a machine going down) or open (coming up),
+    at most PROBE_WINDOW_S: SSH then says the rest (a reboot too fast to
+    see shows as a new boot id)."""
+    if step is ResetStep.CHECKING:
+        return
+    until = clock() + PROBE_WINDOW_S
+    want_open = step is ResetStep.COMING_UP
+    while clock() < until:
+        if await _port_open(access) == want_open:
+            return
+        await asyncio.sleep(PROBE_EVERY_S)
+
+
+async def _port_open(access: MachineAccess) -> bool:
+    try:
+        async with asyncio.timeout(PROBE_EVERY_S * 5):
+            _, writer = await asyncio.open_connection(access.address, access.port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def _look(access: MachineAccess, ready_command: str) -> Look:
+    """One SSH connection: the used marker, the boot id and, when the
+    machine is clean, its ready-command."""
     try:
         async with asyncio.timeout(LOOK_TIMEOUT_S):
             async with access.connect() as connection:
                 marked = await connection.run(f"test -e {shlex.quote(USED_MARKER)}")
                 boot = await connection.run(f"cat {BOOT_ID}")
                 ready = None
-                if ready_command is not None and marked.exit_status != 0:
+                if marked.exit_status != 0:
                     ready = (await connection.run(ready_command)).exit_status == 0
                 return Look(
                     reachable=True,

@@ -24,7 +24,7 @@ SLOT_FILE = "/etc/trunkgate-slot"
 #: What a reset logs on the machine (in the slot it leaves).
 RESET_LOG = "/var/log/trunkgate-reset.log"
 #: Seconds a detached reset waits for the SSH session that started it to end.
-DETACH_PAUSE_S = 1
+DETACH_PAUSE_S = 0.3
 
 
 def reset_script(reset: Reset) -> str:

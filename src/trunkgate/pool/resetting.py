@@ -109,6 +109,8 @@ def after_look(
                 f"it came back dirty: {USED_MARKER}, which the last job's node was given, "
                 "is still there (the snapshot was not taken or not booted)"
             )
+        if look.ready is not None:  # the look ran the ready-command already
+            return after_look(ResetProgress(ResetStep.CHECKING, now), look, now, boot_timeout)
         return ResetProgress(ResetStep.CHECKING, now, progress.boot_id)
     # Checking: clean and back; the ready-command says the rest.
     if not look.reachable:
