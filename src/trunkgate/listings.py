@@ -42,6 +42,7 @@ def node_row(node: Node) -> dict[str, Any]:
         "state_time": iso_time(node.state_time),
         "hold_until": iso_time(node.hold_until),
         "hold_reason": node.hold_reason,
+        "reset_failure": node.reset_failure,
         "request": node.request,
         "build": node.build,
     }

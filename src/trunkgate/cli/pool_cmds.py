@@ -41,6 +41,7 @@ NODE_COLUMNS = (
     "created",
     "hold_until",
     "hold_reason",
+    "reset_failure",
 )
 REQUEST_COLUMNS = (
     "id",
@@ -64,7 +65,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _format(requests)
     requests.set_defaults(run=run_requests)
 
-    node = commands.add_parser("node", help="hold, release or delete a node by hand")
+    node = commands.add_parser("node", help="hold, release, reset or delete a node by hand")
     actions = node.add_subparsers(dest="action", metavar="ACTION", required=True)
     hold = actions.add_parser("hold", help="keep a node for a person to look at")
     hold.add_argument("id", type=record_id)
@@ -75,6 +76,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     release = actions.add_parser("release", help="end a hold")
     release.add_argument("id", type=record_id)
     release.set_defaults(run=run_node_release)
+    reset = actions.add_parser("reset", help="reset again a machine whose reset failed")
+    reset.add_argument("id", type=record_id)
+    reset.set_defaults(run=run_node_reset)
     delete = actions.add_parser("delete", help="delete a node now, with or without serve running")
     delete.add_argument("id", type=record_id)
     delete.set_defaults(run=run_node_delete)
@@ -236,6 +240,15 @@ def run_node_release(args: argparse.Namespace) -> int:
 
     node = with_store(args, work)
     print(f"node {node.id} is now {node.state.value}")
+    return 0
+
+
+def run_node_reset(args: argparse.Namespace) -> int:
+    async def work(_: Config, store: Store) -> Node:
+        return await PoolClient(store).reset(args.id)
+
+    node = with_store(args, work)
+    print(f"node {node.id} is now {node.state.value}: its provider's launcher resets it")
     return 0
 
 

@@ -180,6 +180,19 @@ class PoolClient:
             raise NodeControlError(f"node {node_id} is {record.value.state}, not held")
         return await self._control(node_id, _stamp(self.clock()), NodeState.USED, "release")
 
+    async def reset(self, node_id: str) -> Node:
+        """A reusable machine whose reset failed is reset again (by its
+        provider's launcher)."""
+        record = await self.records.node(node_id)
+        if record is None:
+            raise NodeControlError(f"node {node_id} does not exist")
+        if record.value.state != NodeState.RESET_FAILED:
+            raise NodeControlError(
+                f"node {node_id} is {record.value.state}: only a machine whose reset "
+                "failed is reset by hand"
+            )
+        return await self._control(node_id, _stamp(self.clock()), NodeState.RESETTING, "reset")
+
     async def delete(self, node_id: str) -> Node:
         return await self._control(node_id, _stamp(self.clock()), NodeState.DELETING, "delete")
 

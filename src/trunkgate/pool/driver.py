@@ -115,6 +115,18 @@ class Driver(Protocol):
 
 
 @runtime_checkable
+class ResetsMachines(Protocol):
+    """A driver whose `delete` of some instances is a reset of a reusable
+    machine (kept, made pristine, offered again)."""
+
+    def resets(self, external_id: str) -> bool: ...
+
+
+def resets_machine(driver: object, external_id: str) -> bool:
+    return isinstance(driver, ResetsMachines) and driver.resets(external_id)
+
+
+@runtime_checkable
 class GroupsNodes(Protocol):
     """A driver that keeps nodes apart unless told they serve one request."""
 

@@ -48,7 +48,9 @@ from trunkgate.pool.driver import (
     Instance,
     LaunchFailed,
     NodeSpec,
+    NodeUnreachable,
     QuotaExceeded,
+    resets_machine,
 )
 from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.metrics import POOL_METRICS
@@ -289,7 +291,7 @@ class Launcher:
         for node in mine:
             if self._stop.is_set():
                 return
-            if node.state in (NodeState.USED, NodeState.DELETING, NodeState.FAILED):
+            if node.state in RETIRED:
                 self._start(self._retire(node), f"retire {node.id}")
         await self._look_around()
         await self._look_at_images()
@@ -790,21 +792,55 @@ class Launcher:
         await self._delete(node)
 
     async def _delete(self, node: Node, *, keep_record: bool = True) -> None:
-        """Delete a node's instance and then its record; at most once at a time."""
+        """Delete a node's instance and then its record; at most once at a
+        time. A reusable machine is reset instead (state `resetting`): when
+        its reset fails it is kept, `reset-failed` with the reason."""
         if node.id in self._deleting:
             return
         self._deleting.add(node.id)
         try:
+            external = node.external_id or node.id
+            resets = resets_machine(self.driver, external)
+            state = NodeState.RESETTING if resets else NodeState.DELETING
             if keep_record:
                 now = self.clock()
                 with contextlib.suppress(Exception):
-                    await self.records.update_node(node.id, _stamped(now), state=NodeState.DELETING)
+                    await self.records.update_node(node.id, _stamped(now), state=state)
             record = await self.records.node(node.id)
-            external = record.value.external_id if record else node.external_id
-            await self.driver.delete(external or node.id)
+            external = (record.value.external_id if record else node.external_id) or node.id
+            started = time.monotonic()
+            try:
+                await self.driver.delete(external)
+            except NodeUnreachable as exc:
+                if not resets:
+                    raise
+                POOL_METRICS.resets.labels(self.settings.provider, "failed").inc()
+                log.error("node %s: %s", node.id, exc)
+                await self.records.update_node(
+                    node.id, _reset_failed(self.clock(), str(exc)), state=NodeState.RESET_FAILED
+                )
+                return
+            if resets:
+                POOL_METRICS.resets.labels(self.settings.provider, "done").inc()
+                POOL_METRICS.reset_seconds.labels(self.settings.provider).observe(
+                    time.monotonic() - started
+                )
             await self.records.forget_node(node.id)
         finally:
             self._deleting.discard(node.id)
+
+
+#: Nodes a launcher takes away (or, a reusable machine, resets): used,
+#: failing or deleting ones, and resets a launcher killed mid-way left.
+RETIRED = frozenset({NodeState.USED, NodeState.DELETING, NodeState.FAILED, NodeState.RESETTING})
+
+
+def _reset_failed(now: float, reason: str) -> Callable[[Node], None]:
+    def change(node: Node) -> None:
+        node.state_time = now
+        node.reset_failure = reason
+
+    return change
 
 
 class _Claimed(Exception):

@@ -44,6 +44,19 @@ class PoolMetrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
             registry=registry,
         )
+        self.resets = Counter(
+            "trunkgate_resets",
+            "Resets of reusable machines by provider and outcome (done, failed).",
+            ["provider", "outcome"],
+            registry=registry,
+        )
+        self.reset_seconds = Histogram(
+            "trunkgate_reset_seconds",
+            "From a reusable machine's release to it being back, clean and ready.",
+            ["provider"],
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
+            registry=registry,
+        )
         self._seen: set[tuple[str, str, str]] = set()
 
     def observe_nodes(self, nodes: Iterable[Node]) -> None:

@@ -32,6 +32,8 @@ class Node:
     hold_until: float | None = None
     hold_reason: str | None = None
     held_by_autohold: str | None = None
+    #: Why its reset failed, for a reusable machine kept out of the pool.
+    reset_failure: str | None = None
 
 
 @dataclass

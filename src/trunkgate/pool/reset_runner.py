@@ -128,6 +128,25 @@ async def resume(
         await asyncio.sleep(LOOK_EVERY_S)
 
 
+async def wait_up(
+    access: MachineAccess,
+    *,
+    boot_timeout: float,
+    ready_command: str = "true",
+    clock: Callable[[], float] = time.monotonic,
+) -> Look:
+    """The first look at a machine that answers SSH within `boot_timeout`
+    (one that does not: an unreachable look): where a reset taken up again
+    after a kill starts from, whatever the machine was doing."""
+    until = clock() + boot_timeout
+    while True:
+        await _port_settles(access, ResetStep.COMING_UP, clock)
+        look = await _look(access, ready_command)
+        if look.reachable or clock() >= until:
+            return look
+        await asyncio.sleep(LOOK_EVERY_S)
+
+
 async def _port_settles(access: MachineAccess, step: ResetStep, clock: Callable[[], float]) -> None:
     """Until the port is closed (a machine going down) or open (coming up),
     at most PROBE_WINDOW_S: SSH then says the rest (a reboot too fast to

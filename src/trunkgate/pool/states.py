@@ -14,6 +14,11 @@ class NodeState(StrEnum):
     HOLD = "hold"
     DELETING = "deleting"
     FAILED = "failed"
+    #: A reusable machine being made pristine again (see `pool.resetting`).
+    RESETTING = "resetting"
+    #: A reusable machine whose reset failed: kept out of the pool until
+    #: `trunkgate node reset` tries again.
+    RESET_FAILED = "reset-failed"
 
 
 class RequestState(StrEnum):
@@ -32,11 +37,13 @@ N = NodeState
 NODE_TRANSITIONS: dict[NodeState, frozenset[NodeState]] = {
     N.BUILDING: frozenset({N.READY, N.FAILED, N.DELETING}),
     N.READY: frozenset({N.IN_USE, N.HOLD, N.DELETING}),
-    N.IN_USE: frozenset({N.USED, N.HOLD, N.DELETING, N.READY}),
-    N.USED: frozenset({N.DELETING, N.READY}),
+    N.IN_USE: frozenset({N.USED, N.HOLD, N.DELETING, N.READY, N.RESETTING}),
+    N.USED: frozenset({N.DELETING, N.READY, N.RESETTING}),
     N.HOLD: frozenset({N.DELETING, N.USED}),
-    N.FAILED: frozenset({N.DELETING}),
-    N.DELETING: frozenset(),
+    N.FAILED: frozenset({N.DELETING, N.RESETTING}),
+    N.DELETING: frozenset({N.RESETTING}),
+    N.RESETTING: frozenset({N.RESET_FAILED, N.DELETING}),
+    N.RESET_FAILED: frozenset({N.RESETTING, N.DELETING}),
 }
 
 R = RequestState

@@ -29,10 +29,10 @@ from trunkgate.pool.driver import (
     QuotaExceeded,
 )
 from trunkgate.pool.keys import AUTHORIZED_BY_TRUNKGATE, authorized_line
-from trunkgate.pool.reset_runner import MachineAccess, mark_used_command
+from trunkgate.pool.reset_runner import MachineAccess, mark_used_command, wait_up
 from trunkgate.pool.reset_runner import reset as reset_machine
 from trunkgate.pool.resets import reset_script
-from trunkgate.pool.resetting import ResetFailed
+from trunkgate.pool.resetting import ResetDone, ResetFailed, ResetOutcome
 
 __all__ = ["StaticDriver", "StaticHost", "StaticSettings"]
 
@@ -102,6 +102,10 @@ class StaticDriver:
             ) from exc
         return Instance(host.name, host.address, host.port, host.user, host_key, dict(node.tags))
 
+    def resets(self, external_id: str) -> bool:
+        host = self.hosts.get(external_id)
+        return host is not None and host.reset is not None
+
     async def delete(self, external_id: str) -> None:
         host = self.hosts.get(external_id)
         if host is None or not (self._claims / host.name).exists():
@@ -146,15 +150,25 @@ class StaticDriver:
         host_key = await self._host_key(host)
         key = asyncssh.read_private_key(host.key) if host.key is not None else None
         access = MachineAccess(host.address, host.port, host.user, key, host_key)
+        timeout, ready = self.settings.boot_timeout, self.settings.ready_command
         try:
-            async with self._connect(host, host_key) as connection:
-                await connection.run(_revoke_command(), check=True)
-            outcome = await reset_machine(
-                access,
-                reset_script(host.reset),
-                boot_timeout=self.settings.boot_timeout,
-                ready_command=self.settings.ready_command,
-            )
+            # Taken up again after a kill, the machine may be on its way
+            # back, or back from a reset already.
+            look = await wait_up(access, boot_timeout=timeout, ready_command=ready)
+            if not look.reachable:
+                outcome: ResetOutcome = ResetFailed(
+                    f"it did not answer SSH within its boot-timeout of {timeout:.0f}s"
+                )
+            elif not look.same_key:
+                outcome = ResetFailed("it answers with another host key")
+            elif not look.marked:
+                outcome = ResetDone() if look.ready else ResetFailed("its ready-command failed")
+            else:
+                async with self._connect(host, host_key) as connection:
+                    await connection.run(_revoke_command(), check=True)
+                outcome = await reset_machine(
+                    access, reset_script(host.reset), boot_timeout=timeout, ready_command=ready
+                )
         except (OSError, asyncssh.Error, TimeoutError) as exc:
             raise NodeUnreachable(
                 f"host {host.name}: reset failed, keeping it out of the pool: {_describe(exc)}"
