@@ -142,3 +142,20 @@ async def test_a_launcher_killed_mid_reset_finishes_it_when_it_starts_again(
     site.start("lab")
     await site.wait_for(ready_other_than(node))
     assert not await left_behind(machine)
+
+
+async def test_a_failed_builds_machine_is_held_not_reset_and_reset_when_released(
+    site: PoolSite, machine: Machine
+) -> None:
+    site.start("lab")
+    await site.wait_for(lambda nodes: any(n.state == NodeState.READY for n in nodes))
+    node = await use(site)
+    failed = FinishedBuild("b1", "app", "unit", None, failed=True)
+    await site.client.return_nodes([node], failed, HoldPolicy(3600, 2))
+    await site.wait_for(lambda nodes: any(n.state == NodeState.HOLD for n in nodes))
+    # Held: what the job left is there for a person to look at.
+    assert await left_behind(machine)
+    assert machine.default_subvolume() == "@root-a"
+    await site.client.release(node.id)
+    await site.wait_for(ready_other_than(node))
+    assert not await left_behind(machine)

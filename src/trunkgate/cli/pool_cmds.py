@@ -23,6 +23,7 @@ from trunkgate.pool.keys import KeyFileError, read_public_key
 from trunkgate.pool.providers import make_driver
 from trunkgate.pool.records import Autohold, Node
 from trunkgate.pool.repository import PoolRecords
+from trunkgate.pool.resets import preparation
 from trunkgate.pool.teardown import TeardownError, delete_node
 from trunkgate.site import open_site_store
 from trunkgate.store import Store, StoreError
@@ -79,6 +80,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     reset = actions.add_parser("reset", help="reset again a machine whose reset failed")
     reset.add_argument("id", type=record_id)
     reset.set_defaults(run=run_node_reset)
+
+    machine = commands.add_parser("machine", help="reusable machines of static providers")
+    machine_actions = machine.add_subparsers(dest="action", metavar="ACTION", required=True)
+    prepare = machine_actions.add_parser(
+        "prepare", help="print the one-time preparation a host's reset method needs"
+    )
+    prepare.add_argument("provider")
+    prepare.add_argument("host")
+    prepare.set_defaults(run=run_machine_prepare)
     delete = actions.add_parser("delete", help="delete a node now, with or without serve running")
     delete.add_argument("id", type=record_id)
     delete.set_defaults(run=run_node_delete)
@@ -249,6 +259,23 @@ def run_node_reset(args: argparse.Namespace) -> int:
 
     node = with_store(args, work)
     print(f"node {node.id} is now {node.state.value}: its provider's launcher resets it")
+    return 0
+
+
+def run_machine_prepare(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    provider = config.providers.get(args.provider)
+    if provider is None or provider.driver != "static":
+        raise CliError(f"there is no static provider {args.provider!r} in the configuration")
+    host = next((h for h in provider.hosts if h.name == args.host), None)
+    if host is None:
+        raise CliError(f"provider {provider.name} has no host {args.host!r}")
+    if host.reset is None:
+        raise CliError(
+            f"host {host.name} of provider {provider.name} declares no reset method "
+            "(reset: {method: lvm-kexec | btrfs | command, ...})"
+        )
+    print(preparation(host.reset))
     return 0
 
 
