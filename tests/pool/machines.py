@@ -40,8 +40,19 @@ def free_port() -> int:
 
 
 class Machine:
-    def __init__(self, directory: Path, client_key: asyncssh.SSHKey, size: str = "256M") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        client_key: asyncssh.SSHKey,
+        size: str = "256M",
+        *,
+        lvm: bool = False,
+    ) -> None:
         self.directory = directory
+        #: An LVM machine: its volumes are subvolumes named as LVM's
+        #: (root-origin, root-a, root-b), and LVM and kexec are stand-ins.
+        self.lvm = lvm
+        self.origin, self.first_slot = ("root-origin", "root-a") if lvm else ("@origin", "@root-a")
         self.client_key = client_key
         self.size = size
         self.device = ""
@@ -69,8 +80,8 @@ class Machine:
         run("mkfs.btrfs", "-q", self.device)
         self.top.mkdir()
         run("mount", self.device, str(self.top))
-        run("btrfs", "subvolume", "create", str(self.top / "@origin"))
-        origin = self.top / "@origin"
+        run("btrfs", "subvolume", "create", str(self.top / self.origin))
+        origin = self.top / self.origin
         for name in ("work", "etc"):
             (origin / name).mkdir()
         files = origin / "root" / MACHINE_DIR
@@ -94,9 +105,13 @@ class Machine:
         # machine boots again on its default subvolume.
         (sbin / "reboot").write_text("#!/bin/sh\ntouch /run/machine/reboot\nkill -TERM 1\n")
         (sbin / "reboot").chmod(0o755)
+        if self.lvm:
+            for name, body in lvm_stand_ins(self.device).items():
+                (sbin / name).write_text(body)
+                (sbin / name).chmod(0o755)
         run("btrfs", "property", "set", str(origin), "ro", "true")
-        run("btrfs", "subvolume", "snapshot", str(origin), str(self.top / "@root-a"))
-        run("btrfs", "subvolume", "set-default", str(self.top / "@root-a"))
+        run("btrfs", "subvolume", "snapshot", str(origin), str(self.top / self.first_slot))
+        run("btrfs", "subvolume", "set-default", str(self.top / self.first_slot))
         self.control.mkdir()
 
     def default_subvolume(self) -> str:
@@ -189,6 +204,59 @@ class Machine:
         if self.device:
             with contextlib.suppress(subprocess.CalledProcessError):
                 run("losetup", "--detach", self.device)
+
+
+#: Where the stand-ins log each call (the machine's /run/machine is the
+#: harness's control directory).
+LVM_LOG = "/run/machine/lvm.log"
+_TOP = "/run/lvm-top"
+
+_HEAD = """#!/bin/sh
+set -eu
+printf '%s\\0' "$(basename "$0")" "$@" >> {log}; printf '\\n' >> {log}
+mkdir -p {top}; mountpoint -q {top} || /bin/mount -o subvolid=5 {device} {top}
+name() {{ echo "${{1##*/}}"; }}
+"""
+
+_BODIES = {
+    "lvs": 'test -d "{top}/$(name "$1")"\n',
+    "lvremove": 'btrfs subvolume delete "{top}/$(name "$2")" >/dev/null\n',
+    "lvcreate": (
+        'while [ $# -gt 1 ]; do case "$1" in --name) new=$2; shift;; esac; shift; done\n'
+        'btrfs subvolume snapshot "{top}/$(name "$1")" "{top}/$new" >/dev/null\n'
+    ),
+    "kexec": (
+        'case "$1" in\n'
+        "  --load)\n"
+        '    for a in "$@"; do case "$a" in\n'
+        '      --command-line=*) echo "${{a#--command-line=}}" > /run/machine/kexec-cmdline;;\n'
+        "    esac; done;;\n"
+        "  --exec)\n"
+        "    root=$(tr ' ' '\\n' < /run/machine/kexec-cmdline | sed -n 's/^root=//p')\n"
+        '    btrfs subvolume set-default "{top}/$(name "$root")" >/dev/null\n'
+        "    umount {top}\n"
+        "    touch /run/machine/reboot; kill -TERM 1;;\n"
+        "esac\n"
+    ),
+}
+
+_MOUNT = """#!/bin/sh
+case "$1" in
+  /dev/*/*) if [ ! -e "$1" ]; then exec /bin/mount -o "subvol=${{1##*/}}" {device} "$2"; fi;;
+esac
+exec /bin/mount "$@"
+"""
+
+
+def lvm_stand_ins(device: str) -> dict[str, str]:
+    """LVM and kexec as small scripts that do the same with the machine's
+    btrfs subvolumes (volume X of any group is subvolume X) and its restart,
+    each logging its exact arguments; `mount` of /dev/<group>/X mounts
+    subvolume X (anything else is the real mount)."""
+    head = _HEAD.format(log=LVM_LOG, top=_TOP, device=device)
+    found = {name: head + body.format(top=_TOP) for name, body in _BODIES.items()}
+    found["mount"] = _MOUNT.format(device=device)
+    return found
 
 
 def quoted(path: Path) -> str:

@@ -16,7 +16,7 @@ import asyncssh
 import pytest
 
 from tests.pool.machines import Machine
-from trunkgate.config.sections import BtrfsReset
+from trunkgate.config.sections import BtrfsReset, LvmKexecReset
 from trunkgate.pool import NodeSpec, NodeUnreachable, QuotaExceeded
 from trunkgate.pool.drivers.static import StaticDriver, StaticHost, StaticSettings
 from trunkgate.pool.reset_runner import MachineAccess, mark_used, reset, resume
@@ -175,3 +175,59 @@ async def test_a_machine_whose_reset_fails_is_kept_out_of_the_pool(
     assert [i.external_id for i in await static.list_instances()] == ["metal1"]
     with pytest.raises(QuotaExceeded):
         await static.create(node_spec("0000000002", pool_key))
+
+
+@pytest.fixture
+async def lvm_machine(tmp_path: Path) -> AsyncIterator[Machine]:
+    made = Machine(tmp_path / "lvm-machine", asyncssh.generate_private_key("ssh-ed25519"), lvm=True)
+    try:
+        made.make_disk()
+        await made.start()
+        yield made
+    finally:
+        await made.close()
+
+
+def lvm_calls(machine: Machine) -> list[list[str]]:
+    log = machine.control / "lvm.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line.split("\0")[:-1] for line in lines if line]
+
+
+async def test_an_lvm_kexec_reset_runs_lvm_and_kexec_as_they_need_and_ends_pristine(
+    lvm_machine: Machine,
+) -> None:
+    machine = lvm_machine
+    lvm = reset_script(LvmKexecReset(method="lvm-kexec", volume_group="vg0", snapshot_size=1 << 30))
+    kernel = (await sh(machine, "uname -r")).strip()
+    for slot in ("root-b", "root-a"):
+        (machine.control / "lvm.log").unlink(missing_ok=True)
+        await mark_used(access(machine), "node-1")
+        await sh(machine, "echo secret > /root/left-behind")
+        assert await reset(access(machine), lvm, boot_timeout=BOOT_TIMEOUT) == ResetDone()
+        calls = lvm_calls(machine)
+        assert calls[0] == ["lvs", f"vg0/{slot}"]
+        creating = [c for c in calls if c[0] == "lvcreate"]
+        assert creating == [
+            [
+                "lvcreate",
+                "--yes",
+                "--snapshot",
+                "--size",
+                "1073741824b",
+                "--name",
+                slot,
+                "vg0/root-origin",
+            ]
+        ]
+        removed = [c for c in calls if c[0] == "lvremove"]
+        assert removed == ([] if slot == "root-b" else [["lvremove", "--yes", "vg0/root-a"]])
+        load, run = [c for c in calls if c[0] == "kexec"]
+        initrd = f"--initrd=/boot/initrd.img-{kernel}"
+        assert load[1:4] == ["--load", f"/boot/vmlinuz-{kernel}", initrd]
+        assert f"root=/dev/vg0/{slot}" in load[4].removeprefix("--command-line=").split()
+        assert run == ["kexec", "--exec"]
+        assert machine.default_subvolume() == slot
+        seen = await sh(machine, "cat /etc/trunkgate-slot; ls /root/left-behind 2>&1")
+        assert slot in seen
+        assert "No such file" in seen
