@@ -159,3 +159,58 @@ async def test_a_failed_builds_machine_is_held_not_reset_and_reset_when_released
     await site.client.release(node.id)
     await site.wait_for(ready_other_than(node))
     assert not await left_behind(machine)
+
+
+async def test_a_machine_that_never_comes_back_leaves_the_others_serving(tmp_path: Path) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    machines = [Machine(tmp_path / f"machine-{i}", key) for i in (1, 2)]
+    directory = tmp_path / "site"
+    (directory / "data").mkdir(parents=True)
+    key.write_private_key(directory / "data" / "operator_key")
+    hosts = "".join(
+        f"      - {{name: m{i}, address: 127.0.0.1, port: {m.port}, labels: [metal],\n"
+        f"         key: data/operator_key, reset: {{method: btrfs, device: DEVICE{i}}}}}\n"
+        for i, m in enumerate(machines, 1)
+    )
+    site = PoolSite(directory, "labels: []\n")  # replaced below, once the disks exist
+    try:
+        for machine in machines:
+            machine.make_disk()
+            await machine.start()
+        for i, machine in enumerate(machines, 1):
+            hosts = hosts.replace(f"DEVICE{i}", machine.device)
+        site = PoolSite(
+            directory,
+            "labels:\n  - name: metal\n    min-ready: 2\n"
+            "providers:\n  - name: lab\n    driver: static\n    boot-timeout: 2s\n"
+            "    labels: [{name: metal}]\n    hosts:\n" + hosts,
+        )
+        await site.open()
+        site.start("lab")
+        ready = await site.wait_for(
+            lambda nodes: sum(n.state == NodeState.READY for n in nodes) == 2
+        )
+        # Both machines are used; the first never comes back from its reset.
+        grant = await site.client.request_nodes(["metal", "metal"], requestor="t", build="b1")
+        machines[0].down_on_purpose = True
+        await site.client.return_nodes(grant.nodes, OK_BUILD, HoldPolicy(0, 0))
+        nodes = await site.wait_for(
+            lambda nodes: (
+                any(n.state == NodeState.RESET_FAILED for n in nodes)
+                and any(n.state == NodeState.READY for n in nodes)
+            ),
+            within=30,
+        )
+        (failed,) = [n for n in nodes if n.state == NodeState.RESET_FAILED]
+        (serving,) = [n for n in nodes if n.state == NodeState.READY]
+        assert failed.port == machines[0].port
+        assert serving.port == machines[1].port
+        assert {n.id for n in ready}.isdisjoint({serving.id})
+        # The next request is served by the machine that came back.
+        again = await site.client.request_nodes(["metal"], requestor="t", build="b2")
+        assert [n.port for n in again.nodes] == [machines[1].port]
+        await site.client.return_nodes(again.nodes, OK_BUILD, HoldPolicy(0, 0))
+    finally:
+        await site.close()
+        for machine in machines:
+            await machine.close()

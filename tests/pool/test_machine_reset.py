@@ -16,7 +16,7 @@ import asyncssh
 import pytest
 
 from tests.pool.machines import Machine
-from trunkgate.config.sections import BtrfsReset, LvmKexecReset
+from trunkgate.config.sections import BtrfsReset, CommandReset, LvmKexecReset
 from trunkgate.pool import NodeSpec, NodeUnreachable, QuotaExceeded
 from trunkgate.pool.drivers.static import StaticDriver, StaticHost, StaticSettings
 from trunkgate.pool.reset_runner import MachineAccess, mark_used, reset, resume
@@ -231,3 +231,14 @@ async def test_an_lvm_kexec_reset_runs_lvm_and_kexec_as_they_need_and_ends_prist
         seen = await sh(machine, "cat /etc/trunkgate-slot; ls /root/left-behind 2>&1")
         assert slot in seen
         assert "No such file" in seen
+
+
+async def test_a_command_that_makes_the_machine_pristine_without_a_reboot_is_enough(
+    machine: Machine,
+) -> None:
+    await mark_used(access(machine), "node-1")
+    await sh(machine, "echo secret > /root/left-behind")
+    wipe = reset_script(CommandReset(method="command", command="rm -f /root/left-behind"))
+    assert await reset(access(machine), wipe, boot_timeout=BOOT_TIMEOUT) == ResetDone()
+    assert machine.boots == 1  # no reboot: the command was enough
+    assert "No such file" in await sh(machine, "ls /root/left-behind 2>&1")

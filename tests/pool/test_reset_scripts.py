@@ -128,9 +128,9 @@ def test_a_failing_step_stops_the_reset_before_any_reboot(tmp_path: Path) -> Non
 def test_a_detached_reset_returns_at_once_and_the_command_method_is_the_sites() -> None:
     started = detached("reboot")
     assert started.startswith("setsid -f sh -c ")
-    assert "sleep 0.3; reboot" in started
-    assert reset_script(CommandReset(method="command", command="wipe-and-reboot")) == (
-        "wipe-and-reboot"
+    assert "sleep 0.3; set -e; reboot" in started
+    assert reset_script(CommandReset(method="command", command="wipe")) == (
+        "wipe\nrm -f /var/lib/trunkgate/used"
     )
 
 

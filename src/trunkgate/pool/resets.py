@@ -18,6 +18,7 @@ from __future__ import annotations
 import shlex
 
 from trunkgate.config.sections import BtrfsReset, CommandReset, LvmKexecReset, Reset
+from trunkgate.pool.resetting import USED_MARKER
 
 #: Where the booted slot is named, in each slot's own root.
 SLOT_FILE = "/etc/trunkgate-slot"
@@ -28,20 +29,23 @@ DETACH_PAUSE_S = 0.3
 
 
 def reset_script(reset: Reset) -> str:
-    """The script that resets a machine by `reset`'s method; it ends with
-    the machine going down (the command method: as the site's command does)."""
+    """The script that resets a machine by `reset`'s method (run with
+    `set -e`): it ends with the machine going down, or for the command
+    method, once the site's command succeeded, with the used marker gone."""
     if isinstance(reset, LvmKexecReset):
         return _lvm_kexec(reset)
     if isinstance(reset, BtrfsReset):
         return _btrfs(reset)
     assert isinstance(reset, CommandReset)
-    return reset.command
+    # The site's command proves nothing by itself: once it succeeded, the
+    # used marker goes (a command that reboots must take it away itself).
+    return f"{reset.command}\nrm -f {USED_MARKER}"
 
 
 def detached(script: str) -> str:
     """A command that returns at once, having started `script` in a session
     of its own after DETACH_PAUSE_S, its output to RESET_LOG."""
-    body = f"sleep {DETACH_PAUSE_S}; {script}"
+    body = f"sleep {DETACH_PAUSE_S}; set -e; {script}"
     return f"setsid -f sh -c {shlex.quote(body)} </dev/null >{RESET_LOG} 2>&1"
 
 
