@@ -6,6 +6,9 @@ starts again. The machine is a real btrfs machine (tests/pool/machines.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -214,3 +217,40 @@ async def test_a_machine_that_never_comes_back_leaves_the_others_serving(tmp_pat
         await site.close()
         for machine in machines:
             await machine.close()
+
+
+async def serve(site: PoolSite) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "trunkgate.cli.main",
+        "-c",
+        str(site.path),
+        "serve",
+        "--components",
+        "launcher",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def test_serve_killed_mid_reset_finishes_it_when_started_again(
+    site: PoolSite, machine: Machine
+) -> None:
+    first = await serve(site)
+    try:
+        await site.wait_for(lambda nodes: any(n.state == NodeState.READY for n in nodes))
+        node = await use(site)
+        await site.client.return_nodes([node], OK_BUILD, HoldPolicy(0, 0))
+        await site.wait_for(lambda nodes: any(n.state == NodeState.RESETTING for n in nodes))
+    finally:
+        first.kill()  # the whole serve process, mid-reset
+        await first.wait()
+    second = await serve(site)
+    try:
+        nodes = await site.wait_for(ready_other_than(node), within=60)
+        assert not [n for n in nodes if n.state == NodeState.RESET_FAILED]
+        assert not await left_behind(machine)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 60)
