@@ -260,3 +260,29 @@ async def test_a_private_repository_is_fetched_with_the_token_or_as_the_app(
     # Git asks without credentials first; refused, it asks trunkgate's helper.
     assert github.git_refused >= 1
     assert [r.change for r in site.requests] == [number]
+
+
+async def test_a_delivery_sent_again_is_taken_once(site: GitHubSite) -> None:
+    assert site.store is not None
+    payload = {
+        "action": "opened",
+        "number": 9,
+        "pull_request": {
+            "number": 9,
+            "head": {"sha": "1" * 40},
+            "base": {"ref": "main"},
+            "updated_at": "2026-12-07T00:00:00Z",
+        },
+        "repository": {"full_name": REPO},
+    }
+    delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    for _ in range(2):  # GitHub's "Redeliver", or a replay
+        status = await asyncio.to_thread(
+            site.fake.deliver, "pull_request", payload, delivery=delivery
+        )
+        assert status == 202
+    assert len(await take_events(site.store)) == 1
+    odd = await asyncio.to_thread(
+        site.fake.deliver, "pull_request", payload, delivery="../../events"
+    )
+    assert odd == 400

@@ -7,8 +7,10 @@ trunkgate does not act on) is answered 202 and dropped."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,11 +19,18 @@ from trunkgate.config.secrets import read_secret
 from trunkgate.config.sections import GitHubSource
 from trunkgate.review.github.signing import SIGNATURE_HEADER, signed_by_github
 from trunkgate.review.github.webhooks import GitHubDataError, event_from_delivery
-from trunkgate.review.stored import StoredEvents
+from trunkgate.review.stored import EVENTS, StoredEvents
+from trunkgate.store import NoRecord, RecordExists, Store
 from trunkgate.web.answers import BadRequest, NotFound, json_answer, problem
 from trunkgate.web.context import context
 
 log = logging.getLogger(__name__)
+
+#: A delivery's id, as GitHub writes it (a GUID).
+DELIVERY_ID = re.compile(r"[0-9A-Fa-f-]{1,64}")
+#: Delivery ids kept to know one sent again.
+MOST_DELIVERIES = 1000
+SOURCES = "/sources"
 
 #: GitHub sends at most 25 MB, but a delivery trunkgate acts on (a pull
 #: request, a review, a comment, a push) is far smaller.
@@ -69,5 +78,39 @@ async def webhook(request: Request) -> Response:
     project = None if event is None else web.config.projects.get(event.project)
     if event is None or project is None or project.source != name:
         return json_answer({"taken": False}, 202)
-    await StoredEvents(web.store).emit(event)
+    delivery = request.headers.get("x-github-delivery", "")
+    if not delivery:
+        await StoredEvents(web.store).emit(event)
+        return json_answer({"taken": True}, 202)
+    if not DELIVERY_ID.fullmatch(delivery):
+        raise BadRequest("X-GitHub-Delivery is not a delivery's id")
+    # The event and its delivery's id in one write: a delivery sent again
+    # (GitHub's "Redeliver", or anyone replaying one) is taken once.
+    deliveries = f"{SOURCES}/{name}/deliveries"
+    await web.store.ensure_path(deliveries)
+    await web.store.ensure_path(EVENTS)
+    transaction = web.store.transaction()
+    transaction.create(f"{deliveries}/{delivery}", web.clock())
+    transaction.create(f"{EVENTS}/", event.to_dict(), sequential=True)
+    try:
+        await transaction.commit()
+    except RecordExists:
+        return json_answer({"taken": False, "again": True}, 202)
+    await _forget_old(web.store, deliveries)
     return json_answer({"taken": True}, 202)
+
+
+async def _forget_old(store: Store, deliveries: str, most: int = MOST_DELIVERIES) -> None:
+    """Keeps the ids of the latest `most` deliveries (pruned once the list
+    is a tenth over)."""
+    names = await store.children(deliveries)
+    if len(names) <= most * 11 // 10:
+        return
+    taken: list[tuple[float, str]] = []
+    for name in names:
+        record = await store.get(f"{deliveries}/{name}")
+        if record is not None and isinstance(record.value, int | float):
+            taken.append((float(record.value), name))
+    for _, name in sorted(taken)[: len(taken) - most]:
+        with contextlib.suppress(NoRecord):
+            await store.delete(f"{deliveries}/{name}")

@@ -201,7 +201,13 @@ class FakeGitHub:
     # -- webhooks ------------------------------------------------------------
 
     def deliver(
-        self, kind: str, payload: dict[str, Any], *, secret: str | None = None, signed: bool = True
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        secret: str | None = None,
+        signed: bool = True,
+        delivery: str | None = None,
     ) -> int:
         """A delivery to the site's webhook, signed with its secret (or
         another, or not at all); the site's answer's status. Without a
@@ -213,7 +219,7 @@ class FakeGitHub:
         request = urllib.request.Request(self.webhook_url, data=body, method="POST")
         request.add_header("Content-Type", "application/json")
         request.add_header("X-GitHub-Event", kind)
-        request.add_header("X-GitHub-Delivery", str(uuid.uuid4()))
+        request.add_header("X-GitHub-Delivery", delivery or str(uuid.uuid4()))
         if signed:
             request.add_header("X-Hub-Signature-256", delivery_signature(key, body))
         try:
