@@ -4,6 +4,8 @@ before it, and a cycle or a URL naming nothing is reported as such."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -50,7 +52,10 @@ async def test_a_change_is_checked_on_and_merged_after_the_change_it_names(
     await site.review.approve(lib)
     await site.review.approve(app)
     await site.settled()
-    assert [(await site.change(n)).status for n in (lib, app)] == [ChangeStatus.MERGED] * 2
+    deadline = time.monotonic() + 30
+    while [(await site.change(n)).status for n in (lib, app)] != [ChangeStatus.MERGED] * 2:
+        assert time.monotonic() < deadline, "the two changes did not merge"
+        await asyncio.sleep(0.05)
     assert trees(site, app, "gate") == [[lib, app]]
 
 
