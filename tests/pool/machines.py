@@ -21,6 +21,8 @@ import shlex
 import shutil
 import socket
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncssh
@@ -257,6 +259,18 @@ def lvm_stand_ins(device: str) -> dict[str, str]:
     found = {name: head + body.format(top=_TOP) for name, body in _BODIES.items()}
     found["mount"] = _MOUNT.format(device=device)
     return found
+
+
+@asynccontextmanager
+async def running_machine(directory: Path, *, lvm: bool = False) -> AsyncIterator[Machine]:
+    """A machine with its disk made and booted; everything of it gone after."""
+    made = Machine(directory, asyncssh.generate_private_key("ssh-ed25519"), lvm=lvm)
+    try:
+        made.make_disk()
+        await made.start()
+        yield made
+    finally:
+        await made.close()
 
 
 def quoted(path: Path) -> str:

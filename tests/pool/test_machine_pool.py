@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tests.pool.machines import Machine
+from tests.pool.machines import Machine, running_machine
 from tests.pool.site import PoolSite
 from trunkgate.pool.holding import FinishedBuild, HoldPolicy
 from trunkgate.pool.metrics import POOL_METRICS
@@ -27,13 +27,8 @@ OK_BUILD = FinishedBuild("b1", "app", "unit", None, failed=False)
 
 @pytest.fixture
 async def machine(tmp_path: Path) -> AsyncIterator[Machine]:
-    made = Machine(tmp_path / "machine", asyncssh.generate_private_key("ssh-ed25519"))
-    try:
-        made.make_disk()
-        await made.start()
+    async with running_machine(tmp_path / "machine") as made:
         yield made
-    finally:
-        await made.close()
 
 
 @pytest.fixture

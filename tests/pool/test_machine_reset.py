@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tests.pool.machines import Machine
+from tests.pool.machines import Machine, running_machine
 from trunkgate.config.sections import BtrfsReset, CommandReset, LvmKexecReset
 from trunkgate.pool import NodeSpec, NodeUnreachable, QuotaExceeded
 from trunkgate.pool.drivers.static import StaticDriver, StaticHost, StaticSettings
@@ -28,13 +28,8 @@ BOOT_TIMEOUT = 15.0
 
 @pytest.fixture
 async def machine(tmp_path: Path) -> AsyncIterator[Machine]:
-    made = Machine(tmp_path / "machine", asyncssh.generate_private_key("ssh-ed25519"))
-    try:
-        made.make_disk()
-        await made.start()
+    async with running_machine(tmp_path / "machine") as made:
         yield made
-    finally:
-        await made.close()
 
 
 def access(machine: Machine) -> MachineAccess:
@@ -179,13 +174,8 @@ async def test_a_machine_whose_reset_fails_is_kept_out_of_the_pool(
 
 @pytest.fixture
 async def lvm_machine(tmp_path: Path) -> AsyncIterator[Machine]:
-    made = Machine(tmp_path / "lvm-machine", asyncssh.generate_private_key("ssh-ed25519"), lvm=True)
-    try:
-        made.make_disk()
-        await made.start()
+    async with running_machine(tmp_path / "lvm-machine", lvm=True) as made:
         yield made
-    finally:
-        await made.close()
 
 
 def lvm_calls(machine: Machine) -> list[list[str]]:

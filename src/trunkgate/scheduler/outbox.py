@@ -144,7 +144,8 @@ class Outbox:
             # No change to comment on: the history and the log tell of it.
             log.info("%s: %s of %s %s", pipeline, report.result, change.project, change.branch)
             return
-        comment = report_comment(section, report, dashboard_url(self.config))
+        dashboard = dashboard_url(self.config)
+        comment = report_comment(section, report, dashboard)
         vote = report_vote(section, report)
         if vote is None and not (section.success.comment or section.failure.comment):
             return
@@ -161,8 +162,8 @@ class Outbox:
                 report_id=report_id,
                 merged=report.merged,
                 user=REPORTER,
-                link=report_link(report, dashboard_url(self.config)),
-                table=report_table(report, dashboard_url(self.config)),
+                link=report_link(report, dashboard),
+                table=report_table(report, dashboard),
             )
             await self.sources.for_project(change.project).report(verdict)
             log.info(queue_log.reported(pipeline, report))
