@@ -49,12 +49,17 @@ class Machine:
         size: str = "256M",
         *,
         lvm: bool = False,
+        fresh: bool = False,
     ) -> None:
         self.directory = directory
         #: An LVM machine: its volumes are subvolumes named as LVM's
         #: (root-origin, root-a, root-b), and LVM and kexec are stand-ins.
         self.lvm = lvm
         self.origin, self.first_slot = ("root-origin", "root-a") if lvm else ("@origin", "@root-a")
+        #: A machine as installed, not prepared: it boots `installed`, as
+        #: Debian's installer leaves it (lvm: volume root; btrfs: @rootfs).
+        self.fresh = fresh
+        self.installed = ("root" if lvm else "@rootfs") if fresh else self.origin
         self.client_key = client_key
         self.size = size
         self.device = ""
@@ -82,8 +87,8 @@ class Machine:
         run("mkfs.btrfs", "-q", self.device)
         self.top.mkdir()
         run("mount", self.device, str(self.top))
-        run("btrfs", "subvolume", "create", str(self.top / self.origin))
-        origin = self.top / self.origin
+        run("btrfs", "subvolume", "create", str(self.top / self.installed))
+        origin = self.top / self.installed
         for name in ("work", "etc"):
             (origin / name).mkdir()
         files = origin / "root" / MACHINE_DIR
@@ -111,10 +116,13 @@ class Machine:
             for name, body in lvm_stand_ins(self.device).items():
                 (sbin / name).write_text(body)
                 (sbin / name).chmod(0o755)
+        self.control.mkdir()
+        if self.fresh:
+            run("btrfs", "subvolume", "set-default", str(origin))
+            return
         run("btrfs", "property", "set", str(origin), "ro", "true")
         run("btrfs", "subvolume", "snapshot", str(origin), str(self.top / self.first_slot))
         run("btrfs", "subvolume", "set-default", str(self.top / self.first_slot))
-        self.control.mkdir()
 
     def default_subvolume(self) -> str:
         return run("btrfs", "subvolume", "get-default", str(self.top)).rsplit(" ", 1)[-1]
@@ -223,6 +231,10 @@ name() {{ echo "${{1##*/}}"; }}
 _BODIES = {
     "lvs": 'test -d "{top}/$(name "$1")"\n',
     "lvremove": 'btrfs subvolume delete "{top}/$(name "$2")" >/dev/null\n',
+    "lvrename": 'mv "{top}/$2" "{top}/$3"\n',
+    "lvchange": (
+        'test "$1 $2" = "--permission r"\nbtrfs property set "{top}/$(name "$3")" ro true\n'
+    ),
     "lvcreate": (
         'while [ $# -gt 1 ]; do case "$1" in --name) new=$2; shift;; esac; shift; done\n'
         'btrfs subvolume snapshot "{top}/$(name "$1")" "{top}/$new" >/dev/null\n'
@@ -262,9 +274,11 @@ def lvm_stand_ins(device: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def running_machine(directory: Path, *, lvm: bool = False) -> AsyncIterator[Machine]:
+async def running_machine(
+    directory: Path, *, lvm: bool = False, fresh: bool = False
+) -> AsyncIterator[Machine]:
     """A machine with its disk made and booted; everything of it gone after."""
-    made = Machine(directory, asyncssh.generate_private_key("ssh-ed25519"), lvm=lvm)
+    made = Machine(directory, asyncssh.generate_private_key("ssh-ed25519"), lvm=lvm, fresh=fresh)
     try:
         made.make_disk()
         await made.start()

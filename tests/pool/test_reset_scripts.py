@@ -7,6 +7,7 @@ booted, and the slot is named in it."""
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,7 +16,24 @@ import pytest
 from trunkgate.config.sections import BtrfsReset, CommandReset, LvmKexecReset
 from trunkgate.pool.resets import SLOT_FILE, detached, preparation, reset_script
 
-STAND_INS = ("lvs", "lvremove", "lvcreate", "mount", "umount", "kexec", "btrfs", "reboot", "sync")
+STAND_INS = (
+    "lvs",
+    "lvremove",
+    "lvcreate",
+    "lvrename",
+    "mount",
+    "umount",
+    "kexec",
+    "btrfs",
+    "reboot",
+    "sync",
+)
+#: A root line as Debian's installer writes it, and its comment.
+FSTAB = (
+    "# / was on /dev/mapper/vg0-root during installation\n"
+    "/dev/mapper/vg0-root / ext4 errors=remount-ro 0 1\n"
+    "UUID=1234 /boot ext2 defaults 0 2\n"
+)
 
 
 def run(script: str, tmp_path: Path, booted: str | None, existing: str = "") -> list[list[str]]:
@@ -27,12 +45,24 @@ def run(script: str, tmp_path: Path, booted: str | None, existing: str = "") -> 
         body = f'printf "%s\\0" {name} "$@" >> {calls}; printf "\\n" >> {calls}\n'
         if name == "lvs":  # says whether a volume exists
             body += f'case " {existing} " in *" $1 "*) exit 0;; *) exit 5;; esac\n'
-        if name in ("mount",):  # the mounted slot has an /etc to name it in
+        # A new slot has an /etc to name it in, and the fstab of tmp_path/fstab.
+        if name == "mount":
             body += 'eval "target=\\${$#}"; mkdir -p "$target/etc"\n'
-        if name == "btrfs" and True:
+            body += f'cp {tmp_path}/fstab "$target/etc/" 2>/dev/null || true\n'
+        fstab, after = tmp_path / "fstab", tmp_path / "fstab.after"
+        if name == "btrfs":
             body += 'if [ "$2" = snapshot ]; then mkdir -p "$4/etc"; fi\n'
+            body += f'if [ "$2" = snapshot ]; then cp {fstab} "$4/etc/" 2>/dev/null; fi\n'
+            body += f'if [ "$2" = set-default ]; then cp "$3/etc/fstab" {after} 2>/dev/null; fi\n'
+        if name == "umount":  # what the slot's fstab became
+            body += f'[ -e {after} ] || cp "$1/etc/fstab" {after} 2>/dev/null\n'
+        body += "exit 0\n"
         (bin_dir / name).write_text("#!/bin/sh\n" + body)
         (bin_dir / name).chmod(0o755)
+    # /etc is empty in there: awk's alternative is resolved here.
+    awk = bin_dir / "awk"
+    if not awk.exists():
+        awk.symlink_to(Path(shutil.which("awk") or "awk").resolve())
     slot = f"echo {booted} > {SLOT_FILE}; " if booted else ""
     inner = (
         "mount -t tmpfs tmpfs /etc && mount -t tmpfs tmpfs /run && "
@@ -134,11 +164,67 @@ def test_a_detached_reset_returns_at_once_and_the_command_method_is_the_sites() 
     )
 
 
-def test_the_one_time_preparation_names_the_origin_and_first_slot() -> None:
-    lvm = preparation(LVM)
-    assert "lvrename vg0 root root-origin" in lvm
-    assert "lvchange --permission r vg0/root-origin" in lvm
-    assert "root=/dev/vg0/root-a" in lvm
-    btrfs = preparation(BTRFS)
-    assert "btrfs subvolume snapshot -r / /mnt/top/@origin" in btrfs
-    assert "btrfs subvolume set-default /mnt/top/@root-a" in btrfs
+def test_the_lvm_preparation_keeps_the_booted_root_as_origin_and_kexecs_into_a_slot(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "fstab").write_text(FSTAB)
+    prepared = preparation(LVM)
+    assert prepared is not None
+    calls = run(prepared.script, tmp_path, booted=None)
+    assert calls[:4] == [
+        ["lvs", "vg0/root-origin"],
+        ["lvrename", "vg0", "root", "root-origin"],
+        ["lvs", "vg0/root-a"],
+        [
+            "lvcreate",
+            "--yes",
+            "--snapshot",
+            "--size",
+            "10737418240b",
+            "--name",
+            "root-a",
+            "vg0/root-origin",
+        ],
+    ]
+    assert "root=/dev/vg0/root-a" in calls[-3][-1]
+    assert calls[-1] == ["kexec", "--exec"]
+    # The slot mounts itself as root; the comment naming / stays as it was.
+    after = (tmp_path / "fstab.after").read_text().splitlines()
+    assert after[0] == FSTAB.splitlines()[0]
+    assert after[1] == "/dev/vg0/root-a / ext4 errors=remount-ro 0 1"
+    assert after[2] == FSTAB.splitlines()[2]
+    assert prepared.after == "lvchange --permission r vg0/root-origin"
+
+
+def test_the_lvm_preparation_refuses_a_machine_prepared_already(tmp_path: Path) -> None:
+    prepared = preparation(LVM)
+    assert prepared is not None
+    with pytest.raises(AssertionError, match="exists: this machine is prepared already"):
+        run(prepared.script, tmp_path, booted=None, existing="vg0/root-origin")
+    assert [c[0] for c in run_calls(tmp_path)] == ["lvs"]
+
+
+def test_the_btrfs_preparation_snapshots_the_installed_root_read_only(tmp_path: Path) -> None:
+    (tmp_path / "fstab").write_text("UUID=99 / btrfs defaults,subvol=@rootfs 0 0\n")
+    prepared = preparation(BTRFS, "@rootfs")
+    assert prepared is not None
+    assert prepared.after == ""
+    calls = run(prepared.script, tmp_path, booted=None)
+    top = "/run/trunkgate-top"
+    assert calls == [
+        ["mount", "-o", "subvolid=5", "/dev/sdb2", top],
+        ["btrfs", "subvolume", "snapshot", "-r", f"{top}/@rootfs", f"{top}/@origin"],
+        ["btrfs", "subvolume", "snapshot", f"{top}/@origin", f"{top}/@root-a"],
+        ["btrfs", "subvolume", "set-default", f"{top}/@root-a"],
+        ["umount", top],
+        ["sync"],
+        ["reboot"],
+    ]
+    # The default subvolume is booted: the root line names none.
+    assert (tmp_path / "fstab.after").read_text() == "UUID=99 / btrfs defaults 0 0\n"
+    assert preparation(CommandReset(method="command", command="wipe")) is None
+
+
+def run_calls(tmp_path: Path) -> list[list[str]]:
+    lines = (tmp_path / "calls").read_text().splitlines()
+    return [line.split("\0")[:-1] for line in lines if line]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from trunkgate.listings import autohold_row, holding_back, iso_time, node_row, r
 from trunkgate.pool.access import held_known_hosts, known_hosts_line, person_ssh_command
 from trunkgate.pool.client import NodeControlError, PoolClient
 from trunkgate.pool.driver import DriverError
+from trunkgate.pool.drivers.static import PrepareFailed, StaticDriver
 from trunkgate.pool.holding import MOST_HOLDS, check_hold_reason, hold_duration
 from trunkgate.pool.keys import KeyFileError, read_public_key
 from trunkgate.pool.providers import make_driver
@@ -84,10 +86,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     machine = commands.add_parser("machine", help="reusable machines of static providers")
     machine_actions = machine.add_subparsers(dest="action", metavar="ACTION", required=True)
     prepare = machine_actions.add_parser(
-        "prepare", help="print the one-time preparation a host's reset method needs"
+        "prepare", help="print, or run, the one-time preparation a host's reset method needs"
     )
     prepare.add_argument("provider")
     prepare.add_argument("host")
+    prepare.add_argument(
+        "--install", action="store_true", help="run it on the host over SSH and wait for it back"
+    )
+    prepare.add_argument(
+        "--installed-root",
+        metavar="NAME",
+        type=_volume_name,
+        help="the volume (lvm, default root) or subvolume (btrfs, default: the default one) "
+        "the machine was installed on",
+    )
     prepare.set_defaults(run=run_machine_prepare)
     delete = actions.add_parser("delete", help="delete a node now, with or without serve running")
     delete.add_argument("id", type=record_id)
@@ -275,8 +287,26 @@ def run_machine_prepare(args: argparse.Namespace) -> int:
             f"host {host.name} of provider {provider.name} declares no reset method "
             "(reset: {method: lvm-kexec | btrfs | command, ...})"
         )
-    print(preparation(host.reset))
+    prepared = preparation(host.reset, args.installed_root)
+    if prepared is None:
+        raise CliError(f"host {host.name}: the command method needs no preparation")
+    if not args.install:
+        print(prepared.text())
+        return 0
+    driver = make_driver(provider, config)
+    assert isinstance(driver, StaticDriver)
+    try:
+        slot = asyncio.run(driver.prepare(host.name, args.installed_root))
+    except PrepareFailed as exc:
+        raise CliError(str(exc)) from None
+    print(f"host {host.name} is prepared: it boots {slot}, a snapshot of its installed root")
     return 0
+
+
+def _volume_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9@+_.-]+", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a volume name")
+    return text
 
 
 def run_node_delete(args: argparse.Namespace) -> int:

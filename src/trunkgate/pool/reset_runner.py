@@ -15,8 +15,9 @@ from typing import Any
 
 import asyncssh
 
-from trunkgate.pool.resets import detached
+from trunkgate.pool.resets import RESET_LOG, detached
 from trunkgate.pool.resetting import (
+    LONGEST_GOING_DOWN_S,
     USED_MARKER,
     Look,
     ResetDone,
@@ -145,6 +146,65 @@ async def wait_up(
         if look.reachable or clock() >= until:
             return look
         await asyncio.sleep(LOOK_EVERY_S)
+
+
+async def reboot_with(
+    access: MachineAccess,
+    script: str,
+    *,
+    boot_timeout: float,
+    ready_command: str = "true",
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[str, Look]:
+    """Starts `script` detached (one that ends with the machine going down);
+    returns the machine's boot id before it and the first look at the
+    machine once it is up again (a new boot id, or another host key), or
+    the look that shows it will not be:
+    still up on the same boot after the script failed or LONGEST_GOING_DOWN_S
+    passed, or unreachable for `boot_timeout`."""
+    marked = f"trap 'echo $? > {SCRIPT_STATUS}' EXIT; {script}"
+    async with access.connect() as connection:
+        started = await connection.run(
+            f"cat {BOOT_ID} && rm -f {SCRIPT_STATUS} && {detached(marked)}", check=True
+        )
+    boot_id, since = str(started.stdout).strip(), clock()
+    step = ResetStep.STARTED
+    while True:
+        await _port_settles(access, step, clock)
+        look = await _look(access, ready_command)
+        if not look.reachable:
+            if step is ResetStep.STARTED:
+                step, since = ResetStep.COMING_UP, clock()
+            elif clock() - since > boot_timeout:
+                return boot_id, look
+        elif (
+            not look.same_key
+            or look.boot_id != boot_id
+            or await _script_failed(access)
+            or clock() - since > LONGEST_GOING_DOWN_S
+        ):
+            return boot_id, look
+        await asyncio.sleep(LOOK_EVERY_S)
+
+
+#: Where `reboot_with`'s script leaves its exit status (gone with the boot).
+SCRIPT_STATUS = "/run/trunkgate-script.status"
+
+
+async def _script_failed(access: MachineAccess) -> bool:
+    try:
+        async with access.connect() as connection:
+            status = await connection.run(f"cat {SCRIPT_STATUS} 2>/dev/null")
+    except (OSError, asyncssh.Error):
+        return False
+    return str(status.stdout).strip() not in ("", "0")
+
+
+async def read_reset_log(access: MachineAccess, lines: int = 5) -> str:
+    """The end of what the last detached script wrote on the machine."""
+    async with access.connect() as connection:
+        tail = await connection.run(f"tail -n {lines} {RESET_LOG}")
+    return str(tail.stdout).strip()
 
 
 async def _port_settles(access: MachineAccess, step: ResetStep, clock: Callable[[], float]) -> None:

@@ -16,6 +16,7 @@ down."""
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 
 from trunkgate.config.sections import BtrfsReset, CommandReset, LvmKexecReset, Reset
 from trunkgate.pool.resetting import USED_MARKER
@@ -58,97 +59,159 @@ def _next_slot(first: str, second: str) -> list[str]:
     ]
 
 
-def _lvm_kexec(reset: LvmKexecReset) -> str:
+def _name_slot(root: str, slot: str) -> list[str]:
+    """Lines that make the slot mounted at `root` know itself: its name in
+    SLOT_FILE, and its fstab's root line naming `slot`'s device (lvm) or no
+    subvolume (btrfs: the default one is booted)."""
+    return [
+        f'echo "{slot}" > "{root}{SLOT_FILE}"',
+        f'if [ -f "{root}/etc/fstab" ]; then',
+        f'  awk -v dev="$device" \'$1 !~ /^#/ && $2 == "/" {{ if (dev != "") $1 = dev; '
+        'gsub(/(^|,)subvol(id)?=[^,]*/, "", $4); sub(/^,/, "", $4); '
+        'if ($4 == "") $4 = "defaults" } { print }\' '
+        f'"{root}/etc/fstab" > "{root}/etc/fstab.tg"',
+        f'  mv "{root}/etc/fstab.tg" "{root}/etc/fstab"',
+        "fi",
+    ]
+
+
+def _kexec_into(device: str) -> list[str]:
+    """Lines that boot the running kernel with `device` as its root."""
+    return [
+        "kernel=$(uname -r)",
+        # The running kernel's own command line, its root the new slot.
+        "cmdline=$(tr ' ' '\\n' < /proc/cmdline | "
+        f"sed \"s|^root=.*|root={device}|\" | tr '\\n' ' ')",
+        # None there (an initramfs finds it): named first, before any "--".
+        f'case " $cmdline " in *" root="*) ;; *) cmdline="root={device} $cmdline" ;; esac',
+        'kexec --load "/boot/vmlinuz-$kernel" --initrd="/boot/initrd.img-$kernel" '
+        '--command-line="$cmdline"',
+        "sync",
+        "kexec --exec",
+    ]
+
+
+def _lvm_snapshot_and_boot(reset: LvmKexecReset, slot: str) -> list[str]:
+    """Lines that make slot (a shell word) a fresh snapshot of the origin,
+    make it know itself, and kexec into it."""
     vg = reset.volume_group
-    first, second = reset.slots
     mount = "/run/trunkgate-next"
+    return [
+        f'device="/dev/{vg}/{slot}"',
+        f'if lvs "{vg}/{slot}" >/dev/null 2>&1; then lvremove --yes "{vg}/{slot}"; fi',
+        f"lvcreate --yes --snapshot --size {reset.snapshot_size}b "
+        f'--name "{slot}" {vg}/{reset.origin}',
+        f"mkdir -p {mount}",
+        f'mount "$device" {mount}',
+        *_name_slot(mount, slot),
+        f"umount {mount}",
+        *_kexec_into("$device"),
+    ]
+
+
+def _lvm_kexec(reset: LvmKexecReset) -> str:
+    first, second = reset.slots
     return "\n".join(
-        [
-            "set -eu",
-            *_next_slot(first, second),
-            f'if lvs "{vg}/$next" >/dev/null 2>&1; then lvremove --yes "{vg}/$next"; fi',
-            f"lvcreate --yes --snapshot --size {reset.snapshot_size}b "
-            f'--name "$next" {vg}/{reset.origin}',
-            f"mkdir -p {mount}",
-            f'mount "/dev/{vg}/$next" {mount}',
-            f'echo "$next" > {mount}{SLOT_FILE}',
-            f"umount {mount}",
-            "kernel=$(uname -r)",
-            # The running kernel's own command line, its root the new slot.
-            "cmdline=$(tr ' ' '\\n' < /proc/cmdline | "
-            f"sed \"s|^root=.*|root=/dev/{vg}/$next|\" | tr '\\n' ' ')",
-            # None there (an initramfs finds it): named first, before any "--".
-            f'case " $cmdline " in *" root="*) ;; '
-            f'*) cmdline="root=/dev/{vg}/$next $cmdline" ;; esac',
-            'kexec --load "/boot/vmlinuz-$kernel" --initrd="/boot/initrd.img-$kernel" '
-            '--command-line="$cmdline"',
-            "sync",
-            "kexec --exec",
-        ]
+        ["set -eu", *_next_slot(first, second), *_lvm_snapshot_and_boot(reset, "$next")]
     )
+
+
+def _btrfs_snapshot_and_boot(reset: BtrfsReset, source: str, slot: str) -> list[str]:
+    """Lines that snapshot `source` into `slot` (paths under the top level
+    mounted at BTRFS_TOP), make it know itself and the default, and reboot."""
+    top = BTRFS_TOP
+    return [
+        'device=""',
+        f'if [ -e "{top}/{slot}" ]; then btrfs subvolume delete "{top}/{slot}"; fi',
+        f'btrfs subvolume snapshot "{top}/{source}" "{top}/{slot}"',
+        *_name_slot(f"{top}/{slot}", slot),
+        f'btrfs subvolume set-default "{top}/{slot}"',
+        f"umount {top}",
+        "sync",
+        "reboot",
+    ]
+
+
+#: Where the btrfs scripts mount the filesystem's top level.
+BTRFS_TOP = "/run/trunkgate-top"
+
+
+def _mount_top(reset: BtrfsReset) -> list[str]:
+    return [f"mkdir -p {BTRFS_TOP}", f"mount -o subvolid=5 {shlex.quote(reset.device)} {BTRFS_TOP}"]
 
 
 def _btrfs(reset: BtrfsReset) -> str:
     first, second = reset.slots
-    top = "/run/trunkgate-top"
-    device = shlex.quote(reset.device)
     return "\n".join(
         [
             "set -eu",
             *_next_slot(first, second),
-            f"mkdir -p {top}",
-            f"mount -o subvolid=5 {device} {top}",
-            f'if [ -e "{top}/$next" ]; then btrfs subvolume delete "{top}/$next"; fi',
-            f'btrfs subvolume snapshot {top}/{reset.origin} "{top}/$next"',
-            f'echo "$next" > "{top}/$next{SLOT_FILE}"',
-            f'btrfs subvolume set-default "{top}/$next"',
-            f"umount {top}",
-            "sync",
-            "reboot",
+            *_mount_top(reset),
+            *_btrfs_snapshot_and_boot(reset, reset.origin, "$next"),
         ]
     )
 
 
-def preparation(reset: Reset) -> str:
-    """What to do once on a freshly installed machine so that `reset` can
-    reset it: a script for a rescue system (LVM: the root cannot be renamed
-    while booted) or the machine itself (btrfs), with what it assumes."""
+@dataclass(frozen=True)
+class Preparation:
+    """The one-time preparation of a freshly installed machine, run as root
+    on the machine itself: `script` keeps its installed root as the
+    read-only origin and boots the first slot (the machine goes down);
+    `after`, run once it is back on that slot, finishes (empty: nothing)."""
+
+    script: str
+    after: str
+    first_slot: str
+
+    def text(self) -> str:
+        """Both parts, as `machine prepare` prints them."""
+        after = (
+            f"\n\n# Then, once it is back on {self.first_slot}:\n{self.after}" if self.after else ""
+        )
+        return self.script + after
+
+
+def preparation(reset: Reset, installed_root: str | None = None) -> Preparation | None:
+    """The preparation that lets `reset` reset a machine whose root was
+    installed on `installed_root` (lvm: its volume, `root` by default;
+    btrfs: its subvolume, the default subvolume when None); None for the
+    command method, which needs none."""
     if isinstance(reset, LvmKexecReset):
-        vg, (first, _) = reset.volume_group, reset.slots
-        return "\n".join(
-            [
-                f"# Once, from a rescue system, on a machine installed with its root on {vg}/root",
-                "# and kexec-tools installed (apt install kexec-tools).",
-                "set -eu",
-                f"lvrename {vg} root {reset.origin}",
-                f"lvchange --permission r {vg}/{reset.origin}",
-                f"lvcreate --yes --snapshot --size {reset.snapshot_size}b --name {first} "
-                f"{vg}/{reset.origin}",
-                "mkdir -p /mnt/slot",
-                f"mount /dev/{vg}/{first} /mnt/slot",
-                f"echo {first} > /mnt/slot{SLOT_FILE}",
-                f"sed -i 's|/dev/{vg}/root|/dev/{vg}/{first}|; s|/dev/mapper/{vg}-root|"
-                f"/dev/{vg}/{first}|' /mnt/slot/etc/fstab",
-                "umount /mnt/slot",
-                f"# Then boot with root=/dev/{vg}/{first} (the bootloader's default entry).",
-            ]
-        )
+        vg, first, root = reset.volume_group, reset.slots[0], installed_root or "root"
+        script = [
+            f"# Once, as root on the machine installed with its root on {vg}/{root} and",
+            "# kexec-tools installed (apt install kexec-tools): the booted root becomes",
+            f"# the origin {vg}/{reset.origin}, and the machine kexecs into its snapshot {first}.",
+            "set -eu",
+            f"if lvs {vg}/{reset.origin} >/dev/null 2>&1; then",
+            f"  echo '{vg}/{reset.origin} exists: this machine is prepared already' >&2; exit 1",
+            "fi",
+            f"lvrename {vg} {root} {reset.origin}",
+            *_lvm_snapshot_and_boot(reset, first),
+        ]
+        after = f"lvchange --permission r {vg}/{reset.origin}"
+        return Preparation("\n".join(script), after, first)
     if isinstance(reset, BtrfsReset):
-        first = reset.slots[0]
-        device = shlex.quote(reset.device)
-        return "\n".join(
-            [
-                f"# Once, on the freshly installed machine whose root is the btrfs {reset.device}",
-                "# mounted without a subvol= option (the default subvolume is booted).",
-                "set -eu",
-                "mkdir -p /mnt/top",
-                f"mount -o subvolid=5 {device} /mnt/top",
-                f"btrfs subvolume snapshot -r / /mnt/top/{reset.origin}",
-                f"btrfs subvolume snapshot /mnt/top/{reset.origin} /mnt/top/{first}",
-                f"echo {first} > /mnt/top/{first}{SLOT_FILE}",
-                f"btrfs subvolume set-default /mnt/top/{first}",
-                "umount /mnt/top",
-                "reboot",
-            ]
+        first, top = reset.slots[0], BTRFS_TOP
+        source = (
+            f'"{installed_root}"'
+            if installed_root
+            else f"$(btrfs subvolume get-default {top} | sed -n 's/.* path //p')"
         )
-    return f"# Nothing to prepare: the site's command resets the machine:\n# {reset.command}"
+        script = [
+            f"# Once, as root on the machine installed with its root on the btrfs {reset.device}:",
+            f"# the booted root is kept as the read-only subvolume {reset.origin}, and the",
+            f"# machine reboots into its snapshot {first}, the default subvolume. The kernel's",
+            "# command line must not name a subvolume (no rootflags=subvol=).",
+            "set -eu",
+            *_mount_top(reset),
+            f'if [ -e "{top}/{reset.origin}" ]; then',
+            f"  umount {top}",
+            f"  echo '{reset.origin} exists: this machine is prepared already' >&2; exit 1",
+            "fi",
+            f"installed={source}",
+            f'btrfs subvolume snapshot -r "{top}/$installed" "{top}/{reset.origin}"',
+            *_btrfs_snapshot_and_boot(reset, reset.origin, first),
+        ]
+        return Preparation("\n".join(script), "", first)
+    return None

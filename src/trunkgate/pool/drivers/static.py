@@ -29,12 +29,18 @@ from trunkgate.pool.driver import (
     QuotaExceeded,
 )
 from trunkgate.pool.keys import AUTHORIZED_BY_TRUNKGATE, authorized_line
-from trunkgate.pool.reset_runner import MachineAccess, mark_used_command, wait_up
+from trunkgate.pool.reset_runner import (
+    MachineAccess,
+    mark_used_command,
+    read_reset_log,
+    reboot_with,
+    wait_up,
+)
 from trunkgate.pool.reset_runner import reset as reset_machine
-from trunkgate.pool.resets import reset_script
+from trunkgate.pool.resets import RESET_LOG, SLOT_FILE, Preparation, preparation, reset_script
 from trunkgate.pool.resetting import ResetDone, ResetFailed, ResetOutcome
 
-__all__ = ["StaticDriver", "StaticHost", "StaticSettings"]
+__all__ = ["PrepareFailed", "StaticDriver", "StaticHost", "StaticSettings"]
 
 
 @dataclass(frozen=True)
@@ -178,15 +184,72 @@ class StaticDriver:
                 f"host {host.name}: reset failed, keeping it out of the pool: {outcome.reason}"
             )
 
+    async def prepare(self, name: str, installed_root: str | None = None) -> str:
+        """Runs the one-time preparation of host `name`'s reset method on it
+        (see `pool.resets.preparation`), holding the host meanwhile so no node
+        is given it; returns the slot it boots now. Raises PrepareFailed."""
+        host = self.hosts.get(name)
+        if host is None or host.reset is None:
+            raise PrepareFailed(f"host {name} declares no reset method")
+        prepared = preparation(host.reset, installed_root)
+        if prepared is None:
+            raise PrepareFailed(f"host {name}: the command method needs no preparation")
+        if not self._claim_for(host, "prepare", {}):
+            raise PrepareFailed(f"host {name} is in use by a node: prepare it before it serves")
+        try:
+            return await self._prepare(host, prepared)
+        except (OSError, asyncssh.Error, TimeoutError, NodeUnreachable) as exc:
+            raise PrepareFailed(f"host {name}: {_describe(exc)}") from exc
+        finally:
+            self._release(host.name)
+
+    async def _prepare(self, host: StaticHost, prepared: Preparation) -> str:
+        host_key = await self._host_key(host)
+        key = asyncssh.read_private_key(host.key) if host.key is not None else None
+        access = MachineAccess(host.address, host.port, host.user, key, host_key)
+        slot_file = shlex.quote(SLOT_FILE)
+        async with self._connect(host, host_key) as connection:
+            booted = await connection.run(f"cat {slot_file}")
+        if booted.exit_status == 0:
+            raise PrepareFailed(
+                f"host {host.name} is prepared already: it boots {str(booted.stdout).strip()}"
+            )
+        timeout = self.settings.boot_timeout
+        before, look = await reboot_with(access, prepared.script, boot_timeout=timeout)
+        if not look.reachable:
+            raise PrepareFailed(
+                f"host {host.name} did not come back within its boot-timeout of {timeout:.0f}s"
+            )
+        if not look.same_key:
+            raise PrepareFailed(f"host {host.name} came back with another host key")
+        if look.boot_id == before:
+            log = await read_reset_log(access)
+            raise PrepareFailed(
+                f"host {host.name}: the preparation failed and the machine did not restart; "
+                f"its {RESET_LOG} ends: {' | '.join(log.splitlines()) or '(empty)'}"
+            )
+        async with self._connect(host, host_key) as connection:
+            slot = str((await connection.run(f"cat {slot_file}")).stdout).strip()
+            if slot != prepared.first_slot:
+                raise PrepareFailed(
+                    f"host {host.name} came back on {slot or 'no slot'}, not {prepared.first_slot}"
+                )
+            if prepared.after:
+                await connection.run(prepared.after, check=True)
+        return slot
+
     def _claim(self, host: StaticHost, node: NodeSpec) -> bool:
         """Atomically claim `host` for `node`; False if someone holds it."""
+        return self._claim_for(host, node.node_id, dict(node.tags))
+
+    def _claim_for(self, host: StaticHost, holder: str, tags: dict[str, str]) -> bool:
         self._claims.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(self._claims / host.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             return False
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"node_id": node.node_id, "tags": dict(node.tags)}, f)
+            json.dump({"node_id": holder, "tags": tags}, f)
         return True
 
     def _release(self, name: str) -> None:
@@ -227,6 +290,10 @@ class StaticDriver:
             connect_timeout=self.settings.connect_timeout,
         ) as connection:
             yield connection
+
+
+class PrepareFailed(Exception):
+    """A host's one-time preparation did not run to its end: why, in one line."""
 
 
 def _authorize_command(public_key: str, node_id: str) -> str:
