@@ -5,6 +5,7 @@ presentation text (what is written)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dns.rdatatype
 
@@ -40,6 +41,8 @@ class Zone:
     origin: Labels
     #: owner -> type -> RRset
     names: dict[Labels, dict[int, RRset]] = field(default_factory=dict)
+    #: The files it was read from: the zone file first, then those it includes.
+    sources: list[Path] = field(default_factory=list)
 
     @property
     def origin_text(self) -> str:

@@ -47,21 +47,24 @@ class _Line:
         self.blank_owner = blank_owner
 
 
-def read_zone(path: Path, origin: str, *, default_ttl: int | None = None) -> Zone:
-    """The zone in `path` for `origin` (absolute, e.g. "example.com.")."""
-    reader = _Reader(labels_of(origin))
-    reader.read(path, reader.origin, default_ttl, depth=0)
+def read_zone(path: Path, origin: str, *, max_ttl: int | None = None) -> Zone:
+    """The zone in `path` for `origin` (absolute, e.g. "example.com."); a
+    record whose TTL is over `max_ttl` is refused."""
+    reader = _Reader(labels_of(origin), max_ttl)
+    reader.read(path, reader.origin, None, depth=0)
     return reader.finish(path)
 
 
 class _Reader:
-    def __init__(self, origin: Labels) -> None:
+    def __init__(self, origin: Labels, max_ttl: int | None) -> None:
         self.origin = origin
+        self.max_ttl = max_ttl
         self.zone = Zone(origin)
         self._types: dict[str, int] = {}
         self._origin_names: dict[Labels, dns.name.Name] = {}
 
     def read(self, path: Path, origin: Labels, ttl: int | None, depth: int) -> None:
+        self.zone.sources.append(path)
         try:
             if path.stat().st_size > LARGEST_FILE:
                 raise ZonekeysError(f"{path}: larger than {LARGEST_FILE >> 20} MiB")
@@ -138,6 +141,11 @@ class _Reader:
             if ttl is None:
                 raise ZonekeysError(f"{where}: no TTL and no $TTL before it")
             record_ttl = ttl
+        if self.max_ttl is not None and record_ttl > self.max_ttl:
+            raise ZonekeysError(
+                f"{where}: TTL {record_ttl} is over the zone's max-ttl of {self.max_ttl} "
+                "(raise max-ttl, or lower the TTL)"
+            )
         rdata_wire, text = self._rdata(rdtype, data, origin, where)
         self.zone.add(owner, rdtype, record_ttl, rdata_wire, text)
         return ttl if ttl is not None else record_ttl
