@@ -205,7 +205,10 @@ def _distribution(node: yaml.Node, current: Distribution, where: str) -> Distrib
                 f"{at}: distribute: unknown setting {key!r} "
                 "(known: command, nsd-control, nsd-control-config, timeout)"
             )
-    return replace(current, **changes)
+    try:
+        return replace(current, **changes)
+    except ZonekeysError as exc:
+        raise ZonekeysError(f"{where}: distribute: {exc}") from None
 
 
 def check_settings(settings: Settings, where: str) -> None:

@@ -47,9 +47,10 @@ def run(keys: list[KeyState], now: int, next_tag: int) -> tuple[list[KeyState], 
     numbered = []
     for key in after:
         if key.tag == 0:
-            key = KeyState(next_tag, key.algorithm, key.role, key.timing)
+            numbered.append(KeyState(next_tag, key.algorithm, key.role, key.timing))
             next_tag += 1
-        numbered.append(key)
+        else:
+            numbered.append(key)
     return numbered, planned
 
 
