@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dns.rdatatype
 
-from zonekeys.names import is_subdomain, labels_of, to_text
+from zonekeys.names import labels_of, to_text
 
 Labels = tuple[bytes, ...]
 
@@ -54,6 +54,8 @@ class Zone:
         if rrset is None:
             types[rdtype] = RRset(ttl, {wire: text})
         else:
+            # Records of one RRset with different TTLs: the lowest (RFC 2181 5.2).
+            rrset.ttl = min(rrset.ttl, ttl)
             rrset.rdatas.setdefault(wire, text)
 
     def rrset(self, owner: Labels, rdtype: int) -> RRset | None:
@@ -82,7 +84,7 @@ class Zone:
 
     def occluded(self, name: Labels, cuts: set[Labels]) -> bool:
         """Below a zone cut (glue, or data the parent does not serve)."""
-        return any(name != cut and is_subdomain(name, cut) for cut in cuts)
+        return any(name[i:] in cuts for i in range(1, len(name) - len(self.origin)))
 
 
 def name_of(text: str) -> Labels:

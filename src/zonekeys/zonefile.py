@@ -2,13 +2,24 @@
 TTL units, $TTL, $ORIGIN, $INCLUDE) into a `Zone`, fast: plain lines are
 split on whitespace and the common types (A, AAAA, TXT, NS, CNAME, PTR, MX)
 are put in wire form here; every other type goes through dnspython. Every
-error names FILE:LINE and what is wrong."""
+error names FILE:LINE and what is wrong.
+
+A signed zone (`signed=True`) is read the same way, the signer's records
+(RRSIG, NSEC, NSEC3, DNSKEY, DS, CDS, CDNSKEY) allowed and put in wire form
+here too when plainly written (anything else goes through dnspython); a
+record whose TTL is not its RRset's (an RRSIG's: its original TTL) is an
+error there."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import calendar
 import re
 import socket
-from collections.abc import Iterator
+import struct
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dns.exception
@@ -20,7 +31,22 @@ import dns.ttl
 
 from zonekeys.errors import ZonekeysError
 from zonekeys.names import is_subdomain, labels_of, to_text, wire
-from zonekeys.zonedata import CNAME, NS, SIGNER_TYPES, SOA, Labels, Zone
+from zonekeys.zonedata import (
+    CDNSKEY,
+    CDS,
+    CNAME,
+    DNSKEY,
+    DS,
+    NS,
+    NSEC,
+    NSEC3,
+    RRSIG,
+    SIGNER_TYPES,
+    SOA,
+    Labels,
+    Zone,
+    type_text,
+)
 
 #: The most $INCLUDEs deep a file may go.
 MOST_INCLUDES = 8
@@ -28,6 +54,12 @@ MOST_INCLUDES = 8
 LARGEST_FILE = 1 << 30
 
 _SPECIAL = re.compile(r'["();\\]')
+#: Lines whose only special characters are paired double quotes split by a pattern.
+_NOT_QUOTE = re.compile(r"[();\\]")
+_QUOTED_TOKEN = re.compile(r'"[^"]*"|[^ \t\r"]+')
+_SIGTIME = re.compile(r"^\d{14}$")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_SHA1_BASE32HEX = re.compile(r"^[0-9a-vA-V]{32}$")
 _DOTTED = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 _A, _AAAA, _TXT = (int(dns.rdatatype.A), int(dns.rdatatype.AAAA), int(dns.rdatatype.TXT))
 _PTR, _MX = int(dns.rdatatype.PTR), int(dns.rdatatype.MX)
@@ -47,21 +79,35 @@ class _Line:
         self.blank_owner = blank_owner
 
 
-def read_zone(path: Path, origin: str, *, max_ttl: int | None = None) -> Zone:
+def read_zone(path: Path, origin: str, *, max_ttl: int | None = None, signed: bool = False) -> Zone:
     """The zone in `path` for `origin` (absolute, e.g. "example.com."); a
-    record whose TTL is over `max_ttl` is refused."""
-    reader = _Reader(labels_of(origin), max_ttl)
+    record whose TTL is over `max_ttl` is refused. `signed`: a signed zone."""
+    reader = _Reader(labels_of(origin), max_ttl, signed)
     reader.read(path, reader.origin, None, depth=0)
     return reader.finish(path)
 
 
+def read_zone_text(text: str, origin: str, *, source: str, signed: bool = False) -> Zone:
+    """The zone `text` holds, read as `read_zone` reads a file; errors say
+    `source`:LINE."""
+    reader = _Reader(labels_of(origin), None, signed)
+    reader.read_text(Path(source), text, reader.origin, None, depth=0)
+    return reader.finish(Path(source))
+
+
 class _Reader:
-    def __init__(self, origin: Labels, max_ttl: int | None) -> None:
+    def __init__(self, origin: Labels, max_ttl: int | None, signed: bool = False) -> None:
         self.origin = origin
         self.max_ttl = max_ttl
+        self.signed = signed
         self.zone = Zone(origin)
         self._types: dict[str, int] = {}
         self._origin_names: dict[Labels, dns.name.Name] = {}
+        self._sigtimes: dict[str, int | None] = {}
+        #: An RRSIG's signer name as written, and the origin -> its wire form and text.
+        self._signers: dict[tuple[str, Labels], tuple[bytes, str]] = {}
+        self._nsec3_heads: dict[str, bytes] = {}
+        self._bitmaps: dict[str, tuple[bytes, str]] = {}
 
     def read(self, path: Path, origin: Labels, ttl: int | None, depth: int) -> None:
         self.zone.sources.append(path)
@@ -73,7 +119,12 @@ class _Reader:
             raise ZonekeysError(f"{path}: not UTF-8 text ({exc.reason})") from None
         except OSError as exc:
             raise ZonekeysError(f"{path}: cannot read: {exc.strerror}") from None
+        self.read_text(path, text, origin, ttl, depth)
+
+    def read_text(self, path: Path, text: str, origin: Labels, ttl: int | None, depth: int) -> None:
         owner: Labels | None = None
+        # Lines in a row often share an owner: its labels are worked out once.
+        last_first, last_origin, last_owner = "", origin, origin
         for line in _logical_lines(path, text):
             where = f"{path}:{line.number}"
             tokens = line.tokens
@@ -98,7 +149,10 @@ class _Reader:
                     raise ZonekeysError(f"{where}: a record with no owner name before it")
                 rest = tokens
             else:
-                owner = self._name(first, origin, where)
+                if first != last_first or origin != last_origin:
+                    last_owner = self._name(first, origin, where)
+                    last_first, last_origin = first, origin
+                owner = last_owner
                 rest = tokens[1:]
             ttl = self._record(owner, rest, origin, ttl, where)
 
@@ -124,7 +178,7 @@ class _Reader:
             raise ZonekeysError(f"{where}: no record type")
         rdtype = self._type(tokens[i], where)
         data = tokens[i + 1 :]
-        if rdtype in SIGNER_TYPES:
+        if rdtype in SIGNER_TYPES and not self.signed:
             raise ZonekeysError(
                 f"{where}: a {tokens[i].upper()} record in the unsigned zone: zonekeys makes "
                 "these itself and signs from the unsigned source only (remove it, or the "
@@ -147,13 +201,16 @@ class _Reader:
                 "(raise max-ttl, or lower the TTL)"
             )
         rdata_wire, text = self._rdata(rdtype, data, origin, where)
+        if self.signed:
+            self._check_ttl(owner, rdtype, record_ttl, rdata_wire, where)
         self.zone.add(owner, rdtype, record_ttl, rdata_wire, text)
         return ttl if ttl is not None else record_ttl
 
     def _rdata(self, rdtype: int, data: list[str], origin: Labels, where: str) -> tuple[bytes, str]:
         if rdtype == _A and len(data) == 1 and _DOTTED.match(data[0]):
             try:
-                return socket.inet_aton(data[0]), data[0]
+                # Not inet_aton, which reads "010" as octal 8 (and the text says 10).
+                return socket.inet_pton(socket.AF_INET, data[0]), data[0]
             except OSError:
                 pass
         elif rdtype == _AAAA and len(data) == 1:
@@ -173,7 +230,123 @@ class _Reader:
         elif rdtype == _MX and len(data) == 2 and data[0].isdigit() and int(data[0]) < 65536:
             target = self._name(data[1], origin, where)
             return int(data[0]).to_bytes(2, "big") + wire(target), f"{data[0]} {to_text(target)}"
+        elif self.signed and rdtype in _SIGNED_FAST:
+            found = _SIGNED_FAST[rdtype](self, data, origin, where)
+            if found is not None:
+                return found
         return self._rdata_by_dnspython(rdtype, data, origin, where)
+
+    # -- a signed zone's own types: None for any but the plain form (dnspython's then)
+
+    def _rrsig(self, data: list[str], origin: Labels, where: str) -> tuple[bytes, str] | None:
+        if len(data) < 9:
+            return None
+        number, labels, original_ttl, tag = data[1], data[2], data[3], data[6]
+        if not (number.isdigit() and labels.isdigit() and original_ttl.isdigit() and tag.isdigit()):
+            return None
+        fields = (int(number), int(labels), int(original_ttl), int(tag))
+        expiration, inception = self._sigtime(data[4]), self._sigtime(data[5])
+        signature = _base64(data[8:])
+        if (
+            fields[0] > 255
+            or fields[1] > 255
+            or fields[2] > 0xFFFFFFFF
+            or fields[3] > 0xFFFF
+            or expiration is None
+            or inception is None
+            or signature is None
+        ):
+            return None
+        signer = self._signers.get((data[7], origin))
+        if signer is None:
+            named = self._name(data[7], origin, where)
+            signer = self._signers[data[7], origin] = (wire(named), to_text(named))
+        head = struct.pack(
+            "!HBBIIIH", self._type(data[0], where), *fields[:3], expiration, inception, fields[3]
+        )
+        return head + signer[0] + signature, " ".join([*data[:7], signer[1], *data[8:]])
+
+    def _nsec(self, data: list[str], origin: Labels, where: str) -> tuple[bytes, str] | None:
+        # The next name keeps its case: RFC 6840 section 5.1 took NSEC off the
+        # list of types whose names are lowercased for signing.
+        if not data or not data[0].endswith(".") or "\\" in data[0] or data[0] == ".":
+            return None
+        self._name(data[0], origin, where)
+        following = tuple(data[0][:-1].encode("ascii").split(b"."))
+        bitmap, listed = self._types_listed(data[1:], where)
+        return wire(following) + bitmap, data[0] + listed
+
+    def _nsec3(self, data: list[str], origin: Labels, where: str) -> tuple[bytes, str] | None:
+        # The hash algorithm, flags, iterations and salt are the same in every
+        # record of a chain: their wire form is worked out once.
+        fixed = " ".join(data[:4])
+        head = self._nsec3_heads.get(fixed)
+        if head is None:
+            head = self._nsec3_heads[fixed] = _nsec3_head(data[:4])
+        # 32 base32hex digits: a SHA-1 hash (no padding).
+        if not head or len(data) < 5 or not _SHA1_BASE32HEX.match(data[4]):
+            return None
+        # Base32hex's digits are Python's base-32 digits: 32 of them are 160 bits.
+        following = int(data[4], 32).to_bytes(20, "big")
+        bitmap, listed = self._types_listed(data[5:], where)
+        return head + b"\x14" + following + bitmap, f"{fixed} {data[4].lower()}{listed}"
+
+    def _types_listed(self, tokens: list[str], where: str) -> tuple[bytes, str]:
+        """An NSEC or NSEC3 type bitmap and its text (" A RRSIG"); a chain
+        has few different ones."""
+        key = " ".join(tokens)
+        found = self._bitmaps.get(key)
+        if found is None:
+            types = sorted({self._type(token, where) for token in tokens})
+            found = _bitmap(types), "".join(f" {type_text(t)}" for t in types)
+            self._bitmaps[key] = found
+        return found
+
+    def _dnskey(self, data: list[str], origin: Labels, where: str) -> tuple[bytes, str] | None:
+        if len(data) < 4 or not all(data[i].isdigit() for i in (0, 1, 2)):
+            return None
+        flags, protocol, algorithm = int(data[0]), int(data[1]), int(data[2])
+        key = _base64(data[3:])
+        if flags > 0xFFFF or protocol > 255 or algorithm > 255 or not key:
+            return None
+        text = f"{flags} {protocol} {algorithm} {base64.b64encode(key).decode('ascii')}"
+        return struct.pack("!HBB", flags, protocol, algorithm) + key, text
+
+    def _ds(self, data: list[str], origin: Labels, where: str) -> tuple[bytes, str] | None:
+        if len(data) < 4 or not all(data[i].isdigit() for i in (0, 1, 2)):
+            return None
+        tag, algorithm, digest_type = int(data[0]), int(data[1]), int(data[2])
+        digest = _hex("".join(data[3:]))
+        if tag > 0xFFFF or algorithm > 255 or digest_type > 255 or digest is None:
+            return None
+        text = f"{tag} {algorithm} {digest_type} {digest.hex().upper()}"
+        return struct.pack("!HBB", tag, algorithm, digest_type) + digest, text
+
+    def _sigtime(self, token: str) -> int | None:
+        """An RRSIG time, YYYYMMDDHHmmSS in UTC (None: another form)."""
+        if token not in self._sigtimes:
+            try:
+                seconds = calendar.timegm(time.strptime(token, "%Y%m%d%H%M%S"))
+            except ValueError:
+                seconds = -1
+            ok = _SIGTIME.match(token) and 0 <= seconds <= 0xFFFFFFFF
+            self._sigtimes[token] = seconds if ok else None
+        return self._sigtimes[token]
+
+    def _check_ttl(self, owner: Labels, rdtype: int, ttl: int, rdata: bytes, where: str) -> None:
+        if rdtype == RRSIG:
+            original = int.from_bytes(rdata[4:8], "big")
+            if ttl != original:
+                raise ZonekeysError(
+                    f"{where}: an RRSIG's TTL {ttl} is not its original TTL {original}"
+                )
+            return
+        rrset = self.zone.rrset(owner, rdtype)
+        if rrset is not None and rrset.ttl != ttl:
+            raise ZonekeysError(
+                f"{where}: TTL {ttl}, but the {type_text(rdtype)} records of {to_text(owner)} "
+                f"before it have TTL {rrset.ttl}"
+            )
 
     def _rdata_by_dnspython(
         self, rdtype: int, data: list[str], origin: Labels, where: str
@@ -221,13 +394,59 @@ class _Reader:
         if NS not in apex:
             raise ZonekeysError(f"{path}: no NS records at the apex {zone.origin_text}")
         for owner, types in zone.names.items():
-            if CNAME in types and len(types) > 1:
+            # RFC 4035 section 2.5: a CNAME's name holds its RRSIG and NSEC too.
+            if CNAME in types and any(t not in (CNAME, RRSIG, NSEC) for t in types):
                 raise ZonekeysError(
                     f"{path}: {to_text(owner)} has a CNAME and other data, which DNS forbids"
                 )
             if SOA in types and owner != zone.origin:
                 raise ZonekeysError(f"{path}: an SOA record at {to_text(owner)}, below the apex")
         return zone
+
+
+_SIGNED_FAST: dict[int, Callable[[_Reader, list[str], Labels, str], tuple[bytes, str] | None]] = {
+    RRSIG: _Reader._rrsig,
+    NSEC: _Reader._nsec,
+    NSEC3: _Reader._nsec3,
+    DNSKEY: _Reader._dnskey,
+    CDNSKEY: _Reader._dnskey,
+    DS: _Reader._ds,
+    CDS: _Reader._ds,
+}
+
+
+def _base64(tokens: list[str]) -> bytes | None:
+    try:
+        return base64.b64decode("".join(tokens), validate=True)
+    except binascii.Error:
+        return None
+
+
+def _nsec3_head(fields: list[str]) -> bytes:
+    """NSEC3 rdata up to the next hashed owner's length; empty for all but the plain form."""
+    if len(fields) < 4 or not (fields[0].isdigit() and fields[1].isdigit() and fields[2].isdigit()):
+        return b""
+    algorithm, flags, iterations = int(fields[0]), int(fields[1]), int(fields[2])
+    salt = b"" if fields[3] == "-" else _hex(fields[3])
+    if algorithm > 255 or flags > 255 or iterations > 0xFFFF or salt is None or len(salt) > 255:
+        return b""
+    return struct.pack("!BBHB", algorithm, flags, iterations, len(salt)) + salt
+
+
+def _hex(token: str) -> bytes | None:
+    return bytes.fromhex(token) if _HEX.match(token) and len(token) % 2 == 0 else None
+
+
+def _bitmap(types: list[int]) -> bytes:
+    """RFC 4034 section 4.1.2's type bitmap of `types` (sorted, distinct)."""
+    out = bytearray()
+    for window in sorted({rdtype >> 8 for rdtype in types}):
+        lows = [rdtype & 0xFF for rdtype in types if rdtype >> 8 == window]
+        bits = bytearray(max(lows) // 8 + 1)
+        for low in lows:
+            bits[low >> 3] |= 0x80 >> (low & 7)
+        out += bytes((window, len(bits))) + bits
+    return bytes(out)
 
 
 def _escaped(token: str, origin: Labels) -> Labels:
@@ -254,6 +473,10 @@ def _logical_lines(path: Path, text: str) -> Iterator[_Line]:
             tokens = raw.split()
             if tokens:
                 yield _Line(number, tokens, raw[0] in " \t")
+            continue
+        if depth == 0 and raw.count('"') % 2 == 0 and not _NOT_QUOTE.search(raw):
+            # Quoted strings (TXT) and nothing else special: split by a pattern.
+            yield _Line(number, _QUOTED_TOKEN.findall(raw), raw[0] in " \t")
             continue
         tokens, depth = _tokens(raw, depth, f"{path}:{number}")
         if pending is None:

@@ -226,9 +226,17 @@ class NsdPair:
 
 
 @contextlib.contextmanager
-def nsd_pair(tmp_path: Path, zone_file: Path, zone: str = "example.test.") -> Iterator[NsdPair]:
+def nsd_pair(
+    tmp_path: Path,
+    zone_file: Path,
+    zone: str = "example.test.",
+    *,
+    primary_only: dict[str, Path] | None = None,
+) -> Iterator[NsdPair]:
     """A primary serving `zone` from `zone_file` and a secondary transferring
-    it; both serve the zone, with the same serial, when this yields.
+    it; both serve the zone, with the same serial, when this yields. The
+    primary also serves the zones of `primary_only` (a parent zone, say)
+    from their files.
 
     Meanwhile this process is a child subreaper (prctl), so that NSD's
     processes, orphaned as NSD shuts down, are reaped here at once: this
@@ -240,12 +248,16 @@ def nsd_pair(tmp_path: Path, zone_file: Path, zone: str = "example.test.") -> It
     key = make_key(f"xfr.{zone}")
     keys = control_keys()
     for server in (primary, secondary):
-        server.directory.mkdir()
+        server.directory.mkdir(parents=True)
         for name in CONTROL_FILES:
             shutil.copy2(keys / name, server.directory / name)
     secondary_file = secondary.directory / f"{zone}zone"
+    alone = "".join(
+        f"zone:\n\tname: {name}\n\tzonefile: {path}\n"
+        for name, path in (primary_only or {}).items()
+    )
     primary.write_conf(
-        key_clause(key) + primary_clauses(key, zone, secondary.address, str(zone_file))
+        key_clause(key) + primary_clauses(key, zone, secondary.address, str(zone_file)) + alone
     )
     secondary.write_conf(
         key_clause(key) + secondary_clauses(key, zone, primary.address, str(secondary_file))
