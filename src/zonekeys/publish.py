@@ -184,7 +184,7 @@ def _sign_and_publish(  # noqa: PLR0917 - one zone's whole signing, in one place
     ds_set = [key.ds_text() for key in parent]
     verify_signed_zone(signed.text, paths.zone, now=now, ds_set=ds_set)
     atomic_write(paths.signed, signed.text, 0o644)
-    atomic_write(paths.dsset, "".join(f"{paths.zone} IN DS {ds}\n" for ds in ds_set), 0o644)
+    write_dsset(paths, ds_set)
     state.serial, state.signed_at, state.expires = serial, now, signed.expires
     state.distributed = False
     return serial
@@ -192,6 +192,11 @@ def _sign_and_publish(  # noqa: PLR0917 - one zone's whole signing, in one place
 
 def _relative(path: Path, directory: Path) -> str:
     return str(path.relative_to(directory)) if path.is_relative_to(directory) else str(path)
+
+
+def write_dsset(paths: ZonePaths, ds_set: list[str]) -> None:
+    """The DS records for the parent, as BIND's dsset file holds them."""
+    atomic_write(paths.dsset, "".join(f"{paths.zone} IN DS {ds}\n" for ds in ds_set), 0o644)
 
 
 def _check_soa_expire(paths: ZonePaths, zone: Zone, settings: Settings) -> None:
@@ -248,6 +253,7 @@ def add_zone(zones_dir: Path, zone: str, now: int) -> list[Key]:
     if load_keys(paths, state):
         raise ZonekeysError(f"zone {paths.zone} has keys already (see zonekeys ls {paths.zone})")
     keys = carry_out(paths, [], initial_keys(policy_of(settings), now))
+    write_dsset(paths, [key.ds_text() for key in keys if key.sep])
     state = state or ZoneState()
     state.keys = sorted(key.base for key in keys)
     write_state(paths, state)
