@@ -33,6 +33,12 @@ class Intervals:
     retire_zsk: int
     #: For a KSK: the parent's new DS is in every cache.
     retire_ksk: int
+    #: In an algorithm rollover: the new algorithm's signatures are in every
+    #: cache before its keys are published.
+    sign_ahead: int = 0
+    #: ... and the old algorithm's keys are out of every cache before its
+    #: signatures go.
+    keys_gone: int = 0
 
     @classmethod
     def of(cls, settings: _Timings) -> Intervals:
@@ -42,6 +48,8 @@ class Intervals:
             retire_ksk=settings.retire_safety
             + settings.parent_ds_ttl
             + settings.parent_propagation_delay,
+            sign_ahead=settings.publish_safety + settings.max_ttl + settings.propagation_delay,
+            keys_gone=settings.retire_safety + settings.dnskey_ttl + settings.propagation_delay,
         )
 
     def zsk_rollover(self) -> int:

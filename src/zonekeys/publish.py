@@ -180,9 +180,13 @@ def _sign_and_publish(  # noqa: PLR0917 - one zone's whole signing, in one place
     validity = Validity(now - INCEPTION_MARGIN, now + settings.signature_validity, settings.jitter)
     signed = sign_zone(zone, signers, validity)
     # The parent's DS: the keys named to it, else (a new zone) the active KSKs.
-    parent = for_parent or list(signers.key_keys)
+    parent = for_parent or [key for key in signers.key_keys if key in published]
     ds_set = [key.ds_text() for key in parent]
-    verify_signed_zone(signed.text, paths.zone, now=now, ds_set=ds_set)
+    # Keys that sign outside the DNSKEY set (an algorithm rollover's).
+    unpublished = [
+        key.rdata for key in {*signers.zone_keys, *signers.key_keys} if key not in published
+    ]
+    verify_signed_zone(signed.text, paths.zone, now=now, ds_set=ds_set, also_keys=unpublished)
     atomic_write(paths.signed, signed.text, 0o644)
     write_dsset(paths, ds_set)
     state.serial, state.signed_at, state.expires = serial, now, signed.expires

@@ -13,6 +13,11 @@ out, and which keys the zone publishes and signs with now.
   Step 1 starts by itself when the key's lifetime is near its end; steps 2
   and 3 wait for the operator (the parent is involved), and refuse to run
   early, saying when they may.
+- A new algorithm (RFC 6781 4.1.4, conservative): new keys sign everything
+  at once but are published only once those signatures are in every cache;
+  then steps 2 and 3 as for a KSK, where step 3 takes the old algorithm's
+  keys out of the DNSKEY set and its signatures out once those keys have
+  left every cache.
 """
 
 from __future__ import annotations
@@ -49,13 +54,11 @@ class KeyState:
         return t.publish is not None and t.publish <= now and (t.delete is None or now < t.delete)
 
     def active(self, now: int) -> bool:
+        """Signing: from its activation to its inactivation (or, with none
+        set, its removal)."""
         t = self.timing
-        return (
-            t.activate is not None
-            and t.activate <= now
-            and (t.inactive is None or now < t.inactive)
-            and (t.delete is None or now < t.delete)
-        )
+        end = t.inactive if t.inactive is not None else t.delete
+        return t.activate is not None and t.activate <= now and (end is None or now < end)
 
     def for_parent(self, now: int) -> bool:
         t = self.timing
@@ -157,12 +160,16 @@ def apply(keys: list[KeyState], actions: tuple[Action, ...] | list[Action]) -> l
 
 def select(keys: list[KeyState], now: int) -> Selection:
     """Which keys are in the DNSKEY set, sign the zone's data, sign the
-    DNSKEY set, and are named to the parent by CDS and CDNSKEY."""
+    DNSKEY set, and are named to the parent by CDS and CDNSKEY. A key may
+    sign while not in the DNSKEY set: in an algorithm rollover, before its
+    publication and after its removal."""
     published = [k for k in keys if k.published(now)]
-    active = [k for k in published if k.active(now)]
+    active = [k for k in keys if k.active(now)]
     zone = [k for k in active if k.role is Role.ZSK]
     csks = [k for k in active if k.role is Role.CSK]
-    if csks:
+    if len({k.algorithm for k in csks}) > 1:
+        zone += csks  # each algorithm signs everything
+    elif csks:
         # A CSK signs the data while the parent names it; a new one only
         # signs the DNSKEY set until then.
         named = [k for k in csks if k.for_parent(now)]
@@ -195,6 +202,7 @@ def plan(keys: list[KeyState], policy: Policy, now: int) -> Plan:
     keys with a lifetime, successors made when due."""
     actions: list[Action] = []
     notes: list[str] = []
+    _algorithm_start(keys, policy, now, actions, notes)
     if not policy.csk:
         _zsk(keys, policy, now, actions, notes)
     _ksk_start(keys, policy, now, actions, notes)
@@ -222,7 +230,10 @@ def _zsk(
     started = [
         k
         for k in keys
-        if k.role is Role.ZSK and k.timing.activate is not None and k.timing.activate <= now
+        if k.role is Role.ZSK
+        and k.algorithm == policy.algorithm
+        and k.timing.activate is not None
+        and k.timing.activate <= now
     ]
     current = max(started, key=lambda k: k.timing.activate or 0, default=None)
     if current is None or not policy.zsk_lifetime:
@@ -270,6 +281,28 @@ def _zsk(
     )
 
 
+def _algorithm_start(
+    keys: list[KeyState], policy: Policy, now: int, actions: list[Action], notes: list[str]
+) -> None:
+    """The settings name a new algorithm: its keys are made, signing now,
+    published once their signatures are in every cache."""
+    role = Role.CSK if policy.csk else Role.KSK
+    live = [k for k in keys if k.sep and not k.gone(now)]
+    if len(live) != 1 or live[0].algorithm == policy.algorithm:
+        return  # no keys yet, a rollover under way, or the algorithm kept
+    publish = now + policy.intervals.sign_ahead
+    timing = Timing(created=now, publish=publish, activate=now)
+    why = f"algorithm rollover to {policy.algorithm}"
+    actions.append(NewKey(role, policy.algorithm, timing, why))
+    if not policy.csk:
+        actions.append(NewKey(Role.ZSK, policy.algorithm, timing, why))
+    notes.append(
+        f"algorithm rollover started: keys of algorithm {policy.algorithm} sign the zone now "
+        f"and are published at {_when(publish)}; run 'zonekeys ksk-roll 2' from "
+        f"{_when(publish + policy.intervals.publish)}"
+    )
+
+
 def _ksk_start(
     keys: list[KeyState], policy: Policy, now: int, actions: list[Action], notes: list[str]
 ) -> None:
@@ -300,6 +333,11 @@ def start_ksk_rollover(keys: list[KeyState], policy: Policy, now: int) -> Plan |
         return Refused(f"the zone has no active {role} to roll")
     if any(k.role is role and k is not current and not k.gone(now) for k in keys):
         return Refused(f"a {role} rollover is under way already: see zonekeys ls")
+    if current.algorithm != policy.algorithm:
+        return Refused(
+            "the settings name another algorithm: 'zonekeys sign' starts that algorithm "
+            "rollover by itself"
+        )
     timing = Timing(created=now, publish=now, activate=now)
     return Plan((NewKey(role, policy.algorithm, timing, f"{role} rollover: step 1"),))
 
@@ -354,6 +392,17 @@ def retire_step(keys: list[KeyState], policy: Policy, now: int) -> Plan | Refuse
             "too early: the parent's old DS may still be in caches (parent-ds-ttl plus "
             "parent-propagation-delay plus retire-safety after step 2)",
             ready,
+        )
+    if old.algorithm != new.algorithm:
+        # Every key of the old algorithm leaves the DNSKEY set now; its
+        # signatures once no cache holds those keys.
+        until = now + intervals.keys_gone
+        return Plan(
+            tuple(
+                Retime(k.tag, (("inactive", until), ("delete", now)), "step 3: old algorithm")
+                for k in keys
+                if k.algorithm == old.algorithm and not k.gone(now)
+            )
         )
     return Plan((Retime(old.tag, (("inactive", now), ("delete", now)), "step 3: retired"),))
 

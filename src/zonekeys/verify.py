@@ -34,7 +34,7 @@ import os
 import re
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,18 +108,23 @@ def verify_signed_zone(
     now: int,
     ds_set: list[str],
     workers: int = 0,
+    also_keys: Sequence[bytes] = (),
 ) -> VerifyReport:
     """Reads the signed zone (`text_or_path`: its text, or a `Path` to its
     file) and checks it at time `now` against the parent's DS records
     (`ds_set`: each "TAG ALGORITHM DIGEST-TYPE DIGEST"). `workers`:
-    processes (0: one per core). Raises ZonekeysError on the first problem."""
+    processes (0: one per core). `also_keys`: the DNSKEY rdata of keys that
+    sign while outside the DNSKEY set (in an algorithm rollover, a new
+    algorithm's signatures go out before its keys, and the old one's stay
+    after them): their signatures must verify too. Raises ZonekeysError on
+    the first problem."""
     origin = origin if origin.endswith(".") else origin + "."
     with _no_cycle_collection():
         if isinstance(text_or_path, Path):
             zone = read_zone(text_or_path, origin, signed=True)
         else:
             zone = read_zone_text(text_or_path, origin, source=f"signed {origin}", signed=True)
-        return verify_zone(zone, now=now, ds_set=ds_set, workers=workers)
+        return verify_zone(zone, now=now, ds_set=ds_set, workers=workers, also_keys=also_keys)
 
 
 @contextlib.contextmanager
@@ -136,10 +141,17 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def verify_zone(zone: Zone, *, now: int, ds_set: list[str], workers: int = 0) -> VerifyReport:
+def verify_zone(
+    zone: Zone,
+    *,
+    now: int,
+    ds_set: list[str],
+    workers: int = 0,
+    also_keys: Sequence[bytes] = (),
+) -> VerifyReport:
     """Checks a signed zone already read (see `verify_signed_zone`)."""
     global _WORK  # noqa: PLW0603 - what forked workers read
-    checker = _Checker(zone, now)
+    checker = _Checker(zone, now, also_keys)
     parent = [_parse_ds(text) for text in ds_set]
     if not parent:
         raise ZonekeysError(
@@ -239,7 +251,7 @@ class _Checker:
     """The zone with what every check needs worked out once: the apex keys,
     the zone cuts and the names below them."""
 
-    def __init__(self, zone: Zone, now: int) -> None:
+    def __init__(self, zone: Zone, now: int, also_keys: Sequence[bytes] = ()) -> None:
         self.zone = zone
         self.now = now
         self.apex = zone.origin
@@ -259,6 +271,10 @@ class _Checker:
         self.dnskeys: list[_Dnskey] = []
         self.algorithms: set[int] = set()
         self._read_keys()
+        for rdata in also_keys:
+            tag, algorithm = key_tag(rdata), rdata[3]
+            public = algorithms.public_key_from_field(algorithm, rdata[4:])
+            self.keys.setdefault((tag, algorithm), []).append(_Dnskey(rdata, tag, public))
 
     def _read_keys(self) -> None:
         rrset = self.zone.rrset(self.apex, DNSKEY)

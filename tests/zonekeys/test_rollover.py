@@ -178,3 +178,40 @@ def test_a_csk_signs_everything_and_hands_over_data_signing_at_step_two() -> Non
     early = retire_step(keys, policy, at2 + intervals.retire_ksk)
     assert isinstance(early, Refused)
     assert early.allowed_at == at2 + intervals.retire_zsk
+
+
+def test_a_new_algorithm_signs_first_is_published_later_and_the_old_goes_last() -> None:
+    intervals = Intervals(
+        publish=2 * HOUR, retire_zsk=DAY, retire_ksk=DAY, sign_ahead=3 * HOUR, keys_gone=HOUR
+    )
+    old_policy = Policy(13, False, 0, 0, intervals)
+    keys = tagged(initial_keys(old_policy, T0), 100)
+    policy = Policy(15, False, 0, 0, intervals)
+    started = plan(keys, policy, T0 + DAY)
+    made = [a for a in started.actions if isinstance(a, NewKey)]
+    assert [(a.role, a.algorithm) for a in made] == [(Role.KSK, 15), (Role.ZSK, 15)]
+    assert all(a.timing.activate == T0 + DAY for a in made)
+    assert all(a.timing.publish == T0 + DAY + 3 * HOUR for a in made)
+    keys = [
+        k if k.tag else KeyState(200 + i, k.algorithm, k.role, k.timing)
+        for i, k in enumerate(apply(keys, list(started.actions)))
+    ]
+    # Both algorithms sign at once; only the old one's keys are published.
+    now = T0 + DAY
+    assert select(keys, now).published == (100, 101)
+    assert set(select(keys, now).zone_signers) == {101, 203}
+    assert set(select(keys, now).key_signers) == {100, 202}
+    assert plan(keys, policy, now + HOUR).actions == ()
+    assert select(keys, now + 3 * HOUR).published == (100, 101, 202, 203)
+    step2 = ds_step(keys, policy, now + 5 * HOUR)
+    assert isinstance(step2, Plan)
+    keys = apply(keys, list(step2.actions))
+    step3 = retire_step(keys, policy, now + 5 * HOUR + DAY)
+    assert isinstance(step3, Plan)
+    keys = apply(keys, list(step3.actions))
+    gone = now + 5 * HOUR + DAY
+    # The old keys leave the DNSKEY set at once, their signatures an hour later.
+    assert select(keys, gone).published == (202, 203)
+    assert set(select(keys, gone).zone_signers) == {101, 203}
+    assert set(select(keys, gone + HOUR).zone_signers) == {203}
+    assert select(keys, gone + HOUR).key_signers == (202,)

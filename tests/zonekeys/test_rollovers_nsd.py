@@ -13,6 +13,8 @@ still needed it fails that check."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,24 +123,49 @@ def child_serial(site: ZoneSite) -> int:
     raise AssertionError("no SOA")
 
 
-def test_zsk_and_ksk_rollovers_keep_the_child_valid_at_every_moment(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def parent_and_child(tmp_path: Path, settings: str) -> Iterator[tuple[ZoneSite, NsdPair]]:
+    """The parent and child zones added and signed at T0, the parent holding
+    the child's first DS, served by a real NSD pair."""
     site = ZoneSite(tmp_path / "zones")
     site.write_zone(CHILD, CHILD_ZONE)
     parent_dir = site.write_zone(PARENT, PARENT_ZONE)
     (parent_dir / "child.ds").write_text("")
-    site.configure(SETTINGS + "distribute: {command: 'true'}\n")
+    site.configure(settings + "distribute: {command: 'true'}\n")
     site.ok("add", PARENT, now=T0)
     site.ok("add", CHILD, now=T0)
     # The operator hands the parent the child's first DS.
-    (parent_dir / "child.ds").write_text((site.directory(CHILD) / f"dsset-{CHILD}").read_text())
+    hand_over_ds(site, (site.directory(CHILD) / f"dsset-{CHILD}").read_text())
     site.ok("sign", now=T0)
-    anchor = ds_rrset((parent_dir / f"dsset-{PARENT}").read_text(), PARENT)
     with nsd_pair(
         tmp_path / "nsd", site.signed(CHILD), CHILD, primary_only={PARENT: site.signed(PARENT)}
     ) as pair:
-        site.configure(SETTINGS + f"distribute: {{nsd-control-config: {pair.primary_conf}}}\n")
-        resolver = Resolver(pair, anchor)
-        resolver.look(T0)
+        site.configure(settings + f"distribute: {{nsd-control-config: {pair.primary_conf}}}\n")
+        yield site, pair
+
+
+def hand_over_ds(site: ZoneSite, ds_lines: str) -> None:
+    """The parent's DS for the child replaced by these."""
+    (site.directory(PARENT) / "child.ds").write_text(ds_lines)
+
+
+def resolver_of(site: ZoneSite, pair: NsdPair) -> Resolver:
+    anchor = ds_rrset((site.directory(PARENT) / f"dsset-{PARENT}").read_text(), PARENT)
+    resolver = Resolver(pair, anchor)
+    resolver.look(T0)
+    return resolver
+
+
+def settle(site: ZoneSite, pair: NsdPair, resolver: Resolver, now: int) -> str:
+    """The secondary has the child's newest version; a resolver checks it."""
+    pair.wait_for_serial(pair.secondary, child_serial(site))
+    resolver.look(now)
+    return site.signed(CHILD).read_text()
+
+
+def test_zsk_and_ksk_rollovers_keep_the_child_valid_at_every_moment(tmp_path: Path) -> None:
+    with parent_and_child(tmp_path, SETTINGS) as (site, pair):
+        resolver = resolver_of(site, pair)
         zsks_seen: set[str] = set()
         now = T0
         while now < T0 + 30 * HOUR:
@@ -154,7 +181,7 @@ def test_zsk_and_ksk_rollovers_keep_the_child_valid_at_every_moment(tmp_path: Pa
                 step2 = site.ok("ksk-roll", "2", CHILD, now=now)
                 (new_ds,) = [line for line in step2.splitlines() if " IN DS " in line]
                 # The parent replaces the old DS by the new one.
-                (parent_dir / "child.ds").write_text(new_ds + "\n")
+                hand_over_ds(site, new_ds + "\n")
                 said += step2 + site.ok("sign", now=now)
                 early = site.run("ksk-roll", "3", CHILD, now=now + HOUR)
                 assert early.returncode == 1
@@ -169,9 +196,7 @@ def test_zsk_and_ksk_rollovers_keep_the_child_valid_at_every_moment(tmp_path: Pa
                     now=now,
                 )
                 assert "rollover done" in said
-            pair.wait_for_serial(pair.secondary, child_serial(site))
-            resolver.look(now)
-            text = site.signed(CHILD).read_text()
+            text = settle(site, pair, resolver, now)
             zsks_seen |= {line.split()[-1] for line in text.splitlines() if "DNSKEY\t256 " in line}
         # The ZSK rolled by itself: two ZSKs were served over those hours,
         # and at the end only the new one is.
@@ -179,3 +204,37 @@ def test_zsk_and_ksk_rollovers_keep_the_child_valid_at_every_moment(tmp_path: Pa
         final = ask(pair.secondary_port, CHILD, "DNSKEY").rrset
         assert len([k for k in final if k.flags == 256]) == 1
         assert len([k for k in final if k.flags == 257]) == 1
+
+
+def test_an_algorithm_rollover_keeps_the_child_valid_at_every_moment(tmp_path: Path) -> None:
+    with parent_and_child(tmp_path, SETTINGS) as (site, pair):
+        resolver = resolver_of(site, pair)
+        now = T0
+        step2_at = step3_at = 0
+        while now < T0 + 14 * HOUR:
+            now += TICK
+            if now == T0 + HOUR:
+                site.configure("algorithm: ED25519\n", zone=CHILD)
+            said = site.ok("sign", now=now)
+            if "algorithm rollover started" in said:
+                # Published after 1h35m (30m + 1h + 5m), known everywhere 1h35m later.
+                step2_at = now + 7 * TICK
+                assert "run 'zonekeys ksk-roll 2' from" in said
+            if step2_at and now == step2_at:
+                step2 = site.ok("ksk-roll", "2", CHILD, now=now)
+                (new_ds,) = [line for line in step2.splitlines() if " IN DS " in line]
+                assert " 15 2 " in new_ds
+                hand_over_ds(site, new_ds + "\n")
+                site.ok("sign", now=now)
+                step3_at = now + 2 * HOUR
+            if step3_at and now == step3_at:
+                done = site.ok("ksk-roll", "3", CHILD, now=now)
+                assert "rollover done" in done
+            text = settle(site, pair, resolver, now)
+            algorithms = {line.split()[6] for line in text.splitlines() if "\tDNSKEY\t" in line}
+            signing = {line.split()[5] for line in text.splitlines() if "\tRRSIG\tA " in line}
+            if now < T0 + HOUR:
+                assert algorithms == signing == {"13"}
+        assert step3_at, "the rollover never reached step 3"
+        # Only the new algorithm is left: keys and signatures.
+        assert algorithms == signing == {"15"}
