@@ -36,6 +36,7 @@ from zonekeys.verify import verify_signed_zone
 from zonekeys.zonedata import Zone
 from zonekeys.zonefile import read_zone
 from zonekeys.zones import (
+    RETIRED,
     ZonePaths,
     ZoneState,
     atomic_write,
@@ -107,6 +108,8 @@ def sign(zones_dir: Path, zone: str, now: int, *, force: bool = False) -> Outcom
     planned = plan(key_states(keys, settings.csk), policy, now)
     keys = carry_out(paths, keys, planned.actions)
     said += planned.notes
+    keys, retired = retire_files(paths, keys, settings.csk, now)
+    said += [f"key {key.name} is out of use: its files moved to {RETIRED}/" for key in retired]
     state = state or ZoneState()
     state.keys = sorted(key.base for key in keys)
     chosen = select(key_states(keys, settings.csk), now)
@@ -139,6 +142,25 @@ def sign(zones_dir: Path, zone: str, now: int, *, force: bool = False) -> Outcom
         state.distributed = True
         write_state(paths, state)
     return Outcome(paths.zone, tuple(said))
+
+
+def retire_files(
+    paths: ZonePaths, keys: list[Key], csk: bool, now: int
+) -> tuple[list[Key], list[Key]]:
+    """Keys removed from the DNSKEY set and no longer signing leave the
+    zone's directory for its `retired/` one (kept, never deleted)."""
+    kept, retired = [], []
+    for key, state in zip(keys, key_states(keys, csk), strict=True):
+        if state.gone(now) and not state.active(now):
+            paths.retired.mkdir(mode=0o700, exist_ok=True)
+            for suffix in (".key", ".private"):
+                (paths.directory / f"{key.base}{suffix}").replace(
+                    paths.retired / f"{key.base}{suffix}"
+                )
+            retired.append(key)
+        else:
+            kept.append(key)
+    return kept, retired
 
 
 def _check_selection(zone: str, chosen: Selection) -> None:

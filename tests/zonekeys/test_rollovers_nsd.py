@@ -14,6 +14,8 @@ still needed it fails that check."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,9 +159,18 @@ def resolver_of(site: ZoneSite, pair: NsdPair) -> Resolver:
 
 
 def settle(site: ZoneSite, pair: NsdPair, resolver: Resolver, now: int) -> str:
-    """The secondary has the child's newest version; a resolver checks it."""
+    """The secondary has the child's newest version; a resolver checks it,
+    and so does ldns-verify-zone (at the same time)."""
     pair.wait_for_serial(pair.secondary, child_serial(site))
     resolver.look(now)
+    at = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
+    ldns = subprocess.run(
+        ["ldns-verify-zone", "-t", at, str(site.signed(CHILD))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ldns.returncode == 0, f"at T0+{(now - T0) / HOUR:g}h: {ldns.stdout}{ldns.stderr}"
     return site.signed(CHILD).read_text()
 
 
@@ -204,6 +215,10 @@ def test_zsk_and_ksk_rollovers_keep_the_child_valid_at_every_moment(tmp_path: Pa
         final = ask(pair.secondary_port, CHILD, "DNSKEY").rrset
         assert len([k for k in final if k.flags == 256]) == 1
         assert len([k for k in final if k.flags == 257]) == 1
+        # The old ZSK and KSK are kept, out of the way.
+        retired = site.directory(CHILD) / "retired"
+        assert len(list(retired.glob("*.private"))) == 2
+        assert len(list(site.directory(CHILD).glob("*.private"))) == 2
 
 
 def test_an_algorithm_rollover_keeps_the_child_valid_at_every_moment(tmp_path: Path) -> None:
