@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dns.dnssec
+import dns.message
+import dns.query
+import dns.rcode
 import dns.rrset
 
 from tests.zonekeys.nsd_servers import NsdPair, nsd_pair
@@ -110,6 +113,14 @@ class Resolver:
         self.ds.append(Seen(now, ds))
         self.keys.append(Seen(now, keys))
         self.data.append(Seen(now, data))
+
+
+def ask_nxdomain(port: int, name: str) -> str:
+    """The authority section of a denial, as text (the name must not exist)."""
+    query = dns.message.make_query(name, "A", want_dnssec=True)
+    answer = dns.query.tcp(query, "127.0.0.1", port=port, timeout=5.0)
+    assert answer.rcode() == dns.rcode.NXDOMAIN
+    return "\n".join(rrset.to_text() for rrset in answer.authority)
 
 
 def ds_rrset(text: str, zone: str) -> dns.rrset.RRset:
@@ -253,3 +264,21 @@ def test_an_algorithm_rollover_keeps_the_child_valid_at_every_moment(tmp_path: P
         assert step3_at, "the rollover never reached step 3"
         # Only the new algorithm is left: keys and signatures.
         assert algorithms == signing == {"15"}
+
+
+def test_a_switch_from_nsec_to_nsec3_keeps_the_child_valid(tmp_path: Path) -> None:
+    with parent_and_child(tmp_path, SETTINGS + "denial: nsec\n") as (site, pair):
+        resolver = resolver_of(site, pair)
+        text = settle(site, pair, resolver, T0)
+        assert "\tNSEC\t" in text
+        site.configure("denial: nsec3\n", zone=CHILD)
+        now = T0
+        for _ in range(4):
+            now += TICK
+            site.ok("sign", now=now)
+            text = settle(site, pair, resolver, now)
+        assert "\tNSEC3\t" in text
+        assert "\tNSEC\t" not in text
+        # A name that does not exist is denied by NSEC3 from the secondary.
+        answer = ask_nxdomain(pair.secondary_port, f"nothing.{CHILD}")
+        assert "NSEC3" in answer
