@@ -10,12 +10,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from zonekeys.errors import ZonekeysError
 from zonekeys.listing import key_rows, timeline
 from zonekeys.manual import import_keys, ksk_roll
-from zonekeys.publish import add_zone, sign
-from zonekeys.zones import ZonePaths, list_zones
+from zonekeys.publish import Outcome, add_zone, sign
+from zonekeys.zones import KeySnapshot, ZonePaths, list_zones
 
 #: Seconds since the epoch (or YYYYMMDDHHMMSS) to take as now: for trying
 #: out what a later run would do, and for tests.
@@ -28,17 +29,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         now = _now()
         return int(args.run(args, now))
-    except ZonekeysError as exc:
-        print(f"zonekeys: {exc}", file=sys.stderr)
+    except (ZonekeysError, OSError) as exc:
+        print(f"zonekeys: {_message(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one line on stderr,
+    like every other failure (the usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("zonekeys").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"zonekeys: {where}{message} (see '{self.prog} --help')\n")
+
+
+def _message(exc: ZonekeysError | OSError) -> str:
+    """The one line for a failure; an OSError names its file."""
+    if isinstance(exc, ZonekeysError):
+        return str(exc)
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="zonekeys", description="DNSSEC keys and zone signing for NSD."
-    )
+    parser = _Parser(prog="zonekeys", description="DNSSEC keys and zone signing for NSD.")
     parser.add_argument(
         "-d",
         "--zones",
@@ -134,14 +151,28 @@ def _each(zones_dir: Path, zones: list[str], now: int, *, force: bool) -> int:
     failed = 0
     for zone in zones:
         try:
-            outcome = sign(zones_dir, zone, now, force=force)
-        except ZonekeysError as exc:
-            print(f"zonekeys: {exc}", file=sys.stderr)
+            outcome = _sign_or_undo(zones_dir, zone, now, force=force)
+        except (ZonekeysError, OSError) as exc:
+            print(f"zonekeys: {_message(exc)}", file=sys.stderr)
             failed += 1
             continue
         for line in outcome.said:
             print(f"{outcome.zone}: {line}")
     return 1 if failed else 0
+
+
+def _sign_or_undo(zones_dir: Path, zone: str, now: int, *, force: bool) -> Outcome:
+    """`sign`; one that fails before it publishes leaves the key files as
+    they were: a key made or retimed for a signed zone that was never
+    published would count as published from a time it was not."""
+    paths = ZonePaths.of(zones_dir, zone)
+    snapshot = KeySnapshot.take(paths)
+    try:
+        return sign(zones_dir, zone, now, force=force)
+    except BaseException:
+        if not snapshot.published_since():
+            snapshot.restore()
+        raise
 
 
 def _ls(args: argparse.Namespace, now: int) -> int:
@@ -166,13 +197,17 @@ def _ls(args: argparse.Namespace, now: int) -> int:
 
 
 def _ksk_roll(args: argparse.Namespace, now: int) -> int:
-    for line in ksk_roll(args.zones_dir, args.zone, args.step, now, check_parent=args.check_parent):
+    done = ksk_roll(args.zones_dir, args.zone, args.step, now, check_parent=args.check_parent)
+    for line in done.lines:
         print(line)
+    if done.failure is not None:
+        print(f"zonekeys: {done.failure}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _import(args: argparse.Namespace, now: int) -> int:
-    for line in import_keys(args.zones_dir, args.zone, args.directory):
+    for line in import_keys(args.zones_dir, args.zone, args.directory, now):
         print(line)
     return 0
 
@@ -181,7 +216,16 @@ def _tsig(args: argparse.Namespace, now: int) -> int:
     from zonekeys import tsig
 
     key = tsig.make_key(args.name, args.algorithm)
-    print(tsig.render(key, zone=args.zone, primary=args.primary, secondary=args.secondary))
+    # The primary serves the file `sign` writes for the zone.
+    signed = ZonePaths.of(args.zones_dir, args.zone).signed.absolute()
+    text = tsig.render(
+        key,
+        zone=args.zone,
+        primary=args.primary,
+        secondary=args.secondary,
+        primary_zonefile=str(signed),
+    )
+    print(text)
     _ = now
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,13 @@ from zonekeys.intervals import Intervals
 
 CONFIG_NAME = "zonekeys.yaml"
 LARGEST_CONFIG = 1 << 20
+#: The longest duration taken: past it, times leave what key files and
+#: signatures can hold. A TTL is at most 2^31 - 1 (RFC 2181); signatures
+#: are valid at most 3660 days, as BIND allows; a command gets a day.
+LONGEST = 36500 * 86400
+LONGEST_TTL = 2**31 - 1
+LONGEST_VALIDITY = 3660 * 86400
+LONGEST_TIMEOUT = 86400
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"^(?:\d+[wdhms])+$")
 SERIAL_FORMATS = ("unixtime", "incremental", "date")
@@ -74,6 +82,17 @@ _DURATIONS = {
     "parent_propagation_delay",
 }
 _LIFETIMES = {"ksk_lifetime", "zsk_lifetime"}
+_TTLS = {"max_ttl", "dnskey_ttl", "parent_ds_ttl"}
+#: What a rollover's length is made of.
+_INTERVAL_SETTINGS = (
+    "publish_safety",
+    "dnskey_ttl",
+    "propagation_delay",
+    "retire_safety",
+    "max_ttl",
+    "parent_ds_ttl",
+    "parent_propagation_delay",
+)
 
 
 def parse_duration(text: str) -> int:
@@ -104,18 +123,30 @@ def load_settings(zones_dir: Path, zone: str | None = None) -> Settings:
     files = [zones_dir / CONFIG_NAME]
     if zone is not None:
         files.append(zone_dir(zones_dir, zone) / CONFIG_NAME)
-    used = [path for path in files if path.exists()]
-    for path in used:
-        settings = _apply(settings, path)
-    check_settings(settings, str(used[-1]) if used else "the default settings")
+    origins: dict[str, str] = {}
+    for path in files:
+        if path.exists():
+            settings = _apply(settings, path, origins)
+    check_settings(settings, origins)
     return settings
 
 
 def zone_dir(zones_dir: Path, zone: str) -> Path:
-    return zones_dir / zone.rstrip(".")
+    """The zone's directory: named like the zone ("example.com"); one named
+    as ZKT names them ("example.com.") or in capitals is found too."""
+    plain = zones_dir / zone.rstrip(".")
+    if plain.is_dir() or not zones_dir.is_dir():
+        return plain
+    wanted = zone.rstrip(".").lower()
+    for candidate in sorted(zones_dir.iterdir()):
+        if candidate.name.rstrip(".").lower() == wanted and candidate.is_dir():
+            return candidate
+    return plain
 
 
-def _apply(settings: Settings, path: Path) -> Settings:
+def _apply(settings: Settings, path: Path, origins: dict[str, str]) -> Settings:
+    """`settings` with those of the file at `path`; `origins` learns the
+    FILE:LINE each one was set at."""
     try:
         if path.stat().st_size > LARGEST_CONFIG:
             raise ZonekeysError(f"{path}: larger than 1 MiB")
@@ -134,14 +165,24 @@ def _apply(settings: Settings, path: Path) -> Settings:
         raise ZonekeysError(f"{path}:{line}: settings are a mapping of name: value")
     known = {f.name for f in fields(Settings)}
     changes: dict[str, Any] = {}
+    first_line: dict[str, int] = {}
     for key_node, value_node in root.value:
-        where = f"{path}:{key_node.start_mark.line + 1}"
+        line = key_node.start_mark.line + 1
+        where = f"{path}:{line}"
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ZonekeysError(f"{where}: a setting's name is a word, like zsk-lifetime")
         name = str(key_node.value).replace("-", "_")
+        if name in first_line:
+            raise ZonekeysError(
+                f"{where}: {key_node.value} is set twice (first on line {first_line[name]})"
+            )
+        first_line[name] = line
         if name not in known:
             offered = ", ".join(sorted(n.replace("_", "-") for n in known))
             raise ZonekeysError(f"{where}: unknown setting {key_node.value!r} (known: {offered})")
         at = f"{path}:{value_node.start_mark.line + 1}"
         changes[name] = _value(name, value_node, settings, at)
+        origins[name] = where
     return replace(settings, **changes)
 
 
@@ -156,9 +197,13 @@ def _value(name: str, node: yaml.Node, settings: Settings, where: str) -> Any:
         if name in _LIFETIMES and text.lower() in ("unlimited", "0"):
             return 0
         try:
-            return parse_duration(text)
+            seconds = parse_duration(text)
         except ValueError as exc:
             raise ZonekeysError(f"{where}: {shown}: {exc}") from None
+        longest, said = _longest(name)
+        if seconds > longest:
+            raise ZonekeysError(f"{where}: {shown}: {text} is longer than {said}")
+        return seconds
     if name == "algorithm":
         try:
             return algorithms.algorithm_number(text)
@@ -183,9 +228,13 @@ def _distribution(node: yaml.Node, current: Distribution, where: str) -> Distrib
             "nsd-control: PATH and nsd-control-config: PATH"
         )
     changes: dict[str, Any] = {}
+    seen: set[str] = set()
     for key_node, value_node in node.value:
         key = str(key_node.value)
         at = f"{where.rsplit(':', 1)[0]}:{key_node.start_mark.line + 1}"
+        if key in seen:
+            raise ZonekeysError(f"{at}: distribute: {key} is set twice")
+        seen.add(key)
         if not isinstance(value_node, yaml.ScalarNode):
             raise ZonekeysError(f"{at}: distribute: {key} takes one value")
         value = str(value_node.value)
@@ -197,9 +246,12 @@ def _distribution(node: yaml.Node, current: Distribution, where: str) -> Distrib
             changes.update(method="nsd", nsd_control_config=Path(value))
         elif key == "timeout":
             try:
-                changes["timeout"] = float(parse_duration(value))
+                seconds = parse_duration(value)
             except ValueError as exc:
                 raise ZonekeysError(f"{at}: distribute: timeout: {exc}") from None
+            if seconds > LONGEST_TIMEOUT:
+                raise ZonekeysError(f"{at}: distribute: timeout: {value} is longer than a day")
+            changes["timeout"] = float(seconds)
         else:
             raise ZonekeysError(
                 f"{at}: distribute: unknown setting {key!r} "
@@ -211,11 +263,27 @@ def _distribution(node: yaml.Node, current: Distribution, where: str) -> Distrib
         raise ZonekeysError(f"{where}: distribute: {exc}") from None
 
 
-def check_settings(settings: Settings, where: str) -> None:
-    """Refuses settings no rollover can keep safe (as BIND refuses them)."""
+def _longest(name: str) -> tuple[int, str]:
+    """The most a duration setting may be, and how a message says it."""
+    if name in _TTLS:
+        return LONGEST_TTL, "a TTL may be (2147483647 seconds, RFC 2181)"
+    if name == "signature_validity":
+        return LONGEST_VALIDITY, "3660d, the most BIND allows too"
+    return LONGEST, "36500d (100 years)"
+
+
+def check_settings(settings: Settings, origins: Mapping[str, str] | None = None) -> None:
+    """Refuses settings no rollover can keep safe (as BIND refuses them),
+    naming where the setting at fault was set (`origins`: FILE:LINE by name)."""
+    set_at = origins or {}
+
+    def at(*names: str) -> str:
+        return next((set_at[n] for n in names if n in set_at), "the default settings")
+
     intervals = Intervals.of(settings)
     validity, refresh = settings.signature_validity, settings.signature_refresh
     if refresh + settings.jitter >= validity:
+        where = at("signature_validity", "signature_refresh", "jitter")
         raise ZonekeysError(
             f"{where}: signature-refresh ({format_duration(refresh)}) plus jitter "
             f"({format_duration(settings.jitter)}) must be shorter than signature-validity "
@@ -223,6 +291,7 @@ def check_settings(settings: Settings, where: str) -> None:
         )
     cached = settings.max_ttl + settings.propagation_delay
     if refresh <= cached:
+        where = at("signature_refresh", "max_ttl", "propagation_delay")
         raise ZonekeysError(
             f"{where}: signature-refresh ({format_duration(refresh)}) must be longer than "
             f"max-ttl plus propagation-delay ({format_duration(cached)}): a cached signature "
@@ -231,6 +300,7 @@ def check_settings(settings: Settings, where: str) -> None:
     zsk_needs = intervals.zsk_rollover()
     lifetime = settings.ksk_lifetime if settings.csk else settings.zsk_lifetime
     if not settings.csk and lifetime and lifetime < zsk_needs:
+        where = at("zsk_lifetime", *_INTERVAL_SETTINGS)
         raise ZonekeysError(
             f"{where}: zsk-lifetime {format_duration(lifetime)} is too short: a ZSK rollover "
             f"takes {format_duration(zsk_needs)} (publish-safety + dnskey-ttl + "
@@ -239,6 +309,7 @@ def check_settings(settings: Settings, where: str) -> None:
     ksk_needs = intervals.ksk_rollover()
     if settings.ksk_lifetime and settings.ksk_lifetime < ksk_needs:
         role = "csk" if settings.csk else "ksk"
+        where = at("ksk_lifetime", "csk", *_INTERVAL_SETTINGS)
         raise ZonekeysError(
             f"{where}: ksk-lifetime {format_duration(settings.ksk_lifetime)} is too short: a "
             f"{role.upper()} rollover takes {format_duration(ksk_needs)} (the new key "

@@ -126,6 +126,13 @@ def read_key(public_path: Path) -> Key:
     """A key from its .key and .private files; a missing or broken one is an error."""
     private_path = public_path.with_suffix(".private")
     zone, flags, algorithm, public = _read_dnskey(public_path)
+    held = Key(zone, flags, algorithm, public, Timing(), public_path.parent)
+    if public_path.name != f"{held.base}.key":
+        raise ZonekeysError(
+            f"{public_path}: its DNSKEY record is key {held.base} (zone {zone}, algorithm "
+            f"{algorithm}, flags {flags}, tag {held.tag}), not the one its name says: "
+            "was it edited?"
+        )
     if not private_path.exists():
         raise ZonekeysError(
             f"{private_path}: missing: the private half of key {public_path.name} is gone "
@@ -151,7 +158,8 @@ def read_key(public_path: Path) -> Key:
 def check_private_mode(path: Path) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise ZonekeysError(f"{path}: readable by others (mode {mode:04o}): run chmod 600 {path}")
+        who = "others" if mode & 0o007 else "its group"
+        raise ZonekeysError(f"{path}: readable by {who} (mode {mode:04o}): run chmod 600 {path}")
 
 
 def _read_dnskey(path: Path) -> tuple[str, int, int, bytes]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from zonekeys import algorithms
 from zonekeys.config import format_duration, load_settings
+from zonekeys.errors import ZonekeysError
 from zonekeys.publish import policy_of
 from zonekeys.rollover import KeyState, Role, events
 from zonekeys.zones import ZonePaths, key_states, load_keys, read_state
@@ -34,6 +35,7 @@ def key_state_name(key: KeyState, now: int) -> str:
 
 def key_rows(zones_dir: Path, zone: str, now: int) -> list[dict[str, Any]]:
     paths = ZonePaths.of(zones_dir, zone)
+    _check_exists(paths)
     settings = load_settings(zones_dir, paths.zone)
     keys = key_states(load_keys(paths, read_state(paths)), settings.csk)
     coming = [e for e in events(keys, policy_of(settings), now) if not e.done]
@@ -58,6 +60,7 @@ def key_rows(zones_dir: Path, zone: str, now: int) -> list[dict[str, Any]]:
 
 def timeline(zones_dir: Path, zone: str, now: int) -> list[str]:
     paths = ZonePaths.of(zones_dir, zone)
+    _check_exists(paths)
     settings = load_settings(zones_dir, paths.zone)
     keys = key_states(load_keys(paths, read_state(paths)), settings.csk)
     roles = {key.tag: str(key.role) for key in keys}
@@ -73,6 +76,11 @@ def timeline(zones_dir: Path, zone: str, now: int) -> list[str]:
     if not marked:
         lines.append(f"{_date(now)}  ---- now ----")
     return lines
+
+
+def _check_exists(paths: ZonePaths) -> None:
+    if not paths.directory.is_dir():
+        raise ZonekeysError(f"zone {paths.zone}: no directory {paths.directory}")
 
 
 def _date(seconds: int) -> str:

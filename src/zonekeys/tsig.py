@@ -109,9 +109,11 @@ def render(
     zone: str | None = None,
     primary: str | None = None,
     secondary: str | None = None,
+    primary_zonefile: str | None = None,
 ) -> str:
     """The key's clause for nsd.conf; given a zone and both servers'
-    addresses, followed by example clauses for each of them."""
+    addresses, followed by example clauses for each of them. The primary
+    serves `primary_zonefile` (zonekeys's signed file, as a rule)."""
     text = key_clause(key)
     given = [value is not None for value in (zone, primary, secondary)]
     if any(given) and not all(given):
@@ -120,7 +122,7 @@ def render(
         return text
     origin = dns_name(zone, "zone")
     zonefile = f"{origin}zone"
-    on_primary = primary_clauses(key, origin, secondary, zonefile)
+    on_primary = primary_clauses(key, origin, secondary, primary_zonefile or zonefile)
     on_secondary = secondary_clauses(key, origin, primary, zonefile)
     return (
         f"{text}\n"

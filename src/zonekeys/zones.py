@@ -69,11 +69,12 @@ def list_zones(zones_dir: Path) -> list[str]:
     """The zones of the directory: its subdirectories holding a zone.db."""
     if not zones_dir.is_dir():
         raise ZonekeysError(f"{zones_dir}: no such zones directory")
-    return sorted(zone_name(d.name) for d in zones_dir.iterdir() if (d / UNSIGNED).is_file())
+    return sorted({zone_name(d.name) for d in zones_dir.iterdir() if (d / UNSIGNED).is_file()})
 
 
 def check_directory(paths: ZonePaths) -> None:
-    """A key directory others may write to is refused, with the fix."""
+    """A key directory others may write to is refused, with the fix; so is a
+    zones directory in which others could put another in its place."""
     if not paths.directory.is_dir():
         raise ZonekeysError(f"zone {paths.zone}: no directory {paths.directory}")
     mode = stat.S_IMODE(paths.directory.stat().st_mode)
@@ -81,6 +82,13 @@ def check_directory(paths: ZonePaths) -> None:
         raise ZonekeysError(
             f"{paths.directory}: others may write to this key directory (mode {mode:04o}): "
             f"run chmod go-w {paths.directory}"
+        )
+    zones_dir = paths.directory.parent
+    mode = stat.S_IMODE(zones_dir.stat().st_mode)
+    if mode & 0o022 and not mode & stat.S_ISVTX:
+        raise ZonekeysError(
+            f"{zones_dir}: others may write to this zones directory (mode {mode:04o}) and put "
+            f"another directory in place of {paths.directory.name}: run chmod go-w {zones_dir}"
         )
 
 
@@ -103,6 +111,9 @@ class ZoneState:
     expires: int = 0
     #: Whether the server was told of the last signed version.
     distributed: bool = False
+    #: Times for keys taken over without any (by file base name): when they
+    #: were taken to be published, active and named to the parent.
+    adopted: dict[str, dict[str, int]] = field(default_factory=dict)
     version: int = STATE_VERSION
 
 
@@ -139,10 +150,10 @@ def atomic_write(path: Path, text: str, mode: int) -> None:
 def load_keys(paths: ZonePaths, state: ZoneState | None) -> list[Key]:
     """The zone's keys; one the state knows whose files are gone is refused
     (zonekeys never makes a key in place of a lost one)."""
-    keys = read_keys(paths.directory, paths.zone)
+    keys = [_adopted(key, state) for key in read_keys(paths.directory, paths.zone)]
     present = {key.base for key in keys}
     for base in state.keys if state else []:
-        if base not in present:
+        if base not in present and not (paths.retired / f"{base}.key").exists():
             raise ZonekeysError(
                 f"zone {paths.zone}: key {base} is missing ({paths.directory / base}.key and "
                 ".private): restore it from a backup; zonekeys makes no key in its place"
@@ -150,5 +161,70 @@ def load_keys(paths: ZonePaths, state: ZoneState | None) -> list[Key]:
     return keys
 
 
+def _adopted(key: Key, state: ZoneState | None) -> Key:
+    """A key taken over without times, with those import gave it."""
+    times = state.adopted.get(key.base) if state else None
+    if not times or key.timing.publish is not None or key.timing.activate is not None:
+        return key
+    known = ("publish", "activate", "sync_publish")
+    return key.with_timing(**{name: times[name] for name in known if name in times})
+
+
 def key_states(keys: list[Key], csk: bool) -> list[KeyState]:
     return [KeyState(key.tag, key.algorithm, role_of(key.sep, csk), key.timing) for key in keys]
+
+
+@dataclass(frozen=True)
+class KeySnapshot:
+    """A zone's key files (in its directory and in retired/) as they were,
+    and which signed zone was published then: a run that fails before it
+    publishes puts the files back, so that no key counts as published (from
+    a time it never was) or gone while the served zone says otherwise."""
+
+    paths: ZonePaths
+    files: dict[Path, tuple[bytes, int]]
+    signed: tuple[int, int, int] | None
+
+    @classmethod
+    def take(cls, paths: ZonePaths) -> KeySnapshot:
+        return cls(paths, _key_files(paths), _identity(paths.signed))
+
+    def published_since(self) -> bool:
+        """Whether a signed zone was published since (publishing replaces the file)."""
+        return _identity(self.paths.signed) != self.signed
+
+    def restore(self) -> None:
+        """The key files back as they were: those made since are removed."""
+        for path in _key_files(self.paths).keys() - self.files.keys():
+            path.unlink()
+        for path, (data, mode) in self.files.items():
+            if not path.exists() or path.read_bytes() != data:
+                write_bytes(path, data, mode)
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+def _key_files(paths: ZonePaths) -> dict[Path, tuple[bytes, int]]:
+    found = {}
+    for directory in (paths.directory, paths.retired):
+        for path in directory.glob(f"K{paths.zone}+*") if directory.is_dir() else ():
+            found[path] = (path.read_bytes(), stat.S_IMODE(path.stat().st_mode))
+    return found
+
+
+def write_bytes(path: Path, data: bytes, mode: int) -> None:
+    """Atomically, with `mode` from the first byte (a private key's 0600)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
