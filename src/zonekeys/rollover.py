@@ -133,6 +133,7 @@ class Event:
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...] = ()
+    #: What to tell the operator; "{zone}" stands for the zone's name.
     notes: tuple[str, ...] = field(default=())
 
 
@@ -298,7 +299,7 @@ def _algorithm_start(
         actions.append(NewKey(Role.ZSK, policy.algorithm, timing, why))
     notes.append(
         f"algorithm rollover started: keys of algorithm {policy.algorithm} sign the zone now "
-        f"and are published at {_when(publish)}; run 'zonekeys ksk-roll 2' from "
+        f"and are published at {_when(publish)}; run 'zonekeys ksk-roll 2 {{zone}}' from "
         f"{_when(publish + policy.intervals.publish)}"
     )
 
@@ -321,7 +322,7 @@ def _ksk_start(
     actions.extend(step.actions)
     notes.append(
         f"{role} rollover step 1 done (key {current.tag} reaches its lifetime): "
-        f"run 'zonekeys ksk-roll 2' after {_when(now + policy.intervals.publish)}"
+        f"run 'zonekeys ksk-roll 2 {{zone}}' from {_when(now + policy.intervals.publish)}"
     )
 
 
@@ -423,6 +424,7 @@ def events(keys: list[KeyState], policy: Policy, now: int) -> list[Event]:
             when = getattr(key.timing, attribute)
             if when is not None:
                 found.append(Event(when, key.tag, what, when <= now))
+    pair = rolling_pair(keys, policy, now)
     ahead = plan(keys, policy, now)
     upcoming = apply(keys, [a for a in ahead.actions if isinstance(a, Retime)])
     for key in upcoming:
@@ -433,11 +435,25 @@ def events(keys: list[KeyState], policy: Policy, now: int) -> list[Event]:
                 for k in keys
             ):
                 found.append(Event(successor, key.tag, "successor ZSK published", False))
-        if key.sep and policy.ksk_lifetime and key.timing.activate is not None:
+        if key.sep and policy.ksk_lifetime and key.timing.activate is not None and not pair:
             due = key.timing.activate + policy.ksk_lifetime - policy.intervals.ksk_rollover()
             if due > now and key.timing.delete is None:
                 found.append(Event(due, key.tag, f"{key.role} rollover starts", False))
+    if pair is not None:
+        found.append(_next_step(pair, policy))
     return sorted(found, key=lambda e: (e.when, e.tag))
+
+
+def _next_step(pair: tuple[KeyState, KeyState], policy: Policy) -> Event:
+    """When the operator's next KSK step may run."""
+    new = pair[1]
+    intervals = policy.intervals
+    if new.timing.sync_publish is None:
+        return Event(
+            (new.timing.publish or 0) + intervals.publish, new.tag, "ksk-roll 2 may run", False
+        )
+    wait = max(intervals.retire_ksk, intervals.retire_zsk if policy.csk else 0)
+    return Event(new.timing.sync_publish + wait, new.tag, "ksk-roll 3 may run", False)
 
 
 def _when(seconds: int) -> str:

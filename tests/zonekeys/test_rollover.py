@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from zonekeys.intervals import Intervals
 from zonekeys.rollover import (
+    Event,
     KeyState,
     NewKey,
     Plan,
@@ -15,6 +16,7 @@ from zonekeys.rollover import (
     Role,
     apply,
     ds_step,
+    events,
     initial_keys,
     plan,
     retire_step,
@@ -122,6 +124,9 @@ def test_the_ksk_rollover_steps_are_refused_until_safe_and_say_when() -> None:
     assert chosen.for_parent == (100,)
     again = start_ksk_rollover(keys, POLICY, T0 + DAY)
     assert isinstance(again, Refused)
+    coming = [e for e in events(keys, POLICY, T0 + DAY) if not e.done]
+    assert Event(T0 + DAY + INTERVALS.publish, 300, "ksk-roll 2 may run", False) in coming
+    assert not any("rollover starts" in e.what for e in coming)
     too_early = ds_step(keys, POLICY, T0 + DAY + 60)
     assert isinstance(too_early, Refused)
     assert too_early.allowed_at == T0 + DAY + INTERVALS.publish
