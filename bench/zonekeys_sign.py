@@ -72,7 +72,7 @@ def measure(names: int) -> dict[str, float | int]:
         add_keys(zone, [ksk, zsk], [ksk], 3600)
         add_denial(zone, Nsec3Settings())
         signed = sign_zone(zone, Signers((zsk,), (ksk,)), Validity(now - 3600, now + VALIDITY))
-        ours.write_text(signed.text, encoding="utf-8")
+        signed.write(ours)  # as publish.py writes it: atomically, flushed to disk
         zonekeys_s = time.perf_counter() - started
 
         started = time.perf_counter()

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from zonekeys.names import sort_key, to_text, wire
+from zonekeys.errors import ZonekeysError
+from zonekeys.names import canonical_order, to_text, wire
 from zonekeys.zonedata import (
     DS,
     NS,
@@ -19,10 +21,12 @@ from zonekeys.zonedata import (
     RRSIG,
     Labels,
     Zone,
+    no_cycle_collection,
     type_text,
 )
 
 NSEC3_SHA1 = 1
+SHA1_LENGTH = 20
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,7 @@ def authoritative_names(zone: Zone) -> tuple[list[Labels], set[Labels]]:
     """The names the zone is authoritative for or delegates (not glue
     below a cut), in canonical order; and the zone cuts."""
     cuts = zone.delegations()
-    names = [name for name in zone.names if not zone.occluded(name, cuts)]
-    names.sort(key=sort_key)
+    names = canonical_order(name for name in zone.names if not zone.occluded(name, cuts))
     return names, cuts
 
 
@@ -72,12 +75,17 @@ def _present_types(zone: Zone, name: Labels, cuts: set[Labels]) -> list[int]:
     return types
 
 
-def _signed(types: list[int], name: Labels, cuts: set[Labels]) -> bool:
+def _signed(types: Sequence[int], name: Labels, cuts: set[Labels]) -> bool:
     """Whether any RRset at the name carries signatures."""
     return bool(types) and (name not in cuts or DS in types)
 
 
 def add_nsec(zone: Zone) -> None:
+    with no_cycle_collection():
+        _add_nsec(zone)
+
+
+def _add_nsec(zone: Zone) -> None:
     names, cuts = authoritative_names(zone)
     ttl = zone.denial_ttl()
     for i, name in enumerate(names):
@@ -95,31 +103,96 @@ def nsec3_hash(name: Labels, settings: Nsec3Settings) -> bytes:
     return digest
 
 
+#: Base32hex (RFC 4648 section 7) in lowercase, two digits (ten bits) at a time.
+_B32_PAIRS = [
+    a + b for a in "0123456789abcdefghijklmnopqrstuv" for b in "0123456789abcdefghijklmnopqrstuv"
+]
+_TEN_BITS = 1023
+_HALF_SHA1 = (1 << 80) - 1
+
+
 def b32(digest: bytes) -> str:
-    return base64.b32hexencode(digest).decode("ascii").lower()
+    """`digest` in base32hex, lowercase (an NSEC3 owner's first label)."""
+    if len(digest) != SHA1_LENGTH:
+        return base64.b32hexencode(digest).decode("ascii").lower()
+    # 160 bits: two halves of eight pairs of digits.
+    pairs = _B32_PAIRS
+    whole = int.from_bytes(digest, "big")
+    high, low = whole >> 80, whole & _HALF_SHA1
+    return "".join(
+        [
+            pairs[high >> 70],
+            pairs[(high >> 60) & _TEN_BITS],
+            pairs[(high >> 50) & _TEN_BITS],
+            pairs[(high >> 40) & _TEN_BITS],
+            pairs[(high >> 30) & _TEN_BITS],
+            pairs[(high >> 20) & _TEN_BITS],
+            pairs[(high >> 10) & _TEN_BITS],
+            pairs[high & _TEN_BITS],
+            pairs[low >> 70],
+            pairs[(low >> 60) & _TEN_BITS],
+            pairs[(low >> 50) & _TEN_BITS],
+            pairs[(low >> 40) & _TEN_BITS],
+            pairs[(low >> 30) & _TEN_BITS],
+            pairs[(low >> 20) & _TEN_BITS],
+            pairs[(low >> 10) & _TEN_BITS],
+            pairs[low & _TEN_BITS],
+        ]
+    )
 
 
 def add_nsec3(zone: Zone, settings: Nsec3Settings) -> None:
-    names, cuts = authoritative_names(zone)
+    with no_cycle_collection():
+        _add_nsec3(zone, settings)
+
+
+def _add_nsec3(zone: Zone, settings: Nsec3Settings) -> None:
+    cuts = zone.delegations()
     ttl = zone.denial_ttl()
     zone.add(zone.origin, NSEC3PARAM, 0, settings.param_wire(), settings.param_text())
-    # Every name and every empty non-terminal between it and the apex.
+    # Every name (glue and what else is below a cut left out) and every empty
+    # non-terminal between it and the apex, with the types its NSEC3 lists.
     depth = len(zone.origin)
-    owners: dict[Labels, list[int]] = {}
-    for name in names:
-        types = _present_types(zone, name, cuts)
-        owners[name] = [*types, RRSIG] if _signed(types, name, cuts) else types
+    owners: dict[Labels, tuple[int, ...]] = {}
+    no_types: tuple[int, ...] = ()
+    for name, types in zone.names.items():
+        if cuts and zone.occluded(name, cuts):
+            continue
+        present = tuple(types)
+        if name in cuts:
+            present = tuple(t for t in present if t in (NS, DS))
+        owners[name] = (*present, RRSIG) if _signed(present, name, cuts) else present
         for cut in range(1, len(name) - depth):
-            owners.setdefault(name[cut:], [])
-    hashed = sorted((nsec3_hash(name, settings), name) for name in owners)
+            owners.setdefault(name[cut:], no_types)
+    salt = settings.salt
+    # Hash -> the types its NSEC3 lists.
+    if settings.iterations or salt:
+        by_hash = {nsec3_hash(name, settings): types for name, types in owners.items()}
+    else:
+        sha1 = hashlib.sha1
+        by_hash = {sha1(wire(name)).digest(): types for name, types in owners.items()}
+    if len(by_hash) != len(owners):
+        raise ZonekeysError(f"zone {zone.origin_text}: two names with the same NSEC3 hash")
+    hashes = sorted(by_hash)
+    labels = [b32(digest) for digest in hashes]
     head = bytes((NSEC3_SHA1, 0)) + settings.iterations.to_bytes(2, "big")
-    head += bytes((len(settings.salt),)) + settings.salt + bytes((20,))
-    salt = settings.salt.hex() or "-"
-    for i, (digest, name) in enumerate(hashed):
-        following = hashed[(i + 1) % len(hashed)][0]
-        types = owners[name]
-        owner = (b32(digest).encode("ascii"), *zone.origin)
-        rdata = head + following + type_bitmap(types)
-        listed = " ".join(type_text(t) for t in sorted(set(types)))
-        text = f"{NSEC3_SHA1} 0 {settings.iterations} {salt} {b32(following)}"
-        zone.add(owner, NSEC3, ttl, rdata, f"{text} {listed}".rstrip())
+    head += bytes((len(salt),)) + salt + bytes((SHA1_LENGTH,))
+    fixed = f"{NSEC3_SHA1} 0 {settings.iterations} {salt.hex() or '-'} "
+    # A zone has few different sets of types: each one's bitmap and text is worked out once.
+    bitmaps: dict[tuple[int, ...], tuple[bytes, str]] = {}
+    origin = zone.origin
+    add = zone.add
+    for i, digest in enumerate(hashes):
+        listing = by_hash[digest]
+        bitmap = bitmaps.get(listing)
+        if bitmap is None:
+            listed = "".join(f" {type_text(t)}" for t in sorted(set(listing)))
+            bitmap = bitmaps[listing] = (type_bitmap(list(listing)), listed)
+        following = (i + 1) % len(hashes)
+        add(
+            (labels[i].encode("ascii"), *origin),
+            NSEC3,
+            ttl,
+            head + hashes[following] + bitmap[0],
+            fixed + labels[following] + bitmap[1],
+        )

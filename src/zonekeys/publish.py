@@ -107,7 +107,7 @@ def sign(zones_dir: Path, zone: str, now: int, *, force: bool = False) -> Outcom
     policy = policy_of(settings)
     planned = plan(key_states(keys, settings.csk), policy, now)
     keys = carry_out(paths, keys, planned.actions)
-    said += planned.notes
+    said += [note.format(zone=paths.zone) for note in planned.notes]
     keys, retired = retire_files(paths, keys, settings.csk, now)
     said += [f"key {key.name} is out of use: its files moved to {RETIRED}/" for key in retired]
     state = state or ZoneState()
@@ -209,7 +209,7 @@ def _sign_and_publish(  # noqa: PLR0917 - one zone's whole signing, in one place
         key.rdata for key in {*signers.zone_keys, *signers.key_keys} if key not in published
     ]
     verify_signed_zone(signed.text, paths.zone, now=now, ds_set=ds_set, also_keys=unpublished)
-    atomic_write(paths.signed, signed.text, 0o644)
+    signed.write(paths.signed, 0o644)
     write_dsset(paths, ds_set)
     state.serial, state.signed_at, state.expires = serial, now, signed.expires
     state.distributed = False

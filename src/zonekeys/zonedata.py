@@ -4,6 +4,9 @@ presentation text (what is written)."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +32,7 @@ CDNSKEY = int(dns.rdatatype.CDNSKEY)
 SIGNER_TYPES = frozenset({DNSKEY, RRSIG, NSEC, NSEC3, NSEC3PARAM, CDS, CDNSKEY})
 
 
-@dataclass
+@dataclass(slots=True)
 class RRset:
     ttl: int
     #: canonical wire rdata -> presentation text
@@ -49,7 +52,10 @@ class Zone:
         return to_text(self.origin)
 
     def add(self, owner: Labels, rdtype: int, ttl: int, wire: bytes, text: str) -> None:
-        types = self.names.setdefault(owner, {})
+        types = self.names.get(owner)
+        if types is None:
+            self.names[owner] = {rdtype: RRset(ttl, {wire: text})}
+            return
         rrset = types.get(rdtype)
         if rrset is None:
             types[rdtype] = RRset(ttl, {wire: text})
@@ -101,3 +107,18 @@ def type_text(rdtype: int) -> str:
         found = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))
         _TYPE_TEXT[rdtype] = found
     return found
+
+
+@contextlib.contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused while a zone is built or walked: a
+    large zone is millions of objects and no cycles, which the collector
+    would otherwise walk again and again (and, in forked workers, copy page
+    by page as it marked them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

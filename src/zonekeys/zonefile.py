@@ -45,6 +45,7 @@ from zonekeys.zonedata import (
     SOA,
     Labels,
     Zone,
+    no_cycle_collection,
     type_text,
 )
 
@@ -65,34 +66,34 @@ _A, _AAAA, _TXT = (int(dns.rdatatype.A), int(dns.rdatatype.AAAA), int(dns.rdatat
 _PTR, _MX = int(dns.rdatatype.PTR), int(dns.rdatatype.MX)
 _ONE_NAME = frozenset({NS, CNAME, _PTR})
 _IN = dns.rdataclass.IN
+#: The longest character-string (RFC 1035 section 3.3).
+MAX_STRING = 255
+_LENGTH = [bytes((n,)) for n in range(MAX_STRING + 1)]
 
 
-class _Line:
-    """One logical record: its first physical line's number, its tokens
-    (raw, quotes kept) and whether it began with whitespace (no owner)."""
-
-    __slots__ = ("blank_owner", "number", "tokens")
-
-    def __init__(self, number: int, tokens: list[str], blank_owner: bool) -> None:
-        self.number = number
-        self.tokens = tokens
-        self.blank_owner = blank_owner
+#: One logical record: its first physical line's number, its tokens (raw,
+#: quotes kept) and whether it began with whitespace (no owner).
+_Line = tuple[int, list[str], bool]
+#: Class names, which a record may hold before its type: never taken for a type there.
+_CLASSES = frozenset({"IN", "CH", "HS", "CS", "ANY", "NONE"})
 
 
 def read_zone(path: Path, origin: str, *, max_ttl: int | None = None, signed: bool = False) -> Zone:
     """The zone in `path` for `origin` (absolute, e.g. "example.com."); a
     record whose TTL is over `max_ttl` is refused. `signed`: a signed zone."""
     reader = _Reader(labels_of(origin), max_ttl, signed)
-    reader.read(path, reader.origin, None, depth=0)
-    return reader.finish(path)
+    with no_cycle_collection():
+        reader.read(path, reader.origin, None, depth=0)
+        return reader.finish(path)
 
 
 def read_zone_text(text: str, origin: str, *, source: str, signed: bool = False) -> Zone:
     """The zone `text` holds, read as `read_zone` reads a file; errors say
     `source`:LINE."""
     reader = _Reader(labels_of(origin), None, signed)
-    reader.read_text(Path(source), text, reader.origin, None, depth=0)
-    return reader.finish(Path(source))
+    with no_cycle_collection():
+        reader.read_text(Path(source), text, reader.origin, None, depth=0)
+        return reader.finish(Path(source))
 
 
 class _Reader:
@@ -102,6 +103,8 @@ class _Reader:
         self.signed = signed
         self.zone = Zone(origin)
         self._types: dict[str, int] = {}
+        #: Types as written, none of them a class's name too (ANY, NONE).
+        self._plain_types: dict[str, int] = {}
         self._origin_names: dict[Labels, dns.name.Name] = {}
         self._sigtimes: dict[str, int | None] = {}
         #: An RRSIG's signer name as written, and the origin -> its wire form and text.
@@ -122,14 +125,15 @@ class _Reader:
         self.read_text(path, text, origin, ttl, depth)
 
     def read_text(self, path: Path, text: str, origin: Labels, ttl: int | None, depth: int) -> None:
+        source = str(path)
         owner: Labels | None = None
+        inside = True
         # Lines in a row often share an owner: its labels are worked out once.
-        last_first, last_origin, last_owner = "", origin, origin
-        for line in _logical_lines(path, text):
-            where = f"{path}:{line.number}"
-            tokens = line.tokens
+        last_first, last_origin, last_owner, last_inside = "", origin, origin, True
+        for number, tokens, blank_owner in _logical_lines(source, text):
+            where = f"{source}:{number}"
             first = tokens[0]
-            if first.startswith("$") and not line.blank_owner:
+            if first[0] == "$" and not blank_owner:
                 directive = first.upper()
                 if directive == "$TTL" and len(tokens) == 2:
                     ttl = _ttl(tokens[1], where)
@@ -144,39 +148,56 @@ class _Reader:
                 else:
                     raise ZonekeysError(f"{where}: unknown or malformed directive {first}")
                 continue
-            if line.blank_owner:
+            if blank_owner:
                 if owner is None:
                     raise ZonekeysError(f"{where}: a record with no owner name before it")
                 rest = tokens
             else:
-                if first != last_first or origin != last_origin:
+                if first != last_first or origin is not last_origin:
                     last_owner = self._name(first, origin, where)
                     last_first, last_origin = first, origin
-                owner = last_owner
+                    last_inside = is_subdomain(last_owner, self.origin)
+                owner, inside = last_owner, last_inside
                 rest = tokens[1:]
-            ttl = self._record(owner, rest, origin, ttl, where)
+            ttl = self._record(owner, inside, rest, origin, ttl, where)
 
-    def _record(
-        self, owner: Labels, tokens: list[str], origin: Labels, ttl: int | None, where: str
+    def _record(  # noqa: PLR0917 - one record's parts, as the reader has them
+        self,
+        owner: Labels,
+        inside: bool,
+        tokens: list[str],
+        origin: Labels,
+        ttl: int | None,
+        where: str,
     ) -> int | None:
+        """Adds the record of `owner` (`inside`: within the zone) that `tokens`
+        hold after the owner; the default TTL after it."""
         record_ttl: int | None = None
-        i = 0
-        while i < len(tokens) and i < 2:
-            token = tokens[i]
-            if token[0].isdigit():
-                record_ttl = _ttl(token, where)
-            elif token.upper() == "IN":
-                pass
-            elif token.upper() in ("CH", "HS", "CS", "ANY", "NONE") or token.upper().startswith(
-                "CLASS"
-            ):
-                raise ZonekeysError(f"{where}: class {token} is not IN")
-            else:
-                break
-            i += 1
-        if i >= len(tokens):
-            raise ZonekeysError(f"{where}: no record type")
-        rdtype = self._type(tokens[i], where)
+        # Most records go straight to their type, or by IN: a type seen before is
+        # known at once.
+        plain = self._plain_types
+        rdtype = plain.get(tokens[0]) if tokens else None
+        if rdtype is not None:
+            i = 0
+        elif len(tokens) > 1 and tokens[0] in ("IN", "in") and tokens[1] in plain:
+            i = 1
+            rdtype = plain[tokens[1]]
+        else:
+            i = 0
+            while i < len(tokens) and i < 2:
+                token = tokens[i]
+                if token[0].isdigit():
+                    record_ttl = _ttl(token, where)
+                elif token.upper() == "IN":
+                    pass
+                elif token.upper() in _CLASSES or token.upper().startswith("CLASS"):
+                    raise ZonekeysError(f"{where}: class {token} is not IN")
+                else:
+                    break
+                i += 1
+            if i >= len(tokens):
+                raise ZonekeysError(f"{where}: no record type")
+            rdtype = self._type(tokens[i], where)
         data = tokens[i + 1 :]
         if rdtype in SIGNER_TYPES and not self.signed:
             raise ZonekeysError(
@@ -184,7 +205,7 @@ class _Reader:
                 "these itself and signs from the unsigned source only (remove it, or the "
                 "$INCLUDE that brings it)"
             )
-        if not is_subdomain(owner, self.origin):
+        if not inside:
             raise ZonekeysError(
                 f"{where}: {to_text(owner)} is outside the zone {to_text(self.origin)}"
             )
@@ -218,10 +239,16 @@ class _Reader:
                 return socket.inet_pton(socket.AF_INET6, data[0]), data[0]
             except OSError:
                 raise ZonekeysError(f"{where}: {data[0]!r} is not an IPv6 address") from None
+        elif rdtype == _TXT and len(data) == 1 and "\\" not in data[0]:
+            # One string, as most are.
+            string = data[0][1:-1] if data[0].startswith('"') else data[0]
+            octets = string.encode("utf-8")
+            if len(octets) <= MAX_STRING:
+                return _LENGTH[len(octets)] + octets, f'"{string}"'
         elif rdtype == _TXT and data and not any("\\" in t for t in data):
             strings = [t[1:-1] if t.startswith('"') else t for t in data]
             encoded = [s.encode("utf-8") for s in strings]
-            if all(len(s) <= 255 for s in encoded):
+            if all(len(s) <= MAX_STRING for s in encoded):
                 body = b"".join(bytes((len(s),)) + s for s in encoded)
                 return body, " ".join(f'"{s}"' for s in strings)
         elif rdtype in _ONE_NAME and len(data) == 1:
@@ -372,6 +399,8 @@ class _Reader:
             except dns.exception.DNSException:
                 raise ZonekeysError(f"{where}: unknown record type {token!r}") from None
             self._types[token] = found
+            if token.upper() not in _CLASSES:
+                self._plain_types[token] = found
         return found
 
     def _name(self, token: str, origin: Labels, where: str) -> Labels:
@@ -464,34 +493,35 @@ def _ttl(token: str, where: str) -> int:
     return value
 
 
-def _logical_lines(path: Path, text: str) -> Iterator[_Line]:
+def _logical_lines(source: str, text: str) -> Iterator[_Line]:
     """Records as token lists; parentheses join physical lines."""
-    pending: _Line | None = None
+    pending: list[str] | None = None
+    pending_number, pending_blank = 0, False
     depth = 0
+    special = _SPECIAL.search
     for number, raw in enumerate(text.splitlines(), 1):
-        if depth == 0 and not _SPECIAL.search(raw):
+        if depth == 0 and not special(raw):
             tokens = raw.split()
             if tokens:
-                yield _Line(number, tokens, raw[0] in " \t")
+                yield number, tokens, raw[0] in " \t"
             continue
         if depth == 0 and raw.count('"') % 2 == 0 and not _NOT_QUOTE.search(raw):
             # Quoted strings (TXT) and nothing else special: split by a pattern.
-            yield _Line(number, _QUOTED_TOKEN.findall(raw), raw[0] in " \t")
+            yield number, _QUOTED_TOKEN.findall(raw), raw[0] in " \t"
             continue
-        tokens, depth = _tokens(raw, depth, f"{path}:{number}")
+        tokens, depth = _tokens(raw, depth, f"{source}:{number}")
         if pending is None:
             if not tokens and depth == 0:
                 continue
-            pending = _Line(number, tokens, raw[:1] in (" ", "\t"))
+            pending, pending_number, pending_blank = tokens, number, raw[:1] in (" ", "\t")
         else:
-            pending.tokens.extend(tokens)
+            pending.extend(tokens)
         if depth == 0:
-            if pending.tokens:
-                yield pending
+            if pending:
+                yield pending_number, pending, pending_blank
             pending = None
     if depth:
-        where = f"{path}:{pending.number if pending else '?'}"
-        raise ZonekeysError(f"{where}: a '(' that is never closed")
+        raise ZonekeysError(f"{source}:{pending_number or '?'}: a '(' that is never closed")
 
 
 def _tokens(raw: str, depth: int, where: str) -> tuple[list[str], int]:

@@ -245,7 +245,7 @@ def test_an_algorithm_rollover_keeps_the_child_valid_at_every_moment(tmp_path: P
             if "algorithm rollover started" in said:
                 # Published after 1h35m (30m + 1h + 5m), known everywhere 1h35m later.
                 step2_at = now + 7 * TICK
-                assert "run 'zonekeys ksk-roll 2' from" in said
+                assert f"run 'zonekeys ksk-roll 2 {CHILD}' from" in said
             if step2_at and now == step2_at:
                 step2 = site.ok("ksk-roll", "2", CHILD, now=now)
                 (new_ds,) = [line for line in step2.splitlines() if " IN DS " in line]
