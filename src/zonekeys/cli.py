@@ -4,6 +4,7 @@ cron); every failure is one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from zonekeys.errors import ZonekeysError
+from zonekeys.files import one_run_at_a_time
 from zonekeys.listing import key_rows, timeline
 from zonekeys.manual import import_keys, ksk_roll
 from zonekeys.publish import Outcome, add_zone, sign
@@ -23,11 +25,18 @@ from zonekeys.zones import KeySnapshot, ZonePaths, list_zones
 NOW_VARIABLE = "ZONEKEYS_NOW"
 
 
+#: The commands that change a zones directory: one at a time.
+CHANGING = frozenset({"add", "sign", "ksk-roll", "import"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         now = _now()
+        if args.command in CHANGING:
+            with one_run_at_a_time(args.zones_dir):
+                return int(args.run(args, now))
         return int(args.run(args, now))
     except (ZonekeysError, OSError) as exc:
         print(f"zonekeys: {_message(exc)}", file=sys.stderr)
@@ -119,7 +128,7 @@ def _now() -> int:
     if given.isdigit() and len(given) != 14:
         return int(given)
     try:
-        return int(time.mktime(time.strptime(given, "%Y%m%d%H%M%S")) - time.timezone)
+        return calendar.timegm(time.strptime(given, "%Y%m%d%H%M%S"))
     except ValueError:
         raise ZonekeysError(
             f"{NOW_VARIABLE}={given!r} is neither seconds since 1970 nor YYYYMMDDHHMMSS"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import calendar
 import hashlib
-import os
 import stat
 import time
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from zonekeys import algorithms
 from zonekeys.errors import ZonekeysError
+from zonekeys.files import write_atomically
 from zonekeys.names import labels_of, to_text, wire
 
 ZONE_KEY, SEP = 0x0100, 0x0001
@@ -326,11 +326,4 @@ def _private_fields(private: algorithms.PrivateKey) -> list[str]:
 
 
 def _atomic_write(path: Path, text: str, mode: int) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    write_atomically(path, [text.encode("ascii")], mode)

@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 
 from zonekeys import algorithms
+from zonekeys.files import write_atomically
 from zonekeys.keyfiles import Key
 from zonekeys.names import canonical_order, rrsig_labels, to_text, wire
 from zonekeys.zonedata import (
@@ -89,14 +90,7 @@ class SignedZone:
         """Puts the file at `path` whole or not at all (a file beside it
         written, flushed to disk and renamed over it), as `zones.atomic_write`
         puts text, without first joining the parts into one string."""
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.unlink(missing_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "wb") as out:
-            out.writelines(self.parts)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
+        write_atomically(path, self.parts, mode)
 
 
 #: (algorithm, key tag, sign)

@@ -8,13 +8,13 @@ from and written to that directory."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from zonekeys.config import zone_dir
 from zonekeys.errors import ZonekeysError
+from zonekeys.files import write_atomically, write_text_atomically
 from zonekeys.keyfiles import Key, read_keys
 from zonekeys.names import labels_of, to_text
 from zonekeys.rollover import KeyState, role_of
@@ -137,14 +137,7 @@ def write_state(paths: ZonePaths, state: ZoneState) -> None:
 
 
 def atomic_write(path: Path, text: str, mode: int) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    write_text_atomically(path, text, mode)
 
 
 def load_keys(paths: ZonePaths, state: ZoneState | None) -> list[Key]:
@@ -220,11 +213,4 @@ def _key_files(paths: ZonePaths) -> dict[Path, tuple[bytes, int]]:
 
 def write_bytes(path: Path, data: bytes, mode: int) -> None:
     """Atomically, with `mode` from the first byte (a private key's 0600)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    write_atomically(path, [data], mode)

@@ -10,6 +10,7 @@ material in anything any command prints."""
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import subprocess
 import time
@@ -445,3 +446,20 @@ def test_no_command_prints_private_key_material(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
         for secret in secrets:
             assert secret not in done.stdout + done.stderr, done.args
+
+
+def test_a_second_run_while_one_changes_the_zones_is_refused_at_once(tmp_path: Path) -> None:
+    site = new_site(tmp_path)
+    site.ok("add", ZONE, now=T0)
+    lock = site.zones / ".zonekeys.lock"
+    with lock.open("a+") as held:
+        # Another run holds it (cron overlapping a slow run, say).
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        held.truncate(0)
+        held.write("4242\n")
+        held.flush()
+        message = refused(site, "sign")
+        assert message.startswith(f"zonekeys: {site.zones}: another zonekeys run (pid 4242)")
+        # Reading goes on meanwhile.
+        assert ZONE in site.ok("ls", now=T0)
+    assert "signed serial" in site.ok("sign", now=T0)
