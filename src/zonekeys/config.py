@@ -281,6 +281,12 @@ def check_settings(settings: Settings, origins: Mapping[str, str] | None = None)
         return next((set_at[n] for n in names if n in set_at), "the default settings")
 
     intervals = Intervals.of(settings)
+    if settings.dnskey_ttl > settings.max_ttl:
+        where = at("dnskey_ttl", "max_ttl")
+        raise ZonekeysError(
+            f"{where}: dnskey-ttl ({format_duration(settings.dnskey_ttl)}) is over max-ttl "
+            f"({format_duration(settings.max_ttl)}): max-ttl bounds every TTL in the zone"
+        )
     validity, refresh = settings.signature_validity, settings.signature_refresh
     if refresh + settings.jitter >= validity:
         where = at("signature_validity", "signature_refresh", "jitter")

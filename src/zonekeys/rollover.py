@@ -186,7 +186,9 @@ def select(keys: list[KeyState], now: int) -> Selection:
 def initial_keys(policy: Policy, now: int) -> tuple[NewKey, ...]:
     """A new zone's keys: published and active now; the parent is named
     the key-signing key once it is published everywhere."""
-    named = now + policy.intervals.publish
+    # Once the DNSKEY set and the signatures are in every cache (an unsigned
+    # answer cached before may outlive the DNSKEY TTL: max-ttl counts too).
+    named = now + max(policy.intervals.publish, policy.intervals.sign_ahead)
     if policy.csk:
         timing = Timing(created=now, publish=now, activate=now, sync_publish=named)
         return (NewKey(Role.CSK, policy.algorithm, timing, "the zone's first key"),)
@@ -237,7 +239,19 @@ def _zsk(
         and k.timing.activate <= now
     ]
     current = max(started, key=lambda k: k.timing.activate or 0, default=None)
-    if current is None or not policy.zsk_lifetime:
+    if current is None:
+        return
+    if not policy.zsk_lifetime:
+        # Unlimited now: a retirement planned under the old lifetime goes,
+        # unless a successor is on its way.
+        successor = any(
+            k.role is Role.ZSK and (k.timing.activate or 0) > (current.timing.activate or 0)
+            for k in keys
+        )
+        if not successor and (current.timing.inactive or current.timing.delete):
+            actions.append(
+                Retime(current.tag, (("inactive", None), ("delete", None)), "lifetime unlimited")
+            )
         return
     assert current.timing.activate is not None
     later = [
@@ -297,6 +311,14 @@ def _algorithm_start(
     actions.append(NewKey(role, policy.algorithm, timing, why))
     if not policy.csk:
         actions.append(NewKey(Role.ZSK, policy.algorithm, timing, why))
+    # The old algorithm's keys sign on until step 3 retires them all: a
+    # retirement planned by their lifetime would leave it half signed.
+    for key in keys:
+        planned = key.timing.inactive is not None or key.timing.delete is not None
+        if key.algorithm != policy.algorithm and not key.gone(now) and planned:
+            actions.append(
+                Retime(key.tag, (("inactive", None), ("delete", None)), "kept until step 3")
+            )
     notes.append(
         f"algorithm rollover started: keys of algorithm {policy.algorithm} sign the zone now "
         f"and are published at {_when(publish)}; run 'zonekeys ksk-roll 2 {{zone}}' from "

@@ -120,7 +120,7 @@ def test_ls_json_parses_and_names_each_keys_role_state_and_next_event(tmp_path: 
     for row in rows:
         assert row["when"].startswith("20")
     # Once the KSK is named to the parent, the listing says so.
-    later = json.loads(site.ok("ls", ZONE, "--format", "json", now=T0 + DAY))
+    later = json.loads(site.ok("ls", ZONE, "--format", "json", now=T0 + 2 * DAY))
     assert {row["role"]: row["state"] for row in later}["KSK"] == "active+ds"
     timeline = site.ok("ls", "--timeline", ZONE, now=T0 + HOUR).splitlines()
     assert any("---- now ----" in line for line in timeline)

@@ -220,3 +220,31 @@ def test_a_new_algorithm_signs_first_is_published_later_and_the_old_goes_last() 
     assert set(select(keys, gone).zone_signers) == {101, 203}
     assert set(select(keys, gone + HOUR).zone_signers) == {203}
     assert select(keys, gone + HOUR).key_signers == (202,)
+
+
+def test_an_algorithm_rollover_keeps_the_old_zsk_signing_until_step_three() -> None:
+    keys = tagged(initial_keys(POLICY, T0), 100)
+    keys, _ = run(keys, T0, 200)
+    # Its lifetime says the old ZSK retires on day 30; the algorithm changes on day 28.
+    policy = Policy(15, False, 365 * DAY, 30 * DAY, INTERVALS)
+    started = plan(keys, policy, T0 + 28 * DAY)
+    keys = apply(keys, list(started.actions))
+    old_zsk = next(k for k in keys if k.tag == 101)
+    assert old_zsk.timing.inactive is None
+    assert old_zsk.timing.delete is None
+    assert 101 in select(keys, T0 + 40 * DAY).zone_signers
+
+
+def test_a_zsk_whose_lifetime_became_unlimited_signs_on() -> None:
+    keys = tagged(initial_keys(POLICY, T0), 100)
+    keys, _ = run(keys, T0, 200)
+    assert next(k for k in keys if k.tag == 101).timing.inactive == T0 + 30 * DAY
+    unlimited = Policy(13, False, 365 * DAY, 0, INTERVALS)
+    keys = apply(keys, list(plan(keys, unlimited, T0 + DAY).actions))
+    assert select(keys, T0 + 400 * DAY).zone_signers == (101,)
+
+
+def test_the_first_ds_is_for_the_parent_once_signatures_are_in_every_cache() -> None:
+    intervals = Intervals(publish=HOUR, retire_zsk=DAY, retire_ksk=DAY, sign_ahead=3 * HOUR)
+    (ksk, _) = initial_keys(Policy(13, False, 0, 0, intervals), T0)
+    assert ksk.timing.sync_publish == T0 + 3 * HOUR
