@@ -15,12 +15,14 @@ import dns.query
 import dns.rdatatype
 
 from zonekeys import algorithms
-from zonekeys.config import CONFIG_NAME, Settings, load_settings
+from zonekeys.config import CONFIG_NAME, Settings, format_duration, load_settings
 from zonekeys.errors import ZonekeysError
 from zonekeys.keyfiles import Key, check_private_mode, read_key
 from zonekeys.publish import carry_out, policy_of, sign
 from zonekeys.rollover import (
+    KeyState,
     Plan,
+    Policy,
     Refused,
     ds_step,
     retire_step,
@@ -73,10 +75,7 @@ def ksk_roll(
     elif step == 2:
         result = ds_step(states, policy, now)
     else:
-        result = retire_step(states, policy, now)
-        if check_parent and not isinstance(result, Refused) and pair is not None:
-            new = next(key for key in keys if key.tag == pair[1].tag)
-            _parent_serves(paths.zone, new, check_parent)
+        result = _retire(paths, keys, states, policy, now, check_parent=check_parent)
     if isinstance(result, Refused):
         when = f"; it may run from {_date(result.allowed_at)}" if result.allowed_at else ""
         raise ZonekeysError(f"zone {paths.zone}: ksk-roll {step} refused: {result.reason}{when}")
@@ -118,7 +117,8 @@ def ksk_roll(
             f"place of the one for key {old_tag} (CDS and CDNSKEY name it now too):",
             f"{paths.zone} IN DS {new.ds_text()}",
             f"{paths.zone}: once the parent serves it, run 'zonekeys ksk-roll 3 {paths.zone}' "
-            f"from {_date(now + wait)}",
+            f"(with --check-parent SERVER to ask the parent first): it notes the time, and the "
+            f"old key goes on a run of it {format_duration(wait)} later",
         ]
     else:
         assert pair is not None
@@ -127,6 +127,33 @@ def ksk_roll(
             "DNSKEY set"
         )
     return StepResult(lines, failure)
+
+
+def _retire(
+    paths: ZonePaths,
+    keys: list[Key],
+    states: list[KeyState],
+    policy: Policy,
+    now: int,
+    *,
+    check_parent: str | None,
+) -> Plan | Refused:
+    """Step 3. Its first run records that the parent serves the new DS from
+    now on (asking the parent's server first with --check-parent); the old
+    key goes on a run once the parent's old DS left every cache after that."""
+    pair = rolling_pair(states, policy, now)
+    state = read_state(paths) or ZoneState()
+    since = state.parent_ds_since.get(str(pair[1].tag)) if pair else None
+    early = retire_step(states, policy, now, since if since is not None else now)
+    if pair is None or pair[1].timing.sync_publish is None:
+        return early  # says which step comes first
+    if check_parent:
+        new = next(key for key in keys if key.tag == pair[1].tag)
+        _parent_serves(paths.zone, new, check_parent)
+    if since is None:
+        state.parent_ds_since[str(pair[1].tag)] = now
+        write_state(paths, state)
+    return retire_step(states, policy, now, since if since is not None else now)
 
 
 def _text(exc: ZonekeysError | OSError) -> str:

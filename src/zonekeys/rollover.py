@@ -399,8 +399,11 @@ def ds_step(keys: list[KeyState], policy: Policy, now: int) -> Plan | Refused:
     )
 
 
-def retire_step(keys: list[KeyState], policy: Policy, now: int) -> Plan | Refused:
-    """Step 3: the parent's new DS is in every cache; the old key goes."""
+def retire_step(
+    keys: list[KeyState], policy: Policy, now: int, parent_since: int | None
+) -> Plan | Refused:
+    """Step 3: the parent has served the new DS (since `parent_since`) long
+    enough that its old DS left every cache; the old key goes."""
     pair = rolling_pair(keys, policy, now)
     if pair is None:
         return Refused("no KSK rollover is under way: start one with 'zonekeys ksk-roll 1'")
@@ -408,12 +411,17 @@ def retire_step(keys: list[KeyState], policy: Policy, now: int) -> Plan | Refuse
     if new.timing.sync_publish is None:
         return Refused("step 2 has not run: run 'zonekeys ksk-roll 2' first")
     intervals = policy.intervals
-    wait = max(intervals.retire_ksk, intervals.retire_zsk if policy.csk else 0)
-    ready = new.timing.sync_publish + wait
+    # Counted from when the parent serves the new DS, not from step 2: a
+    # registry may take a day to publish it.
+    since = max(parent_since if parent_since is not None else now, new.timing.sync_publish)
+    ready = since + intervals.retire_ksk
+    if policy.csk:  # the old CSK's signatures over the data, made until step 2
+        ready = max(ready, new.timing.sync_publish + intervals.retire_zsk)
     if now < ready:
         return Refused(
-            "too early: the parent's old DS may still be in caches (parent-ds-ttl plus "
-            "parent-propagation-delay plus retire-safety after step 2)",
+            f"too early: the parent's old DS may still be in caches (the parent serves the new "
+            f"one since {_when(since)}; parent-ds-ttl plus parent-propagation-delay plus "
+            "retire-safety after that)",
             ready,
         )
     if old.algorithm != new.algorithm:

@@ -111,6 +111,9 @@ class ZoneState:
     expires: int = 0
     #: Whether the server was told of the last signed version.
     distributed: bool = False
+    #: By a rollover's new KSK tag: when the parent was first known to
+    #: serve its DS (ksk-roll 3 notes it), which step 3 waits from.
+    parent_ds_since: dict[str, int] = field(default_factory=dict)
     #: Times for keys taken over without any (by file base name): when they
     #: were taken to be published, active and named to the parent.
     adopted: dict[str, dict[str, int]] = field(default_factory=dict)

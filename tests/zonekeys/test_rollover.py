@@ -130,16 +130,21 @@ def test_the_ksk_rollover_steps_are_refused_until_safe_and_say_when() -> None:
     too_early = ds_step(keys, POLICY, T0 + DAY + 60)
     assert isinstance(too_early, Refused)
     assert too_early.allowed_at == T0 + DAY + INTERVALS.publish
-    assert isinstance(retire_step(keys, POLICY, T0 + DAY + 60), Refused)
+    assert isinstance(retire_step(keys, POLICY, T0 + DAY + 60, None), Refused)
     at2 = T0 + DAY + INTERVALS.publish
     step2 = ds_step(keys, POLICY, at2)
     assert isinstance(step2, Plan)
     keys = apply(keys, list(step2.actions))
     assert select(keys, at2).for_parent == (300,)
-    early3 = retire_step(keys, POLICY, at2 + HOUR)
+    # The registry publishes the new DS a day after step 2: caches hold the
+    # old one a day longer.
+    late = retire_step(keys, POLICY, at2 + INTERVALS.retire_ksk, at2 + DAY)
+    assert isinstance(late, Refused)
+    assert late.allowed_at == at2 + DAY + INTERVALS.retire_ksk
+    early3 = retire_step(keys, POLICY, at2 + HOUR, at2)
     assert isinstance(early3, Refused)
     assert early3.allowed_at == at2 + INTERVALS.retire_ksk
-    step3 = retire_step(keys, POLICY, at2 + INTERVALS.retire_ksk)
+    step3 = retire_step(keys, POLICY, at2 + INTERVALS.retire_ksk, at2)
     assert isinstance(step3, Plan)
     keys = apply(keys, list(step3.actions))
     done = select(keys, at2 + INTERVALS.retire_ksk)
@@ -180,7 +185,7 @@ def test_a_csk_signs_everything_and_hands_over_data_signing_at_step_two() -> Non
     keys = apply(keys, list(step2.actions))
     assert select(keys, at2).zone_signers == (300,)
     # The old CSK's signatures must leave caches too before it goes.
-    early = retire_step(keys, policy, at2 + intervals.retire_ksk)
+    early = retire_step(keys, policy, at2 + intervals.retire_ksk, at2)
     assert isinstance(early, Refused)
     assert early.allowed_at == at2 + intervals.retire_zsk
 
@@ -211,7 +216,7 @@ def test_a_new_algorithm_signs_first_is_published_later_and_the_old_goes_last() 
     step2 = ds_step(keys, policy, now + 5 * HOUR)
     assert isinstance(step2, Plan)
     keys = apply(keys, list(step2.actions))
-    step3 = retire_step(keys, policy, now + 5 * HOUR + DAY)
+    step3 = retire_step(keys, policy, now + 5 * HOUR + DAY, now + 5 * HOUR)
     assert isinstance(step3, Plan)
     keys = apply(keys, list(step3.actions))
     gone = now + 5 * HOUR + DAY

@@ -205,9 +205,18 @@ def test_zsk_and_ksk_rollovers_keep_the_child_valid_at_every_moment(tmp_path: Pa
                 # The parent replaces the old DS by the new one.
                 hand_over_ds(site, new_ds + "\n")
                 said += step2 + site.ok("sign", now=now)
-                early = site.run("ksk-roll", "3", CHILD, now=now + HOUR)
+                # Step 3's first run notes that the parent serves it from now.
+                early = site.run(
+                    "ksk-roll",
+                    "3",
+                    CHILD,
+                    "--check-parent",
+                    f"127.0.0.1:{pair.primary_port}",
+                    now=now,
+                )
                 assert early.returncode == 1
                 assert "old DS may still be in caches" in early.stderr
+                assert "it may run from" in early.stderr
             if now == T0 + 6 * HOUR:
                 said += site.ok(
                     "ksk-roll",
@@ -252,6 +261,7 @@ def test_an_algorithm_rollover_keeps_the_child_valid_at_every_moment(tmp_path: P
                 assert " 15 2 " in new_ds
                 hand_over_ds(site, new_ds + "\n")
                 site.ok("sign", now=now)
+                assert site.run("ksk-roll", "3", CHILD, now=now).returncode == 1
                 step3_at = now + 2 * HOUR
             if step3_at and now == step3_at:
                 done = site.ok("ksk-roll", "3", CHILD, now=now)
