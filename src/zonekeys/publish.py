@@ -47,6 +47,8 @@ from zonekeys.zones import (
     write_state,
 )
 
+#: How far the clock may be behind the last signing before a run refuses.
+CLOCK_SLACK = 300
 #: Signatures start this long before the signing time (clocks drift).
 INCEPTION_MARGIN = 3600
 
@@ -98,6 +100,11 @@ def sign(zones_dir: Path, zone: str, now: int, *, force: bool = False) -> Outcom
     settings = load_settings(zones_dir, paths.zone)
     check_directory(paths)
     state = read_state(paths)
+    if state is not None and now < state.signed_at - CLOCK_SLACK:
+        raise ZonekeysError(
+            f"zone {paths.zone}: the clock says {_date(now)}, before the zone was last signed "
+            f"({_date(state.signed_at)}): check the system clock; nothing was changed"
+        )
     keys = load_keys(paths, state)
     if not keys:
         raise ZonekeysError(

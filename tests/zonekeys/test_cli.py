@@ -469,3 +469,14 @@ def test_a_second_run_while_one_changes_the_zones_is_refused_at_once(tmp_path: P
         # Reading goes on meanwhile.
         assert ZONE in site.ok("ls", now=T0)
     assert "signed serial" in site.ok("sign", now=T0)
+
+
+def test_a_run_whose_clock_is_behind_the_last_signing_changes_nothing(tmp_path: Path) -> None:
+    site = new_site(tmp_path)
+    site.ok("add", ZONE, now=T0)
+    site.ok("sign", now=T0 + DAY)
+    signed = site.signed(ZONE).read_bytes()
+    message = refused(site, "sign", "--force", now=T0)
+    assert "before the zone was last signed" in message
+    assert "check the system clock" in message
+    assert site.signed(ZONE).read_bytes() == signed
