@@ -26,15 +26,13 @@ checks the denial chain."""
 from __future__ import annotations
 
 import base64
-import contextlib
-import gc
 import hashlib
 import multiprocessing
 import os
 import re
 import struct
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +52,7 @@ from zonekeys.zonedata import (
     Labels,
     RRset,
     Zone,
+    no_cycle_collection,
     type_text,
 )
 from zonekeys.zonefile import read_zone, read_zone_text
@@ -119,26 +118,12 @@ def verify_signed_zone(
     after them): their signatures must verify too. Raises ZonekeysError on
     the first problem."""
     origin = origin if origin.endswith(".") else origin + "."
-    with _no_cycle_collection():
+    with no_cycle_collection():
         if isinstance(text_or_path, Path):
             zone = read_zone(text_or_path, origin, signed=True)
         else:
             zone = read_zone_text(text_or_path, origin, source=f"signed {origin}", signed=True)
         return verify_zone(zone, now=now, ds_set=ds_set, workers=workers, also_keys=also_keys)
-
-
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector paused: a large zone is millions of objects
-    and no cycles, which the collector would walk again and again (and, in
-    forked workers, copy page by page as it marks them)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def verify_zone(

@@ -16,19 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.zonekeys.zone_site import ZoneSite
+from tests.zonekeys.zone_site import SETTINGS, UNSIGNED, ZoneSite
 
 ZONE = "example.test."
 T0 = 1_800_000_000
 DAY = 86400
-UNSIGNED = """\
-$TTL 1h
-@       SOA ns1 hostmaster 1 7200 3600 864000 300
-        NS ns1
-ns1     A 192.0.2.1
-www     A 192.0.2.10
-"""
-SETTINGS = "distribute: {command: 'true'}\n"
 #: A change made to a file's text.
 Edit = Callable[[str], str]
 

@@ -21,6 +21,15 @@ import dns.rrset
 
 HOST = "127.0.0.1"
 QUERY_TIMEOUT = 5.0
+#: A small unsigned zone, and settings that hand signed zones to no server.
+UNSIGNED = """\
+$TTL 1h
+@       SOA ns1 hostmaster 1 7200 3600 864000 300
+        NS ns1
+ns1     A 192.0.2.1
+www     A 192.0.2.10
+"""
+SETTINGS = "distribute: {command: 'true'}\n"
 
 
 @dataclass
