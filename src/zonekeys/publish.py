@@ -111,6 +111,13 @@ def sign(zones_dir: Path, zone: str, now: int, *, force: bool = False) -> Outcom
             f"zone {paths.zone} has no keys: make its first ones with 'zonekeys add {paths.zone}'"
         )
     said: list[str] = []
+    if state is not None and not state.distributed and paths.signed.exists():
+        # Keys move on only from a version the server has: the last one
+        # first, or nothing changes (the next run tries again).
+        distribute(paths.zone, paths.signed, settings.distribute)
+        state.distributed = True
+        write_state(paths, state)
+        said.append("the server was told of the signed zone")
     policy = policy_of(settings)
     planned = plan(key_states(keys, settings.csk), policy, now)
     keys = carry_out(paths, keys, planned.actions)
@@ -144,8 +151,6 @@ def sign(zones_dir: Path, zone: str, now: int, *, force: bool = False) -> Outcom
             state.distributed = False
             write_state(paths, state)
             raise
-        if not state.distributed and not due:
-            said.append("the server was told of the signed zone")
         state.distributed = True
         write_state(paths, state)
     return Outcome(paths.zone, tuple(said))

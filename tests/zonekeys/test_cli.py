@@ -472,3 +472,19 @@ def test_a_run_whose_clock_is_behind_the_last_signing_changes_nothing(tmp_path: 
     assert "before the zone was last signed" in message
     assert "check the system clock" in message
     assert site.signed(ZONE).read_bytes() == signed
+
+
+def test_keys_move_on_only_from_a_version_the_server_has(tmp_path: Path) -> None:
+    site = new_site(tmp_path, "zsk-lifetime: 2d\ndistribute: {command: 'false'}\n")
+    site.ok("add", ZONE, now=T0)
+    # Signed and published, but the server could not be told.
+    assert site.run("sign", now=T0).returncode == 1
+    # The ZSK's rollover is due; the server still has not got the last version.
+    message = refused(site, "sign", now=T0 + 2 * DAY)
+    assert "failed" in message
+    assert len(list(site.directory(ZONE).glob("K*.private"))) == 2
+    site.configure("zsk-lifetime: 2d\n" + SETTINGS)
+    said = site.ok("sign", now=T0 + 2 * DAY)
+    assert f"{ZONE}: the server was told of the signed zone" in said
+    assert "ZSK rollover started" in said
+    assert len(list(site.directory(ZONE).glob("K*.private"))) == 3
