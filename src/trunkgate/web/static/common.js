@@ -109,13 +109,18 @@ function table(columns, rows, cells) {
 
 // An admin action: its outcome said beside the button that asked for it.
 async function acting(said, work, done) {
+  // The page may be drawn again meanwhile (a token entered just before the
+  // click): the answer goes to the place of the same id that is shown.
+  const tell = (text, kind) => {
+    const shown = said.isConnected ? said : (said.id && document.getElementById(said.id)) || said;
+    shown.textContent = text;
+    shown.className = "said " + kind;
+  };
   try {
     const answer = await work();
-    said.textContent = done(answer);
-    said.className = "said ok";
+    tell(done(answer), "ok");
   } catch (error) {
-    said.textContent = error.message;
-    said.className = "said error";
+    tell(error.message, "error");
   }
 }
 
