@@ -799,15 +799,18 @@ class Launcher:
             return
         self._deleting.add(node.id)
         try:
-            external = node.external_id or node.id
+            record = await self.records.node(node.id)
+            if record is None:
+                # Deleted (or reset and offered again) by an earlier pass
+                # that read the same node: nothing to do, nothing to count.
+                return
+            external = record.value.external_id or node.id
             resets = resets_machine(self.driver, external)
             state = NodeState.RESETTING if resets else NodeState.DELETING
             if keep_record:
                 now = self.clock()
                 with contextlib.suppress(Exception):
                     await self.records.update_node(node.id, _stamped(now), state=state)
-            record = await self.records.node(node.id)
-            external = (record.value.external_id if record else node.external_id) or node.id
             started = time.monotonic()
             try:
                 await self.driver.delete(external)
