@@ -150,11 +150,9 @@ async def test_three_pull_requests_the_second_fails_the_others_merge(site: GitHu
     assert await site.results("gate") == {1: "SUCCESS", 2: "FAILURE", 3: "SUCCESS"}
 
 
-async def test_a_delivery_not_signed_with_the_secret_is_refused_and_changes_nothing(
-    site: GitHubSite,
-) -> None:
-    assert site.store is not None
-    payload = {
+def opened_pull_request() -> dict[str, object]:
+    """A delivery's payload: pull request 9 opened on main."""
+    return {
         "action": "opened",
         "number": 9,
         "pull_request": {
@@ -165,6 +163,13 @@ async def test_a_delivery_not_signed_with_the_secret_is_refused_and_changes_noth
         },
         "repository": {"full_name": REPO},
     }
+
+
+async def test_a_delivery_not_signed_with_the_secret_is_refused_and_changes_nothing(
+    site: GitHubSite,
+) -> None:
+    assert site.store is not None
+    payload = opened_pull_request()
     wrong = await asyncio.to_thread(site.fake.deliver, "pull_request", payload, secret="guess")
     unsigned = await asyncio.to_thread(site.fake.deliver, "pull_request", payload, signed=False)
     assert (wrong, unsigned) == (401, 401)
@@ -264,17 +269,7 @@ async def test_a_private_repository_is_fetched_with_the_token_or_as_the_app(
 
 async def test_a_delivery_sent_again_is_taken_once(site: GitHubSite) -> None:
     assert site.store is not None
-    payload = {
-        "action": "opened",
-        "number": 9,
-        "pull_request": {
-            "number": 9,
-            "head": {"sha": "1" * 40},
-            "base": {"ref": "main"},
-            "updated_at": "2026-12-07T00:00:00Z",
-        },
-        "repository": {"full_name": REPO},
-    }
+    payload = opened_pull_request()
     delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
     for _ in range(2):  # GitHub's "Redeliver", or a replay
         status = await asyncio.to_thread(

@@ -70,6 +70,16 @@ class ZoneSite:
             timeout=120,
         )
 
+    def refused(self, *args: str, now: int | None = None) -> str:
+        """The one line a failing command says (it must fail, and say one line)."""
+        done = self.run(*args, now=now)
+        assert done.returncode != 0, f"zonekeys {' '.join(args)} succeeded: {done.stdout}"
+        assert "Traceback" not in done.stderr
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1, done.stderr
+        assert lines[0].startswith("zonekeys: ")
+        return lines[0]
+
     def ok(self, *args: str, now: int | None = None) -> str:
         done = self.run(*args, now=now)
         assert done.returncode == 0, f"zonekeys {' '.join(args)}: {done.stderr}"
