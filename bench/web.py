@@ -47,16 +47,16 @@ from typing import Any
 from sqlalchemy import Engine
 
 from gitwork import git
+from trunkgate.builds.records import build_id, history_buildset
+from trunkgate.builds.results import BuildResult
 from trunkgate.config.loader import load_config
 from trunkgate.gate.changes import ChangeRef, JobSpec
 from trunkgate.gate.codec import state_from_dict, state_to_dict
-from trunkgate.gate.results import BuildResult
 from trunkgate.gate.state import Build, BuildState, ChangeQueue, Item, Phase, PipelineState
 from trunkgate.history import connect, tables
 from trunkgate.history.site import history_url, open_site_history
 from trunkgate.local_site import LocalSite
 from trunkgate.scheduler import layout
-from trunkgate.scheduler.records import build_id, history_buildset
 from trunkgate.site import LOGS_DIR, open_site_review, open_site_store, site_id
 
 # The targets the figures are read against (printed beside them, never asserted).

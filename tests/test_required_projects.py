@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from trunkgate.builds import paths
+from trunkgate.builds.records import BuildRequest
 from trunkgate.components import run_executor
 from trunkgate.config.loader import Config, load_config
 from trunkgate.history.records import BuildRecord
@@ -25,8 +27,6 @@ from trunkgate.history.site import open_site_history
 from trunkgate.local_site import LocalSite
 from trunkgate.review.model import ChangeStatus
 from trunkgate.review.source import LocalReview
-from trunkgate.scheduler import layout
-from trunkgate.scheduler.records import BuildRequest
 from trunkgate.site import open_site_review
 from trunkgate.store import Store
 
@@ -119,10 +119,10 @@ class Site:
 
     async def wait_for_build_request(self, change: int, job: str) -> None:
         deadline = time.monotonic() + 60
-        await self.store.ensure_path(layout.BUILD_REQUESTS)
+        await self.store.ensure_path(paths.BUILD_REQUESTS)
         while True:
-            for name in await self.store.children(layout.BUILD_REQUESTS):
-                record = await self.store.get_model(layout.build_request(name), BuildRequest)
+            for name in await self.store.children(paths.BUILD_REQUESTS):
+                record = await self.store.get_model(paths.build_request(name), BuildRequest)
                 if record is not None and (record.value.change, record.value.job) == (change, job):
                     return
             assert time.monotonic() < deadline, f"no build of {job} for change {change}"
@@ -273,8 +273,8 @@ async def test_an_executor_that_cannot_reach_the_schedulers_tree_merges_it_again
     await site.wait_for_build_request(app_change, "with-lib")
     # The executor runs where the scheduler's merger is out of its reach
     # (another host, say): the build request names a directory it lacks.
-    for name in await site.store.children(layout.BUILD_REQUESTS):
-        record = await site.store.get_model(layout.build_request(name), BuildRequest)
+    for name in await site.store.children(paths.BUILD_REQUESTS):
+        record = await site.store.get_model(paths.build_request(name), BuildRequest)
         assert record is not None
         moved = dataclasses.replace(record.value, tree_source=str(tmp_path / "elsewhere"))
         await site.store.set(record.path, moved, version=record.version)

@@ -16,13 +16,13 @@ import pytest
 
 from tests.pool.site import PoolSite
 from tests.scheduler.harness import SchedulerSite
+from trunkgate.builds import paths
+from trunkgate.builds.records import BuildRequest, history_buildset, split_bases
 from trunkgate.executor.service import ExecutorService
 from trunkgate.history.site import open_site_history
 from trunkgate.pool.drivers.namespace import host
 from trunkgate.pool.records import Node
 from trunkgate.pool.states import NodeState
-from trunkgate.scheduler import layout
-from trunkgate.scheduler.records import BuildRequest, history_buildset, split_bases
 from trunkgate.site import store_settings
 from trunkgate.store import Store
 from trunkgate.store.sqlite.store import SqliteStore
@@ -136,7 +136,7 @@ async def test_an_executor_that_loses_its_session_stops_its_build(make_site: Mak
             lambda nodes: all(n.state != NodeState.IN_USE for n in nodes if n.id == node.id),
             within=PATIENCE,
         )
-        assert await site.store.get(layout.build_result(node.build)) is None
+        assert await site.store.get(paths.build_result(node.build)) is None
     finally:
         await site.stop_executors()
         await executor_store.close()

@@ -15,8 +15,8 @@ from prometheus_client import REGISTRY
 
 from tests.merger.gitrepo import make_upstream, push_change
 from tests.pool.site import PoolSite
+from trunkgate.builds.results import BuildResult
 from trunkgate.executor import BuildSpec, ExecutorSettings, JobRunner
-from trunkgate.executor.results import BuildResult
 from trunkgate.images.build import build_image
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload, UploadState
 from trunkgate.images.repository import ImageRecords

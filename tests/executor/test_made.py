@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from trunkgate.builds.records import branch_heads, split_bases, with_bases
 from trunkgate.executor.made import made_tree
 from trunkgate.merger.model import ChangeSpec, MergeRequest, RepoSpec
-from trunkgate.scheduler.records import branch_heads, split_bases, with_bases
 
 APP = ChangeSpec("acme/app", "/git/acme/app.git", "main", "refs/changes/01/1/1", "acme/app~1,1")
 LIB = RepoSpec("acme/lib", "/git/acme/lib.git", "trunk")

@@ -14,13 +14,13 @@ import pytest
 
 from tests.pool.site import PoolSite
 from tests.scheduler.harness import git
+from trunkgate.builds import paths
+from trunkgate.builds.records import BuildRequest, TreeChange
 from trunkgate.config.loader import Config
 from trunkgate.executor import service
 from trunkgate.executor.service import ExecutorService
 from trunkgate.history import BuildRecord, History
 from trunkgate.history.site import history_url, open_site_history
-from trunkgate.scheduler import layout
-from trunkgate.scheduler.records import BuildRequest, TreeChange
 from trunkgate.site import open_site_review
 from trunkgate.store import Store
 
@@ -95,7 +95,7 @@ async def recorded(pool: PoolSite, build: str) -> BuildRecord:
 
 async def send_cancel(store: Store, build: str) -> None:
     """What the scheduler's outbox does to cancel a build."""
-    path = layout.build_request(build)
+    path = paths.build_request(build)
     record = await store.get_model(path, BuildRequest)
     assert record is not None
     record.value.cancel = True
@@ -111,14 +111,14 @@ async def test_a_build_cancelled_again_and_again_is_closed_in_the_history(
     stop = asyncio.Event()
     executor = asyncio.ensure_future(ExecutorService(pool.config, store).run(stop))
     try:
-        await store.create(layout.build_request(request.id), request)
+        await store.create(paths.build_request(request.id), request)
         logs = pool.config.data_dir / "logs"
         deadline = time.monotonic() + 60
         while not any("STEP-STARTED" in p.read_text() for p in logs.rglob("console.log")):
             assert time.monotonic() < deadline, "the build never started its step"
             await asyncio.sleep(0.05)
         # Asked for again while the build is being cancelled, until it answers.
-        while await store.get(layout.build_result(request.id)) is None:
+        while await store.get(paths.build_result(request.id)) is None:
             assert time.monotonic() < deadline, "the build was never answered"
             await send_cancel(store, request.id)
             await asyncio.sleep(0.05)
@@ -157,16 +157,16 @@ async def test_a_build_cancelled_while_its_start_is_recorded_is_in_the_history(
     stop = asyncio.Event()
     executor = asyncio.ensure_future(ExecutorService(pool.config, store).run(stop))
     try:
-        await store.create(layout.build_request(request.id), request)
+        await store.create(paths.build_request(request.id), request)
         async with asyncio.timeout(60):
             await SlowStart.asked.wait()
             await send_cancel(store, request.id)
             # The executor sees the cancel within milliseconds; then the start goes through.
             await asyncio.sleep(0.5)
             SlowStart.let_through.set()
-            async with store.watch(layout.BUILD_RESULTS) as answers:
+            async with store.watch(paths.BUILD_RESULTS) as answers:
                 await answers.arm()
-                while await store.get(layout.build_result(request.id)) is None:
+                while await store.get(paths.build_result(request.id)) is None:
                     await answers.changed(1.0)
     finally:
         SlowStart.let_through.set()

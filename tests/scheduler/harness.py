@@ -13,15 +13,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from trunkgate.builds import paths
+from trunkgate.builds.records import BuildAnswer, BuildRequest
 from trunkgate.config.loader import Config, load_config
 from trunkgate.history.records import BuildsetRecord
 from trunkgate.history.site import open_site_history
 from trunkgate.review.model import Change
 from trunkgate.review.source import LocalReview
 from trunkgate.review.sources import ReviewSources
-from trunkgate.scheduler import layout
 from trunkgate.scheduler.core import Scheduler
-from trunkgate.scheduler.records import BuildOutcome, BuildRequest
 from trunkgate.scheduler.stored import settled
 from trunkgate.site import open_site_review, open_site_store
 from trunkgate.store import RecordExists, Store
@@ -107,12 +107,12 @@ class SchedulerSite:
     async def _execute(self) -> None:
         assert self.store is not None
         answered: set[str] = set()
-        async with self.store.watch(layout.BUILD_REQUESTS) as watch:
+        async with self.store.watch(paths.BUILD_REQUESTS) as watch:
             while not self._stop.is_set():
                 await self.hold.wait()
-                for name in await self.store.children(layout.BUILD_REQUESTS):
+                for name in await self.store.children(paths.BUILD_REQUESTS):
                     record = await self.store.get_model(
-                        f"{layout.BUILD_REQUESTS}/{name}", BuildRequest
+                        f"{paths.BUILD_REQUESTS}/{name}", BuildRequest
                     )
                     if record is None or name in answered:
                         continue
@@ -121,9 +121,9 @@ class SchedulerSite:
                     self.requests.append(request)
                     result = "CANCELED" if request.cancel else self.decide(request)
                     now = time.time()
-                    outcome = BuildOutcome(id=request.id, result=result, started=now, ended=now)
+                    outcome = BuildAnswer(id=request.id, result=result, started=now, ended=now)
                     with contextlib.suppress(RecordExists):
-                        await self.store.create(layout.build_result(request.id), outcome)
+                        await self.store.create(paths.build_result(request.id), outcome)
                 await watch.changed(0.5)
 
     async def propose(self, name: str, text: str, subject: str) -> int:
@@ -141,8 +141,8 @@ class SchedulerSite:
         """Build records not answered yet."""
         assert self.store is not None
         found = []
-        for name in await self.store.children(layout.BUILD_REQUESTS):
-            record = await self.store.get_model(f"{layout.BUILD_REQUESTS}/{name}", BuildRequest)
+        for name in await self.store.children(paths.BUILD_REQUESTS):
+            record = await self.store.get_model(f"{paths.BUILD_REQUESTS}/{name}", BuildRequest)
             if record is not None:
                 found.append(record.value)
         return found

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from trunkgate.scheduler.cron import Cron, CronError
+from trunkgate.cron import Cron, CronError
 
 
 def at(text: str) -> float:

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.scheduler.harness import PROJECT, SchedulerSite
+from trunkgate.builds.results import BuildResult
 from trunkgate.gate.actions import JobResult, Report
 from trunkgate.gate.changes import ChangeRef
 from trunkgate.gate.codec import action_to_dict
-from trunkgate.gate.results import BuildResult, ItemResult
+from trunkgate.gate.results import ItemResult
 from trunkgate.scheduler import layout
 
 

@@ -35,8 +35,8 @@ def test_a_reason_with_escape_sequences_is_written_out_in_the_comment(tmp_path: 
 
 
 def test_a_table_of_jobs_links_each_build_and_a_check_links_the_failure() -> None:
+    from trunkgate.builds.results import BuildResult
     from trunkgate.gate.actions import JobResult
-    from trunkgate.gate.results import BuildResult
     from trunkgate.scheduler.reporting import report_link, report_table
 
     change = ChangeRef("acme/app", 7, 1)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.scheduler.harness import CONFIG, SchedulerSite
+from trunkgate.builds.records import history_buildset
 from trunkgate.history.site import open_site_history
-from trunkgate.scheduler.records import history_buildset
 from trunkgate.site import site_id
 
 

@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from trunkgate.builds.results import BuildResult
 from trunkgate.config.loader import load_config
 from trunkgate.gate.changes import ChangeRef, JobSpec
 from trunkgate.gate.codec import state_to_dict
-from trunkgate.gate.results import BuildResult
 from trunkgate.gate.state import Build, BuildState, ChangeQueue, Item, Phase, PipelineState
 from trunkgate.history.records import RecordedNode
 from trunkgate.history.site import open_site_history

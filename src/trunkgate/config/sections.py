@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
 from trunkgate.config.types import ConfigModel, Duration, Interval, Size
-from trunkgate.scheduler.cron import Cron
+from trunkgate.cron import Cron
 
 
 def _whole_parts(name: str) -> str:

@@ -1,6 +1,7 @@
 """The executor: runs one build of a job on nodes from the pool, over SSH,
 with a live console log. See `runner.JobRunner`."""
 
+from trunkgate.builds.results import BuildResult
 from trunkgate.executor.errors import ExecutorError, NodeLost
 from trunkgate.executor.model import (
     BuildNode,
@@ -9,7 +10,6 @@ from trunkgate.executor.model import (
     ExecutorSettings,
     executor_settings,
 )
-from trunkgate.executor.results import BuildResult
 from trunkgate.executor.runner import JobRunner, RunningBuild
 
 __all__ = [

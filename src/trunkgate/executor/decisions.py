@@ -8,10 +8,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from trunkgate.builds.results import JOB_FAILED, BuildResult
 from trunkgate.config.expanded import ExpandedJob, Node, Step
 from trunkgate.executor.console import exit_description
 from trunkgate.executor.errors import ExecutorError
-from trunkgate.executor.results import JOB_FAILED, BuildResult
 from trunkgate.pool.records import Node as PoolNode
 
 PRE_RUN = "pre-run"

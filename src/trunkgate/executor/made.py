@@ -4,8 +4,8 @@ out from the scheduler's merger instead of merging it again."""
 
 from __future__ import annotations
 
+from trunkgate.builds.records import branch_heads, split_bases
 from trunkgate.merger.model import MergedTree, MergeRequest
-from trunkgate.scheduler.records import branch_heads, split_bases
 
 
 def made_tree(request: MergeRequest, commits: dict[str, str]) -> MergedTree | None:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from trunkgate.builds.results import BuildResult
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
-from trunkgate.executor.results import BuildResult
 from trunkgate.merger.model import PreparedTree
 from trunkgate.pool.holding import HoldPolicy
 

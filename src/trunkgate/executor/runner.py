@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from trunkgate.builds.results import BuildResult
 from trunkgate.executor.collect import inspect_copy, remove_tree, size_text
 from trunkgate.executor.console import ConsoleLog, header_lines, node_lines
 from trunkgate.executor.decisions import (
@@ -38,7 +39,6 @@ from trunkgate.executor.model import BuildNode, BuildOutcome, BuildSpec, Executo
 from trunkgate.executor.nodefiles import SYSTEM_LOG_COMMAND, node_files, step_command
 from trunkgate.executor.receiving import receiving_area, settle_into
 from trunkgate.executor.remote import NodeCache, NodeConnection
-from trunkgate.executor.results import BuildResult
 from trunkgate.executor.rsync import Pulled, Rsync
 from trunkgate.images.metrics import IMAGE_METRICS
 from trunkgate.images.ondisk import REPO_CACHE_DIR

@@ -21,13 +21,22 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
+from trunkgate.builds import paths
+from trunkgate.builds.records import (
+    BuildAnswer,
+    BuildRequest,
+    history_buildset,
+    item_ref,
+    split_bases,
+)
+from trunkgate.builds.results import BuildResult
+from trunkgate.builds.trees import merge_request
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
 from trunkgate.executor.made import made_tree
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
 from trunkgate.executor.receiving import clear_stale_areas
 from trunkgate.executor.required import with_required
-from trunkgate.executor.results import BuildResult
 from trunkgate.executor.runner import JobRunner
 from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.history import History, HistoryError
@@ -38,10 +47,6 @@ from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
 from trunkgate.pool.client import PoolClient
 from trunkgate.review.code_urls import CodeUrls, use_site_git_access
-from trunkgate.scheduler import layout
-from trunkgate.scheduler.records import BuildOutcome as ResultRecord
-from trunkgate.scheduler.records import BuildRequest, history_buildset, item_ref, split_bases
-from trunkgate.scheduler.trees import merge_request
 from trunkgate.site import LOGS_DIR
 from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, RecordExists, Store
 from trunkgate.waiting import to_the_end
@@ -73,12 +78,12 @@ class ExecutorService:
         self._stopping = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.store.ensure_path(layout.BUILD_REQUESTS)
+        await self.store.ensure_path(paths.BUILD_REQUESTS)
         for area in await asyncio.to_thread(clear_stale_areas, self.logs):
             log.warning("executor: removed %s, left by an executor killed while collecting", area)
         self.history = await open_site_history(self.config)
         try:
-            async with self.store.watch(layout.BUILD_REQUESTS) as watch:
+            async with self.store.watch(paths.BUILD_REQUESTS) as watch:
                 while not stop.is_set():
                     await self._claim_new()
                     waiter = asyncio.ensure_future(watch.changed(5.0))
@@ -97,21 +102,21 @@ class ExecutorService:
 
     async def _claim_new(self) -> None:
         try:
-            names = await self.store.children(layout.BUILD_REQUESTS)
+            names = await self.store.children(paths.BUILD_REQUESTS)
         except NoRecord:
             return
         for name in names:
             if name in self._running:
                 await self._maybe_cancel(name)
                 continue
-            record = await self.store.get_model(layout.build_request(name), BuildRequest)
+            record = await self.store.get_model(paths.build_request(name), BuildRequest)
             if record is None or record.value.cancel:
                 if record is not None:
                     await self._answer_unrun(record.value, "CANCELED", "canceled before it ran")
                 continue
-            if await self.store.get(layout.build_result(name)) is not None:
+            if await self.store.get(paths.build_result(name)) is not None:
                 continue
-            lock = self.store.lock(layout.build_lock(name), identity=self.identity, timeout=0)
+            lock = self.store.lock(paths.build_lock(name), identity=self.identity, timeout=0)
             try:
                 held = await lock.acquire()
             except LockTimeout:
@@ -120,8 +125,8 @@ class ExecutorService:
             # in by the scheduler between the first look and the lock. The
             # answer first: the scheduler takes in the answer and the record
             # together, so a record read after no answer was seen is unanswered.
-            answered = await self.store.get(layout.build_result(name)) is not None
-            record = await self.store.get_model(layout.build_request(name), BuildRequest)
+            answered = await self.store.get(paths.build_result(name)) is not None
+            record = await self.store.get_model(paths.build_request(name), BuildRequest)
             if record is None or record.value.cancel or answered:
                 await lock.release()
                 continue
@@ -159,7 +164,7 @@ class ExecutorService:
         log.info(
             "executor: build %s ended already (%s); answering from history", done.id, done.result
         )
-        result = ResultRecord(
+        result = BuildAnswer(
             id=request.id,
             result=done.result,
             started=done.started.timestamp(),
@@ -170,7 +175,7 @@ class ExecutorService:
             error=done.error,
         )
         with contextlib.suppress(RecordExists):
-            await self.store.create(layout.build_result(request.id), result)
+            await self.store.create(paths.build_result(request.id), result)
         return True
 
     def _forget(self, name: str, _: object) -> None:
@@ -178,7 +183,7 @@ class ExecutorService:
         self._cancelled.discard(name)
 
     async def _maybe_cancel(self, name: str) -> None:
-        record = await self.store.get_model(layout.build_request(name), BuildRequest)
+        record = await self.store.get_model(paths.build_request(name), BuildRequest)
         task = self._running.get(name)
         # Once: a cancel seen again (every pass sees the record; the scheduler
         # may send it again) would interrupt the build's own cleanup, which
@@ -190,15 +195,15 @@ class ExecutorService:
 
     async def _answer_unrun(self, request: BuildRequest, result: str, why: str) -> None:
         now = datetime.now(UTC).timestamp()
-        record = ResultRecord(id=request.id, result=result, started=now, ended=now, error=why)
+        record = BuildAnswer(id=request.id, result=result, started=now, ended=now, error=why)
         with contextlib.suppress(RecordExists):
-            await self.store.create(layout.build_result(request.id), record)
+            await self.store.create(paths.build_result(request.id), record)
 
     async def _build(self, request: BuildRequest, lock: Lock) -> None:
         try:
             async with self._slots:
                 outcome = await self._run(request)
-            result = ResultRecord(
+            result = BuildAnswer(
                 id=request.id,
                 result=str(outcome.result),
                 started=outcome.started.timestamp(),
@@ -209,7 +214,7 @@ class ExecutorService:
                 error=outcome.error,
             )
             with contextlib.suppress(RecordExists):
-                await self.store.create(layout.build_result(request.id), result)
+                await self.store.create(paths.build_result(request.id), result)
         except asyncio.CancelledError:
             if not self._stopping and request.id not in self._abandoned:
                 await self._answer_unrun(request, "CANCELED", "canceled")
@@ -222,7 +227,7 @@ class ExecutorService:
                 await lock.release()
             # The lock's own record outlives its holders; the build is done with it.
             with contextlib.suppress(NoRecord, NotEmpty):
-                await self.store.delete(layout.build_lock(request.id))
+                await self.store.delete(paths.build_lock(request.id))
 
     async def _run(self, request: BuildRequest) -> BuildOutcome:
         job = self._job(request)

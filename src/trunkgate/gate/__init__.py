@@ -3,6 +3,7 @@ drive it, the actions it asks for, and the managers (independent, dependent,
 serial) that decide. No I/O here; the scheduler carries out the actions.
 """
 
+from trunkgate.builds.results import BuildResult
 from trunkgate.gate.actions import (
     Action,
     Awaited,
@@ -45,7 +46,7 @@ from trunkgate.gate.manager import (
     new_state,
 )
 from trunkgate.gate.queue import QueueManager
-from trunkgate.gate.results import BuildResult, ItemResult
+from trunkgate.gate.results import ItemResult
 from trunkgate.gate.state import STATE_VERSION, PipelineState, TransitionError
 from trunkgate.gate.window import SERIAL_WINDOW, WindowPolicy
 

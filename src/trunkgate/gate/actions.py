@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from trunkgate.builds.results import BuildResult
 from trunkgate.gate.changes import ChangeRef, Tree
-from trunkgate.gate.results import BuildResult, ItemResult
+from trunkgate.gate.results import ItemResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from trunkgate.builds.results import BuildResult
 from trunkgate.gate.changes import ChangeRef, JobSpec
-from trunkgate.gate.results import BuildResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from trunkgate.builds.results import BuildResult
 from trunkgate.gate.changes import ChangeRef, ItemKey, JobSpec, Tree
-from trunkgate.gate.results import BuildResult
 
 # Bump with a note whenever the stored shape changes.
 # 1: first stored shape. A ChangeRef's `commit` (a pushed branch tip's) came

@@ -4,16 +4,27 @@ source and the queues, then left in the store for the scheduler."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from trunkgate.config.loader import Config
 from trunkgate.gate.codec import state_from_dict
 from trunkgate.review.errors import ReviewError, SourceUnavailable
 from trunkgate.review.model import Change, ChangeStatus
 from trunkgate.scheduler import layout
-from trunkgate.scheduler.records import Command
 from trunkgate.site import open_review_sources, open_site_review
 from trunkgate.store import Store
 
 VERBS = ("enqueue", "dequeue", "promote")
+
+
+@dataclass
+class Command:
+    """A queue command given by hand: enqueue, dequeue or promote."""
+
+    kind: str
+    pipeline: str
+    project: str
+    change: int
 
 
 class CommandRefused(Exception):

@@ -18,7 +18,16 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 
+from trunkgate.builds import paths
+from trunkgate.builds.records import (
+    BuildAnswer,
+    BuildRequest,
+    TreeChange,
+    build_id,
+)
+from trunkgate.builds.results import BuildResult
 from trunkgate.config.loader import Config
+from trunkgate.cron import Cron
 from trunkgate.gate.actions import (
     Action,
     CancelBuild,
@@ -41,7 +50,6 @@ from trunkgate.gate.events import (
 )
 from trunkgate.gate.manager import manager_for, new_state
 from trunkgate.gate.queue import QueueManager
-from trunkgate.gate.results import BuildResult
 from trunkgate.gate.state import Item, Phase
 from trunkgate.merger.errors import MergerError
 from trunkgate.merger.prepare import Merger
@@ -54,17 +62,10 @@ from trunkgate.review.source import TreeToMerge
 from trunkgate.review.sources import ReviewSources
 from trunkgate.review.stored import take_events
 from trunkgate.scheduler import layout, queue_log
-from trunkgate.scheduler.cron import Cron
+from trunkgate.scheduler.commands import Command
 from trunkgate.scheduler.dependencies import Dependencies, resolve
 from trunkgate.scheduler.outbox import REPORTER, Outbox, outbox_entry
 from trunkgate.scheduler.preparing import TreePreparer
-from trunkgate.scheduler.records import (
-    BuildOutcome,
-    BuildRequest,
-    Command,
-    TreeChange,
-    build_id,
-)
 from trunkgate.scheduler.required import pin_required
 from trunkgate.scheduler.stored import read_records
 from trunkgate.scheduler.triggers import Routed, enqueue_for, meets, route
@@ -129,8 +130,8 @@ class Scheduler:
             layout.PIPELINES,
             layout.OUTBOX,
             layout.COMMANDS,
-            layout.BUILD_REQUESTS,
-            layout.BUILD_RESULTS,
+            paths.BUILD_REQUESTS,
+            paths.BUILD_RESULTS,
             "/events",
         ):
             await self.store.ensure_path(path)
@@ -157,7 +158,7 @@ class Scheduler:
         await outbox.send()
         await self._reload()
         unfollow = asyncio.Event()
-        watches = [self.store.watch(p) for p in ("/events", layout.COMMANDS, layout.BUILD_RESULTS)]
+        watches = [self.store.watch(p) for p in ("/events", layout.COMMANDS, paths.BUILD_RESULTS)]
         async with contextlib.AsyncExitStack() as stack:
             for watch in watches:
                 await stack.enter_async_context(watch)
@@ -231,7 +232,7 @@ class Scheduler:
                 log.warning("scheduler: %s of %s waits: %s", command.kind, command.change, exc)
                 continue
             await self._apply(routed, (path,))
-        for path, outcome in await read_records(self.store, layout.BUILD_RESULTS, BuildOutcome):
+        for path, outcome in await read_records(self.store, paths.BUILD_RESULTS, BuildAnswer):
             await self._finished(path, outcome)
         await self._timers()
         if self.outbox is not None:
@@ -468,8 +469,8 @@ class Scheduler:
             event = enqueue
         return [Routed(command.pipeline, event)]
 
-    async def _finished(self, path: str, outcome: BuildOutcome) -> None:
-        record = await self.store.get_model(layout.build_request(outcome.id), BuildRequest)
+    async def _finished(self, path: str, outcome: BuildAnswer) -> None:
+        record = await self.store.get_model(paths.build_request(outcome.id), BuildRequest)
         if record is None:
             with contextlib.suppress(NoRecord):
                 await self.store.delete(path)
@@ -487,7 +488,7 @@ class Scheduler:
             url=outcome.log_path,
         )
         await self._apply(
-            [Routed(request.pipeline, event)], (path, layout.build_request(request.id))
+            [Routed(request.pipeline, event)], (path, paths.build_request(request.id))
         )
 
     # -- actions ----------------------------------------------------------
@@ -565,7 +566,7 @@ class Scheduler:
             tree_source=str(self.merger.cache.root),
         )
         with contextlib.suppress(RecordExists):
-            await self.store.create(layout.build_request(build), request)
+            await self.store.create(paths.build_request(build), request)
         self._answer(
             pipeline, BuildStarted(buildset=action.buildset, job=action.job, build_id=build)
         )

@@ -1,4 +1,4 @@
-"""Where the scheduler and executors keep their records in the store."""
+"""Where the scheduler keeps its records in the store (builds: `trunkgate.builds.paths`)."""
 
 from __future__ import annotations
 
@@ -8,26 +8,10 @@ OUTBOX = f"{SCHEDULER}/outbox"
 COMMANDS = f"{SCHEDULER}/commands"
 LEADER = f"{SCHEDULER}/leader"
 TIMERS = f"{SCHEDULER}/timers"
-BUILDS = "/builds"
-BUILD_REQUESTS = f"{BUILDS}/requests"
-BUILD_RESULTS = f"{BUILDS}/results"
-BUILD_LOCKS = f"{BUILDS}/locks"
 
 
 def pipeline(name: str) -> str:
     return f"{PIPELINES}/{name}"
-
-
-def build_request(build_id: str) -> str:
-    return f"{BUILD_REQUESTS}/{build_id}"
-
-
-def build_result(build_id: str) -> str:
-    return f"{BUILD_RESULTS}/{build_id}"
-
-
-def build_lock(build_id: str) -> str:
-    return f"{BUILD_LOCKS}/{build_id}"
 
 
 def timer(pipeline: str) -> str:

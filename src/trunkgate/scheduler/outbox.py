@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from trunkgate.builds import paths
+from trunkgate.builds.records import BuildRequest, build_id, history_buildset, item_ref
 from trunkgate.config.loader import Config
 from trunkgate.gate.actions import CancelBuild, Report
 from trunkgate.gate.changes import BRANCH_TIP
@@ -24,7 +26,6 @@ from trunkgate.history.errors import HistoryError
 from trunkgate.review.errors import ReviewError, SourceUnavailable
 from trunkgate.review.sources import ReviewSources, Verdict
 from trunkgate.scheduler import layout, queue_log
-from trunkgate.scheduler.records import BuildRequest, build_id, history_buildset, item_ref
 from trunkgate.scheduler.reporting import (
     report_comment,
     report_label,
@@ -201,7 +202,7 @@ class Outbox:
             log.warning("scheduler: cannot record buildset %s: %s", buildset, exc)
 
     async def _cancel(self, action: CancelBuild) -> None:
-        path = layout.build_request(
+        path = paths.build_request(
             action.build_id or build_id(self.site, action.buildset, action.job)
         )
         while True:

@@ -9,6 +9,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from trunkgate.builds.records import split_bases, with_bases
+from trunkgate.builds.trees import merge_request
 from trunkgate.gate.actions import PrepareMerge
 from trunkgate.gate.changes import Tree
 from trunkgate.gate.events import Event, MergeConflict, MergePrepared
@@ -18,8 +20,6 @@ from trunkgate.merger.prepare import Merger, TreeResult
 from trunkgate.required_projects import Pin
 from trunkgate.review.code_urls import CodeUrls
 from trunkgate.review.errors import ReviewError
-from trunkgate.scheduler.records import split_bases, with_bases
-from trunkgate.scheduler.trees import merge_request
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from typing import Any
 
+from trunkgate.builds import paths
 from trunkgate.gate.state import BuildState, Phase
 from trunkgate.review.stored import EVENTS
 from trunkgate.scheduler import layout
@@ -70,8 +71,8 @@ async def settled(store: Store) -> bool:
         EVENTS,
         layout.COMMANDS,
         layout.OUTBOX,
-        layout.BUILD_REQUESTS,
-        layout.BUILD_RESULTS,
+        paths.BUILD_REQUESTS,
+        paths.BUILD_RESULTS,
     ):
         with contextlib.suppress(NoRecord):
             if await store.children(parent):

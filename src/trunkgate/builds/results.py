@@ -1,5 +1,5 @@
-"""The words a build ends with, and the groups of them the executor acts on.
-No I/O here."""
+"""The words a build ends with, one set for the executor that ends it and
+the gate that acts on it, and the groups of them the executor acts on. No I/O here."""
 
 from __future__ import annotations
 

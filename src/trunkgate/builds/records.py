@@ -1,5 +1,6 @@
 """The records the scheduler and executors exchange through the store: what
-to build, and how a build ended. Plain dataclasses; the store serialises them."""
+to build, and the answer saying how a build ended. Plain dataclasses; the
+store serialises them."""
 
 from __future__ import annotations
 
@@ -51,7 +52,9 @@ class BuildRequest:
 
 
 @dataclass
-class BuildOutcome:
+class BuildAnswer:
+    """How a build ended, as its executor answers the request."""
+
     id: str
     result: str
     started: float
@@ -60,16 +63,6 @@ class BuildOutcome:
     node_provider: str | None = None
     nodes: list[str] = field(default_factory=list)
     error: str | None = None
-
-
-@dataclass
-class Command:
-    """A queue command given by hand: enqueue, dequeue or promote."""
-
-    kind: str
-    pipeline: str
-    project: str
-    change: int
 
 
 # The scheduler passes, with a tree's commits, the commit each branch started
