@@ -51,6 +51,13 @@ async def run_builder(config: Config, store: Store, stop: asyncio.Event) -> None
     await ImageBuilder(config, store).run(stop)
 
 
+async def run_git(config: Config, store: Store, stop: asyncio.Event) -> None:
+    """The local source's repositories over git's protocol, for other hosts."""
+    from trunkgate.review.git_daemon import serve_repositories
+
+    await serve_repositories(config, stop)
+
+
 async def run_web(config: Config, store: Store, stop: asyncio.Event) -> None:
     """The dashboard, the REST API and /metrics on the web address."""
     from trunkgate.web.server import run_web as serve_web
@@ -64,4 +71,5 @@ COMPONENTS: dict[str, Component] = {
     "launcher": run_launchers,
     "builder": run_builder,
     "web": run_web,
+    "git": run_git,
 }

@@ -45,9 +45,10 @@ class BuildRequest:
     # request written before sites had ids.
     site: str = ""
     # Where the scheduler's merger made the tree: a directory of bare
-    # repositories, one per project. An executor that can read it sends
-    # nodes the tree's commits from there instead of merging them again; ""
-    # when it cannot be told.
+    # repositories, one per project. An executor sharing the scheduler's
+    # data directory (one host) sends nodes the tree's commits from there
+    # instead of merging them again; one on another host never reads it.
+    # "" when it cannot be told.
     tree_source: str = ""
 
 

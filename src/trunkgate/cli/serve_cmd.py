@@ -23,7 +23,7 @@ log = logging.getLogger("trunkgate.serve")
 
 # The names of `trunkgate.components.COMPONENTS`, here so that the command
 # line starts without loading every component.
-COMPONENT_NAMES = ("scheduler", "executor", "launcher", "builder", "web")
+COMPONENT_NAMES = ("scheduler", "executor", "launcher", "builder", "web", "git")
 # How long the other components have to stop when one has failed.
 STOP_PATIENCE_S = 30.0
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -5,7 +5,9 @@ and projects live in `trunkgate.config.jobs`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import urllib.parse
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, ClassVar, Literal
 
@@ -140,9 +142,54 @@ class PoolSection(ConfigModel):
 
 
 class LocalSource(ConfigModel):
+    """trunkgate's own review source: changes pushed to the bare
+    repositories under the data directory of the host that runs its
+    scheduler. With `git_url`, the `git` component serves them read-only over
+    git's protocol, and components on other hosts fetch from there."""
+
     name: Name
     driver: Literal["local"]
     path: str | None = None
+    git_url: str | None = None
+    git_listen: str = "0.0.0.0"
+
+    @field_validator("git_url")
+    @classmethod
+    def _git_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            git_daemon_address(value)  # raises a ValueError that says what is wrong
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("git_listen")
+    @classmethod
+    def _git_listen(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not an IP address to listen on") from None
+        return value
+
+    @property
+    def git_port(self) -> int:
+        return git_daemon_address(self.git_url)[1] if self.git_url else GIT_DAEMON_PORT
+
+
+#: The git protocol's port.
+GIT_DAEMON_PORT = 9418
+
+
+def git_daemon_address(url: str) -> tuple[str, int]:
+    """The host and port of a `git://HOST[:PORT]` URL."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port = parsed.port or GIT_DAEMON_PORT
+    except ValueError:
+        raise ValueError(f"'{url}' has no valid port") from None
+    if parsed.scheme != "git" or not parsed.hostname:
+        raise ValueError(f"'{url}' is not git://HOST[:PORT], where the git component listens")
+    if parsed.path.strip("/") or parsed.query or parsed.fragment or parsed.username:
+        raise ValueError(f"'{url}' names more than a host and port: git://HOST[:PORT]")
+    return parsed.hostname, port
 
 
 class GerritSource(ConfigModel):

@@ -313,11 +313,14 @@ class ExecutorService:
         return prepared
 
     async def _made(self, request: BuildRequest, tree: MergeRequest) -> PreparedTree | None:
-        """The tree the scheduler made, where its merger keeps it: no merge
-        is made again. None when this executor cannot reach it; it merges then."""
+        """The tree the scheduler made, where its merger keeps it, when the
+        two share this data directory (one host): no merge is made again.
+        None otherwise; it merges then, fetching from the review source."""
         made = made_tree(tree, request.commits)
         if made is None or not request.tree_source:
             return None
+        if not Path(request.tree_source).is_relative_to(self.config.data_dir):
+            return None  # another host's directory, or another site's
         try:
             return await self.merger.locate(tree, made, Path(request.tree_source))
         except (MergerError, OSError) as exc:

@@ -1,6 +1,7 @@
 """Where each project's code is fetched from, and under which ref a change's
-patchset is: a project of the local source in its bare repository under the
-data directory, one of a Gerrit source from the server's git (changes under
+patchset is: a project of the local source from its `git-url` (the `git`
+component's daemon), else from its bare repository under this host's data
+directory; one of a Gerrit source from the server's git (changes under
 Gerrit's `refs/changes/NN/N/P`). Pure: the config in, URLs out."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trunkgate.config.loader import Config
-from trunkgate.config.sections import GerritSource, GitHubSource
+from trunkgate.config.sections import GerritSource, GitHubSource, LocalSource
 from trunkgate.merger.git import set_git_access
 from trunkgate.review.model import change_ref
 from trunkgate.review.repos import repo_path
@@ -43,12 +44,19 @@ class CodeUrls:
             elif isinstance(source, GitHubSource):
                 remote[name] = source.git_url.rstrip("/")
                 pulls.add(name)
+            elif isinstance(source, LocalSource) and source.git_url:
+                remote[name] = source.git_url
+            elif source is None and (served := _served_local(config)) is not None:
+                remote[name] = served
         return cls(config.data_dir / GIT_DIR, remote, frozenset(pulls))
 
     def url(self, project: str) -> str:
         base = self.remote.get(project)
         if base is None:
             return str(repo_path(self.local_root, project))
+        if base.startswith("git://"):
+            # The daemon's base path is the local source's git root.
+            return f"{base}/{repo_path(Path(), project)}"
         return f"{base}/{project}.git" if project in self.pulls else f"{base}/{project}"
 
     def ref(self, project: str, number: int, patchset: int) -> str:
@@ -57,6 +65,14 @@ class CodeUrls:
         if project in self.pulls:
             return f"refs/pull/{number}/head"
         return change_ref(number, patchset)
+
+
+def _served_local(config: Config) -> str | None:
+    """The git URL of the local source, which projects naming no source use."""
+    for source in config.sources.values():
+        if isinstance(source, LocalSource):
+            return source.git_url
+    return None
 
 
 def ssh_command(config: Config) -> str | None:

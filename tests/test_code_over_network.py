@@ -1,0 +1,180 @@
+"""An executor with a data directory of its own builds changes of the local
+source fetched over git's protocol from the `git` component, on the
+scheduler's side: nothing of the scheduler's directory is read. The two
+sides share only the store and the history, as hosts of one site do."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_gate_restart import git, side_commit
+from trunkgate.config.loader import Config, load_config
+from trunkgate.demo.run import gate_outcome
+from trunkgate.pool.providers import make_driver
+from trunkgate.review.model import ChangeStatus
+from trunkgate.site import open_site_review, open_site_store
+
+PROJECT = "acme/app"
+SHARED = """\
+  path: {root}/shared/state.db
+  lease: 2s
+history:
+  url: sqlite:///{root}/shared/history.db
+sources:
+  - name: local
+    driver: local
+    git-url: git://127.0.0.1:{port}
+    git-listen: 127.0.0.1
+labels:
+  - name: default
+    min-ready: 1
+providers:
+  - name: solo
+    driver: namespace
+    max-servers: 4
+    labels: [{{name: default, image: host}}]
+jobs:
+  - name: reads
+    run:
+      - cat proposed.txt
+projects:
+  - name: acme/app
+    gate: [reads]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def write_config(root: Path, name: str, port: int) -> Path:
+    path = root / f"{name}.yaml"
+    body = f"state:\n  data-dir: {root}/{name}-data\n" + SHARED.format(root=root, port=port)
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+class Serve:
+    def __init__(self, config: Path, components: str) -> None:
+        self.config = config
+        self.components = components
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "trunkgate.cli.main",
+            "-c",
+            str(self.config),
+            "serve",
+            "--components",
+            self.components,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def stop(self) -> str:
+        if self.process is None:
+            return ""
+        if self.process.returncode is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+        _, err = await self.process.communicate()
+        return err.decode(errors="replace")
+
+
+@pytest.fixture
+async def two_sides(tmp_path: Path) -> AsyncIterator[tuple[Config, Config, Path]]:
+    port = free_port()
+    scheduler = load_config(write_config(tmp_path, "scheduler", port))
+    executor = load_config(write_config(tmp_path, "executor", port))
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "README").write_text("app\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Initial")
+    yield scheduler, executor, work
+    for config in (scheduler, executor):
+        for provider in config.providers.values():
+            driver = make_driver(provider, config)
+            for instance in await driver.list_instances():
+                with contextlib.suppress(Exception):
+                    await driver.delete(instance.external_id)
+
+
+async def test_an_executor_elsewhere_builds_from_the_git_component(
+    two_sides: tuple[Config, Config, Path],
+) -> None:
+    scheduler, executor, work = two_sides
+    store = await open_site_store(scheduler)
+    sides = [
+        Serve(Path(scheduler.files[0]), "scheduler,git"),
+        Serve(Path(executor.files[0]), "executor,launcher"),
+    ]
+    try:
+        review = open_site_review(scheduler, store)
+        await review.create_project(PROJECT, "main", seed=work)
+        git(work, "checkout", "-q", "--detach", "main")
+        (work / "proposed.txt").write_text("the proposed change's own file\n")
+        git(work, "add", "-A")
+        git(work, "commit", "-q", "-m", "Propose")
+        commit = git(work, "rev-parse", "HEAD")
+        git(work, "checkout", "-q", "main")
+        proposed = await review.propose(PROJECT, "main", work, commit)
+        number = proposed.change.number
+        # A second change, tested on top of the first in the same queue.
+        second = await review.propose(PROJECT, "main", work, side_commit(work, "two.txt"))
+        for side in sides:
+            await side.start()
+        await review.approve(number)
+        await review.approve(second.change.number)
+        deadline = time.monotonic() + 120
+        numbers = (number, second.change.number)
+        while not all([gate_outcome(await review.get(n)) for n in numbers]):
+            assert time.monotonic() < deadline, "not every change was reported"
+            await asyncio.sleep(0.2)
+        changes = [await review.get(n) for n in numbers]
+        assert [gate_outcome(c) for c in changes] == ["SUCCESS", "SUCCESS"]
+        assert [c.status for c in changes] == [ChangeStatus.MERGED] * 2
+        # The executor's side holds clones of the project made from the
+        # daemon, and nothing names the scheduler's data directory.
+        assert (executor.data_dir / "executor").is_dir()
+        scheduler_dir = str(scheduler.data_dir).encode()
+        for path in executor.data_dir.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                assert scheduler_dir not in path.read_bytes(), path
+    finally:
+        errors = [await side.stop() for side in sides]
+        await store.close()
+    assert all("Traceback" not in e for e in errors), errors
+
+
+def test_a_git_url_that_is_not_the_git_protocol_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "trunkgate.yaml"
+    path.write_text("sources:\n  - name: local\n    driver: local\n    git-url: https://h/x\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "trunkgate.cli.main", "-c", str(path), "config", "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "trunkgate.yaml:4" in result.stderr
+    assert "git://HOST[:PORT]" in result.stderr
+    assert "Traceback" not in result.stderr
