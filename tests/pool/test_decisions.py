@@ -303,3 +303,21 @@ def test_ready_nodes_of_a_build_being_deleted_are_withdrawn() -> None:
         booted("n5", "b2", provider="b"),
     ]
     assert [n.id for n in on_withdrawn_builds(nodes, "a", {("tools", "b2")})] == ["n1"]
+
+
+def test_a_request_is_served_only_by_a_provider_of_its_executors_zone() -> None:
+    east = dataclasses.replace(A, name="east", zone="east")
+    west = dataclasses.replace(A, name="west", zone="west")
+    wanted = dataclasses.replace(request("1", "small"), zone="east")
+    # A ready node of the other zone is never given: the executor cannot reach it.
+    ready_west = [node("w1", provider="west")]
+    plan = plan_request(wanted, west, ready_west, now=10.0, peers=[east])
+    assert isinstance(plan, Decline)
+    assert plan.reason == "provider west is in zone west, the request's executor in zone east"
+    # Nor is the request left to the other zone's provider while it is young.
+    assert plan_request(wanted, east, ready_west, now=0.5, peers=[west]) == Fill((), ("small",))
+    # A provider with no zone serves only executors with none.
+    assert isinstance(plan_request(wanted, A, [], now=10.0), Decline)
+    unzoned = request("2", "small")
+    assert isinstance(plan_request(unzoned, east, [], now=10.0), Decline)
+    assert plan_request(unzoned, A, [], now=10.0) == Fill((), ("small",))

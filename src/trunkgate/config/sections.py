@@ -362,6 +362,9 @@ class ProviderSection(ConfigModel):
     hosts: list[StaticHost] = Field(default_factory=list)
     cloud: str | None = None
     region: str | None = None
+    zone: Name | None = None
+    """Where the provider's nodes are reachable from: only executors of the
+    same zone are given them (none: executors with no zone)."""
 
 
 class LabelSection(ConfigModel):

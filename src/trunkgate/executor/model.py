@@ -61,6 +61,8 @@ class ExecutorSettings:
     hold: HoldPolicy = NO_HOLD
     attempts: int = 2
     requestor: str = "executor"
+    zone: str | None = None
+    """Only nodes of this zone's providers are asked for: those it reaches."""
     connect_timeout: float = 30.0
     keepalive_interval: float = 5.0
     keepalive_count_max: int = 3

@@ -251,6 +251,7 @@ class _Build:
                 [n.label for n in spec.job.nodeset.nodes],
                 requestor=self.settings.requestor,
                 build=spec.id,
+                zone=self.settings.zone,
             )
         except NodeRequestFailed as exc:
             return BuildResult.NODE_FAILURE, str(exc)

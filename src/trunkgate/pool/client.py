@@ -51,6 +51,7 @@ class PoolClient:
         requestor: str,
         build: str | None = None,
         priority: int = 100,
+        zone: str | None = None,
     ) -> Grant:
         """Ask for nodes and wait until the pool gives them; NodeRequestFailed if it cannot.
 
@@ -70,6 +71,7 @@ class PoolClient:
                 requestor=requestor,
                 priority=priority,
                 build=build,
+                zone=zone,
             )
         )
         try:

@@ -27,6 +27,8 @@ class ProviderView:
     max_servers: int
     unbootable: frozenset[str] = frozenset()
     """Labels whose image has no build ready for this provider yet."""
+    zone: str | None = None
+    """Where its nodes are reachable from: executors of this zone only."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,11 @@ def plan_request(
     waits otherwise; while the request is young, it is left to the provider
     that should fill it (`preferred_provider`). `peers` are the other
     providers whose launchers run."""
+    if request.zone != provider.zone:
+        return Decline(
+            f"provider {provider.name} is in {_zone(provider.zone)}, "
+            f"the request's executor in {_zone(request.zone)}"
+        )
     missing_labels = sorted(set(request.labels) - provider.labels)
     if missing_labels:
         return Decline(f"provider {provider.name} offers no label {', '.join(missing_labels)}")
@@ -161,9 +168,14 @@ def _split(
     return allocate, launch
 
 
+def _zone(zone: str | None) -> str:
+    return f"zone {zone}" if zone is not None else "no zone"
+
+
 def _can_serve(request: NodeRequest, provider: ProviderView) -> bool:
     return (
-        set(request.labels) <= provider.labels
+        request.zone == provider.zone
+        and set(request.labels) <= provider.labels
         and len(request.labels) <= provider.max_servers
         and provider.name not in request.declined_by
     )

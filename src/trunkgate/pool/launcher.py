@@ -108,10 +108,11 @@ class LauncherSettings:
     shutdown_grace: float = 5.0
     """Once stopped, how long launches and deletes in flight may take to end
     before they are abandoned (their records left for a restart)."""
+    zone: str | None = None
 
     @property
     def view(self) -> ProviderView:
-        return ProviderView(self.provider, frozenset(self.labels), self.max_servers)
+        return ProviderView(self.provider, frozenset(self.labels), self.max_servers, zone=self.zone)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def launcher_settings(config: Config) -> list[LauncherSettings]:
     by_label = {label: frozenset(names) for label, names in offered.items()}
     min_ready = {name: label.min_ready for name, label in config.labels.items() if label.min_ready}
     views = [
-        ProviderView(p.name, frozenset(label.name for label in p.labels), _capacity(p))
+        ProviderView(p.name, frozenset(label.name for label in p.labels), _capacity(p), zone=p.zone)
         for p in config.providers.values()
     ]
     return [
@@ -64,6 +64,7 @@ def launcher_settings(config: Config) -> list[LauncherSettings]:
             ready_command=provider.ready_command,
             peers=tuple(v for v in views if v.name != provider.name),
             shutdown_grace=config.pool.shutdown_grace,
+            zone=provider.zone,
         )
         for provider in config.providers.values()
     ]

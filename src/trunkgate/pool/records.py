@@ -54,6 +54,9 @@ class NodeRequest:
     """Failed launches for this request, by provider."""
     causes: dict[str, str] = field(default_factory=dict)
     """By provider, why its last launch for this request failed or why it declined."""
+    zone: str | None = None
+    """The zone of the executor that asked: only a provider of the same zone
+    (both none included) serves it, since only its nodes are reachable."""
 
 
 @dataclass
