@@ -49,14 +49,14 @@ def missing() -> str | None:
     return None
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((address, 0))
         return int(probe.getsockname()[1])
 
 
-def four_letter_word(port: int, word: str, timeout: float = 1.0) -> str:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+def four_letter_word(port: int, word: str, timeout: float = 1.0, address: str = "127.0.0.1") -> str:
+    with socket.create_connection((address, port), timeout=timeout) as conn:
         conn.sendall(word.encode())
         reply = b""
         while chunk := conn.recv(4096):
@@ -74,12 +74,12 @@ def _receive(conn: socket.socket, size: int) -> bytes:
     return data
 
 
-def accepts_sessions(port: int, timeout: float = 1.0) -> bool:
+def accepts_sessions(port: int, timeout: float = 1.0, address: str = "127.0.0.1") -> bool:
     """Open a session with ZooKeeper's wire protocol and close it again."""
     # ConnectRequest: protocol version, last zxid seen, timeout (ms),
     # session id, password (length-prefixed), read-only flag.
     connect = struct.pack(">iqiqi16s?", 0, 0, 4000, 0, 16, bytes(16), False)
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+    with socket.create_connection((address, port), timeout=timeout) as conn:
         conn.sendall(struct.pack(">i", len(connect)) + connect)
         (size,) = struct.unpack(">i", _receive(conn, 4))
         reply = _receive(conn, size)
@@ -92,11 +92,19 @@ def accepts_sessions(port: int, timeout: float = 1.0) -> bool:
 
 
 class ZooKeeperServer:
-    """``with ZooKeeperServer(tmpdir) as zk:`` then connect to ``zk.hosts``."""
+    """``with ZooKeeperServer(tmpdir) as zk:`` then connect to ``zk.hosts``.
+    It listens on ``address``: the loopback, or a test host's own address
+    when started from a thread inside that host's network namespace."""
 
     def __init__(
-        self, directory: Path, *, tick_ms: int = 200, tls: ServerTLS | None = None
+        self,
+        directory: Path,
+        *,
+        tick_ms: int = 200,
+        tls: ServerTLS | None = None,
+        address: str = "127.0.0.1",
     ) -> None:
+        self.address = address
         self.directory = directory
         self.tick_ms = tick_ms
         self.tls = tls
@@ -106,7 +114,7 @@ class ZooKeeperServer:
 
     @property
     def hosts(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     @property
     def secure_hosts(self) -> str:
@@ -119,7 +127,7 @@ class ZooKeeperServer:
             f"tickTime={self.tick_ms}",
             f"dataDir={self.directory / 'data'}",
             f"clientPort={self.port}",
-            "clientPortAddress=127.0.0.1",
+            f"clientPortAddress={self.address}",
             # Short ticks let tests expire sessions quickly; keep the upper
             # bound high enough for the default ten-second sessions.
             "maxSessionTimeout=60000",
@@ -149,7 +157,7 @@ class ZooKeeperServer:
         (self.directory / "data").mkdir(exist_ok=True)
         # A restart keeps its ports, so that clients can reconnect.
         if not self.port:
-            self.port = free_port()
+            self.port = free_port(self.address)
         if self.tls is not None and self.secure_port is None:
             self.secure_port = free_port()
         netty = NETTY_JARS if self.tls is not None else []
@@ -189,9 +197,9 @@ class ZooKeeperServer:
         # The Netty connection factory (needed for TLS) does not answer the
         # four-letter words; and ruok says imok a moment before sessions are
         # accepted. Opening a session is the test that counts.
-        if self.tls is None and four_letter_word(self.port, "ruok") != "imok":
+        if self.tls is None and four_letter_word(self.port, "ruok", address=self.address) != "imok":
             return False
-        return accepts_sessions(self.port)
+        return accepts_sessions(self.port, address=self.address)
 
     def stop(self) -> None:
         process, self._process = self._process, None
