@@ -66,11 +66,16 @@ def netns_inode(name: str) -> int | None:
 
 
 def host_links() -> set[str]:
-    """Names of the network interfaces in this process's network namespace."""
+    """Names of the network interfaces in this process's network namespace:
+    read from /proc, which follows the namespace the process is in, where
+    /sys shows the namespace of whoever mounted it (a process moved into a
+    namespace without a fresh /sys, as `nsenter --net` does, sees another's)."""
     try:
-        return set(os.listdir("/sys/class/net"))
+        with open("/proc/self/net/dev", encoding="utf-8") as table:
+            lines = table.read().splitlines()[2:]  # two lines of headings
     except FileNotFoundError:
         return set()
+    return {line.split(":", 1)[0].strip() for line in lines if ":" in line}
 
 
 def mounts() -> list[Mount]:
