@@ -1,5 +1,7 @@
-"""Not yet collected (its gate merges both changes but the reports are not
-seen within the wait; to be found next). A gate spread over hosts that share nothing but the network: the
+"""Not yet collected: its gate merges both changes, but their reports are
+not seen within the wait (to be found next).
+
+A gate spread over hosts that share nothing but the network: the
 scheduler and the git component on one, an executor with its launcher and
 nodes on another, ZooKeeper on a third. Each host has its own data
 directory; changes reach the executor over git's protocol."""
