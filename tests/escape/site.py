@@ -24,7 +24,7 @@ from tests.merger.gitrepo import git
 from trunkgate.config.loader import Config, load_config
 from trunkgate.pool.providers import make_driver
 from trunkgate.review.model import Change
-from trunkgate.scheduler.core import REPORTER
+from trunkgate.scheduler.outbox import REPORTER
 from trunkgate.site import STORE_FILE, open_site_review, open_site_store
 
 PROJECTS = ("acme/app", "acme/pair")

@@ -20,12 +20,12 @@ from trunkgate.merger.prepare import Merger, TreeResult
 from trunkgate.required_projects import Pin
 from trunkgate.review.code_urls import CodeUrls
 from trunkgate.review.errors import ReviewError
+from trunkgate.scheduler.pipelines import Answer
 
 log = logging.getLogger(__name__)
 
 MERGER_ATTEMPTS = 3
 
-Answer = Callable[[str, Event], None]
 # The pins of the projects an item's jobs require (not in its tree).
 Required = Callable[[str, PrepareMerge], Awaitable[tuple[Pin, ...]]]
 

@@ -1,0 +1,38 @@
+"""Leading one at a time: act only while holding a lock in the store, stop
+as soon as it is lost, and wait to hold it again. Knows nothing of what the
+leader does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from trunkgate.store import Store
+from trunkgate.waiting import first_of
+
+#: Acts as the leader until done or until the event it is given (the lock
+#: lost) is set.
+Lead = Callable[[asyncio.Event], Awaitable[None]]
+
+
+async def lead_while_held(
+    store: Store, path: str, identity: str, stop: asyncio.Event, lead: Lead
+) -> None:
+    """Run `lead` each time the lock at `path` is held, until `stop` is set."""
+    # Lead while holding the leader lock; a standby waits for it. If the
+    # lock is lost (our session ended), stop acting and wait for it again.
+    while not stop.is_set():
+        lock = store.lock(path, identity=identity, timeout=None)
+        acquiring = asyncio.ensure_future(lock.acquire())
+        await first_of(asyncio.shield(acquiring), stop.wait())
+        if not acquiring.done():
+            acquiring.cancel()
+            await asyncio.gather(acquiring, return_exceptions=True)
+            return
+        held = acquiring.result()
+        try:
+            await lead(held.lost)
+        finally:
+            with contextlib.suppress(Exception):
+                await lock.release()
