@@ -17,6 +17,7 @@ from trunkgate.config.sections import (
     HistorySection,
     ImageSection,
     LabelSection,
+    LogsSection,
     PipelineSection,
     PoolSection,
     ProviderSection,
@@ -31,6 +32,7 @@ class ConfigFile(ConfigModel):
     state: StateSection | None = None
     history: HistorySection | None = None
     web: WebSection | None = None
+    logs: LogsSection | None = None
     pool: PoolSection | None = None
     matrix: MatrixSection | None = None
     sources: list[Source] = Field(default_factory=list)
@@ -44,7 +46,7 @@ class ConfigFile(ConfigModel):
     projects: list[ProjectSection] = Field(default_factory=list)
 
 
-SINGLE_SECTIONS = ("state", "history", "web", "pool", "matrix")
+SINGLE_SECTIONS = ("state", "history", "web", "logs", "pool", "matrix")
 NAMED_SECTIONS = (
     "sources",
     "providers",

@@ -35,6 +35,7 @@ from trunkgate.config.sections import (
     HistorySection,
     ImageSection,
     LabelSection,
+    LogsSection,
     PipelineSection,
     PoolSection,
     ProviderSection,
@@ -79,6 +80,7 @@ class Config:
     state: StateSection
     history: HistorySection
     web: WebSection
+    logs: LogsSection
     pool: PoolSection
     matrix: MatrixSection
     sources: dict[str, Source]
@@ -284,6 +286,7 @@ class _Loader:
             state=single("state", StateSection()),
             history=single("history", HistorySection()),
             web=single("web", WebSection()),
+            logs=single("logs", LogsSection()),
             pool=single("pool", PoolSection()),
             matrix=single("matrix", MatrixSection()),
             sources=named("sources"),
@@ -390,6 +393,9 @@ class _Loader:
         web = self.single.get("web")
         if web is not None:
             places.append((web, web.item, WebSection.SECRET_FILES, "web"))
+        logs = self.single.get("logs")
+        if logs is not None:
+            places.append((logs, logs.item, LogsSection.SECRET_FILES, "logs"))
         keys = {"ssh_key": "ssh", "app_key": "app"}
         for entry, settings, fields, what in places:
             for field_name, file in named_secret_files(settings, fields):

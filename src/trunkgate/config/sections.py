@@ -1,5 +1,5 @@
-"""Models of the site sections of the config: state, history, web, pool,
-sources, providers, labels, images and pipelines. Jobs, nodesets, templates
+"""Models of the site sections of the config: state, history, web, logs,
+pool, sources, providers, labels, images and pipelines. Jobs, nodesets, templates
 and projects live in `trunkgate.config.jobs`.
 """
 
@@ -487,6 +487,93 @@ class ImageSection(ConfigModel):
 
     #: The fields only a `debootstrap` base takes.
     DEBOOTSTRAP_ONLY: ClassVar[tuple[str, ...]] = ("release", "variant", "mirror", "packages")
+
+
+#: What an S3 bucket may be called (AWS's rules, which MinIO and Ceph share):
+#: 3 to 63 lower-case letters, digits, dots and hyphens, a letter or digit at each end.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+#: One part of a log store's prefix.
+_PREFIX_PART = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
+def _bucket_name(text: str) -> str:
+    if not _BUCKET.fullmatch(text) or ".." in text:
+        raise ValueError(
+            f"'{text}' is not a bucket name: 3 to 63 lower-case letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return text
+
+
+def _object_prefix(text: str) -> str:
+    # The prefix starts every object's key: parts like a path's, none empty,
+    # so that a build's objects all list under one PREFIX/BUILD/JOB/.
+    prefix = text.strip("/")
+    if prefix and any(
+        part in (".", "..") or not _PREFIX_PART.fullmatch(part) for part in prefix.split("/")
+    ):
+        raise ValueError(
+            f"'{text}' is not a prefix: parts between slashes of letters, digits and . _ + - "
+            "(not '.' or '..', none empty)"
+        )
+    return prefix
+
+
+def _region_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", text):
+        raise ValueError(f"'{text}' is not a region name (like us-east-1)")
+    return text
+
+
+class LogsSection(ConfigModel):
+    """Where builds' console logs and artifacts are kept: a `directory`
+    under the data directory, read where it is (every component on one host),
+    or an `s3` bucket at `endpoint-url` (AWS's own when not given; MinIO or
+    Ceph at theirs), objects named `prefix/BUILD/JOB/PATH`, signed with the
+    keys in `access-key-file` and `secret-key-file`. `retention`: how long a
+    build's logs are kept (none given: for ever)."""
+
+    backend: Literal["directory", "s3"] = "directory"
+    bucket: Annotated[str, AfterValidator(_bucket_name)] | None = None
+    prefix: Annotated[str, AfterValidator(_object_prefix)] = ""
+    endpoint_url: Annotated[str, AfterValidator(_http_url)] | None = None
+    region: Annotated[str, AfterValidator(_region_name)] = "us-east-1"
+    access_key_file: str | None = None
+    secret_key_file: str | None = None
+    retention: Duration | None = None
+
+    SECRET_FILES: ClassVar[tuple[str, ...]] = ("access_key_file", "secret_key_file")
+    #: The fields only an `s3` backend takes.
+    S3_ONLY: ClassVar[tuple[str, ...]] = (
+        "bucket",
+        "prefix",
+        "endpoint_url",
+        "region",
+        "access_key_file",
+        "secret_key_file",
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> LogsSection:
+        if self.backend == "directory":
+            given = [f.replace("_", "-") for f in self.S3_ONLY if f in self.model_fields_set]
+            if given:
+                keys = given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
+                raise ValueError(
+                    f"{keys} {'is' if len(given) == 1 else 'are'} for backend s3 (write "
+                    "backend: s3; backend directory keeps logs under the data directory)"
+                )
+            return self
+        wanting = []
+        if self.bucket is None:
+            wanting.append("a bucket (bucket: NAME)")
+        if self.access_key_file is None or self.secret_key_file is None:
+            # Keys are never looked for elsewhere (~/.aws, the environment, an
+            # instance's metadata): what signs the site's requests is in its config.
+            wanting.append("its keys (access-key-file and secret-key-file)")
+        if wanting:
+            raise ValueError("backend s3 needs " + " and ".join(wanting))
+        return self
 
 
 class Trigger(ConfigModel):
