@@ -14,6 +14,7 @@ from trunkgate.config.jobs import (
     ProjectTemplateSection,
 )
 from trunkgate.config.sections import (
+    ExecutorSection,
     HistorySection,
     ImageSection,
     LabelSection,
@@ -33,6 +34,7 @@ class ConfigFile(ConfigModel):
     history: HistorySection | None = None
     web: WebSection | None = None
     logs: LogsSection | None = None
+    executor: ExecutorSection | None = None
     pool: PoolSection | None = None
     matrix: MatrixSection | None = None
     sources: list[Source] = Field(default_factory=list)
@@ -46,7 +48,7 @@ class ConfigFile(ConfigModel):
     projects: list[ProjectSection] = Field(default_factory=list)
 
 
-SINGLE_SECTIONS = ("state", "history", "web", "logs", "pool", "matrix")
+SINGLE_SECTIONS = ("state", "history", "web", "logs", "executor", "pool", "matrix")
 NAMED_SECTIONS = (
     "sources",
     "providers",

@@ -32,6 +32,7 @@ from trunkgate.config.secrets import key_problem, named_secret_files, secret_fil
 from trunkgate.config.sections import (
     HOST_IMAGE,
     CopyStep,
+    ExecutorSection,
     HistorySection,
     ImageSection,
     LabelSection,
@@ -81,6 +82,7 @@ class Config:
     history: HistorySection
     web: WebSection
     logs: LogsSection
+    executor: ExecutorSection
     pool: PoolSection
     matrix: MatrixSection
     sources: dict[str, Source]
@@ -287,6 +289,7 @@ class _Loader:
             history=single("history", HistorySection()),
             web=single("web", WebSection()),
             logs=single("logs", LogsSection()),
+            executor=single("executor", ExecutorSection()),
             pool=single("pool", PoolSection()),
             matrix=single("matrix", MatrixSection()),
             sources=named("sources"),

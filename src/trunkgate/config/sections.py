@@ -131,6 +131,13 @@ class WebSection(ConfigModel):
     SECRET_FILES: ClassVar[tuple[str, ...]] = ("admin_token_file", "read_token_file")
 
 
+class ExecutorSection(ConfigModel):
+    """This host's executor: `zone` says which providers' nodes it can reach
+    (those of the same zone); none, those of no zone."""
+
+    zone: Name | None = None
+
+
 class PoolSection(ConfigModel):
     """Site-wide node pool policy."""
 

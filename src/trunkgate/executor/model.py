@@ -86,9 +86,10 @@ class ExecutorSettings:
 
 
 def executor_settings(config: Config) -> ExecutorSettings:
-    """The settings a site's config gives: the pool's hold policy."""
+    """The settings a site's config gives: the pool's hold policy, this host's zone."""
     return ExecutorSettings(
-        hold=HoldPolicy(config.pool.hold_failed_for, config.pool.max_held_nodes)
+        hold=HoldPolicy(config.pool.hold_failed_for, config.pool.max_held_nodes),
+        zone=config.executor.zone,
     )
 
 
