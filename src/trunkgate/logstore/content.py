@@ -7,7 +7,7 @@ from __future__ import annotations
 import mimetypes
 from pathlib import PurePosixPath
 
-#: Extensions that are text whatever their first bytes say (the web's own list).
+#: Extensions that are text whatever their first bytes say.
 TEXT_SUFFIXES = frozenset(
     {".txt", ".log", ".json", ".yaml", ".yml", ".conf", ".ini", ".py", ".sh", ".xml", ".html"}
 )
@@ -19,7 +19,7 @@ BINARY = "application/octet-stream"
 
 def looks_like_text(name: str, head: bytes) -> bool:
     """Text when its name says text or its first bytes decode as UTF-8
-    without NULs (the same rule as the web's file view)."""
+    without NULs: stored as text, and shown as text by the web."""
     if PurePosixPath(name).suffix.lower() in TEXT_SUFFIXES:
         return True
     if b"\x00" in head:

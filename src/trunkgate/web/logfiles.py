@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from trunkgate.logstore.content import looks_like_text
+
+__all__ = ["looks_like_text"]
+
 #: Entries one artifacts listing shows, and how deep it goes.
 MOST_ENTRIES = 5000
 DEEPEST = 32
-#: Extensions shown as text whatever their first bytes say.
-TEXT_SUFFIXES = frozenset(
-    {".txt", ".log", ".json", ".yaml", ".yml", ".conf", ".ini", ".py", ".sh", ".xml", ".html"}
-)
 _FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _REFUSED = (errno.ELOOP, errno.ENOTDIR, errno.ENOENT, errno.EACCES, errno.ENXIO, errno.EISDIR)
 
@@ -180,18 +180,3 @@ async def chunks(opened: OpenFile, size: int = 1 << 16) -> AsyncIterator[bytes]:
     while data := opened.read(size, offset):
         offset += len(data)
         yield data
-
-
-def looks_like_text(name: str, head: bytes) -> bool:
-    """Shown as text when its name says text or its first bytes decode as
-    UTF-8 without NULs."""
-    if PurePosixPath(name).suffix.lower() in TEXT_SUFFIXES:
-        return True
-    if b"\x00" in head:
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sample is still text.
-        return exc.start >= len(head) - 3
-    return True
