@@ -1,12 +1,15 @@
 """An executor with a data directory of its own builds changes of the local
 source fetched over git's protocol from the `git` component, on the
-scheduler's side: nothing of the scheduler's directory is read. The two
-sides share only the store and the history, as hosts of one site do."""
+scheduler's side: nothing of the scheduler's directory is read. Its builds'
+logs go to an S3 log store (moto's server), from which a web server on the
+scheduler's side shows them. The sides share only the store and the
+history, as hosts of one site do."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,11 +17,15 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
+from tests.logstore.motoserver import ACCESS_KEY, SECRET_KEY, MotoServer
 from tests.test_gate_restart import git, side_commit
 from trunkgate.config.loader import Config, load_config
 from trunkgate.demo.run import gate_outcome
@@ -32,6 +39,14 @@ SHARED = """\
   lease: 2s
 history:
   url: sqlite:///{root}/shared/history.db
+web:
+  port: {web_port}
+logs:
+  backend: s3
+  bucket: site-logs
+  endpoint-url: {endpoint}
+  access-key-file: {root}/access
+  secret-key-file: {root}/secret
 sources:
   - name: local
     driver: local
@@ -62,9 +77,10 @@ def free_port() -> int:
         return port
 
 
-def write_config(root: Path, name: str, port: int) -> Path:
+def write_config(root: Path, name: str, port: int, endpoint: str) -> Path:
     path = root / f"{name}.yaml"
-    body = f"state:\n  data-dir: {root}/{name}-data\n" + SHARED.format(root=root, port=port)
+    shared = SHARED.format(root=root, port=port, endpoint=endpoint, web_port=free_port())
+    body = f"state:\n  data-dir: {root}/{name}-data\n" + shared
     path.write_text(textwrap.dedent(body))
     return path
 
@@ -99,10 +115,33 @@ class Serve:
 
 
 @pytest.fixture
-async def two_sides(tmp_path: Path) -> AsyncIterator[tuple[Config, Config, Path]]:
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    server = MotoServer()
+    server.start()
+    try:
+        client = boto3.client(
+            "s3",
+            endpoint_url=server.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+        client.create_bucket(Bucket="site-logs")
+        client.close()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def two_sides(tmp_path: Path, moto: MotoServer) -> AsyncIterator[tuple[Config, Config, Path]]:
     port = free_port()
-    scheduler = load_config(write_config(tmp_path, "scheduler", port))
-    executor = load_config(write_config(tmp_path, "executor", port))
+    for name, key in (("access", ACCESS_KEY), ("secret", SECRET_KEY)):
+        (tmp_path / name).write_text(key)
+        (tmp_path / name).chmod(0o600)
+    scheduler = load_config(write_config(tmp_path, "scheduler", port, moto.endpoint))
+    executor = load_config(write_config(tmp_path, "executor", port, moto.endpoint))
     work = tmp_path / "work"
     work.mkdir()
     git(work, "init", "-q", "-b", "main")
@@ -159,10 +198,42 @@ async def test_an_executor_elsewhere_builds_from_the_git_component(
         for path in executor.data_dir.rglob("*"):
             if path.is_file() and not path.is_symlink():
                 assert scheduler_dir not in path.read_bytes(), path
+        # A web server on the scheduler's side shows the builds' consoles,
+        # which it has only from the log store.
+        web = Serve(Path(scheduler.files[0]), "web")
+        sides.append(web)
+        await web.start()
+        base = f"http://127.0.0.1:{scheduler.web.port}"
+        builds = await asyncio.to_thread(get_json, f"{base}/api/builds?pipeline=gate", 30)
+        first = next(b for b in builds["builds"] if b["change"] == number)
+        console = await asyncio.to_thread(get_text, f"{base}/builds/{first['id']}/console.log")
+        assert "the proposed change's own file" in console
+        page = await asyncio.to_thread(get_json, f"{base}/api/builds/{first['id']}/console")
+        assert any("$ cat proposed.txt" in line for line in page["lines"])
+        assert any((scheduler.data_dir / "logs").rglob("console.log"))
     finally:
         errors = [await side.stop() for side in sides]
         await store.close()
     assert all("Traceback" not in e for e in errors), errors
+
+
+def get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        text: str = answer.read().decode()
+        return text
+
+
+def get_json(url: str, within: float = 0.0) -> Any:
+    """The JSON at `url`, asked again for up to `within` seconds while the
+    server is starting."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return json.loads(get_text(url))
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def test_a_git_url_that_is_not_the_git_protocol_is_refused(tmp_path: Path) -> None:

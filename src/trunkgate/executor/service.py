@@ -15,13 +15,13 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import shutil
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 from trunkgate.builds import paths
+from trunkgate.builds.logs import CONSOLE, build_key
 from trunkgate.builds.records import (
     BuildAnswer,
     BuildRequest,
@@ -42,6 +42,8 @@ from trunkgate.gate.changes import BRANCH_TIP
 from trunkgate.history import History, HistoryError
 from trunkgate.history.records import RecordedNode
 from trunkgate.history.site import open_site_history
+from trunkgate.logstore.errors import LogStoreError
+from trunkgate.logstore.opening import open_log_store
 from trunkgate.merger.errors import MergerError
 from trunkgate.merger.model import MergeRequest, PreparedTree
 from trunkgate.merger.prepare import Merger
@@ -67,6 +69,7 @@ class ExecutorService:
         self.merger = Merger(data / "executor" / "cache")
         self.work = data / "executor" / "builds"
         self.logs = data / LOGS_DIR
+        self.log_store = open_log_store(config)
         self.code = CodeUrls.of(config)
         use_site_git_access(config)
         self.history: History | None = None
@@ -99,6 +102,7 @@ class ExecutorService:
                 task.cancel()
             await asyncio.gather(*self._running.values(), return_exceptions=True)
             await self.history.close()
+            await self.log_store.close()
 
     async def _claim_new(self) -> None:
         try:
@@ -234,8 +238,8 @@ class ExecutorService:
         # The queue's buildset names an attempt only within one store: the
         # history's id keeps logs of a new store from overwriting old ones.
         attempt = history_buildset(request.site, request.buildset)[:8]
-        console = self.logs / f"{_safe(request.buildset)}-{attempt}" / _safe(job.name)
-        console = console / "console.log"
+        key = build_key(request.buildset, attempt, job.name)
+        console = self.logs / key / CONSOLE
         directory = self.work / request.id
         shutil.rmtree(directory, ignore_errors=True)
         try:
@@ -263,10 +267,14 @@ class ExecutorService:
                     await to_the_end(recording)
                     # Stopped without a verdict, the build runs again: its end is that run's.
                     if not self._stopping and request.id not in self._abandoned:
+                        await to_the_end(self._publish(console.parent, key))
                         await self._record_end(stopped)
                     raise
             finally:
                 await to_the_end(recording)
+            # Published before its end is recorded: a web server that reads
+            # the end finds the build's logs in the log store.
+            await self._publish(console.parent, key)
             await self._record_end(outcome)
             return outcome
         finally:
@@ -356,6 +364,16 @@ class ExecutorService:
         if not started:
             log.info("executor: build %s runs again after an earlier run stopped", request.id)
 
+    async def _publish(self, directory: Path, key: str) -> None:
+        """The build's directory into the site's log store, for every web
+        server; one that cannot be published is logged, the verdict stands."""
+        if not await asyncio.to_thread(directory.is_dir):
+            return  # ended before its console was opened: nothing to show
+        try:
+            await self.log_store.publish(directory, key)
+        except (LogStoreError, OSError, ValueError) as exc:
+            log.warning("executor: the logs of %s are not in the log store: %s", key, exc)
+
     async def _record_end(self, outcome: BuildOutcome) -> None:
         if self.history is None:
             return
@@ -379,8 +397,3 @@ class ExecutorService:
 
 def _cancel(task: asyncio.Future[None], _: object) -> None:
     task.cancel()
-
-
-def _safe(name: str) -> str:
-    """A file name from a buildset or job name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "build"

@@ -18,9 +18,13 @@ from starlette.requests import Request
 from trunkgate.config.loader import Config
 from trunkgate.config.secrets import secret_file_problem
 from trunkgate.history.database import History
+from trunkgate.logstore.base import LogStore
+from trunkgate.logstore.errors import LogStoreError
+from trunkgate.logstore.opening import open_log_store
 from trunkgate.review.code_urls import GIT_DIR
 from trunkgate.site import LOGS_DIR, MERGER_CACHE_DIR, dashboard_url
 from trunkgate.store import Store
+from trunkgate.web.build_logs import BuildLogs
 from trunkgate.web.console import ConsolePages
 from trunkgate.web.filewatch import FileWatcher
 from trunkgate.web.status_feed import StatusFeed
@@ -59,6 +63,16 @@ class Streams:
 
 class WebError(Exception):
     """The web component cannot start; the message says why and what to do."""
+
+
+def remote_log_store(config: Config) -> LogStore | None:
+    """The log store other hosts' builds are fetched from, if not this host's directory."""
+    if config.logs.backend == "directory":
+        return None
+    try:
+        return open_log_store(config)
+    except LogStoreError as exc:
+        raise WebError(str(exc)) from None
 
 
 def read_token(config: Config, setting: str, file: str | None) -> str | None:
@@ -114,10 +128,15 @@ class WebContext:
     rates: dict[int, tuple[float, list[dict[str, Any]]]] = field(default_factory=dict)
     """Failure rates by window (days): when computed, and the rows."""
     streams: Streams = field(default_factory=lambda: Streams(MOST_STREAMS))
+    log_store: LogStore | None = None
+    """Where builds run on other hosts leave their logs; None when every
+    build's logs are in this host's log root (the directory backend)."""
+    build_logs: BuildLogs = field(init=False)
 
     def __post_init__(self) -> None:
         data = self.config.data_dir
         self.subjects = Subjects(data / MERGER_CACHE_DIR, data / GIT_DIR)
+        self.build_logs = BuildLogs(self.log_root, self.log_store)
 
     @property
     def log_root(self) -> Path:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncGenerator
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,23 +37,16 @@ LONGEST_CHECK_S = 8.0
 _EVENT_ID = re.compile(r"[0-9]{1,15}")
 
 
-def _console_parts(web: WebContext, record: BuildRecord) -> tuple[str, ...]:
-    """The console's path under the log root: in a build's own directory,
-    never the root itself (whose listing would be every build's)."""
-    if not record.log_path:
-        raise NotFound(f"build {record.id} has no console log")
-    try:
-        parts = logfiles.is_under(web.log_root, Path(record.log_path))
-    except logfiles.NotServed:
-        raise NotFound(f"build {record.id} has no console log here") from None
-    if len(parts) < 2:
-        raise NotFound(f"build {record.id} has no directory of its own")
-    return parts
+async def _console_parts(web: WebContext, record: BuildRecord) -> tuple[str, ...]:
+    """The console's path under this host's log root (fetched there from
+    the log store when another host ran the build)."""
+    return await web.build_logs.console_parts(record)
 
 
-def _open_console(web: WebContext, record: BuildRecord) -> logfiles.OpenFile:
+async def _open_console(web: WebContext, record: BuildRecord) -> logfiles.OpenFile:
+    parts = await _console_parts(web, record)
     try:
-        return logfiles.OpenFile(web.log_root, _console_parts(web, record))
+        return logfiles.OpenFile(web.log_root, parts)
     except logfiles.NotServed:
         raise NotFound(f"the console log of build {record.id} is gone") from None
 
@@ -65,7 +57,7 @@ async def console_page(request: Request) -> Response:
     record = await find_build(web, request.path_params["id"])
     first = optional_int(request, "first", least=1, most=2**40)
     count = int_param(request, "count", 1000, least=1, most=MOST_LINES)
-    with _open_console(web, record) as opened:
+    with await _open_console(web, record) as opened:
         page = await asyncio.to_thread(
             web.pages.page, opened.fd, record.log_path or "", first, count
         )
@@ -77,7 +69,7 @@ async def console_page(request: Request) -> Response:
 async def raw_console(request: Request) -> Response:
     web = context(request)
     record = await find_build(web, request.path_params["id"])
-    return FileAnswer(_open_console(web, record), "text/plain; charset=utf-8")
+    return FileAnswer(await _open_console(web, record), "text/plain; charset=utf-8")
 
 
 def _resumed_at(request: Request) -> int:
@@ -117,14 +109,14 @@ async def _follow(
     wait = END_CHECK_S
     # The executor records the build and opens its console at once, in no
     # set order: until both are there, it is asked now and then.
-    while not current.log_path or not _exists(web, current):
+    while not current.log_path or not await _exists(web, current):
         if current.finished:
             yield _end(current)
             return
         await asyncio.sleep(wait)
         wait = min(wait * 2, LONGEST_CHECK_S)
         current = await find_build(web, record.id)
-    parts = _console_parts(web, current)
+    parts = await _console_parts(web, current)
     async with web.watcher.follow(web.log_root.joinpath(*parts)) as followed:
         # The history is asked whether the build ended only when its console
         # was closed or stayed quiet a while: not on every line.
@@ -164,9 +156,9 @@ def _end(record: BuildRecord) -> tuple[str, str, str | None]:
     return "end", json.dumps({"result": record.result}), None
 
 
-def _exists(web: WebContext, record: BuildRecord) -> bool:
+async def _exists(web: WebContext, record: BuildRecord) -> bool:
     try:
-        _open_console(web, record).close()
+        (await _open_console(web, record)).close()
     except NotFound:
         return False
     return True
@@ -205,10 +197,9 @@ def _whole_characters(data: bytes) -> int:
 async def artifacts(request: Request) -> Response:
     web = context(request)
     record = await find_build(web, request.path_params["id"])
+    parts = await _console_parts(web, record)
     try:
-        entries = await asyncio.to_thread(
-            logfiles.list_tree, web.log_root, _console_parts(web, record)[:-1]
-        )
+        entries = await asyncio.to_thread(logfiles.list_tree, web.log_root, parts[:-1])
     except logfiles.NotServed:
         raise NotFound(f"build {record.id} has no artifacts here") from None
     return json_answer(
@@ -225,9 +216,10 @@ async def artifact(request: Request) -> Response:
     would run in our origin), anything else downloaded."""
     web = context(request)
     record = await find_build(web, request.path_params["id"])
+    parts = await _console_parts(web, record)
     try:
         wanted = logfiles.relative_parts(request.path_params["path"])
-        opened = logfiles.OpenFile(web.log_root, _console_parts(web, record)[:-1] + wanted)
+        opened = logfiles.OpenFile(web.log_root, parts[:-1] + wanted)
     except logfiles.NotServed:
         raise NotFound("no such artifact") from None
     try:

@@ -16,7 +16,7 @@ from trunkgate.history.site import open_site_history
 from trunkgate.site import site_id
 from trunkgate.store import Store
 from trunkgate.web.app import make_app
-from trunkgate.web.context import WebContext, read_token
+from trunkgate.web.context import WebContext, read_token, remote_log_store
 from trunkgate.web.status_feed import StatusFeed
 
 #: Seconds open connections (live pages) get to end once the site stops.
@@ -43,11 +43,12 @@ async def run_web(
     # Accepted connections inherit it: without it, an answer written in two
     # parts waits ~40 ms for the client's delayed ACK (Nagle).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    logs = remote_log_store(config)
     history = await open_site_history(config)
     try:
         site = await site_id(store)
         feed = StatusFeed(config, store, history, site)
-        web = WebContext(config, store, history, site, feed, stop, admin, reader)
+        web = WebContext(config, store, history, site, feed, stop, admin, reader, log_store=logs)
         server = _Server(
             uvicorn.Config(
                 make_app(web),
@@ -76,3 +77,5 @@ async def run_web(
                 raise error
     finally:
         await history.close()
+        if logs is not None:
+            await logs.close()
