@@ -64,9 +64,20 @@ jobs:
   - name: reads
     run:
       - cat proposed.txt
+  - name: talks
+    run:
+      - echo live-begins
+      - sleep 6
+      - echo live-ends
 projects:
   - name: acme/app
     gate: [reads]
+  - name: acme/live
+    gate: [talks]
+"""
+EXECUTOR = """executor:
+  console-port: 0
+  console-listen: 127.0.0.1
 """
 
 
@@ -81,6 +92,8 @@ def write_config(root: Path, name: str, port: int, endpoint: str) -> Path:
     path = root / f"{name}.yaml"
     shared = SHARED.format(root=root, port=port, endpoint=endpoint, web_port=free_port())
     body = f"state:\n  data-dir: {root}/{name}-data\n" + shared
+    if name == "executor":
+        body += EXECUTOR
     path.write_text(textwrap.dedent(body))
     return path
 
@@ -249,3 +262,58 @@ def test_a_git_url_that_is_not_the_git_protocol_is_refused(tmp_path: Path) -> No
     assert "trunkgate.yaml:4" in result.stderr
     assert "git://HOST[:PORT]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_a_web_server_elsewhere_shows_a_running_build_as_it_is_written(
+    two_sides: tuple[Config, Config, Path],
+) -> None:
+    scheduler, executor, work = two_sides
+    store = await open_site_store(scheduler)
+    sides = [
+        Serve(Path(scheduler.files[0]), "scheduler,git,web"),
+        Serve(Path(executor.files[0]), "executor,launcher"),
+    ]
+    try:
+        review = open_site_review(scheduler, store)
+        await review.create_project("acme/live", "main", seed=work)
+        proposed = await review.propose("acme/live", "main", work, side_commit(work, "x.txt"))
+        for side in sides:
+            await side.start()
+        await review.approve(proposed.change.number)
+        base = f"http://127.0.0.1:{scheduler.web.port}"
+        deadline = time.monotonic() + 60
+        while not (listed := await asyncio.to_thread(get_json, f"{base}/api/builds", 30))["builds"]:
+            assert time.monotonic() < deadline, "no build started"
+            await asyncio.sleep(0.2)
+        build = listed["builds"][0]["id"]
+        url = f"{base}/api/builds/{build}/console/events"
+        seen, ended_then = await asyncio.to_thread(read_live, url, f"{base}/api/builds/{build}")
+        assert "live-begins" in seen
+        assert "live-ends" in seen
+        # The first line came while the build still ran on the other side.
+        assert ended_then is None
+    finally:
+        errors = [await side.stop() for side in sides]
+        await store.close()
+    assert all("Traceback" not in e for e in errors), errors
+
+
+def read_live(url: str, build_url: str) -> tuple[str, object]:
+    """The text of the stream's lines, and the build's result as the
+    history gave it when the first line came."""
+    seen = ""
+    ended_then: object = "not asked"
+    with urllib.request.urlopen(url, timeout=60) as stream:
+        event = ""
+        for raw in stream:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[len("event: ") :]
+            elif line.startswith("data: ") and event == "lines":
+                text = json.loads(line[len("data: ") :])["text"]
+                if "live-begins" in text and ended_then == "not asked":
+                    ended_then = get_json(build_url)["result"]
+                seen += text
+            elif line.startswith("data: ") and event == "end":
+                return seen, ended_then
+    return seen, ended_then

@@ -21,13 +21,12 @@ S3 = """\
           region: eu-central-1
           access-key-file: keys/access
           secret-key-file: keys/secret
-          retention: 30d
         """
 
 
 def test_without_a_logs_section_builds_stay_in_a_directory(tmp_path: Path) -> None:
     logs = load(tmp_path, "labels: [{name: default}]\n").logs
-    assert (logs.backend, logs.bucket, logs.retention) == ("directory", None, None)
+    assert (logs.backend, logs.bucket) == ("directory", None)
 
 
 def test_a_bucket_reads_whole(tmp_path: Path) -> None:
@@ -38,7 +37,6 @@ def test_a_bucket_reads_whole(tmp_path: Path) -> None:
     assert logs.endpoint_url == "https://minio.example.org:9000"
     assert logs.region == "eu-central-1"
     assert (logs.access_key_file, logs.secret_key_file) == ("keys/access", "keys/secret")
-    assert logs.retention == 30 * 86400.0
 
 
 def test_a_bucket_left_out_is_refused_at_the_section(tmp_path: Path) -> None:
@@ -75,7 +73,6 @@ def test_a_bucket_left_out_is_refused_at_the_section(tmp_path: Path) -> None:
             "endpoint-url: minio:9000",
             "trunkgate.yaml:2:3: 'endpoint-url': 'minio:9000' is not an http:// or https:// URL",
         ),
-        ("retention: forever", "trunkgate.yaml:2:3: 'retention': 'forever' is not a duration"),
         ("buckets: logs", "trunkgate.yaml:2:3: unknown key 'buckets' (did you mean 'bucket'?)"),
     ],
 )

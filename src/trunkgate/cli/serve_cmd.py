@@ -93,6 +93,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 async def _serve(config: Config, names: list[str], web: WebPort | None) -> int:
     from trunkgate.components import COMPONENTS
+    from trunkgate.executor.errors import ExecutorError
     from trunkgate.logstore.errors import LogStoreError
     from trunkgate.web.context import WebError
     from trunkgate.web.server import run_web
@@ -114,7 +115,7 @@ async def _serve(config: Config, names: list[str], web: WebPort | None) -> int:
         log.info("serving %s, site %s%s", ", ".join(names), config.data_dir, where)
         await _run_all([runners[name](config, store, stop) for name in names], stop)
         log.info("stopped")
-    except (DriverError, WebError, LogStoreError) as exc:
+    except (DriverError, WebError, LogStoreError, ExecutorError) as exc:
         raise CliError(str(exc)) from None
     finally:
         await store.close()

@@ -133,9 +133,34 @@ class WebSection(ConfigModel):
 
 class ExecutorSection(ConfigModel):
     """This host's executor: `zone` says which providers' nodes it can reach
-    (those of the same zone); none, those of no zone."""
+    (those of the same zone); none, those of no zone. With `console_port`,
+    it serves its running builds' consoles there (on `console_listen`), for
+    web servers on other hosts, which reach it at `console_url` (by default
+    this host's name and the port)."""
 
     zone: Name | None = None
+    console_port: int | None = Field(default=None, ge=0, le=65535)
+    console_listen: str = "0.0.0.0"
+    console_url: str | None = None
+
+    @field_validator("console_listen")
+    @classmethod
+    def _console_listen(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not an IP address to listen on") from None
+        return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parsed = urllib.parse.urlsplit(value)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ValueError(f"'{value}' is not an http(s)://HOST[:PORT] address")
+            return value.rstrip("/")
+        return value
 
 
 class PoolSection(ConfigModel):
@@ -537,8 +562,8 @@ class LogsSection(ConfigModel):
     under the data directory, read where it is (every component on one host),
     or an `s3` bucket at `endpoint-url` (AWS's own when not given; MinIO or
     Ceph at theirs), objects named `prefix/BUILD/JOB/PATH`, signed with the
-    keys in `access-key-file` and `secret-key-file`. `retention`: how long a
-    build's logs are kept (none given: for ever)."""
+    keys in `access-key-file` and `secret-key-file`. Old builds' objects are
+    for the bucket's own lifecycle rules to expire."""
 
     backend: Literal["directory", "s3"] = "directory"
     bucket: Annotated[str, AfterValidator(_bucket_name)] | None = None
@@ -547,7 +572,6 @@ class LogsSection(ConfigModel):
     region: Annotated[str, AfterValidator(_region_name)] = "us-east-1"
     access_key_file: str | None = None
     secret_key_file: str | None = None
-    retention: Duration | None = None
 
     SECRET_FILES: ClassVar[tuple[str, ...]] = ("access_key_file", "secret_key_file")
     #: The fields only an `s3` backend takes.

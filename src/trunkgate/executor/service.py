@@ -33,6 +33,7 @@ from trunkgate.builds.results import BuildResult
 from trunkgate.builds.trees import merge_request
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
+from trunkgate.executor.live_consoles import open_live_consoles, serve_live_consoles
 from trunkgate.executor.made import made_tree
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
 from trunkgate.executor.receiving import clear_stale_areas
@@ -70,6 +71,7 @@ class ExecutorService:
         self.work = data / "executor" / "builds"
         self.logs = data / LOGS_DIR
         self.log_store = open_log_store(config)
+        self.consoles, self._console_socket = open_live_consoles(config, store)
         self.code = CodeUrls.of(config)
         use_site_git_access(config)
         self.history: History | None = None
@@ -85,6 +87,12 @@ class ExecutorService:
         for area in await asyncio.to_thread(clear_stale_areas, self.logs):
             log.warning("executor: removed %s, left by an executor killed while collecting", area)
         self.history = await open_site_history(self.config)
+        serving_stop = asyncio.Event()
+        serving = None
+        if self._console_socket is not None:
+            serving = asyncio.ensure_future(
+                serve_live_consoles(self.consoles, self._console_socket, serving_stop)
+            )
         try:
             async with self.store.watch(paths.BUILD_REQUESTS) as watch:
                 while not stop.is_set():
@@ -101,6 +109,9 @@ class ExecutorService:
             for task in self._running.values():
                 task.cancel()
             await asyncio.gather(*self._running.values(), return_exceptions=True)
+            serving_stop.set()
+            if serving is not None:
+                await asyncio.gather(serving, return_exceptions=True)
             await self.history.close()
             await self.log_store.close()
 
@@ -242,6 +253,7 @@ class ExecutorService:
         console = self.logs / key / CONSOLE
         directory = self.work / request.id
         shutil.rmtree(directory, ignore_errors=True)
+        await self.consoles.running(request.id, console)
         try:
             tree = await self._prepare(request, job, directory)
             spec = BuildSpec(
@@ -278,6 +290,7 @@ class ExecutorService:
             await self._record_end(outcome)
             return outcome
         finally:
+            await to_the_end(self.consoles.ended(request.id))
             await asyncio.to_thread(shutil.rmtree, directory, True)
 
     def _job(self, request: BuildRequest) -> ExpandedJob:

@@ -121,7 +121,7 @@ class LogStore(ABC):
         log.warning("%s: object %r of build %s has no place in a directory", self.where, name, key)
 
     async def delete(self, key: str) -> None:
-        """Remove the build's directory `key` from the store (for retention);
+        """Remove the build's directory `key` from the store (a build's logs taken away);
         nothing when it holds none."""
         check_key(key)
         await asyncio.to_thread(self._delete, key)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from trunkgate.config.loader import Config
 from trunkgate.config.secrets import secret_file_problem
+from trunkgate.filewatch import FileWatcher
 from trunkgate.history.database import History
 from trunkgate.logstore.base import LogStore
 from trunkgate.logstore.errors import LogStoreError
@@ -26,7 +27,6 @@ from trunkgate.site import LOGS_DIR, MERGER_CACHE_DIR, dashboard_url
 from trunkgate.store import Store
 from trunkgate.web.build_logs import BuildLogs
 from trunkgate.web.console import ConsolePages
-from trunkgate.web.filewatch import FileWatcher
 from trunkgate.web.status_feed import StatusFeed
 from trunkgate.web.subjects import Subjects
 

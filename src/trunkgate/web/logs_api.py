@@ -26,6 +26,7 @@ from trunkgate.web.answers import (
 )
 from trunkgate.web.console import MOST_LINES
 from trunkgate.web.context import WebContext, context
+from trunkgate.web.live_remote import follow_remote, live_console_url
 from trunkgate.web.read_api import find_build
 
 #: Bytes one live event carries at most.
@@ -113,8 +114,16 @@ async def _follow(
         if current.finished:
             yield _end(current)
             return
-        await asyncio.sleep(wait)
-        wait = min(wait * 2, LONGEST_CHECK_S)
+        # Run on another host: read from its executor while it runs there.
+        url = await live_console_url(web.store, record.id)
+        if url is not None:
+            start = position
+            async for event, after in _follow_live(web, url, start):
+                position = after
+                yield event
+        else:
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, LONGEST_CHECK_S)
         current = await find_build(web, record.id)
     parts = await _console_parts(web, current)
     async with web.watcher.follow(web.log_root.joinpath(*parts)) as followed:
@@ -146,6 +155,23 @@ async def _follow(
                 ask = True
 
 
+async def _follow_live(
+    web: WebContext, url: str, position: int
+) -> AsyncGenerator[tuple[tuple[str, str, str | None], int]]:
+    """Events of whole lines from the executor, each with the position
+    after it; a line the executor is still writing waits for its end."""
+    pending = b""
+    async for data in follow_remote(url, position, web.read_token):
+        pending += data
+        while True:
+            chunk, continues = _cut(pending)
+            if not chunk:
+                break
+            pending = pending[len(chunk) :]
+            position += len(chunk)
+            yield _lines(chunk, position, continues), position
+
+
 def _lines(data: bytes, position: int, continues: bool) -> tuple[str, str, str | None]:
     text = data.decode("utf-8", "replace")
     body = {"text": text, "offset": position, "continues": continues}
@@ -172,10 +198,15 @@ def _read(web: WebContext, parts: tuple[str, ...], position: int) -> bytes:
 
 
 def _next_lines(web: WebContext, parts: tuple[str, ...], position: int) -> tuple[bytes, bool]:
-    """The whole lines written from `position`, up to EVENT_BYTES; a line
+    """The whole lines written from `position` (see `_cut`)."""
+    return _cut(_read(web, parts, position))
+
+
+def _cut(data: bytes) -> tuple[bytes, bool]:
+    """The whole lines at the start of `data`, up to EVENT_BYTES; a line
     longer than that goes in parts cut between characters (`continues`). A
     line still being written waits for its end."""
-    data = _read(web, parts, position)
+    data = data[:EVENT_BYTES]
     end = data.rfind(b"\n") + 1
     if end:
         return data[:end], False

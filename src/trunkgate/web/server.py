@@ -5,13 +5,10 @@ first; it stops (streams and all) within seconds of the stop event."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import Iterator
-
-import uvicorn
 
 from trunkgate.config.loader import Config
+from trunkgate.embedded_server import EmbeddedServer
 from trunkgate.history.site import open_site_history
 from trunkgate.site import site_id
 from trunkgate.store import Store
@@ -21,14 +18,6 @@ from trunkgate.web.status_feed import StatusFeed
 
 #: Seconds open connections (live pages) get to end once the site stops.
 SHUTDOWN_GRACE_S = 3
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: `serve` owns the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 async def run_web(
@@ -49,16 +38,7 @@ async def run_web(
         site = await site_id(store)
         feed = StatusFeed(config, store, history, site)
         web = WebContext(config, store, history, site, feed, stop, admin, reader, log_store=logs)
-        server = _Server(
-            uvicorn.Config(
-                make_app(web),
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
-                ws="none",
-            )
-        )
+        server = EmbeddedServer(make_app(web), shutdown_grace_s=SHUTDOWN_GRACE_S)
         # The first status is ready before the first request can ask for it.
         await feed.refresh()
         feeding = asyncio.ensure_future(feed.run(stop))

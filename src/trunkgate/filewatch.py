@@ -1,5 +1,6 @@
-"""Waking when a file grows, without polling: one inotify instance for the
-web process (the kernel allows few per user), a watch per file that someone
+"""Waking when a file grows, without polling: one inotify instance per
+process that follows consoles (the web, an executor serving its live
+consoles; the kernel allows few per user), a watch per file that someone
 follows, each follower woken by its own event."""
 
 from __future__ import annotations
