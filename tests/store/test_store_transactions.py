@@ -70,6 +70,24 @@ async def test_creates_deletes_and_sequential_names_in_one_transaction(store: St
     assert await store.get("/old") is None
 
 
+async def test_a_record_named_by_its_number_alone_lands_in_its_parent(store: Store) -> None:
+    # As the scheduler's outbox is written, with the queue's state.
+    await store.create("/outbox", None)
+    await store.create("/state", 1)
+    results = await (
+        store.transaction()
+        .set("/state", 2, version=0)
+        .create("/outbox/", {"report": 1}, sequential=True)
+        .create("/outbox/", {"report": 2}, sequential=True)
+        .commit()
+    )
+    names = await store.children("/outbox")
+    assert len(names) == 2
+    assert [str(r) for r in results[1:]] == [f"/outbox/{n}" for n in sorted(names)]
+    assert [r.value for r in await store.read_children("/outbox")] == [{"report": 1}, {"report": 2}]
+    assert await store.children("/") == ["outbox", "state"]
+
+
 async def test_failures_inside_a_transaction_keep_their_kind(store: Store) -> None:
     await store.create("/here", 1)
     with pytest.raises(RecordExists):

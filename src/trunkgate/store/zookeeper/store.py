@@ -18,8 +18,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kazoo import exceptions as kx
-from kazoo.client import KazooClient, KazooState
+from kazoo.client import KazooClient, KazooState, TransactionRequest
 from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.serialization import Create
+from kazoo.security import OPEN_ACL_UNSAFE
 
 from .. import paths
 from ..base import Store
@@ -449,7 +451,9 @@ class ZooKeeperStore(Store):
         txn = self._client.transaction()
         for op in ops:
             zk = self.to_zk(op.path)
-            if isinstance(op, CreateOp):
+            if isinstance(op, CreateOp) and op.sequential and zk.endswith("/"):
+                _create_named_by_number(txn, zk, op.data.encode(), ephemeral=op.ephemeral)
+            elif isinstance(op, CreateOp):
                 txn.create(zk, op.data.encode(), ephemeral=op.ephemeral, sequence=op.sequential)
             elif isinstance(op, SetOp):
                 txn.set_data(zk, op.data.encode(), -1 if op.version is None else op.version)
@@ -589,3 +593,19 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
 
 async def open_zookeeper(settings: StoreSettings) -> ZooKeeperStore:
     return await ZooKeeperStore.open(settings)
+
+
+def _create_named_by_number(
+    txn: TransactionRequest, zk: str, data: bytes, *, ephemeral: bool
+) -> None:
+    """A sequential create of `parent/`, named by its number alone, into a
+    transaction. kazoo's transaction drops the trailing slash (its plain
+    create keeps it), and the record would land beside its parent as
+    `parent0000000001`; the request is made here as ZooKeeper takes it."""
+    flags = _SEQUENTIAL | (_EPHEMERAL if ephemeral else 0)
+    txn._add(Create(zk, data, OPEN_ACL_UNSAFE, flags), None)
+
+
+#: ZooKeeper's create flags.
+_EPHEMERAL = 1
+_SEQUENTIAL = 2
