@@ -30,6 +30,7 @@ from tests.test_gate_restart import git, side_commit
 from trunkgate.config.loader import Config, load_config
 from trunkgate.demo.run import gate_outcome
 from trunkgate.pool.providers import make_driver
+from trunkgate.review.code_urls import CodeUrls
 from trunkgate.review.model import ChangeStatus
 from trunkgate.site import open_site_review, open_site_store
 
@@ -317,3 +318,43 @@ def read_live(url: str, build_url: str) -> tuple[str, object]:
             elif line.startswith("data: ") and event == "end":
                 return seen, ended_then
     return seen, ended_then
+
+
+async def test_a_killed_git_component_leaves_no_daemon_behind(
+    two_sides: tuple[Config, Config, Path],
+) -> None:
+    scheduler, _, work = two_sides
+    store = await open_site_store(scheduler)
+    try:
+        review = open_site_review(scheduler, store)
+        await review.create_project(PROJECT, "main", seed=work)
+    finally:
+        await store.close()
+    url = f"{CodeUrls.of(scheduler).url(PROJECT)}"
+    git_side = Serve(Path(scheduler.files[0]), "git")
+    for _ in range(2):
+        await git_side.start()
+        assert await asyncio.to_thread(lists_main, url, 30)
+        assert git_side.process is not None
+        git_side.process.kill()
+        await git_side.process.wait()
+        # Nothing answers once the component is gone.
+        assert not await asyncio.to_thread(lists_main, url, 0)
+    await git_side.stop()
+
+
+def lists_main(url: str, within: float) -> bool:
+    """Whether `git ls-remote` lists the branch, asked for up to `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = subprocess.run(
+            ["git", "ls-remote", url, "refs/heads/main"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0 and "refs/heads/main" in result.stdout:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)

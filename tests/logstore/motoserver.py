@@ -17,7 +17,7 @@ ACCESS_KEY = "AKIATESTTESTTESTTEST"
 SECRET_KEY = "test-secret-key"
 #: How long the server may take to listen.
 START_SECONDS = 30.0
-_LISTENING = re.compile(rb"Running on http://127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(rb"Running on http://[0-9.]+:(\d+)")
 
 
 class MotoServer:
@@ -25,8 +25,9 @@ class MotoServer:
     `checks_keys`, it refuses every request signed with a key it does not
     know (moto's IAM, with no user made: all of them)."""
 
-    def __init__(self, *, checks_keys: bool = False) -> None:
+    def __init__(self, *, checks_keys: bool = False, host: str = "127.0.0.1") -> None:
         self.checks_keys = checks_keys
+        self.host = host
         self.endpoint = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._said = b""
@@ -38,7 +39,7 @@ class MotoServer:
         if self.checks_keys:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", "0"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -47,7 +48,7 @@ class MotoServer:
         assert self._process.stdout is not None
         fd = self._process.stdout.fileno()
         port = self._wait_for_port(fd)
-        self.endpoint = f"http://127.0.0.1:{port}"
+        self.endpoint = f"http://{self.host}:{port}"
         # The server logs each request: read it all, or it blocks on a full pipe.
         self._drainer = threading.Thread(target=self._drain, args=(fd,), daemon=True)
         self._drainer.start()

@@ -316,6 +316,9 @@ def test_a_request_is_served_only_by_a_provider_of_its_executors_zone() -> None:
     assert plan.reason == "provider west is in zone west, the request's executor in zone east"
     # Nor is the request left to the other zone's provider while it is young.
     assert plan_request(wanted, east, ready_west, now=0.5, peers=[west]) == Fill((), ("small",))
+    # Nor does it look at the other zone's requests: they are not its to decline.
+    assert requests_to_serve([wanted], "west", zone="west") == []
+    assert requests_to_serve([wanted], "east", zone="east") == [wanted]
     # A provider with no zone serves only executors with none.
     assert isinstance(plan_request(wanted, A, [], now=10.0), Decline)
     unzoned = request("2", "small")

@@ -38,10 +38,19 @@ def report(done: Teardown) -> None:
         print(f"deleted node {node.id} (provider {node.provider}, it was {node.state.value})")
     for provider, external_id in done.leaked:
         print(f"deleted {external_id} of provider {provider}, which no node record claimed")
+    for provider in sorted({node.provider for node in done.elsewhere}):
+        nodes = ", ".join(n.id for n in done.elsewhere if n.provider == provider)
+        print(
+            f"left node(s) {nodes} of provider {provider}, which this configuration has not: "
+            "for the `down` of the host that runs it (or add the provider back)"
+        )
     if done.left:
         raise CliError("the site is not down; left:\n  " + "\n  ".join(done.left))
     count = len(done.nodes) + len(done.leaked)
-    print(f"site down: {count} deleted, nothing of it is left on this host")
+    if done.elsewhere:
+        print(f"this configuration's providers are down: {count} deleted")
+    else:
+        print(f"site down: {count} deleted, nothing of it is left on this host")
 
 
 async def down(config: Config) -> Teardown:
@@ -58,7 +67,7 @@ async def down(config: Config) -> Teardown:
         raise CliError(str(exc)) from None
     try:
         patience = max(config.state.lease, config.state.session_timeout) + _SESSION_MARGIN
-        running = await wait_for_launchers(store, patience)
+        running = await wait_for_launchers(store, patience, set(config.providers))
         if running:
             # A running launcher would launch min-ready nodes again meanwhile.
             raise CliError(

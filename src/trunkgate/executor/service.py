@@ -51,12 +51,23 @@ from trunkgate.merger.prepare import Merger
 from trunkgate.pool.client import PoolClient
 from trunkgate.review.code_urls import CodeUrls, use_site_git_access
 from trunkgate.site import LOGS_DIR
-from trunkgate.store import Lock, LockTimeout, NoRecord, NotEmpty, RecordExists, Store
+from trunkgate.store import (
+    Lock,
+    LockTimeout,
+    NoRecord,
+    NotEmpty,
+    RecordExists,
+    Store,
+    StoreError,
+    Watch,
+)
 from trunkgate.waiting import to_the_end
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BUILDS = 32
+#: The pause before looking again when the store failed.
+STORE_RETRY_S = 1.0
 
 
 class ExecutorService:
@@ -96,8 +107,14 @@ class ExecutorService:
         try:
             async with self.store.watch(paths.BUILD_REQUESTS) as watch:
                 while not stop.is_set():
-                    await self._claim_new()
-                    waiter = asyncio.ensure_future(watch.changed(5.0))
+                    try:
+                        await self._claim_new()
+                    except StoreError as exc:
+                        # Cut off, or a session that ended: its claims went
+                        # with it (their builds stop); the next pass is in a
+                        # new session once the store answers again.
+                        log.warning("executor: cannot look for builds now: %s", exc)
+                    waiter = asyncio.ensure_future(_changed(watch, 5.0))
                     stopper = asyncio.ensure_future(stop.wait())
                     await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
                     waiter.cancel()
@@ -120,6 +137,7 @@ class ExecutorService:
             names = await self.store.children(paths.BUILD_REQUESTS)
         except NoRecord:
             return
+        await self._sweep_locks(set(names))
         for name in names:
             if name in self._running:
                 await self._maybe_cancel(name)
@@ -153,6 +171,16 @@ class ExecutorService:
             task.add_done_callback(functools.partial(self._forget, name))
             watcher = asyncio.ensure_future(self._stop_on_loss(name, task, held.lost))
             task.add_done_callback(functools.partial(_cancel, watcher))
+
+    async def _sweep_locks(self, requested: set[str]) -> None:
+        """Takes away the lock records of builds no longer asked for. A
+        build's end takes its own away, unless an executor that died holding
+        it was still in the lock then (its session not yet expired)."""
+        with contextlib.suppress(NoRecord):
+            for name in await self.store.children(paths.BUILD_LOCKS):
+                if name not in requested and name not in self._running:
+                    with contextlib.suppress(NoRecord, NotEmpty):
+                        await self.store.delete(paths.build_lock(name))
 
     async def _stop_on_loss(self, name: str, task: asyncio.Task[None], lost: asyncio.Event) -> None:
         """Stop a build whose claim went with the store session: another
@@ -406,6 +434,14 @@ class ExecutorService:
             )
         except HistoryError as exc:
             log.warning("executor: cannot record the end of build %s: %s", outcome.id, exc)
+
+
+async def _changed(watch: Watch, timeout: float) -> None:  # noqa: ASYNC109
+    """Returns on a change, after `timeout`, or a pause after the store failed."""
+    try:
+        await watch.changed(timeout)
+    except StoreError:
+        await asyncio.sleep(STORE_RETRY_S)
 
 
 def _cancel(task: asyncio.Future[None], _: object) -> None:

@@ -33,6 +33,7 @@ from trunkgate.config.sections import CopyStep, ImageSection, PackagesStep, Scri
 from trunkgate.images.ondisk import REPO_CACHE_DIR, ROOT, USR
 from trunkgate.merger.errors import GitError
 from trunkgate.merger.git import Git, isolated_env
+from trunkgate.orphans import dies_with_us
 from trunkgate.pool.drivers.namespace.hostimage import build_host_image
 
 #: What a node of any image needs: sshd (trunkgate reaches it over SSH), git
@@ -42,7 +43,7 @@ NODE_PACKAGES = ("git", "openssh-server", "rsync")
 
 #: Runs a command that the kernel kills when the builder dies, however it
 #: dies; `unshare --kill-child` passes that on to the step's namespaces.
-_DIES_WITH_US = ("setpriv", "--pdeathsig", "KILL", "--")
+_DIES_WITH_US = dies_with_us()
 
 #: The environment of every step inside the image.
 STEP_ENV = {

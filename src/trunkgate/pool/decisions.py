@@ -80,10 +80,16 @@ def used_capacity(nodes: Iterable[Node], provider: str) -> int:
     return sum(1 for n in nodes if n.provider == provider and n.state in USES_CAPACITY)
 
 
-def requests_to_serve(requests: Iterable[NodeRequest], provider: str) -> list[NodeRequest]:
-    """Open requests this provider has not declined, by priority then age."""
+def requests_to_serve(
+    requests: Iterable[NodeRequest], provider: str, zone: str | None = None
+) -> list[NodeRequest]:
+    """Open requests of the provider's zone it has not declined, by priority
+    then age. Another zone's requests are not its to decline: a launcher
+    that knows only its own host's providers would fail them."""
     waiting = [
-        r for r in requests if r.state == RequestState.REQUESTED and provider not in r.declined_by
+        r
+        for r in requests
+        if r.state == RequestState.REQUESTED and provider not in r.declined_by and r.zone == zone
     ]
     return sorted(waiting, key=lambda r: (r.priority, r.created, r.id))
 

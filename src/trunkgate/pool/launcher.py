@@ -300,7 +300,8 @@ class Launcher:
             self._start(self._withdraw(node), f"withdraw {node.id}")
         self.paused = False
         self._contended = set()
-        for request in requests_to_serve(await self.records.requests(), self.settings.provider):
+        requests = await self.records.requests()
+        for request in requests_to_serve(requests, self.settings.provider, self.settings.zone):
             if self._stop.is_set():
                 return
             if request.id in self._serving:

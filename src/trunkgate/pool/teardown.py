@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from trunkgate.pool import layout
@@ -34,6 +34,10 @@ class Teardown:
     """(provider, external id) held by a provider with no node record."""
     left: list[str] = field(default_factory=list)
     """What is still there, each with why."""
+    elsewhere: list[Node] = field(default_factory=list)
+    """Nodes of providers this host's configuration has not: another
+    host's, whose own `down` takes them (or a provider taken out of the
+    configuration, whose nodes wait for it to come back)."""
 
 
 async def delete_node(
@@ -74,28 +78,34 @@ async def delete_node(
     return node
 
 
-async def live_launchers(store: Store) -> list[str]:
-    """Who registered as a launcher and still has a live session."""
+async def live_launchers(store: Store, providers: Collection[str] | None = None) -> list[str]:
+    """Who registered as a launcher (of one of `providers`) and still has a live session."""
     try:
         names = await store.children(layout.LAUNCHERS)
     except NoRecord:
         return []
     found = []
     for name in names:
+        # A registration is named `PROVIDER-NNNNNNNNNN`.
+        if providers is not None and name.rpartition("-")[0] not in providers:
+            continue
         record = await store.get(f"{layout.LAUNCHERS}/{name}")
         if record is not None:
             found.append(str(record.value))
     return sorted(found)
 
 
-async def wait_for_launchers(store: Store, patience: float) -> list[str]:
-    """Wait up to ``patience`` seconds until no launcher is registered (a
-    killed serve's registration lasts until its session ends); those left."""
+async def wait_for_launchers(
+    store: Store, patience: float, providers: Collection[str] | None = None
+) -> list[str]:
+    """Wait up to ``patience`` seconds until no launcher (of `providers`) is
+    registered (a killed serve's registration lasts until its session
+    ends); those left."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(patience), store.watch(layout.LAUNCHERS) as watch:
-            while await live_launchers(store):
+            while await live_launchers(store, providers):
                 await watch.changed()
-    return await live_launchers(store)
+    return await live_launchers(store, providers)
 
 
 async def take_down(
@@ -110,6 +120,10 @@ async def take_down(
     records = PoolRecords(store)
     failed = set()
     for node in await records.nodes():
+        if node.provider not in drivers:
+            done.elsewhere.append(node)
+            failed.add(node.id)
+            continue
         try:
             done.nodes.append(await delete_node(store, drivers, node.id, clock=clock))
         except TeardownError as exc:

@@ -15,6 +15,7 @@ from pathlib import Path
 from trunkgate.config.loader import Config
 from trunkgate.config.sections import LocalSource
 from trunkgate.merger.git import isolated_env
+from trunkgate.orphans import dies_with_us
 from trunkgate.review.code_urls import GIT_DIR
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ def daemon_command(root: Path, listen: str, port: int) -> list[str]:
     """`git daemon` serving the repositories under `root` and nothing else:
     every repository found there, upload-pack only (no push, no archive)."""
     return [
+        # It dies with the component: a killed serve leaves no daemon
+        # holding the port for the next one.
+        *dies_with_us("TERM"),
         "git",
         "daemon",
         "--reuseaddr",
