@@ -260,16 +260,22 @@ class ExecutorService:
                 await self.store.create(paths.build_result(request.id), result)
         except asyncio.CancelledError:
             if not self._stopping and request.id not in self._abandoned:
-                await self._answer_unrun(request, "CANCELED", "canceled")
+                with contextlib.suppress(StoreError):
+                    await self._answer_unrun(request, "CANCELED", "canceled")
+        except StoreError as exc:
+            # The end is in the history: the run that follows answers from there.
+            log.warning("executor: build %s cannot be answered now: %s", request.id, exc)
         except Exception as exc:
             log.exception("executor: build %s failed", request.id)
-            await self._answer_unrun(request, "ERROR", f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(StoreError):
+                await self._answer_unrun(request, "ERROR", f"{type(exc).__name__}: {exc}")
         finally:
             self._abandoned.discard(request.id)
             with contextlib.suppress(Exception):
                 await lock.release()
-            # The lock's own record outlives its holders; the build is done with it.
-            with contextlib.suppress(NoRecord, NotEmpty):
+            # The lock's own record outlives its holders; the build is done
+            # with it (or the next sweep, if the store cannot be told now).
+            with contextlib.suppress(StoreError):
                 await self.store.delete(paths.build_lock(request.id))
 
     async def _run(self, request: BuildRequest) -> BuildOutcome:

@@ -5,12 +5,15 @@ is cloned locally (objects hard-linked, so that is cheap)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from trunkgate.merger.errors import GitError
 from trunkgate.merger.git import Git, isolated_env
+
+log = logging.getLogger(__name__)
 
 HEADS = "+refs/heads/*:refs/heads/*"
 TAGS = "+refs/tags/*:refs/tags/*"
@@ -64,11 +67,13 @@ class RepoCache:
             git = Git(path, isolated_env(), self.timeout)
             fresh = not await asyncio.to_thread((path / "HEAD").exists)
             if fresh:
-                await self._clone(git, url)
+                await self._reaching(url, lambda: self._clone(git, url))
             try:
-                await self._fetch(git, url, refs)
-            except GitError:
-                if fresh:
+                await self._reaching(url, lambda: self._fetch(git, url, refs))
+            except GitError as exc:
+                if fresh or unreachable(exc):
+                    # The server is away, not our clone broken: what the
+                    # clone holds stays (merges may be reading it now).
                     raise
                 if before_remaking is not None:
                     await before_remaking()
@@ -76,6 +81,19 @@ class RepoCache:
                 await self._clone(git, url)
                 await self._fetch(git, url, refs)
             return git
+
+    async def _reaching(self, url: str, work: Callable[[], Awaitable[None]]) -> None:
+        """`work`, tried again after pauses while the server cannot be
+        reached (a git server restarting, a network moment)."""
+        for pause in (*REACH_PAUSES_S, None):
+            try:
+                await work()
+                return
+            except GitError as exc:
+                if pause is None or not unreachable(exc):
+                    raise
+                log.info("merger: %s cannot be reached, again in %gs: %s", url, pause, exc)
+                await asyncio.sleep(pause)
 
     async def _clone(self, git: Git, url: str) -> None:
         await asyncio.to_thread(git.cwd.parent.mkdir, parents=True, exist_ok=True)
@@ -100,3 +118,25 @@ class RepoCache:
         """For a change named by commit id that no fetched ref reaches:
         fetch every change ref, the only other place its commit can be."""
         await git.run("fetch", "--quiet", url, ALL_CHANGES)
+
+
+#: Pauses between tries of a fetch from a server that cannot be reached.
+REACH_PAUSES_S = (1.0, 2.0, 4.0)
+#: What git says when the server is not there, as opposed to our clone broken.
+_UNREACHABLE = (
+    "unable to connect",
+    "connection refused",
+    "could not resolve host",
+    "no route to host",
+    "connection timed out",
+    "network is unreachable",
+    "the remote end hung up unexpectedly",
+    "early eof",
+    "could not read from remote repository",
+)
+
+
+def unreachable(error: GitError) -> bool:
+    """Whether git failed for want of its server."""
+    said = error.output.lower()
+    return any(words in said for words in _UNREACHABLE)

@@ -72,6 +72,9 @@ from trunkgate.waiting import first_of, wake_on_change
 
 log = logging.getLogger(__name__)
 
+#: The pause before the next pass when the store failed.
+STORE_RETRY_S = 1.0
+
 Clock = Callable[[], float]
 ReadyCheck = Callable[[Instance, Node, NodeKey], Awaitable[None]]
 
@@ -193,11 +196,18 @@ class Launcher:
             try:
                 while not stop.is_set():
                     self._wake.clear()
-                    if registered.is_set():
-                        # Our session ended and its registration with it: without
-                        # one, reapers take this launcher for dead.
-                        registration, registered = await self._register()
-                    await self.step()
+                    try:
+                        if registered.is_set():
+                            # Our session ended and its registration with it:
+                            # without one, reapers take this launcher for dead.
+                            registration, registered = await self._register()
+                        await self.step()
+                    except StoreError as exc:
+                        # Cut off from the store: the records say where things
+                        # stand when it answers again.
+                        log.warning("launcher %s: pass stopped: %s", self.settings.provider, exc)
+                        await asyncio.sleep(STORE_RETRY_S)
+                        continue
                     now = self.clock()
                     ends = [
                         t
@@ -402,6 +412,10 @@ class Launcher:
         async def guarded() -> None:
             try:
                 await work
+            except StoreError as exc:
+                # Cut off from the store, or its session ended: nothing of ours
+                # is wrong, and the records say where the work stands.
+                log.warning("launcher %s: %s stopped: %s", self.settings.provider, what, exc)
             except Exception:
                 log.exception("launcher %s: %s failed", self.settings.provider, what)
             finally:

@@ -26,7 +26,7 @@ from trunkgate.pool.reaping import (
 from trunkgate.pool.records import Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.pool.states import NodeState, RequestState
-from trunkgate.store import NoRecord, Store
+from trunkgate.store import NoRecord, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class Reaper:
         while not stop.is_set():
             try:
                 await self.reap_once()
+            except StoreError as exc:
+                log.warning("reaper of provider %s: pass stopped: %s", self.provider, exc)
             except Exception:
                 log.exception("reaper of provider %s: pass failed", self.provider)
             with contextlib.suppress(TimeoutError):

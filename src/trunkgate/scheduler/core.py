@@ -47,12 +47,14 @@ from trunkgate.scheduler.stored import read_records
 from trunkgate.scheduler.timers import enqueue_fired
 from trunkgate.scheduler.triggers import Routed
 from trunkgate.site import MERGER_CACHE_DIR, site_id
-from trunkgate.store import Store
+from trunkgate.store import Store, StoreError
 from trunkgate.waiting import first_of, wake_on_change
 
 log = logging.getLogger(__name__)
 
 SAFETY_WAKE = 5.0
+#: The pause before the next pass when the store failed.
+STORE_RETRY_S = 1.0
 
 
 class Scheduler:
@@ -143,6 +145,14 @@ class Scheduler:
                         # What waits on it is taken again on the next pass.
                         log.warning("scheduler: a pass stopped: %s", exc)
                         await self.pipelines.reload()
+                    except StoreError as exc:
+                        # Cut off from the store: the next pass starts again
+                        # from what it holds, once it answers (the leader
+                        # lock goes if the session does).
+                        log.warning("scheduler: a pass stopped, the store failed: %s", exc)
+                        await asyncio.sleep(STORE_RETRY_S)
+                        with contextlib.suppress(StoreError):
+                            await self.pipelines.reload()
                     except Exception:
                         # One bad input must not stop every queue: log, take the
                         # state the store holds again, go on.

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
-from trunkgate.store import Store
+from trunkgate.store import Store, StoreError
 from trunkgate.waiting import first_of
+
+log = logging.getLogger(__name__)
+
+#: The pause before trying again when the store failed.
+STORE_RETRY_S = 1.0
 
 #: Acts as the leader until done or until the event it is given (the lock
 #: lost) is set.
@@ -30,9 +36,23 @@ async def lead_while_held(
             acquiring.cancel()
             await asyncio.gather(acquiring, return_exceptions=True)
             return
-        held = acquiring.result()
+        try:
+            held = acquiring.result()
+        except StoreError as exc:
+            log.warning("cannot take the lock %s now: %s", path, exc)
+            await _pause(stop)
+            continue
         try:
             await lead(held.lost)
+        except StoreError as exc:
+            # Cut off from the store: whoever holds the lock once it answers leads.
+            log.warning("stopped leading (%s): %s", path, exc)
+            await _pause(stop)
         finally:
             with contextlib.suppress(Exception):
                 await lock.release()
+
+
+async def _pause(stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), STORE_RETRY_S)
