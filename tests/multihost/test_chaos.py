@@ -256,7 +256,7 @@ async def run_the_gate(
                 victim.kill()
                 await asyncio.sleep(chance.uniform(0.2, 2.0))
                 victim.start()
-                next_kill = time.monotonic() + chance.uniform(2, 6)
+                next_kill = time.monotonic() + chance.uniform(3, 8)
             if not cut_done and now - started > 8:
                 cut_done = True
                 await cut_off(net, 3, store, most_nodes)
