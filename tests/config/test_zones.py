@@ -43,3 +43,12 @@ def test_without_zones_every_executor_and_provider_has_none(tmp_path: Path) -> N
 def test_a_zone_that_is_no_name_is_refused_at_its_line(tmp_path: Path) -> None:
     found = problems(tmp_path, "executor:\n  zone: 'two words'\n")
     assert any("trunkgate.yaml:2" in p for p in found), found
+
+
+def test_listen_addresses_that_are_no_addresses_are_refused_at_their_line(tmp_path: Path) -> None:
+    found = problems(tmp_path, "executor:\n  console-listen: everywhere\n")
+    assert any("trunkgate.yaml:2" in p and "not an IP address" in p for p in found), found
+    found = problems(
+        tmp_path, "sources:\n  - name: local\n    driver: local\n    git-listen: 10.0.0.300\n"
+    )
+    assert any("trunkgate.yaml:4" in p and "not an IP address" in p for p in found), found

@@ -1,7 +1,4 @@
-"""Not yet collected: its gate merges both changes, but their reports are
-not seen within the wait (to be found next).
-
-A gate spread over hosts that share nothing but the network: the
+"""A gate spread over hosts that share nothing but the network: the
 scheduler and the git component on one, an executor with its launcher and
 nodes on another, ZooKeeper on a third. Each host has its own data
 directory; changes reach the executor over git's protocol."""
@@ -10,17 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import subprocess
-import sys
-import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.multihost.network import HostNetwork, host_network
+from tests.multihost.network import host_network
+from tests.multihost.site import Component, host_config
 from tests.test_gate_restart import git, side_commit
 from trunkgate.config.loader import Config, load_config
 from trunkgate.demo.run import gate_outcome
@@ -32,28 +25,7 @@ from trunkgate.store.zkserver import ZooKeeperServer, missing
 pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 
 PROJECT = "acme/app"
-CONFIG = """\
-state:
-  backend: zookeeper
-  hosts: {zookeeper}
-  chroot: /site
-  session-timeout: 4s
-  data-dir: {data}
-history:
-  url: sqlite:///{root}/history.db
-sources:
-  - name: local
-    driver: local
-    git-url: git://{git_host}
-    git-listen: {git_host}
-labels:
-  - name: default
-    min-ready: 1
-providers:
-  - name: solo
-    driver: namespace
-    max-servers: 4
-    labels: [{{name: default, image: host}}]
+SITE = """\
 jobs:
   - name: reads
     run:
@@ -62,38 +34,13 @@ projects:
   - name: acme/app
     gate: [reads]
 """
-
-
-def write_config(root: Path, host: int, net: HostNetwork, zookeeper: str) -> Path:
-    path = root / f"h{host}.yaml"
-    text = CONFIG.format(
-        zookeeper=zookeeper, data=root / f"h{host}-data", root=root, git_host=net.address(1)
-    )
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-@contextlib.contextmanager
-def serving(net: HostNetwork, host: int, config: Path, components: str) -> Iterator[None]:
-    """`trunkgate serve` on the host, its log beside its config."""
-    command = [sys.executable, "-m", "trunkgate.cli.main", "-c", str(config), "serve"]
-    log = config.with_suffix(".log")
-    with log.open("wb") as output:
-        process = net.in_host(
-            host,
-            lambda: subprocess.Popen(
-                [*command, "--components", components],
-                stdout=subprocess.DEVNULL,
-                stderr=output,
-            ),
-        )
-    try:
-        yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        said = log.read_text(errors="replace")
-        assert "Traceback" not in said, said
+EXECUTOR = """\
+providers:
+  - name: solo
+    driver: namespace
+    max-servers: 4
+    labels: [{name: default, image: host}]
+"""
 
 
 async def gate_two_changes(config: Config, work: Path) -> None:
@@ -141,16 +88,24 @@ def test_a_change_gates_on_an_executor_host_that_shares_no_disk(tmp_path: Path) 
         server = ZooKeeperServer(tmp_path / "zk", address=net.address(3))
         net.in_host(3, server.start)
         try:
-            paths = {h: write_config(tmp_path, h, net, server.hosts) for h in (1, 2)}
+            paths = {
+                1: host_config(tmp_path, net, 1, server.hosts, SITE),
+                2: host_config(tmp_path, net, 2, server.hosts, SITE + EXECUTOR),
+            }
             configs = {h: load_config(p) for h, p in paths.items()}
+            sides = [
+                Component(net, 1, paths[1], "scheduler,git"),
+                Component(net, 2, paths[2], "executor,launcher"),
+            ]
             try:
-                with (
-                    serving(net, 1, paths[1], "scheduler,git"),
-                    serving(net, 2, paths[2], "executor,launcher"),
-                ):
-                    net.in_host(1, lambda: asyncio.run(gate_two_changes(configs[1], work)))
+                for side in sides:
+                    side.start()
+                net.in_host(1, lambda: asyncio.run(gate_two_changes(configs[1], work)))
             finally:
+                for side in sides:
+                    side.stop()
                 net.in_host(2, lambda: asyncio.run(delete_nodes(configs[2])))
+            assert all("Traceback" not in side.said() for side in sides)
             # The executor's host fetched the changes; it holds nothing of host 1's.
             assert not (configs[2].data_dir / "git").exists()
         finally:

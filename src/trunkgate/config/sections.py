@@ -131,6 +131,18 @@ class WebSection(ConfigModel):
     SECRET_FILES: ClassVar[tuple[str, ...]] = ("admin_token_file", "read_token_file")
 
 
+def _listen_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IP address to listen on") from None
+    return value
+
+
+#: An address of this host a component listens on.
+ListenAddress = Annotated[str, AfterValidator(_listen_address)]
+
+
 class ExecutorSection(ConfigModel):
     """This host's executor: `zone` says which providers' nodes it can reach
     (those of the same zone); none, those of no zone. With `console_port`,
@@ -140,17 +152,8 @@ class ExecutorSection(ConfigModel):
 
     zone: Name | None = None
     console_port: int | None = Field(default=None, ge=0, le=65535)
-    console_listen: str = "0.0.0.0"
+    console_listen: ListenAddress = "0.0.0.0"
     console_url: str | None = None
-
-    @field_validator("console_listen")
-    @classmethod
-    def _console_listen(cls, value: str) -> str:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError(f"'{value}' is not an IP address to listen on") from None
-        return value
 
     @field_validator("console_url")
     @classmethod
@@ -183,7 +186,7 @@ class LocalSource(ConfigModel):
     driver: Literal["local"]
     path: str | None = None
     git_url: str | None = None
-    git_listen: str = "0.0.0.0"
+    git_listen: ListenAddress = "0.0.0.0"
 
     @field_validator("git_url")
     @classmethod
@@ -191,15 +194,6 @@ class LocalSource(ConfigModel):
         if value is not None:
             git_daemon_address(value)  # raises a ValueError that says what is wrong
         return value.rstrip("/") if value is not None else None
-
-    @field_validator("git_listen")
-    @classmethod
-    def _git_listen(cls, value: str) -> str:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError(f"'{value}' is not an IP address to listen on") from None
-        return value
 
     @property
     def git_port(self) -> int:
