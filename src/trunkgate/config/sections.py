@@ -160,6 +160,10 @@ class ExecutorSection(ConfigModel):
     def _console_url(cls, value: str | None) -> str | None:
         if value is not None:
             parsed = urllib.parse.urlsplit(value)
+            try:
+                parsed.port  # noqa: B018 (urllib checks the port when it is read)
+            except ValueError:
+                raise ValueError(f"'{value}' has no valid port") from None
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise ValueError(f"'{value}' is not an http(s)://HOST[:PORT] address")
             return value.rstrip("/")

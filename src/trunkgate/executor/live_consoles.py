@@ -13,6 +13,7 @@ import contextlib
 import hmac
 import ipaddress
 import logging
+import math
 import os
 import socket
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 64 << 10
 #: The longest wait for more a request may ask for.
 LONGEST_WAIT_S = 20.0
+#: The furthest offset asked for (a console is bounded far below it).
+MOST_OFFSET = 1 << 50
 #: Requests served at once; more are answered 503.
 MOST_REQUESTS = 64
 #: Seconds open requests get to end once the executor stops.
@@ -62,9 +65,16 @@ class LiveConsoles:
         self._ended[build_id] = asyncio.Event()
         if self.url is not None:
             # Ephemeral: an executor that dies takes its addresses with it.
-            with contextlib.suppress(RecordExists):
-                where = {"url": f"{self.url}/console/{build_id}"}
-                await self.store.create(paths.build_console(build_id), where, ephemeral=True)
+            # One left by a run that died is this run's now.
+            where = {"url": f"{self.url}/console/{build_id}"}
+            path = paths.build_console(build_id)
+            try:
+                await self.store.create(path, where, ephemeral=True)
+            except RecordExists:
+                with contextlib.suppress(NoRecord):
+                    await self.store.delete(path)
+                with contextlib.suppress(RecordExists):
+                    await self.store.create(path, where, ephemeral=True)
 
     async def ended(self, build_id: str) -> None:
         self.files.pop(build_id, None)
@@ -84,11 +94,12 @@ class LiveConsoles:
             return JSONResponse({"error": f"build {build} does not run here"}, status_code=404)
         try:
             offset = int(request.query_params.get("offset", "0"))
-            wait = min(float(request.query_params.get("wait", "0")), LONGEST_WAIT_S)
+            wait = float(request.query_params.get("wait", "0"))
         except ValueError:
             return JSONResponse({"error": "offset and wait are numbers"}, status_code=400)
-        if offset < 0 or wait < 0:
-            return JSONResponse({"error": "offset and wait are not negative"}, status_code=400)
+        if not (0 <= offset < MOST_OFFSET and math.isfinite(wait) and wait >= 0):
+            return JSONResponse({"error": "offset or wait out of range"}, status_code=400)
+        wait = min(wait, LONGEST_WAIT_S)
         if self._open >= MOST_REQUESTS:
             return JSONResponse({"error": "too many consoles are followed"}, status_code=503)
         self._open += 1
@@ -104,6 +115,12 @@ class LiveConsoles:
         ended = self._ended.get(build)
         if data or wait == 0 or ended is None:
             return data
+        if not await asyncio.to_thread(console.exists):
+            # Not opened yet (the tree is still prepared): the asker waits,
+            # not asks again at once.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), wait)
+            return b""
         with contextlib.suppress(TimeoutError, OSError):
             async with asyncio.timeout(wait), self.watcher.follow(console) as followed:
                 # Written between the first read and the watch: seen now.
@@ -133,8 +150,9 @@ def open_live_consoles(config: Config, store: Store) -> tuple[LiveConsoles, sock
             raise ExecutorError(f"web.read-token-file: cannot read it: {exc}") from None
     if settings.console_port is None:
         return LiveConsoles(store, token=token), None
+    family = socket.AF_INET6 if ":" in settings.console_listen else socket.AF_INET
     try:
-        sock = socket.create_server((settings.console_listen, settings.console_port))
+        sock = socket.create_server((settings.console_listen, settings.console_port), family=family)
     except OSError as exc:
         raise ExecutorError(
             f"executor.console-port: cannot listen on "
@@ -163,7 +181,9 @@ def _read_from(console: Path, offset: int) -> bytes:
 
 def _bearer(request: Request, token: str) -> bool:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(errors="replace"), token.encode()
+    )
 
 
 async def serve_live_consoles(

@@ -287,8 +287,8 @@ class ExecutorService:
         console = self.logs / key / CONSOLE
         directory = self.work / request.id
         shutil.rmtree(directory, ignore_errors=True)
-        await self.consoles.running(request.id, console)
         try:
+            await self.consoles.running(request.id, console)
             tree = await self._prepare(request, job, directory)
             spec = BuildSpec(
                 id=request.id,

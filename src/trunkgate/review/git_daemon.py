@@ -28,8 +28,10 @@ FIRST_PAUSE_S = 1.0
 LONGEST_PAUSE_S = 30.0
 #: How long a daemon has to stop before it is killed.
 STOP_PATIENCE_S = 5.0
-#: Lines of a dead daemon's error output kept for the log.
+#: Lines of a dead daemon's error output kept for the log, and how long
+#: they are waited for.
 KEPT_LINES = 5
+ERRORS_WAIT_S = 2.0
 
 
 def daemon_command(root: Path, listen: str, port: int) -> list[str]:
@@ -74,13 +76,20 @@ async def serve_repositories(config: Config, stop: asyncio.Event) -> None:
     command = daemon_command(root, source.git_listen, source.git_port)
     pause = FIRST_PAUSE_S
     while not stop.is_set():
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            env=isolated_env(),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                env=isolated_env(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            log.error("git: cannot start %s: %s; again in %gs", command[0], exc.strerror, pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            pause = min(pause * 2, LONGEST_PAUSE_S)
+            continue
         log.info("git: serving %s on %s:%d", root, source.git_listen, source.git_port)
         assert process.stderr is not None
         errors = asyncio.ensure_future(_last_lines(process.stderr))
@@ -90,7 +99,12 @@ async def serve_repositories(config: Config, stop: asyncio.Event) -> None:
         stopping.cancel()
         if not exited.done():
             await _stop(process)
-        said = await errors
+        # The daemon's children (fetches in progress) hold its error output
+        # open: what it said is read for a moment, not until they end.
+        try:
+            said = await asyncio.wait_for(errors, ERRORS_WAIT_S)
+        except TimeoutError:
+            said = ""
         if stop.is_set():
             return
         log.warning(

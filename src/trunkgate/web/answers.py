@@ -130,7 +130,7 @@ def event_stream(
                     name, data, ident = turn.result()
                 except StopAsyncIteration:
                     return
-                except (StoreError, HistoryError, NotFound, OSError) as exc:
+                except (StoreError, HistoryError, NotFound, TooBusy, OSError) as exc:
                     log.warning("web: an event stream ends: %s", exc)
                     return
                 yield sse_bytes(name, data, ident)

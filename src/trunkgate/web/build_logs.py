@@ -6,6 +6,10 @@ time; kept, since an ended build's logs never change)."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import secrets
+import shutil
 import zlib
 from pathlib import Path
 
@@ -66,7 +70,7 @@ class BuildLogs:
             if await asyncio.to_thread(console.is_file):
                 return parts  # fetched by the request that held the lock
             try:
-                found = await self.store.fetch(key, self.root.joinpath(*parts[:-1]))
+                found = await self._fetch_whole(key, self.root.joinpath(*parts[:-1]))
             except LogStoreError as exc:
                 raise TooBusy(
                     f"the logs of build {record.id} cannot be fetched now: {exc}"
@@ -74,3 +78,31 @@ class BuildLogs:
         if not found:
             raise NotFound(f"the logs of build {record.id} are not in the log store")
         return parts
+
+    async def _fetch_whole(self, key: str, target: Path) -> bool:
+        """The build's directory into `target` whole or not at all: fetched
+        beside it, then moved into place, so a fetch cut short leaves
+        nothing that looks fetched."""
+        assert self.store is not None
+        partial = self.root / FETCHING / secrets.token_hex(8)
+        try:
+            if not await self.store.fetch(key, partial):
+                return False
+            await asyncio.to_thread(_move_into_place, partial, target)
+            return True
+        finally:
+            await asyncio.to_thread(shutil.rmtree, partial, True)
+
+
+#: Where fetches in progress are made, below the log root.
+FETCHING = ".fetching"
+
+
+def _move_into_place(partial: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(partial, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+        # Another process fetched it meanwhile: theirs stays.

@@ -116,12 +116,18 @@ async def _follow(
             return
         # Run on another host: read from its executor while it runs there.
         url = await live_console_url(web.store, record.id)
+        heard = False
         if url is not None:
             start = position
             async for event, after in _follow_live(web, url, start):
                 position = after
+                heard = True
                 yield event
+        if heard:
+            wait = END_CHECK_S
         else:
+            # Nothing from the executor (not reachable, not running it, or
+            # no console yet): asked again after a pause that grows.
             await asyncio.sleep(wait)
             wait = min(wait * 2, LONGEST_CHECK_S)
         current = await find_build(web, record.id)
