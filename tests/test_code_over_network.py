@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -225,6 +226,19 @@ async def test_an_executor_elsewhere_builds_from_the_git_component(
         page = await asyncio.to_thread(get_json, f"{base}/api/builds/{first['id']}/console")
         assert any("$ cat proposed.txt" in line for line in page["lines"])
         assert any((scheduler.data_dir / "logs").rglob("console.log"))
+        # So does `trunkgate console` there, from the log store (the
+        # executor's side, another host, is out of its reach).
+        shutil.rmtree(executor.data_dir / "logs")
+        command = [sys.executable, "-m", "trunkgate.cli.main", "-c", scheduler.files[0]]
+        shown = await asyncio.to_thread(
+            subprocess.run,
+            [*command, "console", first["id"]],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "the proposed change's own file" in shown.stdout
     finally:
         errors = [await side.stop() for side in sides]
         await store.close()

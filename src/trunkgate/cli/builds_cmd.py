@@ -7,16 +7,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from trunkgate.builds.logs import key_of_console
 from trunkgate.cli.arguments import positive
 from trunkgate.cli.errors import CliError
 from trunkgate.cli.output import print_rows
 from trunkgate.config.loader import Config, load_config
 from trunkgate.history import HistoryError
 from trunkgate.history.records import LISTED_FIELDS, BuildRecord
+from trunkgate.logstore.errors import LogStoreError
+from trunkgate.logstore.opening import open_log_store
 from trunkgate.site import open_site_store, site_id
 from trunkgate.store import StoreError
 from trunkgate.untrusted import printable_bytes
@@ -152,7 +156,11 @@ def run_console(args: argparse.Namespace) -> int:
     try:
         data = Path(record.log_path).read_bytes()
     except OSError as exc:
-        raise CliError(f"cannot read the console log of build {record.id}: {exc}") from None
+        # Run on another host: its logs are in the site's log store.
+        fetched = asyncio.run(_from_log_store(config, record.log_path))
+        if fetched is None:
+            raise CliError(f"cannot read the console log of build {record.id}: {exc}") from None
+        data = fetched
     if args.raw:
         sys.stdout.buffer.write(data)
     else:
@@ -160,3 +168,24 @@ def run_console(args: argparse.Namespace) -> int:
         sys.stdout.write(printable_bytes(data))
     sys.stdout.flush()
     return 0
+
+
+async def _from_log_store(config: Config, log_path: str) -> bytes | None:
+    """The console at `log_path` (another host's) from the site's log store;
+    None when the store is this host's directory or does not hold it."""
+    if config.logs.backend == "directory":
+        return None
+    try:
+        key = key_of_console(log_path)
+        store = open_log_store(config)
+    except (ValueError, LogStoreError) as exc:
+        raise CliError(str(exc)) from None
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            if not await store.fetch(key, Path(directory)):
+                return None
+            return (Path(directory) / Path(log_path).name).read_bytes()
+    except (LogStoreError, OSError) as exc:
+        raise CliError(f"cannot fetch {key} from the log store: {exc}") from None
+    finally:
+        await store.close()
