@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import ipaddress
 import logging
 import math
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from trunkgate.bearer import bearer_matches
 from trunkgate.builds import paths
 from trunkgate.config.loader import Config
 from trunkgate.config.secrets import read_secret
@@ -86,7 +86,9 @@ class LiveConsoles:
                 await self.store.delete(paths.build_console(build_id))
 
     async def answer(self, request: Request) -> Response:
-        if self.token is not None and not _bearer(request, self.token):
+        if self.token is not None and not bearer_matches(
+            request.headers.get("authorization"), self.token
+        ):
             return JSONResponse({"error": "this site's read token is needed"}, status_code=401)
         build = request.path_params["id"]
         console = self.files.get(build)
@@ -177,13 +179,6 @@ def _read_from(console: Path, offset: int) -> bytes:
         return os.pread(fd, CHUNK_BYTES, offset)
     finally:
         os.close(fd)
-
-
-def _bearer(request: Request, token: str) -> bool:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(errors="replace"), token.encode()
-    )
 
 
 async def serve_live_consoles(

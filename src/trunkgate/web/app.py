@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from trunkgate.bearer import bearer_matches
 from trunkgate.history import HistoryError
 from trunkgate.store import StoreError
 from trunkgate.web import pages
@@ -28,7 +29,7 @@ from trunkgate.web.answers import (
     json_answer,
     problem,
 )
-from trunkgate.web.context import SESSION_COOKIE, WebContext, bearer_matches, session_value
+from trunkgate.web.context import SESSION_COOKIE, WebContext, session_value
 from trunkgate.web.openapi import openapi_document
 from trunkgate.web.providers_api import refresh_rate_metrics
 from trunkgate.web.routes import API, FILES, PAGES, Endpoint

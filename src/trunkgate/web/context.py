@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from trunkgate.bearer import bearer_matches
 from trunkgate.config.loader import Config
 from trunkgate.config.secrets import secret_file_problem
 from trunkgate.filewatch import FileWatcher
@@ -99,16 +100,6 @@ def read_token(config: Config, setting: str, file: str | None) -> str | None:
 def session_value(token: str) -> str:
     """What the session cookie of a token holds: derived from it, not it."""
     return hmac.new(token.encode(), b"trunkgate-session", hashlib.sha256).hexdigest()
-
-
-def bearer_matches(header: str | None, token: str | None) -> bool:
-    """Whether an Authorization header carries `token` (compared in constant time)."""
-    if token is None or header is None:
-        return False
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 @dataclass

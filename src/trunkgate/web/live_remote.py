@@ -13,6 +13,7 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from trunkgate.builds import paths
 from trunkgate.store import Store, StoreError
 
 #: How long the executor is asked to wait for more, and how much longer
@@ -33,8 +34,6 @@ class Answer:
 
 async def live_console_url(store: Store, build_id: str) -> str | None:
     """Where the build's executor serves its console now, if anywhere."""
-    from trunkgate.builds import paths
-
     try:
         record = await store.get(paths.build_console(build_id))
     except StoreError:
