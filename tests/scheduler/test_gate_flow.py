@@ -11,7 +11,6 @@ import pytest
 
 from tests.scheduler.harness import PROJECT, SchedulerSite, git
 from trunkgate.review.model import ChangeStatus
-from trunkgate.review.sources import ReviewSources
 
 
 @pytest.fixture
@@ -124,27 +123,6 @@ async def test_the_scheduler_resumes_after_a_restart(site: SchedulerSite) -> Non
     branch = git(site.config.data_dir / "git" / f"{PROJECT}.git", "log", "--format=%s", "main")
     assert branch.count("Edit a.txt") == 1
     assert branch.count("Edit b.txt") == 1
-
-
-async def test_a_standby_scheduler_waits_for_the_lead_and_stops_when_told(
-    site: SchedulerSite,
-) -> None:
-    import asyncio
-
-    from trunkgate.scheduler.core import Scheduler
-
-    site.start_scheduler()
-    assert site.store is not None
-    assert site.review is not None
-    await site.settle(lambda: bool(site.scheduler and site.scheduler.managers))
-    standby = Scheduler(site.config, site.store, ReviewSources(site.review))
-    stop = asyncio.Event()
-    task = asyncio.ensure_future(standby.run(stop))
-    await asyncio.sleep(0.3)
-    assert not task.done()
-    assert standby.managers == {}  # it never led
-    stop.set()
-    await asyncio.wait_for(task, timeout=5)
 
 
 async def test_trees_gone_from_the_cache_are_made_again_and_merge_as_tested(

@@ -1,14 +1,16 @@
-"""The scheduler's loop, a thin coordinator over its parts. While it leads
-(`leadership.py`) it reads review events, queue commands and build results
-from the store (`inputs.py`, `dispatch.py`) and fired timers (`timers.py`),
-feeds them to each pipeline's queue engine, and writes the new queue state
-together with the consumed inputs and the reports to send in one transaction
-(`pipelines.py`). It hands each action the engines decide to the part that
-carries it out: speculative merges to the merger (`preparing.py`), builds to
-records for the executors (`dispatch.py`), merges to the review source
-(`merging.py`), reports to the outbox (`outbox.py`). After a kill it resumes
-from the store: the engine names every action it still awaits, and each is
-idempotent.
+"""The scheduler, a thin coordinator over its parts, in two roles that any
+number of schedulers share. One at a time holds the intake (`leadership.py`):
+it reads review events and queue commands (`inputs.py`) and fired timers
+(`timers.py`), routes them to the pipelines' inboxes (`inbox.py`), and sends
+the outbox (`outbox.py`). Each pipeline is kept by one scheduler at a time
+(`sharing.py`), which feeds its inbox and build results (`dispatch.py`) to
+the pipeline's queue engine and writes the new queue state together with the
+consumed inputs and the reports to send in one transaction (`pipelines.py`).
+It hands each action the engines decide to the part that carries it out:
+speculative merges to the merger (`preparing.py`), builds to records for the
+executors (`dispatch.py`), merges to the review source (`merging.py`). After
+a kill it resumes from the store: the engine names every action it still
+awaits, and each is idempotent.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -36,6 +39,7 @@ from trunkgate.review.stored import take_events
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.commands import Command
 from trunkgate.scheduler.dispatch import Dispatch
+from trunkgate.scheduler.inbox import Inbox
 from trunkgate.scheduler.inputs import Inputs
 from trunkgate.scheduler.leadership import lead_while_held
 from trunkgate.scheduler.merging import Merging
@@ -43,6 +47,7 @@ from trunkgate.scheduler.outbox import Outbox
 from trunkgate.scheduler.pipelines import Pipelines
 from trunkgate.scheduler.preparing import TreePreparer
 from trunkgate.scheduler.required import pin_required
+from trunkgate.scheduler.sharing import Keeping
 from trunkgate.scheduler.stored import read_records
 from trunkgate.scheduler.timers import enqueue_fired
 from trunkgate.scheduler.triggers import Routed
@@ -53,6 +58,8 @@ from trunkgate.waiting import first_of, wake_on_change
 log = logging.getLogger(__name__)
 
 SAFETY_WAKE = 5.0
+#: The most inbox events taken in one write.
+INBOX_BATCH = 50
 #: The pause before the next pass when the store failed.
 STORE_RETRY_S = 1.0
 
@@ -74,15 +81,18 @@ class Scheduler:
         use_site_git_access(config)
         self.merger = Merger(config.data_dir / MERGER_CACHE_DIR)
         self.preparer = TreePreparer(self.merger, self.code, self._answer, required=self._required)
-        self.identity = f"{socket.gethostname()}:{os.getpid()}:scheduler"
+        # Unique even for two schedulers in one process (as in the tests).
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:scheduler:{secrets.token_hex(3)}"
         self.pipelines = Pipelines(config, store, self._carry_out)
-        self.inputs = Inputs(config, sources, self.pipelines.managers)
+        self.inputs = Inputs(config, sources, self.pipelines.read)
+        self.inbox = Inbox(store)
         self.dispatch = Dispatch(
             store,
             clock=clock,
             tree_source=str(self.merger.cache.root),
             answer=self._answer,
             apply=self.pipelines.apply,
+            keeps=self._keeps,
         )
         self.merging = Merging(
             config,
@@ -93,99 +103,108 @@ class Scheduler:
             answer=self._answer,
             keep=self._keep,
         )
+        self.keeping = Keeping(
+            store, self.identity, list(config.pipelines), kept=self._kept, dropped=self._dropped
+        )
         self.answers: list[Routed] = []
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._intake_wake = asyncio.Event()
+        # Pipelines kept and not taken from the store yet.
+        self._new: set[str] = set()
+        # Held for each pass over the pipelines kept; one is dropped between passes.
+        self._passing = asyncio.Lock()
+        self._tasks: dict[str, set[asyncio.Task[None]]] = {}
         self.site = ""
         self.outbox: Outbox | None = None
 
     @property
     def managers(self) -> dict[str, QueueManager]:
-        """Each pipeline's queue engine, as last taken from the store."""
+        """The engine of each pipeline this scheduler keeps, as last taken from the store."""
         return self.pipelines.managers
 
     # -- running --------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Lead (one scheduler at a time) until `stop` is set."""
+        """Take in inputs while holding the intake, and keep a fair share of
+        the pipelines, until `stop` is set."""
         for path in (
             layout.PIPELINES,
             layout.OUTBOX,
             layout.COMMANDS,
+            *map(layout.inbox, self.config.pipelines),
             paths.BUILD_REQUESTS,
             paths.BUILD_RESULTS,
             "/events",
         ):
             await self.store.ensure_path(path)
-        await lead_while_held(
-            self.store, layout.LEADER, self.identity, stop, lambda lost: self._lead(stop, lost)
-        )
+        parts = [
+            asyncio.ensure_future(
+                lead_while_held(
+                    self.store,
+                    layout.INTAKE,
+                    self.identity,
+                    stop,
+                    lambda lost: self._take_in(stop, lost),
+                )
+            ),
+            asyncio.ensure_future(self.keeping.run(stop)),
+            asyncio.ensure_future(self._keep_pipelines(stop)),
+        ]
+        try:
+            await asyncio.gather(*parts)
+        finally:
+            for part in parts:
+                part.cancel()
+            await asyncio.gather(*parts, return_exceptions=True)
+            await self.merger.settle()
 
-    async def _lead(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
+    # -- the intake: inputs routed to the pipelines' inboxes -------------
+
+    async def _take_in(self, stop: asyncio.Event, lost: asyncio.Event) -> None:
         self.site = await site_id(self.store)
         outbox = self.outbox = Outbox(self.config, self.store, self.sources, self.site)
         await outbox.send()
-        await self.pipelines.reload()
         unfollow = asyncio.Event()
-        watches = [self.store.watch(p) for p in ("/events", layout.COMMANDS, paths.BUILD_RESULTS)]
+        wake = self._intake_wake
+        watches = [self.store.watch(p) for p in ("/events", layout.COMMANDS, layout.OUTBOX)]
         async with contextlib.AsyncExitStack() as stack:
             for watch in watches:
                 await stack.enter_async_context(watch)
-            waiters = [
-                asyncio.ensure_future(wake_on_change(w.changed, self._wake)) for w in watches
-            ]
-            # The remote systems' events are followed while this scheduler leads.
+            waiters = [asyncio.ensure_future(wake_on_change(w.changed, wake)) for w in watches]
+            # The remote systems' events are followed while this scheduler takes in.
             following = asyncio.ensure_future(self.sources.follow(unfollow))
             try:
                 while not stop.is_set() and not lost.is_set():
-                    self._wake.clear()
+                    wake.clear()
                     try:
-                        await self.step()
+                        await self.take_in(outbox)
                     except SourceUnavailable as exc:
-                        # What waits on it is taken again on the next pass.
-                        log.warning("scheduler: a pass stopped: %s", exc)
-                        await self.pipelines.reload()
+                        log.warning("scheduler: taking in stopped: %s", exc)
                     except StoreError as exc:
-                        # Cut off from the store: the next pass starts again
-                        # from what it holds, once it answers (the leader
-                        # lock goes if the session does).
-                        log.warning("scheduler: a pass stopped, the store failed: %s", exc)
+                        # The intake lock goes if the session does.
+                        log.warning("scheduler: taking in stopped, the store failed: %s", exc)
                         await asyncio.sleep(STORE_RETRY_S)
-                        with contextlib.suppress(StoreError):
-                            await self.pipelines.reload()
                     except Exception:
-                        # One bad input must not stop every queue: log, take the
-                        # state the store holds again, go on.
-                        log.exception("scheduler: a pass failed")
-                        await self.pipelines.reload()
-                    if self._wake.is_set():
+                        log.exception("scheduler: taking in failed")
+                    if wake.is_set():
                         continue
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(SAFETY_WAKE):
-                            await first_of(self._wake.wait(), stop.wait(), lost.wait())
+                            await first_of(wake.wait(), stop.wait(), lost.wait())
                 if lost.is_set():
-                    log.warning("scheduler: lost the leader lock; standing by")
+                    log.warning("scheduler: lost the intake; standing by")
             finally:
                 unfollow.set()
                 for waiter in waiters:
                     waiter.cancel()
                 await asyncio.gather(following, *waiters, return_exceptions=True)
-                for task in list(self._tasks):
-                    task.cancel()
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-                self._tasks.clear()
-                self.preparer.forget()
-                self.merging.forget()
                 await outbox.close()
-                await self.merger.settle()
 
-    async def step(self) -> None:
-        """Take in everything waiting: answers, review events, commands, build results."""
-        while self.answers:
-            routed, self.answers = self.answers, []
-            await self.pipelines.apply(routed, ())
+    async def take_in(self, outbox: Outbox) -> None:
+        """Route everything waiting to the pipelines' inboxes: review events,
+        commands, fired timers; then send the reports waiting in the outbox."""
         # A review system that does not answer holds back its own events (in
-        # order, for the next pass), never another's, a command or a result.
+        # order, for the next pass), never another's or a command.
         stalled: set[str] = set()
         for path, event in await take_events(self.store):
             if event.source in stalled:
@@ -197,23 +216,113 @@ class Scheduler:
                 log.warning("scheduler: events of %s wait: %s", event.source, exc)
                 stalled.add(event.source)
                 continue
-            await self.pipelines.apply(routed, (path,))
+            await self.inbox.put(routed, (path,))
         for path, command in await read_records(self.store, layout.COMMANDS, Command):
             try:
                 routed = await self.inputs.command(command)
             except SourceUnavailable as exc:
                 log.warning("scheduler: %s of %s waits: %s", command.kind, command.change, exc)
                 continue
-            await self.pipelines.apply(routed, (path,))
+            await self.inbox.put(routed, (path,))
+        await enqueue_fired(self.config, self.store, self.clock(), self.inbox.put)
+        await outbox.send()
+
+    # -- keeping pipelines: their inboxes and build results --------------
+
+    async def _keep_pipelines(self, stop: asyncio.Event) -> None:
+        watches = [self.store.watch(layout.inbox(name)) for name in self.config.pipelines]
+        watches.append(self.store.watch(paths.BUILD_RESULTS))
+        async with contextlib.AsyncExitStack() as stack:
+            for watch in watches:
+                await stack.enter_async_context(watch)
+            waiters = [
+                asyncio.ensure_future(wake_on_change(w.changed, self._wake)) for w in watches
+            ]
+            try:
+                while not stop.is_set():
+                    self._wake.clear()
+                    async with self._passing:
+                        await self._pass()
+                    if self._wake.is_set():
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(SAFETY_WAKE):
+                            await first_of(self._wake.wait(), stop.wait())
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+                await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def _pass(self) -> None:
+        try:
+            if not self.site:
+                self.site = await site_id(self.store)
+            for name in sorted(self._new):
+                await self.pipelines.keep(name)
+                self._new.discard(name)
+            await self.step()
+        except SourceUnavailable as exc:
+            # What waits on it is taken again on the next pass.
+            log.warning("scheduler: a pass stopped: %s", exc)
+            await self.pipelines.reload()
+        except StoreError as exc:
+            # Cut off from the store: the next pass starts again from what
+            # it holds, once it answers (the pipelines go if the session does).
+            log.warning("scheduler: a pass stopped, the store failed: %s", exc)
+            await asyncio.sleep(STORE_RETRY_S)
+            with contextlib.suppress(StoreError):
+                await self.pipelines.reload()
+        except Exception:
+            # One bad input must not stop every queue: log, take the state the
+            # store holds again, go on.
+            log.exception("scheduler: a pass failed")
+            with contextlib.suppress(StoreError):
+                await self.pipelines.reload()
+
+    async def step(self) -> None:
+        """Take in everything waiting for the pipelines kept: answers, their
+        inboxes' events, build results."""
+        while self.answers:
+            routed, self.answers = self.answers, []
+            await self.pipelines.apply(routed, ())
+        for name in list(self.pipelines.managers):
+            waiting = await self.inbox.take(name)
+            for at in range(0, len(waiting), INBOX_BATCH):
+                batch = waiting[at : at + INBOX_BATCH]
+                await self.pipelines.apply(
+                    [Routed(name, event) for _, event in batch], [path for path, _ in batch]
+                )
         for path, outcome in await read_records(self.store, paths.BUILD_RESULTS, BuildAnswer):
             await self.dispatch.finished(path, outcome)
-        await enqueue_fired(self.config, self.store, self.clock(), self.pipelines.apply)
-        if self.outbox is not None:
-            await self.outbox.send()
+
+    def _kept(self, name: str) -> None:
+        """A pipeline this scheduler keeps from now on: taken on the next pass."""
+        self._new.add(name)
+        self._wake.set()
+
+    async def _dropped(self, name: str) -> None:
+        """Stop acting on a pipeline let go or lost: its workers cancelled, what
+        waits for it forgotten, between two passes."""
+        workers = self._tasks.pop(name, set())
+        for task in workers:
+            task.cancel()
+        async with self._passing:
+            self._new.discard(name)
+            self.pipelines.drop(name)
+            self.preparer.forget(name)
+            self.merging.forget(name)
+            self.answers = [a for a in self.answers if a.pipeline != name]
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    def _keeps(self, pipeline: str) -> bool:
+        """Whether this scheduler takes in the pipeline's build results: one
+        it keeps, or one gone from the config (whose results go unread)."""
+        return pipeline in self.pipelines.managers or pipeline not in self.config.pipelines
 
     def poke(self) -> None:
         """Take a look now (after the clock moved, say) rather than at the next change."""
         self._wake.set()
+        self._intake_wake.set()
 
     # -- actions ----------------------------------------------------------
 
@@ -223,16 +332,18 @@ class Scheduler:
         if isinstance(action, PrepareMerge):
             worker = self.preparer.ask(pipeline, action)
             if worker is not None:
-                self._keep(worker)
+                self._keep(pipeline, worker)
         elif isinstance(action, StartJob):
             await self.dispatch.start_job(self.site, pipeline, action)
         elif isinstance(action, Merge):
             self.merging.ask(pipeline, action)
 
-    def _keep(self, task: asyncio.Task[None]) -> None:
-        """Keep a worker until it ends or leading does (which cancels it)."""
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _keep(self, pipeline: str, task: asyncio.Task[None]) -> None:
+        """Keep a pipeline's worker until it ends or keeping the pipeline
+        does (which cancels it)."""
+        tasks = self._tasks.setdefault(pipeline, set())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def _answer(self, pipeline: str, event: Event) -> None:
         self.answers.append(Routed(pipeline, event))

@@ -29,12 +29,14 @@ class Dispatch:
         tree_source: str,
         answer: Answer,
         apply: Apply,
+        keeps: Callable[[str], bool],
     ) -> None:
         self.store = store
         self.clock = clock
         self.tree_source = tree_source
         self.answer = answer
         self.apply = apply
+        self.keeps = keeps
 
     async def start_job(self, site: str, pipeline: str, action: StartJob) -> None:
         """Ask the executors for the job's build (once: the request's path is
@@ -66,13 +68,16 @@ class Dispatch:
 
     async def finished(self, path: str, outcome: BuildAnswer) -> None:
         """Feed a build's answer to its engine, consuming it and the request
-        together; an answer to no request is dropped."""
+        together, if this scheduler `keeps` its pipeline; an answer to no
+        request is dropped."""
         record = await self.store.get_model(paths.build_request(outcome.id), BuildRequest)
         if record is None:
             with contextlib.suppress(NoRecord):
                 await self.store.delete(path)
             return
         request = record.value
+        if not self.keeps(request.pipeline):
+            return  # another scheduler keeps its pipeline
         try:
             result = BuildResult(outcome.result)
         except ValueError:

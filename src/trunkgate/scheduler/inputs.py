@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable
 
 from trunkgate.config.loader import Config
 from trunkgate.gate.changes import BRANCH_TIP, ChangeRef
@@ -24,21 +24,22 @@ from trunkgate.scheduler.triggers import Routed, enqueue_for, meets, route
 
 log = logging.getLogger(__name__)
 
+#: A pipeline's engine over its state as stored, to read only (None if none).
+Engine = Callable[[str], Awaitable[QueueManager | None]]
+
 
 def _ref(change: Change) -> ChangeRef:
     return ChangeRef(change.project, change.number, change.patchset, change.branch)
 
 
 class Inputs:
-    """Turns review events and queue commands into queue events, reading the
-    engines in `managers` (shared, never written) to see what is queued."""
+    """Turns review events and queue commands into queue events, reading a
+    pipeline's engine through `engine` to see what is queued there."""
 
-    def __init__(
-        self, config: Config, sources: ReviewSources, managers: Mapping[str, QueueManager]
-    ) -> None:
+    def __init__(self, config: Config, sources: ReviewSources, engine: Engine) -> None:
         self.config = config
         self.sources = sources
-        self.managers = managers
+        self.engine = engine
 
     async def review_event(self, event: ReviewEvent) -> list[Routed]:
         """The queue events a review event leads to, pipeline by pipeline."""
@@ -105,7 +106,7 @@ class Inputs:
                 refused = dataclasses.replace(event, refused=deps.refused)
                 found.append(Routed(item.pipeline, refused))
                 continue
-            manager = self.managers.get(item.pipeline)
+            manager = await self.engine(item.pipeline)
             if deps.needs and manager is not None and manager.merges:
                 for need in deps.needs:
                     ref = _ref(need)

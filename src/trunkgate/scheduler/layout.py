@@ -6,12 +6,26 @@ SCHEDULER = "/scheduler"
 PIPELINES = f"{SCHEDULER}/pipelines"
 OUTBOX = f"{SCHEDULER}/outbox"
 COMMANDS = f"{SCHEDULER}/commands"
-LEADER = f"{SCHEDULER}/leader"
+#: Held by the one scheduler that takes in review events and commands,
+#: fires timers and sends the outbox.
+INTAKE = f"{SCHEDULER}/intake"
+#: Each pipeline's queue events, routed there by the intake.
+INBOX = f"{SCHEDULER}/inbox"
+#: Each pipeline's lock, held by the one scheduler that keeps it.
+KEEPERS = f"{SCHEDULER}/keepers"
 TIMERS = f"{SCHEDULER}/timers"
 
 
 def pipeline(name: str) -> str:
     return f"{PIPELINES}/{name}"
+
+
+def inbox(pipeline: str) -> str:
+    return f"{INBOX}/{pipeline}"
+
+
+def keeper(pipeline: str) -> str:
+    return f"{KEEPERS}/{pipeline}"
 
 
 def timer(pipeline: str) -> str:

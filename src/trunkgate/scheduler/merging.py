@@ -33,8 +33,8 @@ MERGE_RETRY_LAST = 30.0
 
 #: Makes a tested tree again in the merger's cache, pinned to its bases.
 MakeAgain = Callable[[Tree, dict[str, str]], Awaitable[None]]
-#: Keeps a worker task running until the scheduler stops leading.
-Keep = Callable[[asyncio.Task[None]], None]
+#: Keeps a pipeline's worker task running until the scheduler stops keeping it.
+Keep = Callable[[str, asyncio.Task[None]], None]
 
 Run = list[tuple[Merge, Item]]
 
@@ -111,13 +111,14 @@ class Merging:
             waiting.append(action)
         self._start(key)
 
-    def forget(self) -> None:
-        """Drop what waits and what failed (the caller cancels the workers):
-        leading again, the engine asks for every merge it still awaits."""
-        self._workers.clear()
-        self._merges.clear()
-        self._failed.clear()
-        self._merging.clear()
+    def forget(self, pipeline: str) -> None:
+        """Drop what waits for the pipeline and what failed there (the caller
+        cancels the workers): kept again, its engine asks for every merge it
+        still awaits."""
+        for key in [k for k in self._merges if k[0] == pipeline]:
+            for action in self._merges.pop(key):
+                self._failed.discard(action.buildset)
+        self._workers = {k for k in self._workers if k[0] != pipeline}
 
     def _start(self, key: tuple[str, str]) -> None:
         """Starts the queue's merge worker unless it runs already."""
@@ -133,7 +134,7 @@ class Merging:
             finally:
                 self._workers.discard(key)
 
-        self.keep(asyncio.ensure_future(guarded()))
+        self.keep(key[0], asyncio.ensure_future(guarded()))
 
     async def _merge_queue(self, key: tuple[str, str]) -> None:
         """Carry out a queue's merges in the order asked, until none waits.

@@ -1,4 +1,5 @@
-"""Every pipeline's queue engine and its state as the store holds it: events
+"""The queue engine of each pipeline this scheduler keeps, and its state as
+the store holds it: events
 fed to the engines, the new states written in one transaction with the
 inputs they consumed and the outbox entries (reports, builds to cancel) they
 decided, and every other action handed on to be carried out. Carries out
@@ -35,7 +36,8 @@ CarryOut = Callable[[str, Action], Awaitable[None]]
 
 
 class Pipelines:
-    """The engines, by pipeline, and the version of each state as last read."""
+    """The engines of the pipelines this scheduler keeps, by pipeline, and
+    the version of each state as last read."""
 
     def __init__(self, config: Config, store: Store, carry_out: CarryOut) -> None:
         self.config = config
@@ -44,27 +46,53 @@ class Pipelines:
         self.managers: dict[str, QueueManager] = {}
         self.versions: dict[str, int] = {}
 
+    async def keep(self, name: str) -> None:
+        """Take the pipeline's state from the store and carry out every
+        action it awaits (this scheduler keeps it from now on)."""
+        await self._load(name)
+        await self._outstanding(name)
+
+    def drop(self, name: str) -> None:
+        """Stop keeping the pipeline (another scheduler does)."""
+        self.managers.pop(name, None)
+        self.versions.pop(name, None)
+
     async def reload(self) -> None:
-        """Take the store's state again and carry out every action it awaits:
-        answers and actions lost with a failed pass are asked for again."""
-        await self.load()
-        for name, manager in self.managers.items():
+        """Take the kept pipelines' states again and carry out every action
+        they await: answers and actions lost with a failed pass are asked for
+        again."""
+        for name in list(self.managers):
+            await self._load(name)
+        for name in list(self.managers):
+            await self._outstanding(name)
+
+    async def read(self, name: str) -> QueueManager | None:
+        """The pipeline's engine over its state as stored now, to read only."""
+        section = self.config.pipelines.get(name)
+        record = await self.store.get(layout.pipeline(name))
+        if section is None or record is None or not isinstance(record.value, dict):
+            return None
+        return manager_for(section, state_from_dict(record.value))
+
+    async def _outstanding(self, name: str) -> None:
+        manager = self.managers.get(name)
+        if manager is not None:
             for action in manager.outstanding():
                 await self.carry_out(name, action)
 
-    async def load(self) -> None:
-        for name, section in self.config.pipelines.items():
-            path = layout.pipeline(name)
+    async def _load(self, name: str) -> None:
+        section = self.config.pipelines[name]
+        path = layout.pipeline(name)
+        record = await self.store.get(path)
+        if record is None or not isinstance(record.value, dict):
+            state = new_state(name)
+            with contextlib.suppress(RecordExists):
+                await self.store.create(path, state_to_dict(state))
             record = await self.store.get(path)
-            if record is None or not isinstance(record.value, dict):
-                state = new_state(name)
-                with contextlib.suppress(RecordExists):
-                    await self.store.create(path, state_to_dict(state))
-                record = await self.store.get(path)
-                assert record is not None
-            state = state_from_dict(record.value)  # type: ignore[arg-type]
-            self.managers[name] = manager_for(section, state)
-            self.versions[name] = record.version
+            assert record is not None
+        state = state_from_dict(record.value)  # type: ignore[arg-type]
+        self.managers[name] = manager_for(section, state)
+        self.versions[name] = record.version
 
     async def apply(self, routed: Iterable[Routed], consumed: Iterable[str]) -> None:
         """Feed events to their engines; store the states, consumed inputs and
@@ -111,14 +139,17 @@ class Pipelines:
         try:
             await transaction.commit()
         except (VersionConflict, NoRecord):
-            # Another scheduler wrote meanwhile (it cannot while we lead) or an
-            # input vanished: start again from what the store holds.
+            # Another scheduler wrote meanwhile (it cannot while we keep the
+            # pipeline) or an input vanished: start again from what the store holds.
             log.warning("scheduler: state moved under us; reloading")
             await self.reload()
             return
         for name in touched:
-            self.versions[name] += 1
+            if name in self.versions:
+                self.versions[name] += 1
         for name, actions in touched.items():
+            if name not in self.managers:
+                continue  # let go meanwhile: its keeper carries them out
             for action in actions:
                 if not isinstance(action, Report | CancelBuild):
                     await self.carry_out(name, action)

@@ -72,11 +72,13 @@ class TreePreparer:
         self._workers[key] = asyncio.ensure_future(self._prepare_queue(key))
         return self._workers[key]
 
-    def forget(self) -> None:
-        """Drop what waits (the caller cancels the workers): leading again,
-        the engine asks for every tree it still awaits."""
-        self._waiting.clear()
-        self._workers.clear()
+    def forget(self, pipeline: str) -> None:
+        """Drop what waits for the pipeline (the caller cancels the workers):
+        kept again, its engine asks for every tree it still awaits."""
+        for key in [k for k in self._waiting if k[0] == pipeline]:
+            del self._waiting[key]
+        for key in [k for k in self._workers if k[0] == pipeline]:
+            del self._workers[key]
 
     async def _prepare_queue(self, key: tuple[str, str]) -> None:
         """Answer the queue's waiting trees, all at once; those asked for

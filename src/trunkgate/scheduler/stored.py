@@ -64,8 +64,8 @@ async def _drop(store: Store, path: str) -> None:
 
 async def settled(store: Store) -> bool:
     """Whether the scheduler has nothing left to do until something new
-    happens: no review event, queue command, build result or outbox entry
-    waiting, no build asked for and unanswered, and no item waiting on the
+    happens: no review event, queue command, inbox event, build result or
+    outbox entry waiting, no build asked for and unanswered, and no item waiting on the
     scheduler's own work (a merge, a build record). Read from the store alone."""
     for parent in (
         EVENTS,
@@ -77,6 +77,11 @@ async def settled(store: Store) -> bool:
         with contextlib.suppress(NoRecord):
             if await store.children(parent):
                 return False
+    with contextlib.suppress(NoRecord):
+        for name in await store.children(layout.INBOX):
+            with contextlib.suppress(NoRecord):
+                if await store.children(layout.inbox(name)):
+                    return False
     try:
         pipelines = await store.children(layout.PIPELINES)
     except NoRecord:
