@@ -39,6 +39,12 @@ def test_a_bucket_reads_whole(tmp_path: Path) -> None:
     assert (logs.access_key_file, logs.secret_key_file) == ("keys/access", "keys/secret")
 
 
+def test_a_web_server_keeps_two_gib_of_fetched_builds_unless_told(tmp_path: Path) -> None:
+    assert load(tmp_path, S3).logs.keep_fetched == 2 << 30
+    told = load(tmp_path, S3 + "  keep-fetched: 512M\n", name="told.yaml")
+    assert told.logs.keep_fetched == 512 << 20
+
+
 def test_a_bucket_left_out_is_refused_at_the_section(tmp_path: Path) -> None:
     found = problems(
         tmp_path,
@@ -74,6 +80,16 @@ def test_a_bucket_left_out_is_refused_at_the_section(tmp_path: Path) -> None:
             "trunkgate.yaml:2:3: 'endpoint-url': 'minio:9000' is not an http:// or https:// URL",
         ),
         ("buckets: logs", "trunkgate.yaml:2:3: unknown key 'buckets' (did you mean 'bucket'?)"),
+        (
+            "keep-fetched: 1G",
+            "trunkgate.yaml:1:1: 'logs': keep-fetched is for backend s3 (write backend: s3; "
+            "backend directory keeps logs under the data directory)",
+        ),
+        (
+            "backend: s3\n  bucket: logs\n  access-key-file: a\n  secret-key-file: s\n"
+            "  keep-fetched: lots",
+            "trunkgate.yaml:6:3: 'keep-fetched': 'lots' is not a size",
+        ),
     ],
 )
 def test_a_logs_section_that_cannot_work_is_refused_at_its_place(

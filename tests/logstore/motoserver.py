@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -73,9 +74,21 @@ class MotoServer:
         while os.read(fd, 1 << 16):
             pass
 
+    def pause(self) -> None:
+        """Stop the server's process where it is (SIGSTOP), as a store that
+        hangs: connections are taken, nothing is answered until `resume`.
+        What it holds stays."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._process is None:
             return
+        self.resume()  # a paused server would not end until continued
         self._process.terminate()
         try:
             self._process.wait(timeout=10)

@@ -555,13 +555,20 @@ def _region_name(text: str) -> str:
     return text
 
 
+#: How much of the builds a web server fetched from the log store it keeps, by default.
+KEEP_FETCHED = 2 << 30
+
+
 class LogsSection(ConfigModel):
     """Where builds' console logs and artifacts are kept: a `directory`
     under the data directory, read where it is (every component on one host),
     or an `s3` bucket at `endpoint-url` (AWS's own when not given; MinIO or
     Ceph at theirs), objects named `prefix/BUILD/JOB/PATH`, signed with the
     keys in `access-key-file` and `secret-key-file`. Old builds' objects are
-    for the bucket's own lifecycle rules to expire."""
+    for the bucket's own lifecycle rules to expire. A web server keeps the
+    builds it fetched from the bucket in its own log root up to
+    `keep-fetched` bytes together; past that, a fetch evicts those viewed
+    least recently."""
 
     backend: Literal["directory", "s3"] = "directory"
     bucket: Annotated[str, AfterValidator(_bucket_name)] | None = None
@@ -570,6 +577,7 @@ class LogsSection(ConfigModel):
     region: Annotated[str, AfterValidator(_region_name)] = "us-east-1"
     access_key_file: str | None = None
     secret_key_file: str | None = None
+    keep_fetched: Size = KEEP_FETCHED
 
     SECRET_FILES: ClassVar[tuple[str, ...]] = ("access_key_file", "secret_key_file")
     #: The fields only an `s3` backend takes.
@@ -580,6 +588,7 @@ class LogsSection(ConfigModel):
         "region",
         "access_key_file",
         "secret_key_file",
+        "keep_fetched",
     )
 
     @model_validator(mode="after")

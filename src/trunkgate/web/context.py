@@ -127,7 +127,12 @@ class WebContext:
     def __post_init__(self) -> None:
         data = self.config.data_dir
         self.subjects = Subjects(data / MERGER_CACHE_DIR, data / GIT_DIR)
-        self.build_logs = BuildLogs(self.log_root, self.log_store)
+        self.build_logs = BuildLogs(
+            self.log_root,
+            self.log_store,
+            keep_fetched=self.config.logs.keep_fetched,
+            clock=self.clock,
+        )
 
     @property
     def log_root(self) -> Path:
