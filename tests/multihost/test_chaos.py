@@ -3,7 +3,7 @@ share nothing but the network, while components are killed with SIGKILL at
 random moments and started again, and one executor host is cut off for
 longer than the ZooKeeper session timeout, then joined again.
 
-Host 1: two schedulers (one leads, one stands by), the git component, a web
+Host 1: two schedulers (sharing the pipelines), the git component, a web
 server. Hosts 2 and 3: an executor and a launcher each, in zones of their
 own, with their own nodes. Host 4: a web server. Host 5: ZooKeeper and the
 S3 log store (moto's server).
@@ -11,8 +11,9 @@ S3 log store (moto's server).
 Afterwards: every change ended merged or reported; none merged twice; the
 branch is exactly the merged changes in queue order; no provider ever had
 more nodes than its max-servers; once the executor hosts are taken down no
-node, lock or build record is left; every build's console is readable from
-both web servers."""
+node, lock or build record is left; the two schedulers, both running again,
+keep two pipelines each; every build's console is readable from both web
+servers."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from trunkgate.demo.run import gate_outcome
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.pool.states import USES_CAPACITY
 from trunkgate.review.model import ChangeStatus
+from trunkgate.scheduler import layout
 from trunkgate.site import open_site_review, open_site_store
 from trunkgate.store import NoRecord, Store
 from trunkgate.store.zkserver import ZooKeeperServer, missing
@@ -252,7 +255,9 @@ async def run_the_gate(
             if all(gate_outcome(c) is not None for c in changes):
                 break
             now = time.monotonic()
-            assert now - started < PATIENCE_S, [gate_outcome(c) for c in changes]
+            assert now - started < PATIENCE_S, {
+                c.number: gate_outcome(c) for c in changes if gate_outcome(c) is None
+            }
             await count_nodes(store, most_nodes)
             if now >= next_kill:
                 victim = chance.choice(killable)
@@ -271,6 +276,12 @@ async def run_the_gate(
         while left := await build_leftovers(store):
             assert time.monotonic() < deadline, left
             await asyncio.sleep(0.5)
+        # Both schedulers up again: the pipelines spread over them evenly.
+        while (kept := await keepers(store, config)) and (
+            len(kept) != 2 or max(kept.values()) - min(kept.values()) > 1
+        ):
+            assert time.monotonic() < deadline, kept
+            await asyncio.sleep(0.5)
         order = [i for i, c in enumerate(changes) if c.status is ChangeStatus.MERGED]
         # Every change ended reported, merged or not.
         assert all(gate_outcome(c) in ("SUCCESS", "FAILURE") for c in changes)
@@ -278,6 +289,11 @@ async def run_the_gate(
         return numbers, order, most_nodes
     finally:
         await store.close()
+
+
+async def keepers(store: Store, config: Config) -> Counter[str | None]:
+    """How many pipelines each scheduler keeps (None: not kept)."""
+    return Counter([await store.lock_owner(layout.keeper(name)) for name in config.pipelines])
 
 
 async def cut_off(net: HostNetwork, host: int, store: Store, most: dict[str, int]) -> None:
