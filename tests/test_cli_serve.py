@@ -112,7 +112,7 @@ def test_status_before_the_first_serve_says_each_pipeline_is_empty(site: Path) -
     lines = shown.stdout.splitlines()
     for pipeline in ("check", "gate", "post", "periodic"):
         assert any(line.startswith(f"{pipeline}: 0 item(s)") for line in lines), shown.stdout
-    assert "no scheduler has run" in shown.stdout
+    assert "no scheduler runs on this site now" in shown.stdout
 
 
 def test_a_web_address_that_cannot_be_had_is_named(site: Path) -> None:

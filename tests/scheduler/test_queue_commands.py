@@ -57,8 +57,9 @@ async def test_status_dequeue_and_promote(site: SchedulerSite) -> None:
     assert [item["change"] for item in queue["items"]] == [1, 2, 3]
     assert queue["items"][2]["tree"] == "acme/app~1,1 + acme/app~2,1 + acme/app~3,1"
     assert {job["job"] for job in queue["items"][0]["jobs"]} == {"unit", "lint"}
+    assert gate["scheduler"] == site.scheduler.identity
     table = (await trunkgate(site, "status"))[1]
-    assert "gate: 3 item(s)" in table
+    assert f"gate: 3 item(s), kept by scheduler {site.scheduler.identity}" in table
 
     code, out, _ = await trunkgate(site, "promote", "--pipeline", "gate", "--change", "3")
     assert code == 0, out

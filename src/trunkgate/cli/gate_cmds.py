@@ -36,28 +36,32 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_status(args: argparse.Namespace) -> int:
-    async def work(config: Config, store: Store) -> tuple[list[PipelineState], bool]:
-        states, scheduled = [], False
+    async def work(config: Config, store: Store) -> tuple[list[PipelineState], list[str | None]]:
+        states, keepers = [], []
         for name in config.pipelines:
             record = await store.get(layout.pipeline(name))
             if record is not None and isinstance(record.value, dict):
                 states.append(state_from_dict(record.value))
-                scheduled = True
             else:
                 # No scheduler has stored it yet: an empty pipeline all the same.
                 states.append(PipelineState(pipeline=name))
-        return states, scheduled
+            keepers.append(await store.lock_owner(layout.keeper(name)))
+        return states, keepers
 
-    states, scheduled = with_store(args, work)
-    rows = [pipeline_status(state) for state in states]
+    states, keepers = with_store(args, work)
+    rows = [
+        {**pipeline_status(state), "scheduler": keeper}
+        for state, keeper in zip(states, keepers, strict=True)
+    ]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
-    if not scheduled:
-        print("no scheduler has run on this site yet: `trunkgate serve` starts one")
+    if not any(keepers):
+        print("no scheduler runs on this site now: `trunkgate serve` starts one")
     for row in rows:
         queues = [q for q in row["queues"] if q["items"]]
-        print(f"{row['pipeline']}: {sum(len(q['items']) for q in queues)} item(s)")
+        kept = f", kept by scheduler {row['scheduler']}" if row["scheduler"] else ""
+        print(f"{row['pipeline']}: {sum(len(q['items']) for q in queues)} item(s){kept}")
         for queue in queues:
             window = f", window {queue['window']}" if queue["window"] is not None else ""
             print(f"  queue {queue['name']}{window}")
