@@ -36,12 +36,18 @@ def test_a_fair_share_leaves_no_pipeline_unkept() -> None:
             assert fair_share(pipelines, schedulers) * schedulers >= pipelines
 
 
-def test_only_pipelines_someone_waits_for_are_let_go() -> None:
+def test_pipelines_are_let_go_only_to_a_scheduler_under_its_share() -> None:
     held = ["check", "gate", "periodic", "post"]
-    assert to_let_go(held, 2, {"check", "gate", "periodic", "post"}) == ["check", "gate"]
-    assert to_let_go(held, 2, {"post"}) == ["post"]
-    assert to_let_go(held, 4, {"post"}) == []
-    assert to_let_go(held, 1, set()) == []
+    behind = dict.fromkeys(held, "b")
+    # b keeps nothing yet: it takes two, and no more.
+    assert to_let_go(held, 2, behind, {"a": 4}) == ["check", "gate"]
+    # b keeps two already (of other pipelines): nothing goes to it.
+    assert to_let_go(held, 2, behind, {"a": 4, "b": 2}) == []
+    # Only where somebody waits, and to whoever is under the share.
+    assert to_let_go(held, 2, {"post": "b"}, {"a": 4}) == ["post"]
+    assert to_let_go(held, 1, {"gate": "c", "post": "b"}, {"a": 4, "c": 1}) == ["post"]
+    assert to_let_go(held, 4, behind, {"a": 4}) == []
+    assert to_let_go(held, 1, {}, {"a": 4}) == []
 
 
 class Second:

@@ -83,7 +83,7 @@ class Scheduler:
         self.preparer = TreePreparer(self.merger, self.code, self._answer, required=self._required)
         # Unique even for two schedulers in one process (as in the tests).
         self.identity = f"{socket.gethostname()}:{os.getpid()}:scheduler:{secrets.token_hex(3)}"
-        self.pipelines = Pipelines(config, store, self._carry_out)
+        self.pipelines = Pipelines(config, store, self._carry_out, self._still_keeps)
         self.inputs = Inputs(config, sources, self.pipelines.read)
         self.inbox = Inbox(store)
         self.dispatch = Dispatch(
@@ -102,6 +102,7 @@ class Scheduler:
             managers=self.pipelines.managers,
             answer=self._answer,
             keep=self._keep,
+            still_keeps=self._still_keeps,
         )
         self.keeping = Keeping(
             store, self.identity, list(config.pipelines), kept=self._kept, dropped=self._dropped
@@ -156,6 +157,11 @@ class Scheduler:
             for part in parts:
                 part.cancel()
             await asyncio.gather(*parts, return_exceptions=True)
+            workers = [task for tasks in self._tasks.values() for task in tasks]
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self._tasks.clear()
             await self.merger.settle()
 
     # -- the intake: inputs routed to the pipelines' inboxes -------------
@@ -183,7 +189,7 @@ class Scheduler:
                     except StoreError as exc:
                         # The intake lock goes if the session does.
                         log.warning("scheduler: taking in stopped, the store failed: %s", exc)
-                        await asyncio.sleep(STORE_RETRY_S)
+                        await _pause(stop)
                     except Exception:
                         log.exception("scheduler: taking in failed")
                     if wake.is_set():
@@ -224,12 +230,21 @@ class Scheduler:
                 log.warning("scheduler: %s of %s waits: %s", command.kind, command.change, exc)
                 continue
             await self.inbox.put(routed, (path,))
-        await enqueue_fired(self.config, self.store, self.clock(), self.inbox.put)
+        await enqueue_fired(self.config, self.store, self.clock(), self.inbox)
         await outbox.send()
 
     # -- keeping pipelines: their inboxes and build results --------------
 
     async def _keep_pipelines(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._watch_and_keep(stop)
+            except StoreError as exc:
+                # Cut off while watching: watch again once the store answers.
+                log.warning("scheduler: cannot watch the inboxes now: %s", exc)
+                await _pause(stop)
+
+    async def _watch_and_keep(self, stop: asyncio.Event) -> None:
         watches = [self.store.watch(layout.inbox(name)) for name in self.config.pipelines]
         watches.append(self.store.watch(paths.BUILD_RESULTS))
         async with contextlib.AsyncExitStack() as stack:
@@ -242,7 +257,7 @@ class Scheduler:
                 while not stop.is_set():
                     self._wake.clear()
                     async with self._passing:
-                        await self._pass()
+                        await self._pass(stop)
                     if self._wake.is_set():
                         continue
                     with contextlib.suppress(TimeoutError):
@@ -253,31 +268,41 @@ class Scheduler:
                     waiter.cancel()
                 await asyncio.gather(*waiters, return_exceptions=True)
 
-    async def _pass(self) -> None:
+    async def _pass(self, stop: asyncio.Event) -> None:
         try:
             if not self.site:
                 self.site = await site_id(self.store)
             for name in sorted(self._new):
-                await self.pipelines.keep(name)
-                self._new.discard(name)
+                try:
+                    await self.pipelines.keep(name)
+                    self._new.discard(name)
+                except (StoreError, SourceUnavailable):
+                    raise
+                except Exception:
+                    # The others go on; this one is taken again next pass.
+                    log.exception("scheduler: cannot take pipeline %s now", name)
             await self.step()
         except SourceUnavailable as exc:
             # What waits on it is taken again on the next pass.
             log.warning("scheduler: a pass stopped: %s", exc)
-            await self.pipelines.reload()
+            await self._reload()
         except StoreError as exc:
             # Cut off from the store: the next pass starts again from what
             # it holds, once it answers (the pipelines go if the session does).
             log.warning("scheduler: a pass stopped, the store failed: %s", exc)
-            await asyncio.sleep(STORE_RETRY_S)
-            with contextlib.suppress(StoreError):
-                await self.pipelines.reload()
+            await _pause(stop)
+            await self._reload()
         except Exception:
             # One bad input must not stop every queue: log, take the state the
             # store holds again, go on.
             log.exception("scheduler: a pass failed")
-            with contextlib.suppress(StoreError):
-                await self.pipelines.reload()
+            await self._reload()
+
+    async def _reload(self) -> None:
+        try:
+            await self.pipelines.reload()
+        except Exception as exc:
+            log.warning("scheduler: cannot take the pipelines again now: %s", exc)
 
     async def step(self) -> None:
         """Take in everything waiting for the pipelines kept: answers, their
@@ -285,15 +310,19 @@ class Scheduler:
         while self.answers:
             routed, self.answers = self.answers, []
             await self.pipelines.apply(routed, ())
+        # Stopped where the store had moved on, so that none is taken out of
+        # order: the rest wait for the next pass.
         for name in list(self.pipelines.managers):
             waiting = await self.inbox.take(name)
             for at in range(0, len(waiting), INBOX_BATCH):
                 batch = waiting[at : at + INBOX_BATCH]
-                await self.pipelines.apply(
+                if not await self.pipelines.apply(
                     [Routed(name, event) for _, event in batch], [path for path, _ in batch]
-                )
+                ):
+                    break
         for path, outcome in await read_records(self.store, paths.BUILD_RESULTS, BuildAnswer):
-            await self.dispatch.finished(path, outcome)
+            if not await self.dispatch.finished(path, outcome):
+                break
 
     def _kept(self, name: str) -> None:
         """A pipeline this scheduler keeps from now on: taken on the next pass."""
@@ -301,23 +330,38 @@ class Scheduler:
         self._wake.set()
 
     async def _dropped(self, name: str) -> None:
-        """Stop acting on a pipeline let go or lost: its workers cancelled, what
-        waits for it forgotten, between two passes."""
+        """Stop acting on a pipeline let go or lost: its workers cancelled at
+        once, and again after the pass under way (which may have started
+        more), what waits for it forgotten, between two passes."""
         workers = self._tasks.pop(name, set())
         for task in workers:
             task.cancel()
         async with self._passing:
+            late = self._tasks.pop(name, set())
+            for task in late:
+                task.cancel()
             self._new.discard(name)
             self.pipelines.drop(name)
             self.preparer.forget(name)
             self.merging.forget(name)
             self.answers = [a for a in self.answers if a.pipeline != name]
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*workers, *late, return_exceptions=True)
 
-    def _keeps(self, pipeline: str) -> bool:
+    async def _still_keeps(self, pipeline: str) -> bool:
+        """Whether this scheduler holds the pipeline's keeper lock, as the
+        store says now."""
+        return (
+            pipeline in self.keeping.held
+            and await self.store.lock_owner(layout.keeper(pipeline)) == self.identity
+        )
+
+    async def _keeps(self, pipeline: str) -> bool:
         """Whether this scheduler takes in the pipeline's build results: one
-        it keeps, or one gone from the config (whose results go unread)."""
-        return pipeline in self.pipelines.managers or pipeline not in self.config.pipelines
+        it keeps; or one gone from its config that no scheduler keeps (one
+        whose config is newer may keep it: its results wait for it)."""
+        if pipeline in self.config.pipelines:
+            return pipeline in self.pipelines.managers
+        return await self.store.lock_owner(layout.keeper(pipeline)) is None
 
     def poke(self) -> None:
         """Take a look now (after the clock moved, say) rather than at the next change."""
@@ -328,7 +372,10 @@ class Scheduler:
 
     async def _carry_out(self, pipeline: str, action: Action) -> None:
         """Hand an action the engine awaits to the part that carries it out
-        (reports and cancels went to the outbox with the state)."""
+        (reports and cancels went to the outbox with the state), if this
+        scheduler keeps the pipeline."""
+        if pipeline not in self.pipelines.managers:
+            return
         if isinstance(action, PrepareMerge):
             worker = self.preparer.ask(pipeline, action)
             if worker is not None:
@@ -360,3 +407,9 @@ class Scheduler:
             cache=self.merger.cache,
             code=self.code,
         )
+
+
+async def _pause(stop: asyncio.Event) -> None:
+    """STORE_RETRY_S, or less if `stop` comes first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), STORE_RETRY_S)

@@ -5,7 +5,7 @@ engine awaits. Builds to cancel go out through the outbox, not from here."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from trunkgate.builds import paths
 from trunkgate.builds.records import BuildAnswer, BuildRequest, TreeChange, build_id
@@ -29,7 +29,7 @@ class Dispatch:
         tree_source: str,
         answer: Answer,
         apply: Apply,
-        keeps: Callable[[str], bool],
+        keeps: Callable[[str], Awaitable[bool]],
     ) -> None:
         self.store = store
         self.clock = clock
@@ -66,18 +66,19 @@ class Dispatch:
             pipeline, BuildStarted(buildset=action.buildset, job=action.job, build_id=build)
         )
 
-    async def finished(self, path: str, outcome: BuildAnswer) -> None:
+    async def finished(self, path: str, outcome: BuildAnswer) -> bool:
         """Feed a build's answer to its engine, consuming it and the request
         together, if this scheduler `keeps` its pipeline; an answer to no
-        request is dropped."""
+        request is dropped. False when the store had moved on and nothing
+        was written."""
         record = await self.store.get_model(paths.build_request(outcome.id), BuildRequest)
         if record is None:
             with contextlib.suppress(NoRecord):
                 await self.store.delete(path)
-            return
+            return True
         request = record.value
-        if not self.keeps(request.pipeline):
-            return  # another scheduler keeps its pipeline
+        if not await self.keeps(request.pipeline):
+            return True  # another scheduler keeps its pipeline
         try:
             result = BuildResult(outcome.result)
         except ValueError:
@@ -89,4 +90,6 @@ class Dispatch:
             build_id=request.id,
             url=outcome.log_path,
         )
-        await self.apply([Routed(request.pipeline, event)], (path, paths.build_request(request.id)))
+        return await self.apply(
+            [Routed(request.pipeline, event)], (path, paths.build_request(request.id))
+        )

@@ -23,10 +23,20 @@ class Inbox:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def put(self, routed: Iterable[Routed], consumed: Iterable[str]) -> None:
+    async def put(
+        self,
+        routed: Iterable[Routed],
+        consumed: Iterable[str],
+        *,
+        looked: tuple[str, float, int] | None = None,
+    ) -> None:
         """Route the events to their pipelines' inboxes, in order, deleting
-        the inputs they came from in the same transaction."""
+        the inputs they came from in the same transaction; `looked` (path,
+        time, version: a timer's record) is set there too."""
         transaction = self.store.transaction()
+        if looked is not None:
+            path, when, version = looked
+            transaction.set(path, when, version=version)
         for item in routed:
             transaction.create(
                 f"{layout.inbox(item.pipeline)}/", event_to_dict(item.event), sequential=True

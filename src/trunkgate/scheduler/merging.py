@@ -22,7 +22,8 @@ from trunkgate.review.source import TreeToMerge
 from trunkgate.review.sources import ReviewSources
 from trunkgate.scheduler import queue_log
 from trunkgate.scheduler.outbox import REPORTER
-from trunkgate.scheduler.pipelines import Answer
+from trunkgate.scheduler.pipelines import Answer, StillKeeps
+from trunkgate.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Merging:
         managers: Mapping[str, QueueManager],
         answer: Answer,
         keep: Keep,
+        still_keeps: StillKeeps,
     ) -> None:
         self.config = config
         self.sources = sources
@@ -89,6 +91,7 @@ class Merging:
         self.managers = managers
         self.answer = answer
         self.keep = keep
+        self.still_keeps = still_keeps
         # Merges asked for, per (pipeline, queue), carried out in order by
         # one worker per queue (those running named in `_workers`).
         self._merges: dict[tuple[str, str], list[Merge]] = {}
@@ -153,6 +156,18 @@ class Merging:
         waiting = self._merges.get(key, [])
         pause = MERGE_RETRY_FIRST
         while waiting:
+            try:
+                ours = await self.still_keeps(pipeline)
+            except StoreError as exc:
+                # No merge while the store cannot say whose the pipeline is.
+                log.warning("scheduler: %s: merges wait for the store: %s", pipeline, exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MERGE_RETRY_LAST)
+                continue
+            if not ours:
+                log.warning("scheduler: %s is kept elsewhere now; its merges are left", pipeline)
+                waiting.clear()
+                break
             run, taken = next_run(self.managers[pipeline].state, self._failed, waiting)
             del waiting[:taken]
             self._merging.update(action.buildset for action, _ in run)

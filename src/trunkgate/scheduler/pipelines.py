@@ -30,19 +30,24 @@ log = logging.getLogger(__name__)
 Answer = Callable[[str, Event], None]
 #: Feeds events to their engines, deleting the consumed inputs (store paths)
 #: in the same write.
-Apply = Callable[[Iterable[Routed], Iterable[str]], Awaitable[None]]
+Apply = Callable[[Iterable[Routed], Iterable[str]], Awaitable[bool]]
 #: Carries out an action a pipeline's engine awaits.
 CarryOut = Callable[[str, Action], Awaitable[None]]
+#: Whether this scheduler still holds the pipeline's keeper lock, as the store says.
+StillKeeps = Callable[[str], Awaitable[bool]]
 
 
 class Pipelines:
     """The engines of the pipelines this scheduler keeps, by pipeline, and
     the version of each state as last read."""
 
-    def __init__(self, config: Config, store: Store, carry_out: CarryOut) -> None:
+    def __init__(
+        self, config: Config, store: Store, carry_out: CarryOut, still_keeps: StillKeeps
+    ) -> None:
         self.config = config
         self.store = store
         self.carry_out = carry_out
+        self.still_keeps = still_keeps
         self.managers: dict[str, QueueManager] = {}
         self.versions: dict[str, int] = {}
 
@@ -75,8 +80,10 @@ class Pipelines:
         return manager_for(section, state_from_dict(record.value))
 
     async def _outstanding(self, name: str) -> None:
+        """Carry out every action the pipeline's engine awaits, if the
+        pipeline is still this scheduler's (after a failure, it may not be)."""
         manager = self.managers.get(name)
-        if manager is not None:
+        if manager is not None and await self.still_keeps(name):
             for action in manager.outstanding():
                 await self.carry_out(name, action)
 
@@ -94,9 +101,10 @@ class Pipelines:
         self.managers[name] = manager_for(section, state)
         self.versions[name] = record.version
 
-    async def apply(self, routed: Iterable[Routed], consumed: Iterable[str]) -> None:
+    async def apply(self, routed: Iterable[Routed], consumed: Iterable[str]) -> bool:
         """Feed events to their engines; store the states, consumed inputs and
-        reports in one transaction; then carry out the awaited actions."""
+        reports in one transaction; then carry out the awaited actions.
+        False when the store had moved on and nothing was written."""
         touched: dict[str, list[Action]] = {}
         buildsets: dict[tuple[str, ItemKey], str] = {}
         for item in routed:
@@ -139,11 +147,15 @@ class Pipelines:
         try:
             await transaction.commit()
         except (VersionConflict, NoRecord):
-            # Another scheduler wrote meanwhile (it cannot while we keep the
-            # pipeline) or an input vanished: start again from what the store holds.
-            log.warning("scheduler: state moved under us; reloading")
-            await self.reload()
-            return
+            # Another scheduler wrote meanwhile or took an input (it cannot
+            # while we keep the pipeline: we may have lost it and not heard
+            # yet): start again from what the store holds, acting on it only
+            # if the pipeline is still ours.
+            log.warning("scheduler: %s moved under us; reloading", ", ".join(sorted(touched)))
+            for name in touched:
+                await self._load(name)
+                await self._outstanding(name)
+            return False
         for name in touched:
             if name in self.versions:
                 self.versions[name] += 1
@@ -153,3 +165,4 @@ class Pipelines:
             for action in actions:
                 if not isinstance(action, Report | CancelBuild):
                     await self.carry_out(name, action)
+        return True

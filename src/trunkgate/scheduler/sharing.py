@@ -2,15 +2,17 @@
 one scheduler at a time, the holder of its keeper lock; every scheduler
 waits in line for every pipeline, so when a holder dies (its session ends)
 the next in line keeps the pipeline within the session timeout. A scheduler
-keeping more than its fair share lets go of pipelines someone else waits
-for, so that the pipelines spread over the schedulers that run."""
+keeping more than its fair share lets go of pipelines whose next in line
+keeps less than its own, so that the pipelines spread over the schedulers
+that run."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence, Set
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from trunkgate.scheduler import layout
 from trunkgate.scheduler.leadership import lead_while_held
@@ -30,13 +32,24 @@ def fair_share(pipelines: int, schedulers: int) -> int:
     return -(-pipelines // max(1, schedulers))
 
 
-def to_let_go(held: Sequence[str], share: int, awaited: Set[str]) -> list[str]:
+def to_let_go(
+    held: Sequence[str], share: int, next_in_line: Mapping[str, str], holding: Mapping[str, int]
+) -> list[str]:
     """Which of the pipelines kept to let go to keep no more than `share`:
-    only those another scheduler waits for, so none is left unkept."""
+    only those whose next in line (`next_in_line`, by pipeline) keeps fewer
+    than `share` (`holding`, by scheduler), so none is left unkept and none
+    passed on to be let go again."""
     extra = len(held) - share
-    if extra <= 0:
-        return []
-    return [name for name in sorted(held) if name in awaited][:extra]
+    counts = Counter(holding)
+    chosen: list[str] = []
+    for name in sorted(held):
+        if len(chosen) >= extra:
+            break
+        taker = next_in_line.get(name)
+        if taker is not None and counts[taker] < share:
+            counts[taker] += 1
+            chosen.append(name)
+    return chosen
 
 
 class Keeping:
@@ -123,19 +136,27 @@ class Keeping:
 
     async def _even_out(self) -> None:
         seen = {self.identity}
-        awaited: set[str] = set()
+        holding: Counter[str] = Counter()
+        next_in_line: dict[str, str] = {}
         for name in self.names:
-            line = await contenders(self.store, layout.keeper(name))
-            for contender in line:
-                record = await self.store.get(join(layout.keeper(name), contender))
-                value = record.value if record is not None else None
-                identity = value.get("identity") if isinstance(value, dict) else None
-                if isinstance(identity, str):
-                    seen.add(identity)
+            line = [
+                identity
+                for contender in await contenders(self.store, layout.keeper(name))
+                if (identity := await self._identity(name, contender)) is not None
+            ]
+            seen.update(line)
+            if line:
+                holding[line[0]] += 1
             if len(line) > 1:
-                awaited.add(name)
+                next_in_line[name] = line[1]
         share = fair_share(len(self.names), len(seen))
-        for name in to_let_go(sorted(self.held), share, awaited):
+        for name in to_let_go(sorted(self.held), share, next_in_line, holding):
             event = self._let_go.get(name)
             if event is not None:
                 event.set()
+
+    async def _identity(self, name: str, contender: str) -> str | None:
+        record = await self.store.get(join(layout.keeper(name), contender))
+        value = record.value if record is not None else None
+        identity = value.get("identity") if isinstance(value, dict) else None
+        return identity if isinstance(identity, str) else None

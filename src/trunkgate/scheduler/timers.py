@@ -1,6 +1,8 @@
 """Timer triggers: each pipeline's cron times, checked against when the
 pipeline's timers were last looked at (kept in the store), enqueue every
-project's branch tip when one fired in between. Holds no state of its own."""
+project's branch tip when one fired in between; the enqueues go to the
+pipeline's inbox in the same write as the new time, so a timer fires once.
+Holds no state of its own."""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ from trunkgate.config.loader import Config
 from trunkgate.cron import Cron
 from trunkgate.gate.changes import BRANCH_TIP, ChangeRef
 from trunkgate.scheduler import layout
-from trunkgate.scheduler.pipelines import Apply
+from trunkgate.scheduler.inbox import Inbox
 from trunkgate.scheduler.triggers import Routed, enqueue_for
 from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
 
 
-async def enqueue_fired(config: Config, store: Store, now: float, apply: Apply) -> None:
+async def enqueue_fired(config: Config, store: Store, now: float, inbox: Inbox) -> None:
     """Enqueue every project's branch tip in each pipeline whose timer fired."""
     for name, pipeline in config.pipelines.items():
         crons = [Cron.parse(t.time) for t in pipeline.trigger if t.event == "timer" and t.time]
@@ -44,6 +46,6 @@ async def enqueue_fired(config: Config, store: Store, now: float, apply: Apply) 
             )
             is not None
         ]
-        await apply(routed, ())
+        # Another intake (it took over meanwhile) may have looked already.
         with contextlib.suppress(VersionConflict, NoRecord):
-            await store.set(path, now, version=record.version)
+            await inbox.put(routed, (), looked=(path, now, record.version))

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PREFIX = "lock-"
+#: The pauses between attempts to delete a contender record that failed.
+RELEASE_PAUSES_S = (0.1, 0.3, 1.0, 3.0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -162,11 +164,18 @@ async def _delete_once_created(store: Store, creating: asyncio.Future[str]) -> N
 
 
 async def _delete_quietly(store: Store, node: str) -> None:
-    try:
-        await store.delete(node)
-    except (NoRecord, SessionLost):
-        pass  # gone already: released by the end of the session
-    except StoreError as exc:
-        # The record dies with the session anyway; say so rather than mask
-        # whatever the lock's holder was doing.
-        log.warning("could not release lock record %s: %s", node, exc)
+    # Tried again a few times: a contender left in place while the session
+    # lives holds the lock from everyone, this process's next turn included.
+    for pause in (*RELEASE_PAUSES_S, None):
+        try:
+            await store.delete(node)
+            return
+        except (NoRecord, SessionLost):
+            return  # gone already: released by the end of the session
+        except StoreError as exc:
+            if pause is None:
+                # The record dies with the session anyway; say so rather
+                # than mask whatever the lock's holder was doing.
+                log.warning("could not release lock record %s: %s", node, exc)
+                return
+        await asyncio.sleep(pause)
