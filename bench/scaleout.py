@@ -1,7 +1,8 @@
 """Builds per minute with 1, 2 and 3 executor hosts of equal node capacity,
 on the tests' hosts made of network namespaces (tests/multihost): the
 scheduler and the git component on host 1, an executor and a launcher with
-their own zone's nodes on each executor host, ZooKeeper on host 5.
+their own zone's nodes on each executor host, ZooKeeper and the history's
+PostgreSQL server on host 5.
 
 A steady stream of 10-second jobs: enough changes are proposed at once for
 the `check` pipeline that every executor host stays busy for the whole
@@ -31,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' harness
 
 from tests.multihost.network import host_network
-from tests.multihost.site import Component, host_config
+from tests.multihost.site import Component, executor_host, history_database, host_config
 from tests.test_gate_restart import git
 
 from trunkgate.config.loader import Config, load_config
@@ -50,22 +51,6 @@ jobs:
 projects:
   - name: {PROJECT}
     check: [ten-seconds]
-"""
-
-
-def executor_host(zone: str, nodes: int) -> str:
-    return f"""\
-labels:
-  - name: default
-    min-ready: {nodes}
-executor:
-  zone: {zone}
-providers:
-  - name: {zone}-nodes
-    driver: namespace
-    zone: {zone}
-    max-servers: {nodes}
-    labels: [{{name: default, image: host}}]
 """
 
 
@@ -115,7 +100,11 @@ async def delete_nodes(config: Config) -> None:
 
 def measure(executor_hosts: int, window: float, nodes: int) -> tuple[float, float]:
     """Builds per minute and the CPU's busy share, with this many executor hosts."""
-    with tempfile.TemporaryDirectory() as directory, host_network(5) as net:
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        host_network(5) as net,
+        history_database(net, 5, Path(directory)) as history,
+    ):
         root = Path(directory)
         work = root / "work"
         work.mkdir()
@@ -128,14 +117,12 @@ def measure(executor_hosts: int, window: float, nodes: int) -> tuple[float, floa
         components: list[Component] = []
         executors = range(2, 2 + executor_hosts)
         try:
-            paths = {1: host_config(root, net, 1, zookeeper.hosts, SITE)}
+            paths = {1: host_config(root, net, 1, zookeeper.hosts, SITE, history=history)}
             for host in executors:
                 own = SITE + executor_host(f"z{host}", nodes)
-                paths[host] = host_config(root, net, host, zookeeper.hosts, own)
-            # The common part names the label; executor hosts say min-ready again.
-            for host in executors:
-                text = paths[host].read_text().replace("labels:\n  - name: default\n", "", 1)
-                paths[host].write_text(text)
+                paths[host] = host_config(
+                    root, net, host, zookeeper.hosts, own, history=history, min_ready=nodes
+                )
             configs = {host: load_config(path) for host, path in paths.items()}
             components = [Component(net, 1, paths[1], "scheduler,git")]
             components += [Component(net, h, paths[h], "executor,launcher") for h in executors]

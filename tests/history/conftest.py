@@ -5,13 +5,12 @@ PostgreSQL server that starts once per session, each test in a fresh database.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.history.pgserver import PostgresServer, PostgresUnavailable, missing
+from tests.history.pgserver import PostgresServer, PostgresUnavailable, require
 from trunkgate.history import History
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -22,11 +21,7 @@ _databases = itertools.count()
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole run; a skip without one, a failure on CI."""
-    reason = missing()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required on CI: {reason}")
-        pytest.skip(f"PostgreSQL is not available: {reason}")
+    require()
     server = PostgresServer()
     try:
         server.start()

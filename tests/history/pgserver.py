@@ -1,4 +1,6 @@
-"""A throw-away PostgreSQL server on a loopback port, for the history tests.
+"""A throw-away PostgreSQL server for the tests: on a loopback port for the
+history tests, or on a test host's address for the multihost ones, where the
+other hosts sign in with the superuser's password.
 
 Runs Debian's ``postgresql`` binaries with a data directory of its own in a
 fresh temporary directory (the postgres user must be able to enter it, which
@@ -16,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import sql
 
 PG_ROOT = Path("/usr/lib/postgresql")
@@ -48,21 +51,43 @@ def missing() -> str | None:
     return None
 
 
-def free_port() -> int:
+def require() -> None:
+    """Skip the test when PostgreSQL cannot run here; fail it on CI, which must have it."""
+    reason = missing()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required on CI: {reason}")
+    pytest.skip(f"PostgreSQL is not available: {reason}")
+
+
+def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((address, 0))
         return int(probe.getsockname()[1])
 
 
 class PostgresServer:
-    """``server.start()``, then ``server.url(database)``; ``server.stop()`` removes everything."""
+    """``server.start()``, then ``server.url(database)``; ``server.stop()`` removes everything.
 
-    def __init__(self) -> None:
+    It listens on ``address`` only. Clients on loopback sign in with
+    PASSWORD, and so do those in ``clients`` (a network such as
+    ``10.77.0.0/24``). Started in a network namespace, it stays in it.
+    """
+
+    def __init__(self, address: str = "127.0.0.1", clients: str | None = None) -> None:
+        self.address = address
+        self.clients = clients
         self.port = 0
         self.directory: Path | None = None
 
     def url(self, database: str = "postgres", password: str = PASSWORD) -> str:
-        return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{SUPERUSER}:{password}@{self.address}:{self.port}/{database}"
+
+    @property
+    def log(self) -> Path | None:
+        """The server's log, while it has a directory."""
+        return None if self.directory is None else self.directory / "server.log"
 
     def _run(self, *argv: str) -> None:
         tools = bin_dir()
@@ -87,7 +112,7 @@ class PostgresServer:
             assert self.directory is not None
             options = " ".join(
                 [
-                    "-c listen_addresses=127.0.0.1",
+                    f"-c listen_addresses={self.address}",
                     f"-c port={self.port}",
                     f"-c unix_socket_directories={self.directory}",
                     # Throw-away data: durability only slows the tests down.
@@ -101,7 +126,7 @@ class PostgresServer:
                 "--pgdata",
                 str(self.directory / "data"),
                 "--log",
-                str(self.directory / "server.log"),
+                str(self.log),
                 "--options",
                 options,
                 "--wait",
@@ -120,7 +145,7 @@ class PostgresServer:
             owner = pwd.getpwnam(SUPERUSER)
             for path in (self.directory, password_file):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
-        self.port = free_port()
+        self.port = free_port(self.address)
         self._run(
             "initdb",
             "--pgdata",
@@ -135,6 +160,10 @@ class PostgresServer:
             "--locale=C",
             "--no-sync",
         )
+        if self.clients is not None:
+            # initdb's own lines cover loopback; the rest must show a password too.
+            with (self.directory / "data/pg_hba.conf").open("a") as hba:
+                hba.write(f"host all {SUPERUSER} {self.clients} scram-sha-256\n")
 
     def create_database(self, name: str) -> str:
         """A new, empty database; its URL."""

@@ -50,6 +50,11 @@ class HostNetwork:
     def address(self, host: int) -> str:
         return f"{SUBNET}.{host}"
 
+    @property
+    def subnet(self) -> str:
+        """Every host's address, as a network."""
+        return f"{SUBNET}.0/24"
+
     def _port(self, host: int) -> str:
         return f"mh{self.tag}p{host}"
 

@@ -5,8 +5,8 @@ longer than the ZooKeeper session timeout, then joined again.
 
 Host 1: two schedulers (sharing the pipelines), the git component, a web
 server. Hosts 2 and 3: an executor and a launcher each, in zones of their
-own, with their own nodes. Host 4: a web server. Host 5: ZooKeeper and the
-S3 log store (moto's server).
+own, with their own nodes. Host 4: a web server. Host 5: ZooKeeper, the
+S3 log store (moto's server) and the history's PostgreSQL server.
 
 Afterwards: every change ended merged or reported; none merged twice; the
 branch is exactly the merged changes in queue order; no provider ever had
@@ -35,9 +35,10 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.history.pgserver import require
 from tests.logstore.motoserver import ACCESS_KEY, SECRET_KEY, MotoServer
 from tests.multihost.network import HostNetwork, host_network
-from tests.multihost.site import Component, host_config
+from tests.multihost.site import Component, executor_host, history_database, host_config
 from tests.test_gate_restart import git
 from trunkgate.builds import paths
 from trunkgate.config.loader import Config, load_config
@@ -71,28 +72,13 @@ projects:
 """
 
 
-def executor_host(host: int, zone: str, address: str) -> str:
-    return f"""\
-executor:
-  zone: {zone}
-  console-port: 7900
-  console-listen: {address}
-providers:
-  - name: {zone}-nodes
-    driver: namespace
-    zone: {zone}
-    max-servers: {MAX_SERVERS}
-    labels: [{{name: default, image: host}}]
-"""
-
-
 def web_host(address: str) -> str:
     return f"web:\n  listen: {address}\n  port: 9000\n"
 
 
 @contextlib.contextmanager
-def servers(net: HostNetwork, root: Path) -> Iterator[tuple[ZooKeeperServer, MotoServer]]:
-    """ZooKeeper and the log store, both on host 5."""
+def servers(net: HostNetwork, root: Path) -> Iterator[tuple[ZooKeeperServer, MotoServer, str]]:
+    """ZooKeeper, the log store and the history's database (its URL), all on host 5."""
     zookeeper = ZooKeeperServer(root / "zk", address=net.address(5))
     moto = MotoServer(host=net.address(5))
     net.in_host(5, zookeeper.start)
@@ -100,7 +86,8 @@ def servers(net: HostNetwork, root: Path) -> Iterator[tuple[ZooKeeperServer, Mot
         net.in_host(5, moto.start)
         try:
             net.in_host(5, lambda: make_bucket(moto.endpoint))
-            yield zookeeper, moto
+            with history_database(net, 5, root) as history:
+                yield zookeeper, moto, history
         finally:
             net.in_host(5, moto.stop)
     finally:
@@ -145,6 +132,7 @@ def _no_metadata_service(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_thirty_changes_gate_through_kills_and_a_cut(tmp_path: Path) -> None:
+    require()
     seed = int(os.environ.get("TRUNKGATE_CHAOS_SEED", random.randrange(1 << 30)))
     print(f"chaos seed {seed} (TRUNKGATE_CHAOS_SEED to run it again)")
     chance = random.Random(seed)
@@ -152,17 +140,23 @@ def test_thirty_changes_gate_through_kills_and_a_cut(tmp_path: Path) -> None:
         (tmp_path / name).write_text(key)
         (tmp_path / name).chmod(0o600)
     work = seeded_work(tmp_path)
-    with host_network(5) as net, servers(net, tmp_path) as (zookeeper, moto):
+    with host_network(5) as net, servers(net, tmp_path) as (zookeeper, moto, history):
 
         def config(host: int, own: str) -> Path:
             return host_config(
-                tmp_path, net, host, zookeeper.hosts, SITE + own, logs_endpoint=moto.endpoint
+                tmp_path,
+                net,
+                host,
+                zookeeper.hosts,
+                SITE + own,
+                history=history,
+                logs_endpoint=moto.endpoint,
             )
 
         paths_ = {
             1: config(1, web_host(net.address(1))),
-            2: config(2, executor_host(2, "a", net.address(2))),
-            3: config(3, executor_host(3, "b", net.address(3))),
+            2: config(2, executor_host("a", MAX_SERVERS, console_listen=net.address(2))),
+            3: config(3, executor_host("b", MAX_SERVERS, console_listen=net.address(3))),
             4: config(4, web_host(net.address(4))),
         }
         configs = {host: load_config(path) for host, path in paths_.items()}

@@ -1,7 +1,8 @@
 """A gate spread over hosts that share nothing but the network: the
 scheduler and the git component on one, an executor with its launcher and
-nodes on another, ZooKeeper on a third. Each host has its own data
-directory; changes reach the executor over git's protocol."""
+nodes on another, ZooKeeper and the history's PostgreSQL server on a third.
+Each host has its own data directory; changes reach the executor over git's
+protocol."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.history.pgserver import require
 from tests.multihost.network import host_network
-from tests.multihost.site import Component, host_config
+from tests.multihost.site import Component, history_database, host_config
 from tests.test_gate_restart import git, side_commit
 from trunkgate.config.loader import Config, load_config
 from trunkgate.demo.run import gate_outcome
@@ -78,19 +80,20 @@ async def delete_nodes(config: Config) -> None:
 
 
 def test_a_change_gates_on_an_executor_host_that_shares_no_disk(tmp_path: Path) -> None:
+    require()
     work = tmp_path / "work"
     work.mkdir()
     git(work, "init", "-q", "-b", "main")
     (work / "README").write_text("app\n")
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "Initial")
-    with host_network(3) as net:
+    with host_network(3) as net, history_database(net, 3, tmp_path) as history:
         server = ZooKeeperServer(tmp_path / "zk", address=net.address(3))
         net.in_host(3, server.start)
         try:
             paths = {
-                1: host_config(tmp_path, net, 1, server.hosts, SITE),
-                2: host_config(tmp_path, net, 2, server.hosts, SITE + EXECUTOR),
+                1: host_config(tmp_path, net, 1, server.hosts, SITE, history=history),
+                2: host_config(tmp_path, net, 2, server.hosts, SITE + EXECUTOR, history=history),
             }
             configs = {h: load_config(p) for h, p in paths.items()}
             sides = [
