@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trunkgate.pool.states import NodeState, RequestState
+from trunkgate.pool.states import LaunchStep, NodeState, RequestState
 
 
 @dataclass
@@ -27,6 +27,9 @@ class Node:
     host_key: str | None = None
     launch_attempt: int = 1
     launcher: str | None = None
+    #: How far its launch got (see `LaunchStep`). A record stored before
+    #: steps were kept may have asked the provider: `creating`, the worst case.
+    launch_step: LaunchStep = LaunchStep.CREATING
     request: str | None = None
     build: str | None = None
     hold_until: float | None = None
