@@ -164,6 +164,19 @@ def test_light_load_is_spread_over_providers_in_turn() -> None:
     )
 
 
+def test_min_ready_is_kept_in_each_zone() -> None:
+    east = ProviderView("east", frozenset({"small"}), max_servers=4, zone="a")
+    west = ProviderView("west", frozenset({"small"}), max_servers=4, zone="b")
+    ready_in_b = [dataclasses.replace(node(f"w{i}", provider="west"), zone="b") for i in range(3)]
+    # Zone b's ready nodes are no use to zone a's executors.
+    assert min_ready_launches({"small": 2}, east, ready_in_b, peers=[west]) == ["small"] * 2
+    assert min_ready_launches({"small": 2}, west, ready_in_b, peers=[east]) == []
+    # Nor does zone a's provider count for zone b's missing nodes.
+    assert min_ready_launches({"small": 4}, west, ready_in_b, peers=[east]) == ["small"]
+    # Without zones, one count across providers, as before.
+    assert min_ready_launches({"small": 3}, A, [node("b1", provider="b")]) == ["small"] * 2
+
+
 def test_min_ready_launches_go_to_the_least_loaded_working_provider() -> None:
     east = ProviderView("east", frozenset({"small"}), max_servers=4)
     west = ProviderView("west", frozenset({"small"}), max_servers=4)

@@ -257,9 +257,10 @@ def min_ready_launches(
     status: Statuses | None = None,
 ) -> list[str]:
     """Labels this provider should launch one unallocated node of, to keep
-    min-ready across providers: each missing node goes to a provider
-    offering its label that neither backs off nor is paused, working ones
-    first, then the least loaded."""
+    min-ready in its zone (an executor takes nodes of its own zone only)
+    across the zone's providers: each missing node goes to a provider of
+    the zone offering its label that neither backs off nor is paused,
+    working ones first, then the least loaded."""
     status = status or {}
     used = {p.name: used_capacity(nodes, p.name) for p in [provider, *peers]}
 
@@ -271,8 +272,14 @@ def min_ready_launches(
 
     if not launching(provider):
         return []
-    providers = [provider, *(p for p in peers if p.name != provider.name and launching(p))]
-    coming = Counter(n.label for n in nodes if n.state in COMING and n.request is None)
+    zone = provider.zone
+    providers = [
+        provider,
+        *(p for p in peers if p.name != provider.name and p.zone == zone and launching(p)),
+    ]
+    coming = Counter(
+        n.label for n in nodes if n.state in COMING and n.request is None and n.zone == zone
+    )
     launches: list[str] = []
     for label in sorted(min_ready):
         for _ in range(max(0, min_ready[label] - coming[label])):

@@ -759,6 +759,7 @@ class Launcher:
                 request=request_id,
                 launch_attempt=attempt,
                 launch_step=LaunchStep.RECORDED,
+                zone=self.settings.zone,
             )
         )
         self._launching.add(node.id)

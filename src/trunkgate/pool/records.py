@@ -27,6 +27,8 @@ class Node:
     host_key: str | None = None
     launch_attempt: int = 1
     launcher: str | None = None
+    #: Its provider's zone: min-ready is kept in each zone.
+    zone: str | None = None
     #: How far its launch got (see `LaunchStep`). A record stored before
     #: steps were kept may have asked the provider: `creating`, the worst case.
     launch_step: LaunchStep = LaunchStep.CREATING
