@@ -231,3 +231,41 @@ async def test_a_build_directory_no_record_names_is_swept(site: Site) -> None:
     assert not exists(str(stray))
     assert build.path is not None
     assert exists(build.path, "root/etc/ok")
+
+
+async def test_each_host_builds_the_image_for_the_providers_it_has(site: Site) -> None:
+    here = site.builder(site.configure())
+    # Another host's config: the same image, booted by that host's own provider.
+    there_dir = site.directory.parent / "there"
+    there_dir.mkdir()
+    (there_dir / "trunkgate.yaml").write_text(
+        textwrap.dedent(
+            CONFIG.format(script=repr("echo ok > /etc/ok"))
+            .replace("name: east", "name: north")
+            .replace("name: west", "name: south")
+        )
+    )
+    there = ImageBuilder(
+        load_config(there_dir / "trunkgate.yaml"),
+        site.store,  # type: ignore[arg-type]
+        clock=lambda: site.now,
+        host="builder-b",
+    )
+    (ours,) = await pass_of(here)
+    builds = await pass_of(there)
+    # A ready build on another host is none of this host's: it builds its own.
+    assert sorted((b.builder, b.state) for b in builds) == [
+        ("builder-a", ImageBuildState.READY),
+        ("builder-b", ImageBuildState.READY),
+    ]
+    theirs = next(b for b in builds if b.builder == "builder-b")
+    assert theirs.path is not None
+    assert theirs.path.startswith(str(there_dir))
+    assert read(theirs.path, "root/etc/ok") == "ok\n"
+    uploads = await site.records.uploads("tools", theirs.id)
+    assert [(u.provider, u.state) for u in uploads] == [("north", UploadState.READY)]
+    assert [u.provider for u in await site.records.uploads("tools", ours.id)] == ["east"]
+    # Neither deletes or builds again what the other keeps.
+    await here.step()
+    await there.step()
+    assert {b.id for b in await site.records.builds("tools")} == {ours.id, theirs.id}

@@ -99,7 +99,8 @@ class ImageBuilder:
         now = self.clock()
         times = [now + SAFETY_WAKE]
         for name, recipe in self.config.images.items():
-            due = due_at(self._seen.get(name, []), rebuild_age=recipe.rebuild_age)
+            mine = [b for b in self._seen.get(name, []) if b.builder == self.host]
+            due = due_at(mine, rebuild_age=recipe.rebuild_age)
             if due is not None and name not in self._building:
                 times.append(due)
         times += [
@@ -120,7 +121,9 @@ class ImageBuilder:
         IMAGE_METRICS.observe_ages(everything, self.clock())
         in_use = await self._in_use()
         for name, recipe in sorted(self.config.images.items()):
-            builds = everything.get(name, [])
+            # Each host builds, keeps and deletes its own builds: the
+            # providers that boot them are on the same host.
+            builds = [b for b in everything.get(name, []) if b.builder == self.host]
             if name not in self._building:
                 digest = await asyncio.to_thread(recipe_digest, recipe, self.config)
                 why = build_due(
@@ -142,7 +145,8 @@ class ImageBuilder:
         # Builds of images no longer in the config go once no node boots them.
         for name, builds in everything.items():
             if name not in self.config.images:
-                await self._delete(builds_to_delete(builds, keep=0, in_use=in_use.get(name, ())))
+                mine = [b for b in builds if b.builder == self.host]
+                await self._delete(builds_to_delete(mine, keep=0, in_use=in_use.get(name, ())))
         await asyncio.to_thread(self._sweep, everything)
 
     def _sweep(self, everything: dict[str, list[ImageBuild]]) -> None:
@@ -191,7 +195,9 @@ class ImageBuilder:
                 if build.state != ImageBuildState.BUILDING or build.id in self._mine:
                     kept[name].append(build)
                     continue
-                lock = self.store.lock(layout.build_lock(name), identity=self.identity, timeout=0)
+                lock = self.store.lock(
+                    layout.build_lock(name, build.builder), identity=self.identity, timeout=0
+                )
                 try:
                     await lock.acquire()
                 except LockTimeout:
@@ -228,9 +234,12 @@ class ImageBuilder:
     # -- building ---------------------------------------------------------------
 
     async def _build(self, recipe: ImageSection, digest: str) -> None:
-        """One build of the image, under its build lock (another builder that
-        holds it builds the image now: nothing to do)."""
-        lock = self.store.lock(layout.build_lock(recipe.name), identity=self.identity, timeout=0)
+        """One build of the image, under this host's build lock for it
+        (another builder of this host that holds it builds the image now:
+        nothing to do)."""
+        lock = self.store.lock(
+            layout.build_lock(recipe.name, self.host), identity=self.identity, timeout=0
+        )
         try:
             await lock.acquire()
         except LockTimeout:

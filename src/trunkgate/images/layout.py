@@ -31,7 +31,8 @@ def build_request(name: str) -> str:
     return f"{ROOT}/{name}/requested"
 
 
-def build_lock(name: str) -> str:
-    """Held by the builder building the image: a building record whose lock
-    nobody holds was left by a builder that died."""
-    return f"{LOCKS}/{name}"
+def build_lock(name: str, host: str) -> str:
+    """Held by the builder of `host` building the image (each host builds
+    its own, for the providers there): a building record whose lock nobody
+    holds was left by a builder that died."""
+    return f"{LOCKS}/{name}/{host}"
