@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -41,6 +42,26 @@ class PoolSite:
         self.store: Store | None = None
         self._running: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
         self.launchers: dict[str, Launcher] = {}
+
+    async def serve(
+        self, components: str, *extra: str, output: bool = False
+    ) -> asyncio.subprocess.Process:
+        """`trunkgate serve --components COMPONENTS` of this site in a
+        process of its own; its stdout and stderr piped when `output`."""
+        where = asyncio.subprocess.PIPE if output else asyncio.subprocess.DEVNULL
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "trunkgate.cli.main",
+            "-c",
+            str(self.path),
+            "serve",
+            "--components",
+            components,
+            *extra,
+            stdout=where,
+            stderr=where,
+        )
 
     async def open(self) -> Store:
         self.store = await open_site_store(self.config)

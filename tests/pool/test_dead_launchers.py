@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -196,18 +195,7 @@ async def test_a_launcher_beside_a_killed_one_ends_its_launches_and_keeps_min_re
     # with three of them created, waiting for SSH.
     site = PoolSite(tmp_path, CONFIG.format(min_ready=3, ready_command="sleep 600"))
     store = await site.open()
-    serve = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "trunkgate.cli.main",
-        "-c",
-        str(site.path),
-        "serve",
-        "--components",
-        "launcher",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    serve = await site.serve("launcher")
     stop = asyncio.Event()
     running: asyncio.Task[None] | None = None
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -215,18 +214,7 @@ async def test_a_machine_that_never_comes_back_leaves_the_others_serving(tmp_pat
 
 
 async def serve(site: PoolSite) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "trunkgate.cli.main",
-        "-c",
-        str(site.path),
-        "serve",
-        "--components",
-        "launcher",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    return await site.serve("launcher")
 
 
 async def test_serve_killed_mid_reset_finishes_it_when_started_again(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -41,18 +40,7 @@ async def site(tmp_path: Path) -> AsyncIterator[PoolSite]:
 
 async def test_killed_launcher_leaves_nothing_after_restart_and_one_reap(site: PoolSite) -> None:
     assert site.store is not None
-    serve = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "trunkgate.cli.main",
-        "-c",
-        str(site.path),
-        "serve",
-        "--components",
-        "launcher",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    serve = await site.serve("launcher")
     try:
         # Kill it while nodes are still on their way up.
         await site.wait_for(lambda nodes: any(n.state == NodeState.BUILDING for n in nodes))

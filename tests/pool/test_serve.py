@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -37,18 +36,7 @@ async def test_serve_keeps_min_ready_and_exports_metrics(tmp_path: Path) -> None
         """,
     )
     await site.open()
-    serve = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "trunkgate.cli.main",
-        "-c",
-        str(site.path),
-        "serve",
-        "--components",
-        "launcher,web",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    serve = await site.serve("launcher,web", output=True)
     try:
         await site.wait_for(lambda nodes: sum(n.state == NodeState.READY for n in nodes) == 2)
         await asyncio.sleep(0.2)  # the launcher's pass that saw them ready sets the gauge
@@ -87,18 +75,7 @@ async def test_serve_stops_within_the_grace_with_launches_in_flight(tmp_path: Pa
         """,
     )
     await site.open()
-    serve = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "trunkgate.cli.main",
-        "-c",
-        str(site.path),
-        "serve",
-        "--components",
-        "launcher",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    serve = await site.serve("launcher", output=True)
     try:
         building = await site.wait_for(
             lambda nodes: sum(n.state == NodeState.BUILDING and bool(n.address) for n in nodes) == 2

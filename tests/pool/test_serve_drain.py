@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 from tests.pool.site import PoolSite
@@ -26,19 +25,7 @@ providers:
 async def test_a_drained_serve_deletes_its_nodes_when_stopped(tmp_path: Path) -> None:
     site = PoolSite(tmp_path, CONFIG)
     await site.open()
-    serve = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "trunkgate.cli.main",
-        "-c",
-        str(site.path),
-        "serve",
-        "--components",
-        "launcher",
-        "--drain",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    serve = await site.serve("launcher", "--drain", output=True)
     try:
         nodes = await site.wait_for(
             lambda nodes: sum(n.state == NodeState.READY for n in nodes) == 2
