@@ -269,3 +269,9 @@ async def test_each_host_builds_the_image_for_the_providers_it_has(site: Site) -
     await here.step()
     await there.step()
     assert {b.id for b in await site.records.builds("tools")} == {ours.id, theirs.id}
+    # A build asked for (trunkgate image build) is made on each host, once.
+    await site.records.ask("tools")
+    await pass_of(here)
+    again = await pass_of(there)
+    assert sorted(b.builder for b in again) == ["builder-a"] * 2 + ["builder-b"] * 2
+    assert [b.id for b in await pass_of(here)] == [b.id for b in again]

@@ -3,6 +3,7 @@ changing state only as the table allows."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -78,10 +79,11 @@ async def test_uploads_belong_to_their_build_and_go_with_it(records: ImageRecord
     assert await records.builds("tools") == []
 
 
-async def test_asking_for_a_build_is_remembered_until_answered(records: ImageRecords) -> None:
-    assert not await records.asked("tools")
+async def test_asks_for_a_build_are_counted(records: ImageRecords) -> None:
+    assert await records.asks("tools") == 0
     await records.ask("tools")
     await records.ask("tools")
-    assert await records.asked("tools")
-    await records.answered("tools")
-    assert not await records.asked("tools")
+    assert await records.asks("tools") == 2
+    await asyncio.gather(*(records.ask("tools") for _ in range(5)))
+    assert await records.asks("tools") == 7
+    assert await records.asks("other") == 0

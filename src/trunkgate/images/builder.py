@@ -126,16 +126,17 @@ class ImageBuilder:
             builds = [b for b in everything.get(name, []) if b.builder == self.host]
             if name not in self._building:
                 digest = await asyncio.to_thread(recipe_digest, recipe, self.config)
+                asks = await self.records.asks(name)
                 why = build_due(
                     builds,
                     recipe=digest,
                     rebuild_age=recipe.rebuild_age,
                     now=self.clock(),
-                    asked=await self.records.asked(name),
+                    asked=asks > max((b.answers for b in builds), default=0),
                 )
                 if why is not None:
                     log.info("builder: building image %s: %s", name, why)
-                    task = asyncio.ensure_future(self._build(recipe, digest))
+                    task = asyncio.ensure_future(self._build(recipe, digest, asks))
                     self._building[name] = task
                     task.add_done_callback(functools.partial(self._built, name))
             await self._upload(name, builds)
@@ -233,7 +234,7 @@ class ImageBuilder:
 
     # -- building ---------------------------------------------------------------
 
-    async def _build(self, recipe: ImageSection, digest: str) -> None:
+    async def _build(self, recipe: ImageSection, digest: str, asks: int) -> None:
         """One build of the image, under this host's build lock for it
         (another builder of this host that holds it builds the image now:
         nothing to do)."""
@@ -246,11 +247,11 @@ class ImageBuilder:
             log.info("builder: another builder builds image %s now", recipe.name)
             return
         try:
-            await self._build_locked(recipe, digest)
+            await self._build_locked(recipe, digest, asks)
         finally:
             await lock.release()
 
-    async def _build_locked(self, recipe: ImageSection, digest: str) -> None:
+    async def _build_locked(self, recipe: ImageSection, digest: str, asks: int) -> None:
         now = self.clock()
         build = await self.records.new_build(
             ImageBuild(
@@ -260,12 +261,12 @@ class ImageBuilder:
                 builder=self.host,
                 recipe=digest,
                 state_time=now,
+                answers=asks,
             )
         )
         self._mine.add(build.id)
         started = time.monotonic()
         try:
-            await self.records.answered(recipe.name)
             directory = self.directory / recipe.name / build.id
             build.path = str(directory)
             await self.records.update_build(

@@ -27,7 +27,8 @@ class ImageBuild:
     (and of the files it copies) it was built from; `builder` the host that
     built it and keeps it, at `path`; `checksum` and `size` are of what was
     built; `reason` says why a build failed; `caches` holds, for each
-    project the image caches, the objects its refs named when cloned."""
+    project the image caches, the objects its refs named when cloned;
+    `answers`, the asks for a build it answers."""
 
     image: str
     id: str
@@ -41,6 +42,9 @@ class ImageBuild:
     size: int | None = None
     reason: str | None = None
     caches: dict[str, list[str]] = field(default_factory=dict)
+    #: The image's count of asks for a build when this one began: it answers
+    #: them all, for its host.
+    answers: int = 0
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from trunkgate.images import layout
 from trunkgate.images.records import ImageBuild, ImageBuildState, ImageUpload
-from trunkgate.store import NoRecord, RecordExists, Store
+from trunkgate.store import NoRecord, RecordExists, Store, VersionConflict
 from trunkgate.store.records import convert
 
 #: How an image build may change state.
@@ -17,6 +17,10 @@ BUILD_TRANSITIONS: dict[ImageBuildState, frozenset[ImageBuildState]] = {
     ImageBuildState.FAILED: frozenset({ImageBuildState.DELETING}),
     ImageBuildState.DELETING: frozenset(),
 }
+
+
+#: Tries at counting an ask that others count at the same moment.
+ASK_ATTEMPTS = 10
 
 
 class ImageBuildGone(Exception):
@@ -133,14 +137,24 @@ class ImageRecords:
     # -- asking for a build -------------------------------------------------
 
     async def ask(self, image: str) -> None:
-        """Ask for a build of `image` now (`trunkgate image build`)."""
-        with contextlib.suppress(RecordExists):
-            await self.store.create(layout.build_request(image))
+        """Ask every builder for a build of `image` now (`trunkgate image
+        build`): the image's count of asks goes up by one; a builder answers
+        every ask up to the count its build began under (`ImageBuild.answers`)."""
+        path = layout.build_request(image)
+        for _ in range(ASK_ATTEMPTS):
+            record = await self.store.get(path)
+            try:
+                if record is None:
+                    await self.store.create(path, 1)
+                else:
+                    count = record.value if isinstance(record.value, int) else 0
+                    await self.store.set(path, count + 1, version=record.version)
+                break
+            except (RecordExists, VersionConflict, NoRecord):
+                continue  # asked by another at the same moment: count again
         await self._announce()  # the builder watches only what is near the root
 
-    async def asked(self, image: str) -> bool:
-        return await self.store.get(layout.build_request(image)) is not None
-
-    async def answered(self, image: str) -> None:
-        with contextlib.suppress(NoRecord):
-            await self.store.delete(layout.build_request(image))
+    async def asks(self, image: str) -> int:
+        """How many builds of `image` were asked for, ever."""
+        record = await self.store.get(layout.build_request(image))
+        return record.value if record is not None and isinstance(record.value, int) else 0
