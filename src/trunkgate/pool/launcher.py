@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -41,8 +42,6 @@ from trunkgate.pool.decisions import (
     used_capacity,
 )
 from trunkgate.pool.driver import (
-    TAG_NODE,
-    TAG_PROVIDER,
     Driver,
     DriverError,
     GroupsNodes,
@@ -58,14 +57,7 @@ from trunkgate.pool.metrics import POOL_METRICS
 from trunkgate.pool.readiness import check_ready
 from trunkgate.pool.records import Node, NodeRequest, ProviderStatus
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.pool.resuming import CleanUp, instances_of, resume_launch, searches_instances
-from trunkgate.pool.states import (
-    InvalidTransition,
-    LaunchStep,
-    NodeState,
-    RequestState,
-    node_transition,
-)
+from trunkgate.pool.states import InvalidTransition, NodeState, RequestState
 from trunkgate.store import (
     Lock,
     LockTimeout,
@@ -86,6 +78,8 @@ STORE_RETRY_S = 1.0
 Clock = Callable[[], float]
 ReadyCheck = Callable[[Instance, Node, NodeKey], Awaitable[None]]
 
+TAG_NODE = "trunkgate-node"
+TAG_PROVIDER = "trunkgate-provider"
 SAFETY_WAKE = 5.0
 # Min-ready may fall to another provider's launcher, so each waits its turn
 # briefly rather than skipping the pass.
@@ -152,12 +146,6 @@ class Launcher:
         self._ready_check = ready_check or self._ssh_ready
         self._serving: set[str] = set()
         self._deleting: set[str] = set()
-        # The nodes whose launch this launcher runs now; the identities of
-        # the launchers registered at its last look; whether requests a dead
-        # launcher was filling may wait (at the start, or once one has gone).
-        self._launching: set[str] = set()
-        self._live: set[str] = set()
-        self._orphans_due = True
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -200,12 +188,10 @@ class Launcher:
             self.store.watch(layout.REQUESTS) as requests,
             self.store.watch(layout.NODES) as nodes,
             self.store.watch(image_layout.ROOT) as images,
-            # A launcher's registration gone: what it was launching is ours to end.
-            self.store.watch(layout.LAUNCHERS) as launchers,
         ):
             waiters = [
                 asyncio.ensure_future(wake_on_change(watch.changed, self._wake))
-                for watch in (requests, nodes, images, launchers)
+                for watch in (requests, nodes, images)
             ]
             try:
                 while not stop.is_set():
@@ -310,8 +296,7 @@ class Launcher:
             await self.drain()
 
     async def step(self) -> None:
-        """One pass: tidy own nodes and what dead launchers of this provider
-        left, serve requests, keep min-ready."""
+        """One pass: tidy own nodes, serve requests, keep min-ready."""
         nodes = await self.records.nodes()
         mine = [n for n in nodes if n.provider == self.settings.provider]
         for node in mine:
@@ -319,17 +304,7 @@ class Launcher:
                 return
             if node.state in RETIRED:
                 self._start(self._retire(node), f"retire {node.id}")
-        # Launchers after nodes: one that registered meanwhile must not look dead.
         await self._look_around()
-        for node in mine:
-            cleanup = resume_launch(node, launcher_alive=self._works_on(node))
-            if cleanup is not None and not self._stop.is_set():
-                self._start(self._take_over(node, cleanup), f"clean up {node.id}")
-        if self._orphans_due:
-            await self.records.put_back_orphaned_requests(
-                self.settings.provider, self.identity, skip=self._serving
-            )
-            self._orphans_due = False
         await self._look_at_images()
         for node in on_withdrawn_builds(nodes, self.settings.provider, self._withdrawn):
             self._start(self._withdraw(node), f"withdraw {node.id}")
@@ -417,50 +392,16 @@ class Launcher:
             await self._delete(withdrawn)
 
     async def _look_around(self) -> None:
-        """Read the other providers' health and which launchers run."""
+        """Read the other providers' health and which of their launchers run."""
         statuses = await self.records.provider_statuses()
         statuses[self.settings.provider] = self.status
         self._statuses = statuses
         try:
-            registered = await self.store.read_children(layout.LAUNCHERS)
+            registered = await self.store.children(layout.LAUNCHERS)
         except NoRecord:
             registered = []
-        running = {layout.last(r.path).rsplit("-", 1)[0] for r in registered}
+        running = {name.rsplit("-", 1)[0] for name in registered}
         self._peers = [p for p in self.settings.peers if p.name in running]
-        live = {r.value for r in registered if isinstance(r.value, str)}
-        if self._live - live:
-            self._orphans_due = True
-        self._live = live
-
-    def _works_on(self, node: Node) -> bool:
-        """Whether the node's launcher still works on it: another launcher
-        that is registered; this one only while the launch runs (a launch
-        task that died on a store error, or an earlier process with this
-        identity, leaves it behind)."""
-        if node.launcher == self.identity:
-            return node.id in self._launching
-        return node.launcher in self._live
-
-    async def _take_over(self, node: Node, cleanup: CleanUp) -> None:
-        """End a launch its launcher left half-way: delete what its record
-        says was made, then the record."""
-        gone, now = node.launcher, self.clock()
-
-        def take(current: Node) -> None:
-            if current.state != NodeState.BUILDING or current.launcher != gone:
-                raise _Moved  # another launcher took it first
-            current.state = node_transition(current.state, NodeState.DELETING)
-            current.launcher = self.identity
-            current.state_time = now
-
-        try:
-            taken = await self.records.update_node(node.id, take)
-        except _Moved:
-            return
-        if taken is not None:
-            provider = self.settings.provider
-            log.info("provider %s: node %s goes: %s", provider, node.id, cleanup.reason)
-            await self._delete(taken)
 
     async def _publish(self) -> None:
         self._statuses = {**self._statuses, self.settings.provider: self.status}
@@ -745,7 +686,7 @@ class Launcher:
 
     async def _new_node(self, label: str, request_id: str | None, attempt: int = 1) -> Node:
         now = self.clock()
-        node = await self.records.new_node(
+        return await self.records.new_node(
             Node(
                 id="",
                 provider=self.settings.provider,
@@ -758,25 +699,14 @@ class Launcher:
                 launcher=self.identity,
                 request=request_id,
                 launch_attempt=attempt,
-                launch_step=LaunchStep.RECORDED,
                 zone=self.settings.zone,
             )
         )
-        self._launching.add(node.id)
-        return node
 
     async def _bring_up(self, node: Node) -> Launch:
-        """Launch a node; until the launch ends, no other pass takes it over."""
-        try:
-            return await self._launch(node)
-        finally:
-            self._launching.discard(node.id)
-
-    async def _launch(self, node: Node) -> Launch:
         """Create, wait for SSH and the ready command, once: a failure backs
         the provider (and the host) off, and the request decides whether to
-        try again. Each step is recorded before the next begins (see
-        `LaunchStep`), for whoever takes over if this launcher dies."""
+        try again."""
         started = time.monotonic()
         provider = self.settings.provider
         # A key of its own, stored before the node exists: whoever finds
@@ -784,18 +714,11 @@ class Launcher:
         key = NodeKey.generate(node.id)
         if not await self.records.new_node_key(node.id, key):
             return Launch(None, f"node {node.id} was deleted while launching")
-        if not await self._record_step(node.id, LaunchStep.CREATING):
-            return Launch(None, f"node {node.id} was deleted while launching")
         host: str | None = None
         try:
             instance = await self.driver.create(self._spec(node, key))
             host = instance.external_id
-            if not await self._record_step(node.id, LaunchStep.CREATED, instance):
-                # Taken over before the instance was recorded: the taker may
-                # not know of it.
-                with contextlib.suppress(DriverError, OSError):
-                    await self.driver.delete(instance.external_id)
-                return Launch(None, f"node {node.id} was deleted while launching")
+            await self.records.update_node(node.id, functools.partial(_located, instance=instance))
             await self._ready_check(instance, node, key)
         except asyncio.CancelledError:
             # Abandoned at shutdown: failed, so a restarted launcher deletes
@@ -834,7 +757,9 @@ class Launcher:
             except (DriverError, OSError) as error:
                 log.warning("provider %s: %s", provider, error)
             return Launch(None, f"node {node.id}: {cause}")
-        if not await self._record_step(node.id, LaunchStep.READY):
+        now = self.clock()
+        became = await self.records.update_node(node.id, _stamped(now), state=NodeState.READY)
+        if became is None:
             return Launch(None, f"node {node.id} was deleted while launching")
         if self.status != (succeeded := backoff.launch_succeeded(self.status, host)):
             self.status = succeeded
@@ -842,29 +767,6 @@ class Launcher:
         POOL_METRICS.launches.labels(provider, "success").inc()
         POOL_METRICS.launch_seconds.observe(time.monotonic() - started)
         return Launch(node.id)
-
-    async def _record_step(
-        self, node_id: str, step: LaunchStep, instance: Instance | None = None
-    ) -> bool:
-        """Record how far this launcher got with a node: the instance, once
-        made; the node ready, at the end. False when the node is gone or
-        another launcher took it over meanwhile, which ends the launch."""
-        now = self.clock()
-
-        def record(node: Node) -> None:
-            if node.state != NodeState.BUILDING or node.launcher != self.identity:
-                raise _Moved
-            node.launch_step = step
-            if instance is not None:
-                _located(node, instance=instance)
-            if step == LaunchStep.READY:
-                node.state = node_transition(node.state, NodeState.READY)
-                node.state_time = now
-
-        try:
-            return await self.records.update_node(node_id, record) is not None
-        except _Moved:
-            return False
 
     def _spec(self, node: Node, key: NodeKey) -> NodeSpec:
         return NodeSpec(
@@ -919,11 +821,8 @@ class Launcher:
                 # Deleted (or reset and offered again) by an earlier pass
                 # that read the same node: nothing to do, nothing to count.
                 return
-            # What its record says was made; after a create never answered,
-            # whatever carries its tags.
-            found = await self.driver.list_instances() if searches_instances(record.value) else []
-            made = instances_of(record.value, found)
-            resets = any(resets_machine(self.driver, external) for external in made)
+            external = record.value.external_id or node.id
+            resets = resets_machine(self.driver, external)
             state = NodeState.RESETTING if resets else NodeState.DELETING
             if keep_record:
                 now = self.clock()
@@ -931,8 +830,7 @@ class Launcher:
                     await self.records.update_node(node.id, _stamped(now), state=state)
             started = time.monotonic()
             try:
-                for external in made:
-                    await self.driver.delete(external)
+                await self.driver.delete(external)
             except NodeUnreachable as exc:
                 if not resets:
                     raise
@@ -967,11 +865,6 @@ def _reset_failed(now: float, reason: str) -> Callable[[Node], None]:
 
 class _Claimed(Exception):
     """A request took the node first."""
-
-
-class _Moved(Exception):
-    """The node is no longer where this launcher saw it: deleted, or taken
-    over by another launcher."""
 
 
 def _pending(request: NodeRequest, provider: str, claimed: list[str]) -> None:

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 
 from trunkgate.pool import layout
-from trunkgate.pool.driver import TAG_NODE, Driver
+from trunkgate.pool.driver import Driver
+from trunkgate.pool.launcher import TAG_NODE
 from trunkgate.pool.reaping import (
     Instance,
     ReapPlan,
@@ -22,10 +23,9 @@ from trunkgate.pool.reaping import (
     orphan_keys,
     plan_reap,
 )
-from trunkgate.pool.records import Node
+from trunkgate.pool.records import Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.pool.resuming import instances_of
-from trunkgate.pool.states import NodeState
+from trunkgate.pool.states import NodeState, RequestState
 from trunkgate.store import NoRecord, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Reaper:
         nodes = [n for n in everything if n.provider == self.provider]
         # Launchers after nodes: one that registered meanwhile must not look dead.
         launchers = await self._live_launchers()
-        await self.records.put_back_orphaned_requests(self.provider, f"reaper:{self.provider}")
+        await self._put_back_orphaned_requests(launchers)
         found = await self.driver.list_instances()
         instances = [Instance(self.provider, i.external_id, i.tags.get(TAG_NODE)) for i in found]
         suspects_path = layout.reaper_suspects(self.provider)
@@ -97,8 +97,7 @@ class Reaper:
             try:
                 with contextlib.suppress(Exception):
                     await self.records.update_node(node_id, _noop, state=NodeState.DELETING)
-                for external_id in instances_of(node, found):
-                    await self.driver.delete(external_id)
+                await self.driver.delete(node.external_id or node.id)
                 await self.records.forget_node(node_id)
             except Exception:
                 # One node that will not go must not keep the rest of the pass from running.
@@ -141,6 +140,17 @@ class Reaper:
                 alive.add(record.value)
         return alive
 
+    async def _put_back_orphaned_requests(self, launchers: set[str]) -> None:
+        for request in await self.records.requests():
+            if request.state != RequestState.PENDING or request.provider != self.provider:
+                continue
+            owner = await self.store.lock_owner(layout.request_lock(request.id))
+            if owner is not None and owner in launchers:
+                continue
+            for node_id in request.nodes:
+                await self.records.update_node(node_id, _unclaim)
+            await self.records.update_request(request.id, _requeue, state=RequestState.REQUESTED)
+
     async def _children(self, path: str) -> list[str]:
         try:
             return await self.store.children(path)
@@ -160,3 +170,8 @@ def _noop(_: object) -> None:
 
 def _unclaim(node: Node) -> None:
     node.request = None
+
+
+def _requeue(request: NodeRequest) -> None:
+    request.nodes = []
+    request.provider = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trunkgate.pool.states import LaunchStep, NodeState, RequestState
+from trunkgate.pool.states import NodeState, RequestState
 
 
 @dataclass
@@ -29,9 +29,6 @@ class Node:
     launcher: str | None = None
     #: Its provider's zone: min-ready is kept in each zone.
     zone: str | None = None
-    #: How far its launch got (see `LaunchStep`). A record stored before
-    #: steps were kept may have asked the provider: `creating`, the worst case.
-    launch_step: LaunchStep = LaunchStep.CREATING
     request: str | None = None
     build: str | None = None
     hold_until: float | None = None

@@ -4,23 +4,14 @@ change goes through the transition table and a compare-and-set write."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import TypeVar
 
 from trunkgate.pool import layout
 from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.records import Autohold, Node, NodeRequest, ProviderStatus
 from trunkgate.pool.states import NodeState, RequestState, node_transition, request_transition
-from trunkgate.store import (
-    JSON,
-    LockTimeout,
-    NoRecord,
-    NotEmpty,
-    Record,
-    RecordExists,
-    Store,
-    VersionConflict,
-)
+from trunkgate.store import JSON, NoRecord, Record, RecordExists, Store, VersionConflict
 from trunkgate.store.records import convert
 
 T = TypeVar("T", Node, NodeRequest, Autohold)
@@ -134,42 +125,6 @@ class PoolRecords:
 
         return await self._update(layout.request(request_id), NodeRequest, apply)
 
-    async def put_back_orphaned_requests(
-        self, provider: str, identity: str, *, skip: Collection[str] = ()
-    ) -> list[str]:
-        """Open again the requests a launcher of `provider` was filling when
-        it died, their ready nodes back to the pool; returns their ids. A
-        request stays pending only while its filler holds its lock, and a
-        lock goes with its holder's session: a pending request whose lock
-        `identity` takes at once has no filler any more."""
-        put_back = []
-        for request in await self.requests():
-            if (
-                request.state != RequestState.PENDING
-                or request.provider != provider
-                or request.id in skip
-            ):
-                continue
-            path = layout.request_lock(request.id)
-            lock = self.store.lock(path, identity=identity, timeout=0)
-            try:
-                await lock.acquire()
-            except LockTimeout:
-                continue
-            try:
-                record = await self.request(request.id)
-                if record is None or record.value.state != RequestState.PENDING:
-                    continue
-                for node_id in record.value.nodes:
-                    await self.update_node(node_id, _unclaimed)
-                await self.update_request(request.id, _requeued, state=RequestState.REQUESTED)
-                put_back.append(request.id)
-            finally:
-                await lock.release()
-                with contextlib.suppress(NoRecord, NotEmpty):
-                    await self.store.delete(path)
-        return put_back
-
     async def forget_request(self, request_id: str) -> None:
         with contextlib.suppress(NoRecord):
             await self.store.delete(layout.request(request_id))
@@ -248,15 +203,6 @@ class PoolRecords:
             except NoRecord:
                 return None
             return value
-
-
-def _unclaimed(node: Node) -> None:
-    node.request = None
-
-
-def _requeued(request: NodeRequest) -> None:
-    request.nodes = []
-    request.provider = None
 
 
 def _typed(record: Record[JSON], kind: type[T]) -> Record[T]:
