@@ -4,21 +4,9 @@ builds are answered through the store by a double whose results the test picks."
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.scheduler.harness import PROJECT, SchedulerSite, git
 from trunkgate.review.model import ChangeStatus
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[SchedulerSite]:
-    site = SchedulerSite(tmp_path)
-    await site.open()
-    yield site
-    await site.close()
 
 
 def trees(site: SchedulerSite, number: int, pipeline: str = "gate") -> list[list[int]]:

@@ -3,11 +3,6 @@ on restart, and the review source takes the same report once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.scheduler.harness import PROJECT, SchedulerSite
 from trunkgate.builds.results import BuildResult
 from trunkgate.gate.actions import JobResult, Report
@@ -15,14 +10,6 @@ from trunkgate.gate.changes import ChangeRef
 from trunkgate.gate.codec import action_to_dict
 from trunkgate.gate.results import ItemResult
 from trunkgate.scheduler import layout
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[SchedulerSite]:
-    site = SchedulerSite(tmp_path)
-    await site.open()
-    yield site
-    await site.close()
 
 
 async def test_a_report_sent_again_after_a_kill_is_taken_once(site: SchedulerSite) -> None:

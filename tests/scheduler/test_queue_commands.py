@@ -6,20 +6,8 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.scheduler.harness import SchedulerSite
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[SchedulerSite]:
-    site = SchedulerSite(tmp_path)
-    await site.open()
-    yield site
-    await site.close()
 
 
 async def trunkgate(site: SchedulerSite, *args: str) -> tuple[int, str, str]:

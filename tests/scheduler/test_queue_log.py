@@ -4,20 +4,10 @@ queue, merging, and being reported, from the real scheduler."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from tests.scheduler.harness import SchedulerSite
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[SchedulerSite]:
-    site = SchedulerSite(tmp_path)
-    await site.open()
-    yield site
-    await site.close()
 
 
 async def test_enqueue_merge_and_report_are_logged(

@@ -5,24 +5,12 @@ the gate runs across them as it runs under one."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.scheduler.harness import SchedulerSite
 from trunkgate.review.model import ChangeStatus
 from trunkgate.review.sources import ReviewSources
 from trunkgate.scheduler.core import Scheduler
 from trunkgate.scheduler.sharing import fair_share, to_let_go
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[SchedulerSite]:
-    site = SchedulerSite(tmp_path)
-    await site.open()
-    yield site
-    await site.close()
 
 
 def test_a_fair_share_leaves_no_pipeline_unkept() -> None:

@@ -41,7 +41,7 @@ from trunkgate.scheduler.commands import Command
 from trunkgate.scheduler.dispatch import Dispatch
 from trunkgate.scheduler.inbox import Inbox
 from trunkgate.scheduler.inputs import Inputs
-from trunkgate.scheduler.leadership import lead_while_held
+from trunkgate.scheduler.leadership import lead_while_held, pause
 from trunkgate.scheduler.merging import Merging
 from trunkgate.scheduler.outbox import Outbox
 from trunkgate.scheduler.pipelines import Pipelines
@@ -60,8 +60,6 @@ log = logging.getLogger(__name__)
 SAFETY_WAKE = 5.0
 #: The most inbox events taken in one write.
 INBOX_BATCH = 50
-#: The pause before the next pass when the store failed.
-STORE_RETRY_S = 1.0
 
 
 class Scheduler:
@@ -189,7 +187,7 @@ class Scheduler:
                     except StoreError as exc:
                         # The intake lock goes if the session does.
                         log.warning("scheduler: taking in stopped, the store failed: %s", exc)
-                        await _pause(stop)
+                        await pause(stop)
                     except Exception:
                         log.exception("scheduler: taking in failed")
                     if wake.is_set():
@@ -242,7 +240,7 @@ class Scheduler:
             except StoreError as exc:
                 # Cut off while watching: watch again once the store answers.
                 log.warning("scheduler: cannot watch the inboxes now: %s", exc)
-                await _pause(stop)
+                await pause(stop)
 
     async def _watch_and_keep(self, stop: asyncio.Event) -> None:
         watches = [self.store.watch(layout.inbox(name)) for name in self.config.pipelines]
@@ -290,7 +288,7 @@ class Scheduler:
             # Cut off from the store: the next pass starts again from what
             # it holds, once it answers (the pipelines go if the session does).
             log.warning("scheduler: a pass stopped, the store failed: %s", exc)
-            await _pause(stop)
+            await pause(stop)
             await self._reload()
         except Exception:
             # One bad input must not stop every queue: log, take the state the
@@ -407,9 +405,3 @@ class Scheduler:
             cache=self.merger.cache,
             code=self.code,
         )
-
-
-async def _pause(stop: asyncio.Event) -> None:
-    """STORE_RETRY_S, or less if `stop` comes first."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), STORE_RETRY_S)

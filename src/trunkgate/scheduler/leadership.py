@@ -40,19 +40,20 @@ async def lead_while_held(
             held = acquiring.result()
         except StoreError as exc:
             log.warning("cannot take the lock %s now: %s", path, exc)
-            await _pause(stop)
+            await pause(stop)
             continue
         try:
             await lead(held.lost)
         except StoreError as exc:
             # Cut off from the store: whoever holds the lock once it answers leads.
             log.warning("stopped leading (%s): %s", path, exc)
-            await _pause(stop)
+            await pause(stop)
         finally:
             with contextlib.suppress(Exception):
                 await lock.release()
 
 
-async def _pause(stop: asyncio.Event) -> None:
+async def pause(stop: asyncio.Event) -> None:
+    """After the store failed: STORE_RETRY_S, or less if `stop` comes first."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), STORE_RETRY_S)

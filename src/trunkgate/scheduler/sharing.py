@@ -15,16 +15,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from trunkgate.scheduler import layout
-from trunkgate.scheduler.leadership import lead_while_held
+from trunkgate.scheduler.leadership import lead_while_held, pause
 from trunkgate.store import Store, StoreError
 from trunkgate.store.locking import contenders
 from trunkgate.store.paths import join
 from trunkgate.waiting import first_of, wake_on_change
 
 log = logging.getLogger(__name__)
-
-#: The pause before looking again when the store failed.
-STORE_RETRY_S = 1.0
 
 
 def fair_share(pipelines: int, schedulers: int) -> int:
@@ -125,8 +122,7 @@ class Keeping:
                         await self._even_out()
                     except StoreError as exc:
                         log.warning("scheduler: cannot see the other schedulers: %s", exc)
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), STORE_RETRY_S)
+                        await pause(stop)
                         continue
                     await first_of(self._look.wait(), stop.wait())
             finally:
