@@ -99,8 +99,7 @@ class ImageBuilder:
         now = self.clock()
         times = [now + SAFETY_WAKE]
         for name, recipe in self.config.images.items():
-            mine = [b for b in self._seen.get(name, []) if b.builder == self.host]
-            due = due_at(mine, rebuild_age=recipe.rebuild_age)
+            due = due_at(self._mine_of(self._seen.get(name, [])), rebuild_age=recipe.rebuild_age)
             if due is not None and name not in self._building:
                 times.append(due)
         times += [
@@ -123,7 +122,7 @@ class ImageBuilder:
         for name, recipe in sorted(self.config.images.items()):
             # Each host builds, keeps and deletes its own builds: the
             # providers that boot them are on the same host.
-            builds = [b for b in everything.get(name, []) if b.builder == self.host]
+            builds = self._mine_of(everything.get(name, []))
             if name not in self._building:
                 digest = await asyncio.to_thread(recipe_digest, recipe, self.config)
                 asks = await self.records.asks(name)
@@ -146,9 +145,13 @@ class ImageBuilder:
         # Builds of images no longer in the config go once no node boots them.
         for name, builds in everything.items():
             if name not in self.config.images:
-                mine = [b for b in builds if b.builder == self.host]
+                mine = self._mine_of(builds)
                 await self._delete(builds_to_delete(mine, keep=0, in_use=in_use.get(name, ())))
         await asyncio.to_thread(self._sweep, everything)
+
+    def _mine_of(self, builds: list[ImageBuild]) -> list[ImageBuild]:
+        """The builds of this host, the only ones it builds, keeps and deletes."""
+        return [b for b in builds if b.builder == self.host]
 
     def _sweep(self, everything: dict[str, list[ImageBuild]]) -> None:
         """Remove the build directories on this host that no record names (a
@@ -357,7 +360,7 @@ class ImageBuilder:
     async def _upload(self, name: str, builds: list[ImageBuild]) -> None:
         """The newest ready build to each namespace provider that boots the
         image: registering it is all it takes, as the provider is on this host."""
-        mine = [b for b in builds if b.builder == self.host]
+        mine = self._mine_of(builds)
         uploads = [u for b in mine for u in await self.records.uploads(name, b.id)]
         for build, provider in uploads_due(mine, uploads, image_providers(self.config, name)):
             await self.records.set_upload(

@@ -19,10 +19,6 @@ BUILD_TRANSITIONS: dict[ImageBuildState, frozenset[ImageBuildState]] = {
 }
 
 
-#: Tries at counting an ask that others count at the same moment.
-ASK_ATTEMPTS = 10
-
-
 class ImageBuildGone(Exception):
     """The build has no record (any more)."""
 
@@ -141,7 +137,9 @@ class ImageRecords:
         build`): the image's count of asks goes up by one; a builder answers
         every ask up to the count its build began under (`ImageBuild.answers`)."""
         path = layout.build_request(image)
-        for _ in range(ASK_ATTEMPTS):
+        # Counted again from the newer value when another ask landed first
+        # (each conflict is another's success, so this ends), as Store.update does.
+        while True:
             record = await self.store.get(path)
             try:
                 if record is None:
@@ -151,7 +149,7 @@ class ImageRecords:
                     await self.store.set(path, count + 1, version=record.version)
                 break
             except (RecordExists, VersionConflict, NoRecord):
-                continue  # asked by another at the same moment: count again
+                continue
         await self._announce()  # the builder watches only what is near the root
 
     async def asks(self, image: str) -> int:
