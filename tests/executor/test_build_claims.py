@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ labels:
 providers:
   - name: solo
     driver: namespace
+    # One build at a time: a build run again gets a node only once the
+    # node of the run before it is given back.
+    max-servers: 1
     labels: [{{name: default}}]
 jobs:
   - name: build
@@ -166,6 +170,26 @@ async def test_a_stopped_build_runs_again_and_its_end_is_recorded_once(
         assert done.result == "SUCCESS"
     finally:
         await history.close()
+
+
+async def test_a_build_run_again_after_a_kill_gives_back_the_node_of_the_killed_run(
+    make_site: MakeSite,
+) -> None:
+    site = await make_site(3)
+    site.pool.start("solo")
+    site.scheduler.start_scheduler()
+    number = await site.scheduler.propose("a.txt", "new\n", "Change a")
+    killed = await site.pool.serve("executor")
+    try:
+        (node,) = await site.pool.wait_for(in_use, within=PATIENCE)
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        await killed.wait()
+    # No reaper runs, and the provider has room for one node only: the
+    # build, run again, gets one once it has given back the killed run's.
+    site.start_executor()
+    await until(lambda: _is(site.verified(number), 1), "the check report")
+    await site.pool.wait_for(lambda nodes: node.id not in {n.id for n in nodes})
 
 
 async def test_a_build_whose_end_is_in_the_history_is_not_run_again(

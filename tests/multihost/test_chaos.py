@@ -249,9 +249,12 @@ async def run_the_gate(
             if all(gate_outcome(c) is not None for c in changes):
                 break
             now = time.monotonic()
-            assert now - started < PATIENCE_S, {
-                c.number: gate_outcome(c) for c in changes if gate_outcome(c) is None
-            }
+            if now - started >= PATIENCE_S:
+                # What the records said, for whoever reads why it stalled.
+                dump = work.parent / "store-at-stall.json"
+                dump.write_text(json.dumps(await everything_in(store), indent=1))
+                stalled = [c.number for c in changes if gate_outcome(c) is None]
+                raise AssertionError(f"changes {stalled} never ended; the store is in {dump}")
             await count_nodes(store, most_nodes)
             if now >= next_kill:
                 victim = chance.choice(killable)
@@ -283,6 +286,18 @@ async def run_the_gate(
         return numbers, order, most_nodes
     finally:
         await store.close()
+
+
+async def everything_in(store: Store, path: str = "/") -> dict[str, Any]:
+    """Every record of the store under `path`, by path."""
+    found: dict[str, Any] = {}
+    with contextlib.suppress(NoRecord):
+        record = await store.get(path) if path != "/" else None
+        if record is not None:
+            found[path] = record.value
+        for child in await store.children(path):
+            found.update(await everything_in(store, f"{path.rstrip('/')}/{child}"))
+    return found
 
 
 async def keepers(store: Store, config: Config) -> Counter[str | None]:

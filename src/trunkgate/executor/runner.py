@@ -150,6 +150,7 @@ class _Build:
             )
             self.console.plain(header_lines(self.spec, self.started))
             check_job(self.spec.job)
+            await self._clear_earlier_run()
             result, error = await self._attempts()
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -206,6 +207,24 @@ class _Build:
     def log(self) -> ConsoleLog:
         assert self.console is not None
         return self.console
+
+    async def _clear_earlier_run(self) -> None:
+        """Gives back, unheld, the nodes an earlier run of this build left in
+        use when its executor died. They count against max-servers, and the
+        reaper, which goes by the build's claim, would not free them while
+        this run renews it."""
+        left = [
+            n
+            for n in await self.runner.pool.records.nodes()
+            if n.build == self.spec.id and n.state == NodeState.IN_USE
+        ]
+        if not left:
+            return
+        self.log.line(f"Giving back node(s) an earlier run left: {', '.join(n.id for n in left)}")
+        finished = FinishedBuild(
+            self.spec.id, self.spec.project, self.spec.job.name, self.spec.change, failed=False
+        )
+        await self.runner.pool.return_nodes(left, finished, self.settings.hold)
 
     async def _attempts(self) -> tuple[BuildResult, str | None]:
         attempts = max(self.settings.attempts, 1)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "TAG_NODE",
+    "TAG_PROVIDER",
     "Driver",
     "DriverError",
     "DriverUnavailable",
@@ -21,6 +23,11 @@ __all__ = [
     "NodeUnreachable",
     "QuotaExceeded",
 ]
+
+#: The tags the framework puts in every `NodeSpec`: what was made for which
+#: node record, found again by them after a crash.
+TAG_NODE = "trunkgate-node"
+TAG_PROVIDER = "trunkgate-provider"
 
 
 class DriverError(Exception):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import socket
@@ -42,6 +41,8 @@ from trunkgate.pool.decisions import (
     used_capacity,
 )
 from trunkgate.pool.driver import (
+    TAG_NODE,
+    TAG_PROVIDER,
     Driver,
     DriverError,
     GroupsNodes,
@@ -55,9 +56,17 @@ from trunkgate.pool.driver import (
 from trunkgate.pool.keys import NodeKey
 from trunkgate.pool.metrics import POOL_METRICS
 from trunkgate.pool.readiness import check_ready
-from trunkgate.pool.records import Node, NodeRequest, ProviderStatus
+from trunkgate.pool.records import Node, NodeRequest, ProviderStatus, unclaimed_from
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.pool.states import InvalidTransition, NodeState, RequestState
+from trunkgate.pool.resuming import CleanUp, instances_of, resume_launch, searches_instances
+from trunkgate.pool.states import (
+    InvalidTransition,
+    LaunchStep,
+    NodeState,
+    RequestState,
+    node_transition,
+    request_transition,
+)
 from trunkgate.store import (
     Lock,
     LockTimeout,
@@ -78,8 +87,6 @@ STORE_RETRY_S = 1.0
 Clock = Callable[[], float]
 ReadyCheck = Callable[[Instance, Node, NodeKey], Awaitable[None]]
 
-TAG_NODE = "trunkgate-node"
-TAG_PROVIDER = "trunkgate-provider"
 SAFETY_WAKE = 5.0
 # Min-ready may fall to another provider's launcher, so each waits its turn
 # briefly rather than skipping the pass.
@@ -136,16 +143,24 @@ class Launcher:
         *,
         clock: Clock = time.time,
         ready_check: ReadyCheck | None = None,
+        identity: str | None = None,
     ) -> None:
         self.store = store
         self.records = PoolRecords(store)
         self.settings = settings
         self.driver = driver
         self.clock = clock
-        self.identity = f"{socket.gethostname()}:{os.getpid()}:{settings.provider}"
+        # Unique among the site's launchers: host, process and provider.
+        self.identity = identity or f"{socket.gethostname()}:{os.getpid()}:{settings.provider}"
         self._ready_check = ready_check or self._ssh_ready
         self._serving: set[str] = set()
         self._deleting: set[str] = set()
+        # The nodes whose launch this launcher runs now; the identities of
+        # the launchers registered at its last look; whether requests a dead
+        # launcher was filling may wait (at the start, or once one has gone).
+        self._launching: set[str] = set()
+        self._live: set[str] = set()
+        self._orphans_due = True
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -188,10 +203,12 @@ class Launcher:
             self.store.watch(layout.REQUESTS) as requests,
             self.store.watch(layout.NODES) as nodes,
             self.store.watch(image_layout.ROOT) as images,
+            # A launcher's registration gone: what it was launching is ours to end.
+            self.store.watch(layout.LAUNCHERS) as launchers,
         ):
             waiters = [
                 asyncio.ensure_future(wake_on_change(watch.changed, self._wake))
-                for watch in (requests, nodes, images)
+                for watch in (requests, nodes, images, launchers)
             ]
             try:
                 while not stop.is_set():
@@ -296,7 +313,8 @@ class Launcher:
             await self.drain()
 
     async def step(self) -> None:
-        """One pass: tidy own nodes, serve requests, keep min-ready."""
+        """One pass: tidy own nodes and what dead launchers of this provider
+        left, serve requests, keep min-ready."""
         nodes = await self.records.nodes()
         mine = [n for n in nodes if n.provider == self.settings.provider]
         for node in mine:
@@ -304,12 +322,29 @@ class Launcher:
                 return
             if node.state in RETIRED:
                 self._start(self._retire(node), f"retire {node.id}")
+        # Launchers after nodes: one that registered meanwhile must not look dead.
         await self._look_around()
+        for node in mine:
+            cleanup = resume_launch(node, launcher_alive=self._works_on(node))
+            if cleanup is not None and not self._stop.is_set():
+                self._start(self._take_over(node, cleanup), f"clean up {node.id}")
+        if self._orphans_due:
+            await self.records.put_back_orphaned_requests(
+                self.settings.provider, self.identity, skip=self._serving
+            )
+            self._orphans_due = False
         await self._look_at_images()
         for node in on_withdrawn_builds(nodes, self.settings.provider, self._withdrawn):
             self._start(self._withdraw(node), f"withdraw {node.id}")
         self.paused = False
         self._contended = set()
+        for node in await self.records.free_orphans(mine):
+            log.info(
+                "provider %s: node %s was kept for request %s, which is gone",
+                self.settings.provider,
+                node.id,
+                node.request,
+            )
         requests = await self.records.requests()
         for request in requests_to_serve(requests, self.settings.provider, self.settings.zone):
             if self._stop.is_set():
@@ -392,16 +427,50 @@ class Launcher:
             await self._delete(withdrawn)
 
     async def _look_around(self) -> None:
-        """Read the other providers' health and which of their launchers run."""
+        """Read the other providers' health and which launchers run."""
         statuses = await self.records.provider_statuses()
         statuses[self.settings.provider] = self.status
         self._statuses = statuses
         try:
-            registered = await self.store.children(layout.LAUNCHERS)
+            registered = await self.store.read_children(layout.LAUNCHERS)
         except NoRecord:
             registered = []
-        running = {name.rsplit("-", 1)[0] for name in registered}
+        running = {layout.last(r.path).rsplit("-", 1)[0] for r in registered}
         self._peers = [p for p in self.settings.peers if p.name in running]
+        live = {r.value for r in registered if isinstance(r.value, str)}
+        if self._live - live:
+            self._orphans_due = True
+        self._live = live
+
+    def _works_on(self, node: Node) -> bool:
+        """Whether the node's launcher still works on it: another launcher
+        that is registered; this one only while the launch runs (a launch
+        task that died on a store error, or an earlier process with this
+        identity, leaves it behind)."""
+        if node.launcher == self.identity:
+            return node.id in self._launching
+        return node.launcher in self._live
+
+    async def _take_over(self, node: Node, cleanup: CleanUp) -> None:
+        """End a launch its launcher left half-way: delete what its record
+        says was made, then the record."""
+        gone, now = node.launcher, self.clock()
+
+        def take(current: Node) -> None:
+            if current.state != NodeState.BUILDING or current.launcher != gone:
+                raise _Moved  # another launcher took it first
+            current.state = node_transition(current.state, NodeState.DELETING)
+            current.launcher = self.identity
+            current.state_time = now
+
+        try:
+            taken = await self.records.update_node(node.id, take)
+        except _Moved:
+            return
+        if taken is not None:
+            provider = self.settings.provider
+            log.info("provider %s: node %s goes: %s", provider, node.id, cleanup.reason)
+            await self._delete(taken)
 
     async def _publish(self) -> None:
         self._statuses = {**self._statuses, self.settings.provider: self.status}
@@ -468,7 +537,7 @@ class Launcher:
                     return None
                 await self.records.update_request(
                     request.id,
-                    lambda r: _pending(r, self.settings.provider, claimed),
+                    lambda r: _pending(r, self.settings.provider, self.identity, claimed),
                     state=RequestState.PENDING,
                 )
                 # Records first, so the next decision counts these nodes against max-servers.
@@ -491,7 +560,7 @@ class Launcher:
                 claimed.append(node_id)
             else:
                 for done in claimed:
-                    await self.records.update_node(done, _unclaim)
+                    await self.records.update_node(done, unclaimed_from(request_id))
                 return None
         return claimed
 
@@ -523,37 +592,35 @@ class Launcher:
             results = await asyncio.gather(*(self._bring_up(n) for n in started))
             launched = [r.node_id for r in results if r.node_id is not None]
             if len(launched) < len(started):
-                for node_id in claimed + launched:
-                    await self.records.update_node(node_id, _unclaim)
+                await self._unclaim(request.id, claimed + launched)
                 await self._launch_failed(request, [r for r in results if r.node_id is None])
                 return
             node_ids = claimed + launched
             # Each node starts alone: only several need joining (about 15 ms of nft).
             if len(node_ids) > 1 and not await self._connect(node_ids):
-                for node_id in node_ids:
-                    await self.records.update_node(node_id, _unclaim)
-                await self._decline(request, f"network failed on provider {self.settings.provider}")
+                await self._unclaim(request.id, node_ids)
+                reason = f"network failed on provider {self.settings.provider}"
+                if await self._settle(request.id, self._declined(reason)):
+                    self._log_declined(request.id, reason)
                 return
             now = self.clock()
-            updated = await self.records.update_request(
-                request.id,
-                lambda r: _fulfilled(r, node_ids, now),
-                state=RequestState.FULFILLED,
-            )
-            if updated is None:  # the requester gave up meanwhile
-                if len(node_ids) > 1:  # back to the pool, each alone again
-                    for node_id in node_ids:
-                        await self._connect([node_id])
-                for node_id in node_ids:
-                    await self.records.update_node(node_id, _unclaim)
-            else:
+            if await self._settle(request.id, _fulfilled(node_ids, now)):
                 POOL_METRICS.request_wait.observe(now - request.created)
                 self._handed_out = now
+            else:
+                # Back to the pool, each alone again: those still held for
+                # the request (a put-back let them go, and another may hold them).
+                for node_id in node_ids:
+                    record = await self.records.node(node_id)
+                    if record is None or record.value.request != request.id:
+                        continue
+                    if len(node_ids) > 1:
+                        await self._connect([node_id])
+                    await self.records.update_node(node_id, unclaimed_from(request.id))
         except asyncio.CancelledError:
             # Abandoned at shutdown: the request is open again, for another
             # provider or this one restarted; claimed nodes go back.
-            for node_id in claimed:
-                await self.records.update_node(node_id, _unclaim)
+            await self._unclaim(request.id, claimed)
             await self._give_back(request, "launcher stopped")
             raise
         finally:
@@ -578,6 +645,33 @@ class Launcher:
             log.warning("provider %s: %s", self.settings.provider, exc)
             return False
         return True
+
+    async def _settle(self, request_id: str, change: Callable[[NodeRequest], None]) -> bool:
+        """Write how this launcher's fill of a request ended, while the
+        request is still its own to fill: pending, by it. False when it is
+        not: the requester gave up, or the request was put back because
+        this launcher's hold on it went with a lost session (and another
+        launcher may fill it now); the caller then returns its nodes."""
+        identity = self.identity
+
+        def apply(request: NodeRequest) -> None:
+            if request.state != RequestState.PENDING or request.filler != identity:
+                raise _Moved
+            change(request)
+
+        try:
+            return await self.records.update_request(request_id, apply) is not None
+        except _Moved:
+            log.info(
+                "provider %s: request %s is no longer filled by this launcher",
+                self.settings.provider,
+                request_id,
+            )
+            return False
+
+    async def _unclaim(self, request_id: str, node_ids: Iterable[str]) -> None:
+        for node_id in node_ids:
+            await self.records.update_node(node_id, unclaimed_from(request_id))
 
     async def _launch_failed(self, request: NodeRequest, failures: list[Launch]) -> None:
         """A full provider gives the request back for later or for another
@@ -604,15 +698,16 @@ class Launcher:
                 now=self.clock(),
                 launch_retries=self.settings.launch_retries,
             )
-            _requeued(r)
+            if decision is not None:
+                self._declined(decision.reason)(r)
+            else:
+                r.reopen()
 
-        updated = await self.records.update_request(request.id, count)
-        if updated is None:
+        if not await self._settle(request.id, count):
             return
         if decision is not None:
-            await self._decline(request, decision.reason)
+            self._log_declined(request.id, decision.reason)
         else:
-            await self.records.update_request(request.id, _pass, state=RequestState.REQUESTED)
             log.info(
                 "provider %s tries request %s again after its backoff: %s",
                 provider,
@@ -622,27 +717,34 @@ class Launcher:
 
     async def _give_back(self, request: NodeRequest, why: str) -> None:
         """Open the request again, neither declined nor counted against us."""
-        with contextlib.suppress(InvalidTransition):
-            await self.records.update_request(request.id, _requeued, state=RequestState.REQUESTED)
-        log.info("provider %s gives request %s back: %s", self.settings.provider, request.id, why)
+        if await self._settle(request.id, NodeRequest.reopen):
+            provider = self.settings.provider
+            log.info("provider %s gives request %s back: %s", provider, request.id, why)
 
     async def _decline(self, request: NodeRequest, reason: str) -> None:
+        """Decline a request this launcher holds the lock of, and has not taken."""
+        await self.records.update_request(request.id, self._declined(reason))
+        self._log_declined(request.id, reason)
+
+    def _declined(self, reason: str) -> Callable[[NodeRequest], None]:
+        """The request declined by this provider: failed once every provider
+        of its labels has, open again for the others until then."""
         provider = self.settings.provider
 
         def decline(r: NodeRequest) -> None:
             if provider not in r.declined_by:
                 r.declined_by.append(provider)
             r.causes[provider] = reason
-            r.nodes = []
-            r.provider = None
-            if every_provider_declined(r, self.settings.providers_by_label):
-                r.state = RequestState.FAILED
+            failed = every_provider_declined(r, self.settings.providers_by_label)
+            r.reopen()
+            if failed:
+                r.state = request_transition(r.state, RequestState.FAILED)
                 r.reason = failure_reason(r)
-            else:
-                r.state = RequestState.REQUESTED
 
-        await self.records.update_request(request.id, decline)
-        log.info("provider %s declined request %s: %s", provider, request.id, reason)
+        return decline
+
+    def _log_declined(self, request_id: str, reason: str) -> None:
+        log.info("provider %s declined request %s: %s", self.settings.provider, request_id, reason)
 
     # -- nodes ------------------------------------------------------------
 
@@ -686,7 +788,7 @@ class Launcher:
 
     async def _new_node(self, label: str, request_id: str | None, attempt: int = 1) -> Node:
         now = self.clock()
-        return await self.records.new_node(
+        node = await self.records.new_node(
             Node(
                 id="",
                 provider=self.settings.provider,
@@ -699,14 +801,25 @@ class Launcher:
                 launcher=self.identity,
                 request=request_id,
                 launch_attempt=attempt,
+                launch_step=LaunchStep.RECORDED,
                 zone=self.settings.zone,
             )
         )
+        self._launching.add(node.id)
+        return node
 
     async def _bring_up(self, node: Node) -> Launch:
+        """Launch a node; until the launch ends, no other pass takes it over."""
+        try:
+            return await self._launch(node)
+        finally:
+            self._launching.discard(node.id)
+
+    async def _launch(self, node: Node) -> Launch:
         """Create, wait for SSH and the ready command, once: a failure backs
         the provider (and the host) off, and the request decides whether to
-        try again."""
+        try again. Each step is recorded before the next begins (see
+        `LaunchStep`), for whoever takes over if this launcher dies."""
         started = time.monotonic()
         provider = self.settings.provider
         # A key of its own, stored before the node exists: whoever finds
@@ -714,11 +827,18 @@ class Launcher:
         key = NodeKey.generate(node.id)
         if not await self.records.new_node_key(node.id, key):
             return Launch(None, f"node {node.id} was deleted while launching")
+        if not await self._record_step(node.id, LaunchStep.CREATING):
+            return Launch(None, f"node {node.id} was deleted while launching")
         host: str | None = None
         try:
             instance = await self.driver.create(self._spec(node, key))
             host = instance.external_id
-            await self.records.update_node(node.id, functools.partial(_located, instance=instance))
+            if not await self._record_step(node.id, LaunchStep.CREATED, instance):
+                # Taken over before the instance was recorded: the taker may
+                # not know of it.
+                with contextlib.suppress(DriverError, OSError):
+                    await self.driver.delete(instance.external_id)
+                return Launch(None, f"node {node.id} was deleted while launching")
             await self._ready_check(instance, node, key)
         except asyncio.CancelledError:
             # Abandoned at shutdown: failed, so a restarted launcher deletes
@@ -757,9 +877,7 @@ class Launcher:
             except (DriverError, OSError) as error:
                 log.warning("provider %s: %s", provider, error)
             return Launch(None, f"node {node.id}: {cause}")
-        now = self.clock()
-        became = await self.records.update_node(node.id, _stamped(now), state=NodeState.READY)
-        if became is None:
+        if not await self._record_step(node.id, LaunchStep.READY):
             return Launch(None, f"node {node.id} was deleted while launching")
         if self.status != (succeeded := backoff.launch_succeeded(self.status, host)):
             self.status = succeeded
@@ -767,6 +885,29 @@ class Launcher:
         POOL_METRICS.launches.labels(provider, "success").inc()
         POOL_METRICS.launch_seconds.observe(time.monotonic() - started)
         return Launch(node.id)
+
+    async def _record_step(
+        self, node_id: str, step: LaunchStep, instance: Instance | None = None
+    ) -> bool:
+        """Record how far this launcher got with a node: the instance, once
+        made; the node ready, at the end. False when the node is gone or
+        another launcher took it over meanwhile, which ends the launch."""
+        now = self.clock()
+
+        def record(node: Node) -> None:
+            if node.state != NodeState.BUILDING or node.launcher != self.identity:
+                raise _Moved
+            node.launch_step = step
+            if instance is not None:
+                _located(node, instance=instance)
+            if step == LaunchStep.READY:
+                node.state = node_transition(node.state, NodeState.READY)
+                node.state_time = now
+
+        try:
+            return await self.records.update_node(node_id, record) is not None
+        except _Moved:
+            return False
 
     def _spec(self, node: Node, key: NodeKey) -> NodeSpec:
         return NodeSpec(
@@ -821,8 +962,11 @@ class Launcher:
                 # Deleted (or reset and offered again) by an earlier pass
                 # that read the same node: nothing to do, nothing to count.
                 return
-            external = record.value.external_id or node.id
-            resets = resets_machine(self.driver, external)
+            # What its record says was made; after a create never answered,
+            # whatever carries its tags.
+            found = await self.driver.list_instances() if searches_instances(record.value) else []
+            made = instances_of(record.value, found)
+            resets = any(resets_machine(self.driver, external) for external in made)
             state = NodeState.RESETTING if resets else NodeState.DELETING
             if keep_record:
                 now = self.clock()
@@ -830,7 +974,8 @@ class Launcher:
                     await self.records.update_node(node.id, _stamped(now), state=state)
             started = time.monotonic()
             try:
-                await self.driver.delete(external)
+                for external in made:
+                    await self.driver.delete(external)
             except NodeUnreachable as exc:
                 if not resets:
                     raise
@@ -867,31 +1012,28 @@ class _Claimed(Exception):
     """A request took the node first."""
 
 
-def _pending(request: NodeRequest, provider: str, claimed: list[str]) -> None:
+class _Moved(Exception):
+    """The node is no longer where this launcher saw it: deleted, or taken
+    over by another launcher."""
+
+
+def _pending(request: NodeRequest, provider: str, filler: str, claimed: list[str]) -> None:
     request.provider = provider
+    request.filler = filler
     request.nodes = list(claimed)
 
 
-def _fulfilled(request: NodeRequest, node_ids: list[str], now: float) -> None:
-    request.nodes = node_ids
-    request.fulfilled = now
+def _fulfilled(node_ids: list[str], now: float) -> Callable[[NodeRequest], None]:
+    def fulfil(request: NodeRequest) -> None:
+        request.state = request_transition(request.state, RequestState.FULFILLED)
+        request.nodes = node_ids
+        request.fulfilled = now
 
-
-def _requeued(request: NodeRequest) -> None:
-    request.nodes = []
-    request.provider = None
-
-
-def _pass(_: NodeRequest) -> None:
-    pass
+    return fulfil
 
 
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
-
-
-def _unclaim(node: Node) -> None:
-    node.request = None
 
 
 def _stamped(now: float) -> Callable[[Node], None]:

@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable
 
 from trunkgate.pool import layout
-from trunkgate.pool.driver import Driver
-from trunkgate.pool.launcher import TAG_NODE
+from trunkgate.pool.driver import TAG_NODE, Driver
 from trunkgate.pool.reaping import (
     Instance,
     ReapPlan,
@@ -23,9 +22,9 @@ from trunkgate.pool.reaping import (
     orphan_keys,
     plan_reap,
 )
-from trunkgate.pool.records import Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.pool.states import NodeState, RequestState
+from trunkgate.pool.resuming import instances_of
+from trunkgate.pool.states import NodeState
 from trunkgate.store import NoRecord, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ class Reaper:
         nodes = [n for n in everything if n.provider == self.provider]
         # Launchers after nodes: one that registered meanwhile must not look dead.
         launchers = await self._live_launchers()
-        await self._put_back_orphaned_requests(launchers)
+        await self.records.put_back_orphaned_requests(self.provider, f"reaper:{self.provider}")
         found = await self.driver.list_instances()
         instances = [Instance(self.provider, i.external_id, i.tags.get(TAG_NODE)) for i in found]
         suspects_path = layout.reaper_suspects(self.provider)
@@ -97,7 +96,8 @@ class Reaper:
             try:
                 with contextlib.suppress(Exception):
                     await self.records.update_node(node_id, _noop, state=NodeState.DELETING)
-                await self.driver.delete(node.external_id or node.id)
+                for external_id in instances_of(node, found):
+                    await self.driver.delete(external_id)
                 await self.records.forget_node(node_id)
             except Exception:
                 # One node that will not go must not keep the rest of the pass from running.
@@ -108,7 +108,8 @@ class Reaper:
                 await self.driver.delete(instance.external_id)
             except Exception:
                 log.exception("reaper: cannot delete instance %s", instance.external_id)
-        await self._unclaim_orphans(nodes)
+        for node in await self.records.free_orphans(nodes):
+            log.info("reaper: node %s was kept for request %s, now gone", node.id, node.request)
         for node_id in orphan_keys(key_ids, everything):
             log.info("reaper: deleting the client key of node %s, whose record is gone", node_id)
             await self.records.forget_node_key(node_id)
@@ -120,17 +121,6 @@ class Reaper:
             await self.store.set(suspects_path, value, version=None)
         return plan
 
-    async def _unclaim_orphans(self, nodes: list[Node]) -> None:
-        """Ready nodes claimed for a request that is gone (its requester gave up
-        or died) go back to the pool."""
-        requests = {r.id for r in await self.records.requests()}
-        for node in nodes:
-            if node.state == NodeState.READY and node.request and node.request not in requests:
-                log.info(
-                    "reaper: node %s was kept for request %s, which is gone", node.id, node.request
-                )
-                await self.records.update_node(node.id, _unclaim)
-
     async def _live_launchers(self) -> set[str]:
         names = await self._children(layout.LAUNCHERS)
         alive = set()
@@ -139,17 +129,6 @@ class Reaper:
             if record is not None and isinstance(record.value, str):
                 alive.add(record.value)
         return alive
-
-    async def _put_back_orphaned_requests(self, launchers: set[str]) -> None:
-        for request in await self.records.requests():
-            if request.state != RequestState.PENDING or request.provider != self.provider:
-                continue
-            owner = await self.store.lock_owner(layout.request_lock(request.id))
-            if owner is not None and owner in launchers:
-                continue
-            for node_id in request.nodes:
-                await self.records.update_node(node_id, _unclaim)
-            await self.records.update_request(request.id, _requeue, state=RequestState.REQUESTED)
 
     async def _children(self, path: str) -> list[str]:
         try:
@@ -166,12 +145,3 @@ def _suspects(value: object) -> set[tuple[str, str]]:
 
 def _noop(_: object) -> None:
     return None
-
-
-def _unclaim(node: Node) -> None:
-    node.request = None
-
-
-def _requeue(request: NodeRequest) -> None:
-    request.nodes = []
-    request.provider = None

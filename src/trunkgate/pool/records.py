@@ -4,9 +4,10 @@ store serialises them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trunkgate.pool.states import NodeState, RequestState
+from trunkgate.pool.states import LaunchStep, NodeState, RequestState, request_transition
 
 
 @dataclass
@@ -29,6 +30,9 @@ class Node:
     launcher: str | None = None
     #: Its provider's zone: min-ready is kept in each zone.
     zone: str | None = None
+    #: How far its launch got (see `LaunchStep`). A record stored before
+    #: steps were kept may have asked the provider: `creating`, the worst case.
+    launch_step: LaunchStep = LaunchStep.CREATING
     request: str | None = None
     build: str | None = None
     hold_until: float | None = None
@@ -47,6 +51,8 @@ class NodeRequest:
     priority: int = 100
     state: RequestState = RequestState.REQUESTED
     provider: str | None = None
+    #: The launcher filling it, while pending: only it may say how that ended.
+    filler: str | None = None
     nodes: list[str] = field(default_factory=list)
     declined_by: list[str] = field(default_factory=list)
     reason: str | None = None
@@ -59,6 +65,13 @@ class NodeRequest:
     zone: str | None = None
     """The zone of the executor that asked: only a provider of the same zone
     (both none included) serves it, since only its nodes are reachable."""
+
+    def reopen(self) -> None:
+        """Open again for any launcher: no provider, filler or nodes."""
+        self.state = request_transition(self.state, RequestState.REQUESTED)
+        self.provider = None
+        self.filler = None
+        self.nodes = []
 
 
 @dataclass
@@ -102,3 +115,15 @@ class ProviderStatus:
     quota_cause: str = ""
     unbootable: list[str] = field(default_factory=list)
     """Labels whose image has no build ready for the provider yet."""
+
+
+def unclaimed_from(request_id: str) -> Callable[[Node], None]:
+    """A change that puts a node back in the pool if that request still
+    holds it: a request put back meanwhile may have let it go, and another
+    taken it."""
+
+    def unclaim(node: Node) -> None:
+        if node.request == request_id:
+            node.request = None
+
+    return unclaim

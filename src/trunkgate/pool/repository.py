@@ -4,14 +4,23 @@ change goes through the transition table and a compare-and-set write."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from trunkgate.pool import layout
 from trunkgate.pool.keys import NodeKey
-from trunkgate.pool.records import Autohold, Node, NodeRequest, ProviderStatus
+from trunkgate.pool.records import Autohold, Node, NodeRequest, ProviderStatus, unclaimed_from
 from trunkgate.pool.states import NodeState, RequestState, node_transition, request_transition
-from trunkgate.store import JSON, NoRecord, Record, RecordExists, Store, VersionConflict
+from trunkgate.store import (
+    JSON,
+    LockTimeout,
+    NoRecord,
+    NotEmpty,
+    Record,
+    RecordExists,
+    Store,
+    VersionConflict,
+)
 from trunkgate.store.records import convert
 
 T = TypeVar("T", Node, NodeRequest, Autohold)
@@ -102,7 +111,12 @@ class PoolRecords:
     # -- requests ---------------------------------------------------------
 
     async def new_request(self, request: NodeRequest) -> NodeRequest:
-        path = await self.store.create(f"{layout.REQUESTS}/", request, sequential=True)
+        """Store a request that lives as long as its requester's session: a
+        requester killed mid-wait leaves no request for a launcher to fill,
+        whose nodes no one would take."""
+        path = await self.store.create(
+            f"{layout.REQUESTS}/", request, ephemeral=True, sequential=True
+        )
         return _identified(request, layout.last(path))
 
     async def request(self, request_id: str) -> Record[NodeRequest] | None:
@@ -124,6 +138,61 @@ class PoolRecords:
             change(request)
 
         return await self._update(layout.request(request_id), NodeRequest, apply)
+
+    async def put_back_orphaned_requests(
+        self, provider: str, identity: str, *, skip: Collection[str] = ()
+    ) -> list[str]:
+        """Open again the pending requests of `provider` that no launcher
+        holds any more, their ready nodes back to the pool; returns their
+        ids. A filler holds its request's lock while it fills, and a lock
+        goes with its holder's session: a pending request whose lock
+        `identity` takes at once was left by a launcher that died, or that
+        lost its session and so may no longer say how its fill ended (see
+        `NodeRequest.filler`)."""
+        put_back = []
+        for request in await self.requests():
+            if (
+                request.state != RequestState.PENDING
+                or request.provider != provider
+                or request.id in skip
+            ):
+                continue
+            path = layout.request_lock(request.id)
+            lock = self.store.lock(path, identity=identity, timeout=0)
+            try:
+                await lock.acquire()
+            except LockTimeout:
+                continue
+            try:
+                # Reopened first: its filler, if alive, can no longer settle it.
+                try:
+                    if await self.update_request(request.id, _reopened_if_pending) is None:
+                        continue
+                except _NotPending:
+                    continue
+                for node in await self.nodes():
+                    if node.request == request.id and node.state == NodeState.READY:
+                        await self.update_node(node.id, unclaimed_from(request.id))
+                put_back.append(request.id)
+            finally:
+                await lock.release()
+                with contextlib.suppress(NoRecord, NotEmpty):
+                    await self.store.delete(path)
+        return put_back
+
+    async def free_orphans(self, nodes: list[Node]) -> list[Node]:
+        """Put back in the pool the ready nodes among `nodes` kept for a
+        request that is gone: its requester died after it was filled, before
+        it took them. Returns them. `nodes` must have been read before this
+        call reads the requests: a node is kept only for a request that
+        exists, so one missing here is gone for good."""
+        live = {r.id for r in await self.requests()}
+        freed = []
+        for node in nodes:
+            if node.state == NodeState.READY and node.request and node.request not in live:
+                await self.update_node(node.id, unclaimed_from(node.request))
+                freed.append(node)
+        return freed
 
     async def forget_request(self, request_id: str) -> None:
         with contextlib.suppress(NoRecord):
@@ -203,6 +272,16 @@ class PoolRecords:
             except NoRecord:
                 return None
             return value
+
+
+class _NotPending(Exception):
+    """The request was settled meanwhile."""
+
+
+def _reopened_if_pending(request: NodeRequest) -> None:
+    if request.state != RequestState.PENDING:
+        raise _NotPending
+    request.reopen()
 
 
 def _typed(record: Record[JSON], kind: type[T]) -> Record[T]:

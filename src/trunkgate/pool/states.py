@@ -21,6 +21,22 @@ class NodeState(StrEnum):
     RESET_FAILED = "reset-failed"
 
 
+class LaunchStep(StrEnum):
+    """How far a building node's launch got: written before each call to the
+    provider and after each answer, so that whoever takes over from a dead
+    launcher knows from the record alone what exists of the node."""
+
+    #: Only the record (and the node's key): the provider was asked for nothing.
+    RECORDED = "recorded"
+    #: The provider was asked to create it: an instance may exist that only
+    #: its tags name.
+    CREATING = "creating"
+    #: The instance's id and address are recorded; SSH is not known ready.
+    CREATED = "created"
+    #: SSH answered and the ready command passed.
+    READY = "ready"
+
+
 class RequestState(StrEnum):
     REQUESTED = "requested"
     PENDING = "pending"
