@@ -3,6 +3,7 @@ init`: what it refuses at start, and what its log says."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import socket
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli_bad_input import refused, run
+from trunkgate.cli.serve_cmd import _restarted
 from trunkgate.gate.changes import BRANCH_TIP, ChangeRef
 from trunkgate.listings import item_title
+from trunkgate.store import SessionLost
 
 
 def free_port() -> int:
@@ -125,3 +128,36 @@ def test_status_names_a_branch_tip_by_its_branch_and_the_commit_pushed() -> None
     assert item_title(pushed) == "acme/app stable at 0123456789ab"
     assert item_title(ChangeRef("acme/app", 0, 0, "main")) == "acme/app main"
     assert item_title(ChangeRef("acme/app", 7, 2, "main")) == "acme/app change 7,2"
+
+
+async def test_a_component_the_store_failed_under_starts_again_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A component started while the store is out of reach (or whose session
+    ended under it) runs again once the pause is over, instead of taking
+    `serve` down with a traceback."""
+    runs: list[int] = []
+
+    async def launcher() -> None:
+        runs.append(len(runs))
+        if len(runs) < 3:
+            raise SessionLost("the session with ZooKeeper at 10.0.0.5:2181 expired")
+
+    await _restarted("launcher", launcher, asyncio.Event(), pauses=(0.0, 0.0))
+    assert runs == [0, 1, 2]
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert (
+        said
+        == [
+            "launcher stopped on a store fault (the session with ZooKeeper at 10.0.0.5:2181"
+            " expired); starts again in 0s"
+        ]
+        * 2
+    )
+
+    # Once asked to stop, a fault ends it.
+    stop = asyncio.Event()
+    stop.set()
+    runs.clear()
+    await _restarted("launcher", launcher, stop, pauses=(0.0, 0.0))
+    assert runs == [0]

@@ -3,10 +3,12 @@ the nodes, and they go back to the pool."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 from tests.pool.site import PoolSite
+from trunkgate.pool import layout
 from trunkgate.pool.records import NodeRequest
 from trunkgate.pool.repository import PoolRecords
 from trunkgate.pool.states import NodeState, RequestState
@@ -64,8 +66,16 @@ async def test_a_request_goes_with_its_requester_and_its_node_goes_back(tmp_path
         )
         site.start("solo")
         (node,) = await site.wait_for(
-            lambda nodes: len(nodes) == 1 and nodes[0].request == request.id
+            lambda nodes: len(nodes) == 1 and nodes[0].state == NodeState.READY
         )
+        assert site.store is not None
+        async with asyncio.timeout(30), site.store.watch(layout.request(request.id)) as watch:
+            while (record := await site.records.request(request.id)) is not None and (
+                record.value.state != RequestState.FULFILLED
+            ):
+                await watch.changed(1.0)
+        assert record is not None
+        assert record.value.nodes == [node.id]
         await requester.close()  # as its session's end would
         assert await site.records.request(request.id) is None
         await site.wait_for(

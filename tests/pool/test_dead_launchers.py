@@ -245,9 +245,10 @@ async def test_a_launcher_that_lost_its_hold_on_a_request_leaves_it_to_the_one_t
 ) -> None:
     """A launcher whose session ended while it filled a request (its lock
     went with it) carries on launching; meanwhile another launcher of the
-    provider puts the request back and fills it. The first, done, neither
-    hands its node to the request nor takes the other's node from it: its
-    node goes back to the pool."""
+    provider puts the request back and fills it, with the ready node the
+    first had kept for it and one of its own. The first, done, neither
+    hands its nodes to the request nor takes the other's from it: the node
+    it launched goes back to the pool."""
     assert site.store is not None
     settings = next(s for s in launcher_settings(site.config) if s.provider == "solo")
     driver = site.drivers["solo"]
@@ -267,14 +268,23 @@ async def test_a_launcher_that_lost_its_hold_on_a_request_leaves_it_to_the_one_t
     second = Launcher(
         site.store, settings, driver, clock=frozen, ready_check=at_once, identity="two:2:solo"
     )
+    made = await left_by(site, DEAD, LaunchStep.CREATED, None)
+    ready = await site.records.update_node(made.id, _made_ready)
+    assert ready is not None
     stops = [asyncio.Event(), asyncio.Event()]
     runs = [asyncio.ensure_future(first.run(stops[0]))]
     try:
         request = await site.records.new_request(
-            NodeRequest(id="", labels=["small"], created=NOW, requestor="test")
+            NodeRequest(id="", labels=["small", "small"], created=NOW, requestor="test")
         )
         await asyncio.wait_for(booted.wait(), 30)
-        [one] = await site.nodes()
+        # The first keeps the ready node for the request and launches one more.
+        kept = {n.id: (n.request, n.filler) for n in await site.nodes()}
+        [launched] = set(kept) - {ready.id}
+        assert kept == {
+            ready.id: (request.id, first.identity),
+            launched: (request.id, first.identity),
+        }
         # The first launcher's hold on the request goes, as with its session.
         await site.store.delete(layout.request_lock(request.id), recursive=True)
         runs.append(asyncio.ensure_future(second.run(stops[1])))
@@ -286,21 +296,31 @@ async def test_a_launcher_that_lost_its_hold_on_a_request_leaves_it_to_the_one_t
         await settled(site, filled_by_second)
         record = await site.records.request(request.id)
         assert record is not None
-        [two] = record.value.nodes
-        assert two != one.id
+        given = record.value.nodes
+        assert ready.id in given
+        assert launched not in given
         go_on.set()
-        # The first launcher's node, ready, goes back to the pool.
+        # The node the first launched, ready, goes back to the pool.
         await site.wait_for(
             lambda nodes: any(
-                n.id == one.id and n.state == NodeState.READY and n.request is None for n in nodes
+                n.id == launched and n.state == NodeState.READY and n.request is None for n in nodes
             )
         )
         record = await site.records.request(request.id)
         assert record is not None
-        assert record.value.nodes == [two]
-        assert {n.id: n.request for n in await site.nodes()} == {one.id: None, two: request.id}
+        assert record.value.nodes == given
+        nodes = {n.id: (n.request, n.filler) for n in await site.nodes()}
+        assert nodes == {
+            launched: (None, None),
+            **{node_id: (request.id, second.identity) for node_id in given},
+        }
     finally:
         go_on.set()
         for stop in stops:
             stop.set()
         await asyncio.gather(*runs)
+
+
+def _made_ready(node: Node) -> None:
+    node.state = NodeState.READY
+    node.launch_step = LaunchStep.READY

@@ -96,7 +96,10 @@ async def test_a_pull_request_needing_a_gerrit_change_merges_after_it(site: Revi
     )
     await site.settled()
     checked = [r for r in site.requests if r.pipeline == "check" and r.project == APP]
-    assert [[(c.project, c.number) for c in r.tree] for r in checked] == [[(LIB, lib), (APP, app)]]
+    said = [c["body"] for c in site.github.pulls[(APP, app)].comments]
+    assert [[(c.project, c.number) for c in r.tree] for r in checked] == [
+        [(LIB, lib), (APP, app)]
+    ], (said, site.github.deliveries)
 
     # The Gerrit change is reviewed but not sent to the gate; the pull request is.
     site.gerrit.review(lib, "core", {"Code-Review": 2})

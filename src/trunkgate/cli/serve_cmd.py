@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import logging
 import signal
@@ -26,6 +27,9 @@ log = logging.getLogger("trunkgate.serve")
 COMPONENT_NAMES = ("scheduler", "executor", "launcher", "builder", "web", "git")
 # How long the other components have to stop when one has failed.
 STOP_PATIENCE_S = 30.0
+#: The first and the longest pause before a component the store failed under
+#: starts again.
+RESTART_PAUSES_S = (1.0, 30.0)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Libraries that speak at INFO of their own doings (alembic's migrations,
@@ -113,13 +117,46 @@ async def _serve(config: Config, names: list[str], web: WebPort | None) -> int:
         print(f"trunkgate: serving {', '.join(names)}; stop with Ctrl-C", flush=True)
         where = f"; web port {web.address}" if web is not None else ""
         log.info("serving %s, site %s%s", ", ".join(names), config.data_dir, where)
-        await _run_all([runners[name](config, store, stop) for name in names], stop)
+        await _run_all(
+            [
+                _restarted(name, functools.partial(runners[name], config, store, stop), stop)
+                for name in names
+            ],
+            stop,
+        )
         log.info("stopped")
     except (DriverError, WebError, LogStoreError, ExecutorError) as exc:
         raise CliError(str(exc)) from None
     finally:
         await store.close()
     return 0
+
+
+async def _restarted(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+    pauses: tuple[float, float] = RESTART_PAUSES_S,
+) -> None:
+    """Runs a component, and runs it again after a pause when the store
+    failed under it (it was started while the store was out of reach, or its
+    session ended where it could not carry on): it takes up again from the
+    records, as a restarted process would. Pauses double up to a bound."""
+    pause = pauses[0]
+    while True:
+        try:
+            await run()
+            return
+        except StoreError as exc:
+            if stop.is_set():
+                return
+            log.warning("%s stopped on a store fault (%s); starts again in %gs", name, exc, pause)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(pause):
+                await stop.wait()
+        if stop.is_set():
+            return
+        pause = min(pause * 2, pauses[1])
 
 
 async def _run_all(components: list[Awaitable[None]], stop: asyncio.Event) -> None:

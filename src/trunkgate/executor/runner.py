@@ -134,6 +134,8 @@ class _Build:
         self.started = runner.clock()
         self.console: ConsoleLog | None = None
         self.granted: list[PoolNode] = []
+        # The node requests of this run: its nodes in use came by them.
+        self.asked: list[str] = []
         self.nodes: list[BuildNode] = []
         self.attempt = 0
         self.held: tuple[str, ...] = ()
@@ -216,7 +218,9 @@ class _Build:
         left = [
             n
             for n in await self.runner.pool.records.nodes()
-            if n.build == self.spec.id and n.state == NodeState.IN_USE
+            if n.build == self.spec.id
+            and n.state == NodeState.IN_USE
+            and n.request not in self.asked
         ]
         if not left:
             return
@@ -248,7 +252,10 @@ class _Build:
         nodes += [
             n
             for n in everything
-            if n.build == self.spec.id and n.state == NodeState.IN_USE and n.id not in known
+            if n.build == self.spec.id
+            and n.state == NodeState.IN_USE
+            and n.request in self.asked
+            and n.id not in known
         ]
         finished = FinishedBuild(
             self.spec.id,
@@ -271,6 +278,7 @@ class _Build:
                 requestor=self.settings.requestor,
                 build=spec.id,
                 zone=self.settings.zone,
+                asked=self.asked,
             )
         except NodeRequestFailed as exc:
             return BuildResult.NODE_FAILURE, str(exc)

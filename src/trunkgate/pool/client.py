@@ -16,10 +16,14 @@ from trunkgate.pool.driver import NodeUnreachable
 from trunkgate.pool.holding import FinishedBuild, HoldPolicy, plan_holds
 from trunkgate.pool.records import Autohold, Node, NodeRequest
 from trunkgate.pool.repository import PoolRecords
-from trunkgate.pool.states import InvalidTransition, NodeState, RequestState
+from trunkgate.pool.states import InvalidTransition, NodeState, RequestState, node_transition
 from trunkgate.store import NoRecord, RecordExists, Store
 
 log = logging.getLogger(__name__)
+
+
+class _NotKept(Exception):
+    """The node is no longer kept for the request."""
 
 
 class NodeRequestFailed(Exception):
@@ -52,12 +56,16 @@ class PoolClient:
         build: str | None = None,
         priority: int = 100,
         zone: str | None = None,
+        asked: list[str] | None = None,
     ) -> Grant:
         """Ask for nodes and wait until the pool gives them; NodeRequestFailed if it cannot.
 
         The nodes come back in the order of `labels`, in state in-use for
         `build`, which holds an ephemeral claim so the reaper can tell when
-        the build's process is gone.
+        the build's process is gone. Each node in use keeps the id of the
+        request it came by, which is added to `asked` as soon as it exists:
+        whoever gives the nodes back tells its own from those of another
+        run of the build.
         """
         await self.records.ensure_layout()
         if build is not None:
@@ -74,6 +82,8 @@ class PoolClient:
                 zone=zone,
             )
         )
+        if asked is not None:
+            asked.append(request.id)
         try:
             async with self.store.watch(layout.request(request.id)) as watch:
                 while True:
@@ -91,11 +101,22 @@ class PoolClient:
             await self.records.forget_request(request.id)
 
     async def _take(self, request: NodeRequest, build: str | None) -> list[Node]:
+        """The request's nodes in use for the build: each only while it is
+        ready and kept for the request (one whose request went with a lost
+        session may have gone back to the pool, and to another)."""
+
+        def take(node: Node) -> None:
+            if node.state != NodeState.READY or node.request != request.id:
+                raise _NotKept
+            node.state = node_transition(node.state, NodeState.IN_USE)
+            node.build = build
+
         taken: list[Node] = []
         for node_id in request.nodes:
-            node = await self.records.update_node(
-                node_id, lambda n: setattr(n, "build", build), state=NodeState.IN_USE
-            )
+            try:
+                node = await self.records.update_node(node_id, take)
+            except _NotKept:
+                node = None
             if node is None:
                 raise NodeRequestFailed(request)
             taken.append(node)
@@ -109,29 +130,38 @@ class PoolClient:
         policy: HoldPolicy,
     ) -> list[str]:
         """Give back a build's nodes: held after a failure per policy and autoholds,
-        otherwise used (then deleted, or reset for static hosts). Returns held ids."""
+        otherwise used (then deleted, or reset for static hosts). Returns held ids.
+        Only those still in use: one the reaper or another run of the build
+        gave back meanwhile has moved on."""
         now = self.clock()
         everything = await self.records.nodes()
         autoholds = await self.records.autoholds()
         current = {n.id: n for n in everything}
-        mine = [current[n.id] for n in nodes if n.id in current]
+        mine = [
+            current[n.id]
+            for n in nodes
+            if n.id in current and current[n.id].state == NodeState.IN_USE
+        ]
         plan = plan_holds(build, mine, held=everything, autoholds=autoholds, policy=policy, now=now)
         held = {node_id for node_id, _, _ in plan.hold}
         for node_id, until, reason in plan.hold:
-            await self.records.update_node(
-                node_id,
-                _holder(until, reason, plan.autohold, now),
-                state=NodeState.HOLD,
-            )
+            with contextlib.suppress(InvalidTransition):  # moved on since read
+                await self.records.update_node(
+                    node_id,
+                    _holder(until, reason, plan.autohold, now),
+                    state=NodeState.HOLD,
+                )
         if plan.autohold is not None:
             autohold = await self.records.update_autohold(plan.autohold, _count_hold(sorted(held)))
             if autohold is not None and autohold.keys:
                 await self._let_in_for(autohold, sorted(held))
         for node_id in plan.release:
-            await self.records.update_node(node_id, _stamp(now), state=NodeState.DELETING)
+            with contextlib.suppress(InvalidTransition):
+                await self.records.update_node(node_id, _stamp(now), state=NodeState.DELETING)
         for node in mine:
             if node.id not in held:
-                await self.records.update_node(node.id, _stamp(now), state=NodeState.USED)
+                with contextlib.suppress(InvalidTransition):
+                    await self.records.update_node(node.id, _stamp(now), state=NodeState.USED)
         if build.id:
             with contextlib.suppress(NoRecord):
                 await self.store.delete(layout.user(build.id))

@@ -217,7 +217,10 @@ class Launcher:
                         if registered.is_set():
                             # Our session ended and its registration with it:
                             # without one, reapers take this launcher for dead.
+                            # The request locks went too: what no fill of ours
+                            # settles goes back.
                             registration, registered = await self._register()
+                            self._orphans_due = True
                         await self.step()
                     except StoreError as exc:
                         # Cut off from the store: the records say where things
@@ -338,7 +341,7 @@ class Launcher:
             self._start(self._withdraw(node), f"withdraw {node.id}")
         self.paused = False
         self._contended = set()
-        for node in await self.records.free_orphans(mine):
+        for node in await self.records.free_orphans(mine, self._filling):
             log.info(
                 "provider %s: node %s was kept for request %s, which is gone",
                 self.settings.provider,
@@ -442,6 +445,14 @@ class Launcher:
             self._orphans_due = True
         self._live = live
 
+    def _filling(self, node: Node) -> bool:
+        """Whether the launcher that kept the node for its request may be
+        filling that request still: this one, while it does; another, while
+        it is registered."""
+        if node.filler == self.identity:
+            return node.request in self._serving
+        return node.filler in self._live
+
     def _works_on(self, node: Node) -> bool:
         """Whether the node's launcher still works on it: another launcher
         that is registered; this one only while the launch runs (a launch
@@ -485,8 +496,10 @@ class Launcher:
                 # Cut off from the store, or its session ended: nothing of ours
                 # is wrong, and the records say where the work stands.
                 log.warning("launcher %s: %s stopped: %s", self.settings.provider, what, exc)
+                self._orphans_due = True  # a request it filled may be left pending
             except Exception:
                 log.exception("launcher %s: %s failed", self.settings.provider, what)
+                self._orphans_due = True
             finally:
                 self._wake.set()
 
@@ -542,9 +555,16 @@ class Launcher:
                 )
                 # Records first, so the next decision counts these nodes against max-servers.
                 attempt = request.attempts.get(self.settings.provider, 0) + 1
-                started = [
-                    await self._new_node(label, request.id, attempt) for label in plan.launch
-                ]
+                started: list[Node] = []
+                try:
+                    for label in plan.launch:
+                        started.append(await self._new_node(label, request.id, attempt))
+                except BaseException:
+                    # Never to be launched: the next pass ends them, as a dead
+                    # launcher's, and puts the request back.
+                    self._launching.difference_update(n.id for n in started)
+                    self._orphans_due = True
+                    raise
                 self._serving.add(request.id)
                 release = False
                 self._start(self._fill(request, claimed, started, lock), f"fill {request.id}")
@@ -559,8 +579,7 @@ class Launcher:
             if await self._claim_node(node_id, request_id):
                 claimed.append(node_id)
             else:
-                for done in claimed:
-                    await self.records.update_node(done, unclaimed_from(request_id))
+                await self._unclaim(request_id, claimed)
                 return None
         return claimed
 
@@ -573,6 +592,7 @@ class Launcher:
             if node.state != NodeState.READY or node.request is not None:
                 return False
             node.request = request_id
+            node.filler = self.identity
             try:
                 await self.store.set(layout.node(node_id), node, version=record.version)
             except VersionConflict:
@@ -596,7 +616,13 @@ class Launcher:
                 await self._launch_failed(request, [r for r in results if r.node_id is None])
                 return
             node_ids = claimed + launched
-            # Each node starts alone: only several need joining (about 15 ms of nft).
+            # Each node starts alone: only several need joining (about 15 ms
+            # of nft), and only while all are still kept for this request (a
+            # put-back may have let one go to another).
+            if len(node_ids) > 1 and not await self._still_kept(request.id, node_ids):
+                await self._unclaim(request.id, node_ids)
+                await self._give_back(request, "a node kept for it was let go meanwhile")
+                return
             if len(node_ids) > 1 and not await self._connect(node_ids):
                 await self._unclaim(request.id, node_ids)
                 reason = f"network failed on provider {self.settings.provider}"
@@ -612,11 +638,11 @@ class Launcher:
                 # the request (a put-back let them go, and another may hold them).
                 for node_id in node_ids:
                     record = await self.records.node(node_id)
-                    if record is None or record.value.request != request.id:
+                    if record is None or not self._keeps(record.value, request.id):
                         continue
                     if len(node_ids) > 1:
                         await self._connect([node_id])
-                    await self.records.update_node(node_id, unclaimed_from(request.id))
+                    await self._unclaim(request.id, [node_id])
         except asyncio.CancelledError:
             # Abandoned at shutdown: the request is open again, for another
             # provider or this one restarted; claimed nodes go back.
@@ -669,9 +695,21 @@ class Launcher:
             )
             return False
 
-    async def _unclaim(self, request_id: str, node_ids: Iterable[str]) -> None:
+    async def _still_kept(self, request_id: str, node_ids: list[str]) -> bool:
         for node_id in node_ids:
-            await self.records.update_node(node_id, unclaimed_from(request_id))
+            record = await self.records.node(node_id)
+            if record is None or not self._keeps(record.value, request_id):
+                return False
+        return True
+
+    def _keeps(self, node: Node, request_id: str) -> bool:
+        """Whether this launcher keeps the node for the request still."""
+        return node.request == request_id and node.filler == self.identity
+
+    async def _unclaim(self, request_id: str, node_ids: Iterable[str]) -> None:
+        """Let go of what this launcher kept for a request, and only that."""
+        for node_id in node_ids:
+            await self.records.update_node(node_id, unclaimed_from(request_id, self.identity))
 
     async def _launch_failed(self, request: NodeRequest, failures: list[Launch]) -> None:
         """A full provider gives the request back for later or for another
@@ -800,6 +838,7 @@ class Launcher:
                 state_time=now,
                 launcher=self.identity,
                 request=request_id,
+                filler=self.identity if request_id is not None else None,
                 launch_attempt=attempt,
                 launch_step=LaunchStep.RECORDED,
                 zone=self.settings.zone,

@@ -34,6 +34,10 @@ class Node:
     #: steps were kept may have asked the provider: `creating`, the worst case.
     launch_step: LaunchStep = LaunchStep.CREATING
     request: str | None = None
+    #: The launcher that keeps it for `request` (claimed or launched for
+    #: it): only that one, or whoever finds the request gone or put back,
+    #: lets it go.
+    filler: str | None = None
     build: str | None = None
     hold_until: float | None = None
     hold_reason: str | None = None
@@ -117,13 +121,15 @@ class ProviderStatus:
     """Labels whose image has no build ready for the provider yet."""
 
 
-def unclaimed_from(request_id: str) -> Callable[[Node], None]:
+def unclaimed_from(request_id: str, filler: str | None = None) -> Callable[[Node], None]:
     """A change that puts a node back in the pool if that request still
-    holds it: a request put back meanwhile may have let it go, and another
-    taken it."""
+    holds it (and, given a filler, for that launcher): a request put back
+    meanwhile may have let it go, and another launcher kept it again, for
+    the same request or another."""
 
     def unclaim(node: Node) -> None:
-        if node.request == request_id:
+        if node.request == request_id and filler in (None, node.filler):
             node.request = None
+            node.filler = None
 
     return unclaim

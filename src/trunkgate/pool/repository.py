@@ -180,16 +180,22 @@ class PoolRecords:
                     await self.store.delete(path)
         return put_back
 
-    async def free_orphans(self, nodes: list[Node]) -> list[Node]:
+    async def free_orphans(self, nodes: list[Node], filling: Callable[[Node], bool]) -> list[Node]:
         """Put back in the pool the ready nodes among `nodes` kept for a
-        request that is gone: its requester died after it was filled, before
-        it took them. Returns them. `nodes` must have been read before this
-        call reads the requests: a node is kept only for a request that
-        exists, so one missing here is gone for good."""
+        request that is gone (its requester died), unless `filling` says
+        their launcher may still be filling it: that one lets them go itself
+        when it finds the request gone. Returns them. `nodes` must have been
+        read before this call reads the requests: a node is kept only for a
+        request that exists, so one missing here is gone for good."""
         live = {r.id for r in await self.requests()}
         freed = []
         for node in nodes:
-            if node.state == NodeState.READY and node.request and node.request not in live:
+            if (
+                node.state == NodeState.READY
+                and node.request
+                and node.request not in live
+                and not filling(node)
+            ):
                 await self.update_node(node.id, unclaimed_from(node.request))
                 freed.append(node)
         return freed
