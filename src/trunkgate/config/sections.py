@@ -151,6 +151,10 @@ class ExecutorSection(ConfigModel):
     this host's name and the port)."""
 
     zone: Name | None = None
+    max_builds: int | None = Field(default=None, ge=1)
+    """The most builds it runs at once; by default, as many as its zone's
+    providers have nodes (the sum of their max-servers). It takes no more,
+    so builds go to the executors with room."""
     console_port: int | None = Field(default=None, ge=0, le=65535)
     console_listen: ListenAddress = "0.0.0.0"
     console_url: str | None = None

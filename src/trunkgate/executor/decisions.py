@@ -140,3 +140,9 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def build_capacity(max_servers_by_zone: Sequence[tuple[str | None, int]], zone: str | None) -> int:
+    """How many builds an executor of `zone` runs at once, unless its config
+    says: as many as the providers of its zone have nodes, and at least one."""
+    return max(1, sum(most for where, most in max_servers_by_zone if where == zone))

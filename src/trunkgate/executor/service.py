@@ -33,6 +33,7 @@ from trunkgate.builds.results import BuildResult
 from trunkgate.builds.trees import merge_request
 from trunkgate.config.expanded import ExpandedJob
 from trunkgate.config.loader import Config
+from trunkgate.executor.decisions import build_capacity
 from trunkgate.executor.live_consoles import open_live_consoles, serve_live_consoles
 from trunkgate.executor.made import made_tree
 from trunkgate.executor.model import BuildOutcome, BuildSpec, executor_settings
@@ -65,16 +66,18 @@ from trunkgate.waiting import to_the_end
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BUILDS = 32
 #: The pause before looking again when the store failed.
 STORE_RETRY_S = 1.0
 
 
 class ExecutorService:
-    def __init__(self, config: Config, store: Store, *, max_builds: int = DEFAULT_MAX_BUILDS):
+    def __init__(self, config: Config, store: Store):
         self.config = config
         self.store = store
-        self.max_builds = max_builds
+        providers = [(p.zone, p.max_servers) for p in config.providers.values()]
+        self.max_builds = config.executor.max_builds or build_capacity(
+            providers, config.executor.zone
+        )
         self.identity = f"{socket.gethostname()}:{os.getpid()}:executor"
         data = config.data_dir
         self.runner = JobRunner(PoolClient(store), executor_settings(config))
@@ -90,7 +93,8 @@ class ExecutorService:
         self._cancelled: set[str] = set()
         # Builds stopped without a verdict: their claim is gone, another run follows.
         self._abandoned: set[str] = set()
-        self._slots = asyncio.Semaphore(max_builds)
+        # Set when a build ends: room to take another.
+        self._room = asyncio.Event()
         self._stopping = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -116,9 +120,10 @@ class ExecutorService:
                         log.warning("executor: cannot look for builds now: %s", exc)
                     waiter = asyncio.ensure_future(_changed(watch, 5.0))
                     stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
-                    waiter.cancel()
-                    stopper.cancel()
+                    room = asyncio.ensure_future(self._room.wait())
+                    await asyncio.wait([waiter, stopper, room], return_when=asyncio.FIRST_COMPLETED)
+                    for waiting in (waiter, stopper, room):
+                        waiting.cancel()
         finally:
             # Stopping is no verdict on the builds: their records stay unanswered
             # and another executor (or this one, restarted) runs them again.
@@ -133,11 +138,15 @@ class ExecutorService:
             await self.log_store.close()
 
     async def _claim_new(self) -> None:
+        """Claim the builds asked for, the oldest first, as many as there is
+        room for; answer those cancelled before any executor took them."""
+        self._room.clear()
         try:
             names = await self.store.children(paths.BUILD_REQUESTS)
         except NoRecord:
             return
         await self._sweep_locks(set(names))
+        waiting: list[tuple[float, str]] = []
         for name in names:
             if name in self._running:
                 await self._maybe_cancel(name)
@@ -147,30 +156,36 @@ class ExecutorService:
                 if record is not None:
                     await self._answer_unrun(record.value, "CANCELED", "canceled before it ran")
                 continue
-            if await self.store.get(paths.build_result(name)) is not None:
-                continue
-            lock = self.store.lock(paths.build_lock(name), identity=self.identity, timeout=0)
-            try:
-                held = await lock.acquire()
-            except LockTimeout:
-                continue
-            # Read again under the lock: the build may have ended and been taken
-            # in by the scheduler between the first look and the lock. The
-            # answer first: the scheduler takes in the answer and the record
-            # together, so a record read after no answer was seen is unanswered.
-            answered = await self.store.get(paths.build_result(name)) is not None
-            record = await self.store.get_model(paths.build_request(name), BuildRequest)
-            if record is None or record.value.cancel or answered:
-                await lock.release()
-                continue
-            if await self._answer_from_history(record.value):
-                await lock.release()
-                continue
-            task = asyncio.ensure_future(self._build(record.value, lock))
-            self._running[name] = task
-            task.add_done_callback(functools.partial(self._forget, name))
-            watcher = asyncio.ensure_future(self._stop_on_loss(name, task, held.lost))
-            task.add_done_callback(functools.partial(_cancel, watcher))
+            if await self.store.get(paths.build_result(name)) is None:
+                waiting.append((record.value.created, name))
+        for _, name in sorted(waiting):
+            if len(self._running) >= self.max_builds:
+                return  # no room: an executor with some takes the rest
+            await self._claim(name)
+
+    async def _claim(self, name: str) -> None:
+        lock = self.store.lock(paths.build_lock(name), identity=self.identity, timeout=0)
+        try:
+            held = await lock.acquire()
+        except LockTimeout:
+            return
+        # Read again under the lock: the build may have ended and been taken
+        # in by the scheduler between the first look and the lock. The
+        # answer first: the scheduler takes in the answer and the record
+        # together, so a record read after no answer was seen is unanswered.
+        answered = await self.store.get(paths.build_result(name)) is not None
+        record = await self.store.get_model(paths.build_request(name), BuildRequest)
+        if record is None or record.value.cancel or answered:
+            await lock.release()
+            return
+        if await self._answer_from_history(record.value):
+            await lock.release()
+            return
+        task = asyncio.ensure_future(self._build(record.value, lock))
+        self._running[name] = task
+        task.add_done_callback(functools.partial(self._forget, name))
+        watcher = asyncio.ensure_future(self._stop_on_loss(name, task, held.lost))
+        task.add_done_callback(functools.partial(_cancel, watcher))
 
     async def _sweep_locks(self, requested: set[str]) -> None:
         """Takes away the lock records of builds no longer asked for. A
@@ -224,6 +239,7 @@ class ExecutorService:
     def _forget(self, name: str, _: object) -> None:
         self._running.pop(name, None)
         self._cancelled.discard(name)
+        self._room.set()
 
     async def _maybe_cancel(self, name: str) -> None:
         record = await self.store.get_model(paths.build_request(name), BuildRequest)
@@ -244,8 +260,7 @@ class ExecutorService:
 
     async def _build(self, request: BuildRequest, lock: Lock) -> None:
         try:
-            async with self._slots:
-                outcome = await self._run(request)
+            outcome = await self._run(request)
             result = BuildAnswer(
                 id=request.id,
                 result=str(outcome.result),
