@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 PROBE_S = 10.0
 """How long the first answer may take: git starting and merging a commit with itself."""
 
+EXIT_S = 5.0
+"""How long git has to end once its input is closed, before it is killed."""
+
 CLEAN = b"1\0"
 END = b"\0"
 
@@ -118,19 +121,29 @@ class TreeMerges:
         return answer
 
     def stop(self) -> None:
-        """Kill the process at once; `close` then waits for it."""
-        if self._proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.kill()
+        """End the process: its input closed, on which git exits; `close`
+        then waits for it (and kills it only if it does not end).
+
+        Not killed at once: a kill of a git that has just exited races
+        asyncio's child watcher, which then logs it as an unknown child with
+        a made-up exit code."""
+        if self._proc is not None and self._proc.stdin is not None:
+            self._proc.stdin.close()
 
     async def close(self) -> None:
         self.stop()
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.stdin is not None:
-            proc.stdin.close()
-        await proc.wait()
+        try:
+            # What it still writes (a conflict's details) is read, so that
+            # a full pipe does not keep it from ending.
+            async with asyncio.timeout(EXIT_S):
+                await proc.communicate()
+        except (TimeoutError, OSError, ValueError):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
 
 
 def _path() -> str:

@@ -128,6 +128,10 @@ def unclaimed_from(request_id: str, filler: str | None = None) -> Callable[[Node
     the same request or another."""
 
     def unclaim(node: Node) -> None:
+        # Taken into use meanwhile (by a requester that still lives), it is
+        # no longer kept: it belongs to its build now.
+        if node.state not in (NodeState.BUILDING, NodeState.READY):
+            return
         if node.request == request_id and filler in (None, node.filler):
             node.request = None
             node.filler = None
