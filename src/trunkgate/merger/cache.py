@@ -48,6 +48,10 @@ class RepoCache:
     def path(self, project: str) -> Path:
         return self.root / f"{project_dirname(project)}.git"
 
+    def lock(self, project: str) -> asyncio.Lock:
+        """Held while the project's clone is fetched into, or copied."""
+        return self._locks.setdefault(project, asyncio.Lock())
+
     async def update(
         self,
         project: str,
@@ -61,8 +65,7 @@ class RepoCache:
         `commands` are the git commands that ran. A clone that cannot be
         fetched into is thrown away and made again, once, after
         `before_remaking` (what else writes there finishes first)."""
-        lock = self._locks.setdefault(project, asyncio.Lock())
-        async with lock:
+        async with self.lock(project):
             path = self.path(project)
             git = Git(path, isolated_env(), self.timeout)
             fresh = not await asyncio.to_thread((path / "HEAD").exists)

@@ -413,8 +413,7 @@ class Merger:
         git = Git(path, cache.env, cache.timeout)
         # The console shows how the cache was brought up to date and merged.
         git.commands.extend(cache.commands)
-        clone = Git(path.parent, cache.env, cache.timeout)
-        await clone.run("clone", "--quiet", "--no-checkout", str(cache.cwd), str(path))
+        clone = await self._clone(project, cache, path)
         git.commands.extend(clone.commands)
         # The node sees the project's own repository as origin, not our cache.
         await git.run("remote", "set-url", "origin", url)
@@ -522,14 +521,28 @@ class Merger:
         """Keep this build's merges in the cache for the next build of a longer tree."""
         if ws.made:
             refspecs = [f"{result}:{ref}" for ref, result in ws.made.items()]
-            await ws.git.run("push", "--quiet", "--force", str(cache.cwd), *refspecs, check=False)
+            async with self.cache.lock(ws.project):
+                await ws.git.run(
+                    "push", "--quiet", "--force", str(cache.cwd), *refspecs, check=False
+                )
+
+    async def _clone(self, project: str, cache: Git, path: Path) -> Git:
+        """A clone of the project's cache at `path`, nothing checked out.
+
+        A local clone hard-links the cache's objects and checks each link:
+        an object written meanwhile fails it ("hardlink different from
+        source"). So no update, pass of merges or push of merges into the
+        cache runs while it copies."""
+        clone = Git(path.parent, cache.env, cache.timeout)
+        async with self._passing, self.cache.lock(project):
+            await clone.run("clone", "--quiet", "--no-checkout", str(cache.cwd), str(path))
+        return clone
 
     async def _workspace(self, project: str, url: str, build_dir: Path, cache: Git) -> _Workspace:
         path = build_dir / project_dirname(project)
         await asyncio.to_thread(fresh_dir, path)
         ws = _Workspace(project, url, path, cache)
-        clone = Git(path.parent, cache.env, cache.timeout)
-        await clone.run("clone", "--quiet", "--no-checkout", str(cache.cwd), str(path))
+        clone = await self._clone(project, cache, path)
         ws.git.commands.extend(clone.commands)
         # The node sees the project's own repository as origin, not our cache.
         await ws.git.run("remote", "set-url", "origin", url)
