@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.executor.test_service_cancel import PROJECT, post_build
+from tests.executor.test_service_cancel import post_build, project_pool
 from tests.pool.site import PoolSite
-from tests.scheduler.harness import git
 from trunkgate.builds import paths
 from trunkgate.builds.records import BuildAnswer
 from trunkgate.executor.decisions import build_capacity
 from trunkgate.executor.service import ExecutorService
-from trunkgate.site import open_site_review
 
 SITE = """\
 labels:
@@ -42,20 +40,8 @@ projects:
 
 @pytest.fixture
 async def pool(tmp_path: Path) -> AsyncIterator[PoolSite]:
-    pool = PoolSite(tmp_path / "site", SITE)
-    store = await pool.open()
-    work = tmp_path / "work"
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main")
-    (work / "README").write_text("app\n")
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "Initial")
-    await open_site_review(pool.config, store).create_project(PROJECT, "main", seed=work)
-    try:
-        pool.start("east")
+    async with project_pool(tmp_path, SITE) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 def test_the_room_is_the_node_capacity_of_the_executors_zone() -> None:

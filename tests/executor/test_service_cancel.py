@@ -5,6 +5,7 @@ history record is closed with its result, end and node provider."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -46,7 +47,15 @@ projects:
 
 @pytest.fixture
 async def pool(tmp_path: Path) -> AsyncIterator[PoolSite]:
-    pool = PoolSite(tmp_path / "site", SITE)
+    async with project_pool(tmp_path, SITE) as pool:
+        yield pool
+
+
+@contextlib.asynccontextmanager
+async def project_pool(tmp_path: Path, site: str) -> AsyncIterator[PoolSite]:
+    """The site's pool, its launcher of provider `east` running, and the
+    project on the local source with one commit."""
+    pool = PoolSite(tmp_path / "site", site)
     store = await pool.open()
     work = tmp_path / "work"
     work.mkdir()
