@@ -225,10 +225,7 @@ class _Build:
         if not left:
             return
         self.log.line(f"Giving back node(s) an earlier run left: {', '.join(n.id for n in left)}")
-        finished = FinishedBuild(
-            self.spec.id, self.spec.project, self.spec.job.name, self.spec.change, failed=False
-        )
-        await self.runner.pool.return_nodes(left, finished, self.settings.hold)
+        await self.runner.pool.return_nodes(left, self._finished(failed=False), self.settings.hold)
 
     async def _attempts(self) -> tuple[BuildResult, str | None]:
         attempts = max(self.settings.attempts, 1)
@@ -257,15 +254,14 @@ class _Build:
             and n.request in self.asked
             and n.id not in known
         ]
-        finished = FinishedBuild(
-            self.spec.id,
-            self.spec.project,
-            self.spec.job.name,
-            self.spec.change,
-            failed=holds_nodes(result),
-        )
+        finished = self._finished(failed=holds_nodes(result))
         held = await self.runner.pool.return_nodes(nodes, finished, self.settings.hold)
         return tuple(held)
+
+    def _finished(self, *, failed: bool) -> FinishedBuild:
+        """This build as the pool's hold policy sees it."""
+        spec = self.spec
+        return FinishedBuild(spec.id, spec.project, spec.job.name, spec.change, failed=failed)
 
     # -- one attempt ---------------------------------------------------------------
 

@@ -341,14 +341,14 @@ class Launcher:
             self._start(self._withdraw(node), f"withdraw {node.id}")
         self.paused = False
         self._contended = set()
-        for node in await self.records.free_orphans(mine, self._filling):
+        requests = await self.records.requests()
+        for node in await self.records.free_orphans(mine, requests, self._filling):
             log.info(
                 "provider %s: node %s was kept for request %s, which is gone",
                 self.settings.provider,
                 node.id,
                 node.request,
             )
-        requests = await self.records.requests()
         for request in requests_to_serve(requests, self.settings.provider, self.settings.zone):
             if self._stop.is_set():
                 return

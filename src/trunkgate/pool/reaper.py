@@ -109,7 +109,10 @@ class Reaper:
             except Exception:
                 log.exception("reaper: cannot delete instance %s", instance.external_id)
         # A live launcher lets its own go, once it is done filling.
-        for node in await self.records.free_orphans(nodes, lambda n: n.filler in launchers):
+        requests = await self.records.requests()  # after the nodes, as free_orphans needs
+        for node in await self.records.free_orphans(
+            nodes, requests, lambda n: n.filler in launchers
+        ):
             log.info("reaper: node %s was kept for request %s, now gone", node.id, node.request)
         for node_id in orphan_keys(key_ids, everything):
             log.info("reaper: deleting the client key of node %s, whose record is gone", node_id)

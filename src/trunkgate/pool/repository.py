@@ -180,14 +180,19 @@ class PoolRecords:
                     await self.store.delete(path)
         return put_back
 
-    async def free_orphans(self, nodes: list[Node], filling: Callable[[Node], bool]) -> list[Node]:
+    async def free_orphans(
+        self,
+        nodes: list[Node],
+        requests: list[NodeRequest],
+        filling: Callable[[Node], bool],
+    ) -> list[Node]:
         """Put back in the pool the ready nodes among `nodes` kept for a
-        request that is gone (its requester died), unless `filling` says
-        their launcher may still be filling it: that one lets them go itself
-        when it finds the request gone. Returns them. `nodes` must have been
-        read before this call reads the requests: a node is kept only for a
-        request that exists, so one missing here is gone for good."""
-        live = {r.id for r in await self.requests()}
+        request not among `requests` (its requester died), unless `filling`
+        says their launcher may still be filling it: that one lets them go
+        itself when it finds the request gone. Returns them. `requests` must
+        have been read after `nodes`: a node is kept only for a request that
+        exists, so one missing then is gone for good."""
+        live = {r.id for r in requests}
         freed = []
         for node in nodes:
             if (
